@@ -1,0 +1,508 @@
+//! The task's control plane, as pure functions: each operation takes the current state and
+//! the time and returns a transaction (the next state, the log entries, what to persist, and
+//! what the data plane must do), or an error that changes nothing. The driver (`task`)
+//! persists the transaction before making it current.
+
+use plugin_api::{DataCategory, ErrorKind, LicenseState, TaskError, TaskState};
+use serde_json::Map;
+
+use super::{
+    consent::{Acceptance, Consent, Source, Statement},
+    doc::{LocalEntry, Policy},
+    journal::{Event, LogEntry, Stored},
+    layers::{Layers, Resolved},
+    table::{Role, Setting, Value, SETTING_COUNT, TABLE},
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Control {
+    pub layers: Layers,
+    pub consent: Consent,
+    pub private_ksn: bool,
+    pub license: LicenseState,
+    pub state: TaskState,
+    pub error: Option<ErrorKind>,
+    /// Managed Protection data flows only if KMP was accepted when the task started.
+    pub kmp_active: bool,
+    /// Bumped when cached verdicts stop being valid (mode change, full withdrawal).
+    pub generation: u64,
+    pub next_seq: u64,
+}
+
+/// What the data plane must do once a transaction is committed.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Effects {
+    pub clear_cache: bool,
+    pub discard_statistics: bool,
+    pub discard_kmp: bool,
+}
+
+pub struct Txn {
+    /// The task-log number of this transaction's first entry.
+    pub first_seq: u64,
+    pub next: Control,
+    pub entries: Vec<LogEntry>,
+    pub persist_state: bool,
+    pub effects: Effects,
+    now: u64,
+}
+
+impl Txn {
+    fn new(control: &Control, now: u64) -> Self {
+        Self {
+            first_seq: control.next_seq,
+            next: control.clone(),
+            entries: Vec::new(),
+            persist_state: false,
+            effects: Effects::default(),
+            now,
+        }
+    }
+
+    fn log(&mut self, event: Event) -> u64 {
+        let seq = self.next.next_seq;
+        self.next.next_seq += 1;
+        self.entries.push(LogEntry {
+            seq,
+            time_ms: self.now,
+            event,
+        });
+        seq
+    }
+
+    fn set_state(&mut self, to: TaskState, error: Option<(ErrorKind, String)>) {
+        let from = self.next.state;
+        if from != to {
+            self.log(Event::StateChanged { from, to });
+        }
+        self.next.state = to;
+        self.next.error = error.as_ref().map(|(kind, _)| *kind);
+        if let Some((kind, message)) = error {
+            self.log(Event::TaskError { kind, message });
+        }
+        if to != TaskState::RUNNING {
+            self.next.kmp_active = false;
+        }
+    }
+
+    /// The snapshot to persist with this transaction's record, if it changed persistent state.
+    pub fn stored(&self) -> Option<Stored> {
+        self.persist_state
+            .then(|| Stored::capture(&self.next.layers, &self.next.consent, self.next.private_ksn))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && !self.persist_state
+    }
+
+    fn accept_ksn(&mut self, source: Source) {
+        let statement = Statement::for_mode(self.next.private_ksn);
+        let record = self.log(Event::ConsentChanged {
+            statement,
+            accepted: true,
+            source,
+            category: None,
+        });
+        self.next.consent.ksn = Some(Acceptance {
+            statement,
+            source,
+            time_ms: self.now,
+            record,
+        });
+        self.persist_state = true;
+    }
+
+    /// Full withdrawal (or lapse): the KSN acceptance ends, and KMP with it; the task stops;
+    /// queued data is discarded and cached verdicts dropped.
+    fn end_ksn(&mut self, source: Source) {
+        if let Some(acceptance) = self.next.consent.ksn.take() {
+            self.log(Event::ConsentChanged {
+                statement: acceptance.statement,
+                accepted: false,
+                source,
+                category: None,
+            });
+        }
+        self.end_kmp(source);
+        self.persist_state = true;
+        self.next.generation += 1;
+        self.effects.clear_cache = true;
+        self.effects.discard_statistics = true;
+    }
+
+    fn accept_kmp(&mut self, source: Source) {
+        let record = self.log(Event::ConsentChanged {
+            statement: Statement::Kmp,
+            accepted: true,
+            source,
+            category: None,
+        });
+        self.next.consent.kmp = Some(Acceptance {
+            statement: Statement::Kmp,
+            source,
+            time_ms: self.now,
+            record,
+        });
+        self.persist_state = true;
+    }
+
+    fn end_kmp(&mut self, source: Source) {
+        if self.next.consent.kmp.take().is_some() {
+            self.log(Event::ConsentChanged {
+                statement: Statement::Kmp,
+                accepted: false,
+                source,
+                category: None,
+            });
+        }
+        self.next.kmp_active = false;
+        self.effects.discard_kmp = true;
+        self.persist_state = true;
+    }
+}
+
+fn settings_error(kind: ErrorKind, path: &str, reason: impl std::fmt::Display) -> TaskError {
+    TaskError::new(kind, format_args!("{path}: {reason}"))
+}
+
+const CATEGORY_OF: [(Setting, DataCategory); 3] = [
+    (Setting::SendScannedFilesData, DataCategory::FILES),
+    (Setting::SendScannedUrlsData, DataCategory::URLS),
+    (Setting::SendStatistics, DataCategory::STATISTICS),
+];
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            layers: Layers::default(),
+            consent: Consent::default(),
+            private_ksn: false,
+            license: LicenseState::UNKNOWN,
+            state: TaskState::STOPPED,
+            error: None,
+            kmp_active: false,
+            generation: 0,
+            next_seq: 0,
+        }
+    }
+}
+
+impl Control {
+    /// The state after a host (re)start: persisted settings and consent, task stopped.
+    pub fn restored(stored: Option<&Stored>, next_seq: u64) -> Result<Self, String> {
+        let mut control = Control {
+            next_seq,
+            ..Control::default()
+        };
+        if let Some(stored) = stored {
+            control.layers = stored.layers()?;
+            control.consent = stored.consent;
+            control.private_ksn = stored.private_ksn;
+        }
+        Ok(control)
+    }
+
+    pub fn resolved(&self) -> [Resolved; SETTING_COUNT] {
+        self.layers.resolve_all(&self.consent)
+    }
+
+    pub fn value(&self, setting: Setting) -> Value {
+        self.layers.resolve(setting, &self.consent).value
+    }
+
+    /// Whether a setting governs the task's behaviour in the current mode.
+    pub fn applies(&self, setting: Setting) -> bool {
+        match setting.descriptor().role {
+            Role::GlobalOnly => !self.private_ksn,
+            _ => match setting {
+                Setting::UseKscAsKsnProxy | Setting::UseKsnIfProxyUnavailable => !self.private_ksn,
+                _ => true,
+            },
+        }
+    }
+
+    /// A new policy replaces the previous one.
+    pub fn push_policy(&self, policy: Policy, now: u64) -> Result<Txn, TaskError> {
+        let ksn_after = policy
+            .get(Setting::KsnStatementAccepted)
+            .map_or(self.consent.ksn_accepted(), |e| e.value.as_bool());
+        if let Some(kmp) = policy.get(Setting::KmpStatementAccepted) {
+            if kmp.value.as_bool() && !ksn_after {
+                return Err(self.kmp_needs_ksn("settings.data_handling.kmp_statement_accepted"));
+            }
+        }
+        let mut txn = Txn::new(self, now);
+        txn.persist_state = true;
+        txn.log(Event::PolicyApplied {
+            locked: policy.locked_paths(),
+        });
+        let changes: Vec<(Setting, Value, bool)> = policy
+            .entries
+            .iter()
+            .map(|e| (e.setting, e.value, e.locked))
+            .collect();
+        txn.next.layers.policy = policy;
+        for (setting, value, locked) in changes {
+            match setting {
+                Setting::KsnStatementAccepted | Setting::KmpStatementAccepted => {
+                    self.apply_statement(&mut txn, setting, value.as_bool(), Source::Policy)
+                }
+                _ if locked => {}
+                // Global-KSN boxes carried by a policy are not applied in Private KSN mode.
+                _ if setting.descriptor().role == Role::GlobalOnly && self.private_ksn => {}
+                _ => txn.next.layers.set_local(setting, value, Source::Policy),
+            }
+        }
+        self.finish_settings_change(&mut txn, Source::Policy);
+        Ok(txn)
+    }
+
+    /// A local change, refused whole if any part of it is not allowed.
+    pub fn set_local(&self, entries: &[LocalEntry], now: u64) -> Result<Txn, TaskError> {
+        for entry in entries {
+            let path = entry.setting.path();
+            if self.private_ksn && entry.setting.descriptor().role == Role::GlobalOnly {
+                return Err(settings_error(
+                    ErrorKind::UNAVAILABLE_IN_PRIVATE_KSN,
+                    path,
+                    "unavailable while Private KSN is in use (all data goes to the Private KSN services)",
+                ));
+            }
+            if let Some(enforced) = self.layers.policy.locked(entry.setting) {
+                if enforced != entry.value {
+                    return Err(settings_error(
+                        ErrorKind::LOCKED_BY_POLICY,
+                        path,
+                        format_args!("locked by policy at {enforced}"),
+                    ));
+                }
+            }
+        }
+        let wants = |setting: Setting| {
+            entries
+                .iter()
+                .find(|e| e.setting == setting)
+                .map(|e| e.value.as_bool())
+        };
+        let ksn_after = wants(Setting::KsnStatementAccepted).unwrap_or(self.consent.ksn_accepted());
+        if wants(Setting::KmpStatementAccepted) == Some(true) && !ksn_after {
+            return Err(self.kmp_needs_ksn("data_handling.kmp_statement_accepted"));
+        }
+
+        let mut txn = Txn::new(self, now);
+        for entry in entries {
+            match entry.setting {
+                Setting::KsnStatementAccepted | Setting::KmpStatementAccepted => self
+                    .apply_statement(
+                        &mut txn,
+                        entry.setting,
+                        entry.value.as_bool(),
+                        Source::Local,
+                    ),
+                // Writing the enforced value of a locked setting changes nothing.
+                setting if self.layers.policy.locked(setting).is_some() => {}
+                setting => {
+                    if txn.next.layers.local[setting.index()] != Some((entry.value, Source::Local))
+                    {
+                        txn.next
+                            .layers
+                            .set_local(setting, entry.value, Source::Local);
+                        txn.persist_state = true;
+                    }
+                }
+            }
+        }
+        self.finish_settings_change(&mut txn, Source::Local);
+        Ok(txn)
+    }
+
+    fn kmp_needs_ksn(&self, path: &str) -> TaskError {
+        settings_error(
+            ErrorKind::STATEMENT_NOT_ACCEPTED,
+            path,
+            format_args!(
+                "the Managed Protection statement needs {} accepted first",
+                Statement::for_mode(self.private_ksn).title()
+            ),
+        )
+    }
+
+    fn apply_statement(&self, txn: &mut Txn, setting: Setting, accept: bool, source: Source) {
+        let ksn = setting == Setting::KsnStatementAccepted;
+        let accepted = if ksn {
+            txn.next.consent.ksn.is_some()
+        } else {
+            txn.next.consent.kmp.is_some()
+        };
+        match (ksn, accept, accepted) {
+            (true, true, false) => txn.accept_ksn(source),
+            (true, false, true) => txn.end_ksn(source),
+            (false, true, false) => txn.accept_kmp(source),
+            (false, false, true) => txn.end_kmp(source),
+            _ => {}
+        }
+    }
+
+    /// Logs what changed; turns cleared category boxes into partial withdrawals and a
+    /// cleared statement into a stop.
+    fn finish_settings_change(&self, txn: &mut Txn, source: Source) {
+        let before = self.resolved();
+        let after = txn.next.resolved();
+        if !self.private_ksn && txn.next.consent.ksn.is_some() && self.consent.ksn.is_some() {
+            for (setting, category) in CATEGORY_OF {
+                let (was, is) = (
+                    before[setting.index()].value.as_bool(),
+                    after[setting.index()].value.as_bool(),
+                );
+                if was != is {
+                    txn.log(Event::ConsentChanged {
+                        statement: Statement::Ksn,
+                        accepted: is,
+                        source,
+                        category: Some(category),
+                    });
+                    if !is && category == DataCategory::STATISTICS {
+                        txn.effects.discard_statistics = true;
+                    }
+                }
+            }
+        }
+        let mut old = Map::new();
+        let mut new = Map::new();
+        for d in &TABLE {
+            let (b, a) = (before[d.setting.index()], after[d.setting.index()]);
+            if b.value != a.value {
+                old.insert(d.path.to_string(), b.value.to_json());
+                new.insert(d.path.to_string(), a.value.to_json());
+            }
+        }
+        if !new.is_empty() {
+            txn.log(Event::SettingsChanged {
+                source,
+                before: old,
+                after: new,
+            });
+        }
+        let withdrawn = self.consent.ksn.is_some() && txn.next.consent.ksn.is_none();
+        if withdrawn && txn.next.state != TaskState::STOPPED {
+            txn.set_state(TaskState::STOPPED, None);
+        }
+    }
+
+    /// The Administration Server reports whether Private KSN is in use.
+    ///
+    /// Switching modes ends the acceptance of the old mode's statement (and KMP with it):
+    /// the box reads false until the new mode's statement is accepted. A running task
+    /// fails: with `license_violation` when Private KSN is switched off (SPEC §3.3), with
+    /// `statement_not_accepted` when it is switched on (the Private KSN statement, which
+    /// sends every category of data, was never accepted).
+    pub fn set_private_ksn(&self, enabled: bool, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        if enabled == self.private_ksn {
+            return txn;
+        }
+        txn.log(Event::PrivateKsnChanged { enabled });
+        txn.next.private_ksn = enabled;
+        txn.end_ksn(Source::ModeChange);
+        txn.effects.discard_kmp = true;
+        if self.state == TaskState::RUNNING {
+            let error = if enabled {
+                (
+                    ErrorKind::STATEMENT_NOT_ACCEPTED,
+                    "Private KSN was switched on while the task was running: accept the Private KSN statement and start the task again".to_string(),
+                )
+            } else {
+                (
+                    ErrorKind::LICENSE_VIOLATION,
+                    "Private KSN was switched off while the task was running: accept the KSN statement and start the task again".to_string(),
+                )
+            };
+            txn.set_state(TaskState::FAILED, Some(error));
+        }
+        txn
+    }
+
+    pub fn set_license(&self, license: LicenseState, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        if license == self.license {
+            return txn;
+        }
+        txn.log(Event::LicenseChanged { license });
+        txn.next.license = license;
+        if self.state == TaskState::RUNNING && license != LicenseState::VALID {
+            txn.set_state(
+                TaskState::FAILED,
+                Some((
+                    ErrorKind::LICENSE_VIOLATION,
+                    format!("the licence is now {license} and does not cover KSN"),
+                )),
+            );
+            txn.effects.discard_statistics = true;
+            txn.effects.discard_kmp = true;
+        }
+        txn
+    }
+
+    pub fn start(&self, now: u64) -> Result<Txn, TaskError> {
+        if self.state == TaskState::RUNNING {
+            return Err(TaskError::invalid_state("the task is already running"));
+        }
+        if !self.consent.ksn_accepted() {
+            return Err(TaskError::new(
+                ErrorKind::STATEMENT_NOT_ACCEPTED,
+                format_args!(
+                    "cannot start: {} is not accepted (data_handling.ksn_statement_accepted)",
+                    Statement::for_mode(self.private_ksn).title()
+                ),
+            ));
+        }
+        if self.license != LicenseState::VALID {
+            return Err(TaskError::new(
+                ErrorKind::LICENSE_VIOLATION,
+                format_args!(
+                    "cannot start: the licence is {} and does not cover KSN",
+                    self.license
+                ),
+            ));
+        }
+        let mut txn = Txn::new(self, now);
+        txn.set_state(TaskState::RUNNING, None);
+        txn.next.kmp_active = self.consent.kmp_accepted();
+        Ok(txn)
+    }
+
+    /// Stop leaves `stopped` with no error; stopping a stopped task does nothing.
+    pub fn stop(&self, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        if self.state != TaskState::STOPPED {
+            txn.set_state(TaskState::STOPPED, None);
+            txn.effects.discard_statistics = true;
+            txn.effects.discard_kmp = true;
+        }
+        txn
+    }
+
+    /// Records a refused operation in the task log; nothing else changes.
+    pub fn refusal(&self, operation: &'static str, error: &TaskError, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        txn.log(Event::OperationRefused {
+            operation,
+            kind: error.kind,
+            message: error.message.to_string(),
+        });
+        txn
+    }
+
+    /// Records events of the data plane (detections, service loss).
+    pub fn record(&self, events: Vec<Event>, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        for event in events {
+            txn.log(event);
+        }
+        txn
+    }
+}
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;

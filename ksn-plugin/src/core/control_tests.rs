@@ -1,0 +1,493 @@
+use plugin_api::{DataCategory, ErrorKind, LicenseState, TaskState};
+
+use super::*;
+use crate::core::{
+    consent::{Source, Statement},
+    doc::{parse_local, parse_policy},
+    journal::{Event, Stored},
+    table::{Setting, Value},
+};
+
+/// Applies a transaction the way the driver does.
+fn commit(control: &mut Control, txn: Txn) -> Txn {
+    *control = txn.next.clone();
+    txn
+}
+
+fn fresh() -> Control {
+    let mut c = Control::default();
+    let txn = c.set_license(LicenseState::VALID, 0);
+    commit(&mut c, txn);
+    c
+}
+
+fn push(c: &mut Control, policy: &str) -> Result<Txn, TaskError> {
+    let txn = c.push_policy(parse_policy(policy).unwrap(), 1)?;
+    Ok(commit(c, txn))
+}
+
+fn local(c: &mut Control, doc: &str) -> Result<Txn, TaskError> {
+    let txn = c.set_local(&parse_local(doc).unwrap(), 2)?;
+    Ok(commit(c, txn))
+}
+
+fn start(c: &mut Control) -> Result<Txn, TaskError> {
+    let txn = c.start(3)?;
+    Ok(commit(c, txn))
+}
+
+const ACCEPT_LOCKED: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}}}}"#;
+
+fn events(txn: &Txn) -> Vec<&Event> {
+    txn.entries.iter().map(|e| &e.event).collect()
+}
+
+#[test]
+fn start_needs_the_statement_and_stays_stopped_without_it() {
+    let c = fresh();
+    let err = c.start(0).err().unwrap();
+    assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
+    assert!(err.message.contains("the KSN statement"));
+    assert_eq!(c.state, TaskState::STOPPED);
+}
+
+#[test]
+fn start_needs_a_licence_that_covers_ksn() {
+    for license in [
+        LicenseState::UNKNOWN,
+        LicenseState::EXPIRED,
+        LicenseState::NO_KSN,
+    ] {
+        let mut c = Control::default();
+        let txn = c.set_license(license, 0);
+        commit(&mut c, txn);
+        local(
+            &mut c,
+            r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+        )
+        .unwrap();
+        let err = c.start(0).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::LICENSE_VIOLATION, "{license}");
+        assert_eq!(c.state, TaskState::STOPPED);
+    }
+}
+
+#[test]
+fn starting_twice_is_an_invalid_state() {
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    let txn = start(&mut c).unwrap();
+    assert_eq!(
+        events(&txn),
+        vec![&Event::StateChanged {
+            from: TaskState::STOPPED,
+            to: TaskState::RUNNING
+        }]
+    );
+    assert_eq!(c.start(4).err().unwrap().kind, ErrorKind::INVALID_STATE);
+}
+
+#[test]
+fn a_locked_policy_accepts_and_records_its_source() {
+    let mut c = fresh();
+    let txn = push(&mut c, ACCEPT_LOCKED).unwrap();
+    let acceptance = c.consent.ksn.unwrap();
+    assert_eq!(acceptance.statement, Statement::Ksn);
+    assert_eq!(acceptance.source, Source::Policy);
+    assert!(txn.persist_state);
+    assert!(events(&txn).contains(&&Event::ConsentChanged {
+        statement: Statement::Ksn,
+        accepted: true,
+        source: Source::Policy,
+        category: None
+    }));
+    let r = c.layers.resolve(Setting::KsnStatementAccepted, &c.consent);
+    assert_eq!(
+        (r.value, r.source, r.locked),
+        (Value::Bool(true), Source::Policy, true)
+    );
+}
+
+#[test]
+fn a_locked_setting_is_refused_locally_unless_it_is_the_enforced_value() {
+    let mut c = fresh();
+    push(
+        &mut c,
+        r#"{"settings": {"task": {"action_on_untrusted": {"value": "log", "locked": true}}}}"#,
+    )
+    .unwrap();
+    let before = c.clone();
+    let err = local(&mut c, r#"{"task": {"action_on_untrusted": "delete"}}"#)
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::LOCKED_BY_POLICY);
+    assert!(err
+        .message
+        .starts_with("task.action_on_untrusted: locked by policy"));
+    assert_eq!(c, before);
+    let txn = local(&mut c, r#"{"task": {"action_on_untrusted": "log"}}"#).unwrap();
+    assert!(
+        txn.is_empty(),
+        "re-stating the enforced value changes nothing"
+    );
+}
+
+#[test]
+fn a_refused_local_change_applies_none_of_its_parts() {
+    let mut c = fresh();
+    push(
+        &mut c,
+        r#"{"settings": {"task": {"schedule": {"value": "manual", "locked": true}}}}"#,
+    )
+    .unwrap();
+    let before = c.clone();
+    let doc = r#"{"task": {"checksum_limit_mb": 9, "schedule": "at_application_start"}}"#;
+    assert!(local(&mut c, doc).is_err());
+    assert_eq!(c, before);
+}
+
+#[test]
+fn an_unlocked_policy_value_is_changeable_until_the_next_push() {
+    let mut c = fresh();
+    let policy = r#"{"settings": {"task": {"checksum_limit_mb": 8}}}"#;
+    push(&mut c, policy).unwrap();
+    assert_eq!(c.value(Setting::ChecksumLimitMb), Value::Int(8));
+    let txn = local(&mut c, r#"{"task": {"checksum_limit_mb": 16}}"#).unwrap();
+    assert_eq!(c.value(Setting::ChecksumLimitMb), Value::Int(16));
+    let Event::SettingsChanged {
+        source,
+        before,
+        after,
+    } = events(&txn)[0]
+    else {
+        panic!("{:?}", events(&txn))
+    };
+    assert_eq!(*source, Source::Local);
+    assert_eq!(before["task.checksum_limit_mb"], 8);
+    assert_eq!(after["task.checksum_limit_mb"], 16);
+    push(&mut c, policy).unwrap();
+    assert_eq!(c.value(Setting::ChecksumLimitMb), Value::Int(8));
+}
+
+#[test]
+fn a_new_policy_replaces_the_previous_one() {
+    let mut c = fresh();
+    local(&mut c, r#"{"task": {"lookup_timeout_ms": 500}}"#).unwrap();
+    push(
+        &mut c,
+        r#"{"settings": {"task": {"lookup_timeout_ms": {"value": 2000, "locked": true}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.value(Setting::LookupTimeoutMs), Value::Int(2000));
+    push(&mut c, r#"{"settings": {}}"#).unwrap();
+    assert!(c.layers.policy.locked_paths().is_empty());
+    assert_eq!(
+        c.value(Setting::LookupTimeoutMs),
+        Value::Int(500),
+        "the local value shows again"
+    );
+    local(&mut c, r#"{"task": {"lookup_timeout_ms": 700}}"#).unwrap();
+}
+
+#[test]
+fn kmp_needs_the_ksn_statement() {
+    let mut c = fresh();
+    let err = local(
+        &mut c,
+        r#"{"data_handling": {"kmp_statement_accepted": true}}"#,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
+    assert!(err
+        .message
+        .starts_with("data_handling.kmp_statement_accepted"));
+    let err = c
+        .push_policy(
+            parse_policy(r#"{"settings": {"data_handling": {"kmp_statement_accepted": true}}}"#)
+                .unwrap(),
+            0,
+        )
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true, "kmp_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    assert!(c.consent.kmp_accepted());
+}
+
+#[test]
+fn kmp_acceptance_takes_effect_at_the_next_start_and_withdrawal_at_once() {
+    let mut c = fresh();
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    start(&mut c).unwrap();
+    local(
+        &mut c,
+        r#"{"data_handling": {"kmp_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    assert!(!c.kmp_active, "not before the next start");
+    let txn = c.stop(4);
+    commit(&mut c, txn);
+    start(&mut c).unwrap();
+    assert!(c.kmp_active);
+    let txn = local(
+        &mut c,
+        r#"{"data_handling": {"kmp_statement_accepted": false}}"#,
+    )
+    .unwrap();
+    assert!(!c.kmp_active);
+    assert!(txn.effects.discard_kmp);
+    assert_eq!(c.state, TaskState::RUNNING, "KMP withdrawal is partial");
+}
+
+#[test]
+fn full_withdrawal_stops_the_task_without_error_and_drops_queued_data() {
+    let mut c = fresh();
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true, "kmp_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    start(&mut c).unwrap();
+    let generation = c.generation;
+    let txn = local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": false}}"#,
+    )
+    .unwrap();
+    assert_eq!((c.state, c.error), (TaskState::STOPPED, None));
+    assert!(txn.effects.clear_cache && txn.effects.discard_statistics && txn.effects.discard_kmp);
+    assert!(c.generation > generation);
+    assert!(c.consent.ksn.is_none() && c.consent.kmp.is_none());
+    let withdrawals: Vec<_> = events(&txn)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::ConsentChanged {
+                    accepted: false,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(
+        withdrawals.len(),
+        2,
+        "KSN and KMP withdrawals are both recorded"
+    );
+}
+
+#[test]
+fn withdrawal_by_policy_is_recorded_with_its_source() {
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    start(&mut c).unwrap();
+    let txn = push(
+        &mut c,
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": false, "locked": true}}}}"#,
+    )
+    .unwrap();
+    assert!(events(&txn).contains(&&Event::ConsentChanged {
+        statement: Statement::Ksn,
+        accepted: false,
+        source: Source::Policy,
+        category: None
+    }));
+    assert_eq!(c.state, TaskState::STOPPED);
+    let err = local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.kind, ErrorKind::LOCKED_BY_POLICY);
+}
+
+#[test]
+fn partial_withdrawal_is_one_category_only() {
+    let mut c = fresh();
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    start(&mut c).unwrap();
+    let txn = local(&mut c, r#"{"data_handling": {"send_statistics": false}}"#).unwrap();
+    assert_eq!(c.state, TaskState::RUNNING);
+    assert!(txn.effects.discard_statistics && !txn.effects.clear_cache);
+    assert!(events(&txn).contains(&&Event::ConsentChanged {
+        statement: Statement::Ksn,
+        accepted: false,
+        source: Source::Local,
+        category: Some(DataCategory::STATISTICS)
+    }));
+    let txn = local(
+        &mut c,
+        r#"{"data_handling": {"send_scanned_urls_data": false}}"#,
+    )
+    .unwrap();
+    assert!(!txn.effects.discard_statistics);
+}
+
+#[test]
+fn private_ksn_makes_the_global_boxes_unavailable_locally() {
+    let mut c = fresh();
+    let txn = c.set_private_ksn(true, 0);
+    commit(&mut c, txn);
+    for key in [
+        "send_scanned_files_data",
+        "send_scanned_urls_data",
+        "send_statistics",
+    ] {
+        let doc = format!(r#"{{"data_handling": {{"{key}": false}}}}"#);
+        let err = local(&mut c, &doc).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::UNAVAILABLE_IN_PRIVATE_KSN, "{key}");
+        assert!(err.message.starts_with(&format!("data_handling.{key}")));
+    }
+    // A policy may carry them; unlocked ones are not applied in this mode.
+    push(
+        &mut c,
+        r#"{"settings": {"data_handling": {"send_statistics": false}}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.value(Setting::SendStatistics), Value::Bool(true));
+    assert!(!c.applies(Setting::SendStatistics));
+    assert!(!c.applies(Setting::UseKscAsKsnProxy));
+    assert!(c.applies(Setting::ChecksumLimitMb));
+}
+
+#[test]
+fn private_ksn_acceptance_is_of_the_private_statement() {
+    let mut c = fresh();
+    let txn = c.set_private_ksn(true, 0);
+    commit(&mut c, txn);
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    assert_eq!(c.consent.ksn.unwrap().statement, Statement::PrivateKsn);
+}
+
+#[test]
+fn private_ksn_switched_off_while_running_is_a_licence_violation() {
+    let mut c = fresh();
+    let txn = c.set_private_ksn(true, 0);
+    commit(&mut c, txn);
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    start(&mut c).unwrap();
+    let txn = c.set_private_ksn(false, 5);
+    commit(&mut c, txn);
+    assert_eq!(
+        (c.state, c.error),
+        (TaskState::FAILED, Some(ErrorKind::LICENSE_VIOLATION))
+    );
+    assert_eq!(
+        c.value(Setting::KsnStatementAccepted),
+        Value::Bool(false),
+        "does not carry over"
+    );
+    assert!(c.consent.ksn.is_none());
+    assert!(matches!(
+        c.start(6).err().unwrap().kind,
+        ErrorKind::STATEMENT_NOT_ACCEPTED
+    ));
+    // Accepting the Global statement locally re-states the policy's enforced value.
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.consent.ksn.unwrap().statement, Statement::Ksn);
+    assert_eq!(c.state, TaskState::FAILED, "the task must be started again");
+    start(&mut c).unwrap();
+    assert_eq!((c.state, c.error), (TaskState::RUNNING, None));
+}
+
+#[test]
+fn private_ksn_switched_on_while_running_needs_the_private_statement() {
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    start(&mut c).unwrap();
+    let txn = c.set_private_ksn(true, 5);
+    assert!(txn.effects.clear_cache);
+    commit(&mut c, txn);
+    assert_eq!(
+        (c.state, c.error),
+        (TaskState::FAILED, Some(ErrorKind::STATEMENT_NOT_ACCEPTED))
+    );
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    assert_eq!(c.consent.ksn.unwrap().statement, Statement::PrivateKsn);
+    start(&mut c).unwrap();
+    assert_eq!(c.state, TaskState::RUNNING);
+}
+
+#[test]
+fn the_same_mode_again_changes_nothing() {
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    assert!(c.set_private_ksn(false, 0).is_empty());
+}
+
+#[test]
+fn a_settings_change_does_not_clear_a_failure() {
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    start(&mut c).unwrap();
+    let txn = c.set_license(LicenseState::EXPIRED, 9);
+    commit(&mut c, txn);
+    assert_eq!(
+        (c.state, c.error),
+        (TaskState::FAILED, Some(ErrorKind::LICENSE_VIOLATION))
+    );
+    local(&mut c, r#"{"task": {"action_on_untrusted": "log"}}"#).unwrap();
+    assert_eq!(c.state, TaskState::FAILED);
+    let txn = c.stop(10);
+    commit(&mut c, txn);
+    assert_eq!((c.state, c.error), (TaskState::STOPPED, None));
+}
+
+#[test]
+fn refusals_are_logged_with_their_kind() {
+    let c = fresh();
+    let err = c.start(0).err().unwrap();
+    let txn = c.refusal("start", &err, 0);
+    assert!(matches!(
+        events(&txn)[0],
+        Event::OperationRefused {
+            operation: "start",
+            kind: ErrorKind::STATEMENT_NOT_ACCEPTED,
+            ..
+        }
+    ));
+    assert!(!txn.persist_state);
+}
+
+#[test]
+fn stored_state_restores_settings_and_consent_but_not_the_run_state() {
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    local(
+        &mut c,
+        r#"{"task": {"checksum_limit_mb": 64, "schedule": "at_application_start"}}"#,
+    )
+    .unwrap();
+    start(&mut c).unwrap();
+    let stored = Stored::capture(&c.layers, &c.consent, c.private_ksn);
+    let json = serde_json::to_string(&stored).unwrap();
+    let back: Stored = serde_json::from_str(&json).unwrap();
+    let restored = Control::restored(Some(&back), c.next_seq).unwrap();
+    assert_eq!(restored.layers, c.layers);
+    assert_eq!(restored.consent, c.consent);
+    assert_eq!(restored.state, TaskState::STOPPED);
+    assert_eq!(
+        restored.license,
+        LicenseState::UNKNOWN,
+        "the host reports it again"
+    );
+}

@@ -1,0 +1,335 @@
+//! The task log, and how the task's state is kept in the host's storage.
+//!
+//! Storage is one append-only journal. Each change appends exactly one record: the log
+//! entries it caused and, when it changed persistent state, a full snapshot of that state.
+//! A record is appended atomically by the host, so a crash loses at most the change being
+//! written, and restoring means taking the last snapshot.
+
+use plugin_api::{
+    AnswerSource, DataCategory, ErrorKind, LicenseState, ObjectAction, Service, TaskState,
+    TransportFailure,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{value::RawValue, Map, Value as Json};
+
+use super::{
+    consent::{Consent, Source, Statement},
+    doc::PolicyEntry,
+    layers::Layers,
+    table::Setting,
+};
+
+pub const JOURNAL_KEY: &str = "journal";
+
+/// Something that happened to the task: logged, persisted, and sent to the host as an event.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    StateChanged {
+        from: TaskState,
+        to: TaskState,
+    },
+    TaskError {
+        kind: ErrorKind,
+        message: String,
+    },
+    SettingsChanged {
+        source: Source,
+        before: Map<String, Json>,
+        after: Map<String, Json>,
+    },
+    PolicyApplied {
+        locked: Vec<&'static str>,
+    },
+    ConsentChanged {
+        statement: Statement,
+        accepted: bool,
+        source: Source,
+        /// Set for a partial withdrawal or re-acceptance of one data category.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        category: Option<DataCategory>,
+    },
+    PrivateKsnChanged {
+        enabled: bool,
+    },
+    LicenseChanged {
+        license: LicenseState,
+    },
+    OperationRefused {
+        operation: &'static str,
+        kind: ErrorKind,
+        message: String,
+    },
+    ObjectUntrusted {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        md5: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        verdict: &'static str,
+        source: AnswerSource,
+        action: ObjectAction,
+    },
+    KsnUnavailable {
+        service: Service,
+        reason: TransportFailure,
+    },
+    KsnRestored {
+        service: Service,
+    },
+    EgressRefused {
+        category: DataCategory,
+        service: Service,
+        reason: &'static str,
+    },
+}
+
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub time_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// The persistent state: settings layers, consent, and the last known mode.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stored {
+    pub private_ksn: bool,
+    pub policy: Vec<StoredPolicyValue>,
+    pub local: Vec<StoredLocalValue>,
+    pub consent: Consent,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoredPolicyValue {
+    pub path: String,
+    pub value: Json,
+    pub locked: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoredLocalValue {
+    pub path: String,
+    pub value: Json,
+    pub source: Source,
+}
+
+impl Stored {
+    pub fn capture(layers: &Layers, consent: &Consent, private_ksn: bool) -> Self {
+        Self {
+            private_ksn,
+            policy: layers
+                .policy
+                .entries
+                .iter()
+                .map(|e| StoredPolicyValue {
+                    path: e.setting.path().to_string(),
+                    value: e.value.to_json(),
+                    locked: e.locked,
+                })
+                .collect(),
+            local: Setting::ALL
+                .iter()
+                .filter_map(|s| {
+                    layers.local[s.index()].map(|(value, source)| StoredLocalValue {
+                        path: s.path().to_string(),
+                        value: value.to_json(),
+                        source,
+                    })
+                })
+                .collect(),
+            consent: *consent,
+        }
+    }
+
+    pub fn layers(&self) -> Result<Layers, String> {
+        let setting = |path: &str, value: &Json| {
+            let setting =
+                Setting::from_path(path).ok_or_else(|| format!("unknown setting {path}"))?;
+            let value = setting
+                .parse_value(value)
+                .map_err(|e| format!("{path}: {e}"))?;
+            Ok::<_, String>((setting, value))
+        };
+        let mut layers = Layers::default();
+        for p in &self.policy {
+            let (setting, value) = setting(&p.path, &p.value)?;
+            layers.policy.entries.push(PolicyEntry {
+                setting,
+                value,
+                locked: p.locked,
+            });
+        }
+        layers.policy.entries.sort_by_key(|e| e.setting);
+        for l in &self.local {
+            let (setting, value) = setting(&l.path, &l.value)?;
+            layers.set_local(setting, value, l.source);
+        }
+        Ok(layers)
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordIn<'a> {
+    first_seq: u64,
+    #[serde(default)]
+    state: Option<Stored>,
+    #[serde(borrow)]
+    entries: &'a RawValue,
+}
+
+/// One journal record, as bytes for the host's storage: the entries (already serialised,
+/// as they were sent as events) and the state snapshot if the change altered it.
+pub fn encode_record(first_seq: u64, entries: &[String], state: Option<&Stored>) -> Vec<u8> {
+    let mut out = format!("{{\"first_seq\":{first_seq},");
+    if let Some(state) = state {
+        out.push_str("\"state\":");
+        out.push_str(&serde_json::to_string(state).expect("state serialises"));
+        out.push(',');
+    }
+    out.push_str("\"entries\":[");
+    out.push_str(&entries.join(","));
+    out.push_str("]}");
+    out.into_bytes()
+}
+
+pub fn entry_json(entry: &LogEntry) -> String {
+    serde_json::to_string(entry).expect("log entries serialise")
+}
+
+/// What a journal restores to.
+#[derive(Debug, Default, PartialEq)]
+pub struct Restored {
+    pub state: Option<Stored>,
+    pub next_seq: u64,
+}
+
+/// Reads the journal from the end: the last snapshot, and where numbering resumes.
+pub fn restore(records: &[Vec<u8>]) -> Result<Restored, String> {
+    let mut restored = Restored::default();
+    for (index, bytes) in records.iter().enumerate().rev() {
+        let record: RecordIn<'_> = serde_json::from_slice(bytes)
+            .map_err(|e| format!("journal record {index} is unreadable: {e}"))?;
+        if index + 1 == records.len() {
+            let count = serde_json::from_str::<Vec<serde::de::IgnoredAny>>(record.entries.get())
+                .map_err(|e| format!("journal record {index} is unreadable: {e}"))?
+                .len();
+            restored.next_seq = record.first_seq + count as u64;
+        }
+        if let Some(state) = record.state {
+            restored.state = Some(state);
+            break;
+        }
+    }
+    Ok(restored)
+}
+
+/// The whole task log as one JSON array, oldest first, without re-parsing entries.
+pub fn log_json(records: &[Vec<u8>]) -> Result<String, String> {
+    let mut out = String::from("[");
+    for (index, bytes) in records.iter().enumerate() {
+        let record: RecordIn<'_> = serde_json::from_slice(bytes)
+            .map_err(|e| format!("journal record {index} is unreadable: {e}"))?;
+        let inner = record.entries.get().trim();
+        let inner = inner[1..inner.len() - 1].trim();
+        if !inner.is_empty() {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(inner);
+        }
+    }
+    out.push(']');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{consent::Acceptance, table::Value};
+
+    fn entry(seq: u64, event: Event) -> String {
+        entry_json(&LogEntry {
+            seq,
+            time_ms: seq * 10,
+            event,
+        })
+    }
+
+    #[test]
+    fn restore_takes_the_last_snapshot_and_resumes_numbering() {
+        let mut layers = Layers::default();
+        layers.set_local(Setting::ChecksumLimitMb, Value::Int(7), Source::Local);
+        let consent = Consent {
+            ksn: Some(Acceptance {
+                statement: Statement::Ksn,
+                source: Source::Local,
+                time_ms: 3,
+                record: 1,
+            }),
+            kmp: None,
+        };
+        let first = Stored::capture(&Layers::default(), &Consent::default(), false);
+        let second = Stored::capture(&layers, &consent, true);
+        let records = vec![
+            encode_record(
+                0,
+                &[entry(0, Event::PrivateKsnChanged { enabled: false })],
+                Some(&first),
+            ),
+            encode_record(
+                1,
+                &[
+                    entry(1, Event::PrivateKsnChanged { enabled: true }),
+                    entry(
+                        2,
+                        Event::LicenseChanged {
+                            license: LicenseState::VALID,
+                        },
+                    ),
+                ],
+                Some(&second),
+            ),
+            encode_record(
+                3,
+                &[entry(
+                    3,
+                    Event::KsnRestored {
+                        service: Service::GLOBAL,
+                    },
+                )],
+                None,
+            ),
+            encode_record(4, &[], Some(&second)),
+        ];
+        let restored = restore(&records).unwrap();
+        assert_eq!(
+            restored.next_seq, 4,
+            "a record without entries keeps the numbering"
+        );
+        let state = restored.state.unwrap();
+        assert_eq!(state, second);
+        assert_eq!(state.layers().unwrap(), layers);
+
+        let log: Vec<Json> = serde_json::from_str(&log_json(&records).unwrap()).unwrap();
+        assert_eq!(log.len(), 4);
+        assert_eq!(log[2]["type"], "license_changed");
+        assert_eq!(log[2]["license"], "valid");
+        assert_eq!(log[3]["seq"], 3);
+    }
+
+    #[test]
+    fn an_empty_journal_restores_to_defaults() {
+        assert_eq!(restore(&[]).unwrap(), Restored::default());
+        assert_eq!(log_json(&[]).unwrap(), "[]");
+    }
+
+    #[test]
+    fn a_damaged_record_is_reported_not_skipped() {
+        let err = restore(&[b"{\"first_seq\":".to_vec()]).unwrap_err();
+        assert!(err.contains("record 0"), "{err}");
+    }
+}

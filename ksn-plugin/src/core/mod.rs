@@ -1,0 +1,19 @@
+//! The pure core of the KSN Usage task: no I/O, no clock, no statics. Everything outside
+//! comes through the `Host` it is given.
+
+pub mod cache;
+pub mod consent;
+pub mod control;
+pub mod doc;
+pub mod egress;
+pub mod explain;
+pub mod host;
+pub mod journal;
+pub mod layers;
+pub mod reputation;
+pub mod snapshot;
+pub mod table;
+pub mod task;
+
+pub use host::Host;
+pub use task::Task;

@@ -1,0 +1,107 @@
+//! The immutable view of the task that the lookup path reads without taking a lock.
+
+use plugin_api::{DataCategory, ErrorKind, LicenseState, Service, TaskState};
+
+use super::{
+    control::Control,
+    table::{Setting, Value},
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub state: TaskState,
+    pub error: Option<ErrorKind>,
+    pub private_ksn: bool,
+    pub license: LicenseState,
+    pub generation: u64,
+    /// Task-log number of the acceptance that allows data to leave (KSN or Private KSN).
+    pub ksn_record: Option<u64>,
+    pub kmp_record: Option<u64>,
+    allow_files: bool,
+    allow_urls: bool,
+    allow_statistics: bool,
+    allow_kmp: bool,
+    pub delete_untrusted: bool,
+    pub checksum_limit_bytes: Option<u64>,
+    pub timeout_ms: u32,
+    route: &'static [Service],
+}
+
+impl Snapshot {
+    pub fn of(control: &Control) -> Self {
+        let value = |s: Setting| control.value(s);
+        let running = control.state == TaskState::RUNNING;
+        let ksn = running && control.consent.ksn.is_some();
+        // In Private KSN mode the accepted statement covers every category of data.
+        let category = |s: Setting| ksn && (control.private_ksn || value(s).as_bool());
+        let use_proxy = value(Setting::UseKscAsKsnProxy).as_bool();
+        let fallback = value(Setting::UseKsnIfProxyUnavailable).as_bool();
+        let route: &'static [Service] = match (control.private_ksn, use_proxy, fallback) {
+            (true, _, _) => &[Service::PRIVATE],
+            (false, true, true) => &[Service::PROXY, Service::GLOBAL],
+            (false, true, false) => &[Service::PROXY],
+            (false, false, _) => &[Service::GLOBAL],
+        };
+        let limit_mb = match value(Setting::ChecksumLimitMb) {
+            Value::Int(mb) => u64::from(mb),
+            _ => unreachable!("checksum_limit_mb is an integer"),
+        };
+        let timeout_ms = match value(Setting::LookupTimeoutMs) {
+            Value::Int(ms) => ms,
+            _ => unreachable!("lookup_timeout_ms is an integer"),
+        };
+        Self {
+            state: control.state,
+            error: control.error,
+            private_ksn: control.private_ksn,
+            license: control.license,
+            generation: control.generation,
+            ksn_record: control.consent.ksn.map(|a| a.record),
+            kmp_record: control.consent.kmp.map(|a| a.record),
+            allow_files: category(Setting::SendScannedFilesData),
+            allow_urls: category(Setting::SendScannedUrlsData),
+            allow_statistics: category(Setting::SendStatistics),
+            allow_kmp: ksn && control.kmp_active && control.consent.kmp.is_some(),
+            delete_untrusted: value(Setting::ActionOnUntrusted) == Value::Choice("delete"),
+            checksum_limit_bytes: value(Setting::ChecksumLimitEnabled)
+                .as_bool()
+                .then_some(limit_mb * 1024 * 1024),
+            timeout_ms,
+            route,
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.state == TaskState::RUNNING
+    }
+
+    /// The services to try, in order.
+    pub fn route(&self) -> &'static [Service] {
+        self.route
+    }
+
+    pub fn allows_category(&self, category: DataCategory) -> bool {
+        match category {
+            DataCategory::FILES => self.allow_files,
+            DataCategory::URLS => self.allow_urls,
+            DataCategory::STATISTICS => self.allow_statistics,
+            DataCategory::KMP => self.allow_kmp,
+            _ => false,
+        }
+    }
+
+    /// The egress rule: a category the current consent allows, to a service of the
+    /// current mode's route. Nothing reaches Global KSN or the proxy in Private KSN mode.
+    pub fn allows(&self, category: DataCategory, service: Service) -> bool {
+        self.allows_category(category) && self.route.contains(&service)
+    }
+
+    /// The record that allows `category` to leave now.
+    pub fn consent_record(&self, category: DataCategory) -> Option<u64> {
+        if category == DataCategory::KMP {
+            self.kmp_record
+        } else {
+            self.ksn_record
+        }
+    }
+}

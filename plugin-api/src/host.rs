@@ -1,0 +1,81 @@
+//! What the host gives the plugin: the only way the task reaches the outside world.
+
+use abi_stable::{
+    sabi_trait,
+    std_types::{RBox, RResult, RSlice, RStr, RString, RVec},
+};
+
+use crate::{
+    kinds::{DataCategory, LogLevel, Service, TransportFailure, Verdict},
+    lookup::{FileQuery, KsnReply},
+};
+
+/// Services the host provides to one task instance: event sink, clock, persistent
+/// storage, the device's local allow/deny lists, the backup store, and the transport to
+/// the KSN services. Called from any thread; must not call back into the task.
+#[sabi_trait]
+pub trait HostServices: Send + Sync {
+    /// Receives one event (a JSON object with a `type`), in order.
+    fn emit_event(&self, event_json: RStr<'_>);
+
+    /// The host's clock, in milliseconds (simulated time in the simulator).
+    fn now_ms(&self) -> u64;
+
+    /// Appends one record atomically: after a crash it is there whole or not at all.
+    fn storage_append(&self, key: RStr<'_>, record: RSlice<'_, u8>) -> RResult<(), RString>;
+
+    /// All records appended under `key`, oldest first.
+    fn storage_records(&self, key: RStr<'_>) -> RResult<RVec<RVec<u8>>, RString>;
+
+    /// The device's local allow/deny list: `trusted`, `untrusted` or `unknown`.
+    fn local_file_verdict(&self, query: FileQuery) -> Verdict;
+
+    /// The device's local allow/deny list for URLs.
+    fn local_url_verdict(&self, url: RStr<'_>) -> Verdict;
+
+    /// Sends a file reputation request to `service`, waiting at most `timeout_ms`.
+    fn ksn_file(
+        &self,
+        service: Service,
+        query: FileQuery,
+        timeout_ms: u32,
+    ) -> RResult<KsnReply, TransportFailure>;
+
+    /// Sends a URL reputation request to `service`, waiting at most `timeout_ms`.
+    fn ksn_url(
+        &self,
+        service: Service,
+        url: RStr<'_>,
+        timeout_ms: u32,
+    ) -> RResult<KsnReply, TransportFailure>;
+
+    /// Sends a batch of `items` items of `category` (statistics, KMP data); answers the
+    /// latency in milliseconds.
+    fn ksn_upload(
+        &self,
+        service: Service,
+        category: DataCategory,
+        items: u32,
+        timeout_ms: u32,
+    ) -> RResult<u32, TransportFailure>;
+
+    /// Removes the object, keeping a backup copy in the host's backup store.
+    #[sabi(last_prefix_field)]
+    fn backup_and_delete(&self, query: FileQuery) -> RResult<(), RString>;
+}
+
+/// The owned host-services object handed to each task instance.
+pub type HostBox = HostServices_TO<'static, RBox<()>>;
+
+/// The host's logger. Rust's `log` facade is per binary, so the plugin's records reach the
+/// host only through this sink, installed once per loaded library before anything else.
+#[sabi_trait]
+pub trait LogSink: Send + Sync {
+    fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>);
+
+    /// The most verbose level the host wants; the plugin filters before formatting.
+    #[sabi(last_prefix_field)]
+    fn max_level(&self) -> LogLevel;
+}
+
+pub type LogSinkBox = LogSink_TO<'static, RBox<()>>;
