@@ -367,6 +367,17 @@ impl Control {
                 }
             }
         }
+        self.log_settings_diff(txn, source);
+        let withdrawn = self.consent.ksn.is_some() && txn.next.consent.ksn.is_none();
+        if withdrawn && txn.next.state != TaskState::STOPPED {
+            txn.set_state(TaskState::STOPPED, None);
+        }
+    }
+
+    /// Logs the effective values that changed, before and after.
+    fn log_settings_diff(&self, txn: &mut Txn, source: Source) {
+        let before = self.resolved();
+        let after = txn.next.resolved();
         let mut old = Map::new();
         let mut new = Map::new();
         for d in &TABLE {
@@ -382,10 +393,6 @@ impl Control {
                 before: old,
                 after: new,
             });
-        }
-        let withdrawn = self.consent.ksn.is_some() && txn.next.consent.ksn.is_none();
-        if withdrawn && txn.next.state != TaskState::STOPPED {
-            txn.set_state(TaskState::STOPPED, None);
         }
     }
 
@@ -404,7 +411,7 @@ impl Control {
         txn.log(Event::PrivateKsnChanged { enabled });
         txn.next.private_ksn = enabled;
         txn.end_ksn(Source::ModeChange);
-        txn.effects.discard_kmp = true;
+        self.log_settings_diff(&mut txn, Source::ModeChange);
         if self.state == TaskState::RUNNING {
             let error = if enabled {
                 (

@@ -1,0 +1,9 @@
+//! The host simulator: loads the KSN Usage task plugin, plays the management host and the
+//! KSN services, and drives scenarios on one device or a fleet.
+
+pub mod device;
+pub mod loader;
+pub mod network;
+pub mod scenario;
+pub mod storage;
+pub mod world;

@@ -1,0 +1,220 @@
+//! Finding and loading the plugin library, with one readable line per failure.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
+
+use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
+use plugin_api::{KsnPluginRef, LogLevel, LogSink, LogSinkBox, LogSink_TO, PluginInfo};
+
+/// The file name of the plugin library on this platform.
+pub fn library_file_name() -> String {
+    format!(
+        "{}{}{}",
+        env::consts::DLL_PREFIX,
+        "ksn_plugin",
+        env::consts::DLL_SUFFIX
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("no such file: {0}")]
+    NotFound(PathBuf),
+    #[error("no plugin found: pass --plugin PATH or set KSN_PLUGIN (looked in {})", .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NoPluginFound(Vec<PathBuf>),
+    #[error("{path}: not a KSN Usage task plugin ({reason})")]
+    NotAPlugin { path: PathBuf, reason: String },
+    #[error("{path}: built against an incompatible plugin contract: {summary}")]
+    Incompatible {
+        path: PathBuf,
+        summary: String,
+        /// abi_stable's whole layout report, for `--verbose`.
+        details: String,
+    },
+    #[error("{path}: the plugin failed to initialise: {reason}")]
+    Failed { path: PathBuf, reason: String },
+}
+
+impl LoadError {
+    /// Distinct exit codes, so scripts can tell failures apart.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            LoadError::NotFound(_) | LoadError::NoPluginFound(_) => 3,
+            LoadError::NotAPlugin { .. } => 4,
+            LoadError::Incompatible { .. } => 5,
+            LoadError::Failed { .. } => 6,
+        }
+    }
+
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            LoadError::Incompatible { details, .. } => Some(details),
+            _ => None,
+        }
+    }
+}
+
+/// A loaded plugin. The library stays loaded for the life of the process.
+#[derive(Clone, Copy)]
+pub struct Plugin {
+    pub module: KsnPluginRef,
+    pub info: PluginInfo,
+}
+
+/// Where the plugin is looked for: `--plugin`, then `KSN_PLUGIN`, then beside this
+/// executable and in its `deps/` (where cargo puts a cdylib built as a dependency),
+/// taking the most recently built.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, LoadError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = env::var_os("KSN_PLUGIN").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let candidates = default_candidates();
+    candidates
+        .iter()
+        .filter_map(|p| {
+            let modified = p.metadata().and_then(|m| m.modified()).ok()?;
+            Some((modified, p))
+        })
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p): (SystemTime, &PathBuf)| p.clone())
+        .ok_or(LoadError::NoPluginFound(candidates))
+}
+
+fn default_candidates() -> Vec<PathBuf> {
+    let name = library_file_name();
+    let mut dirs = Vec::new();
+    if let Ok(exe) = env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            dirs.push(dir.to_path_buf());
+            dirs.push(dir.join("deps"));
+            // Test binaries live in deps/ themselves.
+            if dir.ends_with("deps") {
+                if let Some(parent) = dir.parent() {
+                    dirs.push(parent.to_path_buf());
+                }
+            }
+        }
+    }
+    dirs.into_iter().map(|d| d.join(&name)).collect()
+}
+
+/// Opens the library, checks its layout against this host's contract, and installs the
+/// host's logger in it before anything else runs.
+pub fn load(path: &Path) -> Result<Plugin, LoadError> {
+    if !path.exists() {
+        return Err(LoadError::NotFound(path.to_path_buf()));
+    }
+    let header = lib_header_from_path(path).map_err(|e| classify(path, e))?;
+    let module = header
+        .init_root_module::<KsnPluginRef>()
+        .map_err(|e| classify(path, e))?;
+    module.install_logger()(host_logger());
+    let info = module.info()();
+    Ok(Plugin { module, info })
+}
+
+fn classify(path: &Path, error: LibraryError) -> LoadError {
+    let path = path.to_path_buf();
+    match error {
+        LibraryError::OpenError { err, .. } => LoadError::NotAPlugin {
+            path,
+            reason: format!("cannot open it as a shared library: {}", first_line(&err.to_string())),
+        },
+        LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin {
+            path,
+            reason: "it exports no abi_stable root module".into(),
+        },
+        LibraryError::AbiInstability(report) => {
+            let details = report.to_string();
+            LoadError::Incompatible {
+                path,
+                summary: summarise_layout_report(&details),
+                details,
+            }
+        }
+        LibraryError::IncompatibleVersionNumber {
+            library_name,
+            expected_version,
+            actual_version,
+        } => LoadError::Incompatible {
+            path,
+            summary: format!(
+                "{library_name} contract version {actual_version}, this host needs one compatible with {expected_version}"
+            ),
+            details: String::new(),
+        },
+        LibraryError::InvalidAbiHeader(header) => LoadError::Incompatible {
+            path,
+            summary: format!("abi_stable header {header:?} is not compatible with this host's"),
+            details: String::new(),
+        },
+        other => LoadError::Failed {
+            path,
+            reason: first_line(&other.to_string()),
+        },
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+}
+
+/// abi_stable's layout report is a long tree; the lines after its last "Error:" say what
+/// differs. Keep those, on one line.
+pub fn summarise_layout_report(report: &str) -> String {
+    let lines: Vec<&str> = report.lines().collect();
+    let start = lines.iter().rposition(|l| l.trim_start().starts_with("Error:"));
+    let picked: Vec<String> = match start {
+        Some(i) => lines[i..]
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .map(|l| l.trim_start_matches("Error:").trim().to_string())
+            .filter(|l| !l.is_empty())
+            .take(4)
+            .collect(),
+        None => vec![first_line(report)],
+    };
+    let summary = picked.join("; ");
+    if summary.len() > 300 {
+        format!("{}…", &summary[..summary.char_indices().nth(300).map_or(summary.len(), |(i, _)| i)])
+    } else {
+        summary
+    }
+}
+
+/// The host's side of the plugin's log forwarder: records go to this process's logger
+/// with their level and target.
+struct HostLogger;
+
+impl LogSink for HostLogger {
+    fn log(&self, level: LogLevel, target: abi_stable::std_types::RStr<'_>, message: abi_stable::std_types::RStr<'_>) {
+        let Some(level) = level.to_log() else { return };
+        log::logger().log(
+            &log::Record::builder()
+                .level(level)
+                .target(target.as_str())
+                .args(format_args!("{}", message.as_str()))
+                .build(),
+        );
+    }
+
+    fn max_level(&self) -> LogLevel {
+        LogLevel::from_filter(log::max_level())
+    }
+}
+
+fn host_logger() -> LogSinkBox {
+    LogSink_TO::from_value(HostLogger, abi_stable::sabi_trait::TD_Opaque)
+}
+
+/// The root module's name, for messages.
+pub fn contract_name() -> &'static str {
+    <KsnPluginRef as RootModule>::NAME
+}

@@ -1,0 +1,51 @@
+//! Scenario files: the format, the runner, the reports.
+
+pub mod model;
+pub mod report;
+pub mod runner;
+
+use std::path::{Path, PathBuf};
+
+pub use model::{parse, Scenario};
+pub use runner::Outcome;
+
+use crate::{loader::Plugin, network::KsnSpec};
+
+/// The bundled suite, run by `host-sim run` with no argument.
+pub fn bundled_suite() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
+}
+
+/// The scenario files named: files as given, directories by their `*.json`, sorted.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", path.display()));
+        }
+    }
+    Ok(files)
+}
+
+/// Reads, parses and runs one scenario file.
+pub fn run_file(plugin: Plugin, file: &Path, default_ksn: &KsnSpec) -> Outcome {
+    let name = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => return runner::unreadable(&name, format!("{name}: {e}")),
+    };
+    match parse(&text) {
+        Ok(scenario) => runner::run(plugin, &scenario, &name, default_ksn),
+        Err(e) => runner::unreadable(&name, format!("{name}: {e}")),
+    }
+}

@@ -1,0 +1,419 @@
+//! Runs a scenario against a world and reports each step, the events it caused, and the
+//! first difference between what was expected and what was found.
+
+use std::collections::BTreeSet;
+
+use plugin_api::{DataCategory, ErrorKind, FileQuery, Service, TaskError};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::model::{Action, AnswerExpect, Expect, Scenario, Step};
+use crate::{
+    loader::Plugin,
+    network::KsnSpec,
+    world::{Answer, World},
+};
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub file: String,
+    pub passed: bool,
+    pub steps: Vec<StepReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct StepReport {
+    pub index: usize,
+    pub step: String,
+    pub result: String,
+    /// Events device 0 emitted during the step, summarised.
+    pub events: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Index into `steps`; `None` when the scenario could not be set up.
+    pub step: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<usize>,
+    pub what: String,
+    pub expected: String,
+    pub found: String,
+}
+
+impl Failure {
+    fn setup(what: impl Into<String>) -> Self {
+        Self {
+            step: None,
+            device: None,
+            what: what.into(),
+            expected: String::new(),
+            found: String::new(),
+        }
+    }
+}
+
+/// A scenario file that could not be read or parsed is a failed scenario.
+pub fn unreadable(file: &str, error: String) -> Outcome {
+    Outcome {
+        name: file.to_string(),
+        file: file.to_string(),
+        passed: false,
+        steps: Vec::new(),
+        failure: Some(Failure::setup(error)),
+    }
+}
+
+pub fn run(plugin: Plugin, scenario: &Scenario, file: &str, default_ksn: &KsnSpec) -> Outcome {
+    let mut outcome = Outcome {
+        name: scenario.name.clone(),
+        file: file.to_string(),
+        passed: false,
+        steps: Vec::new(),
+        failure: None,
+    };
+    let ksn = scenario.ksn.as_ref().unwrap_or(default_ksn);
+    let mut world = match World::new(plugin, scenario.devices, ksn, &scenario.local_lists) {
+        Ok(world) => world,
+        Err(e) => {
+            outcome.failure = Some(Failure::setup(e));
+            return outcome;
+        }
+    };
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let before = world.devices[0].state.event_count();
+        let (label, result) = match step {
+            Step::Do {
+                action,
+                expect_error,
+            } => (describe(action), perform(&mut world, action, *expect_error)),
+            Step::Expect(expect) => ("expect".to_string(), check(&world, expect).map(|_| "ok".to_string())),
+        };
+        let events = world.devices[0].state.events();
+        let caused = events.get(before..).unwrap_or(&[]).iter().map(|e| summarise(e)).collect();
+        match result {
+            Ok(result) => outcome.steps.push(StepReport {
+                index,
+                step: label,
+                result,
+                events: caused,
+            }),
+            Err(mut failure) => {
+                failure.step = Some(index);
+                outcome.steps.push(StepReport {
+                    index,
+                    step: label,
+                    result: "FAILED".into(),
+                    events: caused,
+                });
+                outcome.failure = Some(failure);
+                return outcome;
+            }
+        }
+    }
+    outcome.passed = true;
+    outcome
+}
+
+fn describe(action: &Action) -> String {
+    let args = match action {
+        Action::PushPolicy { policy } => compact(policy),
+        Action::SetLocal { settings } => compact(settings),
+        Action::SetPrivateKsn { enabled } => format!("enabled={enabled}"),
+        Action::SetLicense { state } => format!("state={state}"),
+        Action::SetNetwork {
+            service,
+            up,
+            latency_ms,
+        } => match latency_ms {
+            Some(ms) => format!("{service} up={up} latency={ms}ms"),
+            None => format!("{service} up={up}"),
+        },
+        Action::CheckFile { md5, size_bytes, .. } => format!("{md5} ({size_bytes} bytes)"),
+        Action::CheckUrl { url, .. } => url.clone(),
+        Action::AdvanceTime { ms } => format!("{ms}ms"),
+        Action::Start | Action::Stop | Action::RestartHost | Action::ResetCounters => String::new(),
+    };
+    if args.is_empty() {
+        action.name().to_string()
+    } else {
+        format!("{} {args}", action.name())
+    }
+}
+
+fn compact(json: &Json) -> String {
+    let text = json.to_string();
+    if text.len() > 120 {
+        format!("{}…", &text[..text.char_indices().nth(117).map_or(text.len(), |(i, _)| i)])
+    } else {
+        text
+    }
+}
+
+fn perform(world: &mut World, action: &Action, expect_error: Option<ErrorKind>) -> Result<String, Failure> {
+    let results = match action {
+        Action::PushPolicy { policy } => world.push_policy(&policy.to_string()),
+        Action::SetLocal { settings } => world.set_local(&settings.to_string()),
+        Action::Start => world.start(),
+        Action::Stop => world.stop(),
+        Action::SetPrivateKsn { enabled } => world.set_private_ksn(*enabled),
+        Action::SetLicense { state } => world.set_license(*state),
+        Action::SetNetwork {
+            service,
+            up,
+            latency_ms,
+        } => {
+            if *service == Service::NONE {
+                return Err(Failure::setup("service: expected global, proxy or private"));
+            }
+            world.set_network(*service, *up, *latency_ms)
+        }
+        Action::CheckFile { md5, size_bytes, .. } => {
+            let md5 = FileQuery::parse_md5(md5).map_err(|e| Failure::setup(format!("md5: {e}")))?;
+            world.check_file(FileQuery {
+                md5,
+                size_bytes: *size_bytes,
+            })
+        }
+        Action::CheckUrl { url, .. } => world.check_url(url),
+        Action::RestartHost => world.restart_host(),
+        Action::AdvanceTime { ms } => world.advance_time(*ms),
+        Action::ResetCounters => world.reset_counters(),
+    };
+    let answer_expect = match action {
+        Action::CheckFile { expect, .. } | Action::CheckUrl { expect, .. } => expect.as_ref(),
+        _ => None,
+    };
+    let mut summary = String::new();
+    for (device, result) in results.into_iter().enumerate() {
+        let fail = |what: &str, expected: String, found: String| Failure {
+            step: None,
+            device: Some(device),
+            what: what.to_string(),
+            expected,
+            found,
+        };
+        match (result, expect_error) {
+            (Ok(_), Some(kind)) => return Err(fail("error", kind.to_string(), "success".into())),
+            (Err(e), Some(kind)) if e.kind != kind => {
+                return Err(fail("error", kind.to_string(), e.to_string()))
+            }
+            (Err(e), Some(_)) => summary = format!("refused as expected: {e}"),
+            (Err(e), None) => return Err(fail("result", "success".into(), e.to_string())),
+            (Ok(answer), None) => {
+                if let (Answer::Lookup(found), Some(expect)) = (&answer, answer_expect) {
+                    check_answer(found, expect).map_err(|(what, expected, found)| fail(what, expected, found))?;
+                }
+                summary = match answer {
+                    Answer::Done => "ok".into(),
+                    Answer::Lookup(a) => format!(
+                        "{} (action {}, from {}{})",
+                        a.verdict,
+                        a.action,
+                        a.source,
+                        if a.cached { ", cached" } else { "" }
+                    ),
+                };
+            }
+        }
+    }
+    Ok(summary)
+}
+
+type Mismatch = (&'static str, String, String);
+
+fn check_answer(found: &plugin_api::LookupAnswer, expect: &AnswerExpect) -> Result<(), Mismatch> {
+    if found.verdict != expect.verdict {
+        return Err(("verdict", expect.verdict.to_string(), found.verdict.to_string()));
+    }
+    if let Some(action) = expect.action {
+        if found.action != action {
+            return Err(("action", action.to_string(), found.action.to_string()));
+        }
+    }
+    if let Some(source) = expect.source {
+        if found.source != source {
+            return Err(("source", source.to_string(), found.source.to_string()));
+        }
+    }
+    if let Some(cached) = expect.cached {
+        if found.cached != cached {
+            return Err(("cached", cached.to_string(), found.cached.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an `expect` step on every device.
+pub fn check(world: &World, expect: &Expect) -> Result<(), Failure> {
+    for (index, device) in world.devices.iter().enumerate() {
+        check_device(device, expect).map_err(|(what, expected, found)| Failure {
+            step: None,
+            device: Some(index),
+            what,
+            expected,
+            found,
+        })?;
+    }
+    Ok(())
+}
+
+type DeviceMismatch = (String, String, String);
+
+fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), DeviceMismatch> {
+    let status = device.task.status();
+    let differ = |what: &str, expected: String, found: String| Err((what.to_string(), expected, found));
+    if let Some(state) = expect.state {
+        if status.state != state {
+            return differ("state", state.to_string(), status.state.to_string());
+        }
+    }
+    if let Some(error) = expect.error {
+        let found = status.error.into_option();
+        if found != error {
+            let name = |e: Option<ErrorKind>| e.map_or("null".to_string(), |k| k.to_string());
+            return differ("error", name(error), name(found));
+        }
+    }
+    if let Some(network) = expect.network {
+        if status.network != network {
+            return differ("network", network.to_string(), status.network.to_string());
+        }
+    }
+    if expect.settings.is_some() || expect.locked.is_some() {
+        let settings = settings_of(device).map_err(|e| ("settings".to_string(), "readable settings".into(), e.to_string()))?;
+        for (path, value) in expect.settings.iter().flatten() {
+            match settings["details"].get(path.as_str()) {
+                None => return differ(&format!("settings.{path}"), "a setting".into(), "no such setting".into()),
+                Some(detail) if detail["value"] != *value => {
+                    return differ(&format!("settings.{path}"), value.to_string(), detail["value"].to_string())
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(locked) = &expect.locked {
+            let want: BTreeSet<&str> = locked.iter().map(String::as_str).collect();
+            let have: BTreeSet<&str> = settings["locked"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Json::as_str)
+                .collect();
+            if want != have {
+                return differ("locked", format!("{want:?}"), format!("{have:?}"));
+            }
+        }
+    }
+    for (service_name, counts) in expect.received.iter().flatten() {
+        let service = Service::from_name(service_name).unwrap_or(Service::NONE);
+        let received = &device.state.received;
+        let rows = [
+            ("files", counts.files, received.count(service, DataCategory::FILES)),
+            ("urls", counts.urls, received.count(service, DataCategory::URLS)),
+            ("statistics", counts.statistics, received.count(service, DataCategory::STATISTICS)),
+            ("kmp", counts.kmp, received.count(service, DataCategory::KMP)),
+            ("total", counts.total, received.total(service)),
+        ];
+        for (name, want, have) in rows {
+            if let Some(want) = want {
+                if want != have {
+                    return differ(&format!("received.{service_name}.{name}"), want.to_string(), have.to_string());
+                }
+            }
+        }
+    }
+    if let Some(wanted) = &expect.events_include {
+        let events: Vec<Json> = device
+            .state
+            .events()
+            .iter()
+            .filter_map(|e| serde_json::from_str(e).ok())
+            .collect();
+        for want in wanted {
+            if !events.iter().any(|e| includes(e, want)) {
+                let seen: Vec<String> = events.iter().map(|e| summarise(&e.to_string())).collect();
+                return differ("events_include", want.to_string(), format!("[{}]", seen.join(", ")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn settings_of(device: &crate::device::Device) -> Result<Json, TaskError> {
+    let text = device.task.settings_json().into_result()?;
+    serde_json::from_str(&text).map_err(|e| TaskError::invalid_state(format_args!("settings_json is not JSON: {e}")))
+}
+
+/// Whether `actual` has every key of `partial` with an equal (or, for objects, including)
+/// value.
+pub fn includes(actual: &Json, partial: &Json) -> bool {
+    match (actual, partial) {
+        (Json::Object(a), Json::Object(p)) => p
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| includes(av, v))),
+        _ => actual == partial,
+    }
+}
+
+/// One event in a few words, for reports.
+pub fn summarise(event_json: &str) -> String {
+    let Ok(e) = serde_json::from_str::<Json>(event_json) else {
+        return event_json.to_string();
+    };
+    let s = |k: &str| e.get(k).and_then(Json::as_str).unwrap_or("?").to_string();
+    let kind = s("type");
+    match kind.as_str() {
+        "state_changed" => format!("state {}→{}", s("from"), s("to")),
+        "task_error" => format!("task_error {}", s("kind")),
+        "consent_changed" => {
+            let what = match e.get("category").and_then(Json::as_str) {
+                Some(category) => format!("{} {category}", s("statement")),
+                None => s("statement"),
+            };
+            let verb = if e["accepted"] == Json::Bool(true) { "accepted" } else { "withdrawn" };
+            format!("{what} {verb} ({})", s("source"))
+        }
+        "settings_changed" => {
+            let after = e["after"].as_object().cloned().unwrap_or_default();
+            let changes: Vec<String> = after
+                .iter()
+                .map(|(k, v)| format!("{k} {}→{v}", e["before"][k]))
+                .collect();
+            format!("settings ({}) {}", s("source"), changes.join(", "))
+        }
+        "policy_applied" => {
+            let locked = e["locked"].as_array().map_or(0, Vec::len);
+            format!("policy applied ({locked} locked)")
+        }
+        "object_untrusted" => {
+            let object = e.get("md5").or(e.get("url")).and_then(Json::as_str).unwrap_or("?");
+            format!("untrusted {object} → {}", s("action"))
+        }
+        "ksn_unavailable" => format!("{} unavailable ({})", s("service"), s("reason")),
+        "ksn_restored" => format!("{} restored", s("service")),
+        "private_ksn_changed" => format!("private_ksn {}", e["enabled"]),
+        "license_changed" => format!("licence {}", s("license")),
+        "operation_refused" => format!("{} refused: {}", s("operation"), s("kind")),
+        "egress_refused" => format!("egress refused: {} to {}", s("category"), s("service")),
+        _ => kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn partial_events_match_by_inclusion() {
+        let event = json!({"type": "task_error", "kind": "license_violation", "message": "m", "seq": 3});
+        assert!(includes(&event, &json!({"type": "task_error", "kind": "license_violation"})));
+        assert!(!includes(&event, &json!({"type": "task_error", "kind": "invalid_state"})));
+        assert!(!includes(&event, &json!({"type": "task_error", "extra": 1})));
+        let nested = json!({"type": "settings_changed", "after": {"a": 1, "b": 2}});
+        assert!(includes(&nested, &json!({"after": {"a": 1}})));
+    }
+}
