@@ -59,7 +59,8 @@ impl LocalLists {
     pub fn from_spec(spec: &LocalListsSpec) -> Result<Self, String> {
         let mut files = HashMap::new();
         for (md5, verdict) in &spec.files {
-            let key = FileQuery::parse_md5(md5).map_err(|e| format!("local_lists.files.{md5}: {e}"))?;
+            let key =
+                FileQuery::parse_md5(md5).map_err(|e| format!("local_lists.files.{md5}: {e}"))?;
             files.insert(key, *verdict);
         }
         Ok(Self {
@@ -105,7 +106,10 @@ impl Received {
     }
 
     pub fn total(&self, service: Service) -> u64 {
-        self.counts[service.0 as usize].iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.counts[service.0 as usize]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 
     pub fn items(&self) -> Vec<ReceivedItem> {
@@ -143,8 +147,19 @@ pub struct DeviceState {
 }
 
 impl DeviceState {
-    pub fn new(id: usize, clock: Arc<Clock>, network: Arc<Network>, local_lists: Arc<LocalLists>) -> Self {
-        Self::with_storage(id, clock, network, local_lists, Box::<MemoryStorage>::default())
+    pub fn new(
+        id: usize,
+        clock: Arc<Clock>,
+        network: Arc<Network>,
+        local_lists: Arc<LocalLists>,
+    ) -> Self {
+        Self::with_storage(
+            id,
+            clock,
+            network,
+            local_lists,
+            Box::<MemoryStorage>::default(),
+        )
     }
 
     pub fn with_storage(
@@ -175,7 +190,10 @@ impl DeviceState {
     }
 
     pub fn events(&self) -> Vec<Box<str>> {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn event_count(&self) -> usize {
@@ -183,10 +201,19 @@ impl DeviceState {
     }
 
     pub fn clear_events(&self) {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
-    fn carry(&self, service: Service, category: DataCategory, items: u32, timeout_ms: u32) -> Result<u32, TransportFailure> {
+    fn carry(
+        &self,
+        service: Service,
+        category: DataCategory,
+        items: u32,
+        timeout_ms: u32,
+    ) -> Result<u32, TransportFailure> {
         let delivery = self.network.carry(service, timeout_ms);
         if delivery.delivered {
             self.received.add(service, category, items);
@@ -194,18 +221,31 @@ impl DeviceState {
         delivery.result
     }
 
-    fn file(&self, service: Service, query: FileQuery, timeout_ms: u32) -> Result<KsnReply, TransportFailure> {
+    fn file(
+        &self,
+        service: Service,
+        query: FileQuery,
+        timeout_ms: u32,
+    ) -> Result<KsnReply, TransportFailure> {
         let latency = self.carry(service, DataCategory::FILES, 1, timeout_ms)?;
         Ok(self.network.file_reply(service, &query.md5, latency))
     }
 
-    fn url(&self, service: Service, url: &str, timeout_ms: u32) -> Result<KsnReply, TransportFailure> {
+    fn url(
+        &self,
+        service: Service,
+        url: &str,
+        timeout_ms: u32,
+    ) -> Result<KsnReply, TransportFailure> {
         let latency = self.carry(service, DataCategory::URLS, 1, timeout_ms)?;
         Ok(self.network.url_reply(service, url, latency))
     }
 
     fn backup(&self, query: FileQuery) {
-        self.backups.lock().unwrap_or_else(|e| e.into_inner()).push(query);
+        self.backups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(query);
     }
 }
 
@@ -237,18 +277,44 @@ impl HostServices for DeviceHost {
         }
     }
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {
-        self.0.local_lists.files.get(&query.md5).copied().unwrap_or(Verdict::UNKNOWN)
+        self.0
+            .local_lists
+            .files
+            .get(&query.md5)
+            .copied()
+            .unwrap_or(Verdict::UNKNOWN)
     }
     fn local_url_verdict(&self, url: RStr<'_>) -> Verdict {
-        self.0.local_lists.urls.get(url.as_str()).copied().unwrap_or(Verdict::UNKNOWN)
+        self.0
+            .local_lists
+            .urls
+            .get(url.as_str())
+            .copied()
+            .unwrap_or(Verdict::UNKNOWN)
     }
-    fn ksn_file(&self, service: Service, query: FileQuery, timeout_ms: u32) -> RResult<KsnReply, TransportFailure> {
+    fn ksn_file(
+        &self,
+        service: Service,
+        query: FileQuery,
+        timeout_ms: u32,
+    ) -> RResult<KsnReply, TransportFailure> {
         self.0.file(service, query, timeout_ms).into()
     }
-    fn ksn_url(&self, service: Service, url: RStr<'_>, timeout_ms: u32) -> RResult<KsnReply, TransportFailure> {
+    fn ksn_url(
+        &self,
+        service: Service,
+        url: RStr<'_>,
+        timeout_ms: u32,
+    ) -> RResult<KsnReply, TransportFailure> {
         self.0.url(service, url.as_str(), timeout_ms).into()
     }
-    fn ksn_upload(&self, service: Service, category: DataCategory, items: u32, timeout_ms: u32) -> RResult<u32, TransportFailure> {
+    fn ksn_upload(
+        &self,
+        service: Service,
+        category: DataCategory,
+        items: u32,
+        timeout_ms: u32,
+    ) -> RResult<u32, TransportFailure> {
         self.0.carry(service, category, items, timeout_ms).into()
     }
     fn backup_and_delete(&self, query: FileQuery) -> RResult<(), RString> {
@@ -277,13 +343,29 @@ impl ksn_plugin::Host for DeviceHost {
     fn local_url_verdict(&self, url: &str) -> Verdict {
         HostServices::local_url_verdict(self, url.into())
     }
-    fn ksn_file(&self, service: Service, query: FileQuery, timeout_ms: u32) -> Result<KsnReply, TransportFailure> {
+    fn ksn_file(
+        &self,
+        service: Service,
+        query: FileQuery,
+        timeout_ms: u32,
+    ) -> Result<KsnReply, TransportFailure> {
         self.0.file(service, query, timeout_ms)
     }
-    fn ksn_url(&self, service: Service, url: &str, timeout_ms: u32) -> Result<KsnReply, TransportFailure> {
+    fn ksn_url(
+        &self,
+        service: Service,
+        url: &str,
+        timeout_ms: u32,
+    ) -> Result<KsnReply, TransportFailure> {
         self.0.url(service, url, timeout_ms)
     }
-    fn ksn_upload(&self, service: Service, category: DataCategory, items: u32, timeout_ms: u32) -> Result<u32, TransportFailure> {
+    fn ksn_upload(
+        &self,
+        service: Service,
+        category: DataCategory,
+        items: u32,
+        timeout_ms: u32,
+    ) -> Result<u32, TransportFailure> {
         self.0.carry(service, category, items, timeout_ms)
     }
     fn backup_and_delete(&self, query: FileQuery) -> Result<(), String> {

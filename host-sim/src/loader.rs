@@ -162,31 +162,53 @@ fn classify(path: &Path, error: LibraryError) -> LoadError {
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
-/// abi_stable's layout report is a long tree; the lines after its last "Error:" say what
-/// differs. Keep those, on one line.
+/// abi_stable's layout report is a long tree. Its last block names the fields leading to
+/// the difference, and its last `Error:` says what differs; keep those, on one line, e.g.
+/// `mismatched type at info.__returns.contract_version: expected u32, found u64`.
 pub fn summarise_layout_report(report: &str) -> String {
-    let lines: Vec<&str> = report.lines().collect();
-    let start = lines.iter().rposition(|l| l.trim_start().starts_with("Error:"));
-    let picked: Vec<String> = match start {
-        Some(i) => lines[i..]
-            .iter()
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty())
-            .map(|l| l.trim_start_matches("Error:").trim().to_string())
-            .filter(|l| !l.is_empty())
-            .take(4)
-            .collect(),
-        None => vec![first_line(report)],
+    let lines: Vec<&str> = report.lines().map(str::trim).collect();
+    let Some(error_at) = lines.iter().rposition(|l| l.starts_with("Error:")) else {
+        return first_line(report);
     };
-    let summary = picked.join("; ");
-    if summary.len() > 300 {
-        format!("{}…", &summary[..summary.char_indices().nth(300).map_or(summary.len(), |(i, _)| i)])
-    } else {
-        summary
+    let what = lines[error_at].trim_start_matches("Error:").trim();
+    let block = lines[..error_at]
+        .iter()
+        .rposition(|l| l.contains("error(s)inside:"))
+        .unwrap_or(error_at);
+    let fields: Vec<&str> = lines[block..error_at]
+        .iter()
+        .take_while(|l| !l.starts_with("Layout of expected type:"))
+        .filter_map(|l| l.strip_prefix("field_name:"))
+        .filter(|f| *f != "0")
+        .collect();
+    let section = |title: &str, until: &str| -> String {
+        lines[error_at..]
+            .iter()
+            .skip_while(|l| **l != title)
+            .skip(1)
+            .take_while(|l| **l != until)
+            .filter(|l| !l.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let expected = section("Expected:", "Found:");
+    let found = section("Found:", "");
+    let mut summary = what.to_string();
+    if !fields.is_empty() {
+        summary.push_str(&format!(" at {}", fields.join(".")));
     }
+    if !expected.is_empty() || !found.is_empty() {
+        summary.push_str(&format!(": expected {expected}, found {found}"));
+    }
+    summary
 }
 
 /// The host's side of the plugin's log forwarder: records go to this process's logger
@@ -194,7 +216,12 @@ pub fn summarise_layout_report(report: &str) -> String {
 struct HostLogger;
 
 impl LogSink for HostLogger {
-    fn log(&self, level: LogLevel, target: abi_stable::std_types::RStr<'_>, message: abi_stable::std_types::RStr<'_>) {
+    fn log(
+        &self,
+        level: LogLevel,
+        target: abi_stable::std_types::RStr<'_>,
+        message: abi_stable::std_types::RStr<'_>,
+    ) {
         let Some(level) = level.to_log() else { return };
         log::logger().log(
             &log::Record::builder()

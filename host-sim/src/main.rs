@@ -1,8 +1,4 @@
-use std::{
-    io::Write,
-    path::PathBuf,
-    process::ExitCode,
-};
+use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use host_sim::{
@@ -49,11 +45,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(if cli.verbose {
-        "info"
-    } else {
-        "warn"
-    }))
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(if cli.verbose { "info" } else { "warn" }),
+    )
     .init();
     match execute(&cli) {
         Ok(code) => code,
@@ -99,7 +93,10 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             } else {
                 println!(
                     "{} {} (contract version {}; this host speaks contract version {})",
-                    info.name, info.version, info.contract_version, plugin_api::CONTRACT_VERSION
+                    info.name,
+                    info.version,
+                    info.contract_version,
+                    plugin_api::CONTRACT_VERSION
                 );
             }
             Ok(ExitCode::SUCCESS)

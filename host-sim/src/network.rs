@@ -107,7 +107,10 @@ impl Network {
 
     pub fn link(&self, service: Service) -> (bool, u32) {
         let link = &self.links[service.0 as usize];
-        (link.up.load(Ordering::Relaxed), link.latency_ms.load(Ordering::Relaxed))
+        (
+            link.up.load(Ordering::Relaxed),
+            link.latency_ms.load(Ordering::Relaxed),
+        )
     }
 
     /// Carries one request to `service`: refused at once when it is down; delivered and

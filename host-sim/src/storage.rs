@@ -19,7 +19,9 @@ pub struct MemoryStorage {
 impl Storage for MemoryStorage {
     fn append(&self, key: &str, record: &[u8]) -> Result<(), String> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        logs.entry(key.to_string()).or_default().push(record.to_vec());
+        logs.entry(key.to_string())
+            .or_default()
+            .push(record.to_vec());
         Ok(())
     }
 

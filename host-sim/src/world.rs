@@ -34,7 +34,12 @@ pub enum Answer {
 }
 
 impl World {
-    pub fn new(plugin: Plugin, devices: usize, ksn: &KsnSpec, lists: &LocalListsSpec) -> Result<Self, String> {
+    pub fn new(
+        plugin: Plugin,
+        devices: usize,
+        ksn: &KsnSpec,
+        lists: &LocalListsSpec,
+    ) -> Result<Self, String> {
         let clock = Arc::new(Clock::default());
         let network = Arc::new(Network::new(ksn, false)?);
         let local_lists = Arc::new(LocalLists::from_spec(lists)?);
@@ -60,16 +65,29 @@ impl World {
     }
 
     /// Runs `f` on every device, in order, collecting each device's result.
-    pub fn each<T>(&mut self, mut f: impl FnMut(&mut Device) -> Result<T, TaskError>) -> Vec<Result<T, TaskError>> {
-        self.devices.iter_mut().map(|d| f(d)).collect()
+    pub fn each<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Device) -> Result<T, TaskError>,
+    ) -> Vec<Result<T, TaskError>> {
+        self.devices.iter_mut().map(f).collect()
     }
 
     pub fn push_policy(&mut self, policy_json: &str) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| d.task.push_policy(policy_json.into()).into_result().map(|_| Answer::Done))
+        self.each(|d| {
+            d.task
+                .push_policy(policy_json.into())
+                .into_result()
+                .map(|_| Answer::Done)
+        })
     }
 
     pub fn set_local(&mut self, settings_json: &str) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| d.task.set_local(settings_json.into()).into_result().map(|_| Answer::Done))
+        self.each(|d| {
+            d.task
+                .set_local(settings_json.into())
+                .into_result()
+                .map(|_| Answer::Done)
+        })
     }
 
     pub fn start(&mut self) -> Vec<Result<Answer, TaskError>> {
@@ -82,19 +100,38 @@ impl World {
 
     pub fn set_private_ksn(&mut self, enabled: bool) -> Vec<Result<Answer, TaskError>> {
         self.each(|d| {
-            d.state.environment.lock().unwrap_or_else(|e| e.into_inner()).private_ksn = enabled;
-            d.task.set_private_ksn(enabled).into_result().map(|_| Answer::Done)
+            d.state
+                .environment
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .private_ksn = enabled;
+            d.task
+                .set_private_ksn(enabled)
+                .into_result()
+                .map(|_| Answer::Done)
         })
     }
 
     pub fn set_license(&mut self, license: LicenseState) -> Vec<Result<Answer, TaskError>> {
         self.each(|d| {
-            d.state.environment.lock().unwrap_or_else(|e| e.into_inner()).license = license;
-            d.task.set_license(license).into_result().map(|_| Answer::Done)
+            d.state
+                .environment
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .license = license;
+            d.task
+                .set_license(license)
+                .into_result()
+                .map(|_| Answer::Done)
         })
     }
 
-    pub fn set_network(&mut self, service: Service, up: bool, latency_ms: Option<u32>) -> Vec<Result<Answer, TaskError>> {
+    pub fn set_network(
+        &mut self,
+        service: Service,
+        up: bool,
+        latency_ms: Option<u32>,
+    ) -> Vec<Result<Answer, TaskError>> {
         self.network.set_link(service, up, latency_ms);
         self.devices.iter().map(|_| Ok(Answer::Done)).collect()
     }
@@ -104,7 +141,12 @@ impl World {
     }
 
     pub fn check_url(&mut self, url: &str) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| d.task.check_url(url.into()).into_result().map(Answer::Lookup))
+        self.each(|d| {
+            d.task
+                .check_url(url.into())
+                .into_result()
+                .map(Answer::Lookup)
+        })
     }
 
     pub fn restart_host(&mut self) -> Vec<Result<Answer, TaskError>> {

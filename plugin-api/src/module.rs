@@ -21,7 +21,12 @@ pub struct PluginInfo {
     pub name: RStr<'static>,
     pub version: RStr<'static>,
     /// The `CONTRACT_VERSION` the plugin was built against.
+    #[cfg(not(ksn_contract = "changed"))]
     pub contract_version: u32,
+    /// Only in the test fixture `tests/fixtures/contracts/changed`: a deliberately
+    /// incompatible layout, which hosts must refuse at load.
+    #[cfg(ksn_contract = "changed")]
+    pub contract_version: u64,
 }
 
 /// The plugin's root module.

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use plugin_api::{AnswerSource, ErrorKind, LicenseState, ObjectAction, Service, TaskState, Verdict};
+use plugin_api::{
+    AnswerSource, ErrorKind, LicenseState, ObjectAction, Service, TaskState, Verdict,
+};
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 use serde_json::Value as Json;
 
@@ -57,8 +59,8 @@ pub enum Action {
     SetLocal {
         settings: Json,
     },
-    Start,
-    Stop,
+    Start {},
+    Stop {},
     SetPrivateKsn {
         enabled: bool,
     },
@@ -82,11 +84,11 @@ pub enum Action {
         #[serde(default)]
         expect: Option<AnswerExpect>,
     },
-    RestartHost,
+    RestartHost {},
     AdvanceTime {
         ms: u64,
     },
-    ResetCounters,
+    ResetCounters {},
 }
 
 impl Action {
@@ -94,16 +96,16 @@ impl Action {
         match self {
             Action::PushPolicy { .. } => "push_policy",
             Action::SetLocal { .. } => "set_local",
-            Action::Start => "start",
-            Action::Stop => "stop",
+            Action::Start {} => "start",
+            Action::Stop {} => "stop",
             Action::SetPrivateKsn { .. } => "set_private_ksn",
             Action::SetLicense { .. } => "set_license",
             Action::SetNetwork { .. } => "set_network",
             Action::CheckFile { .. } => "check_file",
             Action::CheckUrl { .. } => "check_url",
-            Action::RestartHost => "restart_host",
+            Action::RestartHost {} => "restart_host",
             Action::AdvanceTime { .. } => "advance_time",
-            Action::ResetCounters => "reset_counters",
+            Action::ResetCounters {} => "reset_counters",
         }
     }
 }
@@ -179,8 +181,13 @@ fn strict<T: DeserializeOwned>(value: &Json, path: &str) -> Result<T, String> {
 
 /// Parses a scenario document.
 pub fn parse(text: &str) -> Result<Scenario, String> {
-    let doc: Json = serde_json::from_str(text)
-        .map_err(|e| format!("line {} column {}: malformed JSON: {e}", e.line(), e.column()))?;
+    let doc: Json = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "line {} column {}: malformed JSON: {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
     let head: ScenarioHead = strict(&doc, "")?;
     if head.devices == 0 {
         return Err("devices: must be at least 1".into());
@@ -201,7 +208,9 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
 
 fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
     let Some(object) = raw.as_object() else {
-        return Err(format!("{path}: a step is an object with \"do\" or \"expect\""));
+        return Err(format!(
+            "{path}: a step is an object with \"do\" or \"expect\""
+        ));
     };
     match (object.contains_key("do"), object.contains_key("expect")) {
         (true, _) => {
@@ -276,13 +285,22 @@ mod tests {
     #[test]
     fn unknown_steps_and_keys_are_errors_with_their_path() {
         let e = err(r#"{"name": "x", "steps": [{"do": "strat"}]}"#);
-        assert!(e.starts_with("steps[0]") && e.contains("unknown variant `strat`"), "{e}");
+        assert!(
+            e.starts_with("steps[0]") && e.contains("unknown variant `strat`"),
+            "{e}"
+        );
         let e = err(r#"{"name": "x", "steps": [{"do": "start", "force": true}]}"#);
         assert!(e.starts_with("steps[0]") && e.contains("force"), "{e}");
         let e = err(r#"{"name": "x", "steps": [{"expect": {"colour": 1}}]}"#);
-        assert!(e.starts_with("steps[0].expect") && e.contains("colour"), "{e}");
+        assert!(
+            e.starts_with("steps[0].expect") && e.contains("colour"),
+            "{e}"
+        );
         let e = err(r#"{"name": "x", "steps": [{"expect": {"state": "flying"}}]}"#);
-        assert!(e.starts_with("steps[0].expect.state") && e.contains("flying"), "{e}");
+        assert!(
+            e.starts_with("steps[0].expect.state") && e.contains("flying"),
+            "{e}"
+        );
         let e = err(r#"{"name": "x", "steps": [{"expect": {"received": {"cloud": {}}}}]}"#);
         assert!(e.starts_with("steps[0].expect.received.cloud"), "{e}");
         let e = err(r#"{"name": "x", "steps": [{"do": "start", "expect_error": "oops"}]}"#);

@@ -90,10 +90,18 @@ pub fn run(plugin: Plugin, scenario: &Scenario, file: &str, default_ksn: &KsnSpe
                 action,
                 expect_error,
             } => (describe(action), perform(&mut world, action, *expect_error)),
-            Step::Expect(expect) => ("expect".to_string(), check(&world, expect).map(|_| "ok".to_string())),
+            Step::Expect(expect) => (
+                "expect".to_string(),
+                check(&world, expect).map(|_| "ok".to_string()),
+            ),
         };
         let events = world.devices[0].state.events();
-        let caused = events.get(before..).unwrap_or(&[]).iter().map(|e| summarise(e)).collect();
+        let caused = events
+            .get(before..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|e| summarise(e))
+            .collect();
         match result {
             Ok(result) => outcome.steps.push(StepReport {
                 index,
@@ -132,10 +140,14 @@ fn describe(action: &Action) -> String {
             Some(ms) => format!("{service} up={up} latency={ms}ms"),
             None => format!("{service} up={up}"),
         },
-        Action::CheckFile { md5, size_bytes, .. } => format!("{md5} ({size_bytes} bytes)"),
+        Action::CheckFile {
+            md5, size_bytes, ..
+        } => format!("{md5} ({size_bytes} bytes)"),
         Action::CheckUrl { url, .. } => url.clone(),
         Action::AdvanceTime { ms } => format!("{ms}ms"),
-        Action::Start | Action::Stop | Action::RestartHost | Action::ResetCounters => String::new(),
+        Action::Start {} | Action::Stop {} | Action::RestartHost {} | Action::ResetCounters {} => {
+            String::new()
+        }
     };
     if args.is_empty() {
         action.name().to_string()
@@ -147,18 +159,25 @@ fn describe(action: &Action) -> String {
 fn compact(json: &Json) -> String {
     let text = json.to_string();
     if text.len() > 120 {
-        format!("{}…", &text[..text.char_indices().nth(117).map_or(text.len(), |(i, _)| i)])
+        format!(
+            "{}…",
+            &text[..text.char_indices().nth(117).map_or(text.len(), |(i, _)| i)]
+        )
     } else {
         text
     }
 }
 
-fn perform(world: &mut World, action: &Action, expect_error: Option<ErrorKind>) -> Result<String, Failure> {
+fn perform(
+    world: &mut World,
+    action: &Action,
+    expect_error: Option<ErrorKind>,
+) -> Result<String, Failure> {
     let results = match action {
         Action::PushPolicy { policy } => world.push_policy(&policy.to_string()),
         Action::SetLocal { settings } => world.set_local(&settings.to_string()),
-        Action::Start => world.start(),
-        Action::Stop => world.stop(),
+        Action::Start {} => world.start(),
+        Action::Stop {} => world.stop(),
         Action::SetPrivateKsn { enabled } => world.set_private_ksn(*enabled),
         Action::SetLicense { state } => world.set_license(*state),
         Action::SetNetwork {
@@ -171,7 +190,9 @@ fn perform(world: &mut World, action: &Action, expect_error: Option<ErrorKind>) 
             }
             world.set_network(*service, *up, *latency_ms)
         }
-        Action::CheckFile { md5, size_bytes, .. } => {
+        Action::CheckFile {
+            md5, size_bytes, ..
+        } => {
             let md5 = FileQuery::parse_md5(md5).map_err(|e| Failure::setup(format!("md5: {e}")))?;
             world.check_file(FileQuery {
                 md5,
@@ -179,9 +200,9 @@ fn perform(world: &mut World, action: &Action, expect_error: Option<ErrorKind>) 
             })
         }
         Action::CheckUrl { url, .. } => world.check_url(url),
-        Action::RestartHost => world.restart_host(),
+        Action::RestartHost {} => world.restart_host(),
         Action::AdvanceTime { ms } => world.advance_time(*ms),
-        Action::ResetCounters => world.reset_counters(),
+        Action::ResetCounters {} => world.reset_counters(),
     };
     let answer_expect = match action {
         Action::CheckFile { expect, .. } | Action::CheckUrl { expect, .. } => expect.as_ref(),
@@ -205,7 +226,8 @@ fn perform(world: &mut World, action: &Action, expect_error: Option<ErrorKind>) 
             (Err(e), None) => return Err(fail("result", "success".into(), e.to_string())),
             (Ok(answer), None) => {
                 if let (Answer::Lookup(found), Some(expect)) = (&answer, answer_expect) {
-                    check_answer(found, expect).map_err(|(what, expected, found)| fail(what, expected, found))?;
+                    check_answer(found, expect)
+                        .map_err(|(what, expected, found)| fail(what, expected, found))?;
                 }
                 summary = match answer {
                     Answer::Done => "ok".into(),
@@ -227,7 +249,11 @@ type Mismatch = (&'static str, String, String);
 
 fn check_answer(found: &plugin_api::LookupAnswer, expect: &AnswerExpect) -> Result<(), Mismatch> {
     if found.verdict != expect.verdict {
-        return Err(("verdict", expect.verdict.to_string(), found.verdict.to_string()));
+        return Err((
+            "verdict",
+            expect.verdict.to_string(),
+            found.verdict.to_string(),
+        ));
     }
     if let Some(action) = expect.action {
         if found.action != action {
@@ -265,7 +291,8 @@ type DeviceMismatch = (String, String, String);
 
 fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), DeviceMismatch> {
     let status = device.task.status();
-    let differ = |what: &str, expected: String, found: String| Err((what.to_string(), expected, found));
+    let differ =
+        |what: &str, expected: String, found: String| Err((what.to_string(), expected, found));
     if let Some(state) = expect.state {
         if status.state != state {
             return differ("state", state.to_string(), status.state.to_string());
@@ -284,12 +311,28 @@ fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), D
         }
     }
     if expect.settings.is_some() || expect.locked.is_some() {
-        let settings = settings_of(device).map_err(|e| ("settings".to_string(), "readable settings".into(), e.to_string()))?;
+        let settings = settings_of(device).map_err(|e| {
+            (
+                "settings".to_string(),
+                "readable settings".into(),
+                e.to_string(),
+            )
+        })?;
         for (path, value) in expect.settings.iter().flatten() {
             match settings["details"].get(path.as_str()) {
-                None => return differ(&format!("settings.{path}"), "a setting".into(), "no such setting".into()),
+                None => {
+                    return differ(
+                        &format!("settings.{path}"),
+                        "a setting".into(),
+                        "no such setting".into(),
+                    )
+                }
                 Some(detail) if detail["value"] != *value => {
-                    return differ(&format!("settings.{path}"), value.to_string(), detail["value"].to_string())
+                    return differ(
+                        &format!("settings.{path}"),
+                        value.to_string(),
+                        detail["value"].to_string(),
+                    )
                 }
                 Some(_) => {}
             }
@@ -311,16 +354,36 @@ fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), D
         let service = Service::from_name(service_name).unwrap_or(Service::NONE);
         let received = &device.state.received;
         let rows = [
-            ("files", counts.files, received.count(service, DataCategory::FILES)),
-            ("urls", counts.urls, received.count(service, DataCategory::URLS)),
-            ("statistics", counts.statistics, received.count(service, DataCategory::STATISTICS)),
-            ("kmp", counts.kmp, received.count(service, DataCategory::KMP)),
+            (
+                "files",
+                counts.files,
+                received.count(service, DataCategory::FILES),
+            ),
+            (
+                "urls",
+                counts.urls,
+                received.count(service, DataCategory::URLS),
+            ),
+            (
+                "statistics",
+                counts.statistics,
+                received.count(service, DataCategory::STATISTICS),
+            ),
+            (
+                "kmp",
+                counts.kmp,
+                received.count(service, DataCategory::KMP),
+            ),
             ("total", counts.total, received.total(service)),
         ];
         for (name, want, have) in rows {
             if let Some(want) = want {
                 if want != have {
-                    return differ(&format!("received.{service_name}.{name}"), want.to_string(), have.to_string());
+                    return differ(
+                        &format!("received.{service_name}.{name}"),
+                        want.to_string(),
+                        have.to_string(),
+                    );
                 }
             }
         }
@@ -335,7 +398,11 @@ fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), D
         for want in wanted {
             if !events.iter().any(|e| includes(e, want)) {
                 let seen: Vec<String> = events.iter().map(|e| summarise(&e.to_string())).collect();
-                return differ("events_include", want.to_string(), format!("[{}]", seen.join(", ")));
+                return differ(
+                    "events_include",
+                    want.to_string(),
+                    format!("[{}]", seen.join(", ")),
+                );
             }
         }
     }
@@ -344,7 +411,8 @@ fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), D
 
 fn settings_of(device: &crate::device::Device) -> Result<Json, TaskError> {
     let text = device.task.settings_json().into_result()?;
-    serde_json::from_str(&text).map_err(|e| TaskError::invalid_state(format_args!("settings_json is not JSON: {e}")))
+    serde_json::from_str(&text)
+        .map_err(|e| TaskError::invalid_state(format_args!("settings_json is not JSON: {e}")))
 }
 
 /// Whether `actual` has every key of `partial` with an equal (or, for objects, including)
@@ -373,7 +441,11 @@ pub fn summarise(event_json: &str) -> String {
                 Some(category) => format!("{} {category}", s("statement")),
                 None => s("statement"),
             };
-            let verb = if e["accepted"] == Json::Bool(true) { "accepted" } else { "withdrawn" };
+            let verb = if e["accepted"] == Json::Bool(true) {
+                "accepted"
+            } else {
+                "withdrawn"
+            };
             format!("{what} {verb} ({})", s("source"))
         }
         "settings_changed" => {
@@ -389,7 +461,11 @@ pub fn summarise(event_json: &str) -> String {
             format!("policy applied ({locked} locked)")
         }
         "object_untrusted" => {
-            let object = e.get("md5").or(e.get("url")).and_then(Json::as_str).unwrap_or("?");
+            let object = e
+                .get("md5")
+                .or(e.get("url"))
+                .and_then(Json::as_str)
+                .unwrap_or("?");
             format!("untrusted {object} → {}", s("action"))
         }
         "ksn_unavailable" => format!("{} unavailable ({})", s("service"), s("reason")),
@@ -409,10 +485,20 @@ mod tests {
 
     #[test]
     fn partial_events_match_by_inclusion() {
-        let event = json!({"type": "task_error", "kind": "license_violation", "message": "m", "seq": 3});
-        assert!(includes(&event, &json!({"type": "task_error", "kind": "license_violation"})));
-        assert!(!includes(&event, &json!({"type": "task_error", "kind": "invalid_state"})));
-        assert!(!includes(&event, &json!({"type": "task_error", "extra": 1})));
+        let event =
+            json!({"type": "task_error", "kind": "license_violation", "message": "m", "seq": 3});
+        assert!(includes(
+            &event,
+            &json!({"type": "task_error", "kind": "license_violation"})
+        ));
+        assert!(!includes(
+            &event,
+            &json!({"type": "task_error", "kind": "invalid_state"})
+        ));
+        assert!(!includes(
+            &event,
+            &json!({"type": "task_error", "extra": 1})
+        ));
         let nested = json!({"type": "settings_changed", "after": {"a": 1, "b": 2}});
         assert!(includes(&nested, &json!({"after": {"a": 1}})));
     }
