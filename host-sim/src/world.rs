@@ -67,7 +67,7 @@ impl World {
     /// Runs `f` on every device, in order, collecting each device's result.
     pub fn each<T>(
         &mut self,
-        mut f: impl FnMut(&mut Device) -> Result<T, TaskError>,
+        f: impl FnMut(&mut Device) -> Result<T, TaskError>,
     ) -> Vec<Result<T, TaskError>> {
         self.devices.iter_mut().map(f).collect()
     }
