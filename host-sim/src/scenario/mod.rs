@@ -13,7 +13,8 @@ use crate::{loader::Plugin, network::KsnSpec};
 
 /// The bundled suite, run by `host-sim run` with no argument.
 pub fn bundled_suite() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
+    path.canonicalize().unwrap_or(path)
 }
 
 /// The scenario files named: files as given, directories by their `*.json`, sorted.

@@ -143,6 +143,10 @@ pub struct Expect {
     pub received: Option<BTreeMap<String, ReceivedExpect>>,
     #[serde(default)]
     pub events_include: Option<Vec<Json>>,
+    /// Partial entries that must be in the task log as the plugin reads it back from
+    /// storage (which, unlike the host's event record, survives `restart_host`).
+    #[serde(default)]
+    pub log_include: Option<Vec<Json>>,
 }
 
 #[derive(Deserialize, Debug, Clone, Default)]
@@ -182,10 +186,12 @@ fn strict<T: DeserializeOwned>(value: &Json, path: &str) -> Result<T, String> {
 /// Parses a scenario document.
 pub fn parse(text: &str) -> Result<Scenario, String> {
     let doc: Json = serde_json::from_str(text).map_err(|e| {
+        // serde_json ends its message with the place; put the place first, once.
+        let place = format!("line {} column {}", e.line(), e.column());
+        let reason = e.to_string();
         format!(
-            "line {} column {}: malformed JSON: {e}",
-            e.line(),
-            e.column()
+            "{place}: malformed JSON: {}",
+            reason.trim_end_matches(&format!(" at {place}"))
         )
     })?;
     let head: ScenarioHead = strict(&doc, "")?;

@@ -395,15 +395,37 @@ fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), D
             .iter()
             .filter_map(|e| serde_json::from_str(e).ok())
             .collect();
-        for want in wanted {
-            if !events.iter().any(|e| includes(e, want)) {
-                let seen: Vec<String> = events.iter().map(|e| summarise(&e.to_string())).collect();
-                return differ(
-                    "events_include",
-                    want.to_string(),
-                    format!("[{}]", seen.join(", ")),
-                );
-            }
+        find_all("events_include", &events, wanted)?;
+    }
+    if let Some(wanted) = &expect.log_include {
+        let text = device.task.task_log_json().into_result().map_err(|e| {
+            (
+                "log_include".to_string(),
+                "a readable task log".to_string(),
+                e.to_string(),
+            )
+        })?;
+        let log: Vec<Json> = serde_json::from_str(&text).map_err(|e| {
+            (
+                "log_include".to_string(),
+                "a JSON task log".to_string(),
+                e.to_string(),
+            )
+        })?;
+        find_all("log_include", &log, wanted)?;
+    }
+    Ok(())
+}
+
+fn find_all(what: &str, entries: &[Json], wanted: &[Json]) -> Result<(), DeviceMismatch> {
+    for want in wanted {
+        if !entries.iter().any(|e| includes(e, want)) {
+            let seen: Vec<String> = entries.iter().map(|e| summarise(&e.to_string())).collect();
+            return Err((
+                what.to_string(),
+                want.to_string(),
+                format!("[{}]", seen.join(", ")),
+            ));
         }
     }
     Ok(())

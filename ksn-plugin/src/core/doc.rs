@@ -71,10 +71,10 @@ pub struct LocalEntry {
 
 pub fn parse_json(text: &str) -> Result<Json, DocError> {
     serde_json::from_str(text).map_err(|e| {
-        DocError::at(
-            format!("line {} column {}", e.line(), e.column()),
-            format!("malformed JSON: {e}"),
-        )
+        let place = format!("line {} column {}", e.line(), e.column());
+        let reason = e.to_string();
+        let reason = reason.trim_end_matches(&format!(" at {place}")).to_string();
+        DocError::at(place, format!("malformed JSON: {reason}"))
     })
 }
 

@@ -1,0 +1,172 @@
+//! The scenario runner through the real cdylib: the bundled suite passes, and a wrong
+//! expectation or a malformed scenario fails where and how it should.
+
+mod common;
+
+use host_sim::{
+    scenario::{self, runner},
+    world,
+};
+
+#[test]
+fn the_bundled_suite_passes_through_the_loaded_plugin() {
+    let plugin = common::plugin();
+    let files = scenario::collect(&[scenario::bundled_suite()]).unwrap();
+    assert!(files.len() >= 12, "{files:?}");
+    let default_ksn = world::default_ksn();
+    let failed: Vec<String> = files
+        .iter()
+        .map(|f| scenario::run_file(plugin, f, &default_ksn))
+        .filter(|o| !o.passed)
+        .map(|o| scenario::report::text(&[o], true))
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+fn run_text(text: &str) -> runner::Outcome {
+    let scenario = scenario::parse(text).unwrap();
+    runner::run(common::plugin(), &scenario, "inline", &world::default_ksn())
+}
+
+#[test]
+fn a_wrong_expectation_fails_at_its_step_with_what_differed() {
+    let outcome = run_text(
+        r#"{"name": "wrong", "devices": 2, "steps": [
+            {"do": "set_local", "settings": {"data_handling": {"ksn_statement_accepted": true}}},
+            {"do": "start"},
+            {"expect": {"state": "running", "network": "proxy"}},
+            {"expect": {"state": "stopped"}},
+            {"do": "stop"}
+        ]}"#,
+    );
+    assert!(!outcome.passed);
+    let failure = outcome.failure.unwrap();
+    assert_eq!(failure.step, Some(3));
+    assert_eq!(failure.device, Some(0));
+    assert_eq!(
+        (
+            failure.what.as_str(),
+            failure.expected.as_str(),
+            failure.found.as_str()
+        ),
+        ("state", "stopped", "running")
+    );
+    assert_eq!(outcome.steps.len(), 4, "the run stops at the failing step");
+}
+
+#[test]
+fn each_kind_of_expectation_can_fail() {
+    let base = r#"{"do": "set_local", "settings": {"data_handling": {"ksn_statement_accepted": true}, "task": {"use_ksc_as_ksn_proxy": false}}},
+                  {"do": "start"},
+                  {"do": "check_file", "md5": "44d88612fea8a8f36de82e1278abb02f", "size_bytes": 1}"#;
+    let cases = [
+        (r#"{"expect": {"error": "license_violation"}}"#, "error"),
+        (r#"{"expect": {"network": "private"}}"#, "network"),
+        (
+            r#"{"expect": {"settings": {"task.checksum_limit_mb": 3}}}"#,
+            "settings.task.checksum_limit_mb",
+        ),
+        (
+            r#"{"expect": {"settings": {"task.nothing": 3}}}"#,
+            "settings.task.nothing",
+        ),
+        (r#"{"expect": {"locked": ["task.schedule"]}}"#, "locked"),
+        (
+            r#"{"expect": {"received": {"global": {"files": 2}}}}"#,
+            "received.global.files",
+        ),
+        (
+            r#"{"expect": {"received": {"proxy": {"total": 1}}}}"#,
+            "received.proxy.total",
+        ),
+        (
+            r#"{"expect": {"events_include": [{"type": "task_error"}]}}"#,
+            "events_include",
+        ),
+        (
+            r#"{"expect": {"log_include": [{"type": "ksn_unavailable"}]}}"#,
+            "log_include",
+        ),
+        (
+            r#"{"do": "check_file", "md5": "44d88612fea8a8f36de82e1278abb02f", "size_bytes": 1, "expect": {"verdict": "trusted"}}"#,
+            "verdict",
+        ),
+        (
+            r#"{"do": "check_file", "md5": "44d88612fea8a8f36de82e1278abb02f", "size_bytes": 1, "expect": {"verdict": "untrusted", "action": "logged"}}"#,
+            "action",
+        ),
+        (
+            r#"{"do": "check_url", "url": "https://updates.example.com/", "expect": {"verdict": "trusted", "cached": true}}"#,
+            "cached",
+        ),
+        (r#"{"do": "start"}"#, "result"),
+        (
+            r#"{"do": "stop", "expect_error": "invalid_state"}"#,
+            "error",
+        ),
+        (
+            r#"{"do": "start", "expect_error": "license_violation"}"#,
+            "error",
+        ),
+    ];
+    for (step, what) in cases {
+        let text = format!(r#"{{"name": "x", "steps": [{base}, {step}]}}"#);
+        let outcome = run_text(&text);
+        let failure = outcome
+            .failure
+            .unwrap_or_else(|| panic!("{step} should fail"));
+        assert_eq!(failure.step, Some(3), "{step}");
+        assert_eq!(failure.what, what, "{step}: {failure:?}");
+    }
+}
+
+#[test]
+fn the_command_line_reports_and_exits_by_outcome() {
+    let suite = common::repo_root().join("tests/scenarios");
+    let out = common::host_sim()
+        .args(["run", "--json"])
+        .arg(&suite)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = report.as_array().unwrap();
+    assert!(report.len() >= 12);
+    assert!(report
+        .iter()
+        .all(|o| o["passed"] == true && o["name"].is_string()));
+
+    let dir = std::env::temp_dir().join(format!("ksn-scenarios-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"name": "typo", "steps": [{"do": "strat"}]}"#).unwrap();
+    let out = common::host_sim()
+        .args(["run", "--json"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["passed"], false);
+    let what = report[0]["failure"]["what"].as_str().unwrap();
+    assert!(
+        what.contains("steps[0]") && what.contains("unknown variant `strat`"),
+        "{what}"
+    );
+
+    let out = common::host_sim().arg("run").arg(&bad).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL") && text.contains("steps[0]"), "{text}");
+
+    let out = common::host_sim()
+        .args(["run", "/no/such/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
