@@ -16,4 +16,9 @@ pub mod table;
 pub mod task;
 
 pub use host::Host;
+
+#[cfg(test)]
+mod task_tests;
+#[cfg(test)]
+mod testing;
 pub use task::Task;

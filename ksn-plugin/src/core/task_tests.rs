@@ -1,0 +1,441 @@
+//! The driver with an in-memory host: persistence, crash safety, storage failure, and the
+//! lookup path's rules (merge order, cache, checksum limit, routes, timeouts, egress).
+
+use plugin_api::{
+    AnswerSource, DataCategory, ErrorKind, FileQuery, LicenseState, ObjectAction, Service,
+    TaskState, Verdict,
+};
+
+use super::{testing::FakeHost, Task};
+
+const ACCEPT: &str = r#"{"data_handling": {"ksn_statement_accepted": true}}"#;
+
+fn file(n: u8) -> FileQuery {
+    FileQuery {
+        md5: [n; 16],
+        size_bytes: 1000,
+    }
+}
+
+fn task(host: &FakeHost) -> Task<FakeHost> {
+    let task = Task::new(host.clone()).unwrap();
+    task.set_license(LicenseState::VALID).unwrap();
+    task
+}
+
+/// A running task routed straight to Global KSN.
+fn running(host: &FakeHost) -> Task<FakeHost> {
+    let task = task(host);
+    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"use_ksc_as_ksn_proxy": false}}"#)
+        .unwrap();
+    task.start().unwrap();
+    task
+}
+
+fn settings(task: &Task<FakeHost>) -> serde_json::Value {
+    let mut json: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
+    json.as_object_mut().unwrap().remove("details");
+    json
+}
+
+#[test]
+fn settings_consent_and_log_survive_a_restart() {
+    let host = FakeHost::default();
+    let first = running(&host);
+    first
+        .set_local(r#"{"task": {"checksum_limit_mb": 99}}"#)
+        .unwrap();
+    let log_before = first.task_log_json().unwrap();
+    let settings_before = settings(&first);
+    drop(first);
+
+    let second = Task::new(host.clone()).unwrap();
+    assert_eq!(settings(&second), settings_before);
+    assert_eq!(second.task_log_json().unwrap(), log_before);
+    assert_eq!(second.status().state, TaskState::STOPPED);
+    second.set_license(LicenseState::VALID).unwrap();
+    second.start().unwrap();
+    let log: Vec<serde_json::Value> =
+        serde_json::from_str(&second.task_log_json().unwrap()).unwrap();
+    let seqs: Vec<u64> = log.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as u64).collect::<Vec<_>>(),
+        "numbering continues"
+    );
+}
+
+#[test]
+fn a_crash_loses_at_most_the_change_being_written() {
+    let host = FakeHost::default();
+    let task = task(&host);
+    let changes = [
+        r#"{"task": {"checksum_limit_mb": 3}}"#,
+        ACCEPT,
+        r#"{"task": {"action_on_untrusted": "log", "lookup_timeout_ms": 900}}"#,
+        r#"{"data_handling": {"send_statistics": false}}"#,
+        r#"{"data_handling": {"ksn_statement_accepted": false}}"#,
+    ];
+    let mut after = vec![(0, settings(&task))];
+    for change in changes {
+        task.set_local(change).unwrap();
+        after.push((host.0.records.lock().unwrap().len(), settings(&task)));
+    }
+    let records = host.0.records.lock().unwrap().clone();
+    for cut in 0..=records.len() {
+        let crashed = FakeHost::default();
+        *crashed.0.records.lock().unwrap() = records[..cut].to_vec();
+        let restored = Task::new(crashed).unwrap();
+        let expected = &after.iter().rev().find(|(len, _)| *len <= cut).unwrap().1;
+        assert_eq!(
+            &settings(&restored),
+            expected,
+            "journal cut after {cut} records"
+        );
+    }
+}
+
+#[test]
+fn a_change_the_storage_refuses_is_not_applied() {
+    let host = FakeHost::default();
+    let task = task(&host);
+    let before = settings(&task);
+    let events = host.0.events.lock().unwrap().len();
+    host.0
+        .fail_storage
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = task.set_local(ACCEPT).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
+    assert!(err.message.contains("disk full"));
+    assert_eq!(settings(&task), before);
+    assert_eq!(host.0.events.lock().unwrap().len(), events);
+    assert_eq!(
+        task.start().unwrap_err().kind,
+        ErrorKind::STATEMENT_NOT_ACCEPTED
+    );
+}
+
+#[test]
+fn a_damaged_journal_is_reported_not_guessed() {
+    let host = FakeHost::default();
+    host.0.records.lock().unwrap().push(b"{not json".to_vec());
+    let err = Task::new(host).err().unwrap();
+    assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
+}
+
+#[test]
+fn the_scheduled_start_happens_only_when_it_may() {
+    let host = FakeHost::default();
+    let task = task(&host);
+    task.set_local(r#"{"task": {"schedule": "at_application_start"}}"#)
+        .unwrap();
+    task.application_started().unwrap();
+    assert_eq!(
+        task.status().state,
+        TaskState::STOPPED,
+        "no statement: logged, not started"
+    );
+    assert_eq!(host.events_of("operation_refused").len(), 1);
+    task.set_local(ACCEPT).unwrap();
+    task.application_started().unwrap();
+    assert_eq!(task.status().state, TaskState::RUNNING);
+}
+
+#[test]
+fn merge_order_is_local_list_then_private_database_then_ksn() {
+    let host = FakeHost::default();
+    host.0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert([1; 16], Verdict::TRUSTED);
+    host.0
+        .private_files
+        .lock()
+        .unwrap()
+        .insert([1; 16], Verdict::UNTRUSTED);
+    host.0
+        .local_files
+        .lock()
+        .unwrap()
+        .insert([2; 16], Verdict::TRUSTED);
+    host.0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert([2; 16], Verdict::UNTRUSTED);
+    host.0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert([3; 16], Verdict::UNTRUSTED);
+
+    let task = task(&host);
+    task.set_private_ksn(true).unwrap();
+    task.set_local(ACCEPT).unwrap();
+    task.set_local(r#"{"task": {"action_on_untrusted": "log"}}"#)
+        .unwrap();
+    task.start().unwrap();
+    let a = task.check_file(file(1));
+    assert_eq!(
+        (a.verdict, a.source, a.action),
+        (
+            Verdict::UNTRUSTED,
+            AnswerSource::PRIVATE_DATABASE,
+            ObjectAction::LOGGED
+        )
+    );
+    let a = task.check_file(file(2));
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::TRUSTED, AnswerSource::LOCAL_LIST)
+    );
+    let a = task.check_file(file(3));
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::UNTRUSTED, AnswerSource::KSN)
+    );
+    assert_eq!(
+        host.received(Service::PRIVATE, DataCategory::FILES),
+        2,
+        "the local list answered one"
+    );
+    assert!(
+        host.0.deleted.lock().unwrap().is_empty(),
+        "log only records"
+    );
+
+    // Outside Private KSN mode there is no private database.
+    let host2 = FakeHost::default();
+    host2
+        .0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert([1; 16], Verdict::TRUSTED);
+    host2
+        .0
+        .private_files
+        .lock()
+        .unwrap()
+        .insert([1; 16], Verdict::UNTRUSTED);
+    let task = running(&host2);
+    assert_eq!(task.check_file(file(1)).verdict, Verdict::TRUSTED);
+}
+
+#[test]
+fn a_cache_hit_sends_nothing_and_unavailable_is_not_cached() {
+    let host = FakeHost::default();
+    host.0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert([1; 16], Verdict::UNTRUSTED);
+    let task = running(&host);
+    let first = task.check_file(file(1));
+    let second = task.check_file(file(1));
+    assert!(!first.cached && second.cached);
+    assert_eq!(
+        second.action,
+        ObjectAction::DELETED,
+        "each hit of an untrusted file gets the action"
+    );
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::FILES), 1);
+    assert_eq!(host.0.deleted.lock().unwrap().len(), 2);
+
+    host.set_link(Service::GLOBAL, false, 1);
+    assert_eq!(task.check_file(file(2)).verdict, Verdict::UNAVAILABLE);
+    host.set_link(Service::GLOBAL, true, 1);
+    let again = task.check_file(file(2));
+    assert_eq!((again.verdict, again.cached), (Verdict::UNKNOWN, false));
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::FILES), 2);
+
+    // Unknown verdicts expire after five minutes, trusted ones after an hour.
+    host.advance(5 * 60_000);
+    assert!(!task.check_file(file(2)).cached);
+    assert!(task.check_file(file(1)).cached);
+    task.purge_cache();
+    assert!(!task.check_file(file(1)).cached);
+}
+
+#[test]
+fn the_checksum_limit_means_no_request() {
+    let host = FakeHost::default();
+    let task = running(&host);
+    let big = FileQuery {
+        md5: [1; 16],
+        size_bytes: 2 * 1024 * 1024 + 1,
+    };
+    let a = task.check_file(big);
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::UNKNOWN, AnswerSource::NONE)
+    );
+    assert_eq!(host.received_by(Service::GLOBAL), 0);
+    task.set_local(r#"{"task": {"checksum_limit_mb": 3}}"#)
+        .unwrap();
+    task.check_file(big);
+    assert_eq!(host.received_by(Service::GLOBAL), 1);
+    let bigger = FileQuery {
+        md5: [2; 16],
+        size_bytes: 1 << 30,
+    };
+    task.set_local(r#"{"task": {"checksum_limit_enabled": false}}"#)
+        .unwrap();
+    task.check_file(bigger);
+    assert_eq!(host.received_by(Service::GLOBAL), 2);
+}
+
+#[test]
+fn the_proxy_falls_back_to_global_only_when_allowed() {
+    let host = FakeHost::default();
+    let task = task(&host);
+    task.set_local(ACCEPT).unwrap();
+    task.start().unwrap();
+    assert_eq!(task.status().network, Service::PROXY);
+    task.check_file(file(1));
+    assert_eq!(host.received_by(Service::PROXY), 1);
+
+    host.set_link(Service::PROXY, false, 1);
+    assert_eq!(task.check_file(file(2)).verdict, Verdict::UNKNOWN);
+    assert_eq!(host.received_by(Service::GLOBAL), 1, "fell back");
+    assert_eq!(task.status().network, Service::GLOBAL);
+    assert_eq!(host.events_of("ksn_unavailable")[0]["service"], "proxy");
+
+    task.set_local(r#"{"task": {"use_ksn_if_proxy_unavailable": false}}"#)
+        .unwrap();
+    assert_eq!(task.check_file(file(3)).verdict, Verdict::UNAVAILABLE);
+    assert_eq!(host.received_by(Service::GLOBAL), 1, "no fallback");
+
+    host.set_link(Service::PROXY, true, 1);
+    assert_eq!(task.check_file(file(4)).verdict, Verdict::UNKNOWN);
+    assert_eq!(host.events_of("ksn_restored")[0]["service"], "proxy");
+    assert_eq!(task.status().network, Service::PROXY);
+}
+
+#[test]
+fn private_ksn_never_falls_back_to_global_or_the_proxy() {
+    let host = FakeHost::default();
+    let task = task(&host);
+    task.set_private_ksn(true).unwrap();
+    task.set_local(ACCEPT).unwrap();
+    task.start().unwrap();
+    host.set_link(Service::PRIVATE, false, 1);
+    for n in 0..5 {
+        assert_eq!(task.check_file(file(n)).verdict, Verdict::UNAVAILABLE);
+    }
+    host.advance(120_000);
+    task.tick();
+    assert_eq!(
+        host.received_by(Service::GLOBAL) + host.received_by(Service::PROXY),
+        0
+    );
+}
+
+#[test]
+fn a_slow_service_answers_unavailable_and_is_reported_lost_then_restored() {
+    let host = FakeHost::default();
+    let task = running(&host);
+    host.set_link(Service::GLOBAL, true, 20_000);
+    let a = task.check_file(file(1));
+    assert_eq!(a.verdict, Verdict::UNAVAILABLE);
+    assert_eq!(
+        host.received(Service::GLOBAL, DataCategory::FILES),
+        1,
+        "delivered, answered late"
+    );
+    let lost = host.events_of("ksn_unavailable");
+    assert_eq!(
+        (lost[0]["service"].as_str(), lost[0]["reason"].as_str()),
+        (Some("global"), Some("timed_out"))
+    );
+    task.set_local(r#"{"task": {"lookup_timeout_ms": 30000}}"#)
+        .unwrap();
+    assert_eq!(
+        task.check_file(file(1)).verdict,
+        Verdict::UNKNOWN,
+        "unavailable was not cached"
+    );
+    assert_eq!(host.events_of("ksn_restored").len(), 1);
+    let ledger = task.ledger();
+    assert_eq!(ledger.len(), 2);
+    assert_eq!(ledger[0].outcome, "timed_out");
+}
+
+#[test]
+fn statistics_go_in_batches_while_allowed_and_are_discarded_on_withdrawal() {
+    let host = FakeHost::default();
+    let task = running(&host);
+    for n in 0..3 {
+        task.check_file(file(n));
+    }
+    task.tick();
+    assert_eq!(
+        host.received(Service::GLOBAL, DataCategory::STATISTICS),
+        0,
+        "not before a minute"
+    );
+    host.advance(60_000);
+    task.tick();
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 3);
+    task.check_file(file(9));
+    task.set_local(r#"{"data_handling": {"send_statistics": false}}"#)
+        .unwrap();
+    task.set_local(r#"{"data_handling": {"send_statistics": true}}"#)
+        .unwrap();
+    host.advance(60_000);
+    task.tick();
+    assert_eq!(
+        host.received(Service::GLOBAL, DataCategory::STATISTICS),
+        3,
+        "the queued item was discarded"
+    );
+}
+
+#[test]
+fn the_ledger_matches_what_the_services_received_and_names_the_consent() {
+    let host = FakeHost::default();
+    let task = running(&host);
+    host.0
+        .ksn_urls
+        .lock()
+        .unwrap()
+        .insert("u".into(), Verdict::TRUSTED);
+    task.check_file(file(1));
+    task.check_url("u");
+    host.advance(60_000);
+    task.tick();
+    let ledger = task.ledger();
+    let received = host.0.received.lock().unwrap().clone();
+    assert_eq!(ledger.len(), received.len());
+    for (item, (service, category, items)) in ledger.iter().zip(&received) {
+        assert_eq!(
+            (item.service, item.category, item.items),
+            (*service, *category, *items)
+        );
+    }
+    let log: Vec<serde_json::Value> = serde_json::from_str(&task.task_log_json().unwrap()).unwrap();
+    let acceptance = log
+        .iter()
+        .find(|e| e["type"] == "consent_changed" && e["accepted"] == true)
+        .unwrap();
+    assert!(ledger
+        .iter()
+        .all(|i| i.consent_record == acceptance["seq"].as_u64().unwrap()));
+}
+
+#[test]
+fn nothing_is_sent_after_a_withdrawal_returns() {
+    let host = FakeHost::default();
+    let task = running(&host);
+    task.check_file(file(1));
+    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": false}}"#)
+        .unwrap();
+    let sent = host.0.received.lock().unwrap().len();
+    task.check_file(file(2));
+    task.check_url("x");
+    host.advance(120_000);
+    task.tick();
+    assert_eq!(host.0.received.lock().unwrap().len(), sent);
+    assert_eq!(task.cached_entries(), 0, "the cache was emptied");
+}

@@ -1,0 +1,213 @@
+//! An in-memory host for the core's unit tests: storage, clock, events, local lists and
+//! scripted KSN services, with counts of what each service received.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use plugin_api::{DataCategory, FileQuery, KsnReply, Service, TransportFailure, Verdict};
+
+use super::host::Host;
+
+#[derive(Clone, Copy)]
+pub struct Link {
+    pub up: bool,
+    pub latency_ms: u32,
+}
+
+#[derive(Default)]
+pub struct World {
+    pub now: AtomicU64,
+    pub records: Mutex<Vec<Vec<u8>>>,
+    pub fail_storage: AtomicBool,
+    pub events: Mutex<Vec<String>>,
+    pub local_files: Mutex<HashMap<[u8; 16], Verdict>>,
+    pub ksn_files: Mutex<HashMap<[u8; 16], Verdict>>,
+    pub private_files: Mutex<HashMap<[u8; 16], Verdict>>,
+    pub ksn_urls: Mutex<HashMap<String, Verdict>>,
+    pub links: Mutex<HashMap<u8, Link>>,
+    /// (service, category, items) of every delivered request.
+    pub received: Mutex<Vec<(Service, DataCategory, u32)>>,
+    pub deleted: Mutex<Vec<FileQuery>>,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeHost(pub Arc<World>);
+
+impl FakeHost {
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.0
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect()
+    }
+
+    pub fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["type"] == kind)
+            .collect()
+    }
+
+    pub fn received(&self, service: Service, category: DataCategory) -> u32 {
+        self.0
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, c, _)| *s == service && *c == category)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+
+    pub fn received_by(&self, service: Service) -> u32 {
+        self.0
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _, _)| *s == service)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+
+    pub fn set_link(&self, service: Service, up: bool, latency_ms: u32) {
+        self.0
+            .links
+            .lock()
+            .unwrap()
+            .insert(service.0, Link { up, latency_ms });
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.0.now.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn carry(
+        &self,
+        service: Service,
+        category: DataCategory,
+        items: u32,
+        timeout_ms: u32,
+    ) -> Result<u32, TransportFailure> {
+        let link = self
+            .0
+            .links
+            .lock()
+            .unwrap()
+            .get(&service.0)
+            .copied()
+            .unwrap_or(Link {
+                up: true,
+                latency_ms: 1,
+            });
+        if !link.up {
+            return Err(TransportFailure::UNREACHABLE);
+        }
+        self.0
+            .received
+            .lock()
+            .unwrap()
+            .push((service, category, items));
+        if link.latency_ms > timeout_ms {
+            Err(TransportFailure::TIMED_OUT)
+        } else {
+            Ok(link.latency_ms)
+        }
+    }
+}
+
+impl Host for FakeHost {
+    fn emit_event(&self, event_json: &str) {
+        self.0.events.lock().unwrap().push(event_json.to_string());
+    }
+    fn now_ms(&self) -> u64 {
+        self.0.now.load(Ordering::SeqCst)
+    }
+    fn storage_append(&self, _key: &str, record: &[u8]) -> Result<(), String> {
+        if self.0.fail_storage.load(Ordering::SeqCst) {
+            return Err("disk full".into());
+        }
+        self.0.records.lock().unwrap().push(record.to_vec());
+        Ok(())
+    }
+    fn storage_records(&self, _key: &str) -> Result<Vec<Vec<u8>>, String> {
+        Ok(self.0.records.lock().unwrap().clone())
+    }
+    fn local_file_verdict(&self, query: FileQuery) -> Verdict {
+        self.0
+            .local_files
+            .lock()
+            .unwrap()
+            .get(&query.md5)
+            .copied()
+            .unwrap_or(Verdict::UNKNOWN)
+    }
+    fn local_url_verdict(&self, _url: &str) -> Verdict {
+        Verdict::UNKNOWN
+    }
+    fn ksn_file(
+        &self,
+        service: Service,
+        query: FileQuery,
+        timeout_ms: u32,
+    ) -> Result<KsnReply, TransportFailure> {
+        let latency_ms = self.carry(service, DataCategory::FILES, 1, timeout_ms)?;
+        let lookup = |m: &Mutex<HashMap<[u8; 16], Verdict>>| {
+            m.lock()
+                .unwrap()
+                .get(&query.md5)
+                .copied()
+                .unwrap_or(Verdict::UNKNOWN)
+        };
+        Ok(KsnReply {
+            ksn: lookup(&self.0.ksn_files),
+            private_database: if service == Service::PRIVATE {
+                lookup(&self.0.private_files)
+            } else {
+                Verdict::UNKNOWN
+            },
+            latency_ms,
+        })
+    }
+    fn ksn_url(
+        &self,
+        service: Service,
+        url: &str,
+        timeout_ms: u32,
+    ) -> Result<KsnReply, TransportFailure> {
+        let latency_ms = self.carry(service, DataCategory::URLS, 1, timeout_ms)?;
+        Ok(KsnReply {
+            ksn: self
+                .0
+                .ksn_urls
+                .lock()
+                .unwrap()
+                .get(url)
+                .copied()
+                .unwrap_or(Verdict::UNKNOWN),
+            private_database: Verdict::UNKNOWN,
+            latency_ms,
+        })
+    }
+    fn ksn_upload(
+        &self,
+        service: Service,
+        category: DataCategory,
+        items: u32,
+        timeout_ms: u32,
+    ) -> Result<u32, TransportFailure> {
+        self.carry(service, category, items, timeout_ms)
+    }
+    fn backup_and_delete(&self, query: FileQuery) -> Result<(), String> {
+        self.0.deleted.lock().unwrap().push(query);
+        Ok(())
+    }
+}
