@@ -1,6 +1,7 @@
 //! The host simulator: loads the KSN Usage task plugin, plays the management host and the
 //! KSN services, and drives scenarios on one device or a fleet.
 
+pub mod consumers;
 pub mod device;
 pub mod loader;
 pub mod network;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use plugin_api::{FileQuery, LicenseState, LookupAnswer, Service, TaskError};
 
 use crate::{
+    consumers::{self, Access, Launch, LaunchControl},
     device::{Clock, Device, DeviceState, LocalLists, LocalListsSpec},
     loader::Plugin,
     network::{KsnSpec, Network},
@@ -23,6 +24,7 @@ pub struct World {
     pub clock: Arc<Clock>,
     pub network: Arc<Network>,
     pub local_lists: Arc<LocalLists>,
+    pub launch_control: LaunchControl,
     pub devices: Vec<Device>,
 }
 
@@ -31,6 +33,8 @@ pub struct World {
 pub enum Answer {
     Done,
     Lookup(LookupAnswer),
+    Access(Access, LookupAnswer),
+    Launch(Launch, Option<LookupAnswer>),
 }
 
 impl World {
@@ -39,6 +43,7 @@ impl World {
         devices: usize,
         ksn: &KsnSpec,
         lists: &LocalListsSpec,
+        launch_control: &consumers::LaunchControlSpec,
     ) -> Result<Self, String> {
         let clock = Arc::new(Clock::default());
         let network = Arc::new(Network::new(ksn, false)?);
@@ -48,6 +53,7 @@ impl World {
             clock,
             network,
             local_lists,
+            launch_control: LaunchControl::from_spec(launch_control)?,
             devices: Vec::with_capacity(devices),
         };
         for id in 0..devices {
@@ -147,6 +153,22 @@ impl World {
                 .into_result()
                 .map(Answer::Lookup)
         })
+    }
+
+    pub fn open_file(&mut self, query: FileQuery) -> Vec<Result<Answer, TaskError>> {
+        self.each(|d| consumers::open_file(&d.task, query).map(|(a, l)| Answer::Access(a, l)))
+    }
+
+    pub fn launch_app(&mut self, query: FileQuery) -> Vec<Result<Answer, TaskError>> {
+        let control = &self.launch_control;
+        self.devices
+            .iter_mut()
+            .map(|d| {
+                control
+                    .launch(&d.task, query)
+                    .map(|(l, a)| Answer::Launch(l, a))
+            })
+            .collect()
     }
 
     pub fn restart_host(&mut self) -> Vec<Result<Answer, TaskError>> {

@@ -9,7 +9,11 @@ use plugin_api::{
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 use serde_json::Value as Json;
 
-use crate::{device::LocalListsSpec, network::KsnSpec};
+use crate::{
+    consumers::{Access, Launch, LaunchControlSpec},
+    device::LocalListsSpec,
+    network::KsnSpec,
+};
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +27,8 @@ struct ScenarioHead {
     ksn: Option<KsnSpec>,
     #[serde(default)]
     local_lists: LocalListsSpec,
+    #[serde(default)]
+    launch_control: LaunchControlSpec,
     steps: Vec<Json>,
 }
 
@@ -38,6 +44,8 @@ pub struct Scenario {
     /// `None`: the bundled default database.
     pub ksn: Option<KsnSpec>,
     pub local_lists: LocalListsSpec,
+    /// The rules of the simulated application launch control task.
+    pub launch_control: LaunchControlSpec,
     pub steps: Vec<Step>,
 }
 
@@ -84,6 +92,20 @@ pub enum Action {
         #[serde(default)]
         expect: Option<AnswerExpect>,
     },
+    /// On-access protection opens a file.
+    OpenFile {
+        md5: String,
+        size_bytes: u64,
+        #[serde(default)]
+        expect: Option<AccessExpect>,
+    },
+    /// Application launch control is asked to start an application.
+    LaunchApp {
+        md5: String,
+        size_bytes: u64,
+        #[serde(default)]
+        expect: Option<LaunchExpect>,
+    },
     RestartHost {},
     AdvanceTime {
         ms: u64,
@@ -103,6 +125,8 @@ impl Action {
             Action::SetNetwork { .. } => "set_network",
             Action::CheckFile { .. } => "check_file",
             Action::CheckUrl { .. } => "check_url",
+            Action::OpenFile { .. } => "open_file",
+            Action::LaunchApp { .. } => "launch_app",
             Action::RestartHost {} => "restart_host",
             Action::AdvanceTime { .. } => "advance_time",
             Action::ResetCounters {} => "reset_counters",
@@ -123,6 +147,18 @@ pub struct AnswerExpect {
     /// Whether the answer came from the cache.
     #[serde(default)]
     pub cached: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AccessExpect {
+    pub access: Access,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchExpect {
+    pub decision: Launch,
 }
 
 #[derive(Deserialize, Debug, Clone, Default)]
@@ -208,6 +244,7 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         devices: head.devices,
         ksn: head.ksn,
         local_lists: head.local_lists,
+        launch_control: head.launch_control,
         steps,
     })
 }

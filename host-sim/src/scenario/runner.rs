@@ -76,7 +76,13 @@ pub fn run(plugin: Plugin, scenario: &Scenario, file: &str, default_ksn: &KsnSpe
         failure: None,
     };
     let ksn = scenario.ksn.as_ref().unwrap_or(default_ksn);
-    let mut world = match World::new(plugin, scenario.devices, ksn, &scenario.local_lists) {
+    let mut world = match World::new(
+        plugin,
+        scenario.devices,
+        ksn,
+        &scenario.local_lists,
+        &scenario.launch_control,
+    ) {
         Ok(world) => world,
         Err(e) => {
             outcome.failure = Some(Failure::setup(e));
@@ -142,6 +148,12 @@ fn describe(action: &Action) -> String {
         },
         Action::CheckFile {
             md5, size_bytes, ..
+        }
+        | Action::OpenFile {
+            md5, size_bytes, ..
+        }
+        | Action::LaunchApp {
+            md5, size_bytes, ..
         } => format!("{md5} ({size_bytes} bytes)"),
         Action::CheckUrl { url, .. } => url.clone(),
         Action::AdvanceTime { ms } => format!("{ms}ms"),
@@ -200,13 +212,27 @@ fn perform(
             })
         }
         Action::CheckUrl { url, .. } => world.check_url(url),
+        Action::OpenFile {
+            md5, size_bytes, ..
+        } => {
+            let md5 = FileQuery::parse_md5(md5).map_err(|e| Failure::setup(format!("md5: {e}")))?;
+            world.open_file(FileQuery {
+                md5,
+                size_bytes: *size_bytes,
+            })
+        }
+        Action::LaunchApp {
+            md5, size_bytes, ..
+        } => {
+            let md5 = FileQuery::parse_md5(md5).map_err(|e| Failure::setup(format!("md5: {e}")))?;
+            world.launch_app(FileQuery {
+                md5,
+                size_bytes: *size_bytes,
+            })
+        }
         Action::RestartHost {} => world.restart_host(),
         Action::AdvanceTime { ms } => world.advance_time(*ms),
         Action::ResetCounters {} => world.reset_counters(),
-    };
-    let answer_expect = match action {
-        Action::CheckFile { expect, .. } | Action::CheckUrl { expect, .. } => expect.as_ref(),
-        _ => None,
     };
     let mut summary = String::new();
     for (device, result) in results.into_iter().enumerate() {
@@ -225,20 +251,9 @@ fn perform(
             (Err(e), Some(_)) => summary = format!("refused as expected: {e}"),
             (Err(e), None) => return Err(fail("result", "success".into(), e.to_string())),
             (Ok(answer), None) => {
-                if let (Answer::Lookup(found), Some(expect)) = (&answer, answer_expect) {
-                    check_answer(found, expect)
-                        .map_err(|(what, expected, found)| fail(what, expected, found))?;
-                }
-                summary = match answer {
-                    Answer::Done => "ok".into(),
-                    Answer::Lookup(a) => format!(
-                        "{} (action {}, from {}{})",
-                        a.verdict,
-                        a.action,
-                        a.source,
-                        if a.cached { ", cached" } else { "" }
-                    ),
-                };
+                check_result(action, &answer)
+                    .map_err(|(what, expected, found)| fail(what, expected, found))?;
+                summary = describe_answer(&answer);
             }
         }
     }
@@ -246,6 +261,63 @@ fn perform(
 }
 
 type Mismatch = (&'static str, String, String);
+
+/// Compares a step's answer with the step's own `expect`, if it has one.
+fn check_result(action: &Action, answer: &Answer) -> Result<(), Mismatch> {
+    match (action, answer) {
+        (
+            Action::CheckFile {
+                expect: Some(e), ..
+            }
+            | Action::CheckUrl {
+                expect: Some(e), ..
+            },
+            Answer::Lookup(found),
+        ) => check_answer(found, e),
+        (
+            Action::OpenFile {
+                expect: Some(e), ..
+            },
+            Answer::Access(access, _),
+        ) if *access != e.access => Err(("access", name_of(&e.access), name_of(access))),
+        (
+            Action::LaunchApp {
+                expect: Some(e), ..
+            },
+            Answer::Launch(decision, _),
+        ) if *decision != e.decision => Err(("decision", name_of(&e.decision), name_of(decision))),
+        _ => Ok(()),
+    }
+}
+
+fn name_of(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn describe_lookup(a: &plugin_api::LookupAnswer) -> String {
+    format!(
+        "{} (action {}, from {}{})",
+        a.verdict,
+        a.action,
+        a.source,
+        if a.cached { ", cached" } else { "" }
+    )
+}
+
+fn describe_answer(answer: &Answer) -> String {
+    match answer {
+        Answer::Done => "ok".into(),
+        Answer::Lookup(a) => describe_lookup(a),
+        Answer::Access(access, a) => format!("{}: {}", name_of(access), describe_lookup(a)),
+        Answer::Launch(decision, Some(a)) => {
+            format!("{}: {}", name_of(decision), describe_lookup(a))
+        }
+        Answer::Launch(decision, None) => format!("{} by rule", name_of(decision)),
+    }
+}
 
 fn check_answer(found: &plugin_api::LookupAnswer, expect: &AnswerExpect) -> Result<(), Mismatch> {
     if found.verdict != expect.verdict {
