@@ -101,7 +101,7 @@ impl HostServices for GuardHost {
     ) -> RResult<KsnReply, TransportFailure> {
         self.deliver(service, DataCategory::FILES, 1)
             .map(|latency_ms| KsnReply {
-                ksn: if query.md5[0] % 7 == 0 {
+                ksn: if query.md5[0].is_multiple_of(7) {
                     Verdict::UNTRUSTED
                 } else {
                     Verdict::TRUSTED
@@ -220,7 +220,7 @@ fn nothing_arrives_that_no_consent_allowed_and_the_ledger_agrees() {
                             .as_str()
                             .into(),
                     );
-                    if n % 16 == 0 {
+                    if n.is_multiple_of(16) {
                         let _ = task.tick();
                     }
                     lookups.fetch_add(2, Ordering::Relaxed);

@@ -221,7 +221,7 @@ pub fn install_logger(sink: LogSinkBox) {
 /// Exports a plugin's root module. Every plugin uses this; it is what guarantees the
 /// logger is installed first and that no panic crosses the ABI.
 ///
-/// ```ignore
+/// ```text
 /// plugin_api::export_ksn_plugin! {
 ///     name: "ksn-usage-task",
 ///     version: env!("CARGO_PKG_VERSION"),
