@@ -139,7 +139,10 @@ pub struct DeviceState {
     pub network: Arc<Network>,
     pub local_lists: Arc<LocalLists>,
     pub storage: Box<dyn Storage>,
+    /// Events as the task emitted them (kept only if `keep_events`), and how many.
     pub events: Mutex<Vec<Box<str>>>,
+    pub event_total: AtomicU64,
+    pub keep_events: bool,
     pub received: Received,
     /// The host's backup store: copies of deleted untrusted files.
     pub backups: Mutex<Vec<FileQuery>>,
@@ -176,6 +179,8 @@ impl DeviceState {
             local_lists,
             storage,
             events: Mutex::default(),
+            event_total: AtomicU64::new(0),
+            keep_events: true,
             received: Received::default(),
             backups: Mutex::default(),
             environment: Mutex::new(Environment {
@@ -255,11 +260,14 @@ pub struct DeviceHost(pub Arc<DeviceState>);
 
 impl HostServices for DeviceHost {
     fn emit_event(&self, event_json: RStr<'_>) {
-        self.0
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event_json.as_str().into());
+        self.0.event_total.fetch_add(1, Ordering::Relaxed);
+        if self.0.keep_events {
+            self.0
+                .events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(event_json.as_str().into());
+        }
     }
     fn now_ms(&self) -> u64 {
         self.0.clock.now_ms()

@@ -2,6 +2,7 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use host_sim::{
+    bench, fleet,
     loader::{self, LoadError, Plugin},
     scenario::{self, report},
     world,
@@ -41,6 +42,37 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Measure the figures of BENCHMARKS.md (medians, each beside its reference).
+    Bench {
+        /// Print the figures as one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Devices in the fleet story.
+        #[arg(long, default_value_t = 100_000)]
+        fleet_devices: usize,
+        /// Fewer, shorter repetitions (noisier).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Internal: cache-hit lookups only, for instruction counts under callgrind.
+    #[command(hide = true)]
+    BenchLookups {
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        calls: usize,
+    },
+    /// Internal: load the plugin once and print the microseconds it took.
+    #[command(hide = true)]
+    BenchLoad,
+    /// Run the Private KSN story on a fleet and time each phase.
+    Fleet {
+        /// How many devices.
+        #[arg(long, default_value_t = 1000)]
+        devices: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -71,8 +103,13 @@ impl Failure {
 }
 
 fn load(cli: &Cli) -> Result<Plugin, Failure> {
+    load_with_path(cli).map(|(plugin, _)| plugin)
+}
+
+fn load_with_path(cli: &Cli) -> Result<(Plugin, PathBuf), Failure> {
     let path = loader::locate(cli.plugin.as_deref()).map_err(|e| Failure::load(e, cli.verbose))?;
-    loader::load(&path).map_err(|e| Failure::load(e, cli.verbose))
+    let plugin = loader::load(&path).map_err(|e| Failure::load(e, cli.verbose))?;
+    Ok((plugin, path))
 }
 
 fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
@@ -125,6 +162,60 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "{}", text.trim_end());
             Ok(if outcomes.iter().all(|o| o.passed) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Bench {
+            json,
+            fleet_devices,
+            quick,
+        } => {
+            let (plugin, path) = load_with_path(cli)?;
+            let options = bench::Options {
+                fleet_devices: *fleet_devices,
+                quick: *quick,
+            };
+            let report = bench::run(plugin, &path, &options).map_err(|e| Failure(1, e))?;
+            if *json {
+                eprint!("{}", bench::table(&report));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serialises")
+                );
+            } else {
+                print!("{}", bench::table(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchLookups { mode, calls } => {
+            let plugin = load(cli)?;
+            bench::lookups_only(plugin, mode, *calls).map_err(|e| Failure(2, e))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchLoad => {
+            let path =
+                loader::locate(cli.plugin.as_deref()).map_err(|e| Failure::load(e, cli.verbose))?;
+            let us = bench::load_once(&path).map_err(|e| Failure(1, e))?;
+            println!("{us:.1}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet { devices, json } => {
+            let plugin = load(cli)?;
+            if *devices == 0 {
+                return Err(Failure(2, "--devices: must be at least 1".into()));
+            }
+            let report = fleet::run(plugin, *devices).map_err(|e| Failure(1, e))?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serialises")
+                );
+            } else {
+                print!("{}", fleet::text(&report));
+            }
+            Ok(if report.passed {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -1,12 +1,13 @@
 //! A simulated world: the loaded plugin, the clock, the KSN services, and the devices.
-//! Scenario steps, shell verbs and the fleet story all act through it.
+//! Scenario steps, shell verbs and the fleet story all act through it. Devices are
+//! independent, so every step runs on them in parallel, one chunk per core.
 
 use std::sync::Arc;
 
 use plugin_api::{FileQuery, LicenseState, LookupAnswer, Service, TaskError};
 
 use crate::{
-    consumers::{self, Access, Launch, LaunchControl},
+    consumers::{self, Access, Launch, LaunchControl, LaunchControlSpec},
     device::{Clock, Device, DeviceState, LocalLists, LocalListsSpec},
     loader::Plugin,
     network::{KsnSpec, Network},
@@ -17,6 +18,18 @@ pub const DEFAULT_DATABASE: &str = include_str!("../../tests/data/ksn-database.j
 
 pub fn default_ksn() -> KsnSpec {
     serde_json::from_str(DEFAULT_DATABASE).expect("the bundled database is valid")
+}
+
+/// How a world is set up.
+pub struct Setup<'a> {
+    pub devices: usize,
+    pub ksn: &'a KsnSpec,
+    pub local_lists: &'a LocalListsSpec,
+    pub launch_control: &'a LaunchControlSpec,
+    /// Keep each event's text (scenarios check them); a large fleet only counts them.
+    pub keep_events: bool,
+    /// Sleep for the services' latency instead of only accounting for it.
+    pub real_latency: bool,
 }
 
 pub struct World {
@@ -37,45 +50,70 @@ pub enum Answer {
     Launch(Launch, Option<LookupAnswer>),
 }
 
+fn threads_for(items: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Below this, spawning threads costs more than it saves.
+    if items < 256 {
+        1
+    } else {
+        cores
+    }
+}
+
+/// Maps `f` over `items` on every core, keeping the order.
+fn par_map<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    let threads = threads_for(items.len());
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                s.spawn(move || part.iter().map(f).collect::<Vec<T>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("device worker"))
+            .collect()
+    })
+}
+
 impl World {
-    pub fn new(
-        plugin: Plugin,
-        devices: usize,
-        ksn: &KsnSpec,
-        lists: &LocalListsSpec,
-        launch_control: &consumers::LaunchControlSpec,
-    ) -> Result<Self, String> {
+    pub fn new(plugin: Plugin, setup: &Setup<'_>) -> Result<Self, String> {
         let clock = Arc::new(Clock::default());
-        let network = Arc::new(Network::new(ksn, false)?);
-        let local_lists = Arc::new(LocalLists::from_spec(lists)?);
-        let mut world = Self {
+        let network = Arc::new(Network::new(setup.ksn, setup.real_latency)?);
+        let local_lists = Arc::new(LocalLists::from_spec(setup.local_lists)?);
+        let launch_control = LaunchControl::from_spec(setup.launch_control)?;
+        let ids: Vec<usize> = (0..setup.devices).collect();
+        let devices = par_map(&ids, |&id| {
+            let mut state =
+                DeviceState::new(id, clock.clone(), network.clone(), local_lists.clone());
+            state.keep_events = setup.keep_events;
+            Device::boot(&plugin, Arc::new(state))
+                .map_err(|e| format!("device {id}: the task could not be created: {e}"))
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
             plugin,
             clock,
             network,
             local_lists,
-            launch_control: LaunchControl::from_spec(launch_control)?,
-            devices: Vec::with_capacity(devices),
-        };
-        for id in 0..devices {
-            let state = Arc::new(DeviceState::new(
-                id,
-                world.clock.clone(),
-                world.network.clone(),
-                world.local_lists.clone(),
-            ));
-            let device = Device::boot(&world.plugin, state)
-                .map_err(|e| format!("device {id}: the task could not be created: {e}"))?;
-            world.devices.push(device);
-        }
-        Ok(world)
+            launch_control,
+            devices,
+        })
     }
 
-    /// Runs `f` on every device, in order, collecting each device's result.
-    pub fn each<T>(
-        &mut self,
-        f: impl FnMut(&mut Device) -> Result<T, TaskError>,
+    /// Runs `f` on every device, collecting each device's result in device order.
+    pub fn each<T: Send>(
+        &self,
+        f: impl Fn(&Device) -> Result<T, TaskError> + Sync,
     ) -> Vec<Result<T, TaskError>> {
-        self.devices.iter_mut().map(f).collect()
+        par_map(&self.devices, f)
     }
 
     pub fn push_policy(&mut self, policy_json: &str) -> Vec<Result<Answer, TaskError>> {
@@ -161,19 +199,27 @@ impl World {
 
     pub fn launch_app(&mut self, query: FileQuery) -> Vec<Result<Answer, TaskError>> {
         let control = &self.launch_control;
-        self.devices
-            .iter_mut()
-            .map(|d| {
-                control
-                    .launch(&d.task, query)
-                    .map(|(l, a)| Answer::Launch(l, a))
-            })
-            .collect()
+        self.each(|d| {
+            control
+                .launch(&d.task, query)
+                .map(|(l, a)| Answer::Launch(l, a))
+        })
     }
 
+    /// Drops every task instance and boots a new one on the same device state.
     pub fn restart_host(&mut self) -> Vec<Result<Answer, TaskError>> {
         let plugin = self.plugin;
-        self.each(|d| d.restart(&plugin).map(|_| Answer::Done))
+        let booted = par_map(&self.devices, |d| Device::boot(&plugin, d.state.clone()));
+        booted
+            .into_iter()
+            .enumerate()
+            .map(|(i, result)| {
+                result.map(|fresh| {
+                    self.devices[i] = fresh;
+                    Answer::Done
+                })
+            })
+            .collect()
     }
 
     pub fn advance_time(&mut self, ms: u64) -> Vec<Result<Answer, TaskError>> {

@@ -11,7 +11,7 @@ use super::model::{Action, AnswerExpect, Expect, Scenario, Step};
 use crate::{
     loader::Plugin,
     network::KsnSpec,
-    world::{Answer, World},
+    world::{Answer, Setup, World},
 };
 
 #[derive(Serialize, Debug, Clone)]
@@ -76,13 +76,15 @@ pub fn run(plugin: Plugin, scenario: &Scenario, file: &str, default_ksn: &KsnSpe
         failure: None,
     };
     let ksn = scenario.ksn.as_ref().unwrap_or(default_ksn);
-    let mut world = match World::new(
-        plugin,
-        scenario.devices,
+    let setup = Setup {
+        devices: scenario.devices,
         ksn,
-        &scenario.local_lists,
-        &scenario.launch_control,
-    ) {
+        local_lists: &scenario.local_lists,
+        launch_control: &scenario.launch_control,
+        keep_events: true,
+        real_latency: false,
+    };
+    let mut world = match World::new(plugin, &setup) {
         Ok(world) => world,
         Err(e) => {
             outcome.failure = Some(Failure::setup(e));

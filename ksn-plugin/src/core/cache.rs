@@ -1,4 +1,6 @@
-//! The verdict cache: a time to live per verdict kind, `unavailable` never cached, and one
+//! The verdict cache (quick_cache, with its `sharded-lock` feature: a reader takes only its
+//! own thread's slot of a shard's lock, so threads reading the same hot files do not bounce
+//! the lock's cache line between cores): a time to live per verdict kind, `unavailable` never cached, and one
 //! outgoing request shared by concurrent lookups of the same object (the cache's
 //! placeholder guards). Entries carry the generation they were made in; a mode change or
 //! a full withdrawal bumps the generation, so older entries are misses even before the
@@ -32,11 +34,11 @@ pub struct Cached {
     pub verdict: Verdict,
     pub source: AnswerSource,
     pub expires_ms: u64,
-    pub generation: u64,
+    pub generation: u32,
 }
 
 impl Cached {
-    fn fresh(&self, now_ms: u64, generation: u64) -> bool {
+    fn fresh(&self, now_ms: u64, generation: u32) -> bool {
         self.generation == generation && now_ms < self.expires_ms
     }
 }
@@ -74,7 +76,7 @@ impl<K: Eq + Hash + Clone> Shelf<K> {
         self.cache.get_or_init(|| Cache::new(CAPACITY))
     }
 
-    pub fn lookup<Q>(&self, key: &Q, now_ms: u64, generation: u64) -> Lookup<'_, K>
+    pub fn lookup<Q>(&self, key: &Q, now_ms: u64, generation: u32) -> Lookup<'_, K>
     where
         Q: Hash + Equivalent<K> + ToOwned<Owned = K> + ?Sized,
     {
@@ -114,7 +116,7 @@ pub fn fill<K>(
     verdict: Verdict,
     source: AnswerSource,
     now_ms: u64,
-    generation: u64,
+    generation: u32,
 ) where
     K: Eq + Hash + Clone,
 {

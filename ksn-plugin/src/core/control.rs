@@ -25,7 +25,7 @@ pub struct Control {
     /// Managed Protection data flows only if KMP was accepted when the task started.
     pub kmp_active: bool,
     /// Bumped when cached verdicts stop being valid (mode change, full withdrawal).
-    pub generation: u64,
+    pub generation: u32,
     pub next_seq: u64,
 }
 
@@ -125,7 +125,7 @@ impl Txn {
         }
         self.end_kmp(source);
         self.persist_state = true;
-        self.next.generation += 1;
+        self.next.generation = self.next.generation.wrapping_add(1);
         self.effects.clear_cache = true;
         self.effects.discard_statistics = true;
     }

@@ -37,15 +37,11 @@ fn merge(service: Service, reply: KsnReply) -> (Verdict, AnswerSource) {
 
 impl<H: Host> Task<H> {
     pub fn check_file(&self, query: FileQuery) -> LookupAnswer {
-        let snapshot = self.snapshot.load();
-        if !snapshot.running() {
+        let hot = self.hot();
+        if !hot.running {
             return LookupAnswer::UNAVAILABLE;
         }
-        // Over the limit no checksum is computed, so there is nothing to look up by.
-        if snapshot
-            .checksum_limit_bytes
-            .is_some_and(|limit| query.size_bytes > limit)
-        {
+        if hot.over_checksum_limit(query.size_bytes) {
             return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
         }
         let local = self.host.local_file_verdict(query);
@@ -53,24 +49,24 @@ impl<H: Host> Task<H> {
             return self.conclude(Object::File(query), local, AnswerSource::LOCAL_LIST, false);
         }
         let now = self.host.now_ms();
-        match self.files.lookup(&query.md5, now, snapshot.generation) {
+        match self.files.lookup(&query.md5, now, hot.generation) {
             Lookup::Hit(hit) => self.conclude(Object::File(query), hit.verdict, hit.source, true),
             Lookup::Miss(guard) => {
-                if !snapshot.allows_category(DataCategory::FILES) {
+                if !hot.allow_files {
                     return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
                 }
                 let (verdict, source) = self.ask(DataCategory::FILES, 24, |service, timeout| {
                     self.host.ksn_file(service, query, timeout)
                 });
-                fill(guard, verdict, source, now, snapshot.generation);
+                fill(guard, verdict, source, now, hot.generation);
                 self.conclude(Object::File(query), verdict, source, false)
             }
         }
     }
 
     pub fn check_url(&self, url: &str) -> LookupAnswer {
-        let snapshot = self.snapshot.load();
-        if !snapshot.running() {
+        let hot = self.hot();
+        if !hot.running {
             return LookupAnswer::UNAVAILABLE;
         }
         let local = self.host.local_url_verdict(url);
@@ -78,17 +74,17 @@ impl<H: Host> Task<H> {
             return self.conclude(Object::Url(url), local, AnswerSource::LOCAL_LIST, false);
         }
         let now = self.host.now_ms();
-        match self.urls.lookup(url, now, snapshot.generation) {
+        match self.urls.lookup(url, now, hot.generation) {
             Lookup::Hit(hit) => self.conclude(Object::Url(url), hit.verdict, hit.source, true),
             Lookup::Miss(guard) => {
-                if !snapshot.allows_category(DataCategory::URLS) {
+                if !hot.allow_urls {
                     return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
                 }
                 let (verdict, source) =
                     self.ask(DataCategory::URLS, url.len() as u64, |service, timeout| {
                         self.host.ksn_url(service, url, timeout)
                     });
-                fill(guard, verdict, source, now, snapshot.generation);
+                fill(guard, verdict, source, now, hot.generation);
                 self.conclude(Object::Url(url), verdict, source, false)
             }
         }
@@ -116,7 +112,8 @@ impl<H: Host> Task<H> {
         }
     }
 
-    /// Applies the action to an untrusted object and records the detection.
+    /// The answer; an untrusted object also gets the action and is recorded.
+    #[inline]
     fn conclude(
         &self,
         object: Object<'_>,
@@ -127,8 +124,20 @@ impl<H: Host> Task<H> {
         if verdict != Verdict::UNTRUSTED {
             return answer(verdict, source, cached);
         }
+        self.untrusted(object, verdict, source, cached)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn untrusted(
+        &self,
+        object: Object<'_>,
+        verdict: Verdict,
+        source: AnswerSource,
+        cached: bool,
+    ) -> LookupAnswer {
         let snapshot = self.snapshot.load();
-        let delete = snapshot.delete_untrusted;
+        let delete = self.hot().delete_untrusted;
         let (md5, url, action) = match object {
             Object::File(query) => {
                 let action = if delete {

@@ -13,7 +13,7 @@ pub struct Snapshot {
     pub error: Option<ErrorKind>,
     pub private_ksn: bool,
     pub license: LicenseState,
-    pub generation: u64,
+    pub generation: u32,
     /// Task-log number of the acceptance that allows data to leave (KSN or Private KSN).
     pub ksn_record: Option<u64>,
     pub kmp_record: Option<u64>,
@@ -103,5 +103,95 @@ impl Snapshot {
         } else {
             self.ksn_record
         }
+    }
+}
+
+/// What the cache-hit path needs, packed in one word so that a lookup reads it with one
+/// atomic load. (An `ArcSwap` load goes through a thread-local, which in a cdylib is a call
+/// into the dynamic loader on every lookup.) Published with each snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hot {
+    pub running: bool,
+    pub allow_files: bool,
+    pub allow_urls: bool,
+    pub delete_untrusted: bool,
+    /// In MB (1..=1024), when the checksum limit is on.
+    pub checksum_limit_mb: Option<u16>,
+    pub generation: u32,
+}
+
+impl Hot {
+    pub fn of(snapshot: &Snapshot) -> Self {
+        Self {
+            running: snapshot.running(),
+            allow_files: snapshot.allows_category(DataCategory::FILES),
+            allow_urls: snapshot.allows_category(DataCategory::URLS),
+            delete_untrusted: snapshot.delete_untrusted,
+            checksum_limit_mb: snapshot.checksum_limit_bytes.map(|b| (b >> 20) as u16),
+            generation: snapshot.generation,
+        }
+    }
+
+    pub fn pack(self) -> u64 {
+        u64::from(self.running)
+            | u64::from(self.allow_files) << 1
+            | u64::from(self.allow_urls) << 2
+            | u64::from(self.delete_untrusted) << 3
+            | u64::from(self.checksum_limit_mb.is_some()) << 4
+            | u64::from(self.checksum_limit_mb.unwrap_or(0) & 0x7ff) << 5
+            | u64::from(self.generation) << 32
+    }
+
+    pub fn unpack(word: u64) -> Self {
+        let bit = |n: u32| word >> n & 1 == 1;
+        Self {
+            running: bit(0),
+            allow_files: bit(1),
+            allow_urls: bit(2),
+            delete_untrusted: bit(3),
+            checksum_limit_mb: bit(4).then_some((word >> 5 & 0x7ff) as u16),
+            generation: (word >> 32) as u32,
+        }
+    }
+
+    /// Over the limit no checksum is computed, so there is nothing to look up by.
+    pub fn over_checksum_limit(&self, size_bytes: u64) -> bool {
+        self.checksum_limit_mb
+            .is_some_and(|mb| size_bytes > u64::from(mb) << 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hot_word_round_trips() {
+        for limit in [None, Some(1), Some(2), Some(1024)] {
+            for flags in 0..16u8 {
+                let hot = Hot {
+                    running: flags & 1 != 0,
+                    allow_files: flags & 2 != 0,
+                    allow_urls: flags & 4 != 0,
+                    delete_untrusted: flags & 8 != 0,
+                    checksum_limit_mb: limit,
+                    generation: u32::MAX - u32::from(flags),
+                };
+                assert_eq!(Hot::unpack(hot.pack()), hot);
+            }
+        }
+        let hot = Hot::unpack(
+            Hot {
+                running: true,
+                allow_files: true,
+                allow_urls: false,
+                delete_untrusted: false,
+                checksum_limit_mb: Some(2),
+                generation: 0,
+            }
+            .pack(),
+        );
+        assert!(!hot.over_checksum_limit(2 << 20));
+        assert!(hot.over_checksum_limit((2 << 20) + 1));
     }
 }

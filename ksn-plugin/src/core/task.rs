@@ -5,7 +5,7 @@
 //! holds `egress`.
 
 use std::sync::{
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicU64, Ordering},
     Arc, Mutex, MutexGuard, RwLock,
 };
 
@@ -20,13 +20,20 @@ use super::{
     explain,
     host::Host,
     journal::{self, entry_json, Event, JOURNAL_KEY},
-    snapshot::Snapshot,
+    snapshot::{Hot, Snapshot},
 };
+
+#[repr(align(128))]
+struct HotWord(AtomicU64);
 
 pub struct Task<H: Host> {
     pub(super) host: H,
     control: Mutex<Control>,
     pub(super) snapshot: ArcSwap<Snapshot>,
+    /// The snapshot's `Hot` word, for the cache-hit path. On a cache line of its own: it
+    /// is read by every lookup on every thread, and must not share a line with anything
+    /// written.
+    hot: HotWord,
     /// Held shared while sending, exclusively while publishing a new snapshot: once a
     /// withdrawal returns, no send that started under the old consent is still under way.
     pub(super) egress: RwLock<()>,
@@ -54,6 +61,7 @@ impl<H: Host> Task<H> {
         Ok(Self {
             host,
             control: Mutex::new(control),
+            hot: HotWord(AtomicU64::new(Hot::of(&snapshot).pack())),
             snapshot: ArcSwap::from_pointee(snapshot),
             egress: RwLock::new(()),
             files: Shelf::default(),
@@ -65,6 +73,10 @@ impl<H: Host> Task<H> {
 
     pub fn host(&self) -> &H {
         &self.host
+    }
+
+    pub(super) fn hot(&self) -> Hot {
+        Hot::unpack(self.hot.0.load(Ordering::Acquire))
     }
 
     fn control(&self) -> MutexGuard<'_, Control> {
@@ -87,7 +99,11 @@ impl<H: Host> Task<H> {
         *control = txn.next;
         {
             let _gate = self.egress.write().unwrap_or_else(|e| e.into_inner());
-            self.snapshot.store(Arc::new(Snapshot::of(control)));
+            let snapshot = Snapshot::of(control);
+            self.hot
+                .0
+                .store(Hot::of(&snapshot).pack(), Ordering::Release);
+            self.snapshot.store(Arc::new(snapshot));
             if effects.clear_cache {
                 self.files.clear();
                 self.urls.clear();

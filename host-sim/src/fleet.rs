@@ -1,0 +1,211 @@
+//! The Private KSN story on a fleet: every device goes through it, each phase is timed,
+//! and each phase's outcome is checked on every device.
+
+use std::time::Instant;
+
+use plugin_api::{ErrorKind, LicenseState, Service, TaskState, TaskStatus};
+use serde::Serialize;
+
+use crate::{
+    consumers::LaunchControlSpec,
+    device::LocalListsSpec,
+    loader::Plugin,
+    world::{default_ksn, Setup, World},
+};
+
+/// The administrator's policy: participation accepted and locked, and the task started
+/// with the application.
+pub const FLEET_POLICY: &str = r#"{"settings": {
+    "data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}},
+    "task": {"schedule": {"value": "at_application_start", "locked": true}}}}"#;
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Phase {
+    pub name: &'static str,
+    pub ms: f64,
+    pub us_per_device: f64,
+    /// Devices whose state after the phase was not the expected one.
+    pub wrong: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct FleetReport {
+    pub devices: usize,
+    pub threads: usize,
+    pub phases: Vec<Phase>,
+    /// The story's phases end to end (checks excluded).
+    pub story_s: f64,
+    pub peak_rss_mib: f64,
+    pub passed: bool,
+}
+
+/// Peak resident set size of this process so far, from /proc (Linux).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+type Expectation = (TaskState, Option<ErrorKind>, Service);
+
+struct Story {
+    world: World,
+    phases: Vec<Phase>,
+}
+
+impl Story {
+    fn phase<T>(
+        &mut self,
+        name: &'static str,
+        expect: Expectation,
+        act: impl FnOnce(&mut World) -> Vec<Result<T, plugin_api::TaskError>>,
+    ) {
+        let started = Instant::now();
+        let results = act(&mut self.world);
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut wrong = 0;
+        let mut example = None;
+        let statuses: Vec<TaskStatus> = self
+            .world
+            .each(|d| Ok(d.task.status()))
+            .into_iter()
+            .flatten()
+            .collect();
+        for (i, (result, status)) in results.iter().zip(&statuses).enumerate() {
+            let found = (status.state, status.error.into_option(), status.network);
+            let problem = match result {
+                Err(e) => Some(format!("device {i}: {e}")),
+                Ok(_) if found != expect => {
+                    Some(format!("device {i}: expected {expect:?}, found {found:?}"))
+                }
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                wrong += 1;
+                example.get_or_insert(problem);
+            }
+        }
+        let devices = self.world.devices.len().max(1) as f64;
+        self.phases.push(Phase {
+            name,
+            ms: elapsed * 1e3,
+            us_per_device: elapsed * 1e6 / devices,
+            wrong,
+            example,
+        });
+    }
+}
+
+/// Runs the story on `devices` devices.
+pub fn run(plugin: Plugin, devices: usize) -> Result<FleetReport, String> {
+    let ksn = default_ksn();
+    let setup = Setup {
+        devices,
+        ksn: &ksn,
+        local_lists: &LocalListsSpec::default(),
+        launch_control: &LaunchControlSpec::default(),
+        keep_events: false,
+        real_latency: false,
+    };
+    let started = Instant::now();
+    let world = World::new(plugin, &setup)?;
+    let boot = started.elapsed().as_secs_f64();
+    let mut story = Story {
+        world,
+        phases: vec![Phase {
+            name: "boot: create the task on every device",
+            ms: boot * 1e3,
+            us_per_device: boot * 1e6 / devices.max(1) as f64,
+            wrong: 0,
+            example: None,
+        }],
+    };
+    let stopped = (TaskState::STOPPED, None, Service::NONE);
+    let failed = |kind| (TaskState::FAILED, Some(kind), Service::NONE);
+    story.phase("push policy: accept KSN (locked)", stopped, |w| {
+        w.push_policy(FLEET_POLICY)
+    });
+    story.phase("start", (TaskState::RUNNING, None, Service::PROXY), |w| {
+        w.start()
+    });
+    story.phase(
+        "Private KSN on",
+        failed(ErrorKind::STATEMENT_NOT_ACCEPTED),
+        |w| w.set_private_ksn(true),
+    );
+    story.phase(
+        "push policy: accepts the Private KSN statement",
+        failed(ErrorKind::STATEMENT_NOT_ACCEPTED),
+        |w| w.push_policy(FLEET_POLICY),
+    );
+    story.phase("start", (TaskState::RUNNING, None, Service::PRIVATE), |w| {
+        w.start()
+    });
+    story.phase(
+        "Private KSN off",
+        failed(ErrorKind::LICENSE_VIOLATION),
+        |w| w.set_private_ksn(false),
+    );
+    story.phase(
+        "push policy: accepts the Global KSN statement",
+        failed(ErrorKind::LICENSE_VIOLATION),
+        |w| w.push_policy(FLEET_POLICY),
+    );
+    story.phase(
+        "restart host: starts at application start",
+        (TaskState::RUNNING, None, Service::PROXY),
+        |w| w.restart_host(),
+    );
+    // The licence lapses everywhere at once.
+    story.phase(
+        "licence expires",
+        failed(ErrorKind::LICENSE_VIOLATION),
+        |w| w.set_license(LicenseState::EXPIRED),
+    );
+
+    let story_s = story.phases.iter().map(|p| p.ms).sum::<f64>() / 1e3;
+    let passed = story.phases.iter().all(|p| p.wrong == 0);
+    Ok(FleetReport {
+        devices,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        phases: story.phases,
+        story_s,
+        peak_rss_mib: peak_rss_mib(),
+        passed,
+    })
+}
+
+pub fn text(report: &FleetReport) -> String {
+    let mut out = format!(
+        "Private KSN story on {} devices ({} threads)\n{:<52} {:>10} {:>12} {:>7}\n",
+        report.devices, report.threads, "phase", "ms", "µs/device", "wrong"
+    );
+    for p in &report.phases {
+        out.push_str(&format!(
+            "{:<52} {:>10.1} {:>12.2} {:>7}\n",
+            p.name, p.ms, p.us_per_device, p.wrong
+        ));
+        if let Some(example) = &p.example {
+            out.push_str(&format!("    e.g. {example}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "story: {:.2} s, peak RSS {:.0} MiB, {}\n",
+        report.story_s,
+        report.peak_rss_mib,
+        if report.passed {
+            "every device as expected"
+        } else {
+            "SOME DEVICES WRONG"
+        }
+    ));
+    out
+}
