@@ -4,12 +4,11 @@
 //! persists the transaction before making it current.
 
 use plugin_api::{DataCategory, ErrorKind, LicenseState, TaskError, TaskState};
-use serde_json::Map;
 
 use super::{
     consent::{Acceptance, Consent, Source, Statement},
     doc::{LocalEntry, Policy},
-    journal::{Event, LogEntry, Stored},
+    journal::{Changes, Event, LogEntry, Stored, StoredOut},
     layers::{Layers, Resolved},
     table::{Role, Setting, Value, SETTING_COUNT, TABLE},
 };
@@ -86,7 +85,7 @@ impl Txn {
     }
 
     /// The snapshot to persist with this transaction's record, if it changed persistent state.
-    pub fn stored(&self) -> Option<Stored> {
+    pub fn stored(&self) -> Option<StoredOut<'_>> {
         self.persist_state
             .then(|| Stored::capture(&self.next.layers, &self.next.consent, self.next.private_ksn))
     }
@@ -378,16 +377,16 @@ impl Control {
     fn log_settings_diff(&self, txn: &mut Txn, source: Source) {
         let before = self.resolved();
         let after = txn.next.resolved();
-        let mut old = Map::new();
-        let mut new = Map::new();
+        let mut old = Changes::default();
+        let mut new = Changes::default();
         for d in &TABLE {
             let (b, a) = (before[d.setting.index()], after[d.setting.index()]);
             if b.value != a.value {
-                old.insert(d.path.to_string(), b.value.to_json());
-                new.insert(d.path.to_string(), a.value.to_json());
+                old.0.push((d.path, b.value));
+                new.0.push((d.path, a.value));
             }
         }
-        if !new.is_empty() {
+        if !new.0.is_empty() {
             txn.log(Event::SettingsChanged {
                 source,
                 before: old,

@@ -88,17 +88,15 @@ pub fn policy_from_json(doc: &Json) -> Result<Policy, DocError> {
     let mut entries = Vec::new();
     for (key, value) in top {
         match key.as_str() {
-            "settings" => {
-                walk_sections(value, "settings", &mut |setting, path, json| {
-                    let (value, locked) = policy_value(setting, path, json)?;
-                    entries.push(PolicyEntry {
-                        setting,
-                        value,
-                        locked,
-                    });
-                    Ok(())
-                })?;
-            }
+            "settings" => walk_sections(value, "settings", &mut |setting, json| {
+                let (value, locked) = policy_value(setting, json)?;
+                entries.push(PolicyEntry {
+                    setting,
+                    value,
+                    locked,
+                });
+                Ok(())
+            })?,
             other => {
                 return Err(DocError::at(
                     other,
@@ -118,16 +116,16 @@ pub fn parse_local(text: &str) -> Result<Vec<LocalEntry>, DocError> {
 
 pub fn local_from_json(doc: &Json) -> Result<Vec<LocalEntry>, DocError> {
     let mut entries = Vec::new();
-    walk_sections_at(doc, "", &mut |setting, path, json| {
+    walk_sections(doc, "", &mut |setting, json| {
         if json.is_object() {
             return Err(DocError::at(
-                path,
+                setting.path(),
                 "a local change takes plain values; {\"value\", \"locked\"} exists only in policies",
             ));
         }
         let value = setting
             .parse_value(json)
-            .map_err(|r| DocError::at(path, r))?;
+            .map_err(|r| DocError::at(setting.path(), r))?;
         entries.push(LocalEntry { setting, value });
         Ok(())
     })?;
@@ -148,44 +146,51 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-type Visit<'v> = dyn FnMut(Setting, &str, &Json) -> Result<(), DocError> + 'v;
+type Visit<'v> = dyn FnMut(Setting, &Json) -> Result<(), DocError> + 'v;
 
+/// Visits every setting of a `{section: {key: value}}` object found at `prefix`. Paths are
+/// only spelt out for errors; a visitor's error names the setting's own path, and this
+/// adds the prefix.
 fn walk_sections(doc: &Json, prefix: &str, visit: &mut Visit<'_>) -> Result<(), DocError> {
-    walk_sections_at(doc, prefix, visit)
-}
-
-fn walk_sections_at(doc: &Json, prefix: &str, visit: &mut Visit<'_>) -> Result<(), DocError> {
     let root = if prefix.is_empty() {
         "settings"
     } else {
         prefix
     };
     for (section, body) in as_object(doc, root)? {
-        let section_path = join(prefix, section);
         if !SECTIONS.contains(&section.as_str()) {
             return Err(DocError::at(
-                section_path,
+                join(prefix, section),
                 format!("unknown section; expected one of: {}", SECTIONS.join(", ")),
             ));
         }
-        for (key, json) in as_object(body, &section_path)? {
-            let path = join(&section_path, key);
+        let body = body.as_object().ok_or_else(|| {
+            DocError::at(
+                join(prefix, section),
+                format!("expected an object, got {}", describe(body)),
+            )
+        })?;
+        for (key, json) in body {
             let setting = Setting::find(section, key).ok_or_else(|| {
                 DocError::at(
-                    &path,
+                    join(prefix, &format!("{section}.{key}")),
                     format!(
                         "unknown setting; {section} has: {}",
                         Setting::keys_of(section).join(", ")
                     ),
                 )
             })?;
-            visit(setting, &path, json)?;
+            visit(setting, json).map_err(|mut e| {
+                e.path = join(prefix, &e.path);
+                e
+            })?;
         }
     }
     Ok(())
 }
 
-fn policy_value(setting: Setting, path: &str, json: &Json) -> Result<(Value, bool), DocError> {
+fn policy_value(setting: Setting, json: &Json) -> Result<(Value, bool), DocError> {
+    let path = setting.path();
     let Some(wrapper) = json.as_object() else {
         let value = setting
             .parse_value(json)
@@ -195,26 +200,26 @@ fn policy_value(setting: Setting, path: &str, json: &Json) -> Result<(Value, boo
     let mut value = None;
     let mut locked = false;
     for (key, inner) in wrapper {
-        let inner_path = format!("{path}.{key}");
+        let inner_path = || format!("{path}.{key}");
         match key.as_str() {
             "value" => {
                 value = Some(
                     setting
                         .parse_value(inner)
-                        .map_err(|r| DocError::at(&inner_path, r))?,
+                        .map_err(|r| DocError::at(inner_path(), r))?,
                 )
             }
             "locked" => {
                 locked = inner.as_bool().ok_or_else(|| {
                     DocError::at(
-                        &inner_path,
+                        inner_path(),
                         format!("expected true or false, got {}", describe(inner)),
                     )
                 })?
             }
             _ => {
                 return Err(DocError::at(
-                    inner_path,
+                    inner_path(),
                     "unknown key; a policy value is {\"value\": v, \"locked\": true|false}",
                 ))
             }

@@ -10,13 +10,13 @@ use plugin_api::{
     TransportFailure,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{value::RawValue, Map, Value as Json};
+use serde_json::{value::RawValue, Value as Json};
 
 use super::{
     consent::{Consent, Source, Statement},
     doc::PolicyEntry,
     layers::Layers,
-    table::Setting,
+    table::{Setting, Value},
 };
 
 pub const JOURNAL_KEY: &str = "journal";
@@ -35,8 +35,8 @@ pub enum Event {
     },
     SettingsChanged {
         source: Source,
-        before: Map<String, Json>,
-        after: Map<String, Json>,
+        before: Changes,
+        after: Changes,
     },
     PolicyApplied {
         locked: Vec<&'static str>,
@@ -83,6 +83,22 @@ pub enum Event {
     },
 }
 
+/// Settings by path, written as a JSON object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes(pub Vec<(&'static str, Value)>);
+
+impl Changes {
+    pub fn get(&self, path: &str) -> Option<Value> {
+        self.0.iter().find(|(p, _)| *p == path).map(|(_, v)| *v)
+    }
+}
+
+impl Serialize for Changes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(path, value)| (*path, value)))
+    }
+}
+
 #[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct LogEntry {
     pub seq: u64,
@@ -91,8 +107,32 @@ pub struct LogEntry {
     pub event: Event,
 }
 
-/// The persistent state: settings layers, consent, and the last known mode.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// The persistent state as it is written: borrowed from the task's state, no copies.
+#[derive(Serialize)]
+pub struct StoredOut<'a> {
+    private_ksn: bool,
+    policy: Vec<PolicyOut>,
+    local: Vec<LocalOut>,
+    consent: &'a Consent,
+}
+
+#[derive(Serialize)]
+struct PolicyOut {
+    path: &'static str,
+    value: Value,
+    locked: bool,
+}
+
+#[derive(Serialize)]
+struct LocalOut {
+    path: &'static str,
+    value: Value,
+    source: Source,
+}
+
+/// The persistent state as it is read back: settings layers, consent, and the last known
+/// mode.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Stored {
     pub private_ksn: bool,
@@ -101,7 +141,7 @@ pub struct Stored {
     pub consent: Consent,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoredPolicyValue {
     pub path: String,
@@ -109,7 +149,7 @@ pub struct StoredPolicyValue {
     pub locked: bool,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoredLocalValue {
     pub path: String,
@@ -118,30 +158,30 @@ pub struct StoredLocalValue {
 }
 
 impl Stored {
-    pub fn capture(layers: &Layers, consent: &Consent, private_ksn: bool) -> Self {
-        Self {
+    pub fn capture<'a>(layers: &Layers, consent: &'a Consent, private_ksn: bool) -> StoredOut<'a> {
+        StoredOut {
             private_ksn,
             policy: layers
                 .policy
                 .entries
                 .iter()
-                .map(|e| StoredPolicyValue {
-                    path: e.setting.path().to_string(),
-                    value: e.value.to_json(),
+                .map(|e| PolicyOut {
+                    path: e.setting.path(),
+                    value: e.value,
                     locked: e.locked,
                 })
                 .collect(),
             local: Setting::ALL
                 .iter()
                 .filter_map(|s| {
-                    layers.local[s.index()].map(|(value, source)| StoredLocalValue {
-                        path: s.path().to_string(),
-                        value: value.to_json(),
+                    layers.local[s.index()].map(|(value, source)| LocalOut {
+                        path: s.path(),
+                        value,
                         source,
                     })
                 })
                 .collect(),
-            consent: *consent,
+            consent,
         }
     }
 
@@ -183,17 +223,26 @@ struct RecordIn<'a> {
 
 /// One journal record, as bytes for the host's storage: the entries (already serialised,
 /// as they were sent as events) and the state snapshot if the change altered it.
-pub fn encode_record(first_seq: u64, entries: &[String], state: Option<&Stored>) -> Vec<u8> {
-    let mut out = format!("{{\"first_seq\":{first_seq},");
+pub fn encode_record(first_seq: u64, entries: &[String], state: Option<&StoredOut<'_>>) -> Vec<u8> {
+    use std::io::Write;
+    let size =
+        entries.iter().map(|e| e.len() + 1).sum::<usize>() + if state.is_some() { 512 } else { 32 };
+    let mut out = Vec::with_capacity(size);
+    let _ = write!(out, "{{\"first_seq\":{first_seq},");
     if let Some(state) = state {
-        out.push_str("\"state\":");
-        out.push_str(&serde_json::to_string(state).expect("state serialises"));
-        out.push(',');
+        out.extend_from_slice(b"\"state\":");
+        serde_json::to_writer(&mut out, state).expect("state serialises");
+        out.push(b',');
     }
-    out.push_str("\"entries\":[");
-    out.push_str(&entries.join(","));
-    out.push_str("]}");
-    out.into_bytes()
+    out.extend_from_slice(b"\"entries\":[");
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(entry.as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 pub fn entry_json(entry: &LogEntry) -> String {
@@ -249,7 +298,7 @@ pub fn log_json(records: &[Vec<u8>]) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{consent::Acceptance, table::Value};
+    use crate::core::consent::Acceptance;
 
     fn entry(seq: u64, event: Event) -> String {
         entry_json(&LogEntry {
@@ -272,8 +321,11 @@ mod tests {
             }),
             kmp: None,
         };
-        let first = Stored::capture(&Layers::default(), &Consent::default(), false);
+        let empty = Consent::default();
+        let first = Stored::capture(&Layers::default(), &empty, false);
         let second = Stored::capture(&layers, &consent, true);
+        let second_read: Stored =
+            serde_json::from_str(&serde_json::to_string(&second).unwrap()).unwrap();
         let records = vec![
             encode_record(
                 0,
@@ -311,7 +363,7 @@ mod tests {
             "a record without entries keeps the numbering"
         );
         let state = restored.state.unwrap();
-        assert_eq!(state, second);
+        assert_eq!(state, second_read);
         assert_eq!(state.layers().unwrap(), layers);
 
         let log: Vec<Json> = serde_json::from_str(&log_json(&records).unwrap()).unwrap();

@@ -196,6 +196,16 @@ impl Value {
     }
 }
 
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_u32(*i),
+            Value::Choice(c) => s.serialize_str(c),
+        }
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

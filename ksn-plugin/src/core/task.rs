@@ -23,17 +23,12 @@ use super::{
     snapshot::{Hot, Snapshot},
 };
 
-#[repr(align(128))]
-struct HotWord(AtomicU64);
-
 pub struct Task<H: Host> {
     pub(super) host: H,
     control: Mutex<Control>,
     pub(super) snapshot: ArcSwap<Snapshot>,
-    /// The snapshot's `Hot` word, for the cache-hit path. On a cache line of its own: it
-    /// is read by every lookup on every thread, and must not share a line with anything
-    /// written.
-    hot: HotWord,
+    /// The snapshot's `Hot` word, for the cache-hit path.
+    hot: AtomicU64,
     /// Held shared while sending, exclusively while publishing a new snapshot: once a
     /// withdrawal returns, no send that started under the old consent is still under way.
     pub(super) egress: RwLock<()>,
@@ -61,7 +56,7 @@ impl<H: Host> Task<H> {
         Ok(Self {
             host,
             control: Mutex::new(control),
-            hot: HotWord(AtomicU64::new(Hot::of(&snapshot).pack())),
+            hot: AtomicU64::new(Hot::of(&snapshot).pack()),
             snapshot: ArcSwap::from_pointee(snapshot),
             egress: RwLock::new(()),
             files: Shelf::default(),
@@ -76,7 +71,7 @@ impl<H: Host> Task<H> {
     }
 
     pub(super) fn hot(&self) -> Hot {
-        Hot::unpack(self.hot.0.load(Ordering::Acquire))
+        Hot::unpack(self.hot.load(Ordering::Acquire))
     }
 
     fn control(&self) -> MutexGuard<'_, Control> {
@@ -100,9 +95,7 @@ impl<H: Host> Task<H> {
         {
             let _gate = self.egress.write().unwrap_or_else(|e| e.into_inner());
             let snapshot = Snapshot::of(control);
-            self.hot
-                .0
-                .store(Hot::of(&snapshot).pack(), Ordering::Release);
+            self.hot.store(Hot::of(&snapshot).pack(), Ordering::Release);
             self.snapshot.store(Arc::new(snapshot));
             if effects.clear_cache {
                 self.files.clear();
