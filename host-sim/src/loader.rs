@@ -6,7 +6,10 @@ use std::{
     time::SystemTime,
 };
 
-use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
+use abi_stable::{
+    library::{lib_header_from_path, LibraryError, RootModule},
+    sabi_types::{VersionNumber, VersionStrings},
+};
 use plugin_api::{KsnPluginRef, LogLevel, LogSink, LogSinkBox, LogSink_TO, PluginInfo};
 
 /// The file name of the plugin library on this platform.
@@ -111,9 +114,21 @@ pub fn load(path: &Path) -> Result<Plugin, LoadError> {
         return Err(LoadError::NotFound(path.to_path_buf()));
     }
     let header = lib_header_from_path(path).map_err(|e| classify(path, e))?;
-    let module = header
-        .init_root_module::<KsnPluginRef>()
-        .map_err(|e| classify(path, e))?;
+    let module = header.init_root_module::<KsnPluginRef>().map_err(|e| {
+        match (classify(path, e), older_contract(header.version_strings())) {
+            // A layout error from a plugin built against an older minor contract: say that.
+            (LoadError::Incompatible { details, .. }, Some(theirs)) => LoadError::Incompatible {
+                path: path.to_path_buf(),
+                summary: format!(
+                    "it was built against plugin contract {theirs}, older than this host's {}: it lacks methods this host calls; rebuild it against {} or newer",
+                    host_contract(),
+                    host_contract()
+                ),
+                details,
+            },
+            (other, _) => other,
+        }
+    })?;
     module.install_logger()(host_logger());
     let info = module.info()();
     Ok(Plugin { module, info })
@@ -241,7 +256,15 @@ fn host_logger() -> LogSinkBox {
     LogSink_TO::from_value(HostLogger, abi_stable::sabi_trait::TD_Opaque)
 }
 
-/// The root module's name, for messages.
-pub fn contract_name() -> &'static str {
-    <KsnPluginRef as RootModule>::NAME
+/// The plugin-api version this host was built against.
+pub fn host_contract() -> VersionNumber {
+    VersionNumber::new(<KsnPluginRef as RootModule>::VERSION_STRINGS)
+        .expect("our own version parses")
+}
+
+/// The plugin's contract version, if it is an older minor version of ours.
+fn older_contract(theirs: VersionStrings) -> Option<VersionNumber> {
+    let theirs = VersionNumber::new(theirs).ok()?;
+    let ours = host_contract();
+    (theirs.major == ours.major && theirs.minor < ours.minor).then_some(theirs)
 }

@@ -122,4 +122,7 @@ impl<H: Host> TaskImpl for Task<H> {
         Task::purge_cache(self);
         Ok(())
     }
+    fn counters_json(&self) -> Result<String, TaskError> {
+        Ok(Task::counters_json(self))
+    }
 }

@@ -45,6 +45,17 @@ pub trait TaskImpl: Send + Sync + 'static {
     fn task_log_json(&self) -> Result<String, TaskError>;
     fn ledger_json(&self) -> Result<String, TaskError>;
     fn purge_cache(&self) -> Result<(), TaskError>;
+
+    /// Contract version 2. The default keeps plugins written for version 1 compiling.
+    fn counters_json(&self) -> Result<String, TaskError> {
+        Err(crate::task::not_in_contract("counters_json", 2))
+    }
+
+    /// Only in the `next` test contract.
+    #[cfg(ksn_contract = "next")]
+    fn sends_immediately(&self) -> Result<bool, TaskError> {
+        Err(crate::task::not_in_contract("sends_immediately", 3))
+    }
 }
 
 /// A `TaskImpl` behind the panic guard.
@@ -151,6 +162,14 @@ impl<T: TaskImpl> KsnTask for Guarded<T> {
     }
     fn purge_cache(&self) -> RResult<(), TaskError> {
         self.run("purge_cache", |t| t.purge_cache())
+    }
+    #[cfg(not(ksn_contract = "previous"))]
+    fn counters_json(&self) -> RResult<RString, TaskError> {
+        self.run("counters_json", |t| t.counters_json().map(RString::from))
+    }
+    #[cfg(ksn_contract = "next")]
+    fn sends_immediately(&self) -> RResult<bool, TaskError> {
+        self.run("sends_immediately", |t| t.sends_immediately())
     }
 }
 

@@ -12,7 +12,12 @@ use abi_stable::{
 use crate::{error::TaskError, host::HostBox, host::LogSinkBox, task::KsnTaskBox};
 
 /// Bumped whenever the contract gains a method or a field (appended, with a default).
+#[cfg(not(any(ksn_contract = "previous", ksn_contract = "next")))]
+pub const CONTRACT_VERSION: u32 = 2;
+#[cfg(ksn_contract = "previous")]
 pub const CONTRACT_VERSION: u32 = 1;
+#[cfg(ksn_contract = "next")]
+pub const CONTRACT_VERSION: u32 = 3;
 
 /// Who the plugin is.
 #[repr(C)]

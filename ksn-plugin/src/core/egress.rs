@@ -220,6 +220,17 @@ impl<H: Host> Task<H> {
         self.outbound.ledger()
     }
 
+    /// Counters for operators: cached verdicts, queued items, items sent.
+    pub fn counters_json(&self) -> String {
+        serde_json::json!({
+            "cache_entries": self.cached_entries(),
+            "queued_statistics": self.outbound.pending_items(DataCategory::STATISTICS),
+            "queued_kmp": self.outbound.pending_items(DataCategory::KMP),
+            "ledger_items": self.outbound.ledger.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        })
+        .to_string()
+    }
+
     pub fn ledger_json(&self) -> String {
         serde_json::to_string(&self.outbound.ledger()).expect("ledger serialises")
     }

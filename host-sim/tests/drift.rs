@@ -1,0 +1,108 @@
+//! Contract drift: which plugins a host built against today's contract loads, and how it
+//! talks to each (README, "Compatibility").
+
+mod common;
+
+use std::sync::Arc;
+
+use abi_stable::sabi_trait::TD_Opaque;
+use host_sim::{
+    device::{Clock, DeviceHost, DeviceState, LocalLists},
+    loader::{self, LoadError},
+    network::{KsnSpec, Network},
+};
+use plugin_api::{ErrorKind, HostServices_TO, KsnTaskBox, TaskState};
+
+fn task(lib: &str) -> (loader::Plugin, KsnTaskBox) {
+    let plugin = loader::load(&common::artifact(lib)).unwrap_or_else(|e| panic!("{lib}: {e}"));
+    let state = Arc::new(DeviceState::new(
+        0,
+        Arc::new(Clock::default()),
+        Arc::new(Network::new(&KsnSpec::default(), false).unwrap()),
+        Arc::new(LocalLists::default()),
+    ));
+    let host = HostServices_TO::from_value(DeviceHost(state), TD_Opaque);
+    let task = plugin.module.new_task()(host).into_result().unwrap();
+    (plugin, task)
+}
+
+#[test]
+fn a_plugin_built_against_an_older_contract_is_refused_with_the_reason() {
+    let err = loader::load(&common::artifact("fixture_previous_plugin"))
+        .err()
+        .unwrap();
+    assert_eq!(err.exit_code(), 5);
+    let LoadError::Incompatible {
+        summary, details, ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        summary,
+        "it was built against plugin contract 1.0.0, older than this host's 1.1.0: it lacks methods this host calls; rebuild it against 1.1.0 or newer"
+    );
+    assert!(
+        details.contains("too many fields"),
+        "abi_stable's own report is kept"
+    );
+}
+
+#[test]
+fn methods_added_later_have_defaults_so_older_plugin_sources_still_build() {
+    // The panicky fixture's source was written before `counters_json` existed and never
+    // implemented it; built against today's contract it gets the default, an honest
+    // refusal.
+    let (_, task) = task("fixture_panicky_plugin");
+    let err = task.counters_json().into_result().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::INVALID_STATE);
+    assert_eq!(
+        err.message.as_str(),
+        "counters_json is not supported by this plugin (it needs plugin contract version 2)"
+    );
+}
+
+#[test]
+fn a_plugin_built_against_a_newer_contract_loads_and_answers_what_this_host_knows() {
+    let (plugin, task) = task("fixture_next_plugin");
+    assert_eq!(plugin.info.contract_version, 3);
+    task.start().into_result().unwrap();
+    assert_eq!(task.status().state, TaskState::RUNNING);
+    let counters: serde_json::Value =
+        serde_json::from_str(&task.counters_json().into_result().unwrap()).unwrap();
+    assert_eq!(counters["contract_version"], 3);
+}
+
+#[test]
+fn todays_plugin_answers_every_method_of_todays_contract() {
+    let plugin = common::plugin();
+    assert_eq!(plugin.info.contract_version, plugin_api::CONTRACT_VERSION);
+    let (_, task) = task("ksn_plugin");
+    let counters: serde_json::Value =
+        serde_json::from_str(&task.counters_json().into_result().unwrap()).unwrap();
+    assert_eq!(counters["cache_entries"], 0);
+    assert_eq!(counters["ledger_items"], 0);
+}
+
+#[test]
+fn another_major_version_of_the_contract_is_refused() {
+    let err = loader::load(&common::artifact("fixture_major2_plugin"))
+        .err()
+        .unwrap();
+    assert_eq!(err.exit_code(), 5);
+    let LoadError::Incompatible { summary, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        summary.contains("2.0.0") && summary.contains("1.1.0"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_changed_layout_under_the_same_major_version_is_refused() {
+    let err = loader::load(&common::artifact("fixture_incompatible_plugin"))
+        .err()
+        .unwrap();
+    assert_eq!(err.exit_code(), 5);
+}
