@@ -116,8 +116,8 @@ pub fn load(path: &Path) -> Result<Plugin, LoadError> {
     let header = lib_header_from_path(path).map_err(|e| classify(path, e))?;
     let module = header.init_root_module::<KsnPluginRef>().map_err(|e| {
         match (classify(path, e), older_contract(header.version_strings())) {
-            // A layout error from a plugin built against an older minor contract: say that.
-            (LoadError::Incompatible { details, .. }, Some(theirs)) => LoadError::Incompatible {
+            // Methods missing in a plugin built against an older minor contract: say that.
+            (LoadError::Incompatible { details, .. }, Some(theirs)) if details.contains("too many fields") => LoadError::Incompatible {
                 path: path.to_path_buf(),
                 summary: format!(
                     "it was built against plugin contract {theirs}, older than this host's {}: it lacks methods this host calls; rebuild it against {} or newer",
