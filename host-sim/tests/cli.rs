@@ -26,7 +26,7 @@ fn info_prints_the_identity() {
     assert_eq!(code, 0);
     let info: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(info["name"], "ksn-usage-task");
-    assert_eq!(info["contract_version"], 1);
+    assert_eq!(info["contract_version"], plugin_api::CONTRACT_VERSION);
 }
 
 #[test]
