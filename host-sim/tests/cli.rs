@@ -18,10 +18,11 @@ fn run(args: &[&str]) -> (i32, String, String) {
 fn info_prints_the_identity() {
     let (code, stdout, _) = run(&["info"]);
     assert_eq!(code, 0);
-    assert!(
-        stdout.starts_with("ksn-usage-task 1.0.0 (contract version 1"),
-        "{stdout}"
+    let expected = format!(
+        "ksn-usage-task 1.0.0 (contract version {}",
+        plugin_api::CONTRACT_VERSION
     );
+    assert!(stdout.starts_with(&expected), "{stdout}");
     let (code, stdout, _) = run(&["info", "--json"]);
     assert_eq!(code, 0);
     let info: serde_json::Value = serde_json::from_str(&stdout).unwrap();
