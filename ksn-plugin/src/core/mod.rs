@@ -18,6 +18,8 @@ pub mod task;
 pub use host::Host;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod task_tests;
 #[cfg(test)]
 mod testing;
