@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod consumers;
+pub mod crash;
 pub mod device;
 pub mod fleet;
 pub mod loader;

@@ -62,6 +62,14 @@ enum Command {
         #[arg(long)]
         calls: usize,
     },
+    /// Internal: apply the crash test's stream of changes with storage in DIR until killed.
+    #[command(hide = true)]
+    CrashWriter {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        limit: Option<u64>,
+    },
     /// Internal: load the plugin once and print the microseconds it took.
     #[command(hide = true)]
     BenchLoad,
@@ -192,6 +200,11 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::BenchLookups { mode, calls } => {
             let plugin = load(cli)?;
             bench::lookups_only(plugin, mode, *calls).map_err(|e| Failure(2, e))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CrashWriter { state, limit } => {
+            let plugin = load(cli)?;
+            host_sim::crash::write(&plugin, state, *limit).map_err(|e| Failure(1, e))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchLoad => {
