@@ -61,6 +61,7 @@ fn world(plugin: Plugin, devices: usize, real_latency: bool) -> Result<World, St
             launch_control: &LaunchControlSpec::default(),
             keep_events: false,
             real_latency,
+            watchdog: None,
         },
     )
 }

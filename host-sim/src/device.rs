@@ -5,9 +5,10 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
     },
+    time::Duration,
 };
 
 use abi_stable::{
@@ -143,6 +144,8 @@ pub struct DeviceState {
     pub events: Mutex<Vec<Box<str>>>,
     pub event_total: AtomicU64,
     pub keep_events: bool,
+    /// A call into the plugin on this device never returned (see `Device::call`).
+    pub hung: AtomicBool,
     pub received: Received,
     /// The host's backup store: copies of deleted untrusted files.
     pub backups: Mutex<Vec<FileQuery>>,
@@ -181,6 +184,7 @@ impl DeviceState {
             events: Mutex::default(),
             event_total: AtomicU64::new(0),
             keep_events: true,
+            hung: AtomicBool::new(false),
             received: Received::default(),
             backups: Mutex::default(),
             environment: Mutex::new(Environment {
@@ -383,9 +387,12 @@ impl ksn_plugin::Host for DeviceHost {
 }
 
 /// A device with its running task instance.
+/// A device with its task instance: a cheap handle, so a call can run on a watchdog
+/// thread.
+#[derive(Clone)]
 pub struct Device {
     pub state: Arc<DeviceState>,
-    pub task: KsnTaskBox,
+    pub task: Arc<KsnTaskBox>,
 }
 
 impl Device {
@@ -398,13 +405,45 @@ impl Device {
         task.set_license(env.license).into_result()?;
         task.set_private_ksn(env.private_ksn).into_result()?;
         task.application_started().into_result()?;
-        Ok(Self { state, task })
+        Ok(Self {
+            state,
+            task: Arc::new(task),
+        })
     }
 
-    /// Drops the task instance and boots a new one on the same state.
-    pub fn restart(&mut self, plugin: &Plugin) -> Result<(), TaskError> {
-        let fresh = Device::boot(plugin, self.state.clone())?;
-        *self = fresh;
-        Ok(())
+    /// Runs `call` on this device; with a `deadline`, on a thread of its own. A call that
+    /// does not return in time leaves the device marked hung (its thread is abandoned: a
+    /// thread cannot be killed), and every later call on it fails at once; the host and the
+    /// other devices carry on.
+    pub fn call<T: Send + 'static>(
+        &self,
+        deadline: Option<Duration>,
+        call: impl FnOnce(&Device) -> Result<T, TaskError> + Send + 'static,
+    ) -> Result<T, TaskError> {
+        if self.state.hung.load(Ordering::Relaxed) {
+            return Err(TaskError::invalid_state(format_args!(
+                "device {} is hung: an earlier call into the plugin never returned",
+                self.state.id
+            )));
+        }
+        let Some(deadline) = deadline else {
+            return call(self);
+        };
+        let (done, answer) = std::sync::mpsc::channel();
+        let device = self.clone();
+        std::thread::Builder::new()
+            .name(format!("device-{}", self.state.id))
+            .spawn(move || {
+                let _ = done.send(call(&device));
+            })
+            .map_err(|e| TaskError::invalid_state(format_args!("cannot start a call: {e}")))?;
+        answer.recv_timeout(deadline).unwrap_or_else(|_| {
+            self.state.hung.store(true, Ordering::Relaxed);
+            Err(TaskError::invalid_state(format_args!(
+                "device {}: the plugin did not return within {} ms; the device is marked hung",
+                self.state.id,
+                deadline.as_millis()
+            )))
+        })
     }
 }

@@ -114,6 +114,7 @@ pub fn run(plugin: Plugin, devices: usize) -> Result<FleetReport, String> {
         launch_control: &LaunchControlSpec::default(),
         keep_events: false,
         real_latency: false,
+        watchdog: None,
     };
     let started = Instant::now();
     let world = World::new(plugin, &setup)?;

@@ -1,4 +1,4 @@
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use host_sim::{
@@ -41,6 +41,9 @@ enum Command {
         /// Print one line per scenario (failures still show their steps).
         #[arg(long, short)]
         quiet: bool,
+        /// Give up on a call into the plugin after this long and mark its device hung.
+        #[arg(long, value_name = "MS", default_value_t = 10_000)]
+        watchdog_ms: u64,
     },
     /// Measure the figures of BENCHMARKS.md (medians, each beside its reference).
     Bench {
@@ -146,7 +149,12 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { paths, json, quiet } => {
+        Command::Run {
+            paths,
+            json,
+            quiet,
+            watchdog_ms,
+        } => {
             let plugin = load(cli)?;
             let paths = if paths.is_empty() {
                 vec![scenario::bundled_suite()]
@@ -160,7 +168,14 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let default_ksn = world::default_ksn();
             let outcomes: Vec<_> = files
                 .iter()
-                .map(|f| scenario::run_file(plugin, f, &default_ksn))
+                .map(|f| {
+                    scenario::run_file(
+                        plugin,
+                        f,
+                        &default_ksn,
+                        Some(Duration::from_millis(*watchdog_ms)),
+                    )
+                })
                 .collect();
             let text = if *json {
                 report::json(&outcomes)

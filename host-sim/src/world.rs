@@ -2,7 +2,7 @@
 //! Scenario steps, shell verbs and the fleet story all act through it. Devices are
 //! independent, so every step runs on them in parallel, one chunk per core.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use plugin_api::{FileQuery, LicenseState, LookupAnswer, Service, TaskError};
 
@@ -30,6 +30,9 @@ pub struct Setup<'a> {
     pub keep_events: bool,
     /// Sleep for the services' latency instead of only accounting for it.
     pub real_latency: bool,
+    /// Run each call into the plugin on a thread of its own and give up on it after this
+    /// long, marking the device hung (see `Device::call`). `None` for speed (fleet, bench).
+    pub watchdog: Option<Duration>,
 }
 
 pub struct World {
@@ -37,7 +40,8 @@ pub struct World {
     pub clock: Arc<Clock>,
     pub network: Arc<Network>,
     pub local_lists: Arc<LocalLists>,
-    pub launch_control: LaunchControl,
+    pub launch_control: Arc<LaunchControl>,
+    pub watchdog: Option<Duration>,
     pub devices: Vec<Device>,
 }
 
@@ -87,7 +91,7 @@ impl World {
         let clock = Arc::new(Clock::default());
         let network = Arc::new(Network::new(setup.ksn, setup.real_latency)?);
         let local_lists = Arc::new(LocalLists::from_spec(setup.local_lists)?);
-        let launch_control = LaunchControl::from_spec(setup.launch_control)?;
+        let launch_control = Arc::new(LaunchControl::from_spec(setup.launch_control)?);
         let ids: Vec<usize> = (0..setup.devices).collect();
         let devices = par_map(&ids, |&id| {
             let mut state =
@@ -104,31 +108,39 @@ impl World {
             network,
             local_lists,
             launch_control,
+            watchdog: setup.watchdog,
             devices,
         })
     }
 
-    /// Runs `f` on every device, collecting each device's result in device order.
-    pub fn each<T: Send>(
+    /// Runs `f` on every device (under the watchdog, if any), collecting each device's
+    /// result in device order.
+    pub fn each<T: Send + 'static>(
         &self,
-        f: impl Fn(&Device) -> Result<T, TaskError> + Sync,
+        f: impl Fn(&Device) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
     ) -> Vec<Result<T, TaskError>> {
-        par_map(&self.devices, f)
+        let watchdog = self.watchdog;
+        par_map(&self.devices, |d| {
+            let f = f.clone();
+            d.call(watchdog, move |d| f(d))
+        })
     }
 
     pub fn push_policy(&mut self, policy_json: &str) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| {
+        let text = policy_json.to_string();
+        self.each(move |d| {
             d.task
-                .push_policy(policy_json.into())
+                .push_policy(text.as_str().into())
                 .into_result()
                 .map(|_| Answer::Done)
         })
     }
 
     pub fn set_local(&mut self, settings_json: &str) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| {
+        let text = settings_json.to_string();
+        self.each(move |d| {
             d.task
-                .set_local(settings_json.into())
+                .set_local(text.as_str().into())
                 .into_result()
                 .map(|_| Answer::Done)
         })
@@ -143,7 +155,7 @@ impl World {
     }
 
     pub fn set_private_ksn(&mut self, enabled: bool) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| {
+        self.each(move |d| {
             d.state
                 .environment
                 .lock()
@@ -157,7 +169,7 @@ impl World {
     }
 
     pub fn set_license(&mut self, license: LicenseState) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| {
+        self.each(move |d| {
             d.state
                 .environment
                 .lock()
@@ -181,25 +193,26 @@ impl World {
     }
 
     pub fn check_file(&mut self, query: FileQuery) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| d.task.check_file(query).into_result().map(Answer::Lookup))
+        self.each(move |d| d.task.check_file(query).into_result().map(Answer::Lookup))
     }
 
     pub fn check_url(&mut self, url: &str) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| {
+        let url = url.to_string();
+        self.each(move |d| {
             d.task
-                .check_url(url.into())
+                .check_url(url.as_str().into())
                 .into_result()
                 .map(Answer::Lookup)
         })
     }
 
     pub fn open_file(&mut self, query: FileQuery) -> Vec<Result<Answer, TaskError>> {
-        self.each(|d| consumers::open_file(&d.task, query).map(|(a, l)| Answer::Access(a, l)))
+        self.each(move |d| consumers::open_file(&d.task, query).map(|(a, l)| Answer::Access(a, l)))
     }
 
     pub fn launch_app(&mut self, query: FileQuery) -> Vec<Result<Answer, TaskError>> {
-        let control = &self.launch_control;
-        self.each(|d| {
+        let control = self.launch_control.clone();
+        self.each(move |d| {
             control
                 .launch(&d.task, query)
                 .map(|(l, a)| Answer::Launch(l, a))
@@ -209,7 +222,7 @@ impl World {
     /// Drops every task instance and boots a new one on the same device state.
     pub fn restart_host(&mut self) -> Vec<Result<Answer, TaskError>> {
         let plugin = self.plugin;
-        let booted = par_map(&self.devices, |d| Device::boot(&plugin, d.state.clone()));
+        let booted = self.each(move |d| Device::boot(&plugin, d.state.clone()));
         booted
             .into_iter()
             .enumerate()

@@ -16,7 +16,7 @@ fn the_bundled_suite_passes_through_the_loaded_plugin() {
     let default_ksn = world::default_ksn();
     let failed: Vec<String> = files
         .iter()
-        .map(|f| scenario::run_file(plugin, f, &default_ksn))
+        .map(|f| scenario::run_file(plugin, f, &default_ksn, Some(runner::DEFAULT_WATCHDOG)))
         .filter(|o| !o.passed)
         .map(|o| scenario::report::text(&[o], true))
         .collect();
@@ -25,7 +25,13 @@ fn the_bundled_suite_passes_through_the_loaded_plugin() {
 
 fn run_text(text: &str) -> runner::Outcome {
     let scenario = scenario::parse(text).unwrap();
-    runner::run(common::plugin(), &scenario, "inline", &world::default_ksn())
+    runner::run(
+        common::plugin(),
+        &scenario,
+        "inline",
+        &world::default_ksn(),
+        Some(runner::DEFAULT_WATCHDOG),
+    )
 }
 
 #[test]

@@ -4,7 +4,10 @@ pub mod model;
 pub mod report;
 pub mod runner;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 pub use model::{parse, Scenario};
 pub use runner::Outcome;
@@ -39,14 +42,19 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Reads, parses and runs one scenario file.
-pub fn run_file(plugin: Plugin, file: &Path, default_ksn: &KsnSpec) -> Outcome {
+pub fn run_file(
+    plugin: Plugin,
+    file: &Path,
+    default_ksn: &KsnSpec,
+    watchdog: Option<Duration>,
+) -> Outcome {
     let name = file.display().to_string();
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) => return runner::unreadable(&name, format!("{name}: {e}")),
     };
     match parse(&text) {
-        Ok(scenario) => runner::run(plugin, &scenario, &name, default_ksn),
+        Ok(scenario) => runner::run(plugin, &scenario, &name, default_ksn, watchdog),
         Err(e) => runner::unreadable(&name, format!("{name}: {e}")),
     }
 }

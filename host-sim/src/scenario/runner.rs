@@ -1,7 +1,7 @@
 //! Runs a scenario against a world and reports each step, the events it caused, and the
 //! first difference between what was expected and what was found.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, time::Duration};
 
 use plugin_api::{DataCategory, ErrorKind, FileQuery, Service, TaskError};
 use serde::Serialize;
@@ -67,7 +67,16 @@ pub fn unreadable(file: &str, error: String) -> Outcome {
     }
 }
 
-pub fn run(plugin: Plugin, scenario: &Scenario, file: &str, default_ksn: &KsnSpec) -> Outcome {
+/// How long a call into the plugin may take before the device is declared hung.
+pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(10);
+
+pub fn run(
+    plugin: Plugin,
+    scenario: &Scenario,
+    file: &str,
+    default_ksn: &KsnSpec,
+    watchdog: Option<Duration>,
+) -> Outcome {
     let mut outcome = Outcome {
         name: scenario.name.clone(),
         file: file.to_string(),
@@ -83,6 +92,7 @@ pub fn run(plugin: Plugin, scenario: &Scenario, file: &str, default_ksn: &KsnSpe
         launch_control: &scenario.launch_control,
         keep_events: true,
         real_latency: false,
+        watchdog,
     };
     let mut world = match World::new(plugin, &setup) {
         Ok(world) => world,
@@ -349,14 +359,22 @@ fn check_answer(found: &plugin_api::LookupAnswer, expect: &AnswerExpect) -> Resu
 
 /// Checks an `expect` step on every device.
 pub fn check(world: &World, expect: &Expect) -> Result<(), Failure> {
-    for (index, device) in world.devices.iter().enumerate() {
-        check_device(device, expect).map_err(|(what, expected, found)| Failure {
+    let expect = expect.clone();
+    let results = world.each(move |device| Ok(check_device(device, &expect)));
+    for (index, result) in results.into_iter().enumerate() {
+        let mismatch = match result {
+            Ok(Ok(())) => continue,
+            Ok(Err(mismatch)) => mismatch,
+            Err(e) => ("device".to_string(), "an answer".to_string(), e.to_string()),
+        };
+        let (what, expected, found) = mismatch;
+        return Err(Failure {
             step: None,
             device: Some(index),
             what,
             expected,
             found,
-        })?;
+        });
     }
     Ok(())
 }
