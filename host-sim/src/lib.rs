@@ -9,5 +9,6 @@ pub mod fleet;
 pub mod loader;
 pub mod network;
 pub mod scenario;
+pub mod shell;
 pub mod storage;
 pub mod world;

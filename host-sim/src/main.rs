@@ -45,6 +45,13 @@ enum Command {
         #[arg(long, value_name = "MS", default_value_t = 10_000)]
         watchdog_ms: u64,
     },
+    /// An interactive console on simulated devices (reads commands line by line when
+    /// standard input is not a terminal).
+    Shell {
+        /// How many devices.
+        #[arg(long, default_value_t = 1)]
+        devices: usize,
+    },
     /// Measure the figures of BENCHMARKS.md (medians, each beside its reference).
     Bench {
         /// Print the figures as one JSON object instead of the table.
@@ -211,6 +218,18 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 print!("{}", bench::table(&report));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Shell { devices } => {
+            let plugin = load(cli)?;
+            if *devices == 0 {
+                return Err(Failure(2, "--devices: must be at least 1".into()));
+            }
+            let shell = host_sim::shell::Shell::new(plugin, *devices).map_err(|e| Failure(1, e))?;
+            Ok(if host_sim::shell::run(shell) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::BenchLookups { mode, calls } => {
             let plugin = load(cli)?;

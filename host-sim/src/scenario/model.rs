@@ -249,7 +249,9 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
     })
 }
 
-fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
+/// Parses one step (`{"do": ...}` or `{"expect": ...}`); errors name their place below
+/// `path`.
+pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
     let Some(object) = raw.as_object() else {
         return Err(format!(
             "{path}: a step is an object with \"do\" or \"expect\""

@@ -144,7 +144,8 @@ pub fn run(
     outcome
 }
 
-fn describe(action: &Action) -> String {
+/// A step in a few words, for reports and the shell.
+pub fn describe(action: &Action) -> String {
     let args = match action {
         Action::PushPolicy { policy } => compact(policy),
         Action::SetLocal { settings } => compact(settings),
@@ -192,7 +193,8 @@ fn compact(json: &Json) -> String {
     }
 }
 
-fn perform(
+/// Performs a `do` step on every device: a summary of the answers, or what differed.
+pub fn perform(
     world: &mut World,
     action: &Action,
     expect_error: Option<ErrorKind>,

@@ -1,0 +1,202 @@
+//! The console driven through a pipe, as a script would: answers, `explain` for each kind
+//! of setting, bad commands, and the exit status from `expect`.
+
+mod common;
+
+use std::{io::Write, process::Stdio};
+
+fn session(input: &str) -> (i32, String) {
+    let mut child = common::host_sim()
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The output of command `n` (0-based) of a session.
+fn answer(output: &str, n: usize) -> String {
+    output
+        .split("\n> ")
+        .nth(n)
+        .unwrap_or("")
+        .lines()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn explain_says_where_each_value_comes_from_and_whether_it_applies() {
+    let (code, out) = session(
+        r#"push_policy {"settings": {"task": {"action_on_untrusted": {"value": "log", "locked": true}, "checksum_limit_mb": 8}}}
+set_local {"task": {"lookup_timeout_ms": 2500}}
+explain task.action_on_untrusted
+explain task.checksum_limit_mb
+explain task.lookup_timeout_ms
+set_private_ksn on
+explain data_handling.send_statistics
+explain task.schedule
+"#,
+    );
+    assert_eq!(code, 0, "{out}");
+    let locked = answer(&out, 2);
+    assert!(
+        locked.starts_with("task.action_on_untrusted = \"log\""),
+        "{locked}"
+    );
+    assert!(
+        locked.contains("source:  policy (locked)") && locked.contains("locked:  yes"),
+        "{locked}"
+    );
+    assert!(
+        locked.contains("a local change to another value is refused"),
+        "{locked}"
+    );
+
+    let unlocked = answer(&out, 3);
+    assert!(
+        unlocked.starts_with("task.checksum_limit_mb = 8"),
+        "{unlocked}"
+    );
+    assert!(
+        unlocked.contains("source:  policy (unlocked)") && unlocked.contains("locked:  no"),
+        "{unlocked}"
+    );
+    assert!(
+        unlocked.contains("overrides it until the next push"),
+        "{unlocked}"
+    );
+
+    let local = answer(&out, 4);
+    assert!(
+        local.starts_with("task.lookup_timeout_ms = 2500"),
+        "{local}"
+    );
+    assert!(
+        local.contains("source:  local") && local.contains("changed locally"),
+        "{local}"
+    );
+
+    let unavailable = answer(&out, 6);
+    assert!(unavailable.contains("applies: no"), "{unavailable}");
+    assert!(
+        unavailable.contains("unavailable in Private KSN mode"),
+        "{unavailable}"
+    );
+
+    let default = answer(&out, 7);
+    assert!(
+        default.contains("source:  default") && default.contains("applies: yes"),
+        "{default}"
+    );
+}
+
+#[test]
+fn the_private_ksn_story_in_the_console() {
+    let (code, out) = session(
+        r#"set_private_ksn on
+push_policy {"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}}}}
+start
+status
+set_private_ksn off
+status
+start
+set_local {"data_handling": {"ksn_statement_accepted": true}}
+start
+status
+received
+expect {"state": "running", "network": "proxy"}
+"#,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        answer(&out, 3),
+        "device 0: running, network private, Private KSN on, licence valid"
+    );
+    assert!(
+        answer(&out, 4).contains("task_error license_violation"),
+        "{out}"
+    );
+    assert_eq!(
+        answer(&out, 5),
+        "device 0: failed (license_violation), network none, Private KSN off, licence valid"
+    );
+    assert!(
+        answer(&out, 6).starts_with("error: device 0: statement_not_accepted"),
+        "{out}"
+    );
+    assert_eq!(
+        answer(&out, 9),
+        "device 0: running, network proxy, Private KSN off, licence valid"
+    );
+    assert!(answer(&out, 10).contains("private        0"), "{out}");
+    assert_eq!(answer(&out, 11), "ok: as expected");
+}
+
+#[test]
+fn bad_commands_get_one_line_and_the_console_goes_on() {
+    let (code, out) = session(
+        "frobnicate\nset_private_ksn maybe\npush_policy {\"settings\": \nset_network cloud up\ncheck_file xyz\nadvance_time soon\nexplain task.nothing\nlog many\nstart now\nstatus\n",
+    );
+    assert_eq!(code, 0);
+    let expected_starts = [
+        "unknown command `frobnicate`",
+        "usage: set_private_ksn on|off",
+        "malformed JSON",
+        "set_network: unknown Service `cloud`",
+        "error: md5:",
+        "expected a whole number, got `soon`",
+        "no setting `task.nothing`",
+        "expected a whole number, got `many`",
+        "start takes no arguments",
+        "device 0: stopped",
+    ];
+    for (i, start) in expected_starts.iter().enumerate() {
+        let a = answer(&out, i);
+        assert!(a.starts_with(start), "command {i}: {a:?}\n{out}");
+        assert_eq!(a.lines().count(), 1, "command {i}: {a:?}");
+    }
+}
+
+#[test]
+fn a_failed_expectation_fails_the_session_and_fleets_are_summarised() {
+    let (code, out) = session("expect {\"state\": \"running\"}\nstatus\n");
+    assert_eq!(code, 1);
+    assert!(
+        answer(&out, 0).starts_with("error: device 0: state: expected running, found stopped"),
+        "{out}"
+    );
+
+    let mut child = common::host_sim()
+        .args(["shell", "--devices", "8"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"set_local {\"data_handling\": {\"ksn_statement_accepted\": true}}\nstart\nstatus\n",
+        )
+        .unwrap();
+    let out = String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned();
+    assert_eq!(
+        answer(&out, 2),
+        "8 devices: running, network proxy, Private KSN off, licence valid"
+    );
+}
