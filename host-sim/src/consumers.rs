@@ -4,10 +4,11 @@
 use std::collections::HashSet;
 
 use plugin_api::{FileQuery, KsnTaskBox, LookupAnswer, ObjectAction, TaskError, Verdict};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What on-access protection did with a file being opened.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     /// Opened (trusted, unknown, or no answer: protection fails open).
@@ -31,7 +32,7 @@ pub fn open_file(task: &KsnTaskBox, query: FileQuery) -> Result<(Access, LookupA
 }
 
 /// Application launch control's rules and its use of KSN.
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, JsonSchema, Default, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchControlSpec {
     /// Deny applications KSN says are untrusted.
@@ -48,7 +49,7 @@ pub struct LaunchControlSpec {
     pub deny: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Launch {
     Allowed,

@@ -19,6 +19,7 @@ use plugin_api::{
     DataCategory, FileQuery, HostBox, HostServices, HostServices_TO, KsnReply, KsnTaskBox,
     LicenseState, Service, TaskError, TransportFailure, Verdict,
 };
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::{
@@ -41,12 +42,16 @@ impl Clock {
 }
 
 /// The device's own allow/deny lists (consulted by the task before anything else).
-#[derive(Deserialize, Default, Debug, Clone)]
+#[derive(Deserialize, JsonSchema, Default, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LocalListsSpec {
+    /// The device's own verdicts by MD5 checksum (`trusted` allows, `untrusted` denies).
     #[serde(default)]
+    #[schemars(schema_with = "crate::scenario::schema::file_verdicts")]
     pub files: HashMap<String, Verdict>,
+    /// The device's own verdicts by URL.
     #[serde(default)]
+    #[schemars(schema_with = "crate::scenario::schema::url_verdicts")]
     pub urls: HashMap<String, Verdict>,
 }
 

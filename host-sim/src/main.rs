@@ -45,6 +45,11 @@ enum Command {
         #[arg(long, value_name = "MS", default_value_t = 10_000)]
         watchdog_ms: u64,
     },
+    /// Print the JSON Schema of a file format.
+    Schema {
+        #[arg(value_enum)]
+        format: SchemaFormat,
+    },
     /// An interactive console on simulated devices (reads commands line by line when
     /// standard input is not a terminal).
     Shell {
@@ -91,6 +96,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaFormat {
+    /// A policy (push_policy, tests/policies/).
+    Policy,
+    /// A local settings change (set_local).
+    Local,
+    /// A scenario file (tests/scenarios/).
+    Scenario,
 }
 
 fn main() -> ExitCode {
@@ -217,6 +232,19 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             } else {
                 print!("{}", bench::table(&report));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { format } => {
+            use host_sim::scenario::schema;
+            let schema = match format {
+                SchemaFormat::Policy => schema::policy_schema(),
+                SchemaFormat::Local => schema::local_schema(),
+                SchemaFormat::Scenario => schema::scenario_schema(),
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("schemas serialise")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Shell { devices } => {

@@ -8,15 +8,22 @@ use std::{
 };
 
 use plugin_api::{FileQuery, KsnReply, Service, TransportFailure, Verdict};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::scenario::schema::{file_verdicts, url_verdicts};
+
 /// Verdicts by object, as a scenario's `ksn` section or `tests/data/` gives them.
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, JsonSchema, Default, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSpec {
+    /// Verdicts by MD5 checksum.
     #[serde(default)]
+    #[schemars(schema_with = "file_verdicts")]
     pub files: HashMap<String, Verdict>,
+    /// Verdicts by URL.
     #[serde(default)]
+    #[schemars(schema_with = "url_verdicts")]
     pub urls: HashMap<String, Verdict>,
 }
 
@@ -50,7 +57,7 @@ impl Database {
 }
 
 /// The Global KSN data and the Private KSN local reputation database.
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, JsonSchema, Default, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct KsnSpec {
     #[serde(default)]

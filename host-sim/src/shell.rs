@@ -697,7 +697,11 @@ mod tests {
         let c = Completion {
             paths: vec!["task.schedule".into(), "task.checksum_limit_mb".into()],
         };
-        assert_eq!(c.candidates("exp"), (0, vec!["explain".to_string()]));
+        assert_eq!(c.candidates("expl"), (0, vec!["explain".to_string()]));
+        assert_eq!(
+            c.candidates("exp").1,
+            vec!["explain".to_string(), "expect".to_string()]
+        );
         assert_eq!(
             c.candidates("explain task.s"),
             (8, vec!["task.schedule".to_string()])

@@ -3,6 +3,7 @@
 pub mod model;
 pub mod report;
 pub mod runner;
+pub mod schema;
 
 use std::{
     path::{Path, PathBuf},

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use plugin_api::{
-    AnswerSource, ErrorKind, LicenseState, ObjectAction, Service, TaskState, Verdict,
+    AnswerSource, ErrorKind, FileQuery, LicenseState, ObjectAction, Service, TaskState, Verdict,
 };
+use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 use serde_json::Value as Json;
 
@@ -15,20 +16,25 @@ use crate::{
     network::KsnSpec,
 };
 
-#[derive(Deserialize, Debug)]
+/// A scenario file (SPEC §4).
+#[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
-struct ScenarioHead {
+pub(super) struct ScenarioHead {
     name: String,
     #[serde(default)]
     description: Option<String>,
+    /// Every step runs on this many devices (task instances of one loaded library).
     #[serde(default = "one")]
+    #[schemars(range(min = 1))]
     devices: usize,
+    /// The KSN services' databases (default: tests/data/ksn-database.json).
     #[serde(default)]
     ksn: Option<KsnSpec>,
     #[serde(default)]
     local_lists: LocalListsSpec,
     #[serde(default)]
     launch_control: LaunchControlSpec,
+    #[schemars(schema_with = "super::schema::steps")]
     steps: Vec<Json>,
 }
 
@@ -58,13 +64,15 @@ pub enum Step {
     Expect(Box<Expect>),
 }
 
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     PushPolicy {
+        #[schemars(schema_with = "super::schema::policy")]
         policy: Json,
     },
     SetLocal {
+        #[schemars(schema_with = "super::schema::local")]
         settings: Json,
     },
     Start {},
@@ -73,15 +81,18 @@ pub enum Action {
         enabled: bool,
     },
     SetLicense {
+        #[schemars(schema_with = "super::schema::license")]
         state: LicenseState,
     },
     SetNetwork {
+        #[schemars(schema_with = "super::schema::service")]
         service: Service,
         up: bool,
         #[serde(default)]
         latency_ms: Option<u32>,
     },
     CheckFile {
+        #[schemars(schema_with = "super::schema::md5")]
         md5: String,
         size_bytes: u64,
         #[serde(default)]
@@ -94,6 +105,7 @@ pub enum Action {
     },
     /// On-access protection opens a file.
     OpenFile {
+        #[schemars(schema_with = "super::schema::md5")]
         md5: String,
         size_bytes: u64,
         #[serde(default)]
@@ -101,6 +113,7 @@ pub enum Action {
     },
     /// Application launch control is asked to start an application.
     LaunchApp {
+        #[schemars(schema_with = "super::schema::md5")]
         md5: String,
         size_bytes: u64,
         #[serde(default)]
@@ -135,47 +148,54 @@ impl Action {
 }
 
 /// What a lookup must answer.
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerExpect {
+    #[schemars(schema_with = "super::schema::verdict")]
     pub verdict: Verdict,
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::action")]
     pub action: Option<ObjectAction>,
     /// Which merge layer decided (`local_list`, `private_database`, `ksn`, `none`).
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::source")]
     pub source: Option<AnswerSource>,
     /// Whether the answer came from the cache.
     #[serde(default)]
     pub cached: Option<bool>,
 }
 
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct AccessExpect {
     pub access: Access,
 }
 
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchExpect {
     pub decision: Launch,
 }
 
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::state")]
     pub state: Option<TaskState>,
     /// `Some(None)`: the key was there with `null` (no error).
     #[serde(default, deserialize_with = "present")]
+    #[schemars(schema_with = "super::schema::error_or_null")]
     pub error: Option<Option<ErrorKind>>,
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::network")]
     pub network: Option<Service>,
     #[serde(default)]
     pub settings: Option<BTreeMap<String, Json>>,
     #[serde(default)]
     pub locked: Option<Vec<String>>,
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::received")]
     pub received: Option<BTreeMap<String, ReceivedExpect>>,
     #[serde(default)]
     pub events_include: Option<Vec<Json>>,
@@ -185,7 +205,7 @@ pub struct Expect {
     pub log_include: Option<Vec<Json>>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ReceivedExpect {
     #[serde(default)]
@@ -207,16 +227,46 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 /// Deserialises `value` as `T`, naming the place of an error below `path`.
 fn strict<T: DeserializeOwned>(value: &Json, path: &str) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.path().to_string();
-        let place = if inner == "." || inner.is_empty() {
-            path.to_string()
-        } else if path.is_empty() {
-            inner
+        let mut place = if path.is_empty() {
+            "scenario".to_string()
         } else {
-            format!("{path}.{inner}")
+            path.to_string()
         };
-        format!("{place}: {}", e.inner())
+        let mut first = path.is_empty();
+        for segment in e.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => {
+                    place.push_str(&format!("[{index}]"))
+                }
+                serde_path_to_error::Segment::Map { key }
+                | serde_path_to_error::Segment::Enum { variant: key } => {
+                    let plain = !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    if !plain {
+                        place.push_str(&format!(
+                            "[{}]",
+                            serde_json::to_string(key).expect("strings serialise")
+                        ));
+                    } else if first {
+                        place = key.clone();
+                    } else {
+                        place.push('.');
+                        place.push_str(key);
+                    }
+                }
+                serde_path_to_error::Segment::Unknown => place.push_str(".?"),
+            }
+            first = false;
+        }
+        one_line(&format!("{place}: {}", e.inner()))
     })
+}
+
+/// Errors are one line: control characters from the file are written as escapes.
+fn one_line(text: &str) -> String {
+    ksn_plugin::core::doc::one_line(text)
 }
 
 /// Parses a scenario document.
@@ -265,6 +315,7 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
                 Some(kind) => Some(strict::<ErrorKind>(&kind, &format!("{path}.expect_error"))?),
             };
             let action: Action = strict(&Json::Object(body), path)?;
+            check_action(&action, path)?;
             Ok(Step::Do {
                 action,
                 expect_error,
@@ -287,6 +338,21 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
             Ok(Step::Expect(Box::new(expect)))
         }
         (false, false) => Err(format!("{path}: a step needs \"do\" or \"expect\"")),
+    }
+}
+
+/// What the types alone do not say.
+fn check_action(action: &Action, path: &str) -> Result<(), String> {
+    match action {
+        Action::CheckFile { md5, .. }
+        | Action::OpenFile { md5, .. }
+        | Action::LaunchApp { md5, .. } => FileQuery::parse_md5(md5)
+            .map(|_| ())
+            .map_err(|e| format!("{path}.md5: {e}")),
+        Action::SetNetwork { service, .. } if *service == Service::NONE => {
+            Err(format!("{path}.service: expected global, proxy or private"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -350,6 +416,10 @@ mod tests {
         assert!(e.starts_with("steps[0].expect.received.cloud"), "{e}");
         let e = err(r#"{"name": "x", "steps": [{"do": "start", "expect_error": "oops"}]}"#);
         assert!(e.starts_with("steps[0].expect_error"), "{e}");
+        let e = err(r#"{"steps": []}"#);
+        assert_eq!(e, "scenario: missing field `name`");
+        let e = err("null");
+        assert!(e.starts_with("scenario: invalid type: null"), "{e}");
         let e = err(r#"{"name": "x", "stepz": []}"#);
         assert!(e.contains("stepz"), "{e}");
         let e = err(r#"{"name": "x", "steps": [{}]}"#);
@@ -358,6 +428,13 @@ mod tests {
         assert!(e.starts_with("steps[0]"), "{e}");
         let e = err(r#"{"name": "x", "steps": ["#);
         assert!(e.contains("malformed JSON"), "{e}");
+        let e =
+            err(r#"{"name": "x", "steps": [{"do": "check_file", "md5": "xyz", "size_bytes": 1}]}"#);
+        assert!(e.starts_with("steps[0].md5: an MD5 checksum is 32"), "{e}");
+        let e = err(
+            r#"{"name": "x", "steps": [{"do": "set_network", "service": "none", "up": true}]}"#,
+        );
+        assert!(e.starts_with("steps[0].service"), "{e}");
         let e = err(r#"{"name": "x", "devices": 0, "steps": []}"#);
         assert!(e.starts_with("devices"), "{e}");
         let e = err(r#"{"name": "x", "ksn": {"global": {"files": {"a": "evil"}}}, "steps": []}"#);

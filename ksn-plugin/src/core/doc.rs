@@ -17,8 +17,8 @@ pub struct DocError {
 impl DocError {
     fn at(path: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
-            path: path.into(),
-            reason: reason.into(),
+            path: one_line(&path.into()),
+            reason: one_line(&reason.into()),
         }
     }
 }
@@ -99,7 +99,7 @@ pub fn policy_from_json(doc: &Json) -> Result<Policy, DocError> {
             })?,
             other => {
                 return Err(DocError::at(
-                    other,
+                    segment(other),
                     "unknown key; a policy has only \"settings\"",
                 ))
             }
@@ -138,12 +138,47 @@ fn as_object<'a>(json: &'a Json, path: &str) -> Result<&'a Map<String, Json>, Do
         .ok_or_else(|| DocError::at(path, format!("expected an object, got {}", describe(json))))
 }
 
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
+/// A key as a path segment: bare when it is a plain name, else quoted (`[""]`, `["a b"]`),
+/// so that every place can be read back.
+fn segment(key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
         key.to_string()
     } else {
-        format!("{prefix}.{key}")
+        format!(
+            "[{}]",
+            serde_json::to_string(key).expect("strings serialise")
+        )
     }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    let segment = segment(key);
+    match (prefix.is_empty(), segment.starts_with('[')) {
+        (true, _) => segment,
+        (false, true) => format!("{prefix}{segment}"),
+        (false, false) => format!("{prefix}.{segment}"),
+    }
+}
+
+/// Errors are one line: control characters (from the document's own keys and strings) are
+/// written as escapes.
+pub fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 type Visit<'v> = dyn FnMut(Setting, &Json) -> Result<(), DocError> + 'v;
@@ -173,7 +208,7 @@ fn walk_sections(doc: &Json, prefix: &str, visit: &mut Visit<'_>) -> Result<(), 
         for (key, json) in body {
             let setting = Setting::find(section, key).ok_or_else(|| {
                 DocError::at(
-                    join(prefix, &format!("{section}.{key}")),
+                    join(&join(prefix, section), key),
                     format!(
                         "unknown setting; {section} has: {}",
                         Setting::keys_of(section).join(", ")
@@ -181,7 +216,9 @@ fn walk_sections(doc: &Json, prefix: &str, visit: &mut Visit<'_>) -> Result<(), 
                 )
             })?;
             visit(setting, json).map_err(|mut e| {
-                e.path = join(prefix, &e.path);
+                if !prefix.is_empty() {
+                    e.path = format!("{prefix}.{}", e.path);
+                }
                 e
             })?;
         }
@@ -200,7 +237,7 @@ fn policy_value(setting: Setting, json: &Json) -> Result<(Value, bool), DocError
     let mut value = None;
     let mut locked = false;
     for (key, inner) in wrapper {
-        let inner_path = || format!("{path}.{key}");
+        let inner_path = || join(path, key);
         match key.as_str() {
             "value" => {
                 value = Some(
@@ -302,6 +339,17 @@ mod tests {
 
         let e = policy_err("[]");
         assert_eq!(e.path, "policy");
+    }
+
+    #[test]
+    fn odd_keys_are_quoted_and_errors_stay_on_one_line() {
+        let e = policy_err(r#"{"": 1}"#);
+        assert_eq!(e.path, r#"[""]"#);
+        let e = policy_err("{\"settings\": {\"task\": {\"a\\nb\": 1}}}");
+        assert_eq!(e.path, r#"settings.task["a\nb"]"#);
+        let e = policy_err(r#"{"settings": {"task": {"schedule": "x\ny"}}}"#);
+        assert!(!e.to_string().contains('\n'), "{e}");
+        assert!(e.reason.ends_with(r#"got "x\ny""#), "{e}");
     }
 
     #[test]

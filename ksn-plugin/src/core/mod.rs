@@ -11,6 +11,7 @@ pub mod host;
 pub mod journal;
 pub mod layers;
 pub mod reputation;
+pub mod schema;
 pub mod snapshot;
 pub mod table;
 pub mod task;

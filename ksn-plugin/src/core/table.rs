@@ -172,7 +172,13 @@ impl Setting {
                 .iter()
                 .find(|o| **o == s.as_str())
                 .map(|o| Value::Choice(o))
-                .ok_or_else(|| format!("expected one of {}, got \"{s}\"", quoted(options))),
+                .ok_or_else(|| {
+                    format!(
+                        "expected one of {}, got {}",
+                        quoted(options),
+                        json_string(s)
+                    )
+                }),
             (Kind::Choice(options), other) => Err(format!(
                 "expected one of {}, got {}",
                 quoted(options),
@@ -222,10 +228,14 @@ pub fn describe(value: &serde_json::Value) -> String {
         serde_json::Value::Null => "null".into(),
         serde_json::Value::Bool(b) => b.to_string(),
         serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::String(s) => format!("the string \"{s}\""),
+        serde_json::Value::String(s) => format!("the string {}", json_string(s)),
         serde_json::Value::Array(_) => "an array".into(),
         serde_json::Value::Object(_) => "an object".into(),
     }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
 }
 
 fn quoted(options: &[&str]) -> String {

@@ -1,0 +1,96 @@
+//! JSON Schemas of the settings documents, generated from the settings table, so that
+//! editors and CI can check a policy before it is pushed. The task itself validates with
+//! `doc`, which also checks what a schema cannot (Managed Protection needs the KSN
+//! statement).
+
+use serde_json::{json, Map, Value as Json};
+
+use super::table::{Kind, SECTIONS, TABLE};
+
+fn value_schema(kind: Kind) -> Json {
+    match kind {
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Int { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
+        Kind::Choice(options) => json!({"enum": options}),
+    }
+}
+
+fn sections(entry: impl Fn(&super::table::Descriptor) -> Json) -> Json {
+    let mut properties = Map::new();
+    for section in SECTIONS {
+        let mut keys = Map::new();
+        for d in TABLE.iter().filter(|d| d.section == *section) {
+            keys.insert(d.key.to_string(), entry(d));
+        }
+        properties.insert(
+            section.to_string(),
+            json!({"type": "object", "properties": keys, "additionalProperties": false}),
+        );
+    }
+    json!({"type": "object", "properties": properties, "additionalProperties": false})
+}
+
+fn described(d: &super::table::Descriptor, mut schema: Json) -> Json {
+    schema["description"] = json!(d.summary);
+    schema["default"] = d.default.to_json();
+    schema
+}
+
+/// A local settings change: `{section: {key: value}}`.
+pub fn local_schema() -> Json {
+    let mut schema = sections(|d| described(d, value_schema(d.kind)));
+    schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    schema["title"] = json!("KSN Usage task: local settings change");
+    schema
+}
+
+/// A policy: `{"settings": {section: {key: value | {"value": v, "locked": b}}}}`.
+pub fn policy_schema() -> Json {
+    let settings = sections(|d| {
+        let plain = value_schema(d.kind);
+        described(
+            d,
+            json!({"oneOf": [
+                plain,
+                {
+                    "type": "object",
+                    "properties": {
+                        "value": plain,
+                        "locked": {"type": "boolean", "description": "enforced: a local change to another value is refused"},
+                    },
+                    "required": ["value"],
+                    "additionalProperties": false,
+                },
+            ]}),
+        )
+    });
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "KSN Usage task: policy",
+        "type": "object",
+        "properties": {"settings": settings},
+        "additionalProperties": false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_of_the_table_is_in_both_schemas() {
+        let policy = policy_schema();
+        let local = local_schema();
+        for d in &TABLE {
+            let p = &policy["properties"]["settings"]["properties"][d.section]["properties"][d.key];
+            assert_eq!(p["default"], d.default.to_json(), "{}", d.path);
+            let l = &local["properties"][d.section]["properties"][d.key];
+            assert_eq!(l["description"], d.summary, "{}", d.path);
+        }
+        let limit = &local["properties"]["task"]["properties"]["checksum_limit_mb"];
+        assert_eq!(
+            (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+            (Some(1), Some(1024))
+        );
+    }
+}
