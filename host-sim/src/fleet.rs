@@ -56,18 +56,23 @@ pub fn peak_rss_mib() -> f64 {
 
 type Expectation = (TaskState, Option<ErrorKind>, Service);
 
-struct Story {
+/// How many phases the story has (for progress).
+pub const PHASES: usize = 10;
+
+struct Story<'a> {
     world: World,
     phases: Vec<Phase>,
+    on_phase: &'a dyn Fn(&'static str),
 }
 
-impl Story {
+impl Story<'_> {
     fn phase<T>(
         &mut self,
         name: &'static str,
         expect: Expectation,
         act: impl FnOnce(&mut World) -> Vec<Result<T, plugin_api::TaskError>>,
     ) {
+        (self.on_phase)(name);
         let started = Instant::now();
         let results = act(&mut self.world);
         let elapsed = started.elapsed().as_secs_f64();
@@ -104,8 +109,13 @@ impl Story {
     }
 }
 
-/// Runs the story on `devices` devices.
-pub fn run(plugin: Plugin, devices: usize) -> Result<FleetReport, String> {
+/// Runs the story on `devices` devices, telling `on_phase` as each phase begins.
+pub fn run(
+    plugin: Plugin,
+    devices: usize,
+    on_phase: &dyn Fn(&'static str),
+) -> Result<FleetReport, String> {
+    on_phase("boot: create the task on every device");
     let ksn = default_ksn();
     let setup = Setup {
         devices,
@@ -128,6 +138,7 @@ pub fn run(plugin: Plugin, devices: usize) -> Result<FleetReport, String> {
             wrong: 0,
             example: None,
         }],
+        on_phase,
     };
     let stopped = (TaskState::STOPPED, None, Service::NONE);
     let failed = |kind| (TaskState::FAILED, Some(kind), Service::NONE);
@@ -173,6 +184,7 @@ pub fn run(plugin: Plugin, devices: usize) -> Result<FleetReport, String> {
     );
 
     let story_s = story.phases.iter().map(|p| p.ms).sum::<f64>() / 1e3;
+    debug_assert_eq!(story.phases.len(), PHASES);
     let passed = story.phases.iter().all(|p| p.wrong == 0);
     Ok(FleetReport {
         devices,

@@ -44,6 +44,9 @@ enum Command {
         /// Give up on a call into the plugin after this long and mark its device hung.
         #[arg(long, value_name = "MS", default_value_t = 10_000)]
         watchdog_ms: u64,
+        /// Also write the results as JUnit XML, for CI systems.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Print the JSON Schema of a file format.
     Schema {
@@ -135,6 +138,16 @@ impl Failure {
     }
 }
 
+/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
+fn progress_bar(length: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(length);
+    let template = format!("{{bar:30}} {{pos}}/{{len}} {unit} {{msg}}");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 fn load(cli: &Cli) -> Result<Plugin, Failure> {
     load_with_path(cli).map(|(plugin, _)| plugin)
 }
@@ -176,6 +189,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             json,
             quiet,
             watchdog_ms,
+            junit,
         } => {
             let plugin = load(cli)?;
             let paths = if paths.is_empty() {
@@ -188,23 +202,32 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 return Err(Failure(2, "no scenario files found".into()));
             }
             let default_ksn = world::default_ksn();
+            let watchdog = Some(Duration::from_millis(*watchdog_ms));
+            let progress = progress_bar(files.len() as u64, "scenarios");
             let outcomes: Vec<_> = files
                 .iter()
                 .map(|f| {
-                    scenario::run_file(
-                        plugin,
-                        f,
-                        &default_ksn,
-                        Some(Duration::from_millis(*watchdog_ms)),
-                    )
+                    progress.set_message(
+                        f.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    );
+                    let outcome = scenario::run_file(plugin, f, &default_ksn, watchdog);
+                    progress.inc(1);
+                    outcome
                 })
                 .collect();
+            progress.finish_and_clear();
+            if let Some(path) = junit {
+                std::fs::write(path, report::junit(&outcomes))
+                    .map_err(|e| Failure(2, format!("--junit {}: {e}", path.display())))?;
+            }
             let text = if *json {
                 report::json(&outcomes)
             } else {
                 report::text(&outcomes, !quiet)
             };
-            let mut stdout = std::io::stdout().lock();
+            let mut stdout = anstream::stdout().lock();
             let _ = writeln!(stdout, "{}", text.trim_end());
             Ok(if outcomes.iter().all(|o| o.passed) {
                 ExitCode::SUCCESS
@@ -281,7 +304,13 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             if *devices == 0 {
                 return Err(Failure(2, "--devices: must be at least 1".into()));
             }
-            let report = fleet::run(plugin, *devices).map_err(|e| Failure(1, e))?;
+            let progress = progress_bar(fleet::PHASES as u64, "phases");
+            let report = fleet::run(plugin, *devices, &|phase| {
+                progress.set_message(phase);
+                progress.inc(1);
+            })
+            .map_err(|e| Failure(1, e))?;
+            progress.finish_and_clear();
             if *json {
                 println!(
                     "{}",

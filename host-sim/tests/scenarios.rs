@@ -176,3 +176,54 @@ fn the_command_line_reports_and_exits_by_outcome() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn reports_are_styled_for_terminals_plain_when_piped_and_junit_for_ci() {
+    let outcome = run_text(
+        r#"{"name": "a <tricky> & \"quoted\" name", "steps": [{"expect": {"state": "running"}}]}"#,
+    );
+    let styled = scenario::report::text(std::slice::from_ref(&outcome), true);
+    assert!(
+        styled.contains("\u{1b}["),
+        "the text carries styles for a terminal"
+    );
+
+    let dir = std::env::temp_dir().join(format!("ksn-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.json"),
+        r#"{"name": "passes", "steps": [{"expect": {"state": "stopped"}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.json"),
+        r#"{"name": "fails <here>", "steps": [{"expect": {"state": "running"}}]}"#,
+    )
+    .unwrap();
+    let junit = dir.join("report.xml");
+    let out = common::host_sim()
+        .arg("run")
+        .arg(&dir)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\u{1b}'), "no styles when piped: {text:?}");
+    assert!(text.contains("FAIL  fails <here>"), "{text}");
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+    assert!(
+        xml.contains("<testsuites name=\"host-sim\" tests=\"2\" failures=\"1\""),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 2);
+    assert!(xml.contains("name=\"fails &lt;here&gt;\""), "{xml}");
+    assert!(
+        xml.contains("<failure message=\"failed at steps[0], device 0: state: expected running, found stopped\""),
+        "{xml}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -157,7 +157,7 @@ fn bad_commands_get_one_line_and_the_console_goes_on() {
         "usage: set_private_ksn on|off",
         "malformed JSON",
         "set_network: unknown Service `cloud`",
-        "error: md5:",
+        "check_file.md5: an MD5 checksum is 32 hexadecimal digits",
         "expected a whole number, got `soon`",
         "no setting `task.nothing`",
         "expected a whole number, got `many`",

@@ -19,6 +19,7 @@ pub struct Outcome {
     pub name: String,
     pub file: String,
     pub passed: bool,
+    pub duration_ms: u64,
     pub steps: Vec<StepReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -62,6 +63,7 @@ pub fn unreadable(file: &str, error: String) -> Outcome {
         name: file.to_string(),
         file: file.to_string(),
         passed: false,
+        duration_ms: 0,
         steps: Vec::new(),
         failure: Some(Failure::setup(error)),
     }
@@ -77,10 +79,12 @@ pub fn run(
     default_ksn: &KsnSpec,
     watchdog: Option<Duration>,
 ) -> Outcome {
+    let started = std::time::Instant::now();
     let mut outcome = Outcome {
         name: scenario.name.clone(),
         file: file.to_string(),
         passed: false,
+        duration_ms: 0,
         steps: Vec::new(),
         failure: None,
     };
@@ -98,6 +102,7 @@ pub fn run(
         Ok(world) => world,
         Err(e) => {
             outcome.failure = Some(Failure::setup(e));
+            outcome.duration_ms = started.elapsed().as_millis() as u64;
             return outcome;
         }
     };
@@ -136,11 +141,13 @@ pub fn run(
                     events: caused,
                 });
                 outcome.failure = Some(failure);
+                outcome.duration_ms = started.elapsed().as_millis() as u64;
                 return outcome;
             }
         }
     }
     outcome.passed = true;
+    outcome.duration_ms = started.elapsed().as_millis() as u64;
     outcome
 }
 
