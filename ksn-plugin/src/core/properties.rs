@@ -1,1 +1,722 @@
-//! Property tests over random sequences of operations (filled in below).
+//! Property tests: random sequences of what a host and its administrators do to the task
+//! (policies with locks, local changes, the Private KSN mode, the licence, network outages,
+//! lookups, time, host restarts), with the product's rules checked after every step.
+//!
+//! `KSN_PROPTEST_CASES` sets the number of sequences (default `DEFAULT_CASES`).
+
+use std::fmt;
+
+use plugin_api::{ErrorKind, FileQuery, LicenseState, Service, TaskError, TaskState, Verdict};
+use proptest::{prelude::*, test_runner::TestCaseError};
+use serde_json::{json, Value as Json};
+
+use super::{testing::FakeHost, Task};
+
+const DEFAULT_CASES: u32 = 2000;
+
+const KSN_BOX: &str = "data_handling.ksn_statement_accepted";
+const KMP_BOX: &str = "data_handling.kmp_statement_accepted";
+const SCHEDULE: &str = "task.schedule";
+
+/// How a setting's values are generated.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// An acceptance box: mostly accepting, so that the task gets to run.
+    Statement,
+    Bool,
+    Int(u32, u32),
+    Choice(&'static [&'static str]),
+}
+
+/// The twelve settings of SPEC §2.
+const SETTINGS: [(&str, Kind); 12] = [
+    (KSN_BOX, Kind::Statement),
+    ("data_handling.send_scanned_files_data", Kind::Bool),
+    ("data_handling.send_scanned_urls_data", Kind::Bool),
+    ("data_handling.send_statistics", Kind::Bool),
+    (KMP_BOX, Kind::Statement),
+    ("task.action_on_untrusted", Kind::Choice(&["delete", "log"])),
+    ("task.checksum_limit_enabled", Kind::Bool),
+    ("task.checksum_limit_mb", Kind::Int(1, 1024)),
+    ("task.use_ksc_as_ksn_proxy", Kind::Bool),
+    ("task.use_ksn_if_proxy_unavailable", Kind::Bool),
+    (SCHEDULE, Kind::Choice(&["manual", "at_application_start"])),
+    ("task.lookup_timeout_ms", Kind::Int(100, 60000)),
+];
+
+/// The Global-KSN boxes, unavailable in Private KSN mode.
+const SEND_BOXES: [&str; 3] = [
+    "data_handling.send_scanned_files_data",
+    "data_handling.send_scanned_urls_data",
+    "data_handling.send_statistics",
+];
+
+const URLS: [&str; 3] = [
+    "http://good.example/",
+    "http://bad.example/",
+    "http://unknown.example/",
+];
+
+/// One value of a policy or a local change.
+#[derive(Clone)]
+struct Entry {
+    path: &'static str,
+    value: Json,
+    /// Whether the value is of the setting's type and range.
+    valid: bool,
+    /// Policies only: `None` for a plain value, else `{"value": v, "locked": b}`.
+    locked: Option<bool>,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.path, self.value)?;
+        match self.locked {
+            Some(true) => write!(f, " locked"),
+            Some(false) => write!(f, " unlocked"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    PushPolicy(Vec<Entry>),
+    SetLocal(Vec<Entry>),
+    SetPrivateKsn(bool),
+    SetLicense(LicenseState),
+    SetLink {
+        service: Service,
+        up: bool,
+        latency_ms: u32,
+    },
+    Start,
+    Stop,
+    CheckFile {
+        md5: u8,
+        big: bool,
+    },
+    CheckUrl(usize),
+    /// Host time passes, then the task's periodic work runs.
+    Advance(u64),
+    /// The host goes down and comes back: a new task over the same storage.
+    Restart,
+}
+
+fn value(kind: Kind) -> BoxedStrategy<(Json, bool)> {
+    let valid = match kind {
+        Kind::Statement => prop_oneof![3 => Just(true), 1 => Just(false)]
+            .prop_map(Json::from)
+            .boxed(),
+        Kind::Bool => any::<bool>().prop_map(Json::from).boxed(),
+        Kind::Int(min, max) => prop_oneof![Just(min), Just(max), min..=max]
+            .prop_map(Json::from)
+            .boxed(),
+        Kind::Choice(options) => proptest::sample::select(options)
+            .prop_map(Json::from)
+            .boxed(),
+    };
+    let invalid = match kind {
+        Kind::Int(min, max) => proptest::sample::select(vec![
+            json!(min - 1),
+            json!(max + 1),
+            json!(-1),
+            json!(min.to_string()),
+        ])
+        .boxed(),
+        Kind::Choice(_) => proptest::sample::select(vec![json!("quarantine"), json!(1)]).boxed(),
+        _ => proptest::sample::select(vec![json!("yes"), json!(1), Json::Null]).boxed(),
+    };
+    prop_oneof![
+        25 => valid.prop_map(|v| (v, true)),
+        1 => invalid.prop_map(|v| (v, false)),
+    ]
+    .boxed()
+}
+
+/// Random distinct settings among `indices`, each with a random value (and lock, for a
+/// policy).
+fn entries(indices: Vec<usize>, max: usize, policy: bool) -> BoxedStrategy<Vec<Entry>> {
+    proptest::sample::subsequence(indices, 0..=max)
+        .prop_flat_map(move |chosen| {
+            chosen
+                .into_iter()
+                .map(|i| {
+                    let (path, kind) = SETTINGS[i];
+                    let locked = if policy {
+                        prop_oneof![Just(None), Just(Some(true)), Just(Some(false))].boxed()
+                    } else {
+                        Just(None).boxed()
+                    };
+                    (value(kind), locked).prop_map(move |((value, valid), locked)| Entry {
+                        path,
+                        value,
+                        valid,
+                        locked,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .boxed()
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let all: Vec<usize> = (0..SETTINGS.len()).collect();
+    // Local changes favour the boxes: acceptance, withdrawal, partial withdrawal.
+    let accept = Entry {
+        path: KSN_BOX,
+        value: json!(true),
+        valid: true,
+        locked: None,
+    };
+    let local = prop_oneof![
+        2 => Just(vec![accept]),
+        3 => entries(vec![0, 1, 2, 3, 4], 3, false),
+        2 => entries(all.clone(), 4, false),
+    ];
+    let service = proptest::sample::select(vec![Service::GLOBAL, Service::PROXY, Service::PRIVATE]);
+    let latency = proptest::sample::select(vec![1u32, 80, 150, 5_000, 70_000]);
+    let licence = prop_oneof![
+        2 => Just(LicenseState::VALID),
+        1 => Just(LicenseState::EXPIRED),
+        1 => Just(LicenseState::NO_KSN),
+    ];
+    let ms = proptest::sample::select(vec![500u64, 30_000, 61_000, 400_000, 3_700_000]);
+    prop_oneof![
+        3 => entries(all, 6, true).prop_map(Op::PushPolicy),
+        5 => local.prop_map(Op::SetLocal),
+        1 => any::<bool>().prop_map(Op::SetPrivateKsn),
+        1 => licence.prop_map(Op::SetLicense),
+        2 => (service, prop_oneof![3 => Just(true), 1 => Just(false)], latency)
+            .prop_map(|(service, up, latency_ms)| Op::SetLink { service, up, latency_ms }),
+        4 => Just(Op::Start),
+        1 => Just(Op::Stop),
+        5 => (0u8..5, prop_oneof![4 => Just(false), 1 => Just(true)])
+            .prop_map(|(md5, big)| Op::CheckFile { md5, big }),
+        3 => (0..URLS.len()).prop_map(Op::CheckUrl),
+        2 => ms.prop_map(Op::Advance),
+        1 => Just(Op::Restart),
+    ]
+}
+
+fn policy_json(entries: &[Entry]) -> String {
+    let mut settings = json!({});
+    for e in entries {
+        let (section, key) = e.path.split_once('.').expect("paths are section.key");
+        settings[section][key] = match e.locked {
+            None => e.value.clone(),
+            Some(locked) => json!({ "value": e.value, "locked": locked }),
+        };
+    }
+    json!({ "settings": settings }).to_string()
+}
+
+fn local_json(entries: &[Entry]) -> String {
+    let mut doc = json!({});
+    for e in entries {
+        let (section, key) = e.path.split_once('.').expect("paths are section.key");
+        doc[section][key] = e.value.clone();
+    }
+    doc.to_string()
+}
+
+/// What the host sees of the task between two steps.
+#[derive(Clone)]
+struct Seen {
+    settings: Json,
+    state: TaskState,
+    error: Option<ErrorKind>,
+}
+
+impl Seen {
+    fn value(&self, path: &str) -> &Json {
+        &self.settings["details"][path]["value"]
+    }
+
+    fn accepted(&self) -> bool {
+        self.value(KSN_BOX) == &json!(true)
+    }
+
+    fn locked(&self) -> Vec<&str> {
+        self.settings["locked"]
+            .as_array()
+            .expect("locked is a list")
+            .iter()
+            .map(|p| p.as_str().expect("locked paths are strings"))
+            .collect()
+    }
+}
+
+/// One step, as the checks see it.
+struct Step<'a> {
+    op: &'a Op,
+    before: Seen,
+    after: Seen,
+    outcome: Result<(), TaskError>,
+    /// Task-log entries appended during the step.
+    logged: Vec<Json>,
+    /// Requests the KSN services received during the step.
+    delivered: Vec<Service>,
+    /// Whether Private KSN was on before and after the step (it changes only by
+    /// `SetPrivateKsn`, which sends nothing itself).
+    private_ksn: (bool, bool),
+    licence: LicenseState,
+    /// The statement (`ksn` or `private_ksn`) of the latest acceptance in the whole log.
+    last_acceptance: Option<String>,
+}
+
+impl Step<'_> {
+    fn private_ksn_during(&self) -> bool {
+        self.private_ksn.0 || self.private_ksn.1
+    }
+
+    fn logged_of<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Json> + 's {
+        self.logged.iter().filter(move |e| e["type"] == kind)
+    }
+}
+
+/// The host side of one device, and what it knows: the licence and mode it reports.
+struct Device {
+    host: FakeHost,
+    task: Option<Task<FakeHost>>,
+    licence: LicenseState,
+    private_ksn: bool,
+    seen: Seen,
+    log_text: String,
+    last_acceptance: Option<String>,
+}
+
+impl Device {
+    fn new() -> Result<Self, TestCaseError> {
+        let host = FakeHost::default();
+        // File 0 is on the local allow list; the services know files 1 to 3 (the Private
+        // KSN database overrides file 1) and the first two URLs; file 4 is unknown.
+        let w = &host.0;
+        let files = [
+            (&w.local_files, 0, Verdict::TRUSTED),
+            (&w.ksn_files, 1, Verdict::UNTRUSTED),
+            (&w.ksn_files, 2, Verdict::TRUSTED),
+            (&w.private_files, 1, Verdict::TRUSTED),
+            (&w.private_files, 3, Verdict::UNTRUSTED),
+        ];
+        for (list, md5, verdict) in files {
+            list.lock().unwrap().insert([md5; 16], verdict);
+        }
+        let mut urls = w.ksn_urls.lock().unwrap();
+        urls.insert(URLS[0].into(), Verdict::TRUSTED);
+        urls.insert(URLS[1].into(), Verdict::UNTRUSTED);
+        drop(urls);
+        let mut device = Self {
+            host,
+            task: None,
+            licence: LicenseState::VALID,
+            private_ksn: false,
+            seen: Seen {
+                settings: Json::Null,
+                state: TaskState::STOPPED,
+                error: None,
+            },
+            log_text: "[]".into(),
+            last_acceptance: None,
+        };
+        device.boot().map_err(|e| fail("the first start", e))?;
+        device.seen = device.see();
+        device.read_log()?;
+        Ok(device)
+    }
+
+    fn task(&self) -> &Task<FakeHost> {
+        self.task.as_ref().expect("the task exists between steps")
+    }
+
+    /// What a host does at each start: a task over its storage, then the licence and the
+    /// mode, then "the application has started".
+    fn boot(&mut self) -> Result<(), TaskError> {
+        self.task = None;
+        let task = self.task.insert(Task::new(self.host.clone())?);
+        task.set_license(self.licence)?;
+        task.set_private_ksn(self.private_ksn)?;
+        task.application_started()
+    }
+
+    fn see(&self) -> Seen {
+        let task = self.task();
+        let status = task.status();
+        Seen {
+            settings: serde_json::from_str(&task.settings_json()).expect("settings are JSON"),
+            state: status.state,
+            error: status.error.into_option(),
+        }
+    }
+
+    /// The entries appended to the task log since the last call. The log is append-only:
+    /// what was there stays, byte for byte.
+    fn read_log(&mut self) -> Result<Vec<Json>, TestCaseError> {
+        let text = self
+            .task()
+            .task_log_json()
+            .map_err(|e| fail("task_log_json", e))?;
+        let kept = &self.log_text[..self.log_text.len() - 1];
+        prop_assert!(
+            text.starts_with(kept),
+            "the task log was rewritten:\nbefore: {}\nafter: {text}",
+            self.log_text
+        );
+        let tail = text[kept.len()..].trim_start_matches(',');
+        let logged: Vec<Json> = serde_json::from_str(&format!("[{tail}")).expect("the log is JSON");
+        for e in &logged {
+            let statement = e["statement"].as_str().unwrap_or_default();
+            if e["type"] == "consent_changed"
+                && e["accepted"] == true
+                && e.get("category").is_none()
+                && (statement == "ksn" || statement == "private_ksn")
+            {
+                self.last_acceptance = Some(statement.to_string());
+            }
+        }
+        self.log_text = text;
+        Ok(logged)
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), TaskError> {
+        let task = self.task.as_ref().expect("the task exists between steps");
+        match op {
+            Op::PushPolicy(entries) => task.push_policy(&policy_json(entries)),
+            Op::SetLocal(entries) => task.set_local(&local_json(entries)),
+            Op::SetPrivateKsn(enabled) => {
+                self.private_ksn = *enabled;
+                task.set_private_ksn(*enabled)
+            }
+            Op::SetLicense(licence) => {
+                self.licence = *licence;
+                task.set_license(*licence)
+            }
+            Op::SetLink {
+                service,
+                up,
+                latency_ms,
+            } => {
+                self.host.set_link(*service, *up, *latency_ms);
+                Ok(())
+            }
+            Op::Start => task.start(),
+            Op::Stop => task.stop(),
+            Op::CheckFile { md5, big } => {
+                task.check_file(FileQuery {
+                    md5: [*md5; 16],
+                    size_bytes: if *big { 3 << 20 } else { 1000 },
+                });
+                Ok(())
+            }
+            Op::CheckUrl(i) => {
+                task.check_url(URLS[*i]);
+                Ok(())
+            }
+            Op::Advance(ms) => {
+                self.host.advance(*ms);
+                task.tick();
+                Ok(())
+            }
+            Op::Restart => self.boot(),
+        }
+    }
+
+    fn step(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        let before = self.seen.clone();
+        let private_before = self.private_ksn;
+        let received_before = self.host.0.received.lock().unwrap().len();
+        let outcome = self.apply(op);
+        if matches!(op, Op::Restart) {
+            prop_assert!(outcome.is_ok(), "the restart failed: {outcome:?}");
+        }
+        self.seen = self.see();
+        let logged = self.read_log()?;
+        let delivered = self.host.0.received.lock().unwrap()[received_before..]
+            .iter()
+            .map(|(service, _, _)| *service)
+            .collect();
+        let step = Step {
+            op,
+            before,
+            after: self.seen.clone(),
+            outcome,
+            logged,
+            delivered,
+            private_ksn: (private_before, self.private_ksn),
+            licence: self.licence,
+            last_acceptance: self.last_acceptance.clone(),
+        };
+        running_needs_the_statement_of_the_mode(&step)?;
+        nothing_reaches_global_ksn_or_the_proxy_in_private_mode(&step)?;
+        nothing_leaves_after_full_withdrawal(&step)?;
+        locked_settings_are_not_changed_locally(&step)?;
+        every_change_is_in_the_task_log(&step)?;
+        a_restart_keeps_the_state(&step)?;
+        a_refusal_changes_nothing(&step)?;
+        invalid_documents_are_refused_whole(&step)
+    }
+}
+
+/// Where two `settings_json` documents differ, for failure messages.
+fn differences(before: &Json, after: &Json) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, was) in before.as_object().expect("settings are an object") {
+        let is = &after[key];
+        if key == "details" {
+            for (path, _) in SETTINGS {
+                for (field, w) in was[path].as_object().expect("details are objects") {
+                    if &is[path][field] != w {
+                        out.push(format!("{path}.{field}: {w} -> {}", is[path][field]));
+                    }
+                }
+            }
+        } else if was != is {
+            out.push(format!("{key}: {was} -> {is}"));
+        }
+    }
+    out
+}
+
+fn fail(what: &str, error: TaskError) -> TestCaseError {
+    TestCaseError::fail(format!("{what} failed: {error}"))
+}
+
+/// 1. Never running without the statement the current mode needs (SPEC §3.1, §3.2): the
+///    box reads accepted, and the acceptance in force is of this mode's statement.
+fn running_needs_the_statement_of_the_mode(s: &Step) -> Result<(), TestCaseError> {
+    if s.after.state != TaskState::RUNNING {
+        return Ok(());
+    }
+    prop_assert!(
+        s.after.accepted(),
+        "running while {KSN_BOX} reads {}",
+        s.after.value(KSN_BOX)
+    );
+    let needed = if s.private_ksn.1 {
+        "private_ksn"
+    } else {
+        "ksn"
+    };
+    prop_assert_eq!(
+        s.last_acceptance.as_deref(),
+        Some(needed),
+        "running in {} mode, but the latest acceptance in the log is of another statement",
+        needed
+    );
+    Ok(())
+}
+
+/// 2. Nothing reaches Global KSN or the proxy while Private KSN is on (SPEC §3.2).
+fn nothing_reaches_global_ksn_or_the_proxy_in_private_mode(s: &Step) -> Result<(), TestCaseError> {
+    if s.private_ksn_during() {
+        prop_assert!(
+            !s.delivered
+                .iter()
+                .any(|d| *d == Service::GLOBAL || *d == Service::PROXY),
+            "in Private KSN mode, requests reached {:?}",
+            s.delivered
+        );
+    }
+    Ok(())
+}
+
+/// 3. After full withdrawal nothing leaves until a new acceptance (SPEC §3.4). Accepting
+///    and withdrawing send nothing themselves, so a step that starts and ends withdrawn
+///    must deliver nothing.
+fn nothing_leaves_after_full_withdrawal(s: &Step) -> Result<(), TestCaseError> {
+    if !s.before.accepted() && !s.after.accepted() {
+        prop_assert!(
+            s.delivered.is_empty(),
+            "with no statement accepted, requests reached {:?}",
+            s.delivered
+        );
+    }
+    Ok(())
+}
+
+/// 4. A locked setting is never changed locally (SPEC §3.5); a local change to another
+///    value than the enforced one is refused with `locked_by_policy`.
+///
+/// Two consequences the product chose are not counted as local changes of a locked value:
+/// - re-stating the enforced value of a locked acceptance box whose acceptance lapsed (a
+///   mode change) accepts the new mode's statement: the box moves to the enforced value
+///   (README, "Locked settings");
+/// - withdrawing the (unlocked) KSN statement ends Managed Protection with it, even when a
+///   policy locks the KMP box, since KMP needs the KSN statement and withdrawal is allowed
+///   at any moment (SPEC §3.4; `control.rs`, `end_ksn`).
+fn locked_settings_are_not_changed_locally(s: &Step) -> Result<(), TestCaseError> {
+    let Op::SetLocal(entries) = s.op else {
+        return Ok(());
+    };
+    let details = &s.before.settings["details"];
+    for path in s.before.locked() {
+        let (was, is) = (s.before.value(path), s.after.value(path));
+        let enforced = &details[path]["policy_value"];
+        let kmp_ended_with_ksn = path == KMP_BOX && s.before.accepted() && !s.after.accepted();
+        prop_assert!(
+            was == is || is == enforced || kmp_ended_with_ksn,
+            "locked {path} changed locally from {was} to {is} (enforced: {enforced})"
+        );
+    }
+    let touches_locked = entries
+        .iter()
+        .any(|e| s.before.locked().contains(&e.path) && details[e.path]["policy_value"] != e.value);
+    if touches_locked {
+        prop_assert!(
+            s.outcome.is_err(),
+            "a local change to another value of a locked setting was accepted"
+        );
+        // Other reasons to refuse the document may be reported first.
+        let other_reason = entries.iter().any(|e| !e.valid)
+            || (s.private_ksn.0 && entries.iter().any(|e| SEND_BOXES.contains(&e.path)));
+        if let (Err(e), false) = (&s.outcome, other_reason) {
+            prop_assert_eq!(e.kind, ErrorKind::LOCKED_BY_POLICY, "{}", e.message);
+        }
+    }
+    Ok(())
+}
+
+/// 5. Every change is in the task log (SPEC §3.6): each effective value that changed, in a
+///    `settings_changed` entry with its values before and after; each state change in a
+///    `state_changed` entry; each new error in a `task_error` entry.
+fn every_change_is_in_the_task_log(s: &Step) -> Result<(), TestCaseError> {
+    for (path, _) in SETTINGS {
+        let (was, is) = (s.before.value(path), s.after.value(path));
+        if was != is {
+            prop_assert!(
+                s.logged_of("settings_changed")
+                    .any(|e| &e["after"][path] == is && &e["before"][path] == was),
+                "{path} changed from {was} to {is} with no settings_changed entry; logged: {:?}",
+                s.logged
+            );
+        }
+    }
+    // A restarted task comes back stopped (README, "Restart"): its state changes count
+    // from there.
+    let from = match s.op {
+        Op::Restart => TaskState::STOPPED,
+        _ => s.before.state,
+    };
+    if from != s.after.state {
+        prop_assert!(
+            s.logged_of("state_changed")
+                .any(|e| e["from"] == from.as_str() && e["to"] == s.after.state.as_str()),
+            "state went from {from} to {} with no state_changed entry; logged: {:?}",
+            s.after.state,
+            s.logged
+        );
+    }
+    if let Some(kind) = s.after.error {
+        if s.after.error != s.before.error || s.after.state != s.before.state {
+            prop_assert!(
+                s.logged_of("task_error")
+                    .any(|e| e["kind"] == kind.as_str()),
+                "error {kind} with no task_error entry; logged: {:?}",
+                s.logged
+            );
+        }
+    }
+    Ok(())
+}
+
+/// 6. Settings, consent and the log survive a restart (SPEC §3.9): the settings read the
+///    same, the log only grows (checked at every step), and the task comes back stopped, or
+///    running exactly when `task.schedule` is `at_application_start` and it may start.
+fn a_restart_keeps_the_state(s: &Step) -> Result<(), TestCaseError> {
+    if !matches!(s.op, Op::Restart) {
+        return Ok(());
+    }
+    let mut before = s.before.settings.clone();
+    let mut after = s.after.settings.clone();
+    // The KMP box's explanation describes the running task ("takes effect at the next
+    // start"), which a restart legitimately changes.
+    for settings in [&mut before, &mut after] {
+        settings["details"][KMP_BOX]
+            .as_object_mut()
+            .expect("details are objects")
+            .remove("why");
+    }
+    prop_assert!(
+        before == after,
+        "the settings changed across a restart: {:?}",
+        differences(&before, &after)
+    );
+    let scheduled = s.after.value(SCHEDULE) == "at_application_start";
+    let may_start = s.after.accepted() && s.licence == LicenseState::VALID;
+    let expected = if scheduled && may_start {
+        TaskState::RUNNING
+    } else {
+        TaskState::STOPPED
+    };
+    prop_assert_eq!(
+        s.after.state,
+        expected,
+        "after a restart (schedule {}, statement accepted {}, licence {})",
+        s.after.value(SCHEDULE),
+        s.after.accepted(),
+        s.licence
+    );
+    Ok(())
+}
+
+/// 7. A refused operation changes nothing (SPEC §3.5, README "Refused operations").
+fn a_refusal_changes_nothing(s: &Step) -> Result<(), TestCaseError> {
+    if let Err(e) = &s.outcome {
+        prop_assert!(
+            s.before.settings == s.after.settings,
+            "refused ({}: {}) but the settings changed: {:?}",
+            e.kind,
+            e.message,
+            differences(&s.before.settings, &s.after.settings)
+        );
+        prop_assert_eq!(
+            (s.before.state, s.before.error),
+            (s.after.state, s.after.error),
+            "refused ({}: {}) but the state changed",
+            e.kind,
+            &e.message
+        );
+    }
+    Ok(())
+}
+
+/// A document with a value of the wrong type or out of range is refused whole with
+/// `invalid_settings` (SPEC §3.5); rule 7 checks that nothing of it was applied.
+fn invalid_documents_are_refused_whole(s: &Step) -> Result<(), TestCaseError> {
+    let (Op::PushPolicy(entries) | Op::SetLocal(entries)) = s.op else {
+        return Ok(());
+    };
+    if let Some(bad) = entries.iter().find(|e| !e.valid) {
+        match &s.outcome {
+            Ok(()) => return Err(TestCaseError::fail(format!("{bad:?} was accepted"))),
+            Err(e) => prop_assert_eq!(e.kind, ErrorKind::INVALID_SETTINGS, "{}", e.message),
+        }
+    }
+    Ok(())
+}
+
+fn cases() -> u32 {
+    std::env::var("KSN_PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(DEFAULT_CASES)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        // No regression files in the source tree; a failure prints its minimal sequence.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_rules_hold_after_every_step(ops in proptest::collection::vec(op(), 1..40)) {
+        let mut device = Device::new()?;
+        for (i, op) in ops.iter().enumerate() {
+            device
+                .step(op)
+                .map_err(|e| TestCaseError::fail(format!("step {i} ({op:?}): {e}")))?;
+        }
+    }
+}
