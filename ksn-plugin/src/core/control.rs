@@ -72,7 +72,11 @@ impl Txn {
     fn set_state(&mut self, to: TaskState, error: Option<(ErrorKind, String)>) {
         let from = self.next.state;
         if from != to {
-            self.log(Event::StateChanged { from, to });
+            self.log(Event::StateChanged {
+                from,
+                to,
+                reason: None,
+            });
         }
         self.next.state = to;
         self.next.error = error.as_ref().map(|(kind, _)| *kind);
@@ -484,6 +488,19 @@ impl Control {
             txn.set_state(TaskState::STOPPED, None);
             txn.effects.discard_statistics = true;
             txn.effects.discard_kmp = true;
+        }
+        txn
+    }
+
+    /// After a host restart the task is stopped, whatever the log last said: record that.
+    pub fn restarted(&self, last: Option<TaskState>, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        if let Some(from) = last.filter(|s| *s != TaskState::STOPPED) {
+            txn.log(Event::StateChanged {
+                from,
+                to: TaskState::STOPPED,
+                reason: Some("host_restarted"),
+            });
         }
         txn
     }

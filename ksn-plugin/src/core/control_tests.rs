@@ -81,7 +81,8 @@ fn starting_twice_is_an_invalid_state() {
         events(&txn),
         vec![&Event::StateChanged {
             from: TaskState::STOPPED,
-            to: TaskState::RUNNING
+            to: TaskState::RUNNING,
+            reason: None
         }]
     );
     assert_eq!(c.start(4).err().unwrap().kind, ErrorKind::INVALID_STATE);

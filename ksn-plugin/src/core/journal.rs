@@ -28,6 +28,9 @@ pub enum Event {
     StateChanged {
         from: TaskState,
         to: TaskState,
+        /// Why, when it is not an operation on the task (`host_restarted`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
     },
     TaskError {
         kind: ErrorKind,
@@ -254,6 +257,17 @@ pub fn entry_json(entry: &LogEntry) -> String {
 pub struct Restored {
     pub state: Option<Stored>,
     pub next_seq: u64,
+    /// The task's state as the log last recorded it.
+    pub last_task_state: Option<TaskState>,
+}
+
+/// Just enough of a log entry to follow the task's state.
+#[derive(Deserialize)]
+struct StateLine {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    to: Option<TaskState>,
 }
 
 /// Reads the journal from the end: the last snapshot, and where numbering resumes.
@@ -268,8 +282,19 @@ pub fn restore(records: &[Vec<u8>]) -> Result<Restored, String> {
                 .len();
             restored.next_seq = record.first_seq + count as u64;
         }
-        if let Some(state) = record.state {
-            restored.state = Some(state);
+        if restored.last_task_state.is_none() {
+            let lines: Vec<StateLine> = serde_json::from_str(record.entries.get())
+                .map_err(|e| format!("journal record {index} is unreadable: {e}"))?;
+            restored.last_task_state = lines
+                .iter()
+                .rev()
+                .find(|l| l.kind == "state_changed")
+                .and_then(|l| l.to);
+        }
+        if restored.state.is_none() {
+            restored.state = record.state;
+        }
+        if restored.state.is_some() && restored.last_task_state.is_some() {
             break;
         }
     }

@@ -53,7 +53,7 @@ impl<H: Host> Task<H> {
         let control = Control::restored(restored.state.as_ref(), restored.next_seq)
             .map_err(|e| storage_error(format_args!("stored state is damaged: {e}")))?;
         let snapshot = Snapshot::of(&control);
-        Ok(Self {
+        let task = Self {
             host,
             control: Mutex::new(control),
             hot: AtomicU64::new(Hot::of(&snapshot).pack()),
@@ -63,7 +63,13 @@ impl<H: Host> Task<H> {
             urls: Shelf::default(),
             outbound: Outbound::default(),
             lost: Default::default(),
-        })
+        };
+        {
+            let mut control = task.control();
+            let txn = control.restarted(restored.last_task_state, task.host.now_ms());
+            task.commit(&mut control, txn)?;
+        }
+        Ok(task)
     }
 
     pub fn host(&self) -> &H {

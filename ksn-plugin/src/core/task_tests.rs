@@ -51,12 +51,34 @@ fn settings_consent_and_log_survive_a_restart() {
 
     let second = Task::new(host.clone()).unwrap();
     assert_eq!(settings(&second), settings_before);
-    assert_eq!(second.task_log_json().unwrap(), log_before);
     assert_eq!(second.status().state, TaskState::STOPPED);
-    second.set_license(LicenseState::VALID).unwrap();
-    second.start().unwrap();
+    // The log is kept, and says why the running task is now stopped.
+    let log_after = second.task_log_json().unwrap();
+    assert!(log_after.starts_with(&log_before[..log_before.len() - 1]));
+    let log: Vec<serde_json::Value> = serde_json::from_str(&log_after).unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(
+        (&last["type"], &last["from"], &last["to"], &last["reason"]),
+        (
+            &"state_changed".into(),
+            &"running".into(),
+            &"stopped".into(),
+            &"host_restarted".into()
+        )
+    );
+    drop(second);
+    let third = Task::new(host.clone()).unwrap();
+    let again: Vec<serde_json::Value> =
+        serde_json::from_str(&third.task_log_json().unwrap()).unwrap();
+    assert_eq!(
+        again.len(),
+        log.len(),
+        "a stopped task's restart logs nothing more"
+    );
+    third.set_license(LicenseState::VALID).unwrap();
+    third.start().unwrap();
     let log: Vec<serde_json::Value> =
-        serde_json::from_str(&second.task_log_json().unwrap()).unwrap();
+        serde_json::from_str(&third.task_log_json().unwrap()).unwrap();
     let seqs: Vec<u64> = log.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(
         seqs,
