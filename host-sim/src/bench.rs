@@ -13,8 +13,7 @@ use plugin_api::{DataCategory, FileQuery, LicenseState, Service};
 use serde::Serialize;
 
 use crate::{
-    consumers::LaunchControlSpec,
-    device::{DeviceHost, DeviceState, LocalListsSpec},
+    device::{DeviceHost, DeviceState},
     fleet,
     loader::{self, Plugin},
     world::{default_ksn, Setup, World},
@@ -51,17 +50,12 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn world(plugin: Plugin, devices: usize, real_latency: bool) -> Result<World, String> {
-    let ksn = default_ksn();
     World::new(
         plugin,
         &Setup {
-            devices,
-            ksn: &ksn,
-            local_lists: &LocalListsSpec::default(),
-            launch_control: &LaunchControlSpec::default(),
             keep_events: false,
             real_latency,
-            watchdog: None,
+            ..Setup::new(devices)
         },
     )
 }

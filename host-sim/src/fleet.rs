@@ -7,10 +7,8 @@ use plugin_api::{ErrorKind, LicenseState, Service, TaskState, TaskStatus};
 use serde::Serialize;
 
 use crate::{
-    consumers::LaunchControlSpec,
-    device::LocalListsSpec,
     loader::Plugin,
-    world::{default_ksn, Setup, World},
+    world::{Setup, World},
 };
 
 /// The administrator's policy: participation accepted and locked, and the task started
@@ -116,15 +114,9 @@ pub fn run(
     on_phase: &dyn Fn(&'static str),
 ) -> Result<FleetReport, String> {
     on_phase("boot: create the task on every device");
-    let ksn = default_ksn();
     let setup = Setup {
-        devices,
-        ksn: &ksn,
-        local_lists: &LocalListsSpec::default(),
-        launch_control: &LaunchControlSpec::default(),
         keep_events: false,
-        real_latency: false,
-        watchdog: None,
+        ..Setup::new(devices)
     };
     let started = Instant::now();
     let world = World::new(plugin, &setup)?;

@@ -26,7 +26,7 @@ use crate::{
         model::{parse_step, Step},
         runner::{self, summarise},
     },
-    world::{default_ksn, Setup, World},
+    world::{Setup, World},
 };
 
 /// The verbs, for `help` and completion: name, arguments, what it does.
@@ -138,17 +138,11 @@ fn setting_paths(world: &World) -> Vec<String> {
 
 impl Shell {
     pub fn new(plugin: Plugin, devices: usize) -> Result<Self, String> {
-        let ksn = default_ksn();
         let world = World::new(
             plugin,
             &Setup {
-                devices,
-                ksn: &ksn,
-                local_lists: &Default::default(),
-                launch_control: &Default::default(),
-                keep_events: true,
-                real_latency: false,
                 watchdog: Some(Duration::from_secs(10)),
+                ..Setup::new(devices)
             },
         )?;
         let paths = setting_paths(&world);

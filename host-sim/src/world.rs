@@ -20,12 +20,12 @@ pub fn default_ksn() -> KsnSpec {
     serde_json::from_str(DEFAULT_DATABASE).expect("the bundled database is valid")
 }
 
-/// How a world is set up.
-pub struct Setup<'a> {
+/// How a world is set up; `Setup::new(n)` and struct update syntax for the rest.
+pub struct Setup {
     pub devices: usize,
-    pub ksn: &'a KsnSpec,
-    pub local_lists: &'a LocalListsSpec,
-    pub launch_control: &'a LaunchControlSpec,
+    pub ksn: KsnSpec,
+    pub local_lists: LocalListsSpec,
+    pub launch_control: LaunchControlSpec,
     /// Keep each event's text (scenarios check them); a large fleet only counts them.
     pub keep_events: bool,
     /// Sleep for the services' latency instead of only accounting for it.
@@ -33,6 +33,21 @@ pub struct Setup<'a> {
     /// Run each call into the plugin on a thread of its own and give up on it after this
     /// long, marking the device hung (see `Device::call`). `None` for speed (fleet, bench).
     pub watchdog: Option<Duration>,
+}
+
+impl Setup {
+    /// `devices` devices on the bundled database, keeping events, without a watchdog.
+    pub fn new(devices: usize) -> Self {
+        Self {
+            devices,
+            ksn: default_ksn(),
+            local_lists: LocalListsSpec::default(),
+            launch_control: LaunchControlSpec::default(),
+            keep_events: true,
+            real_latency: false,
+            watchdog: None,
+        }
+    }
 }
 
 pub struct World {
@@ -87,11 +102,11 @@ fn par_map<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> 
 }
 
 impl World {
-    pub fn new(plugin: Plugin, setup: &Setup<'_>) -> Result<Self, String> {
+    pub fn new(plugin: Plugin, setup: &Setup) -> Result<Self, String> {
         let clock = Arc::new(Clock::default());
-        let network = Arc::new(Network::new(setup.ksn, setup.real_latency)?);
-        let local_lists = Arc::new(LocalLists::from_spec(setup.local_lists)?);
-        let launch_control = Arc::new(LaunchControl::from_spec(setup.launch_control)?);
+        let network = Arc::new(Network::new(&setup.ksn, setup.real_latency)?);
+        let local_lists = Arc::new(LocalLists::from_spec(&setup.local_lists)?);
+        let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
         let ids: Vec<usize> = (0..setup.devices).collect();
         let devices = par_map(&ids, |&id| {
             let mut state =

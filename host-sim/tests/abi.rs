@@ -3,24 +3,14 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use abi_stable::sabi_trait::TD_Opaque;
 use host_sim::{
-    device::{Clock, Device, DeviceHost, DeviceState, LocalLists},
+    device::{Device, DeviceHost},
     loader::{self, LoadError},
-    network::{KsnSpec, Network},
 };
 use plugin_api::{ErrorKind, FileQuery, HostServices_TO, TaskState};
-
-fn device_state() -> Arc<DeviceState> {
-    Arc::new(DeviceState::new(
-        0,
-        Arc::new(Clock::default()),
-        Arc::new(Network::new(&KsnSpec::default(), false).unwrap()),
-        Arc::new(LocalLists::default()),
-    ))
-}
 
 #[test]
 fn the_real_plugin_loads_and_says_who_it_is() {
@@ -32,8 +22,7 @@ fn the_real_plugin_loads_and_says_who_it_is() {
 
 #[test]
 fn a_task_is_driven_through_the_abi() {
-    let plugin = common::plugin();
-    let device = Device::boot(&plugin, device_state()).unwrap();
+    let device = common::device();
     let task = &device.task;
     let err = task.start().into_result().unwrap_err();
     assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
@@ -147,7 +136,7 @@ fn a_panicking_method_returns_plugin_panic_and_the_host_keeps_running() {
     let records = capture();
     let plugin = loader::load(&common::artifact("fixture_panicky_plugin")).unwrap();
     assert_eq!(plugin.info.name.as_str(), "panicky-fixture");
-    let host = HostServices_TO::from_value(DeviceHost(device_state()), TD_Opaque);
+    let host = HostServices_TO::from_value(DeviceHost(common::device_state()), TD_Opaque);
     let task = plugin.module.new_task()(host).into_result().unwrap();
 
     let err = task.start().into_result().unwrap_err();
@@ -164,7 +153,7 @@ fn a_panicking_method_returns_plugin_panic_and_the_host_keeps_running() {
     );
 
     // Another instance from the same library is unaffected until it panics itself.
-    let host = HostServices_TO::from_value(DeviceHost(device_state()), TD_Opaque);
+    let host = HostServices_TO::from_value(DeviceHost(common::device_state()), TD_Opaque);
     let second = plugin.module.new_task()(host).into_result().unwrap();
     assert!(second.stop().into_result().is_ok());
     let err = second
@@ -192,7 +181,7 @@ fn a_panicking_method_returns_plugin_panic_and_the_host_keeps_running() {
 fn plugin_log_records_reach_the_host_with_level_and_target() {
     let records = capture();
     let plugin = loader::load(&common::artifact("fixture_panicky_plugin")).unwrap();
-    let host = HostServices_TO::from_value(DeviceHost(device_state()), TD_Opaque);
+    let host = HostServices_TO::from_value(DeviceHost(common::device_state()), TD_Opaque);
     let _task = plugin.module.new_task()(host).into_result().unwrap();
     let seen = records.0.lock().unwrap().clone();
     assert!(
@@ -204,7 +193,7 @@ fn plugin_log_records_reach_the_host_with_level_and_target() {
     );
     // And from the real plugin: its refusal of a start without acceptance.
     let real = common::plugin();
-    let device = Device::boot(&real, device_state()).unwrap();
+    let device = Device::boot(&real, common::device_state()).unwrap();
     let _ = device.task.start();
     let seen = records.0.lock().unwrap().clone();
     assert!(

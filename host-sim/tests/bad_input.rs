@@ -3,23 +3,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use host_sim::{
-    device::{Clock, Device, DeviceState, LocalLists},
-    network::{KsnSpec, Network},
-};
+use host_sim::device::Device;
 use plugin_api::ErrorKind;
-
-fn device() -> Device {
-    let state = Arc::new(DeviceState::new(
-        0,
-        Arc::new(Clock::default()),
-        Arc::new(Network::new(&KsnSpec::default(), false).unwrap()),
-        Arc::new(LocalLists::default()),
-    ));
-    Device::boot(&common::plugin(), state).unwrap()
-}
 
 fn snapshot(device: &Device) -> (String, String) {
     let settings = device
@@ -34,7 +19,7 @@ fn snapshot(device: &Device) -> (String, String) {
 
 #[test]
 fn bad_policies_are_refused_whole_with_their_path() {
-    let device = device();
+    let device = common::device();
     device
         .task
         .push_policy(
@@ -86,7 +71,7 @@ fn bad_policies_are_refused_whole_with_their_path() {
 
 #[test]
 fn bad_local_changes_are_refused_whole_with_their_path() {
-    let device = device();
+    let device = common::device();
     device
         .task
         .set_local(r#"{"task": {"checksum_limit_mb": 16}}"#.into())

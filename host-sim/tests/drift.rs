@@ -3,25 +3,16 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use abi_stable::sabi_trait::TD_Opaque;
 use host_sim::{
-    device::{Clock, DeviceHost, DeviceState, LocalLists},
+    device::DeviceHost,
     loader::{self, LoadError},
-    network::{KsnSpec, Network},
 };
 use plugin_api::{ErrorKind, HostServices_TO, KsnTaskBox, TaskState};
 
 fn task(lib: &str) -> (loader::Plugin, KsnTaskBox) {
     let plugin = loader::load(&common::artifact(lib)).unwrap_or_else(|e| panic!("{lib}: {e}"));
-    let state = Arc::new(DeviceState::new(
-        0,
-        Arc::new(Clock::default()),
-        Arc::new(Network::new(&KsnSpec::default(), false).unwrap()),
-        Arc::new(LocalLists::default()),
-    ));
-    let host = HostServices_TO::from_value(DeviceHost(state), TD_Opaque);
+    let host = HostServices_TO::from_value(DeviceHost(common::device_state()), TD_Opaque);
     let task = plugin.module.new_task()(host).into_result().unwrap();
     (plugin, task)
 }

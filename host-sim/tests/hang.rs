@@ -5,28 +5,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use host_sim::{
-    consumers::LaunchControlSpec,
-    device::LocalListsSpec,
-    world::{default_ksn, Setup, World},
-};
+use host_sim::world::{Setup, World};
 
 fn world(lib: &str, devices: usize) -> World {
     let plugin = host_sim::loader::load(&common::artifact(lib)).unwrap();
-    let ksn = default_ksn();
-    World::new(
-        plugin,
-        &Setup {
-            devices,
-            ksn: &ksn,
-            local_lists: &LocalListsSpec::default(),
-            launch_control: &LaunchControlSpec::default(),
-            keep_events: true,
-            real_latency: false,
-            watchdog: Some(Duration::from_millis(300)),
-        },
-    )
-    .unwrap()
+    let setup = Setup {
+        watchdog: Some(Duration::from_millis(300)),
+        ..Setup::new(devices)
+    };
+    World::new(plugin, &setup).unwrap()
 }
 
 #[test]

@@ -3,23 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use host_sim::{
-    device::{Clock, Device, DeviceState, LocalLists},
-    network::{KsnSpec, Network},
-};
-
-fn device() -> Device {
-    let state = Arc::new(DeviceState::new(
-        0,
-        Arc::new(Clock::default()),
-        Arc::new(Network::new(&KsnSpec::default(), false).unwrap()),
-        Arc::new(LocalLists::default()),
-    ));
-    Device::boot(&common::plugin(), state).unwrap()
-}
-
 #[test]
 fn every_example_policy_is_accepted() {
     let dir = common::repo_root().join("tests/policies");
@@ -28,7 +11,7 @@ fn every_example_policy_is_accepted() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(&path).unwrap();
-            let result = device()
+            let result = common::device()
                 .task
                 .push_policy(text.as_str().into())
                 .into_result();
@@ -52,7 +35,7 @@ fn every_invalid_policy_is_refused_as_documented() {
             parts.next().unwrap(),
         );
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
-        let device = device();
+        let device = common::device();
         let before = device
             .task
             .settings_json()

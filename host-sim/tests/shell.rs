@@ -6,8 +6,12 @@ mod common;
 use std::{io::Write, process::Stdio};
 
 fn session(input: &str) -> (i32, String) {
+    session_on(1, input)
+}
+
+fn session_on(devices: usize, input: &str) -> (i32, String) {
     let mut child = common::host_sim()
-        .arg("shell")
+        .args(["shell", "--devices", &devices.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -180,21 +184,10 @@ fn a_failed_expectation_fails_the_session_and_fleets_are_summarised() {
         "{out}"
     );
 
-    let mut child = common::host_sim()
-        .args(["shell", "--devices", "8"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"set_local {\"data_handling\": {\"ksn_statement_accepted\": true}}\nstart\nstatus\n",
-        )
-        .unwrap();
-    let out = String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned();
+    let (_, out) = session_on(
+        8,
+        "set_local {\"data_handling\": {\"ksn_statement_accepted\": true}}\nstart\nstatus\n",
+    );
     assert_eq!(
         answer(&out, 2),
         "8 devices: running, network proxy, Private KSN off, licence valid"

@@ -90,13 +90,11 @@ pub fn run(
     };
     let ksn = scenario.ksn.as_ref().unwrap_or(default_ksn);
     let setup = Setup {
-        devices: scenario.devices,
-        ksn,
-        local_lists: &scenario.local_lists,
-        launch_control: &scenario.launch_control,
-        keep_events: true,
-        real_latency: false,
+        ksn: ksn.clone(),
+        local_lists: scenario.local_lists.clone(),
+        launch_control: scenario.launch_control.clone(),
         watchdog,
+        ..Setup::new(scenario.devices)
     };
     let mut world = match World::new(plugin, &setup) {
         Ok(world) => world,

@@ -1,8 +1,12 @@
 #![allow(dead_code)]
 
-use std::{path::PathBuf, process::Command};
+use std::{path::PathBuf, process::Command, sync::Arc};
 
-use host_sim::loader::{self, Plugin};
+use host_sim::{
+    device::{Clock, Device, DeviceState, LocalLists},
+    loader::{self, Plugin},
+    network::{KsnSpec, Network},
+};
 
 /// A cdylib cargo built beside this test binary (the plugin, or a fixture).
 pub fn artifact(lib_name: &str) -> PathBuf {
@@ -31,4 +35,19 @@ pub fn host_sim() -> Command {
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A device's host-side state, on empty databases.
+pub fn device_state() -> Arc<DeviceState> {
+    Arc::new(DeviceState::new(
+        0,
+        Arc::new(Clock::default()),
+        Arc::new(Network::new(&KsnSpec::default(), false).unwrap()),
+        Arc::new(LocalLists::default()),
+    ))
+}
+
+/// A device running the real plugin.
+pub fn device() -> Device {
+    Device::boot(&plugin(), device_state()).unwrap()
 }
