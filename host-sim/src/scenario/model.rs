@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use plugin_api::{
     AnswerSource, ErrorKind, FileQuery, LicenseState, ObjectAction, Service, TaskState, Verdict,
 };
+// Paths quote odd keys, and errors stay on one line, exactly as in the plugin's own errors.
+use ksn_plugin::core::doc::{join, one_line};
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 use serde_json::Value as Json;
@@ -227,46 +229,22 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 /// Deserialises `value` as `T`, naming the place of an error below `path`.
 fn strict<T: DeserializeOwned>(value: &Json, path: &str) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut place = if path.is_empty() {
-            "scenario".to_string()
-        } else {
-            path.to_string()
-        };
-        let mut first = path.is_empty();
+        let mut place = path.to_string();
         for segment in e.path().iter() {
             match segment {
                 serde_path_to_error::Segment::Seq { index } => {
                     place.push_str(&format!("[{index}]"))
                 }
                 serde_path_to_error::Segment::Map { key }
-                | serde_path_to_error::Segment::Enum { variant: key } => {
-                    let plain = !key.is_empty()
-                        && key
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                    if !plain {
-                        place.push_str(&format!(
-                            "[{}]",
-                            serde_json::to_string(key).expect("strings serialise")
-                        ));
-                    } else if first {
-                        place = key.clone();
-                    } else {
-                        place.push('.');
-                        place.push_str(key);
-                    }
-                }
+                | serde_path_to_error::Segment::Enum { variant: key } => place = join(&place, key),
                 serde_path_to_error::Segment::Unknown => place.push_str(".?"),
             }
-            first = false;
+        }
+        if place.is_empty() {
+            place = "scenario".into();
         }
         one_line(&format!("{place}: {}", e.inner()))
     })
-}
-
-/// Errors are one line: control characters from the file are written as escapes.
-fn one_line(text: &str) -> String {
-    ksn_plugin::core::doc::one_line(text)
 }
 
 /// Parses a scenario document.
@@ -323,14 +301,18 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
         }
         (false, true) => {
             if let Some(extra) = object.keys().find(|k| *k != "expect") {
-                return Err(format!("{path}.{extra}: unknown key beside \"expect\""));
+                return Err(one_line(&format!(
+                    "{}: unknown key beside \"expect\"",
+                    join(path, extra)
+                )));
             }
             let expect: Expect = strict(&object["expect"], &format!("{path}.expect"))?;
             if let Some(received) = &expect.received {
                 for service in received.keys() {
                     if !["global", "proxy", "private"].contains(&service.as_str()) {
                         return Err(format!(
-                            "{path}.expect.received.{service}: unknown service; expected global, proxy or private"
+                            "{}: unknown service; expected global, proxy or private",
+                            join(&format!("{path}.expect.received"), service)
                         ));
                     }
                 }
@@ -348,7 +330,7 @@ fn check_action(action: &Action, path: &str) -> Result<(), String> {
         | Action::OpenFile { md5, .. }
         | Action::LaunchApp { md5, .. } => FileQuery::parse_md5(md5)
             .map(|_| ())
-            .map_err(|e| format!("{path}.md5: {e}")),
+            .map_err(|e| one_line(&format!("{path}.md5: {e}"))),
         Action::SetNetwork { service, .. } if *service == Service::NONE => {
             Err(format!("{path}.service: expected global, proxy or private"))
         }
@@ -435,6 +417,15 @@ mod tests {
             r#"{"name": "x", "steps": [{"do": "set_network", "service": "none", "up": true}]}"#,
         );
         assert!(e.starts_with("steps[0].service"), "{e}");
+        let e = err("{\"name\": \"x\", \"steps\": [{\"expect\": {}, \"\\n\": null}]}");
+        assert_eq!(e, r#"steps[0]["\n"]: unknown key beside "expect""#);
+        let e = err("{\"name\": \"x\", \"steps\": [{\"expect\": {\"received\": {\"\": {}}}}]}");
+        assert!(
+            e.starts_with(r#"steps[0].expect.received[""]: unknown service"#),
+            "{e}"
+        );
+        let e = err("{\"name\": \"x\", \"steps\": [{\"do\": \"check_file\", \"md5\": \"0011223344556677889900112233445\\n\", \"size_bytes\": 1}]}");
+        assert!(!e.contains('\n') && e.starts_with("steps[0].md5"), "{e}");
         let e = err(r#"{"name": "x", "devices": 0, "steps": []}"#);
         assert!(e.starts_with("devices"), "{e}");
         let e = err(r#"{"name": "x", "ksn": {"global": {"files": {"a": "evil"}}}, "steps": []}"#);

@@ -140,7 +140,7 @@ fn as_object<'a>(json: &'a Json, path: &str) -> Result<&'a Map<String, Json>, Do
 
 /// A key as a path segment: bare when it is a plain name, else quoted (`[""]`, `["a b"]`),
 /// so that every place can be read back.
-fn segment(key: &str) -> String {
+pub fn segment(key: &str) -> String {
     let plain = !key.is_empty()
         && key
             .chars()
@@ -155,7 +155,8 @@ fn segment(key: &str) -> String {
     }
 }
 
-fn join(prefix: &str, key: &str) -> String {
+/// `prefix` and then `key` as a path segment.
+pub fn join(prefix: &str, key: &str) -> String {
     let segment = segment(key);
     match (prefix.is_empty(), segment.starts_with('[')) {
         (true, _) => segment,
