@@ -72,28 +72,42 @@ impl<T: TaskImpl> Guarded<T> {
         }
     }
 
+    /// Runs one method under the guard. Inlined into each method, with the rare paths out
+    /// of line: it is on the lookup path of every file the application opens.
+    #[inline(always)]
     fn run<R>(
         &self,
-        method: &str,
+        method: &'static str,
         body: impl FnOnce(&T) -> Result<R, TaskError>,
     ) -> RResult<R, TaskError> {
         if self.panicked.load(Ordering::Acquire) {
-            return RErr(TaskError::new(
-                ErrorKind::PLUGIN_PANIC,
-                "the task failed after a panic; restart the host to recover it from storage",
-            ));
+            return RErr(failed_after_panic());
         }
         match catch_unwind(AssertUnwindSafe(|| body(&self.inner))) {
-            Ok(result) => result.into(),
-            Err(payload) => {
-                self.panicked.store(true, Ordering::Release);
-                RErr(TaskError::new(
-                    ErrorKind::PLUGIN_PANIC,
-                    format_args!("panic in {method}: {}", panic_message(payload.as_ref())),
-                ))
-            }
+            Ok(Ok(value)) => ROk(value),
+            Ok(Err(error)) => RErr(error),
+            Err(payload) => RErr(self.panicked_in(method, payload)),
         }
     }
+
+    #[cold]
+    #[inline(never)]
+    fn panicked_in(&self, method: &str, payload: Box<dyn Any + Send>) -> TaskError {
+        self.panicked.store(true, Ordering::Release);
+        TaskError::new(
+            ErrorKind::PLUGIN_PANIC,
+            format_args!("panic in {method}: {}", panic_message(payload.as_ref())),
+        )
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn failed_after_panic() -> TaskError {
+    TaskError::new(
+        ErrorKind::PLUGIN_PANIC,
+        "the task failed after a panic; restart the host to recover it from storage",
+    )
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {

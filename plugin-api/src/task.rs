@@ -65,7 +65,9 @@ macro_rules! ksn_task {
             /// URL reputation for the application's other tasks.
             fn check_url(&self, url: RStr<'_>) -> RResult<LookupAnswer, TaskError>;
 
-            /// Time has passed on the host clock: periodic work (statistics batches).
+            /// Time has passed on the host clock: periodic work (statistics batches), and
+            /// the clock by which cached verdicts expire. Call it regularly (every second,
+            /// say).
             fn tick(&self) -> RResult<(), TaskError>;
 
             /// The task log as a JSON array, oldest first.

@@ -1,6 +1,4 @@
-//! The verdict cache (quick_cache, with its `sharded-lock` feature: a reader takes only its
-//! own thread's slot of a shard's lock, so threads reading the same hot files do not bounce
-//! the lock's cache line between cores): a time to live per verdict kind, `unavailable` never cached, and one
+//! The verdict cache (quick_cache): a time to live per verdict kind, `unavailable` never cached, and one
 //! outgoing request shared by concurrent lookups of the same object (the cache's
 //! placeholder guards). Entries carry the generation they were made in; a mode change or
 //! a full withdrawal bumps the generation, so older entries are misses even before the
@@ -19,7 +17,8 @@ pub const CAPACITY: usize = 16_384;
 
 const MINUTE_MS: u64 = 60_000;
 
-/// How long a verdict stays valid, in host milliseconds; `None`: never cached.
+/// How long a verdict stays valid, in host milliseconds; `None`: never cached. Judged on
+/// the cache-hit path by the task's coarse clock (see `Task::cache_clock`).
 pub fn ttl_ms(verdict: Verdict) -> Option<u64> {
     match verdict {
         Verdict::TRUSTED | Verdict::UNTRUSTED => Some(60 * MINUTE_MS),

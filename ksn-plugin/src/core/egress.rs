@@ -183,7 +183,7 @@ impl<H: Host> Task<H> {
     /// `BATCH_INTERVAL_MS`, each only while its consent applies. Data that could not be
     /// delivered stays queued.
     pub fn tick(&self) {
-        let now = self.host.now_ms();
+        let now = self.now();
         let last = self.outbound.last_batch_ms.load(Ordering::Relaxed);
         if !self.snapshot.load().running() || now < last.saturating_add(BATCH_INTERVAL_MS) {
             return;

@@ -48,8 +48,10 @@ impl<H: Host> Task<H> {
         if decided(local) {
             return self.conclude(Object::File(query), local, AnswerSource::LOCAL_LIST, false);
         }
-        let now = self.host.now_ms();
-        match self.files.lookup(&query.md5, now, hot.generation) {
+        match self
+            .files
+            .lookup(&query.md5, self.cache_clock(), hot.generation)
+        {
             Lookup::Hit(hit) => self.conclude(Object::File(query), hit.verdict, hit.source, true),
             Lookup::Miss(guard) => {
                 if !hot.allow_files {
@@ -58,7 +60,7 @@ impl<H: Host> Task<H> {
                 let (verdict, source) = self.ask(DataCategory::FILES, 24, |service, timeout| {
                     self.host.ksn_file(service, query, timeout)
                 });
-                fill(guard, verdict, source, now, hot.generation);
+                fill(guard, verdict, source, self.now(), hot.generation);
                 self.conclude(Object::File(query), verdict, source, false)
             }
         }
@@ -73,8 +75,7 @@ impl<H: Host> Task<H> {
         if decided(local) {
             return self.conclude(Object::Url(url), local, AnswerSource::LOCAL_LIST, false);
         }
-        let now = self.host.now_ms();
-        match self.urls.lookup(url, now, hot.generation) {
+        match self.urls.lookup(url, self.cache_clock(), hot.generation) {
             Lookup::Hit(hit) => self.conclude(Object::Url(url), hit.verdict, hit.source, true),
             Lookup::Miss(guard) => {
                 if !hot.allow_urls {
@@ -84,7 +85,7 @@ impl<H: Host> Task<H> {
                     self.ask(DataCategory::URLS, url.len() as u64, |service, timeout| {
                         self.host.ksn_url(service, url, timeout)
                     });
-                fill(guard, verdict, source, now, hot.generation);
+                fill(guard, verdict, source, self.now(), hot.generation);
                 self.conclude(Object::Url(url), verdict, source, false)
             }
         }

@@ -29,6 +29,10 @@ pub struct Task<H: Host> {
     pub(super) snapshot: ArcSwap<Snapshot>,
     /// The snapshot's `Hot` word, for the cache-hit path.
     hot: AtomicU64,
+    /// The host's time as of the last tick, miss or control operation: the cache-hit path
+    /// judges expiry by it rather than call the host's clock on every lookup, so expiry is
+    /// as precise as the host's ticks (verdicts live minutes).
+    clock: AtomicU64,
     /// Held shared while sending, exclusively while publishing a new snapshot: once a
     /// withdrawal returns, no send that started under the old consent is still under way.
     pub(super) egress: RwLock<()>,
@@ -57,6 +61,7 @@ impl<H: Host> Task<H> {
             host,
             control: Mutex::new(control),
             hot: AtomicU64::new(Hot::of(&snapshot).pack()),
+            clock: AtomicU64::new(0),
             snapshot: ArcSwap::from_pointee(snapshot),
             egress: RwLock::new(()),
             files: Shelf::default(),
@@ -66,7 +71,7 @@ impl<H: Host> Task<H> {
         };
         {
             let mut control = task.control();
-            let txn = control.restarted(restored.last_task_state, task.host.now_ms());
+            let txn = control.restarted(restored.last_task_state, task.now());
             task.commit(&mut control, txn)?;
         }
         Ok(task)
@@ -74,6 +79,18 @@ impl<H: Host> Task<H> {
 
     pub fn host(&self) -> &H {
         &self.host
+    }
+
+    /// The host's time, read now; it also advances the cache's clock.
+    pub(super) fn now(&self) -> u64 {
+        let now = self.host.now_ms();
+        self.clock.fetch_max(now, Ordering::Relaxed);
+        now
+    }
+
+    /// The time the cache-hit path judges expiry by.
+    pub(super) fn cache_clock(&self) -> u64 {
+        self.clock.load(Ordering::Relaxed)
     }
 
     pub(super) fn hot(&self) -> Hot {
@@ -127,7 +144,7 @@ impl<H: Host> Task<H> {
         f: impl FnOnce(&Control, u64) -> Result<Txn, TaskError>,
     ) -> Result<(), TaskError> {
         let mut control = self.control();
-        let now = self.host.now_ms();
+        let now = self.now();
         match f(&control, now) {
             Ok(txn) => self.commit(&mut control, txn),
             Err(error) => {

@@ -272,8 +272,10 @@ fn a_cache_hit_sends_nothing_and_unavailable_is_not_cached() {
     assert_eq!((again.verdict, again.cached), (Verdict::UNKNOWN, false));
     assert_eq!(host.received(Service::GLOBAL, DataCategory::FILES), 2);
 
-    // Unknown verdicts expire after five minutes, trusted ones after an hour.
+    // Unknown verdicts expire after five minutes, trusted ones after an hour, by the time of
+    // the host's last tick.
     host.advance(5 * 60_000);
+    task.tick();
     assert!(!task.check_file(file(2)).cached);
     assert!(task.check_file(file(1)).cached);
     task.purge_cache();
