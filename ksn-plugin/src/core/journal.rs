@@ -218,8 +218,9 @@ impl Stored {
 #[derive(Deserialize)]
 struct RecordIn<'a> {
     first_seq: u64,
-    #[serde(default)]
-    state: Option<Stored>,
+    /// Parsed only for the record whose snapshot is used.
+    #[serde(default, borrow)]
+    state: Option<&'a RawValue>,
     #[serde(borrow)]
     entries: &'a RawValue,
 }
@@ -263,9 +264,9 @@ pub struct Restored {
 
 /// Just enough of a log entry to follow the task's state.
 #[derive(Deserialize)]
-struct StateLine {
-    #[serde(rename = "type")]
-    kind: String,
+struct StateLine<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
     #[serde(default)]
     to: Option<TaskState>,
 }
@@ -291,8 +292,10 @@ pub fn restore(records: &[Vec<u8>]) -> Result<Restored, String> {
                 .find(|l| l.kind == "state_changed")
                 .and_then(|l| l.to);
         }
-        if restored.state.is_none() {
-            restored.state = record.state;
+        if let (None, Some(raw)) = (&restored.state, record.state) {
+            let state = serde_json::from_str(raw.get())
+                .map_err(|e| format!("journal record {index} holds an unreadable state: {e}"))?;
+            restored.state = Some(state);
         }
         if restored.state.is_some() && restored.last_task_state.is_some() {
             break;
