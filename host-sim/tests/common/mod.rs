@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::Command, sync::Arc};
 
 use host_sim::{
     device::{Clock, Device, DeviceState, LocalLists},
-    loader::{self, Plugin},
+    loader::{self, LoadError, Plugin},
     network::{KsnSpec, Network},
 };
 
@@ -50,4 +50,20 @@ pub fn device_state() -> Arc<DeviceState> {
 /// A device running the real plugin.
 pub fn device() -> Device {
     Device::boot(&plugin(), device_state()).unwrap()
+}
+
+/// Loads a fixture that must be refused as built against an incompatible contract (exit 5);
+/// its one-line summary and abi_stable's full report.
+pub fn refused(lib_name: &str) -> (String, String) {
+    let err = loader::load(&artifact(lib_name))
+        .err()
+        .expect("the load must fail");
+    assert_eq!(err.exit_code(), 5, "{err}");
+    assert!(!err.to_string().contains('\n'), "one line: {err}");
+    match err {
+        LoadError::Incompatible {
+            summary, details, ..
+        } => (summary, details),
+        other => panic!("{other}"),
+    }
 }
