@@ -6,9 +6,9 @@
 use std::{io::Write, path::Path, sync::Arc};
 
 use crate::{
-    device::{Clock, Device, DeviceState, LocalLists},
+    device::{Clock, Device, DeviceState},
     loader::Plugin,
-    network::{KsnSpec, Network},
+    network::{Database, KsnSpec, Network},
     storage::FileStorage,
 };
 
@@ -69,7 +69,7 @@ pub fn device(plugin: &Plugin, dir: &Path) -> Result<Device, String> {
         0,
         Arc::new(Clock::default()),
         Arc::new(Network::new(&KsnSpec::default(), false)?),
-        Arc::new(LocalLists::default()),
+        Arc::new(Database::default()),
         Box::new(storage),
     );
     Device::boot(plugin, Arc::new(state)).map_err(|e| e.to_string())

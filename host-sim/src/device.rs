@@ -3,7 +3,6 @@
 //! instance, so `restart_host` drops the task and creates a new one on the same state.
 
 use std::{
-    collections::HashMap,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
@@ -19,12 +18,10 @@ use plugin_api::{
     DataCategory, FileQuery, HostBox, HostServices, HostServices_TO, KsnReply, KsnTaskBox,
     LicenseState, Service, TaskError, TransportFailure, Verdict,
 };
-use schemars::JsonSchema;
-use serde::Deserialize;
 
 use crate::{
     loader::Plugin,
-    network::Network,
+    network::{Database, Network},
     storage::{MemoryStorage, Storage},
 };
 
@@ -38,41 +35,6 @@ impl Clock {
     }
     pub fn advance(&self, ms: u64) {
         self.0.fetch_add(ms, Ordering::Relaxed);
-    }
-}
-
-/// The device's own allow/deny lists (consulted by the task before anything else).
-#[derive(Deserialize, JsonSchema, Default, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct LocalListsSpec {
-    /// The device's own verdicts by MD5 checksum (`trusted` allows, `untrusted` denies).
-    #[serde(default)]
-    #[schemars(schema_with = "crate::scenario::schema::file_verdicts")]
-    pub files: HashMap<String, Verdict>,
-    /// The device's own verdicts by URL.
-    #[serde(default)]
-    #[schemars(schema_with = "crate::scenario::schema::url_verdicts")]
-    pub urls: HashMap<String, Verdict>,
-}
-
-#[derive(Default, Debug)]
-pub struct LocalLists {
-    files: HashMap<[u8; 16], Verdict>,
-    urls: HashMap<String, Verdict>,
-}
-
-impl LocalLists {
-    pub fn from_spec(spec: &LocalListsSpec) -> Result<Self, String> {
-        let mut files = HashMap::new();
-        for (md5, verdict) in &spec.files {
-            let key =
-                FileQuery::parse_md5(md5).map_err(|e| format!("local_lists.files.{md5}: {e}"))?;
-            files.insert(key, *verdict);
-        }
-        Ok(Self {
-            files,
-            urls: spec.urls.clone(),
-        })
     }
 }
 
@@ -143,7 +105,8 @@ pub struct DeviceState {
     pub id: usize,
     pub clock: Arc<Clock>,
     pub network: Arc<Network>,
-    pub local_lists: Arc<LocalLists>,
+    /// The device's own allow/deny lists, consulted by the task before anything else.
+    pub local_lists: Arc<Database>,
     pub storage: Box<dyn Storage>,
     /// Events as the task emitted them (kept only if `keep_events`), and how many.
     pub events: Mutex<Vec<Box<str>>>,
@@ -162,7 +125,7 @@ impl DeviceState {
         id: usize,
         clock: Arc<Clock>,
         network: Arc<Network>,
-        local_lists: Arc<LocalLists>,
+        local_lists: Arc<Database>,
     ) -> Self {
         Self::with_storage(
             id,
@@ -177,7 +140,7 @@ impl DeviceState {
         id: usize,
         clock: Arc<Clock>,
         network: Arc<Network>,
-        local_lists: Arc<LocalLists>,
+        local_lists: Arc<Database>,
         storage: Box<dyn Storage>,
     ) -> Self {
         Self {
@@ -294,20 +257,10 @@ impl HostServices for DeviceHost {
         }
     }
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {
-        self.0
-            .local_lists
-            .files
-            .get(&query.md5)
-            .copied()
-            .unwrap_or(Verdict::UNKNOWN)
+        self.0.local_lists.file(&query.md5)
     }
     fn local_url_verdict(&self, url: RStr<'_>) -> Verdict {
-        self.0
-            .local_lists
-            .urls
-            .get(url.as_str())
-            .copied()
-            .unwrap_or(Verdict::UNKNOWN)
+        self.0.local_lists.url(url.as_str())
     }
     fn ksn_file(
         &self,

@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use crate::scenario::schema::{file_verdicts, url_verdicts};
 
-/// Verdicts by object, as a scenario's `ksn` section or `tests/data/` gives them.
+/// Verdicts by object: a KSN service's database (a scenario's `ksn` section, or
+/// `tests/data/`), or the device's own allow/deny lists (`local_lists`).
 #[derive(Deserialize, JsonSchema, Default, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSpec {
@@ -47,11 +48,19 @@ impl Database {
         })
     }
 
+    /// The verdict on a file; the empty case first, as it is the common one for local lists
+    /// and sits on the lookup path.
     pub fn file(&self, md5: &[u8; 16]) -> Verdict {
+        if self.files.is_empty() {
+            return Verdict::UNKNOWN;
+        }
         self.files.get(md5).copied().unwrap_or(Verdict::UNKNOWN)
     }
 
     pub fn url(&self, url: &str) -> Verdict {
+        if self.urls.is_empty() {
+            return Verdict::UNKNOWN;
+        }
         self.urls.get(url).copied().unwrap_or(Verdict::UNKNOWN)
     }
 }

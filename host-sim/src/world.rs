@@ -8,9 +8,9 @@ use plugin_api::{FileQuery, LicenseState, LookupAnswer, Service, TaskError};
 
 use crate::{
     consumers::{self, Access, Launch, LaunchControl, LaunchControlSpec},
-    device::{Clock, Device, DeviceState, LocalLists, LocalListsSpec},
+    device::{Clock, Device, DeviceState},
     loader::Plugin,
-    network::{KsnSpec, Network},
+    network::{Database, DatabaseSpec, KsnSpec, Network},
 };
 
 /// The default reputation database, bundled from `tests/data/`.
@@ -24,7 +24,7 @@ pub fn default_ksn() -> KsnSpec {
 pub struct Setup {
     pub devices: usize,
     pub ksn: KsnSpec,
-    pub local_lists: LocalListsSpec,
+    pub local_lists: DatabaseSpec,
     pub launch_control: LaunchControlSpec,
     /// Keep each event's text (scenarios check them); a large fleet only counts them.
     pub keep_events: bool,
@@ -41,7 +41,7 @@ impl Setup {
         Self {
             devices,
             ksn: default_ksn(),
-            local_lists: LocalListsSpec::default(),
+            local_lists: DatabaseSpec::default(),
             launch_control: LaunchControlSpec::default(),
             keep_events: true,
             real_latency: false,
@@ -54,7 +54,7 @@ pub struct World {
     pub plugin: Plugin,
     pub clock: Arc<Clock>,
     pub network: Arc<Network>,
-    pub local_lists: Arc<LocalLists>,
+    pub local_lists: Arc<Database>,
     pub launch_control: Arc<LaunchControl>,
     pub watchdog: Option<Duration>,
     pub devices: Vec<Device>,
@@ -105,7 +105,7 @@ impl World {
     pub fn new(plugin: Plugin, setup: &Setup) -> Result<Self, String> {
         let clock = Arc::new(Clock::default());
         let network = Arc::new(Network::new(&setup.ksn, setup.real_latency)?);
-        let local_lists = Arc::new(LocalLists::from_spec(&setup.local_lists)?);
+        let local_lists = Arc::new(Database::from_spec(&setup.local_lists, "local_lists")?);
         let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
         let ids: Vec<usize> = (0..setup.devices).collect();
         let devices = par_map(&ids, |&id| {

@@ -14,8 +14,7 @@ use serde_json::Value as Json;
 
 use crate::{
     consumers::{Access, Launch, LaunchControlSpec},
-    device::LocalListsSpec,
-    network::KsnSpec,
+    network::{DatabaseSpec, KsnSpec},
 };
 
 /// A scenario file (SPEC §4).
@@ -33,7 +32,7 @@ pub(super) struct ScenarioHead {
     #[serde(default)]
     ksn: Option<KsnSpec>,
     #[serde(default)]
-    local_lists: LocalListsSpec,
+    local_lists: DatabaseSpec,
     #[serde(default)]
     launch_control: LaunchControlSpec,
     #[schemars(schema_with = "super::schema::steps")]
@@ -51,7 +50,7 @@ pub struct Scenario {
     pub devices: usize,
     /// `None`: the bundled default database.
     pub ksn: Option<KsnSpec>,
-    pub local_lists: LocalListsSpec,
+    pub local_lists: DatabaseSpec,
     /// The rules of the simulated application launch control task.
     pub launch_control: LaunchControlSpec,
     pub steps: Vec<Step>,

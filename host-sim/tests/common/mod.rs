@@ -3,9 +3,9 @@
 use std::{path::PathBuf, process::Command, sync::Arc};
 
 use host_sim::{
-    device::{Clock, Device, DeviceState, LocalLists},
+    device::{Clock, Device, DeviceState},
     loader::{self, LoadError, Plugin},
-    network::{KsnSpec, Network},
+    network::{Database, KsnSpec, Network},
 };
 
 /// A cdylib cargo built beside this test binary (the plugin, or a fixture).
@@ -43,7 +43,7 @@ pub fn device_state() -> Arc<DeviceState> {
         0,
         Arc::new(Clock::default()),
         Arc::new(Network::new(&KsnSpec::default(), false).unwrap()),
-        Arc::new(LocalLists::default()),
+        Arc::new(Database::default()),
     ))
 }
 
