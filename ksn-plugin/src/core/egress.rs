@@ -89,8 +89,8 @@ impl Outbound {
 /// How one send through the route ended.
 pub enum Sent<T> {
     Answered(Service, T),
-    /// Nothing usable came back: every service was unreachable, one timed out, or the
-    /// gate refused.
+    /// Nothing usable came back: every service was unreachable (the `undelivered` case),
+    /// one timed out, or the gate refused.
     Failed,
 }
 
@@ -105,6 +105,7 @@ impl<H: Host> Task<H> {
         bytes: u64,
         events: &mut Vec<Event>,
         mut attempt: impl FnMut(Service, u32) -> Result<T, TransportFailure>,
+        undelivered: impl FnOnce(),
     ) -> Sent<T> {
         let _gate = self.egress.read().unwrap_or_else(|e| e.into_inner());
         // The snapshot current under the gate is the consent in force for this send.
@@ -139,6 +140,9 @@ impl<H: Host> Task<H> {
                 }
             }
         }
+        // Nothing reached any service, and the consent in force still allows it: still
+        // under the gate, so a withdrawal cannot slip in between.
+        undelivered();
         Sent::Failed
     }
 
@@ -198,7 +202,9 @@ impl<H: Host> Task<H> {
             if items == 0 {
                 continue;
             }
-            let sent = self.send(
+            // A batch that reached no service stays queued; one that was delivered, even
+            // without an answer in time, is not sent again.
+            self.send(
                 category,
                 items,
                 u64::from(items) * 32,
@@ -208,10 +214,10 @@ impl<H: Host> Task<H> {
                         .ksn_upload(service, category, items, timeout)
                         .map(|_| ())
                 },
+                || {
+                    pending.fetch_add(u64::from(items), Ordering::Relaxed);
+                },
             );
-            if matches!(sent, Sent::Failed) && self.snapshot.load().allows_category(category) {
-                pending.fetch_add(u64::from(items), Ordering::Relaxed);
-            }
         }
         self.record(events);
     }

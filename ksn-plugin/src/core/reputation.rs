@@ -99,9 +99,14 @@ impl<H: Host> Task<H> {
         mut request: impl FnMut(Service, u32) -> Result<KsnReply, TransportFailure>,
     ) -> (Verdict, AnswerSource) {
         let mut events = Vec::new();
-        let sent = self.send(category, 1, bytes, &mut events, |service, timeout| {
-            request(service, timeout)
-        });
+        let sent = self.send(
+            category,
+            1,
+            bytes,
+            &mut events,
+            |service, timeout| request(service, timeout),
+            || {},
+        );
         self.record(events);
         match sent {
             Sent::Answered(service, reply) => {

@@ -463,3 +463,33 @@ fn nothing_is_sent_after_a_withdrawal_returns() {
     assert_eq!(host.0.received.lock().unwrap().len(), sent);
     assert_eq!(task.cached_entries(), 0, "the cache was emptied");
 }
+
+#[test]
+fn a_batch_that_was_delivered_is_not_sent_again_and_one_that_was_not_stays_queued() {
+    let host = FakeHost::default();
+    let task = running(&host);
+    task.check_file(file(1));
+    task.check_file(file(2));
+    // The service is down: the batch reaches nobody and stays queued.
+    host.set_link(Service::GLOBAL, false, 1);
+    host.advance(60_000);
+    task.tick();
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 0);
+    // Slow: delivered (the service counts it) but not answered in time.
+    host.set_link(Service::GLOBAL, true, 20_000);
+    host.advance(60_000);
+    task.tick();
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 2);
+    // Back to normal: nothing is queued any more, so nothing goes out again.
+    host.set_link(Service::GLOBAL, true, 1);
+    host.advance(60_000);
+    task.tick();
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 2);
+    let ledger = task.ledger();
+    let batches: Vec<_> = ledger
+        .iter()
+        .filter(|i| i.category == DataCategory::STATISTICS)
+        .collect();
+    assert_eq!(batches.len(), 1);
+    assert_eq!((batches[0].items, batches[0].outcome), (2, "timed_out"));
+}
