@@ -96,17 +96,10 @@ impl<H: Host> Task<H> {
         &self,
         category: DataCategory,
         bytes: u64,
-        mut request: impl FnMut(Service, u32) -> Result<KsnReply, TransportFailure>,
+        request: impl FnMut(Service, u32) -> Result<KsnReply, TransportFailure>,
     ) -> (Verdict, AnswerSource) {
         let mut events = Vec::new();
-        let sent = self.send(
-            category,
-            1,
-            bytes,
-            &mut events,
-            |service, timeout| request(service, timeout),
-            || {},
-        );
+        let sent = self.send(category, 1, bytes, &mut events, request, || {});
         self.record(events);
         match sent {
             Sent::Answered(service, reply) => {
@@ -143,7 +136,7 @@ impl<H: Host> Task<H> {
         cached: bool,
     ) -> LookupAnswer {
         let snapshot = self.snapshot.load();
-        let delete = self.hot().delete_untrusted;
+        let delete = snapshot.delete_untrusted;
         let (md5, url, action) = match object {
             Object::File(query) => {
                 let action = if delete {
