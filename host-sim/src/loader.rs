@@ -117,6 +117,8 @@ pub fn load(path: &Path) -> Result<Plugin, LoadError> {
     let module = header.init_root_module::<KsnPluginRef>().map_err(|e| {
         match (classify(path, e), older_contract(header.version_strings())) {
             // Methods missing in a plugin built against an older minor contract: say that.
+            // abi_stable's report reaches the host only as text (its error does not
+            // downcast), so the missing entries are recognised by its wording.
             (LoadError::Incompatible { details, .. }, Some(theirs)) if details.contains("too many fields") => LoadError::Incompatible {
                 path: path.to_path_buf(),
                 summary: format!(
