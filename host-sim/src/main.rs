@@ -38,7 +38,11 @@ enum Command {
         /// Print a machine-readable report.
         #[arg(long)]
         json: bool,
-        /// Print one line per scenario (failures still show their steps).
+        /// Print every scenario's timeline, passing ones too (by default a passing
+        /// scenario is one line and a failing one shows its steps up to the failure).
+        #[arg(long)]
+        steps: bool,
+        /// One line per passing scenario: the default, accepted for older scripts.
         #[arg(long, short)]
         quiet: bool,
         /// Give up on a call into the plugin after this long and mark its device hung.
@@ -187,7 +191,8 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Run {
             paths,
             json,
-            quiet,
+            steps,
+            quiet: _,
             watchdog_ms,
             junit,
         } => {
@@ -225,7 +230,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let text = if *json {
                 report::json(&outcomes)
             } else {
-                report::text(&outcomes, !quiet)
+                report::text(&outcomes, *steps)
             };
             let mut stdout = anstream::stdout().lock();
             let _ = writeln!(stdout, "{}", text.trim_end());

@@ -227,3 +227,103 @@ fn reports_are_styled_for_terminals_plain_when_piped_and_junit_for_ci() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_default_report_is_one_line_per_pass_with_paths_relative_to_here() {
+    let root = common::repo_root().canonicalize().unwrap();
+    let out = common::host_sim()
+        .arg("run")
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let (summary, passes) = lines.split_last().unwrap();
+    assert!(passes.len() >= 12, "{text}");
+    for line in passes {
+        assert!(
+            line.starts_with("PASS  ") && line.contains(" (tests/scenarios/"),
+            "one line per passing scenario, its file relative to here: {line:?}"
+        );
+    }
+    let n = passes.len();
+    assert_eq!(*summary, format!("{n} of {n} scenarios passed"));
+}
+
+#[test]
+fn a_failure_shows_its_timeline_and_steps_shows_every_timeline() {
+    let dir = std::env::temp_dir().join(format!("ksn-report-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("cases")).unwrap();
+    std::fs::write(
+        dir.join("cases/a.json"),
+        r#"{"name": "passes", "steps": [{"do": "start", "expect_error": "statement_not_accepted"}, {"expect": {"state": "stopped"}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cases/b.json"),
+        r#"{"name": "fails", "steps": [{"expect": {"state": "stopped"}}, {"expect": {"state": "running"}}, {"do": "start"}]}"#,
+    )
+    .unwrap();
+    let report = |flags: &[&str]| {
+        let out = common::host_sim()
+            .arg("run")
+            .arg(dir.join("cases"))
+            .args(flags)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    for default in [report(&[]), report(&["--quiet"])] {
+        let lines: Vec<&str> = default.lines().collect();
+        assert!(
+            lines[0].starts_with("PASS  passes  (cases/a.json, "),
+            "{default}"
+        );
+        assert!(
+            lines[1].starts_with("FAIL  fails  (cases/b.json, "),
+            "{default}"
+        );
+        assert!(
+            lines[2].trim_start().starts_with("steps[0] expect → ok"),
+            "{default}"
+        );
+        assert!(
+            lines[3]
+                .trim_start()
+                .starts_with("steps[1] expect → FAILED"),
+            "{default}"
+        );
+        assert!(
+            lines[4]
+                .trim_start()
+                .starts_with("failed at steps[1], device 0: state"),
+            "{default}"
+        );
+        assert_eq!(lines[5], "1 of 2 scenarios passed", "{default}");
+        assert_eq!(
+            lines.len(),
+            6,
+            "the failing scenario stops at its failure: {default}"
+        );
+    }
+
+    let steps = report(&["--steps"]);
+    let lines: Vec<&str> = steps.lines().collect();
+    assert!(lines[0].starts_with("PASS  passes"), "{steps}");
+    assert!(
+        lines[1]
+            .trim_start()
+            .starts_with("steps[0] start → refused as expected"),
+        "{steps}"
+    );
+    assert!(
+        lines[2].trim_start().starts_with("steps[1] expect → ok"),
+        "{steps}"
+    );
+    assert!(lines[3].starts_with("FAIL  fails"), "{steps}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -42,6 +42,19 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// How reports name a scenario file: relative to the current directory when it is under
+/// it (the bundled suite's path is absolute), otherwise as given.
+pub fn shown(file: &Path) -> String {
+    let relative = std::env::current_dir().ok().and_then(|dir| {
+        let canonical = dir.canonicalize().ok();
+        [Some(dir), canonical]
+            .into_iter()
+            .flatten()
+            .find_map(|d| file.strip_prefix(d).ok().map(Path::to_path_buf))
+    });
+    relative.as_deref().unwrap_or(file).display().to_string()
+}
+
 /// Reads, parses and runs one scenario file.
 pub fn run_file(
     plugin: Plugin,
@@ -49,7 +62,7 @@ pub fn run_file(
     default_ksn: &KsnSpec,
     watchdog: Option<Duration>,
 ) -> Outcome {
-    let name = file.display().to_string();
+    let name = shown(file);
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) => return runner::unreadable(&name, format!("{name}: {e}")),
