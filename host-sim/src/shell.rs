@@ -117,7 +117,7 @@ pub struct Shell {
     world: World,
     /// Setting paths, from the plugin itself, for completion.
     paths: Vec<String>,
-    /// Whether any `expect` failed (the exit status of a scripted session).
+    /// Whether any `expect` failed (the exit status of an interactive session).
     pub expectations_failed: bool,
 }
 
@@ -612,14 +612,14 @@ impl Validator for Completion {}
 impl Helper for Completion {}
 
 /// Runs the console: line editing with history and completion on a terminal, plain lines
-/// otherwise. Returns whether every `expect` held.
+/// otherwise. Returns whether the session succeeded: on a terminal, every `expect` held;
+/// scripted, every command succeeded (so a script of commands is a test).
 pub fn run(mut shell: Shell) -> bool {
     if std::io::stdin().is_terminal() {
-        interactive(&mut shell);
+        interactive(&mut shell) && !shell.expectations_failed
     } else {
-        scripted(&mut shell);
+        scripted(&mut shell)
     }
-    !shell.expectations_failed
 }
 
 fn show(result: Result<String, String>) {
@@ -634,8 +634,11 @@ fn is_quit(line: &str) -> bool {
     matches!(line.trim(), "quit" | "exit")
 }
 
-fn scripted(shell: &mut Shell) {
+/// Reads commands line by line; whether every one succeeded (an error line, whether a
+/// refusal, a failed `expect` or a typo, fails the session).
+fn scripted(shell: &mut Shell) -> bool {
     let stdin = std::io::stdin();
+    let mut succeeded = true;
     for line in stdin.lock().lines().map_while(Result::ok) {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -645,12 +648,16 @@ fn scripted(shell: &mut Shell) {
         if is_quit(trimmed) {
             break;
         }
-        show(shell.execute(trimmed));
+        let result = shell.execute(trimmed);
+        succeeded &= result.is_ok();
+        show(result);
         let _ = std::io::stdout().flush();
     }
+    succeeded
 }
 
-fn interactive(shell: &mut Shell) {
+/// Line editing on a terminal; false only if it fell back to plain lines and one failed.
+fn interactive(shell: &mut Shell) -> bool {
     let mut editor: Editor<Completion, DefaultHistory> = match Editor::new() {
         Ok(editor) => editor,
         Err(e) => {
@@ -680,6 +687,7 @@ fn interactive(shell: &mut Shell) {
             Err(_) => break,
         }
     }
+    true
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The console driven through a pipe, as a script would: answers, `explain` for each kind
-//! of setting, bad commands, and the exit status from `expect`.
+//! of setting, bad commands, and the exit status (1 after any error line).
 
 mod common;
 
@@ -125,7 +125,7 @@ received
 expect {"state": "running", "network": "proxy"}
 "#,
     );
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "the refused start fails a scripted session: {out}");
     assert_eq!(
         answer(&out, 3),
         "device 0: running, network private, Private KSN on, licence valid"
@@ -155,7 +155,7 @@ fn bad_commands_get_one_line_and_the_console_goes_on() {
     let (code, out) = session(
         "frobnicate\nset_private_ksn maybe\npush_policy {\"settings\": \nset_network cloud up\ncheck_file xyz\nadvance_time soon\nexplain task.nothing\nlog many\nstart now\nstatus\n",
     );
-    assert_eq!(code, 0);
+    assert_eq!(code, 1);
     let expected_starts = [
         "unknown command `frobnicate`",
         "usage: set_private_ksn on|off",
@@ -192,4 +192,33 @@ fn a_failed_expectation_fails_the_session_and_fleets_are_summarised() {
         answer(&out, 2),
         "8 devices: running, network proxy, Private KSN off, licence valid"
     );
+}
+
+#[test]
+fn a_scripted_session_fails_on_any_error_line_and_succeeds_otherwise() {
+    let fine = r#"status
+{"do": "start", "expect_error": "statement_not_accepted"}
+set_local {"data_handling": {"ksn_statement_accepted": true}}
+start
+expect {"state": "running"}
+counters
+"#;
+    let (code, out) = session(fine);
+    assert_eq!(code, 0, "{out}");
+    let failures = [
+        "expect {\"state\": \"failed\"}",
+        "strat",
+        "start",
+        "set_private_ksn maybe",
+        "push_policy @no-such-policy.json",
+        "{\"do\": \"stop\", \"expect_error\": \"invalid_state\"}",
+    ];
+    for failure in failures {
+        let (code, out) = session(&format!("{failure}\nstatus\n"));
+        assert_eq!(code, 1, "{failure}: {out}");
+        assert!(
+            answer(&out, 1).starts_with("device 0: "),
+            "the session goes on after {failure}: {out}"
+        );
+    }
 }
