@@ -11,4 +11,5 @@ pub mod network;
 pub mod scenario;
 pub mod shell;
 pub mod storage;
+pub mod suggest;
 pub mod world;

@@ -26,6 +26,7 @@ use crate::{
         model::{parse_step, Step},
         runner::{self, summarise},
     },
+    suggest,
     world::{Setup, World},
 };
 
@@ -214,7 +215,7 @@ impl Shell {
             "check_url" => self.step(&json!({"do": verb, "url": one(verb, &words)?})),
             "advance_time" => self.step(&json!({"do": verb, "ms": number(one(verb, &words)?)?})),
             "" => Ok(String::new()),
-            other => Err(format!("unknown command `{other}`; `help` lists them")),
+            other => Err(unknown_command(other)),
         }
     }
 
@@ -354,7 +355,12 @@ impl Shell {
         }
         let settings = self.settings_of_device0()?;
         let Some(d) = settings["details"].get(path) else {
-            return Err(format!("no setting `{path}`; `settings` lists them"));
+            return Err(
+                match suggest::nearest(path, self.paths.iter().map(String::as_str)) {
+                    Some(near) => format!("no setting `{path}`; did you mean `{near}`?"),
+                    None => format!("no setting `{path}`; `settings` lists them"),
+                },
+            );
         };
         let source = match (d["source"].as_str(), d["locked"] == true) {
             (Some("policy"), true) => "policy (locked)".to_string(),
@@ -497,6 +503,13 @@ fn help() -> String {
     }
     out.push_str("  {...}            a scenario step in JSON, e.g. {\"do\": \"start\", \"expect_error\": \"statement_not_accepted\"}");
     out
+}
+
+fn unknown_command(word: &str) -> String {
+    match suggest::nearest(word, VERBS.iter().map(|(verb, _, _)| *verb)) {
+        Some(verb) => format!("unknown command `{word}`; did you mean `{verb}`?"),
+        None => format!("unknown command `{word}`; `help` lists them"),
+    }
 }
 
 fn parse_json_arg(rest: &str) -> Result<Json, String> {

@@ -327,3 +327,21 @@ fn a_failure_shows_its_timeline_and_steps_shows_every_timeline() {
     assert!(lines[3].starts_with("FAIL  fails"), "{steps}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_unknown_setting_path_gets_the_nearest_and_the_list() {
+    let outcome = run_text(
+        r#"{"name": "typo", "steps": [{"expect": {"settings": {"task.checksum_limit": 8}}}]}"#,
+    );
+    let failure = outcome.failure.unwrap();
+    assert_eq!(failure.what, "settings.task.checksum_limit");
+    let found = &failure.found;
+    assert!(
+        found.starts_with("no such setting; did you mean `task.checksum_limit_mb`? (settings: "),
+        "{found}"
+    );
+    for path in ["data_handling.ksn_statement_accepted", "task.schedule"] {
+        assert!(found.contains(path), "{found}");
+    }
+    assert!(!found.contains('\n'), "{found}");
+}

@@ -222,3 +222,25 @@ counters
         );
     }
 }
+
+#[test]
+fn mistyped_verbs_steps_and_settings_get_the_nearest_name() {
+    let (_, out) = session("strat\n{\"do\": \"strat\"}\nexplain task.checksum_limit\nfrobnicate\n");
+    assert_eq!(
+        answer(&out, 0),
+        "unknown command `strat`; did you mean `start`?"
+    );
+    let step = answer(&out, 1);
+    assert!(
+        step.contains("unknown variant `strat`") && step.ends_with("did you mean `start`?"),
+        "{step}"
+    );
+    assert_eq!(
+        answer(&out, 2),
+        "no setting `task.checksum_limit`; did you mean `task.checksum_limit_mb`?"
+    );
+    assert_eq!(
+        answer(&out, 3),
+        "unknown command `frobnicate`; `help` lists them"
+    );
+}

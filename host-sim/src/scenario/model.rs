@@ -127,6 +127,25 @@ pub enum Action {
     ResetCounters {},
 }
 
+/// The names of the steps, as `do` spells them (for suggestions; a test keeps it in step
+/// with `Action`).
+pub const ACTION_NAMES: [&str; 14] = [
+    "push_policy",
+    "set_local",
+    "start",
+    "stop",
+    "set_private_ksn",
+    "set_license",
+    "set_network",
+    "check_file",
+    "check_url",
+    "open_file",
+    "launch_app",
+    "restart_host",
+    "advance_time",
+    "reset_counters",
+];
+
 impl Action {
     pub fn name(&self) -> &'static str {
         match self {
@@ -291,7 +310,8 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
                 None => None,
                 Some(kind) => Some(strict::<ErrorKind>(&kind, &format!("{path}.expect_error"))?),
             };
-            let action: Action = strict(&Json::Object(body), path)?;
+            let action: Action = strict(&Json::Object(body), path)
+                .map_err(|e| e + &unknown_step_hint(&object["do"]))?;
             check_action(&action, path)?;
             Ok(Step::Do {
                 action,
@@ -319,6 +339,16 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
             Ok(Step::Expect(Box::new(expect)))
         }
         (false, false) => Err(format!("{path}: a step needs \"do\" or \"expect\"")),
+    }
+}
+
+/// "Did you mean …" for a mistyped step name (serde lists the names, but not the nearest).
+fn unknown_step_hint(name: &Json) -> String {
+    match name.as_str() {
+        Some(name) if !ACTION_NAMES.contains(&name) => {
+            crate::suggest::did_you_mean(name, ACTION_NAMES)
+        }
+        _ => String::new(),
     }
 }
 
@@ -372,6 +402,32 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_mistyped_step_gets_the_nearest_name() {
+        let e = err(r#"{"name": "x", "steps": [{"do": "strat"}]}"#);
+        assert!(
+            e.starts_with("steps[0].do: unknown variant `strat`")
+                && e.ends_with("; did you mean `start`?"),
+            "{e}"
+        );
+        let e = err(r#"{"name": "x", "steps": [{"do": "chek_url", "url": "u"}]}"#);
+        assert!(e.ends_with("; did you mean `check_url`?"), "{e}");
+        let e = err(r#"{"name": "x", "steps": [{"do": "dance"}]}"#);
+        assert!(!e.contains("did you mean"), "{e}");
+        // A known step with a bad argument is not a typo of its name.
+        let e = err(r#"{"name": "x", "steps": [{"do": "stop", "force": true}]}"#);
+        assert!(!e.contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn the_step_names_are_the_actions() {
+        let e = err(r#"{"name": "x", "steps": [{"do": "?"}]}"#);
+        let (_, listed) = e.split_once("expected one of ").unwrap();
+        let listed = listed.split(';').next().unwrap();
+        let names: Vec<&str> = listed.split(", ").map(|n| n.trim_matches('`')).collect();
+        assert_eq!(names, ACTION_NAMES);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::model::{Action, AnswerExpect, Expect, Scenario, Step};
 use crate::{
     loader::Plugin,
     network::KsnSpec,
+    suggest,
     world::{Answer, Setup, World},
 };
 
@@ -423,7 +424,7 @@ fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), D
                     return differ(
                         &format!("settings.{path}"),
                         "a setting".into(),
-                        "no such setting".into(),
+                        unknown_setting(path, &settings),
                     )
                 }
                 Some(detail) if detail["value"] != *value => {
@@ -514,6 +515,21 @@ fn check_device(device: &crate::device::Device, expect: &Expect) -> Result<(), D
         find_all("log_include", &log, wanted)?;
     }
     Ok(())
+}
+
+/// What an `expect.settings` key that is no setting path gets: the nearest path, and all
+/// of them (the plugin's own, the keys of `details`).
+fn unknown_setting(path: &str, settings: &Json) -> String {
+    let paths: Vec<&str> = settings["details"]
+        .as_object()
+        .into_iter()
+        .flat_map(|details| details.keys().map(String::as_str))
+        .collect();
+    format!(
+        "no such setting{} (settings: {})",
+        suggest::did_you_mean(path, paths.iter().copied()),
+        paths.join(", ")
+    )
 }
 
 fn find_all(what: &str, entries: &[Json], wanted: &[Json]) -> Result<(), DeviceMismatch> {
