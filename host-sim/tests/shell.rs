@@ -244,3 +244,35 @@ fn mistyped_verbs_steps_and_settings_get_the_nearest_name() {
         "unknown command `frobnicate`; `help` lists them"
     );
 }
+
+#[test]
+fn a_policy_or_local_file_that_cannot_be_read_is_named_with_why() {
+    let dir = std::env::temp_dir().join(format!("ksn-shell-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("broken.json"), "{\"settings\": ").unwrap();
+    std::fs::write(dir.join("binary.json"), [0xff, 0xfe, 0x00]).unwrap();
+    let at = |name: &str| dir.join(name).display().to_string();
+    let (code, out) = session(&format!(
+        "push_policy @missing.json\nset_local @{}\npush_policy @{}\nset_local @{}\npush_policy @{}\npush_policy @\n",
+        at("missing.json"),
+        dir.display(),
+        at("broken.json"),
+        at("binary.json"),
+    ));
+    assert_eq!(code, 1);
+    let expected = [
+        "@missing.json: no such file".to_string(),
+        format!("@{}: no such file", at("missing.json")),
+        format!("@{}: is a directory", dir.display()),
+        format!("@{}: malformed JSON: EOF while parsing", at("broken.json")),
+        format!("@{}: not UTF-8 text", at("binary.json")),
+        "@: no file named".to_string(),
+    ];
+    for (i, start) in expected.iter().enumerate() {
+        let a = answer(&out, i);
+        assert!(a.starts_with(start.as_str()), "command {i}: {a:?}\n{out}");
+        assert_eq!(a.lines().count(), 1, "{a:?}");
+        assert!(!a.contains("os error"), "{a:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
