@@ -173,6 +173,12 @@ impl DeviceState {
             .clone()
     }
 
+    /// The events after the first `start` (what one step caused), without copying the rest.
+    pub fn events_since(&self, start: usize) -> Vec<Box<str>> {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.get(start..).unwrap_or(&[]).to_vec()
+    }
+
     pub fn event_count(&self) -> usize {
         self.events.lock().unwrap_or_else(|e| e.into_inner()).len()
     }

@@ -24,7 +24,7 @@ use crate::{
     loader::Plugin,
     scenario::{
         model::{parse_step, Step},
-        runner::{self, summarise},
+        runner::{self, summarise, summarise_value},
     },
     suggest,
     world::{Setup, World},
@@ -241,9 +241,7 @@ impl Shell {
         };
         let events: Vec<String> = self.world.devices[0]
             .state
-            .events()
-            .get(before..)
-            .unwrap_or(&[])
+            .events_since(before)
             .iter()
             .map(|e| format!("  · {}", summarise(e)))
             .collect();
@@ -402,14 +400,7 @@ impl Shell {
             .map_err(|e| format!("error: the task log is not JSON: {e}"))?;
         Ok(log[log.len().saturating_sub(n)..]
             .iter()
-            .map(|e| {
-                format!(
-                    "#{} t={}ms {}",
-                    e["seq"],
-                    e["time_ms"],
-                    summarise(&e.to_string())
-                )
-            })
+            .map(|e| format!("#{} t={}ms {}", e["seq"], e["time_ms"], summarise_value(e)))
             .collect::<Vec<_>>()
             .join("\n"))
     }

@@ -345,3 +345,79 @@ fn an_unknown_setting_path_gets_the_nearest_and_the_list() {
     }
     assert!(!found.contains('\n'), "{found}");
 }
+
+#[test]
+fn a_missing_entry_in_a_long_log_shows_only_the_nearest_few() {
+    const DETECTIONS: usize = 3000;
+    let detection =
+        r#"{"do": "check_file", "md5": "44d88612fea8a8f36de82e1278abb02f", "size_bytes": 1}"#;
+    let mut steps = vec![
+        r#"{"do": "set_local", "settings": {"data_handling": {"ksn_statement_accepted": true}}}"#,
+        r#"{"do": "start"}"#,
+    ];
+    steps.extend(std::iter::repeat_n(detection, DETECTIONS));
+    let scenario = |expect: &str| {
+        let mut steps = steps.clone();
+        steps.push(expect);
+        format!(r#"{{"name": "long", "steps": [{}]}}"#, steps.join(",\n"))
+    };
+    for (what, expect) in [
+        (
+            "log_include",
+            r#"{"expect": {"log_include": [{"type": "state_changed", "to": "failed"}]}}"#,
+        ),
+        (
+            "events_include",
+            r#"{"expect": {"events_include": [{"type": "state_changed", "to": "failed"}]}}"#,
+        ),
+    ] {
+        let outcome = run_text(&scenario(expect));
+        let failure = outcome.failure.unwrap();
+        assert_eq!(failure.what, what);
+        let found = &failure.found;
+        assert!(found.len() < 600, "{what}: {} bytes: {found}", found.len());
+        let (count, nearest) = found.split_once(", none matching; nearest: ").unwrap();
+        let count: usize = count.trim_end_matches(" entries").parse().unwrap();
+        assert!(count > DETECTIONS, "{found}");
+        assert_eq!(nearest.matches(", ").count(), 4, "five entries: {found}");
+        // The entry most like what was wanted comes first, however far back it is.
+        assert!(
+            nearest.starts_with('[') && nearest.contains("state stopped→running"),
+            "{found}"
+        );
+        assert!(nearest.contains("untrusted 44d88612"), "{found}");
+    }
+}
+
+#[test]
+fn a_missing_entry_shows_near_misses_before_the_latest() {
+    let steps = r#"{"do": "set_local", "settings": {"data_handling": {"ksn_statement_accepted": true}}},
+        {"do": "start"}, {"do": "stop"}, {"do": "start"},
+        {"do": "check_file", "md5": "44d88612fea8a8f36de82e1278abb02f", "size_bytes": 1}"#;
+    let found = |want: &str| {
+        let text = format!(
+            r#"{{"name": "x", "steps": [{steps}, {{"expect": {{"log_include": [{want}]}}}}]}}"#
+        );
+        run_text(&text).failure.unwrap().found
+    };
+    // A mistyped type: the entries of the type meant.
+    let typo = found(r#"{"type": "state_chnged"}"#);
+    assert_eq!(typo.matches("state ").count(), 3, "{typo}");
+    // No entry alike: the latest.
+    let none = found(r#"{"type": "ksn_restored"}"#);
+    assert!(
+        none.ends_with("#4 state running→stopped, #5 state stopped→running, #6 untrusted 44d88612fea8a8f36de82e1278abb02f → deleted]"),
+        "{none}"
+    );
+    let events = |steps: &str| {
+        let text = format!(
+            r#"{{"name": "x", "steps": [{steps}{{"expect": {{"events_include": [{{"type": "task_error"}}]}}}}]}}"#
+        );
+        run_text(&text).failure.unwrap().found
+    };
+    assert_eq!(
+        events(""),
+        "1 entry, none matching; nearest: [#0 licence valid]"
+    );
+    assert_eq!(events(r#"{"do": "reset_counters"}, "#), "no entries");
+}

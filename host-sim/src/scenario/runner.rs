@@ -117,10 +117,9 @@ pub fn run(
                 check(&world, expect).map(|_| "ok".to_string()),
             ),
         };
-        let events = world.devices[0].state.events();
-        let caused = events
-            .get(before..)
-            .unwrap_or(&[])
+        let caused = world.devices[0]
+            .state
+            .events_since(before)
             .iter()
             .map(|e| summarise(e))
             .collect();
@@ -535,15 +534,76 @@ fn unknown_setting(path: &str, settings: &Json) -> String {
 fn find_all(what: &str, entries: &[Json], wanted: &[Json]) -> Result<(), DeviceMismatch> {
     for want in wanted {
         if !entries.iter().any(|e| includes(e, want)) {
-            let seen: Vec<String> = entries.iter().map(|e| summarise(&e.to_string())).collect();
-            return Err((
-                what.to_string(),
-                want.to_string(),
-                format!("[{}]", seen.join(", ")),
-            ));
+            return Err((what.to_string(), want.to_string(), nearest(entries, want)));
         }
     }
     Ok(())
+}
+
+/// How many entries a failed `events_include` or `log_include` shows.
+const NEAREST: usize = 5;
+/// How alike an entry must be to what was wanted to count as a near miss rather than noise
+/// (`task_eror` for `task_error` is; `license_changed` for `state_changed` is not).
+const ALIKE: f64 = 0.8;
+
+/// What was there instead of `want`: how many entries, and the few nearest to it in log
+/// order; never the whole log, which after a long run is thousands of entries.
+fn nearest(entries: &[Json], want: &Json) -> String {
+    if entries.is_empty() {
+        return "no entries".into();
+    }
+    // Most wanted keys matched, then alike at the wanted keys (a typo), then the latest.
+    let mut ranked: Vec<(usize, usize, f64)> = entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let alike = alike(entry, want);
+            let alike = if alike >= ALIKE { alike } else { 0.0 };
+            (index, matched_keys(entry, want), alike)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)).then(b.0.cmp(&a.0)));
+    let mut shown: Vec<usize> = ranked.iter().take(NEAREST).map(|r| r.0).collect();
+    shown.sort_unstable();
+    let lines: Vec<String> = shown.iter().map(|&i| entry_line(&entries[i])).collect();
+    let count = match entries.len() {
+        1 => "1 entry".to_string(),
+        n => format!("{n} entries"),
+    };
+    format!("{count}, none matching; nearest: [{}]", lines.join(", "))
+}
+
+/// How many of the wanted keys the entry has with the wanted value.
+fn matched_keys(entry: &Json, want: &Json) -> usize {
+    let Some(want) = want.as_object() else {
+        return 0;
+    };
+    want.iter()
+        .filter(|(k, v)| entry.get(k.as_str()).is_some_and(|e| includes(e, v)))
+        .count()
+}
+
+/// How alike the entry is to `want` at the wanted keys (0 to 1).
+fn alike(entry: &Json, want: &Json) -> f64 {
+    let Some(want) = want.as_object() else {
+        return 0.0;
+    };
+    let at_wanted_keys: serde_json::Map<String, Json> = want
+        .keys()
+        .filter_map(|k| entry.get(k.as_str()).map(|v| (k.clone(), v.clone())))
+        .collect();
+    strsim::normalized_levenshtein(
+        &Json::Object(at_wanted_keys).to_string(),
+        &Json::Object(want.clone()).to_string(),
+    )
+}
+
+/// An entry in a few words, with its sequence number when it has one.
+fn entry_line(entry: &Json) -> String {
+    match entry.get("seq") {
+        Some(seq) => format!("#{seq} {}", summarise_value(entry)),
+        None => summarise_value(entry),
+    }
 }
 
 fn settings_of(device: &crate::device::Device) -> Result<Json, TaskError> {
@@ -565,9 +625,14 @@ pub fn includes(actual: &Json, partial: &Json) -> bool {
 
 /// One event in a few words, for reports.
 pub fn summarise(event_json: &str) -> String {
-    let Ok(e) = serde_json::from_str::<Json>(event_json) else {
-        return event_json.to_string();
-    };
+    match serde_json::from_str::<Json>(event_json) {
+        Ok(e) => summarise_value(&e),
+        Err(_) => event_json.to_string(),
+    }
+}
+
+/// One event (or task log entry), already parsed, in a few words.
+pub fn summarise_value(e: &Json) -> String {
     let s = |k: &str| e.get(k).and_then(Json::as_str).unwrap_or("?").to_string();
     let kind = s("type");
     match kind.as_str() {
