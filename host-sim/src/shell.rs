@@ -173,12 +173,7 @@ impl Shell {
             "log" => self.log(count(&words, 20)?),
             "received" => Ok(self.received()),
             "ledger" => self.ledger(count(&words, 20)?),
-            "counters" => self.world.devices[0]
-                .task
-                .counters_json()
-                .into_result()
-                .map(|c| c.to_string())
-                .map_err(|e| format!("error: {e}")),
+            "counters" => self.counters(),
             "expect" => self.step(&json!({"expect": parse_json_arg(rest)?})),
             "push_policy" => self.step(&json!({"do": verb, "policy": parse_json_arg(rest)?})),
             "set_local" => self.step(&json!({"do": verb, "settings": parse_json_arg(rest)?})),
@@ -471,6 +466,17 @@ impl Shell {
             .join("\n"))
     }
 
+    fn counters(&self) -> Result<String, String> {
+        let text = self.world.devices[0]
+            .task
+            .counters_json()
+            .into_result()
+            .map_err(|e| format!("error: {e}"))?;
+        let counters: Json = serde_json::from_str(&text)
+            .map_err(|e| format!("error: the counters are not JSON: {e}"))?;
+        Ok(aligned(&counters))
+    }
+
     fn prompt(&self) -> String {
         let devices = self.world.devices.len();
         let running = self
@@ -484,6 +490,36 @@ impl Shell {
         } else {
             format!("ksn[{running}/{devices} running]> ")
         }
+    }
+}
+
+/// `name value` per line, names padded and values right-aligned like the `received`
+/// table; nested objects become dotted names, so a new counter needs no change here.
+fn aligned(counters: &Json) -> String {
+    let mut rows = Vec::new();
+    flatten("", counters, &mut rows);
+    let name_width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let value_width = rows.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(name, value)| format!("{name:<name_width$}  {value:>value_width$}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn flatten(prefix: &str, value: &Json, rows: &mut Vec<(String, String)>) {
+    match value {
+        Json::Object(fields) => {
+            for (key, value) in fields {
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&name, value, rows);
+            }
+        }
+        Json::String(text) => rows.push((prefix.to_string(), text.clone())),
+        other => rows.push((prefix.to_string(), other.to_string())),
     }
 }
 
@@ -722,6 +758,15 @@ fn interactive(shell: &mut Shell) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_are_aligned_name_value_lines() {
+        let counters = json!({"queued_kmp": 0, "cache_entries": 12, "by": {"service": "x"}});
+        assert_eq!(
+            aligned(&counters),
+            "by.service      x\ncache_entries  12\nqueued_kmp      0"
+        );
+    }
 
     #[test]
     fn completion_offers_verbs_paths_and_arguments() {

@@ -276,3 +276,28 @@ fn a_policy_or_local_file_that_cannot_be_read_is_named_with_why() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn counters_are_one_aligned_name_value_per_line() {
+    let (code, out) = session(
+        "set_local {\"data_handling\": {\"ksn_statement_accepted\": true}}\nstart\ncheck_file 44d88612fea8a8f36de82e1278abb02f\ncounters\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    let counters = answer(&out, 3);
+    let lines: Vec<&str> = counters.lines().collect();
+    assert!(lines.len() >= 4, "{counters}");
+    assert!(
+        lines.contains(&"cache_entries      1"),
+        "names padded, values aligned: {counters}"
+    );
+    for line in &lines {
+        assert_eq!(line.len(), lines[0].len(), "{counters}");
+        let (name, value) = line.split_once(' ').unwrap();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.'),
+            "{line}"
+        );
+        assert!(value.trim().parse::<u64>().is_ok(), "{line}");
+    }
+}
