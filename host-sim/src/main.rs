@@ -28,6 +28,7 @@ struct Cli {
 enum Command {
     /// Print the plugin's identity and contract version.
     Info {
+        /// Print the identity as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -35,11 +36,13 @@ enum Command {
     Run {
         /// Scenario files or directories of them.
         paths: Vec<PathBuf>,
-        /// Print a machine-readable report.
+        /// Print the outcomes as JSON (every step, event and failure).
         #[arg(long)]
         json: bool,
-        /// Print every scenario's timeline, passing ones too (by default a passing
-        /// scenario is one line and a failing one shows its steps up to the failure).
+        /// Print every scenario's timeline, passing ones too.
+        ///
+        /// By default a passing scenario is one line, and a failing one shows its steps up
+        /// to the failure.
         #[arg(long)]
         steps: bool,
         /// One line per passing scenario: the default, accepted for older scripts.
@@ -52,8 +55,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
-    /// Print the JSON Schema of a file format.
+    /// Print the JSON Schema of a file format: policy, local or scenario.
     Schema {
+        /// Which format: policy (push_policy), local (set_local) or scenario (run).
         #[arg(value_enum)]
         format: SchemaFormat,
     },
@@ -79,16 +83,20 @@ enum Command {
     /// Internal: cache-hit lookups only, for instruction counts under callgrind.
     #[command(hide = true)]
     BenchLookups {
+        /// Through the ABI (`abi`) or the core directly (`core`).
         #[arg(long)]
         mode: String,
+        /// How many lookups.
         #[arg(long)]
         calls: usize,
     },
     /// Internal: apply the crash test's stream of changes with storage in DIR until killed.
     #[command(hide = true)]
     CrashWriter {
+        /// The directory of the file storage.
         #[arg(long)]
         state: PathBuf,
+        /// Stop after this many changes (default: until killed).
         #[arg(long)]
         limit: Option<u64>,
     },
@@ -100,6 +108,7 @@ enum Command {
         /// How many devices.
         #[arg(long, default_value_t = 1000)]
         devices: usize,
+        /// Print the report (each phase timed and checked) as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -330,5 +339,54 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 ExitCode::FAILURE
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command, flag and argument says what it is in `--help`.
+    #[test]
+    fn everything_on_the_command_line_is_described() {
+        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if command.get_about().is_none() {
+                missing.push(path.to_string());
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.get_help().is_none() && !matches!(id, "help" | "version") {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let command = Cli::command();
+        command.clone().debug_assert();
+        let mut missing = Vec::new();
+        check(&command, "host-sim", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:?}");
+    }
+
+    #[test]
+    fn schema_help_names_each_format() {
+        let mut command = Cli::command();
+        let schema = command.find_subcommand_mut("schema").unwrap();
+        let help = schema.render_long_help().to_string();
+        for (format, what) in [
+            ("policy", "A policy"),
+            ("local", "A local settings change"),
+            ("scenario", "A scenario file"),
+        ] {
+            let described = help.lines().any(|line| {
+                line.trim_start().starts_with(&format!("- {format}:")) && line.contains(what)
+            });
+            assert!(described, "{format}: {help}");
+        }
+        let short = schema.render_help().to_string();
+        assert!(short.contains("policy, local or scenario"), "{short}");
     }
 }
