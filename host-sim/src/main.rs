@@ -233,7 +233,8 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 .collect();
             progress.finish_and_clear();
             if let Some(path) = junit {
-                std::fs::write(path, report::junit(&outcomes))
+                let xml = report::junit(&outcomes).map_err(|e| Failure(2, e))?;
+                std::fs::write(path, xml)
                     .map_err(|e| Failure(2, format!("--junit {}: {e}", path.display())))?;
             }
             let text = if *json {

@@ -215,12 +215,32 @@ fn reports_are_styled_for_terminals_plain_when_piped_and_junit_for_ci() {
 
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+    // As quick-junit writes it: the counts of the run, then of the one suite.
     assert!(
-        xml.contains("<testsuites name=\"host-sim\" tests=\"2\" failures=\"1\""),
+        xml.contains(
+            "<testsuites name=\"host-sim\" tests=\"2\" skipped=\"0\" failures=\"1\" errors=\"0\""
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<testsuite name=\"scenarios\" tests=\"2\" skipped=\"0\" errors=\"0\" failures=\"1\""
+        ),
         "{xml}"
     );
     assert_eq!(xml.matches("<testcase ").count(), 2);
-    assert!(xml.contains("name=\"fails &lt;here&gt;\""), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"passes\" classname=\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"fails &lt;here&gt;\" classname=\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<system-out>steps[0] expect → FAILED</system-out>"),
+        "{xml}"
+    );
     assert!(
         xml.contains("<failure message=\"failed at steps[0], device 0: state: expected running, found stopped\""),
         "{xml}"

@@ -1,9 +1,10 @@
 //! Scenario reports: a readable timeline (styled; `anstream` drops the styles when the
 //! output is not a terminal or `NO_COLOR` is set), JSON for machines, and JUnit XML for CI.
 
-use std::fmt::Write;
+use std::{fmt::Write, time::Duration};
 
 use anstyle::{AnsiColor, Style};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::runner::Outcome;
 
@@ -84,79 +85,52 @@ pub fn json(outcomes: &[Outcome]) -> String {
     serde_json::to_string_pretty(outcomes).expect("outcomes serialise")
 }
 
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Not allowed in XML 1.0 at all.
-            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
+/// JUnit XML (written by quick-junit), as CI systems read it: one test case per scenario,
+/// its timeline as output.
+pub fn junit(outcomes: &[Outcome]) -> Result<String, String> {
+    let mut suite = TestSuite::new("scenarios");
+    suite.add_test_cases(outcomes.iter().map(test_case));
+    let total = outcomes.iter().map(|o| o.duration_ms).sum();
+    suite.set_time(Duration::from_millis(total));
+    let mut report = Report::new("host-sim");
+    report
+        .set_time(Duration::from_millis(total))
+        .add_test_suite(suite);
+    report
+        .to_string()
+        .map_err(|e| format!("JUnit XML not written: {e}"))
 }
 
-/// JUnit XML, as CI systems read it: one test case per scenario, its timeline as output.
-pub fn junit(outcomes: &[Outcome]) -> String {
-    let failures = outcomes.iter().filter(|o| !o.passed).count();
-    let seconds = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
-    let total: u64 = outcomes.iter().map(|o| o.duration_ms).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"host-sim\" tests=\"{}\" failures=\"{failures}\" time=\"{}\">",
-        outcomes.len(),
-        seconds(total)
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"scenarios\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{}\">",
-        outcomes.len(),
-        seconds(total)
-    );
-    for o in outcomes {
-        let _ = write!(
-            out,
-            "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">",
-            xml(&o.file),
-            xml(&o.name),
-            seconds(o.duration_ms)
-        );
-        if let Some(failure) = failure_line(o) {
-            let _ = write!(
-                out,
-                "\n      <failure message=\"{}\" type=\"scenario\"/>",
-                xml(&failure)
-            );
+fn test_case(o: &Outcome) -> TestCase {
+    let status = match failure_line(o) {
+        Some(failure) => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(failure).set_type("scenario");
+            status
         }
-        let timeline: Vec<String> = o
-            .steps
-            .iter()
-            .map(|s| {
-                let events = if s.events.is_empty() {
-                    String::new()
-                } else {
-                    format!("  [{}]", s.events.join("; "))
-                };
-                format!("steps[{}] {} → {}{events}", s.index, s.step, s.result)
-            })
-            .collect();
-        if !timeline.is_empty() {
-            let _ = write!(
-                out,
-                "\n      <system-out>{}</system-out>\n    ",
-                xml(&timeline.join("\n"))
-            );
-        }
-        out.push_str("</testcase>\n");
+        None => TestCaseStatus::success(),
+    };
+    let mut case = TestCase::new(o.name.as_str(), status);
+    case.set_classname(o.file.as_str())
+        .set_time(Duration::from_millis(o.duration_ms));
+    if !o.steps.is_empty() {
+        case.set_system_out(timeline(o));
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    case
+}
+
+/// The steps as plain lines, as the text report shows them without styles.
+fn timeline(o: &Outcome) -> String {
+    o.steps
+        .iter()
+        .map(|s| {
+            let events = if s.events.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", s.events.join("; "))
+            };
+            format!("steps[{}] {} → {}{events}", s.index, s.step, s.result)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
