@@ -65,6 +65,8 @@ impl LoadError {
 pub struct Plugin {
     pub module: KsnPluginRef,
     pub info: PluginInfo,
+    /// The contract version the plugin was built against (`1.2.0`), from its header.
+    pub contract: VersionStrings,
 }
 
 /// Where the plugin is looked for: `--plugin`, then `KSN_PLUGIN`, then beside this
@@ -133,7 +135,11 @@ pub fn load(path: &Path) -> Result<Plugin, LoadError> {
     })?;
     module.install_logger()(host_logger());
     let info = module.info()();
-    Ok(Plugin { module, info })
+    Ok(Plugin {
+        module,
+        info,
+        contract: header.version_strings(),
+    })
 }
 
 fn classify(path: &Path, error: LibraryError) -> LoadError {

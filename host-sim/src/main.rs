@@ -182,16 +182,16 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                     serde_json::json!({
                         "name": info.name.as_str(),
                         "version": info.version.as_str(),
-                        "contract_version": info.contract_version,
+                        "contract_version": plugin.contract.version.as_str(),
                         "host_contract_version": plugin_api::CONTRACT_VERSION,
                     })
                 );
             } else {
                 println!(
-                    "{} {} (contract version {}; this host speaks contract version {})",
+                    "{} {} (plugin contract {}; this host speaks plugin contract {})",
                     info.name,
                     info.version,
-                    info.contract_version,
+                    plugin.contract.version,
                     plugin_api::CONTRACT_VERSION
                 );
             }

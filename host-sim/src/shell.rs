@@ -380,7 +380,7 @@ impl Shell {
         lines.push(format!("  default: {}", d["default"]));
         lines.push(format!(
             "  meaning: {}",
-            d["summary"].as_str().unwrap_or("")
+            d["meaning"].as_str().unwrap_or("")
         ));
         Ok(lines.join("\n"))
     }

@@ -17,7 +17,11 @@ fn the_real_plugin_loads_and_says_who_it_is() {
     let plugin = common::plugin();
     assert_eq!(plugin.info.name.as_str(), "ksn-usage-task");
     assert_eq!(plugin.info.version.as_str(), env!("CARGO_PKG_VERSION"));
-    assert_eq!(plugin.info.contract_version, plugin_api::CONTRACT_VERSION);
+    assert_eq!(
+        plugin.contract.version.as_str(),
+        plugin_api::CONTRACT_VERSION
+    );
+    assert_eq!(plugin.info.contract_version, plugin_api::CONTRACT_MINOR);
 }
 
 #[test]

@@ -19,7 +19,7 @@ fn info_prints_the_identity() {
     let (code, stdout, _) = run(&["info"]);
     assert_eq!(code, 0);
     let expected = format!(
-        "ksn-usage-task 1.0.0 (contract version {}",
+        "ksn-usage-task 1.0.0 (plugin contract {}",
         plugin_api::CONTRACT_VERSION
     );
     assert!(stdout.starts_with(&expected), "{stdout}");

@@ -20,7 +20,7 @@ fn a_plugin_built_against_an_older_contract_is_refused_with_the_reason() {
     let (summary, details) = common::refused("fixture_previous_plugin");
     assert_eq!(
         summary,
-        "it was built against plugin contract 1.0.0, older than this host's 1.1.0: it lacks methods this host calls; rebuild it against 1.1.0 or newer"
+        "it was built against plugin contract 1.1.0, older than this host's 1.2.0: it lacks methods this host calls; rebuild it against 1.2.0 or newer"
     );
     assert!(
         details.contains("too many fields"),
@@ -32,31 +32,31 @@ fn a_plugin_built_against_an_older_contract_is_refused_with_the_reason() {
 fn methods_added_later_have_defaults_so_older_plugin_sources_still_build() {
     // The panicky fixture's source was written before `counters_json` existed and never
     // implemented it; built against today's contract it gets the default, an honest
-    // refusal.
+    // refusal that says so (not a contract version it already has).
     let (_, task) = task("fixture_panicky_plugin");
     let err = task.counters_json().into_result().unwrap_err();
-    assert_eq!(err.kind, ErrorKind::INVALID_STATE);
+    assert_eq!(err.kind, ErrorKind::NOT_IMPLEMENTED);
     assert_eq!(
         err.message.as_str(),
-        "counters_json is not supported by this plugin (it needs plugin contract version 2)"
+        "counters_json is not implemented by this plugin (added in plugin contract 1.1.0)"
     );
 }
 
 #[test]
 fn a_plugin_built_against_a_newer_contract_loads_and_answers_what_this_host_knows() {
     let (plugin, task) = task("fixture_next_plugin");
-    assert_eq!(plugin.info.contract_version, 3);
+    assert_eq!(plugin.info.contract_version, 3, "1.3.0");
     task.start().into_result().unwrap();
     assert_eq!(task.status().state, TaskState::RUNNING);
     let counters: serde_json::Value =
         serde_json::from_str(&task.counters_json().into_result().unwrap()).unwrap();
-    assert_eq!(counters["contract_version"], 3);
+    assert_eq!(counters["contract_version"], "1.3.0");
 }
 
 #[test]
 fn todays_plugin_answers_every_method_of_todays_contract() {
     let plugin = common::plugin();
-    assert_eq!(plugin.info.contract_version, plugin_api::CONTRACT_VERSION);
+    assert_eq!(plugin.info.contract_version, plugin_api::CONTRACT_MINOR);
     let (_, task) = task("ksn_plugin");
     let counters: serde_json::Value =
         serde_json::from_str(&task.counters_json().into_result().unwrap()).unwrap();
@@ -68,7 +68,7 @@ fn todays_plugin_answers_every_method_of_todays_contract() {
 fn another_major_version_of_the_contract_is_refused() {
     let (summary, _) = common::refused("fixture_major2_plugin");
     assert!(
-        summary.contains("2.0.0") && summary.contains("1.1.0"),
+        summary.contains("2.0.0") && summary.contains("1.2.0"),
         "{summary}"
     );
 }

@@ -16,4 +16,5 @@ plugin_api::export_ksn_plugin! {
     name: PLUGIN_NAME,
     version: PLUGIN_VERSION,
     factory: abi::new_task,
+    describe: crate::core::schema::description,
 }

@@ -20,43 +20,65 @@ use abi_stable::{
 };
 
 use crate::{
+    documents::PluginDescription,
     error::TaskError,
     host::{HostBox, LogSinkBox},
     kinds::{ErrorKind, LicenseState, Service, TaskState},
     lookup::{FileQuery, LookupAnswer, TaskStatus},
-    task::{KsnTask, KsnTaskBox, KsnTask_TO},
+    task::{KsnTaskBox, KsnTask_TO},
 };
 
-/// The task as a plugin implements it, in plain Rust types. `export_ksn_plugin!` wraps it
-/// in the panic guard and exposes it as a `KsnTask`.
-pub trait TaskImpl: Send + Sync + 'static {
-    fn push_policy(&self, policy_json: &str) -> Result<(), TaskError>;
-    fn set_local(&self, settings_json: &str) -> Result<(), TaskError>;
-    fn settings_json(&self) -> Result<String, TaskError>;
-    fn set_private_ksn(&self, enabled: bool) -> Result<(), TaskError>;
-    fn set_license(&self, license: LicenseState) -> Result<(), TaskError>;
-    fn application_started(&self) -> Result<(), TaskError>;
-    fn start(&self) -> Result<(), TaskError>;
-    fn stop(&self) -> Result<(), TaskError>;
-    fn status(&self) -> TaskStatus;
-    fn check_file(&self, query: FileQuery) -> Result<LookupAnswer, TaskError>;
-    fn check_url(&self, url: &str) -> Result<LookupAnswer, TaskError>;
-    fn tick(&self) -> Result<(), TaskError>;
-    fn task_log_json(&self) -> Result<String, TaskError>;
-    fn ledger_json(&self) -> Result<String, TaskError>;
-    fn purge_cache(&self) -> Result<(), TaskError>;
+pub use crate::task::TaskImpl;
 
-    /// Contract version 2. The default keeps plugins written for version 1 compiling.
-    fn counters_json(&self) -> Result<String, TaskError> {
-        Err(crate::task::not_in_contract("counters_json", 2))
-    }
+/// An argument as the ABI carries it, turned into what `TaskImpl` takes.
+pub trait Plain {
+    type Out;
+    fn plain(self) -> Self::Out;
+}
 
-    /// Only in the `next` test contract.
-    #[cfg(ksn_contract = "next")]
-    fn sends_immediately(&self) -> Result<bool, TaskError> {
-        Err(crate::task::not_in_contract("sends_immediately", 3))
+impl<'a> Plain for RStr<'a> {
+    type Out = &'a str;
+    fn plain(self) -> &'a str {
+        self.as_str()
     }
 }
+
+macro_rules! plain_as_is {
+    ($($t:ty),*) => {$(
+        impl Plain for $t {
+            type Out = $t;
+            fn plain(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+plain_as_is!(bool, u32, u64, LicenseState, FileQuery);
+
+/// A `TaskImpl` result turned into what the ABI carries.
+pub trait IntoAbi {
+    type Abi;
+    fn into_abi(self) -> Self::Abi;
+}
+
+impl IntoAbi for String {
+    type Abi = RString;
+    fn into_abi(self) -> RString {
+        RString::from(self)
+    }
+}
+
+macro_rules! abi_as_is {
+    ($($t:ty),*) => {$(
+        impl IntoAbi for $t {
+            type Abi = $t;
+            fn into_abi(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+abi_as_is!((), bool, LookupAnswer);
 
 /// A `TaskImpl` behind the panic guard.
 pub struct Guarded<T> {
@@ -75,7 +97,7 @@ impl<T: TaskImpl> Guarded<T> {
     /// Runs one method under the guard. Inlined into each method, with the rare paths out
     /// of line: it is on the lookup path of every file the application opens.
     #[inline(always)]
-    fn run<R>(
+    pub(crate) fn run<R>(
         &self,
         method: &'static str,
         body: impl FnOnce(&T) -> Result<R, TaskError>,
@@ -120,72 +142,14 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
-const FAILED_BY_PANIC: TaskStatus = TaskStatus {
+/// What `status` answers once the task has panicked.
+pub const FAILED_BY_PANIC: TaskStatus = TaskStatus {
     state: TaskState::FAILED,
     error: ROption::RSome(ErrorKind::PLUGIN_PANIC),
     network: Service::NONE,
     private_ksn: false,
     license: LicenseState::UNKNOWN,
 };
-
-impl<T: TaskImpl> KsnTask for Guarded<T> {
-    fn push_policy(&self, policy_json: RStr<'_>) -> RResult<(), TaskError> {
-        self.run("push_policy", |t| t.push_policy(policy_json.as_str()))
-    }
-    fn set_local(&self, settings_json: RStr<'_>) -> RResult<(), TaskError> {
-        self.run("set_local", |t| t.set_local(settings_json.as_str()))
-    }
-    fn settings_json(&self) -> RResult<RString, TaskError> {
-        self.run("settings_json", |t| t.settings_json().map(RString::from))
-    }
-    fn set_private_ksn(&self, enabled: bool) -> RResult<(), TaskError> {
-        self.run("set_private_ksn", |t| t.set_private_ksn(enabled))
-    }
-    fn set_license(&self, license: LicenseState) -> RResult<(), TaskError> {
-        self.run("set_license", |t| t.set_license(license))
-    }
-    fn application_started(&self) -> RResult<(), TaskError> {
-        self.run("application_started", |t| t.application_started())
-    }
-    fn start(&self) -> RResult<(), TaskError> {
-        self.run("start", |t| t.start())
-    }
-    fn stop(&self) -> RResult<(), TaskError> {
-        self.run("stop", |t| t.stop())
-    }
-    fn status(&self) -> TaskStatus {
-        match self.run("status", |t| Ok(t.status())) {
-            ROk(status) => status,
-            RErr(_) => FAILED_BY_PANIC,
-        }
-    }
-    fn check_file(&self, query: FileQuery) -> RResult<LookupAnswer, TaskError> {
-        self.run("check_file", |t| t.check_file(query))
-    }
-    fn check_url(&self, url: RStr<'_>) -> RResult<LookupAnswer, TaskError> {
-        self.run("check_url", |t| t.check_url(url.as_str()))
-    }
-    fn tick(&self) -> RResult<(), TaskError> {
-        self.run("tick", |t| t.tick())
-    }
-    fn task_log_json(&self) -> RResult<RString, TaskError> {
-        self.run("task_log_json", |t| t.task_log_json().map(RString::from))
-    }
-    fn ledger_json(&self) -> RResult<RString, TaskError> {
-        self.run("ledger_json", |t| t.ledger_json().map(RString::from))
-    }
-    fn purge_cache(&self) -> RResult<(), TaskError> {
-        self.run("purge_cache", |t| t.purge_cache())
-    }
-    #[cfg(not(ksn_contract = "previous"))]
-    fn counters_json(&self) -> RResult<RString, TaskError> {
-        self.run("counters_json", |t| t.counters_json().map(RString::from))
-    }
-    #[cfg(ksn_contract = "next")]
-    fn sends_immediately(&self) -> RResult<bool, TaskError> {
-        self.run("sends_immediately", |t| t.sends_immediately())
-    }
-}
 
 /// The body of the exported factory: runs the plugin's constructor under the guard.
 pub fn new_task<T: TaskImpl>(
@@ -251,24 +215,56 @@ pub fn install_logger(sink: LogSinkBox) {
     }));
 }
 
+/// The body of the exported `describe`: the plugin's description, under the guard.
+pub fn describe(describe: impl FnOnce() -> PluginDescription) -> RResult<RString, TaskError> {
+    match catch_unwind(AssertUnwindSafe(|| serde_json::to_string(&describe()))) {
+        Ok(Ok(json)) => ROk(RString::from(json)),
+        Ok(Err(e)) => RErr(TaskError::invalid_state(format_args!(
+            "the description does not serialise: {e}"
+        ))),
+        Err(payload) => RErr(TaskError::new(
+            ErrorKind::PLUGIN_PANIC,
+            format_args!("panic in describe: {}", panic_message(payload.as_ref())),
+        )),
+    }
+}
+
+/// What `describe` answers for a plugin that gives no description.
+pub fn no_description() -> RResult<RString, TaskError> {
+    RErr(crate::task::not_implemented("describe", "1.2.0"))
+}
+
+/// The name under which abi_stable looks up a library's header (what its
+/// `#[export_root_module]` attribute exports). `export_ksn_plugin!` exports the header
+/// itself, so that a plugin needs no dependency but this crate.
+pub const ROOT_MODULE_LOADER_NAME: &str = "_1as_0lib_1header_0root_bmodule_bloader";
+
 /// Exports a plugin's root module. Every plugin uses this; it is what guarantees the
-/// logger is installed first and that no panic crosses the ABI.
+/// logger is installed first and that no panic crosses the ABI. A plugin needs no other
+/// ABI dependency: abi_stable is reached through this crate.
 ///
 /// ```text
 /// plugin_api::export_ksn_plugin! {
 ///     name: "ksn-usage-task",
 ///     version: env!("CARGO_PKG_VERSION"),
-///     factory: MyTask::new,   // fn(HostBox) -> Result<MyTask, TaskError>
+///     factory: MyTask::new,      // fn(HostBox) -> Result<MyTask, TaskError>
+///     describe: my_description,  // fn() -> PluginDescription (optional)
 /// }
 /// ```
 #[macro_export]
 macro_rules! export_ksn_plugin {
     (name: $name:expr, version: $version:expr, factory: $factory:expr $(,)?) => {
+        $crate::export_ksn_plugin!(@root $name, $version, $factory, $crate::export::no_description());
+    };
+    (name: $name:expr, version: $version:expr, factory: $factory:expr, describe: $describe:expr $(,)?) => {
+        $crate::export_ksn_plugin!(@root $name, $version, $factory, $crate::export::describe($describe));
+    };
+    (@root $name:expr, $version:expr, $factory:expr, $describe:expr) => {
         extern "C" fn __ksn_plugin_info() -> $crate::PluginInfo {
             $crate::PluginInfo {
                 name: $crate::abi_stable::std_types::RStr::from_str($name),
                 version: $crate::abi_stable::std_types::RStr::from_str($version),
-                contract_version: $crate::CONTRACT_VERSION,
+                contract_version: $crate::CONTRACT_MINOR,
             }
         }
 
@@ -282,15 +278,48 @@ macro_rules! export_ksn_plugin {
             $crate::export::new_task(host, $factory)
         }
 
-        #[$crate::abi_stable::export_root_module]
-        pub fn __ksn_plugin_root_module() -> $crate::KsnPluginRef {
+        extern "C" fn __ksn_plugin_describe(
+        ) -> $crate::abi_stable::std_types::RResult<
+            $crate::abi_stable::std_types::RString,
+            $crate::TaskError,
+        > {
+            $describe
+        }
+
+        fn __ksn_plugin_root_module() -> $crate::KsnPluginRef {
             use $crate::abi_stable::prefix_type::PrefixTypeTrait;
             $crate::KsnPlugin {
                 info: __ksn_plugin_info,
                 install_logger: __ksn_plugin_install_logger,
                 new_task: __ksn_plugin_new_task,
+                describe: __ksn_plugin_describe,
             }
             .leak_into_prefix()
         }
+
+        /// The library's header, as abi_stable's `#[export_root_module]` would export it.
+        #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+        pub static __KSN_PLUGIN_LIB_HEADER: $crate::abi_stable::library::LibHeader = {
+            extern "C" fn erased() -> $crate::abi_stable::library::RootModuleResult {
+                $crate::abi_stable::library::__call_root_module_loader(__ksn_plugin_root_module)
+            }
+            unsafe {
+                $crate::abi_stable::library::LibHeader::from_constructor::<$crate::KsnPluginRef>(
+                    erased,
+                    $crate::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_header_is_exported_under_abi_stable_s_name() {
+        assert_eq!(
+            super::ROOT_MODULE_LOADER_NAME,
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
+    }
 }

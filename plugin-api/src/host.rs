@@ -3,6 +3,7 @@
 use abi_stable::{
     sabi_trait,
     std_types::{RBox, RResult, RSlice, RStr, RString, RVec},
+    StableAbi,
 };
 
 use crate::{
@@ -34,6 +35,10 @@ pub trait HostServices: Send + Sync {
     fn local_url_verdict(&self, url: RStr<'_>) -> Verdict;
 
     /// Sends a file reputation request to `service`, waiting at most `timeout_ms`.
+    ///
+    /// The transport must honour `timeout_ms` (answer `timed_out` once it has passed): a
+    /// withdrawal waits for the sends in flight that it affects, so how long a withdrawal
+    /// can take is bounded by this timeout.
     fn ksn_file(
         &self,
         service: Service,
@@ -62,6 +67,43 @@ pub trait HostServices: Send + Sync {
     /// Removes the object, keeping a backup copy in the host's backup store.
     #[sabi(last_prefix_field)]
     fn backup_and_delete(&self, query: FileQuery) -> RResult<(), RString>;
+
+    /// Replaces every record under `key` with `records`, atomically: after a crash the key
+    /// holds either the old records or the new ones, whole. The plugin compacts its storage
+    /// with it (a fresh snapshot in place of the history it no longer needs). Added in
+    /// 1.2.0; a host that cannot answers an error, and the plugin keeps appending.
+    fn storage_replace(
+        &self,
+        key: RStr<'_>,
+        records: RSlice<'_, RSlice<'_, u8>>,
+    ) -> RResult<(), RString> {
+        let _ = (key, records);
+        abi_stable::std_types::RErr(RString::from("this host cannot replace records"))
+    }
+
+    /// How much of the task log the plugin keeps, beyond the consent records, which it
+    /// keeps for ever (the audit trail). Added in 1.2.0.
+    fn log_retention(&self) -> LogRetention {
+        LogRetention::DEFAULT
+    }
+}
+
+/// How much of the task log a plugin keeps: an entry is dropped once it is not among the
+/// newest `max_entries`, or is older than `max_age_ms` of host time. Consent records
+/// (acceptances and withdrawals) are never dropped. Zero means no limit of that kind.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRetention {
+    pub max_entries: u64,
+    pub max_age_ms: u64,
+}
+
+impl LogRetention {
+    /// The newest 10,000 entries of the last 90 days.
+    pub const DEFAULT: Self = Self {
+        max_entries: 10_000,
+        max_age_ms: 90 * 24 * 60 * 60 * 1000,
+    };
 }
 
 /// The owned host-services object handed to each task instance.

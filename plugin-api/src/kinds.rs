@@ -66,6 +66,16 @@ macro_rules! abi_vocabulary {
             }
         }
 
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "enum": Self::names()})
+            }
+        }
+
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
@@ -93,8 +103,10 @@ abi_vocabulary! {
         INVALID_STATE = 6 => "invalid_state",
         PLUGIN_PANIC = 7 => "plugin_panic",
         KSN_UNAVAILABLE = 8 => "ksn_unavailable",
-        /// The host's storage refused a write; the change was not applied.
+        /// The host's storage refused a write or holds a damaged record.
         STORAGE_ERROR = 9 => "storage_error",
+        /// The plugin does not implement this method of the contract.
+        NOT_IMPLEMENTED = 10 => "not_implemented",
     }
 }
 

@@ -13,6 +13,7 @@
 // `#[sabi_trait]` expands to impl blocks that current rustc reports as non-local.
 #![allow(non_local_definitions)]
 
+pub mod documents;
 pub mod error;
 pub mod export;
 pub mod host;
@@ -24,11 +25,14 @@ pub mod task;
 pub use abi_stable;
 
 pub use error::TaskError;
-pub use host::{HostBox, HostServices, HostServices_TO, LogSink, LogSinkBox, LogSink_TO};
+pub use export::{Guarded, TaskImpl};
+pub use host::{
+    HostBox, HostServices, HostServices_TO, LogRetention, LogSink, LogSinkBox, LogSink_TO,
+};
 pub use kinds::{
     AnswerSource, DataCategory, ErrorKind, LicenseState, LogLevel, ObjectAction, Service,
     TaskState, TransportFailure, Verdict,
 };
 pub use lookup::{FileQuery, KsnReply, LookupAnswer, TaskStatus};
-pub use module::{KsnPlugin, KsnPluginRef, PluginInfo, CONTRACT_VERSION};
+pub use module::{KsnPlugin, KsnPluginRef, PluginInfo, CONTRACT_MINOR, CONTRACT_VERSION};
 pub use task::{KsnTask, KsnTaskBox, KsnTask_TO};

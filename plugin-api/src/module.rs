@@ -5,19 +5,31 @@ use abi_stable::{
     library::RootModule,
     package_version_strings,
     sabi_types::VersionStrings,
-    std_types::{RResult, RStr},
+    std_types::{RResult, RStr, RString},
     StableAbi,
 };
 
 use crate::{error::TaskError, host::HostBox, host::LogSinkBox, task::KsnTaskBox};
 
-/// Bumped whenever the contract gains a method or a field (appended, with a default).
-#[cfg(not(any(ksn_contract = "previous", ksn_contract = "next")))]
-pub const CONTRACT_VERSION: u32 = 2;
-#[cfg(ksn_contract = "previous")]
-pub const CONTRACT_VERSION: u32 = 1;
-#[cfg(ksn_contract = "next")]
-pub const CONTRACT_VERSION: u32 = 3;
+/// The contract's version: the semver of this crate, which abi_stable checks at load (a
+/// plugin of the same major version and the same or a newer minor version loads). Its
+/// minor number grows whenever the contract gains a method or a field (appended, with a
+/// default).
+pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The minor number of [`CONTRACT_VERSION`], as `PluginInfo` carries it.
+pub const CONTRACT_MINOR: u32 = parse_u32(env!("CARGO_PKG_VERSION_MINOR"));
+
+const fn parse_u32(digits: &str) -> u32 {
+    let bytes = digits.as_bytes();
+    let mut value = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        value = value * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    value
+}
 
 /// Who the plugin is.
 #[repr(C)]
@@ -25,7 +37,9 @@ pub const CONTRACT_VERSION: u32 = 3;
 pub struct PluginInfo {
     pub name: RStr<'static>,
     pub version: RStr<'static>,
-    /// The `CONTRACT_VERSION` the plugin was built against.
+    /// The minor number of the contract version the plugin was built against
+    /// ([`CONTRACT_MINOR`]); the whole version is in the library's header, which the
+    /// loader reads ([`crate::loader::Plugin::contract`]).
     #[cfg(not(ksn_contract = "changed"))]
     pub contract_version: u32,
     /// Only in the test fixture `tests/fixtures/contracts/changed`: a deliberately
@@ -48,6 +62,11 @@ pub struct KsnPlugin {
     /// Creates one task instance, restoring its state from the host's storage.
     #[sabi(last_prefix_field)]
     pub new_task: extern "C" fn(HostBox) -> RResult<KsnTaskBox, TaskError>,
+
+    /// The plugin's description of itself: its settings, the schemas of its settings
+    /// documents and its statements' texts, as a
+    /// [`PluginDescription`](crate::documents::PluginDescription). Added in 1.2.0.
+    pub describe: extern "C" fn() -> RResult<RString, TaskError>,
 }
 
 impl RootModule for KsnPluginRef {

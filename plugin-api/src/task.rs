@@ -1,113 +1,240 @@
 //! One instance of the KSN Usage task, as the host drives it.
 //!
-//! The trait grows only at its end, and every method added after contract version 1 has a
-//! default, which is what a host gets when it calls the method on an older plugin. The
-//! trait is written once, in `ksn_task!`; the `ksn_contract` cfg exists only for the
-//! contract-drift test fixtures (`tests/fixtures/contracts/`), which build the previous
-//! contract (`previous`: version 1) and a next one (`next`: one more method) from this
-//! same source.
+//! The task's methods are written once, in `ksn_task_contract!` below. From that one list
+//! come the ABI trait hosts call (`KsnTask`), the plain-Rust trait a plugin implements
+//! ([`TaskImpl`](crate::TaskImpl)), and the panic guard between them
+//! ([`Guarded`](crate::export::Guarded)).
+//!
+//! The trait grows only at its end: every method appended after the first release has a
+//! default, which is what a host gets from a plugin whose source never implemented it
+//! (`not implemented by this plugin`). The `ksn_contract` cfg exists only for the
+//! contract-drift test fixtures (`tests/fixtures/contracts/`), which build this same
+//! source with one method more (`next`) or a changed layout (`changed`).
 
-use abi_stable::{
-    sabi_trait,
-    std_types::{RBox, RResult, RStr, RString},
-};
+use abi_stable::std_types::{RBox, RResult, RStr, RString};
 
 use crate::{
     error::TaskError,
-    kinds::LicenseState,
+    kinds::{ErrorKind, LicenseState},
     lookup::{FileQuery, LookupAnswer, TaskStatus},
 };
 
-/// What a host gets from a method the plugin's contract does not have yet.
-pub fn not_in_contract(method: &str, since: u32) -> TaskError {
-    TaskError::invalid_state(format_args!(
-        "{method} is not supported by this plugin (it needs plugin contract version {since})"
-    ))
+/// What a host gets from a method this plugin's source does not implement.
+pub fn not_implemented(method: &str, since: &str) -> TaskError {
+    TaskError::new(
+        ErrorKind::NOT_IMPLEMENTED,
+        format_args!(
+            "{method} is not implemented by this plugin (added in plugin contract {since})"
+        ),
+    )
 }
 
-macro_rules! ksn_task {
-    ($($later:tt)*) => {
-        /// The KSN Usage task. Every method may be called from any thread. Settings
-        /// documents, policies, logs and ledgers cross as JSON text; lookups and states
-        /// are typed.
-        #[sabi_trait]
+/// Generates `KsnTask`, `TaskImpl` and `Guarded`'s forwarding from one list of methods.
+///
+/// Each method is written as `fn name(&self, arg: AbiType => PlainType, ..) -> AbiReturn
+/// => PlainReturn;`, optionally ending in `, on_panic VALUE` for the infallible ones.
+/// Appended methods carry the contract version that added them.
+macro_rules! define_task {
+    (
+        base {
+            $(
+                $(#[$bdoc:meta])*
+                fn $bname:ident(&self $(, $barg:ident : $babi:ty => $bplain:ty)*)
+                    -> $bret:ty => $bpret:ty $(, on_panic $bpanic:expr)?;
+            )*
+        }
+        last {
+            $(#[$ldoc:meta])*
+            fn $lname:ident(&self $(, $larg:ident : $labi:ty => $lplain:ty)*)
+                -> $lret:ty => $lpret:ty;
+        }
+        appended {
+            $(
+                $(#[$adoc:meta])*
+                [$since:literal]
+                fn $aname:ident(&self $(, $aarg:ident : $aabi:ty => $aplain:ty)*)
+                    -> $aret:ty => $apret:ty;
+            )*
+        }
+    ) => {
+        /// The KSN Usage task. Every method may be called from any thread. Documents
+        /// (policies, settings, logs, ledgers, counters) cross as JSON text whose shapes
+        /// are the types of [`crate::documents`]; lookups and states are typed.
+        #[abi_stable::sabi_trait]
         pub trait KsnTask: Send + Sync {
-            /// Replaces the policy (SPEC §2 policy format). Validated whole; any error
-            /// changes nothing.
-            fn push_policy(&self, policy_json: RStr<'_>) -> RResult<(), TaskError>;
+            $( $(#[$bdoc])* fn $bname(&self $(, $barg: $babi)*) -> $bret; )*
 
-            /// A local change: a nested object of values. Validated whole; any error
-            /// changes nothing.
-            fn set_local(&self, settings_json: RStr<'_>) -> RResult<(), TaskError>;
-
-            /// Effective settings, where each comes from, locks, and whether it applies now.
-            fn settings_json(&self) -> RResult<RString, TaskError>;
-
-            /// The Administration Server says whether Private KSN is in use.
-            fn set_private_ksn(&self, enabled: bool) -> RResult<(), TaskError>;
-
-            /// The licence changed.
-            fn set_license(&self, license: LicenseState) -> RResult<(), TaskError>;
-
-            /// The application (host) has started: the task starts itself if its schedule
-            /// says so.
-            fn application_started(&self) -> RResult<(), TaskError>;
-
-            fn start(&self) -> RResult<(), TaskError>;
-
-            fn stop(&self) -> RResult<(), TaskError>;
-
-            fn status(&self) -> TaskStatus;
-
-            /// File reputation for the application's other tasks.
-            fn check_file(&self, query: FileQuery) -> RResult<LookupAnswer, TaskError>;
-
-            /// URL reputation for the application's other tasks.
-            fn check_url(&self, url: RStr<'_>) -> RResult<LookupAnswer, TaskError>;
-
-            /// Time has passed on the host clock: periodic work (statistics batches), and
-            /// the clock by which cached verdicts expire. Call it regularly (every second,
-            /// say).
-            fn tick(&self) -> RResult<(), TaskError>;
-
-            /// The task log as a JSON array, oldest first.
-            fn task_log_json(&self) -> RResult<RString, TaskError>;
-
-            /// The outbound ledger (every item sent, with the consent that allowed it) as
-            /// JSON.
-            fn ledger_json(&self) -> RResult<RString, TaskError>;
-
-            /// Empties the verdict cache. The last method of contract version 1.
+            $(#[$ldoc])*
             #[sabi(last_prefix_field)]
-            fn purge_cache(&self) -> RResult<(), TaskError>;
+            fn $lname(&self $(, $larg: $labi)*) -> $lret;
 
-            $($later)*
+            $(
+                $(#[$adoc])*
+                #[doc = concat!("\n\nAdded in plugin contract ", $since, ".")]
+                fn $aname(&self $(, $aarg: $aabi)*) -> $aret {
+                    $( let _ = $aarg; )*
+                    abi_stable::std_types::RErr(crate::task::not_implemented(stringify!($aname), $since))
+                }
+            )*
+        }
+
+        /// The task as a plugin implements it, in plain Rust types. `export_ksn_plugin!`
+        /// wraps it in the panic guard and exposes it as a `KsnTask`. Methods added after
+        /// the first contract have defaults: an honest `not_implemented` error.
+        pub trait TaskImpl: Send + Sync + 'static {
+            $( $(#[$bdoc])* fn $bname(&self $(, $barg: $bplain)*) -> $bpret; )*
+
+            $(#[$ldoc])*
+            fn $lname(&self $(, $larg: $lplain)*) -> $lpret;
+
+            $(
+                $(#[$adoc])*
+                fn $aname(&self $(, $aarg: $aplain)*) -> $apret {
+                    $( let _ = $aarg; )*
+                    Err(crate::task::not_implemented(stringify!($aname), $since))
+                }
+            )*
+        }
+
+        impl<T: TaskImpl> KsnTask for crate::export::Guarded<T> {
+            $(
+                fn $bname(&self $(, $barg: $babi)*) -> $bret {
+                    guarded!(self, $bname, ($($barg),*) $(, $bpanic)?)
+                }
+            )*
+            fn $lname(&self $(, $larg: $labi)*) -> $lret {
+                guarded!(self, $lname, ($($larg),*))
+            }
+            $(
+                fn $aname(&self $(, $aarg: $aabi)*) -> $aret {
+                    guarded!(self, $aname, ($($aarg),*))
+                }
+            )*
         }
     };
 }
 
-#[cfg(not(any(ksn_contract = "previous", ksn_contract = "next")))]
-ksn_task! {
-    /// Contract version 2: the task's counters as a JSON object (`cache_entries`,
-    /// `queued_statistics`, `queued_kmp`, `ledger_items`).
-    fn counters_json(&self) -> RResult<RString, TaskError> {
-        abi_stable::std_types::RErr(not_in_contract("counters_json", 2))
-    }
+/// One forwarded call under the panic guard: arguments to plain types, the result back
+/// to ABI types; an infallible method answers `on_panic` when the plugin panicked.
+macro_rules! guarded {
+    ($self:ident, $name:ident, ($($arg:ident),*)) => {
+        $self.run(stringify!($name), |t| {
+            t.$name($(crate::export::Plain::plain($arg)),*)
+                .map(crate::export::IntoAbi::into_abi)
+        })
+    };
+    ($self:ident, $name:ident, ($($arg:ident),*), $on_panic:expr) => {
+        match $self.run(stringify!($name), |t| Ok(t.$name($(crate::export::Plain::plain($arg)),*))) {
+            abi_stable::std_types::ROk(value) => value,
+            abi_stable::std_types::RErr(_) => $on_panic,
+        }
+    };
 }
 
-#[cfg(ksn_contract = "previous")]
-ksn_task! {}
+/// The contract's methods. `$next` is only for the `next` test contract.
+macro_rules! ksn_task_contract {
+    ($($next:tt)*) => {
+        define_task! {
+            base {
+                /// Replaces the policy (a [`PolicyDocument`](crate::documents::PolicyDocument)).
+                /// Validated whole; any error changes nothing.
+                fn push_policy(&self, policy_json: RStr<'_> => &str)
+                    -> RResult<(), TaskError> => Result<(), TaskError>;
+
+                /// A local change (a [`LocalChange`](crate::documents::LocalChange)).
+                /// Validated whole; any error changes nothing.
+                fn set_local(&self, settings_json: RStr<'_> => &str)
+                    -> RResult<(), TaskError> => Result<(), TaskError>;
+
+                /// Effective settings, where each comes from, locks, and whether it applies
+                /// now: a [`SettingsView`](crate::documents::SettingsView).
+                fn settings_json(&self)
+                    -> RResult<RString, TaskError> => Result<String, TaskError>;
+
+                /// The Administration Server says whether Private KSN is in use.
+                fn set_private_ksn(&self, enabled: bool => bool)
+                    -> RResult<(), TaskError> => Result<(), TaskError>;
+
+                /// The licence changed.
+                fn set_license(&self, license: LicenseState => LicenseState)
+                    -> RResult<(), TaskError> => Result<(), TaskError>;
+
+                /// The application (host) has started: the task starts itself if its
+                /// schedule says so.
+                fn application_started(&self)
+                    -> RResult<(), TaskError> => Result<(), TaskError>;
+
+                /// Starts the task (refused without the statement of the current mode, or
+                /// with a licence that does not cover KSN).
+                fn start(&self) -> RResult<(), TaskError> => Result<(), TaskError>;
+
+                /// Stops the task; queued data is discarded.
+                fn stop(&self) -> RResult<(), TaskError> => Result<(), TaskError>;
+
+                /// State, error, the service the next request goes to, mode and licence.
+                fn status(&self) -> TaskStatus => TaskStatus,
+                    on_panic crate::export::FAILED_BY_PANIC;
+
+                /// File reputation for the application's other tasks.
+                fn check_file(&self, query: FileQuery => FileQuery)
+                    -> RResult<LookupAnswer, TaskError> => Result<LookupAnswer, TaskError>;
+
+                /// URL reputation for the application's other tasks.
+                fn check_url(&self, url: RStr<'_> => &str)
+                    -> RResult<LookupAnswer, TaskError> => Result<LookupAnswer, TaskError>;
+
+                /// Time has passed on the host clock: periodic work (statistics batches),
+                /// and the clock by which cached verdicts expire. Call it regularly (every
+                /// second, say).
+                fn tick(&self) -> RResult<(), TaskError> => Result<(), TaskError>;
+
+                /// The task log as a JSON array of
+                /// [`LogEntry`](crate::documents::LogEntry), oldest first.
+                fn task_log_json(&self)
+                    -> RResult<RString, TaskError> => Result<String, TaskError>;
+
+                /// The outbound ledger as a JSON array of
+                /// [`LedgerItem`](crate::documents::LedgerItem): every item sent that is
+                /// still kept, with the consent that allowed it.
+                fn ledger_json(&self)
+                    -> RResult<RString, TaskError> => Result<String, TaskError>;
+            }
+            last {
+                /// Empties the verdict cache. The last method of the first contract.
+                fn purge_cache(&self) -> RResult<(), TaskError> => Result<(), TaskError>;
+            }
+            appended {
+                /// The task's counters: a [`Counters`](crate::documents::Counters) object.
+                ["1.1.0"]
+                fn counters_json(&self)
+                    -> RResult<RString, TaskError> => Result<String, TaskError>;
+
+                /// At most `max` entries of the task log from `from_seq` on, as a
+                /// [`LogPage`](crate::documents::LogPage): the log read in bounded pages.
+                ["1.2.0"]
+                fn task_log_page(&self, from_seq: u64 => u64, max: u32 => u32)
+                    -> RResult<RString, TaskError> => Result<String, TaskError>;
+
+                /// At most `max` ledger items from `from_seq` on, as a
+                /// [`LedgerPage`](crate::documents::LedgerPage).
+                ["1.2.0"]
+                fn ledger_page(&self, from_seq: u64 => u64, max: u32 => u32)
+                    -> RResult<RString, TaskError> => Result<String, TaskError>;
+
+                $($next)*
+            }
+        }
+    };
+}
+
+#[cfg(not(ksn_contract = "next"))]
+ksn_task_contract! {}
 
 #[cfg(ksn_contract = "next")]
-ksn_task! {
-    fn counters_json(&self) -> RResult<RString, TaskError> {
-        abi_stable::std_types::RErr(not_in_contract("counters_json", 2))
-    }
-
+ksn_task_contract! {
     /// Only in the `next` test contract: a method no released host knows.
-    fn sends_immediately(&self) -> RResult<bool, TaskError> {
-        abi_stable::std_types::RErr(not_in_contract("sends_immediately", 3))
-    }
+    ["1.3.0"]
+    fn sends_immediately(&self) -> RResult<bool, TaskError> => Result<bool, TaskError>;
 }
 
 /// The owned task object the plugin's factory returns.

@@ -6,10 +6,11 @@
 use plugin_api::{DataCategory, ErrorKind, LicenseState, TaskError, TaskState};
 
 use super::{
-    consent::{Acceptance, Consent, Source, Statement},
+    consent::{Acceptance, Consent, Ended, Source, Statement},
     doc::{LocalEntry, Policy},
     journal::{Changes, Event, LogEntry, Stored, StoredOut},
     layers::{Layers, Resolved},
+    statements::Shipped,
     table::{Role, Setting, Value, SETTING_COUNT, TABLE},
 };
 
@@ -26,6 +27,12 @@ pub struct Control {
     /// Bumped when cached verdicts stop being valid (mode change, full withdrawal).
     pub generation: u32,
     pub next_seq: u64,
+    /// The policy in force has unlocked values of settings that do not apply while Private
+    /// KSN is on, not applied yet: they are, as if pushed then, when Private KSN goes off.
+    pub deferred_policy: bool,
+    /// When the last statistics/KMP batch went out (host time), so that "at most one
+    /// batch a minute" holds across restarts.
+    pub last_batch_ms: Option<u64>,
 }
 
 /// What the data plane must do once a transaction is committed.
@@ -34,6 +41,8 @@ pub struct Effects {
     pub clear_cache: bool,
     pub discard_statistics: bool,
     pub discard_kmp: bool,
+    /// A policy push or a start: the next request tries the proxy, if it was found down.
+    pub retry_proxy: bool,
 }
 
 pub struct Txn {
@@ -88,10 +97,25 @@ impl Txn {
         }
     }
 
+    fn consent_event(
+        &mut self,
+        statement: Statement,
+        version: u32,
+        accepted: bool,
+        source: Source,
+    ) -> u64 {
+        self.log(Event::ConsentChanged {
+            statement,
+            version,
+            accepted,
+            source,
+            category: None,
+        })
+    }
+
     /// The snapshot to persist with this transaction's record, if it changed persistent state.
     pub fn stored(&self) -> Option<StoredOut<'_>> {
-        self.persist_state
-            .then(|| Stored::capture(&self.next.layers, &self.next.consent, self.next.private_ksn))
+        self.persist_state.then(|| self.next.stored())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,33 +124,45 @@ impl Txn {
 
     fn accept_ksn(&mut self, source: Source) {
         let statement = Statement::for_mode(self.next.private_ksn);
-        let record = self.log(Event::ConsentChanged {
-            statement,
-            accepted: true,
-            source,
-            category: None,
-        });
+        let version = statement.current_version();
+        let record = self.consent_event(statement, version, true, source);
         self.next.consent.ksn = Some(Acceptance {
             statement,
+            version,
             source,
             time_ms: self.now,
             record,
         });
+        self.next.consent.ksn_ended = None;
         self.persist_state = true;
+        // A Managed Protection acceptance the policy in force locks ended with its
+        // prerequisite; it is in force again with it (from the next start, like any).
+        let kmp_locked = self
+            .next
+            .layers
+            .policy
+            .locked(Setting::KmpStatementAccepted);
+        if kmp_locked == Some(Value::Bool(true)) && self.next.consent.kmp.is_none() {
+            self.accept_kmp(Source::Policy);
+        }
     }
 
     /// Full withdrawal (or lapse): the KSN acceptance ends, and KMP with it; the task stops;
     /// queued data is discarded and cached verdicts dropped.
     fn end_ksn(&mut self, source: Source) {
         if let Some(acceptance) = self.next.consent.ksn.take() {
-            self.log(Event::ConsentChanged {
+            let record =
+                self.consent_event(acceptance.statement, acceptance.version, false, source);
+            self.next.consent.ksn_ended = Some(Ended {
                 statement: acceptance.statement,
-                accepted: false,
+                version: acceptance.version,
                 source,
-                category: None,
+                time_ms: self.now,
+                record,
+                with_ksn: false,
             });
         }
-        self.end_kmp(source);
+        self.end_kmp(source, true);
         self.persist_state = true;
         self.next.generation = self.next.generation.wrapping_add(1);
         self.effects.clear_cache = true;
@@ -134,33 +170,56 @@ impl Txn {
     }
 
     fn accept_kmp(&mut self, source: Source) {
-        let record = self.log(Event::ConsentChanged {
-            statement: Statement::Kmp,
-            accepted: true,
-            source,
-            category: None,
-        });
+        let version = Statement::Kmp.current_version();
+        let record = self.consent_event(Statement::Kmp, version, true, source);
         self.next.consent.kmp = Some(Acceptance {
             statement: Statement::Kmp,
+            version,
             source,
             time_ms: self.now,
             record,
         });
+        self.next.consent.kmp_ended = None;
         self.persist_state = true;
     }
 
-    fn end_kmp(&mut self, source: Source) {
-        if self.next.consent.kmp.take().is_some() {
-            self.log(Event::ConsentChanged {
+    /// Ends Managed Protection; `with_ksn` when it ends because the KSN statement did.
+    fn end_kmp(&mut self, source: Source, with_ksn: bool) {
+        if let Some(acceptance) = self.next.consent.kmp.take() {
+            let record = self.consent_event(Statement::Kmp, acceptance.version, false, source);
+            self.next.consent.kmp_ended = Some(Ended {
                 statement: Statement::Kmp,
-                accepted: false,
+                version: acceptance.version,
                 source,
-                category: None,
+                time_ms: self.now,
+                record,
+                with_ksn,
             });
         }
         self.next.kmp_active = false;
         self.effects.discard_kmp = true;
         self.persist_state = true;
+    }
+
+    /// Logs the effective values that changed since `before`, with their values then.
+    fn log_diff(&mut self, before: &[Resolved; SETTING_COUNT], source: Source) {
+        let after = self.next.resolved();
+        let mut old = Changes::default();
+        let mut new = Changes::default();
+        for d in &TABLE {
+            let (b, a) = (before[d.setting.index()], after[d.setting.index()]);
+            if b.value != a.value {
+                old.0.push((d.path.into(), b.value.to_json()));
+                new.0.push((d.path.into(), a.value.to_json()));
+            }
+        }
+        if !new.0.is_empty() {
+            self.log(Event::SettingsChanged {
+                source,
+                before: old,
+                after: new,
+            });
+        }
     }
 }
 
@@ -186,6 +245,8 @@ impl Default for Control {
             kmp_active: false,
             generation: 0,
             next_seq: 0,
+            deferred_policy: false,
+            last_batch_ms: None,
         }
     }
 }
@@ -201,8 +262,21 @@ impl Control {
             control.layers = stored.layers()?;
             control.consent = stored.consent;
             control.private_ksn = stored.private_ksn;
+            control.deferred_policy = stored.deferred_policy;
+            control.last_batch_ms = stored.last_batch_ms;
         }
         Ok(control)
+    }
+
+    /// What is persisted of this state.
+    pub fn stored(&self) -> StoredOut<'_> {
+        Stored::capture(
+            &self.layers,
+            &self.consent,
+            self.private_ksn,
+            self.deferred_policy,
+            self.last_batch_ms,
+        )
     }
 
     pub fn resolved(&self) -> [Resolved; SETTING_COUNT] {
@@ -215,13 +289,7 @@ impl Control {
 
     /// Whether a setting governs the task's behaviour in the current mode.
     pub fn applies(&self, setting: Setting) -> bool {
-        match setting.descriptor().role {
-            Role::GlobalOnly => !self.private_ksn,
-            _ => match setting {
-                Setting::UseKscAsKsnProxy | Setting::UseKsnIfProxyUnavailable => !self.private_ksn,
-                _ => true,
-            },
-        }
+        !self.private_ksn || setting.descriptor().role.applies_in_private_ksn()
     }
 
     /// A new policy replaces the previous one.
@@ -236,8 +304,9 @@ impl Control {
         }
         let mut txn = Txn::new(self, now);
         txn.persist_state = true;
+        txn.effects.retry_proxy = true;
         txn.log(Event::PolicyApplied {
-            locked: policy.locked_paths(),
+            locked: policy.locked_paths().into_iter().map(Into::into).collect(),
         });
         let changes: Vec<(Setting, Value, bool)> = policy
             .entries
@@ -245,14 +314,15 @@ impl Control {
             .map(|e| (e.setting, e.value, e.locked))
             .collect();
         txn.next.layers.policy = policy;
+        txn.next.deferred_policy = false;
         for (setting, value, locked) in changes {
             match setting {
                 Setting::KsnStatementAccepted | Setting::KmpStatementAccepted => {
                     self.apply_statement(&mut txn, setting, value.as_bool(), Source::Policy)
                 }
                 _ if locked => {}
-                // Global-KSN boxes carried by a policy are not applied in Private KSN mode.
-                _ if setting.descriptor().role == Role::GlobalOnly && self.private_ksn => {}
+                // Settings that do not apply in Private KSN mode wait for it to go off.
+                _ if !self.applies(setting) => txn.next.deferred_policy = true,
                 _ => txn.next.layers.set_local(setting, value, Source::Policy),
             }
         }
@@ -265,6 +335,7 @@ impl Control {
         for entry in entries {
             let path = entry.setting.path();
             if self.private_ksn && entry.setting.descriptor().role == Role::GlobalOnly {
+                // (The proxy settings may change locally: they apply again when it goes off.)
                 return Err(settings_error(
                     ErrorKind::UNAVAILABLE_IN_PRIVATE_KSN,
                     path,
@@ -341,7 +412,7 @@ impl Control {
             (true, true, false) => txn.accept_ksn(source),
             (true, false, true) => txn.end_ksn(source),
             (false, true, false) => txn.accept_kmp(source),
-            (false, false, true) => txn.end_kmp(source),
+            (false, false, true) => txn.end_kmp(source, false),
             _ => {}
         }
     }
@@ -358,8 +429,10 @@ impl Control {
                     after[setting.index()].value.as_bool(),
                 );
                 if was != is {
+                    let version = txn.next.consent.ksn.map_or(0, |a| a.version);
                     txn.log(Event::ConsentChanged {
                         statement: Statement::Ksn,
+                        version,
                         accepted: is,
                         source,
                         category: Some(category),
@@ -379,24 +452,7 @@ impl Control {
 
     /// Logs the effective values that changed, before and after.
     fn log_settings_diff(&self, txn: &mut Txn, source: Source) {
-        let before = self.resolved();
-        let after = txn.next.resolved();
-        let mut old = Changes::default();
-        let mut new = Changes::default();
-        for d in &TABLE {
-            let (b, a) = (before[d.setting.index()], after[d.setting.index()]);
-            if b.value != a.value {
-                old.0.push((d.path, b.value));
-                new.0.push((d.path, a.value));
-            }
-        }
-        if !new.0.is_empty() {
-            txn.log(Event::SettingsChanged {
-                source,
-                before: old,
-                after: new,
-            });
-        }
+        txn.log_diff(&self.resolved(), source);
     }
 
     /// The Administration Server reports whether Private KSN is in use.
@@ -415,6 +471,9 @@ impl Control {
         txn.next.private_ksn = enabled;
         txn.end_ksn(Source::ModeChange);
         self.log_settings_diff(&mut txn, Source::ModeChange);
+        if !enabled && self.deferred_policy {
+            apply_deferred_policy(&mut txn);
+        }
         if self.state == TaskState::RUNNING {
             let error = if enabled {
                 (
@@ -458,12 +517,19 @@ impl Control {
             return Err(TaskError::invalid_state("the task is already running"));
         }
         if !self.consent.ksn_accepted() {
+            let statement = Statement::for_mode(self.private_ksn);
+            let reason = match self.consent.ksn_ended {
+                Some(ended) if ended.source == Source::StatementChanged => format!(
+                    "{} changed (version {} replaces version {}, which was accepted): read it and accept it again",
+                    statement.title(),
+                    statement.current_version(),
+                    ended.version
+                ),
+                _ => format!("{} is not accepted", statement.title()),
+            };
             return Err(TaskError::new(
                 ErrorKind::STATEMENT_NOT_ACCEPTED,
-                format_args!(
-                    "cannot start: {} is not accepted (data_handling.ksn_statement_accepted)",
-                    Statement::for_mode(self.private_ksn).title()
-                ),
+                format_args!("cannot start: {reason} (data_handling.ksn_statement_accepted)"),
             ));
         }
         if self.license != LicenseState::VALID {
@@ -476,6 +542,7 @@ impl Control {
             ));
         }
         let mut txn = Txn::new(self, now);
+        txn.effects.retry_proxy = true;
         txn.set_state(TaskState::RUNNING, None);
         txn.next.kmp_active = self.consent.kmp_accepted();
         Ok(txn)
@@ -493,15 +560,35 @@ impl Control {
     }
 
     /// After a host restart the task is stopped, whatever the log last said: record that.
+    /// An acceptance of another version of a statement than this plugin's no longer counts.
     pub fn restarted(&self, last: Option<TaskState>, now: u64) -> Txn {
         let mut txn = Txn::new(self, now);
         if let Some(from) = last.filter(|s| *s != TaskState::STOPPED) {
             txn.log(Event::StateChanged {
                 from,
                 to: TaskState::STOPPED,
-                reason: Some("host_restarted"),
+                reason: Some("host_restarted".into()),
             });
         }
+        let outdated =
+            |a: Option<Acceptance>| a.is_some_and(|a| a.version != a.statement.current_version());
+        if outdated(self.consent.ksn) {
+            txn.end_ksn(Source::StatementChanged);
+        } else if outdated(self.consent.kmp) {
+            txn.end_kmp(Source::StatementChanged, false);
+        }
+        if !txn.entries.is_empty() || txn.persist_state {
+            self.log_settings_diff(&mut txn, Source::StatementChanged);
+        }
+        txn
+    }
+
+    /// The statistics/KMP batch goes out now: recorded first, so that a restart does not
+    /// send another within the minute.
+    pub fn batch_sent(&self, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        txn.next.last_batch_ms = Some(now);
+        txn.persist_state = true;
         txn
     }
 
@@ -509,7 +596,7 @@ impl Control {
     pub fn refusal(&self, operation: &'static str, error: &TaskError, now: u64) -> Txn {
         let mut txn = Txn::new(self, now);
         txn.log(Event::OperationRefused {
-            operation,
+            operation: operation.into(),
             kind: error.kind,
             message: error.message.to_string(),
         });
@@ -524,6 +611,27 @@ impl Control {
         }
         txn
     }
+}
+
+/// Private KSN went off: the policy's unlocked values of the settings that did not apply
+/// are in force now, exactly as if the policy had been pushed at this moment.
+fn apply_deferred_policy(txn: &mut Txn) {
+    let before = txn.next.resolved();
+    let deferred: Vec<(Setting, Value)> = txn
+        .next
+        .layers
+        .policy
+        .entries
+        .iter()
+        .filter(|e| !e.locked && !e.setting.descriptor().role.applies_in_private_ksn())
+        .map(|e| (e.setting, e.value))
+        .collect();
+    for (setting, value) in deferred {
+        txn.next.layers.set_local(setting, value, Source::Policy);
+    }
+    txn.next.deferred_policy = false;
+    txn.persist_state = true;
+    txn.log_diff(&before, Source::Policy);
 }
 
 #[cfg(test)]

@@ -98,6 +98,7 @@ fn a_locked_policy_accepts_and_records_its_source() {
     assert!(txn.persist_state);
     assert!(events(&txn).contains(&&Event::ConsentChanged {
         statement: Statement::Ksn,
+        version: 1,
         accepted: true,
         source: Source::Policy,
         category: None
@@ -164,8 +165,14 @@ fn an_unlocked_policy_value_is_changeable_until_the_next_push() {
         panic!("{:?}", events(&txn))
     };
     assert_eq!(*source, Source::Local);
-    assert_eq!(before.get("task.checksum_limit_mb"), Some(Value::Int(8)));
-    assert_eq!(after.get("task.checksum_limit_mb"), Some(Value::Int(16)));
+    assert_eq!(
+        before.get("task.checksum_limit_mb"),
+        Some(&serde_json::json!(8))
+    );
+    assert_eq!(
+        after.get("task.checksum_limit_mb"),
+        Some(&serde_json::json!(16))
+    );
     push(&mut c, policy).unwrap();
     assert_eq!(c.value(Setting::ChecksumLimitMb), Value::Int(8));
 }
@@ -299,6 +306,7 @@ fn withdrawal_by_policy_is_recorded_with_its_source() {
     .unwrap();
     assert!(events(&txn).contains(&&Event::ConsentChanged {
         statement: Statement::Ksn,
+        version: 1,
         accepted: false,
         source: Source::Policy,
         category: None
@@ -327,6 +335,7 @@ fn partial_withdrawal_is_one_category_only() {
     assert!(txn.effects.discard_statistics && !txn.effects.clear_cache);
     assert!(events(&txn).contains(&&Event::ConsentChanged {
         statement: Statement::Ksn,
+        version: 1,
         accepted: false,
         source: Source::Local,
         category: Some(DataCategory::STATISTICS)
@@ -461,10 +470,10 @@ fn refusals_are_logged_with_their_kind() {
     assert!(matches!(
         events(&txn)[0],
         Event::OperationRefused {
-            operation: "start",
+            operation,
             kind: ErrorKind::STATEMENT_NOT_ACCEPTED,
             ..
-        }
+        } if operation == "start"
     ));
     assert!(!txn.persist_state);
 }
@@ -479,8 +488,7 @@ fn stored_state_restores_settings_and_consent_but_not_the_run_state() {
     )
     .unwrap();
     start(&mut c).unwrap();
-    let json =
-        serde_json::to_string(&Stored::capture(&c.layers, &c.consent, c.private_ksn)).unwrap();
+    let json = serde_json::to_string(&c.stored()).unwrap();
     let back: Stored = serde_json::from_str(&json).unwrap();
     let restored = Control::restored(Some(&back), c.next_seq).unwrap();
     assert_eq!(restored.layers, c.layers);
@@ -490,5 +498,253 @@ fn stored_state_restores_settings_and_consent_but_not_the_run_state() {
         restored.license,
         LicenseState::UNKNOWN,
         "the host reports it again"
+    );
+}
+
+fn private_ksn(c: &mut Control, enabled: bool) -> Txn {
+    let txn = c.set_private_ksn(enabled, 7);
+    commit(c, txn)
+}
+
+#[test]
+fn a_policy_pushed_in_private_mode_is_in_force_when_private_ksn_goes_off() {
+    for locked in [false, true] {
+        let mut c = fresh();
+        private_ksn(&mut c, true);
+        let policy = format!(
+            r#"{{"settings": {{"data_handling": {{"send_scanned_urls_data": {{"value": false, "locked": {locked}}},
+                "send_statistics": false}},
+                "task": {{"use_ksc_as_ksn_proxy": false, "checksum_limit_mb": 9}}}}}}"#
+        );
+        push(&mut c, &policy).unwrap();
+        assert_eq!(
+            c.value(Setting::ChecksumLimitMb),
+            Value::Int(9),
+            "applies in both modes"
+        );
+        assert!(!c.applies(Setting::SendStatistics) && !c.applies(Setting::UseKscAsKsnProxy));
+        // A local change of the proxy settings is allowed while they do not apply, and the
+        // policy's value wins when they do again, as if pushed then.
+        local(&mut c, r#"{"task": {"use_ksc_as_ksn_proxy": true}}"#).unwrap();
+
+        let txn = private_ksn(&mut c, false);
+        for (setting, value) in [
+            (Setting::SendScannedUrlsData, false),
+            (Setting::SendStatistics, false),
+            (Setting::UseKscAsKsnProxy, false),
+            (Setting::SendScannedFilesData, true),
+        ] {
+            assert_eq!(
+                c.value(setting),
+                Value::Bool(value),
+                "{setting:?} (locked {locked})"
+            );
+        }
+        assert!(!c.deferred_policy);
+        assert!(events(&txn).iter().any(|e| matches!(
+            e,
+            Event::SettingsChanged { source: Source::Policy, after, .. }
+                if after.get("data_handling.send_statistics") == Some(&serde_json::json!(false))
+        )));
+        // Once applied, they are ordinary unlocked policy values: changeable locally.
+        local(&mut c, r#"{"data_handling": {"send_statistics": true}}"#).unwrap();
+        assert_eq!(c.value(Setting::SendStatistics), Value::Bool(true));
+        private_ksn(&mut c, true);
+        private_ksn(&mut c, false);
+        assert_eq!(
+            c.value(Setting::SendStatistics),
+            Value::Bool(true),
+            "a switch without a pending policy leaves local changes alone"
+        );
+    }
+}
+
+#[test]
+fn the_deferred_policy_survives_a_restart() {
+    let mut c = fresh();
+    private_ksn(&mut c, true);
+    push(
+        &mut c,
+        r#"{"settings": {"data_handling": {"send_scanned_files_data": false}}}"#,
+    )
+    .unwrap();
+    let back: Stored = serde_json::from_str(&serde_json::to_string(&c.stored()).unwrap()).unwrap();
+    let mut restored = Control::restored(Some(&back), c.next_seq).unwrap();
+    assert!(restored.deferred_policy);
+    private_ksn(&mut restored, false);
+    assert_eq!(
+        restored.value(Setting::SendScannedFilesData),
+        Value::Bool(false)
+    );
+}
+
+const KSN_WITH_LOCKED_KMP: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": true,
+    "kmp_statement_accepted": {"value": true, "locked": true}}}}"#;
+
+#[test]
+fn a_locked_kmp_acceptance_returns_with_the_ksn_statement() {
+    let mut c = fresh();
+    push(&mut c, KSN_WITH_LOCKED_KMP).unwrap();
+    start(&mut c).unwrap();
+    assert!(c.kmp_active);
+    let txn = local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": false}}"#,
+    )
+    .unwrap();
+    assert!(c.consent.kmp.is_none(), "withdrawal beats the lock");
+    assert!(events(&txn).contains(&&Event::ConsentChanged {
+        statement: Statement::Kmp,
+        version: 1,
+        accepted: false,
+        source: Source::Local,
+        category: None
+    }));
+    let ended = c.consent.kmp_ended.unwrap();
+    assert!(ended.with_ksn && ended.source == Source::Local);
+
+    let txn = local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    assert!(events(&txn).contains(&&Event::ConsentChanged {
+        statement: Statement::Kmp,
+        version: 1,
+        accepted: true,
+        source: Source::Policy,
+        category: None
+    }));
+    assert_eq!(c.value(Setting::KmpStatementAccepted), Value::Bool(true));
+    start(&mut c).unwrap();
+    assert!(c.kmp_active, "in force from the next start");
+
+    // An unlocked KMP acceptance does not come back by itself.
+    let mut c = fresh();
+    push(&mut c, r#"{"settings": {"data_handling": {"ksn_statement_accepted": true, "kmp_statement_accepted": true}}}"#).unwrap();
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": false}}"#,
+    )
+    .unwrap();
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    assert!(c.consent.kmp.is_none());
+}
+
+fn why(c: &Control, path: &str) -> String {
+    let settings: serde_json::Value =
+        serde_json::from_str(&crate::core::explain::settings_json(c)).unwrap();
+    settings["details"][path]["why"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn explain_gives_the_recorded_reason_an_acceptance_ended() {
+    let ksn = "data_handling.ksn_statement_accepted";
+    let kmp = "data_handling.kmp_statement_accepted";
+    let mut c = fresh();
+    push(&mut c, KSN_WITH_LOCKED_KMP).unwrap();
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": false}}"#,
+    )
+    .unwrap();
+    let text = why(&c, ksn);
+    assert!(text.contains("withdrawn by a local change"), "{text}");
+    assert!(!text.contains("mode"), "no mode change happened: {text}");
+    let text = why(&c, kmp);
+    assert!(
+        text.contains("ended when the KSN statement's did"),
+        "{text}"
+    );
+    assert!(
+        text.contains("in force again once the KSN statement is accepted"),
+        "{text}"
+    );
+
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    private_ksn(&mut c, true);
+    let text = why(&c, ksn);
+    assert!(
+        text.contains("the Private KSN statement is not accepted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lapsed when the Private KSN mode changed"),
+        "{text}"
+    );
+    assert!(text.contains("accept locally"), "{text}");
+
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    push(
+        &mut c,
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": false}}}"#,
+    )
+    .unwrap();
+    let text = why(&c, ksn);
+    assert!(text.contains("withdrawn by the policy"), "{text}");
+
+    let text = why(&fresh(), ksn);
+    assert_eq!(text, "the KSN statement is not accepted");
+}
+
+#[test]
+fn an_acceptance_of_another_version_of_the_statement_no_longer_counts() {
+    let mut c = fresh();
+    push(&mut c, KSN_WITH_LOCKED_KMP).unwrap();
+    let mut stored: serde_json::Value = serde_json::to_value(c.stored()).unwrap();
+    stored["consent"]["ksn"]["version"] = 0.into();
+    let stored: Stored = serde_json::from_value(stored).unwrap();
+    let restored = Control::restored(Some(&stored), c.next_seq).unwrap();
+    let txn = restored.restarted(None, 50);
+    assert!(txn.persist_state);
+    assert!(events(&txn).contains(&&Event::ConsentChanged {
+        statement: Statement::Ksn,
+        version: 0,
+        accepted: false,
+        source: Source::StatementChanged,
+        category: None
+    }));
+    let mut c = restored;
+    commit(&mut c, txn);
+    assert_eq!(c.value(Setting::KsnStatementAccepted), Value::Bool(false));
+    assert!(c.consent.kmp.is_none());
+    let mut licensed = c.clone();
+    licensed.license = LicenseState::VALID;
+    let err = licensed.start(60).err().unwrap();
+    assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
+    assert!(err.message.contains("changed"), "{}", err.message);
+    let text = why(&c, "data_handling.ksn_statement_accepted");
+    assert!(
+        text.contains("the statement changed: version 1 replaces version 0"),
+        "{text}"
+    );
+    // Accepting again accepts the current version.
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.consent.ksn.unwrap().version, 1);
+}
+
+#[test]
+fn the_time_of_the_last_batch_is_persisted() {
+    let mut c = fresh();
+    let txn = c.batch_sent(120_000);
+    assert!(txn.persist_state);
+    commit(&mut c, txn);
+    let back: Stored = serde_json::from_str(&serde_json::to_string(&c.stored()).unwrap()).unwrap();
+    assert_eq!(
+        Control::restored(Some(&back), 0).unwrap().last_batch_ms,
+        Some(120_000)
     );
 }

@@ -6,36 +6,21 @@ use std::sync::{
     Mutex,
 };
 
+use plugin_api::documents::Counters;
 use plugin_api::{DataCategory, Service, TransportFailure};
-use serde::Serialize;
 
 use super::{host::Host, journal::Event, snapshot::Snapshot, task::Task};
 
 /// Statistics and KMP data are sent at most once per this many host milliseconds.
 pub const BATCH_INTERVAL_MS: u64 = 60_000;
 
-/// One item (or batch) that left the device.
-#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
-pub struct LedgerItem {
-    pub seq: u64,
-    pub time_ms: u64,
-    pub category: DataCategory,
-    pub service: Service,
-    /// Items carried: 1 for a lookup, the batch size for statistics and KMP data.
-    pub items: u32,
-    pub bytes: u64,
-    /// Task-log number of the acceptance that allowed it.
-    pub consent_record: u64,
-    /// `answered`, or `timed_out` (delivered, no answer in time).
-    pub outcome: &'static str,
-}
+pub use plugin_api::documents::{LedgerItem, LedgerOutcome};
 
 #[derive(Default)]
 pub struct Outbound {
     ledger: Mutex<Vec<LedgerItem>>,
     pending_statistics: AtomicU64,
     pending_kmp: AtomicU64,
-    last_batch_ms: AtomicU64,
 }
 
 impl Outbound {
@@ -95,9 +80,10 @@ pub enum Sent<T> {
 }
 
 impl<H: Host> Task<H> {
-    /// Sends one request along the current route, under the egress gate. Each service is
-    /// tried in order while it is unreachable; a timeout spends the whole budget. Returns
-    /// the data-plane events to record once the gate is released.
+    /// Sends one request along the current route (`route`), under the egress gate: to the
+    /// first service, and to the fallback only if the first refused the connection. A
+    /// timeout spends the whole budget. Returns the data-plane events to record once the
+    /// gate is released.
     pub(super) fn send<T>(
         &self,
         category: DataCategory,
@@ -107,18 +93,20 @@ impl<H: Host> Task<H> {
         mut attempt: impl FnMut(Service, u32) -> Result<T, TransportFailure>,
         undelivered: impl FnOnce(),
     ) -> Sent<T> {
+        let now = self.now();
         let _gate = self.egress.read().unwrap_or_else(|e| e.into_inner());
         // The snapshot current under the gate is the consent in force for this send.
         let snapshot = self.snapshot.load();
-        // An unreachable service fails at once; a slow one spends the whole budget.
         let budget = snapshot.timeout_ms;
-        for &service in snapshot.route() {
+        let route = self.route(&snapshot, now);
+        let mut next = Some(route.first);
+        while let Some(service) = next.filter(|s| *s != Service::NONE) {
             if !snapshot.allows(category, service) {
                 log::warn!("egress refused: {category} to {service} is not allowed by the consent in force");
                 events.push(Event::EgressRefused {
                     category,
                     service,
-                    reason: "no consent in force allows it",
+                    reason: "no consent in force allows it".into(),
                 });
                 return Sent::Failed;
             }
@@ -133,16 +121,19 @@ impl<H: Host> Task<H> {
                     return Sent::Answered(service, value);
                 }
                 Err(failure) => {
-                    self.service_lost(service, failure, events);
+                    self.service_lost(service, failure, now, events);
                     if failure == TransportFailure::TIMED_OUT {
                         return Sent::Failed;
                     }
                 }
             }
+            next = route.fallback.filter(|f| *f != service);
         }
         // Nothing reached any service, and the consent in force still allows it: still
         // under the gate, so a withdrawal cannot slip in between.
-        undelivered();
+        if snapshot.allows_category(category) {
+            undelivered();
+        }
         Sent::Failed
     }
 
@@ -164,20 +155,32 @@ impl<H: Host> Task<H> {
             bytes,
             consent_record: snapshot.consent_record(category).unwrap_or(u64::MAX),
             outcome: if result.is_ok() {
-                "answered"
+                LedgerOutcome::Answered
             } else {
-                "timed_out"
+                LedgerOutcome::TimedOut
             },
         });
     }
 
     fn service_ok(&self, service: Service, events: &mut Vec<Event>) {
+        if service == Service::PROXY {
+            self.proxy.up();
+        }
         if self.lost[service.0 as usize].swap(false, Ordering::Relaxed) {
             events.push(Event::KsnRestored { service });
         }
     }
 
-    fn service_lost(&self, service: Service, reason: TransportFailure, events: &mut Vec<Event>) {
+    fn service_lost(
+        &self,
+        service: Service,
+        reason: TransportFailure,
+        now: u64,
+        events: &mut Vec<Event>,
+    ) {
+        if service == Service::PROXY {
+            self.proxy.down(now);
+        }
         if !self.lost[service.0 as usize].swap(true, Ordering::Relaxed) {
             events.push(Event::KsnUnavailable { service, reason });
         }
@@ -188,11 +191,12 @@ impl<H: Host> Task<H> {
     /// delivered stays queued.
     pub fn tick(&self) {
         let now = self.now();
-        let last = self.outbound.last_batch_ms.load(Ordering::Relaxed);
-        if !self.snapshot.load().running() || now < last.saturating_add(BATCH_INTERVAL_MS) {
+        let queued = [DataCategory::STATISTICS, DataCategory::KMP]
+            .iter()
+            .any(|c| self.outbound.pending_items(*c) > 0);
+        if !queued || !self.batch_due(now) {
             return;
         }
-        self.outbound.last_batch_ms.store(now, Ordering::Relaxed);
         let mut events = Vec::new();
         for category in [DataCategory::STATISTICS, DataCategory::KMP] {
             let Some(pending) = self.outbound.pending(category) else {
@@ -227,14 +231,22 @@ impl<H: Host> Task<H> {
     }
 
     /// Counters for operators: cached verdicts, queued items, items sent.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            cache_entries: self.cached_entries() as u64,
+            queued_statistics: self.outbound.pending_items(DataCategory::STATISTICS),
+            queued_kmp: self.outbound.pending_items(DataCategory::KMP),
+            ledger_items: self
+                .outbound
+                .ledger
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len() as u64,
+        }
+    }
+
     pub fn counters_json(&self) -> String {
-        serde_json::json!({
-            "cache_entries": self.cached_entries(),
-            "queued_statistics": self.outbound.pending_items(DataCategory::STATISTICS),
-            "queued_kmp": self.outbound.pending_items(DataCategory::KMP),
-            "ledger_items": self.outbound.ledger.lock().unwrap_or_else(|e| e.into_inner()).len(),
-        })
-        .to_string()
+        serde_json::to_string(&self.counters()).expect("counters serialise")
     }
 
     pub fn ledger_json(&self) -> String {

@@ -1,79 +1,73 @@
 //! The settings as the host reads them: effective values, where each comes from, locks,
 //! and whether each applies in the current mode, with the reason in words.
 
-use serde_json::{json, Map, Value as Json};
+use std::collections::BTreeMap;
+
+use plugin_api::documents::{SettingView, SettingsView};
+use serde_json::Value as Json;
 
 use super::{
     consent::{Source, Statement},
     control::Control,
     layers::Resolved,
+    statements::Shipped,
     table::{Role, Setting, TABLE},
 };
 
-pub fn settings_json(control: &Control) -> String {
+/// The settings view (`settings_json`).
+pub fn settings_view(control: &Control) -> SettingsView {
     let resolved = control.resolved();
-    let mut sections: Map<String, Json> = Map::new();
-    let mut details: Map<String, Json> = Map::new();
+    let mut settings: BTreeMap<String, BTreeMap<String, Json>> = BTreeMap::new();
+    let mut details = BTreeMap::new();
     for d in &TABLE {
         let r = resolved[d.setting.index()];
-        sections
-            .entry(d.section)
-            .or_insert_with(|| Json::Object(Map::new()))
-            .as_object_mut()
-            .expect("sections are objects")
+        settings
+            .entry(d.section.to_string())
+            .or_default()
             .insert(d.key.to_string(), r.value.to_json());
-        let policy_value = control
-            .layers
-            .policy
-            .get(d.setting)
-            .map(|e| e.value.to_json());
         details.insert(
             d.path.to_string(),
-            json!({
-                "value": r.value.to_json(),
-                "source": r.source,
-                "locked": r.locked,
-                "applies": control.applies(d.setting),
-                "policy_value": policy_value,
-                "default": d.default.to_json(),
-                "summary": d.summary,
-                "why": why(control, d.setting, r),
-            }),
+            SettingView {
+                value: r.value.to_json(),
+                source: r.source,
+                locked: r.locked,
+                applies: control.applies(d.setting),
+                why: why(control, d.setting, r),
+                policy_value: control
+                    .layers
+                    .policy
+                    .get(d.setting)
+                    .map(|e| e.value.to_json()),
+                default: d.default.to_json(),
+                meaning: d.summary.to_string(),
+            },
         );
     }
-    json!({
-        "private_ksn": control.private_ksn,
-        "settings": sections,
-        "locked": control.layers.policy.locked_paths(),
-        "details": details,
-    })
-    .to_string()
+    SettingsView {
+        private_ksn: control.private_ksn,
+        settings,
+        locked: control
+            .layers
+            .policy
+            .locked_paths()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        details,
+    }
+}
+
+pub fn settings_json(control: &Control) -> String {
+    serde_json::to_string(&settings_view(control)).expect("the settings view serialises")
 }
 
 fn why(control: &Control, setting: Setting, r: Resolved) -> String {
     let mut parts = Vec::new();
-    let statement = Statement::for_mode(control.private_ksn);
     match (setting.descriptor().role, r.source) {
-        (Role::Statement, Source::Default) => {
-            let accepted_by_policy = control
-                .layers
-                .policy
-                .get(setting)
-                .is_some_and(|e| e.value.as_bool());
-            if setting == Setting::KsnStatementAccepted {
-                parts.push(format!("{} is not accepted", statement.title()));
-            } else {
-                parts.push("the Managed Protection statement is not accepted".to_string());
-            }
-            if accepted_by_policy {
-                parts.push(
-                    "the policy's acceptance was of the other mode's statement and lapsed when the Private KSN mode changed; accept locally or wait for the next policy push".to_string(),
-                );
-            }
-        }
+        (Role::Statement, Source::Default) => not_accepted(control, setting, &mut parts),
         (Role::Statement, source) => {
             let title = if setting == Setting::KsnStatementAccepted {
-                statement.title()
+                Statement::for_mode(control.private_ksn).title()
             } else {
                 Statement::Kmp.title()
             };
@@ -90,7 +84,7 @@ fn why(control: &Control, setting: Setting, r: Resolved) -> String {
             "set by the last policy push (unlocked): a local change overrides it until the next push".to_string(),
         ),
         (_, Source::Local) => parts.push("changed locally".to_string()),
-        (_, Source::ModeChange) => {}
+        (_, Source::ModeChange | Source::StatementChanged) => {}
     }
     if r.locked && setting.descriptor().role == Role::Statement {
         parts.push("locked by the policy".to_string());
@@ -101,15 +95,75 @@ fn why(control: &Control, setting: Setting, r: Resolved) -> String {
         } else {
             "does not apply in Private KSN mode: the task talks only to the Private KSN service".to_string()
         });
+        if control.deferred_policy
+            && control
+                .layers
+                .policy
+                .get(setting)
+                .is_some_and(|e| !e.locked)
+        {
+            parts.push("the policy's value applies when Private KSN goes off".to_string());
+        }
     }
     parts.join("; ")
 }
 
+/// Why an acceptance box reads false, from the recorded end of its last acceptance.
+fn not_accepted(control: &Control, setting: Setting, parts: &mut Vec<String>) {
+    let ksn_box = setting == Setting::KsnStatementAccepted;
+    let statement = if ksn_box {
+        Statement::for_mode(control.private_ksn)
+    } else {
+        Statement::Kmp
+    };
+    parts.push(format!("{} is not accepted", statement.title()));
+    let ended = if ksn_box {
+        control.consent.ksn_ended
+    } else {
+        control.consent.kmp_ended
+    };
+    let Some(ended) = ended else {
+        if !ksn_box && !control.consent.ksn_accepted() {
+            parts.push("it needs the KSN statement accepted first".to_string());
+        }
+        return;
+    };
+    let at = format!("(log #{}, t={} ms)", ended.record, ended.time_ms);
+    parts.push(match (ended.with_ksn, ended.source) {
+        (true, _) => format!(
+            "its acceptance ended when the KSN statement's did {at}; Managed Protection needs it"
+        ),
+        (false, Source::ModeChange) => format!(
+            "the acceptance of {} lapsed when the Private KSN mode changed {at}",
+            ended.statement.title()
+        ),
+        (false, Source::StatementChanged) => format!(
+            "the statement changed: version {} replaces version {}, which was accepted {at}; read it and accept it again",
+            ended.statement.current_version(),
+            ended.version
+        ),
+        (false, source) => format!("withdrawn by {} {at}", source_word(source)),
+    });
+    let accepted_by_policy = control
+        .layers
+        .policy
+        .get(setting)
+        .is_some_and(|e| e.value.as_bool());
+    if accepted_by_policy && ended.source != Source::Policy {
+        parts.push(if ksn_box {
+            "the policy accepts it: accept locally (re-stating the policy's value) or wait for the next policy push".to_string()
+        } else {
+            "the policy accepts it: it is in force again once the KSN statement is accepted".to_string()
+        });
+    }
+}
+
 fn source_word(source: Source) -> &'static str {
     match source {
-        Source::Policy => "policy",
+        Source::Policy => "the policy",
         Source::Local => "a local change",
         Source::Default => "default",
         Source::ModeChange => "a mode change",
+        Source::StatementChanged => "a new version of the statement",
     }
 }

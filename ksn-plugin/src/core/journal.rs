@@ -5,15 +5,12 @@
 //! A record is appended atomically by the host, so a crash loses at most the change being
 //! written, and restoring means taking the last snapshot.
 
-use plugin_api::{
-    AnswerSource, DataCategory, ErrorKind, LicenseState, ObjectAction, Service, TaskState,
-    TransportFailure,
-};
+use plugin_api::TaskState;
 use serde::{Deserialize, Serialize};
 use serde_json::{value::RawValue, Value as Json};
 
 use super::{
-    consent::{Consent, Source, Statement},
+    consent::{Consent, Source},
     doc::PolicyEntry,
     layers::Layers,
     table::{Setting, Value},
@@ -21,94 +18,7 @@ use super::{
 
 pub const JOURNAL_KEY: &str = "journal";
 
-/// Something that happened to the task: logged, persisted, and sent to the host as an event.
-#[derive(Serialize, Clone, Debug, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    StateChanged {
-        from: TaskState,
-        to: TaskState,
-        /// Why, when it is not an operation on the task (`host_restarted`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<&'static str>,
-    },
-    TaskError {
-        kind: ErrorKind,
-        message: String,
-    },
-    SettingsChanged {
-        source: Source,
-        before: Changes,
-        after: Changes,
-    },
-    PolicyApplied {
-        locked: Vec<&'static str>,
-    },
-    ConsentChanged {
-        statement: Statement,
-        accepted: bool,
-        source: Source,
-        /// Set for a partial withdrawal or re-acceptance of one data category.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        category: Option<DataCategory>,
-    },
-    PrivateKsnChanged {
-        enabled: bool,
-    },
-    LicenseChanged {
-        license: LicenseState,
-    },
-    OperationRefused {
-        operation: &'static str,
-        kind: ErrorKind,
-        message: String,
-    },
-    ObjectUntrusted {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        md5: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        url: Option<String>,
-        verdict: &'static str,
-        source: AnswerSource,
-        action: ObjectAction,
-    },
-    KsnUnavailable {
-        service: Service,
-        reason: TransportFailure,
-    },
-    KsnRestored {
-        service: Service,
-    },
-    EgressRefused {
-        category: DataCategory,
-        service: Service,
-        reason: &'static str,
-    },
-}
-
-/// Settings by path, written as a JSON object.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Changes(pub Vec<(&'static str, Value)>);
-
-impl Changes {
-    pub fn get(&self, path: &str) -> Option<Value> {
-        self.0.iter().find(|(p, _)| *p == path).map(|(_, v)| *v)
-    }
-}
-
-impl Serialize for Changes {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(path, value)| (*path, value)))
-    }
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct LogEntry {
-    pub seq: u64,
-    pub time_ms: u64,
-    #[serde(flatten)]
-    pub event: Event,
-}
+pub use plugin_api::documents::{Changes, Event, LogEntry};
 
 /// The persistent state as it is written: borrowed from the task's state, no copies.
 #[derive(Serialize)]
@@ -117,6 +27,10 @@ pub struct StoredOut<'a> {
     policy: Vec<PolicyOut>,
     local: Vec<LocalOut>,
     consent: &'a Consent,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deferred_policy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_batch_ms: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -142,6 +56,10 @@ pub struct Stored {
     pub policy: Vec<StoredPolicyValue>,
     pub local: Vec<StoredLocalValue>,
     pub consent: Consent,
+    #[serde(default)]
+    pub deferred_policy: bool,
+    #[serde(default)]
+    pub last_batch_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -161,9 +79,19 @@ pub struct StoredLocalValue {
 }
 
 impl Stored {
-    pub fn capture<'a>(layers: &Layers, consent: &'a Consent, private_ksn: bool) -> StoredOut<'a> {
+    /// The persistent state to write: settings layers, consent, the mode, whether the
+    /// policy has values waiting for Private KSN to go off, and the last batch's time.
+    pub fn capture<'a>(
+        layers: &Layers,
+        consent: &'a Consent,
+        private_ksn: bool,
+        deferred_policy: bool,
+        last_batch_ms: Option<u64>,
+    ) -> StoredOut<'a> {
         StoredOut {
             private_ksn,
+            deferred_policy,
+            last_batch_ms,
             policy: layers
                 .policy
                 .entries
@@ -326,7 +254,8 @@ pub fn log_json(records: &[Vec<u8>]) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::consent::Acceptance;
+    use crate::core::consent::{Acceptance, Statement};
+    use plugin_api::{LicenseState, Service};
 
     fn entry(seq: u64, event: Event) -> String {
         entry_json(&LogEntry {
@@ -343,15 +272,16 @@ mod tests {
         let consent = Consent {
             ksn: Some(Acceptance {
                 statement: Statement::Ksn,
+                version: 1,
                 source: Source::Local,
                 time_ms: 3,
                 record: 1,
             }),
-            kmp: None,
+            ..Consent::default()
         };
         let empty = Consent::default();
-        let first = Stored::capture(&Layers::default(), &empty, false);
-        let second = Stored::capture(&layers, &consent, true);
+        let first = Stored::capture(&Layers::default(), &empty, false, false, None);
+        let second = Stored::capture(&layers, &consent, true, true, Some(60_000));
         let second_read: Stored =
             serde_json::from_str(&serde_json::to_string(&second).unwrap()).unwrap();
         let records = vec![

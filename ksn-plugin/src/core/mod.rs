@@ -11,8 +11,10 @@ pub mod host;
 pub mod journal;
 pub mod layers;
 pub mod reputation;
+pub mod route;
 pub mod schema;
 pub mod snapshot;
+pub mod statements;
 pub mod table;
 pub mod task;
 

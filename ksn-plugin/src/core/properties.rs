@@ -284,6 +284,10 @@ struct Device {
     seen: Seen,
     log_text: String,
     last_acceptance: Option<String>,
+    /// What the last policy accepted set each Global-KSN box to (value, locked), and
+    /// whether a local change accepted since touched the box.
+    policy_sends: [Option<(Json, bool)>; 3],
+    changed_locally: [bool; 3],
 }
 
 impl Device {
@@ -318,6 +322,8 @@ impl Device {
             },
             log_text: "[]".into(),
             last_acceptance: None,
+            policy_sends: Default::default(),
+            changed_locally: [false; 3],
         };
         device.boot().map_err(|e| fail("the first start", e))?;
         device.seen = device.see();
@@ -446,6 +452,10 @@ impl Device {
             licence: self.licence,
             last_acceptance: self.last_acceptance.clone(),
         };
+        if step.outcome.is_ok() {
+            self.remember_send_boxes(op);
+        }
+        self.the_last_policy_s_send_boxes_are_in_force()?;
         running_needs_the_statement_of_the_mode(&step)?;
         nothing_reaches_global_ksn_or_the_proxy_in_private_mode(&step)?;
         nothing_leaves_after_full_withdrawal(&step)?;
@@ -454,6 +464,49 @@ impl Device {
         a_restart_keeps_the_state(&step)?;
         a_refusal_changes_nothing(&step)?;
         invalid_documents_are_refused_whole(&step)
+    }
+}
+
+impl Device {
+    fn remember_send_boxes(&mut self, op: &Op) {
+        for (i, path) in SEND_BOXES.iter().enumerate() {
+            match op {
+                Op::PushPolicy(entries) => {
+                    self.policy_sends[i] = entries
+                        .iter()
+                        .find(|e| e.path == *path)
+                        .map(|e| (e.value.clone(), e.locked == Some(true)));
+                    self.changed_locally[i] = false;
+                }
+                Op::SetLocal(entries) if entries.iter().any(|e| e.path == *path) => {
+                    self.changed_locally[i] = true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// 8. The policy in force is in force in every mode (SPEC §3.2): in Global KSN mode every
+    ///    Global-KSN box the last policy set has its value, unless (unlocked) it was changed
+    ///    locally since, wherever the mode was when the policy was pushed.
+    fn the_last_policy_s_send_boxes_are_in_force(&self) -> Result<(), TestCaseError> {
+        if self.private_ksn {
+            return Ok(());
+        }
+        for (i, path) in SEND_BOXES.iter().enumerate() {
+            if let Some((value, locked)) = &self.policy_sends[i] {
+                if *locked || !self.changed_locally[i] {
+                    prop_assert_eq!(
+                        self.seen.value(path),
+                        value,
+                        "{} is not the last policy's value (locked: {})",
+                        path,
+                        locked
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -160,7 +160,7 @@ impl<H: Host> Task<H> {
         self.record(vec![Event::ObjectUntrusted {
             md5,
             url,
-            verdict: "untrusted",
+            verdict,
             source,
             action,
         }]);

@@ -1,11 +1,50 @@
-//! JSON Schemas of the settings documents, generated from the settings table, so that
-//! editors and CI can check a policy before it is pushed. The task itself validates with
-//! `doc`, which also checks what a schema cannot (Managed Protection needs the KSN
-//! statement).
+//! The plugin's description of itself (the contract's `describe`): the settings table, the
+//! JSON Schemas of the settings documents generated from it (so that editors and CI can
+//! check a policy before it is pushed), and the statements' texts. The task itself
+//! validates with `doc`, which also checks what a schema cannot (Managed Protection needs
+//! the KSN statement).
 
 use serde_json::{json, Map, Value as Json};
 
-use super::table::{Kind, SECTIONS, TABLE};
+use plugin_api::documents::{PluginDescription, SettingDescription, SettingRole, ValueType};
+
+use super::{
+    statements,
+    table::{Kind, Role, SECTIONS, TABLE},
+};
+
+/// What `describe` answers.
+pub fn description() -> PluginDescription {
+    PluginDescription {
+        settings: TABLE
+            .iter()
+            .map(|d| SettingDescription {
+                path: d.path.to_string(),
+                value_type: match d.kind {
+                    Kind::Bool => ValueType::Boolean,
+                    Kind::Int { min, max } => ValueType::Integer {
+                        minimum: min.into(),
+                        maximum: max.into(),
+                    },
+                    Kind::Choice(options) => ValueType::Choice {
+                        options: options.iter().map(|o| o.to_string()).collect(),
+                    },
+                },
+                default: d.default.to_json(),
+                role: match d.role {
+                    Role::Plain => SettingRole::Plain,
+                    Role::Statement => SettingRole::Statement,
+                    Role::GlobalOnly => SettingRole::GlobalOnly,
+                    Role::GlobalRouting => SettingRole::GlobalRouting,
+                },
+                meaning: d.summary.to_string(),
+            })
+            .collect(),
+        policy_schema: policy_schema(),
+        local_schema: local_schema(),
+        statements: statements::described(),
+    }
+}
 
 fn value_schema(kind: Kind) -> Json {
     match kind {

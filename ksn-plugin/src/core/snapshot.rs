@@ -4,6 +4,7 @@ use plugin_api::{DataCategory, ErrorKind, LicenseState, Service, TaskState};
 
 use super::{
     control::Control,
+    route::Routing,
     table::{Setting, Value},
 };
 
@@ -24,7 +25,7 @@ pub struct Snapshot {
     pub delete_untrusted: bool,
     pub checksum_limit_bytes: Option<u64>,
     pub timeout_ms: u32,
-    route: &'static [Service],
+    pub routing: Routing,
 }
 
 impl Snapshot {
@@ -34,13 +35,10 @@ impl Snapshot {
         let ksn = running && control.consent.ksn.is_some();
         // In Private KSN mode the accepted statement covers every category of data.
         let category = |s: Setting| ksn && (control.private_ksn || value(s).as_bool());
-        let use_proxy = value(Setting::UseKscAsKsnProxy).as_bool();
-        let fallback = value(Setting::UseKsnIfProxyUnavailable).as_bool();
-        let route: &'static [Service] = match (control.private_ksn, use_proxy, fallback) {
-            (true, _, _) => &[Service::PRIVATE],
-            (false, true, true) => &[Service::PROXY, Service::GLOBAL],
-            (false, true, false) => &[Service::PROXY],
-            (false, false, _) => &[Service::GLOBAL],
+        let routing = Routing {
+            private_ksn: control.private_ksn,
+            use_proxy: value(Setting::UseKscAsKsnProxy).as_bool(),
+            fallback: value(Setting::UseKsnIfProxyUnavailable).as_bool(),
         };
         let limit_mb = match value(Setting::ChecksumLimitMb) {
             Value::Int(mb) => u64::from(mb),
@@ -67,17 +65,12 @@ impl Snapshot {
                 .as_bool()
                 .then_some(limit_mb * 1024 * 1024),
             timeout_ms,
-            route,
+            routing,
         }
     }
 
     pub fn running(&self) -> bool {
         self.state == TaskState::RUNNING
-    }
-
-    /// The services to try, in order.
-    pub fn route(&self) -> &'static [Service] {
-        self.route
     }
 
     pub fn allows_category(&self, category: DataCategory) -> bool {
@@ -90,10 +83,11 @@ impl Snapshot {
         }
     }
 
-    /// The egress rule: a category the current consent allows, to a service of the
-    /// current mode's route. Nothing reaches Global KSN or the proxy in Private KSN mode.
+    /// The egress rule: a category the current consent allows, to a service the current
+    /// mode and settings may reach. Nothing reaches Global KSN or the proxy in Private KSN
+    /// mode.
     pub fn allows(&self, category: DataCategory, service: Service) -> bool {
-        self.allows_category(category) && self.route.contains(&service)
+        self.allows_category(category) && self.routing.may_reach(service)
     }
 
     /// The record that allows `category` to leave now.

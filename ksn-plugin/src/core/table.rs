@@ -37,8 +37,19 @@ pub enum Role {
     Plain,
     /// An acceptance box: its value is a consent record, not a stored value.
     Statement,
-    /// A Global KSN data-handling box: unavailable while Private KSN is on.
+    /// A Global KSN data-handling box: unavailable while Private KSN is on (a local change
+    /// is refused; a policy's value is kept and applied when Private KSN goes off).
     GlobalOnly,
+    /// How requests reach Global KSN (the proxy): not applied while Private KSN is on, when
+    /// the task talks only to the Private KSN service.
+    GlobalRouting,
+}
+
+impl Role {
+    /// Whether settings of this role govern the task while Private KSN is on.
+    pub fn applies_in_private_ksn(self) -> bool {
+        !matches!(self, Role::GlobalOnly | Role::GlobalRouting)
+    }
 }
 
 /// A setting's value.
@@ -96,9 +107,9 @@ pub const TABLE: [Descriptor; SETTING_COUNT] = [
         "compute no MD5 checksum (so make no reputation request) for files larger than the limit"),
     descriptor!(ChecksumLimitMb, "task", "checksum_limit_mb", Kind::Int { min: 1, max: 1024 }, Value::Int(2), Plain,
         "the checksum size limit, in MB"),
-    descriptor!(UseKscAsKsnProxy, "task", "use_ksc_as_ksn_proxy", Kind::Bool, Value::Bool(true), Plain,
+    descriptor!(UseKscAsKsnProxy, "task", "use_ksc_as_ksn_proxy", Kind::Bool, Value::Bool(true), GlobalRouting,
         "send requests through the Administration Server's KSN proxy"),
-    descriptor!(UseKsnIfProxyUnavailable, "task", "use_ksn_if_proxy_unavailable", Kind::Bool, Value::Bool(true), Plain,
+    descriptor!(UseKsnIfProxyUnavailable, "task", "use_ksn_if_proxy_unavailable", Kind::Bool, Value::Bool(true), GlobalRouting,
         "when the proxy is down, use Global KSN directly (never in Private KSN mode)"),
     descriptor!(Schedule, "task", "schedule", Kind::Choice(SCHEDULES), Value::Choice("manual"), Plain,
         "at_application_start: the task starts by itself when the host starts, if it may"),

@@ -16,10 +16,11 @@ use super::{
     cache::Shelf,
     control::{Control, Txn},
     doc,
-    egress::Outbound,
+    egress::{Outbound, BATCH_INTERVAL_MS},
     explain,
     host::Host,
     journal::{self, entry_json, Event, JOURNAL_KEY},
+    route::{ProxyHealth, Route},
     snapshot::{Hot, Snapshot},
 };
 
@@ -41,6 +42,8 @@ pub struct Task<H: Host> {
     pub(super) outbound: Outbound,
     /// Services found unreachable (by `Service` number), for the loss/restore events.
     pub(super) lost: [AtomicBool; 4],
+    /// When the proxy was found down: the route avoids it for a while (`route`).
+    pub(super) proxy: ProxyHealth,
 }
 
 fn storage_error(message: impl std::fmt::Display) -> TaskError {
@@ -68,6 +71,7 @@ impl<H: Host> Task<H> {
             urls: Shelf::default(),
             outbound: Outbound::default(),
             lost: Default::default(),
+            proxy: ProxyHealth::default(),
         };
         {
             let mut control = task.control();
@@ -97,7 +101,7 @@ impl<H: Host> Task<H> {
         Hot::unpack(self.hot.load(Ordering::Acquire))
     }
 
-    fn control(&self) -> MutexGuard<'_, Control> {
+    pub(super) fn control(&self) -> MutexGuard<'_, Control> {
         // Control is only ever replaced whole after a commit, so it is consistent even if a
         // panic poisoned the lock.
         self.control.lock().unwrap_or_else(|e| e.into_inner())
@@ -127,6 +131,9 @@ impl<H: Host> Task<H> {
                     lost.store(false, Ordering::Relaxed);
                 }
             }
+            if effects.clear_cache || effects.retry_proxy {
+                self.proxy.up();
+            }
             self.outbound
                 .discard(effects.discard_statistics, effects.discard_kmp);
         }
@@ -154,6 +161,24 @@ impl<H: Host> Task<H> {
                 }
                 log::info!("{operation} refused: {error}");
                 Err(error)
+            }
+        }
+    }
+
+    /// Whether a statistics/KMP batch may go out now; if so its time is recorded first, so
+    /// that a restart does not send another within the minute. Nothing goes out unrecorded.
+    pub(super) fn batch_due(&self, now: u64) -> bool {
+        let mut control = self.control();
+        let last = control.last_batch_ms.unwrap_or(0);
+        if control.state != TaskState::RUNNING || now < last.saturating_add(BATCH_INTERVAL_MS) {
+            return false;
+        }
+        let txn = control.batch_sent(now);
+        match self.commit(&mut control, txn) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("statistics batch postponed: {e}");
+                false
             }
         }
     }
@@ -226,23 +251,19 @@ impl<H: Host> Task<H> {
         TaskStatus {
             state: snapshot.state,
             error: snapshot.error.into(),
-            network: self.network(&snapshot),
+            network: if snapshot.running() {
+                self.route(&snapshot, self.now()).first
+            } else {
+                Service::NONE
+            },
             private_ksn: snapshot.private_ksn,
             license: snapshot.license,
         }
     }
 
-    /// The service the running task uses now.
-    fn network(&self, snapshot: &Snapshot) -> Service {
-        if !snapshot.running() {
-            return Service::NONE;
-        }
-        let route = snapshot.route();
-        route
-            .iter()
-            .copied()
-            .find(|s| !self.lost[s.0 as usize].load(Ordering::Relaxed))
-            .unwrap_or(route[0])
+    /// Where the next request goes: the one decision requests and `status` share.
+    pub(super) fn route(&self, snapshot: &Snapshot, now: u64) -> Route {
+        snapshot.routing.route(&self.proxy, now)
     }
 
     pub fn settings_json(&self) -> String {

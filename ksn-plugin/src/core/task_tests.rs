@@ -326,14 +326,55 @@ fn the_proxy_falls_back_to_global_only_when_allowed() {
     assert_eq!(task.status().network, Service::GLOBAL);
     assert_eq!(host.events_of("ksn_unavailable")[0]["service"], "proxy");
 
+    // Back up: found by the first request once a minute has passed.
+    host.set_link(Service::PROXY, true, 1);
+    assert_eq!(task.check_file(file(3)).verdict, Verdict::UNKNOWN);
+    assert_eq!(host.received_by(Service::GLOBAL), 2, "still avoided");
+    host.advance(60_000);
+    assert_eq!(task.status().network, Service::PROXY);
+    task.check_file(file(4));
+    assert_eq!(host.received_by(Service::PROXY), 2);
+    assert_eq!(host.events_of("ksn_restored")[0]["service"], "proxy");
+
+    // Without fallback there is nowhere else to ask: every request tries the proxy.
     task.set_local(r#"{"task": {"use_ksn_if_proxy_unavailable": false}}"#)
         .unwrap();
-    assert_eq!(task.check_file(file(3)).verdict, Verdict::UNAVAILABLE);
-    assert_eq!(host.received_by(Service::GLOBAL), 1, "no fallback");
-
+    host.set_link(Service::PROXY, false, 1);
+    assert_eq!(task.check_file(file(5)).verdict, Verdict::UNAVAILABLE);
+    assert_eq!(task.status().network, Service::PROXY);
     host.set_link(Service::PROXY, true, 1);
-    assert_eq!(task.check_file(file(4)).verdict, Verdict::UNKNOWN);
-    assert_eq!(host.events_of("ksn_restored")[0]["service"], "proxy");
+    assert_eq!(task.check_file(file(5)).verdict, Verdict::UNKNOWN);
+    assert_eq!(host.received_by(Service::GLOBAL), 2, "no fallback");
+}
+
+#[test]
+fn a_proxy_that_does_not_answer_in_time_is_down_like_one_that_refuses() {
+    let host = FakeHost::default();
+    let task = task(&host);
+    task.set_local(ACCEPT).unwrap();
+    task.start().unwrap();
+    host.set_link(Service::PROXY, true, 20_000);
+    assert_eq!(
+        task.check_file(file(1)).verdict,
+        Verdict::UNAVAILABLE,
+        "the budget is spent"
+    );
+    assert_eq!(task.status().network, Service::GLOBAL);
+    assert_eq!(task.check_file(file(2)).verdict, Verdict::UNKNOWN);
+    assert_eq!(
+        (
+            host.received_by(Service::PROXY),
+            host.received_by(Service::GLOBAL)
+        ),
+        (1, 1),
+        "the next request went where status said"
+    );
+    // A policy push tries the proxy again at once; still slow, so it is down again.
+    task.push_policy(r#"{"settings": {}}"#).unwrap();
+    assert_eq!(task.status().network, Service::PROXY);
+    host.set_link(Service::PROXY, true, 1);
+    task.check_file(file(3));
+    assert_eq!(host.received_by(Service::PROXY), 2);
     assert_eq!(task.status().network, Service::PROXY);
 }
 
@@ -383,7 +424,7 @@ fn a_slow_service_answers_unavailable_and_is_reported_lost_then_restored() {
     assert_eq!(host.events_of("ksn_restored").len(), 1);
     let ledger = task.ledger();
     assert_eq!(ledger.len(), 2);
-    assert_eq!(ledger[0].outcome, "timed_out");
+    assert_eq!(ledger[0].outcome, super::egress::LedgerOutcome::TimedOut);
 }
 
 #[test]
@@ -491,5 +532,33 @@ fn a_batch_that_was_delivered_is_not_sent_again_and_one_that_was_not_stays_queue
         .filter(|i| i.category == DataCategory::STATISTICS)
         .collect();
     assert_eq!(batches.len(), 1);
-    assert_eq!((batches[0].items, batches[0].outcome), (2, "timed_out"));
+    assert_eq!(
+        (batches[0].items, batches[0].outcome),
+        (2, super::egress::LedgerOutcome::TimedOut)
+    );
+}
+
+#[test]
+fn at_most_one_batch_a_minute_also_across_a_restart() {
+    let host = FakeHost::default();
+    let task = running(&host);
+    host.advance(60_000);
+    task.check_file(file(1));
+    task.tick();
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 1);
+    drop(task);
+    let task = super::Task::new(host.clone()).unwrap();
+    task.set_license(LicenseState::VALID).unwrap();
+    task.start().unwrap();
+    task.check_file(file(2));
+    host.advance(30_000);
+    task.tick();
+    assert_eq!(
+        host.received(Service::GLOBAL, DataCategory::STATISTICS),
+        1,
+        "half a minute after the last batch, restart or not"
+    );
+    host.advance(30_000);
+    task.tick();
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 2);
 }

@@ -1,0 +1,237 @@
+//! The task log: every change of settings, consent and state, every error and detection.
+//! The same entries reach the host as events (`HostServices::emit_event`), in order.
+
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value as Json};
+
+use super::settings::{Source, Statement};
+use crate::kinds::{
+    AnswerSource, DataCategory, ErrorKind, LicenseState, ObjectAction, Service, TaskState,
+    TransportFailure, Verdict,
+};
+
+/// One entry of the task log, and one event.
+///
+/// ```
+/// use plugin_api::{documents::{read_document, Event, LogEntry}, TaskState};
+///
+/// let entry: LogEntry = read_document("emit_event",
+///     r#"{"seq": 4, "time_ms": 1000, "type": "state_changed", "from": "stopped", "to": "running"}"#,
+/// ).unwrap();
+/// assert!(matches!(entry.event, Event::StateChanged { to: TaskState::RUNNING, .. }));
+///
+/// // A type a newer plugin sends is kept as it is, not refused.
+/// let newer: LogEntry = read_document("emit_event",
+///     r#"{"seq": 5, "time_ms": 1001, "type": "quantum_scan", "qubits": 3}"#).unwrap();
+/// assert_eq!(newer.event.type_name(), "quantum_scan");
+///
+/// // A known type with the wrong shape is an error that says where.
+/// let err = read_document::<LogEntry>("emit_event",
+///     r#"{"seq": 6, "time_ms": 1002, "type": "state_changed", "from": "stopped"}"#).unwrap_err();
+/// assert!(err.to_string().contains("missing field `to`"), "{err}");
+/// ```
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// Numbered from 0, without gaps, for the life of the task's storage.
+    pub seq: u64,
+    /// Host time (milliseconds), never going backwards.
+    pub time_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Something that happened to the task, tagged by `type`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(remote = "Self", tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    StateChanged {
+        from: TaskState,
+        to: TaskState,
+        /// Why, when it is not an operation on the task (`host_restarted`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Cow<'static, str>>,
+    },
+    TaskError {
+        kind: ErrorKind,
+        message: String,
+    },
+    /// Effective values that changed, by dotted path.
+    SettingsChanged {
+        source: Source,
+        before: Changes,
+        after: Changes,
+    },
+    PolicyApplied {
+        /// The paths the new policy locks.
+        locked: Vec<Cow<'static, str>>,
+    },
+    /// An acceptance or a withdrawal: the audit trail of consent.
+    ConsentChanged {
+        statement: Statement,
+        /// The version of the statement's text accepted or withdrawn.
+        version: u32,
+        accepted: bool,
+        source: Source,
+        /// Set for a partial withdrawal or re-acceptance of one data category.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<DataCategory>,
+    },
+    PrivateKsnChanged {
+        enabled: bool,
+    },
+    LicenseChanged {
+        license: LicenseState,
+    },
+    /// An operation was refused; nothing else changed.
+    OperationRefused {
+        operation: Cow<'static, str>,
+        kind: ErrorKind,
+        message: String,
+    },
+    /// A file or URL was found untrusted, and what was done.
+    ObjectUntrusted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        md5: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        verdict: Verdict,
+        source: AnswerSource,
+        action: ObjectAction,
+    },
+    KsnUnavailable {
+        service: Service,
+        reason: TransportFailure,
+    },
+    KsnRestored {
+        service: Service,
+    },
+    /// A send the consent in force did not allow was stopped at the gate.
+    EgressRefused {
+        category: DataCategory,
+        service: Service,
+        reason: Cow<'static, str>,
+    },
+    /// A type this contract does not know (from a newer plugin), kept whole.
+    #[serde(skip)]
+    Other(Map<String, Json>),
+}
+
+impl Event {
+    /// The `type` tag (`state_changed`).
+    pub fn type_name(&self) -> Cow<'_, str> {
+        match self {
+            Event::Other(fields) => {
+                Cow::Borrowed(fields.get("type").and_then(Json::as_str).unwrap_or(""))
+            }
+            known => match Event::serialize(known, serde_json::value::Serializer) {
+                Ok(Json::Object(fields)) => match fields.get("type") {
+                    Some(Json::String(name)) => Cow::Owned(name.clone()),
+                    _ => Cow::Borrowed(""),
+                },
+                _ => Cow::Borrowed(""),
+            },
+        }
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Event::Other(fields) => fields.serialize(serializer),
+            known => Event::serialize(known, serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = Map::<String, Json>::deserialize(deserializer)?;
+        let tag = fields
+            .get("type")
+            .cloned()
+            .ok_or_else(|| D::Error::missing_field("type"))?;
+        // The tag alone tells a known type (which may then lack fields) from one this
+        // contract does not know.
+        let known = match Event::deserialize(serde_json::json!({ "type": tag })) {
+            Ok(_) => true,
+            Err(e) => !e.to_string().starts_with("unknown variant"),
+        };
+        if !known {
+            return Ok(Event::Other(fields));
+        }
+        let mut track = serde_path_to_error::Track::new();
+        let tracked = serde_path_to_error::Deserializer::new(Json::Object(fields), &mut track);
+        Event::deserialize(tracked).map_err(|e| {
+            let path = track.path().to_string();
+            if path == "." {
+                D::Error::custom(e)
+            } else {
+                D::Error::custom(format_args!("{path}: {e}"))
+            }
+        })
+    }
+}
+
+impl JsonSchema for Event {
+    fn schema_name() -> Cow<'static, str> {
+        "Event".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "description": "tagged by `type`: state_changed, task_error, settings_changed, policy_applied, consent_changed, private_ksn_changed, license_changed, operation_refused, object_untrusted, ksn_unavailable, ksn_restored, egress_refused; other types come from newer plugins",
+            "properties": {"type": {"type": "string"}},
+            "required": ["type"],
+        })
+    }
+}
+
+/// Settings by dotted path, written as a JSON object, in the plugin's order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes(pub Vec<(Cow<'static, str>, Json)>);
+
+impl Changes {
+    pub fn get(&self, path: &str) -> Option<&Json> {
+        self.0.iter().find(|(p, _)| p == path).map(|(_, v)| v)
+    }
+}
+
+impl Serialize for Changes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(path, value)| (path, value)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Changes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = Map::<String, Json>::deserialize(d)?;
+        Ok(Changes(
+            map.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect(),
+        ))
+    }
+}
+
+impl JsonSchema for Changes {
+    fn schema_name() -> Cow<'static, str> {
+        "Changes".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "description": "values by dotted setting path"})
+    }
+}
+
+/// One page of the task log (`task_log_page`): the entries from a sequence number on.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct LogPage {
+    pub entries: Vec<LogEntry>,
+    /// Where the next page starts (the `seq` after the last entry of this page).
+    pub next_seq: u64,
+    /// The oldest entry still kept: older ones were dropped by the log's retention, but for
+    /// consent records, which are kept for ever.
+    pub oldest_seq: u64,
+}

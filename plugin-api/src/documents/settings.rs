@@ -1,0 +1,189 @@
+//! Settings documents: what a host sends (policies, local changes) and what it reads back
+//! (the settings view).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// Where a setting's value, or a consent decision, came from.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The setting's default (or, for a statement, never accepted).
+    Default,
+    /// The administrator's policy.
+    Policy,
+    /// A local change on the device.
+    Local,
+    /// The Private KSN mode changed, so the acceptance of the other mode's statement lapsed.
+    ModeChange,
+    /// A plugin update brought a new version of the statement, so the acceptance of the old
+    /// one no longer counts.
+    StatementChanged,
+}
+
+/// A statement the administrator can accept.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum Statement {
+    /// The KSN Statement (Global KSN, directly or through the Administration Server's proxy).
+    Ksn,
+    /// The Private KSN Statement: every category of data to the Private KSN services.
+    PrivateKsn,
+    /// The Managed Protection statement; needs the KSN statement.
+    Kmp,
+}
+
+impl Statement {
+    /// The statement the KSN acceptance box accepts in a mode.
+    pub fn for_mode(private_ksn: bool) -> Self {
+        if private_ksn {
+            Statement::PrivateKsn
+        } else {
+            Statement::Ksn
+        }
+    }
+
+    /// How the statement reads in a sentence.
+    pub fn title(self) -> &'static str {
+        match self {
+            Statement::Ksn => "the KSN statement",
+            Statement::PrivateKsn => "the Private KSN statement",
+            Statement::Kmp => "the Managed Protection statement",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Statement::Ksn => "ksn",
+            Statement::PrivateKsn => "private_ksn",
+            Statement::Kmp => "kmp",
+        }
+    }
+}
+
+/// A policy, as `push_policy` takes it: settings by section and key, each a plain value
+/// (applied at each push, changeable locally until the next) or `{"value": v, "locked":
+/// true}` (enforced: a local change to another value is refused).
+///
+/// Which sections, keys and values a plugin accepts is in its own schema
+/// ([`PluginDescription::policy_schema`](super::PluginDescription)).
+///
+/// ```
+/// use plugin_api::documents::{PolicyDocument, PolicyValue};
+///
+/// let policy: PolicyDocument = serde_json::from_str(r#"{"settings": {"data_handling": {
+///     "ksn_statement_accepted": {"value": true, "locked": true},
+///     "send_statistics": false}}}"#).unwrap();
+/// let accepted = &policy.settings["data_handling"]["ksn_statement_accepted"];
+/// assert_eq!((accepted.value(), accepted.locked()), (&serde_json::json!(true), true));
+/// assert!(!policy.settings["data_handling"]["send_statistics"].locked());
+/// ```
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDocument {
+    #[serde(default)]
+    pub settings: BTreeMap<String, BTreeMap<String, PolicyValue>>,
+}
+
+/// One value of a policy.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum PolicyValue {
+    /// `{"value": v, "locked": b}`.
+    Wrapped {
+        value: Json,
+        /// Enforced: a local change to another value is refused.
+        #[serde(default)]
+        locked: bool,
+    },
+    /// A plain value: applied at each push, changeable locally until the next.
+    Plain(Json),
+}
+
+impl PolicyValue {
+    pub fn value(&self) -> &Json {
+        match self {
+            PolicyValue::Wrapped { value, .. } | PolicyValue::Plain(value) => value,
+        }
+    }
+
+    pub fn locked(&self) -> bool {
+        matches!(self, PolicyValue::Wrapped { locked: true, .. })
+    }
+}
+
+/// A local change, as `set_local` takes it: plain values by section and key.
+///
+/// ```
+/// use plugin_api::documents::LocalChange;
+/// let change: LocalChange =
+///     serde_json::from_str(r#"{"data_handling": {"ksn_statement_accepted": false}}"#).unwrap();
+/// assert_eq!(change.0["data_handling"]["ksn_statement_accepted"], false);
+/// ```
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+pub struct LocalChange(pub BTreeMap<String, BTreeMap<String, Json>>);
+
+/// The settings as the host reads them (`settings_json`): the effective values, and for
+/// each setting where its value comes from, whether it is locked and applies now, and why.
+///
+/// ```
+/// use plugin_api::documents::{read_document, SettingsView, Source};
+///
+/// let view: SettingsView = read_document("settings_json", r#"{
+///   "private_ksn": false,
+///   "settings": {"task": {"schedule": "manual"}},
+///   "locked": [],
+///   "details": {"task.schedule": {
+///     "value": "manual", "source": "default", "locked": false, "applies": true,
+///     "why": "default value", "policy_value": null, "default": "manual",
+///     "meaning": "at_application_start: the task starts by itself when the host starts"}}
+/// }"#).unwrap();
+/// let schedule = view.setting("task.schedule").unwrap();
+/// assert_eq!((schedule.source, schedule.locked), (Source::Default, false));
+/// ```
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct SettingsView {
+    /// Whether Private KSN is in use (the Global-KSN settings do not apply then).
+    pub private_ksn: bool,
+    /// The effective values, by section and key: a valid local change as it is.
+    pub settings: BTreeMap<String, BTreeMap<String, Json>>,
+    /// The paths the policy in force locks.
+    pub locked: Vec<String>,
+    /// Every setting, by dotted path.
+    pub details: BTreeMap<String, SettingView>,
+}
+
+impl SettingsView {
+    /// One setting by dotted path (`data_handling.send_statistics`).
+    pub fn setting(&self, path: &str) -> Option<&SettingView> {
+        self.details.get(path)
+    }
+
+    /// Every setting's dotted path.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.details.keys().map(String::as_str)
+    }
+}
+
+/// One setting in the settings view.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct SettingView {
+    /// The effective value.
+    pub value: Json,
+    /// Where it comes from; for an acceptance box, who accepted (or ended the acceptance).
+    pub source: Source,
+    /// Locked by the policy in force.
+    pub locked: bool,
+    /// Whether it governs the task in the current mode.
+    pub applies: bool,
+    /// The reason for all of the above, in words.
+    pub why: String,
+    /// The policy's value, locked or not, if the policy in force sets it.
+    pub policy_value: Option<Json>,
+    pub default: Json,
+    /// What the setting does.
+    pub meaning: String,
+}
