@@ -91,8 +91,41 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, LoadError> {
         .ok_or(LoadError::NoPluginFound(candidates))
 }
 
+/// A library given by name (`fixture_updated_plugin`, looked for where the plugin is) or by
+/// path (anything with a `/` or an extension).
+pub fn locate_library(name: &str) -> PathBuf {
+    let path = Path::new(name);
+    if path.components().count() > 1 || path.extension().is_some() {
+        return path.to_path_buf();
+    }
+    let file = format!(
+        "{}{name}{}",
+        env::consts::DLL_PREFIX,
+        env::consts::DLL_SUFFIX
+    );
+    let mut dirs: Vec<PathBuf> = env::var_os("KSN_PLUGIN")
+        .map(PathBuf::from)
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .into_iter()
+        .collect();
+    dirs.extend(candidate_dirs());
+    dirs.iter()
+        .map(|d| d.join(&file))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(file))
+}
+
 fn default_candidates() -> Vec<PathBuf> {
     let name = library_file_name();
+    candidate_dirs()
+        .into_iter()
+        .map(|d| d.join(&name))
+        .collect()
+}
+
+/// Beside this executable, its `deps/`, and (for test binaries, which live in `deps/`)
+/// the directory above.
+fn candidate_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Ok(exe) = env::current_exe() {
         if let Some(dir) = exe.parent() {
@@ -106,7 +139,7 @@ fn default_candidates() -> Vec<PathBuf> {
             }
         }
     }
-    dirs.into_iter().map(|d| d.join(&name)).collect()
+    dirs
 }
 
 /// Opens the library, checks its layout against this host's contract, and installs the

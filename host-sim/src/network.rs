@@ -37,10 +37,26 @@ pub struct Database {
 impl Database {
     /// Checks every checksum; the error names the entry.
     pub fn from_spec(spec: &DatabaseSpec, path: &str) -> Result<Self, String> {
+        let reputation = |place: String, verdict: Verdict| {
+            if verdict == Verdict::UNAVAILABLE {
+                Err(format!(
+                    "{place}: expected trusted, untrusted or unknown (unavailable is what a lookup answers without an answer, not a reputation)"
+                ))
+            } else {
+                Ok(verdict)
+            }
+        };
         let mut files = HashMap::new();
         for (md5, verdict) in &spec.files {
-            let key = FileQuery::parse_md5(md5).map_err(|e| format!("{path}.files.{md5}: {e}"))?;
-            files.insert(key, *verdict);
+            let place = plugin_api::documents::path::join(&format!("{path}.files"), md5);
+            let key = FileQuery::parse_md5(md5).map_err(|e| format!("{place}: {e}"))?;
+            files.insert(key, reputation(place, *verdict)?);
+        }
+        for (url, verdict) in &spec.urls {
+            reputation(
+                plugin_api::documents::path::join(&format!("{path}.urls"), url),
+                *verdict,
+            )?;
         }
         Ok(Self {
             files,
@@ -202,6 +218,19 @@ mod tests {
         assert!(d.delivered);
         assert_eq!(d.result, Err(TransportFailure::TIMED_OUT));
         assert_eq!(net.carry(Service::GLOBAL, 3000).result, Ok(2000));
+    }
+
+    #[test]
+    fn unavailable_is_not_a_reputation() {
+        let mut spec = KsnSpec::default();
+        spec.global
+            .urls
+            .insert("http://x.example/".into(), Verdict::UNAVAILABLE);
+        let err = Network::new(&spec, false).err().unwrap();
+        assert!(
+            err.starts_with(r#"ksn.global.urls["http://x.example/"]: expected trusted"#),
+            "{err}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use plugin_api::documents::{read_document, PluginDescription, Statement};
 use plugin_api::{DataCategory, Service, TaskState};
 use rustyline::{
     completion::{Completer, Pair},
@@ -26,7 +27,6 @@ use crate::{
         model::{parse_step, Step},
         runner::{self, summarise, summarise_value},
     },
-    suggest,
     world::{Setup, World},
 };
 
@@ -63,6 +63,11 @@ const VERBS: &[(&str, &str, &str)] = &[
         "the last N items the task sent, with the consent that allowed each (device 0)",
     ),
     ("counters", "", "the task's counters (device 0)"),
+    (
+        "statement",
+        "[ksn|private_ksn|kmp]",
+        "the text of a statement and its version (default: the one the current mode accepts)",
+    ),
     ("push_policy", "<json> | @file", "push a policy"),
     ("set_local", "<json> | @file", "a local settings change"),
     ("start", "", "start the task"),
@@ -174,6 +179,7 @@ impl Shell {
             "received" => Ok(self.received()),
             "ledger" => self.ledger(count(&words, 20)?),
             "counters" => self.counters(),
+            "statement" => self.statement(&words),
             "expect" => self.step(&json!({"expect": parse_json_arg(rest)?})),
             "push_policy" => self.step(&json!({"do": verb, "policy": parse_json_arg(rest)?})),
             "set_local" => self.step(&json!({"do": verb, "settings": parse_json_arg(rest)?})),
@@ -276,6 +282,28 @@ impl Shell {
         }
     }
 
+    fn statement(&self, words: &[&str]) -> Result<String, String> {
+        let statement = match words {
+            [] => Statement::for_mode(self.world.devices[0].task.status().private_ksn),
+            [name] => serde_json::from_value(Json::from(*name)).map_err(|_| {
+                format!("statement: expected ksn, private_ksn or kmp, got `{name}`")
+            })?,
+            _ => return Err("usage: statement [ksn|private_ksn|kmp]".into()),
+        };
+        let text = self.world.plugin.module.describe()()
+            .into_result()
+            .map_err(|e| format!("error: {e}"))?;
+        let description: PluginDescription =
+            read_document("describe", &text).map_err(|e| format!("error: {e}"))?;
+        let found = description
+            .statement(statement)
+            .ok_or_else(|| format!("error: the plugin has no text of {}", statement.title()))?;
+        Ok(format!(
+            "{} (version {})\n\n{}",
+            found.title, found.version, found.text
+        ))
+    }
+
     fn status(&self) -> String {
         let statuses: Vec<_> = self.world.devices.iter().map(|d| d.task.status()).collect();
         let describe = |s: &plugin_api::TaskStatus| {
@@ -349,7 +377,10 @@ impl Shell {
         let settings = self.settings_of_device0()?;
         let Some(d) = settings["details"].get(path) else {
             return Err(
-                match suggest::nearest(path, self.paths.iter().map(String::as_str)) {
+                match plugin_api::documents::path::nearest(
+                    path,
+                    self.paths.iter().map(String::as_str),
+                ) {
                     Some(near) => format!("no setting `{path}`; did you mean `{near}`?"),
                     None => format!("no setting `{path}`; `settings` lists them"),
                 },
@@ -533,7 +564,7 @@ fn help() -> String {
 }
 
 fn unknown_command(word: &str) -> String {
-    match suggest::nearest(word, VERBS.iter().map(|(verb, _, _)| *verb)) {
+    match plugin_api::documents::path::nearest(word, VERBS.iter().map(|(verb, _, _)| *verb)) {
         Some(verb) => format!("unknown command `{word}`; did you mean `{verb}`?"),
         None => format!("unknown command `{word}`; `help` lists them"),
     }

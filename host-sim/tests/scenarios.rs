@@ -441,3 +441,24 @@ fn a_missing_entry_shows_near_misses_before_the_latest() {
     );
     assert_eq!(events(r#"{"do": "reset_counters"}, "#), "no entries");
 }
+
+#[test]
+fn the_plugin_update_scenarios_pass_with_the_updated_fixture() {
+    let plugin = common::plugin();
+    let dir = common::repo_root().join("tests/update-scenarios");
+    let files = scenario::collect(&[dir]).unwrap();
+    assert!(!files.is_empty());
+    for file in files {
+        let outcome = scenario::run_file(
+            plugin,
+            &file,
+            &world::default_ksn(),
+            Some(runner::DEFAULT_WATCHDOG),
+        );
+        assert!(
+            outcome.passed,
+            "{}",
+            scenario::report::text(&[outcome], true)
+        );
+    }
+}

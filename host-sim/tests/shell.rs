@@ -301,3 +301,28 @@ fn counters_are_one_aligned_name_value_per_line() {
         assert!(value.trim().parse::<u64>().is_ok(), "{line}");
     }
 }
+
+#[test]
+fn statement_shows_the_text_the_current_mode_accepts_with_its_version() {
+    let (code, out) = session("statement\nset_private_ksn on\nstatement\nstatement kmp\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        answer(&out, 0).starts_with("Kaspersky Security Network Statement (version 1)"),
+        "{out}"
+    );
+    assert!(answer(&out, 0).contains("send_scanned_urls_data"), "{out}");
+    assert!(
+        answer(&out, 2).starts_with("Kaspersky Private Security Network Statement (version 1)"),
+        "{out}"
+    );
+    assert!(
+        answer(&out, 3).starts_with("Kaspersky Managed Protection Statement"),
+        "{out}"
+    );
+    let (code, out) = session("statement gdpr\n");
+    assert_eq!(code, 1);
+    assert!(
+        answer(&out, 0).contains("expected ksn, private_ksn or kmp"),
+        "{out}"
+    );
+}

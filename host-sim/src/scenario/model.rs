@@ -7,7 +7,7 @@ use plugin_api::{
     AnswerSource, ErrorKind, FileQuery, LicenseState, ObjectAction, Service, TaskState, Verdict,
 };
 // Paths quote odd keys, and errors stay on one line, exactly as in the plugin's own errors.
-use ksn_plugin::core::doc::{join, one_line};
+use plugin_api::documents::path::{join, one_line};
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 use serde_json::Value as Json;
@@ -120,7 +120,13 @@ pub enum Action {
         #[serde(default)]
         expect: Option<LaunchExpect>,
     },
-    RestartHost {},
+    /// The host restarts: task instances are created again from storage. With `plugin`,
+    /// the host comes back with another build of the plugin (an update): a library name
+    /// (`fixture_updated_plugin`), found the way the plugin itself is, or a path.
+    RestartHost {
+        #[serde(default)]
+        plugin: Option<String>,
+    },
     AdvanceTime {
         ms: u64,
     },
@@ -160,7 +166,7 @@ impl Action {
             Action::CheckUrl { .. } => "check_url",
             Action::OpenFile { .. } => "open_file",
             Action::LaunchApp { .. } => "launch_app",
-            Action::RestartHost {} => "restart_host",
+            Action::RestartHost { .. } => "restart_host",
             Action::AdvanceTime { .. } => "advance_time",
             Action::ResetCounters {} => "reset_counters",
         }
@@ -346,7 +352,7 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
 fn unknown_step_hint(name: &Json) -> String {
     match name.as_str() {
         Some(name) if !ACTION_NAMES.contains(&name) => {
-            crate::suggest::did_you_mean(name, ACTION_NAMES)
+            plugin_api::documents::path::did_you_mean(name, ACTION_NAMES)
         }
         _ => String::new(),
     }

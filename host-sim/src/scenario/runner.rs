@@ -11,7 +11,6 @@ use super::model::{Action, AnswerExpect, Expect, Scenario, Step};
 use crate::{
     loader::Plugin,
     network::KsnSpec,
-    suggest,
     world::{Answer, Setup, World},
 };
 
@@ -175,9 +174,13 @@ pub fn describe(action: &Action) -> String {
         } => format!("{md5} ({size_bytes} bytes)"),
         Action::CheckUrl { url, .. } => url.clone(),
         Action::AdvanceTime { ms } => format!("{ms}ms"),
-        Action::Start {} | Action::Stop {} | Action::RestartHost {} | Action::ResetCounters {} => {
-            String::new()
-        }
+        Action::RestartHost {
+            plugin: Some(plugin),
+        } => format!("with {plugin}"),
+        Action::Start {}
+        | Action::Stop {}
+        | Action::RestartHost { .. }
+        | Action::ResetCounters {} => String::new(),
     };
     if args.is_empty() {
         action.name().to_string()
@@ -249,7 +252,16 @@ pub fn perform(
                 size_bytes: *size_bytes,
             })
         }
-        Action::RestartHost {} => world.restart_host(),
+        Action::RestartHost { plugin: None } => world.restart_host(),
+        Action::RestartHost {
+            plugin: Some(plugin),
+        } => {
+            let path = crate::loader::locate_library(plugin);
+            let update =
+                crate::loader::load(&path).map_err(|e| Failure::setup(format!("plugin: {e}")))?;
+            world.plugin = update;
+            world.restart_host()
+        }
         Action::AdvanceTime { ms } => world.advance_time(*ms),
         Action::ResetCounters {} => world.reset_counters(),
     };
@@ -526,7 +538,7 @@ fn unknown_setting(path: &str, settings: &Json) -> String {
         .collect();
     format!(
         "no such setting{} (settings: {})",
-        suggest::did_you_mean(path, paths.iter().copied()),
+        plugin_api::documents::path::did_you_mean(path, paths.iter().copied()),
         paths.join(", ")
     )
 }

@@ -114,15 +114,22 @@ pub(crate) fn error_or_null(_: &mut SchemaGenerator) -> Schema {
 pub(crate) fn md5(_: &mut SchemaGenerator) -> Schema {
     schema(json!({"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}))
 }
+/// The verdicts a database may hold: `unavailable` is not a reputation.
+fn reputations() -> Vec<&'static str> {
+    Verdict::names()
+        .into_iter()
+        .filter(|v| *v != Verdict::UNAVAILABLE.as_str())
+        .collect()
+}
 pub(crate) fn file_verdicts(_: &mut SchemaGenerator) -> Schema {
     schema(json!({
         "type": "object",
         "propertyNames": {"pattern": "^[0-9a-fA-F]{32}$"},
-        "additionalProperties": {"enum": Verdict::names()},
+        "additionalProperties": {"enum": reputations()},
     }))
 }
 pub(crate) fn url_verdicts(_: &mut SchemaGenerator) -> Schema {
-    schema(json!({"type": "object", "additionalProperties": {"enum": Verdict::names()}}))
+    schema(json!({"type": "object", "additionalProperties": {"enum": reputations()}}))
 }
 pub(crate) fn received(generator: &mut SchemaGenerator) -> Schema {
     let counts = generator

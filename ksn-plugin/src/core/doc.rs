@@ -1,8 +1,14 @@
 //! Policy and local-settings documents: parsed and checked whole, with the JSON path and
 //! the reason of the first problem. Nothing here changes state.
+//!
+//! A key given twice is an error (it could both accept and withdraw in one document), and
+//! an error quotes at most `path::QUOTE_CHARS` characters of a key or a value, however
+//! long the document's own.
 
-use std::fmt;
+use std::{cell::RefCell, fmt};
 
+use plugin_api::documents::path::{did_you_mean, join, one_line, segment};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
 use super::table::{describe, Setting, Value, SECTIONS};
@@ -69,13 +75,103 @@ pub struct LocalEntry {
     pub value: Value,
 }
 
+/// Parses JSON, refusing a key given twice in one object (naming its path).
 pub fn parse_json(text: &str) -> Result<Json, DocError> {
-    serde_json::from_str(text).map_err(|e| {
+    let duplicate = RefCell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let parsed = Strict {
+        path: String::new(),
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|json| deserializer.end().map(|()| json));
+    if let Some(path) = duplicate.into_inner() {
+        return Err(DocError::at(path, "the key is given twice"));
+    }
+    parsed.map_err(|e| {
         let place = format!("line {} column {}", e.line(), e.column());
         let reason = e.to_string();
         let reason = reason.trim_end_matches(&format!(" at {place}")).to_string();
         DocError::at(place, format!("malformed JSON: {reason}"))
     })
+}
+
+/// A JSON value that remembers where it is, so that a duplicate key can be named.
+struct Strict<'a> {
+    path: String,
+    duplicate: &'a RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Json;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_none<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let seed = Strict {
+                path: format!("{}[{}]", self.path, items.len()),
+                duplicate: self.duplicate,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(item) => items.push(item),
+                None => return Ok(Json::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = join(&self.path, &key);
+            if object.contains_key(&key) {
+                *self.duplicate.borrow_mut() = Some(path);
+                return Err(A::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(Strict {
+                path,
+                duplicate: self.duplicate,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(Json::Object(object))
+    }
 }
 
 /// A policy document: `{"settings": {section: {key: value | {"value": v, "locked": b}}}}`.
@@ -138,50 +234,6 @@ fn as_object<'a>(json: &'a Json, path: &str) -> Result<&'a Map<String, Json>, Do
         .ok_or_else(|| DocError::at(path, format!("expected an object, got {}", describe(json))))
 }
 
-/// A key as a path segment: bare when it is a plain name, else quoted (`[""]`, `["a b"]`),
-/// so that every place can be read back.
-pub fn segment(key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if plain {
-        key.to_string()
-    } else {
-        format!(
-            "[{}]",
-            serde_json::to_string(key).expect("strings serialise")
-        )
-    }
-}
-
-/// `prefix` and then `key` as a path segment.
-pub fn join(prefix: &str, key: &str) -> String {
-    let segment = segment(key);
-    match (prefix.is_empty(), segment.starts_with('[')) {
-        (true, _) => segment,
-        (false, true) => format!("{prefix}{segment}"),
-        (false, false) => format!("{prefix}.{segment}"),
-    }
-}
-
-/// Errors are one line: control characters (from the document's own keys and strings) are
-/// written as escapes.
-pub fn one_line(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
-        return text.to_string();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 type Visit<'v> = dyn FnMut(Setting, &Json) -> Result<(), DocError> + 'v;
 
 /// Visits every setting of a `{section: {key: value}}` object found at `prefix`. Paths are
@@ -197,7 +249,11 @@ fn walk_sections(doc: &Json, prefix: &str, visit: &mut Visit<'_>) -> Result<(), 
         if !SECTIONS.contains(&section.as_str()) {
             return Err(DocError::at(
                 join(prefix, section),
-                format!("unknown section; expected one of: {}", SECTIONS.join(", ")),
+                format!(
+                    "unknown section; expected one of: {}{}",
+                    SECTIONS.join(", "),
+                    did_you_mean(section, SECTIONS.iter().copied())
+                ),
             ));
         }
         let body = body.as_object().ok_or_else(|| {
@@ -211,8 +267,9 @@ fn walk_sections(doc: &Json, prefix: &str, visit: &mut Visit<'_>) -> Result<(), 
                 DocError::at(
                     join(&join(prefix, section), key),
                     format!(
-                        "unknown setting; {section} has: {}",
-                        Setting::keys_of(section).join(", ")
+                        "unknown setting; {section} has: {}{}",
+                        Setting::keys_of(section).join(", "),
+                        did_you_mean(key, Setting::keys_of(section))
                     ),
                 )
             })?;
@@ -351,6 +408,48 @@ mod tests {
         let e = policy_err(r#"{"settings": {"task": {"schedule": "x\ny"}}}"#);
         assert!(!e.to_string().contains('\n'), "{e}");
         assert!(e.reason.ends_with(r#"got "x\ny""#), "{e}");
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_with_its_path() {
+        let e = parse_local(
+            r#"{"data_handling": {"ksn_statement_accepted": true, "ksn_statement_accepted": false}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "data_handling.ksn_statement_accepted");
+        assert_eq!(e.reason, "the key is given twice");
+        let e = policy_err(r#"{"settings": {"task": {}}, "settings": {}}"#);
+        assert_eq!(e.path, "settings");
+        let e = policy_err(
+            r#"{"settings": {"task": {"schedule": {"value": "manual", "locked": true, "locked": false}}}}"#,
+        );
+        assert_eq!(e.path, "settings.task.schedule.locked");
+        let e = policy_err(r#"[{"a": 1, "a": 2}]"#);
+        assert_eq!(e.path, "[0].a");
+    }
+
+    #[test]
+    fn errors_quote_long_keys_and_values_short() {
+        let key = "k".repeat(1 << 20);
+        let e = policy_err(&format!(r#"{{"settings": {{"task": {{"{key}": 1}}}}}}"#));
+        assert!(e.to_string().len() < 400, "{} bytes", e.to_string().len());
+        let value = "v".repeat(1 << 20);
+        let e = policy_err(&format!(
+            r#"{{"settings": {{"task": {{"schedule": "{value}"}}}}}}"#
+        ));
+        assert!(e.reason.contains("(1048576 characters)"), "{e}");
+        assert!(e.to_string().len() < 400);
+    }
+
+    #[test]
+    fn a_mistyped_key_gets_the_nearest() {
+        let e = policy_err(r#"{"settings": {"task": {"checksum_limit_m": 3}}}"#);
+        assert!(
+            e.reason.ends_with("did you mean `checksum_limit_mb`?"),
+            "{e}"
+        );
+        let e = parse_local(r#"{"data_handlin": {}}"#).unwrap_err();
+        assert!(e.reason.ends_with("did you mean `data_handling`?"), "{e}");
     }
 
     #[test]

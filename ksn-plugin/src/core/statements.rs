@@ -12,11 +12,18 @@ pub struct Text {
     pub text: &'static str,
 }
 
+/// The KSN statement's version. The `ksn_update` cfg builds the test fixture
+/// `tests/fixtures/updated-plugin`: this plugin as an update that brings a new version.
+#[cfg(not(ksn_update))]
+const KSN_VERSION: u32 = 1;
+#[cfg(ksn_update)]
+const KSN_VERSION: u32 = 2;
+
 /// Every statement this plugin ships, in `Statement` order.
 pub const TEXTS: [Text; 3] = [
     Text {
         statement: Statement::Ksn,
-        version: 1,
+        version: KSN_VERSION,
         title: "Kaspersky Security Network Statement",
         text: "By accepting this statement you agree that this server takes part in Kaspersky \
 Security Network (KSN), the cloud reputation service, through the Administration Server's KSN \

@@ -245,8 +245,9 @@ pub fn describe(value: &serde_json::Value) -> String {
     }
 }
 
+/// A string as an error quotes it: as JSON, cut short when long.
 fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialise")
+    plugin_api::documents::path::quote(s)
 }
 
 fn quoted(options: &[&str]) -> String {

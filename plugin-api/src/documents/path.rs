@@ -1,6 +1,7 @@
 //! JSON paths in error messages, written the same way by plugins and hosts: plain keys
 //! joined with dots, odd keys quoted (`settings.task["a b"]`), control characters escaped
-//! so that every error stays on one line, and long keys or values cut short.
+//! so that every error stays on one line, long keys or values cut short, and the nearest
+//! known name offered for a mistyped one.
 
 /// How much of a key or a value an error quotes, in characters.
 pub const QUOTE_CHARS: usize = 80;
@@ -71,9 +72,54 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// "Did you mean …": how alike two names must be (normalised Damerau–Levenshtein, 1 =
+/// equal) to be offered: `strat` is `start` (0.8), `frobnicate` is nothing.
+const ALIKE: f64 = 0.6;
+
+/// The known name nearest to `word`, if any is near enough to be what was meant.
+pub fn nearest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let length = word.chars().count();
+    known
+        .into_iter()
+        // The distance is at least the difference in length: skip what cannot be alike
+        // enough before measuring (a mistyped key may be a megabyte long).
+        .filter(|name| {
+            let other = name.chars().count();
+            length.min(other) as f64 >= ALIKE * length.max(other) as f64
+        })
+        .map(|name| (strsim::normalized_damerau_levenshtein(word, name), name))
+        .filter(|(alike, _)| *alike >= ALIKE)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
+}
+
+/// `; did you mean `name`?` for the nearest known name, or nothing.
+pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    nearest(word, known)
+        .map(|name| format!("; did you mean `{name}`?"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn near_names_are_offered_and_far_ones_are_not() {
+        let verbs = ["start", "stop", "status", "settings", "set_local"];
+        assert_eq!(nearest("strat", verbs), Some("start"));
+        assert_eq!(nearest("stauts", verbs), Some("status"));
+        assert_eq!(nearest("setings", verbs), Some("settings"));
+        assert_eq!(nearest("frobnicate", verbs), None);
+        assert_eq!(did_you_mean("stp", verbs), "; did you mean `stop`?");
+        assert_eq!(did_you_mean("xyz", verbs), "");
+        let paths = ["task.checksum_limit_mb", "task.schedule"];
+        assert_eq!(
+            nearest("task.checksum_limit", paths),
+            Some("task.checksum_limit_mb")
+        );
+        assert_eq!(nearest("task.nothing", paths), None);
+    }
 
     #[test]
     fn long_keys_and_values_are_cut_short() {
