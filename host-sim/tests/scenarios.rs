@@ -9,6 +9,31 @@ use host_sim::{
 };
 
 #[test]
+fn every_bundled_scenario_holds_on_one_device_and_on_three() {
+    let plugin = common::plugin();
+    let files = scenario::collect(&[scenario::bundled_suite()]).unwrap();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for devices in [1, 3] {
+            let mut parsed = scenario::parse(&text).unwrap();
+            parsed.devices = devices;
+            let outcome = runner::run(
+                plugin,
+                &parsed,
+                &file.display().to_string(),
+                &world::default_ksn(),
+                Some(runner::DEFAULT_WATCHDOG),
+            );
+            assert!(
+                outcome.passed,
+                "on {devices} devices: {}",
+                scenario::report::text(&[outcome], true)
+            );
+        }
+    }
+}
+
+#[test]
 fn the_bundled_suite_passes_through_the_loaded_plugin() {
     let plugin = common::plugin();
     let files = scenario::collect(&[scenario::bundled_suite()]).unwrap();
