@@ -16,7 +16,7 @@ use abi_stable::{
 };
 use plugin_api::{
     DataCategory, FileQuery, HostBox, HostServices, HostServices_TO, KsnReply, KsnTaskBox,
-    LicenseState, Service, TaskError, TransportFailure, Verdict,
+    LicenseState, LogRetention, Service, TaskError, TransportFailure, Verdict,
 };
 
 use crate::{
@@ -118,6 +118,8 @@ pub struct DeviceState {
     /// The host's backup store: copies of deleted untrusted files.
     pub backups: Mutex<Vec<FileQuery>>,
     pub environment: Mutex<Environment>,
+    /// How much of the task log the plugin keeps (the host's configuration).
+    pub retention: LogRetention,
 }
 
 impl DeviceState {
@@ -159,6 +161,7 @@ impl DeviceState {
                 private_ksn: false,
                 license: LicenseState::VALID,
             }),
+            retention: LogRetention::DEFAULT,
         }
     }
 
@@ -262,6 +265,20 @@ impl HostServices for DeviceHost {
             Err(e) => RErr(e.into()),
         }
     }
+    fn storage_replace(
+        &self,
+        key: RStr<'_>,
+        records: RSlice<'_, RSlice<'_, u8>>,
+    ) -> RResult<(), RString> {
+        let records: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
+        match self.0.storage.replace(key.as_str(), &records) {
+            Ok(()) => ROk(()),
+            Err(e) => RErr(e.into()),
+        }
+    }
+    fn log_retention(&self) -> LogRetention {
+        self.0.retention
+    }
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {
         self.0.local_lists.file(&query.md5)
     }
@@ -296,57 +313,6 @@ impl HostServices for DeviceHost {
     fn backup_and_delete(&self, query: FileQuery) -> RResult<(), RString> {
         self.0.backup(query);
         ROk(())
-    }
-}
-
-/// The same host, for the task's core linked in-process (benchmarks, reference runs).
-impl ksn_plugin::Host for DeviceHost {
-    fn emit_event(&self, event_json: &str) {
-        HostServices::emit_event(self, event_json.into())
-    }
-    fn now_ms(&self) -> u64 {
-        self.0.clock.now_ms()
-    }
-    fn storage_append(&self, key: &str, record: &[u8]) -> Result<(), String> {
-        self.0.storage.append(key, record)
-    }
-    fn storage_records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
-        self.0.storage.records(key)
-    }
-    fn local_file_verdict(&self, query: FileQuery) -> Verdict {
-        HostServices::local_file_verdict(self, query)
-    }
-    fn local_url_verdict(&self, url: &str) -> Verdict {
-        HostServices::local_url_verdict(self, url.into())
-    }
-    fn ksn_file(
-        &self,
-        service: Service,
-        query: FileQuery,
-        timeout_ms: u32,
-    ) -> Result<KsnReply, TransportFailure> {
-        self.0.file(service, query, timeout_ms)
-    }
-    fn ksn_url(
-        &self,
-        service: Service,
-        url: &str,
-        timeout_ms: u32,
-    ) -> Result<KsnReply, TransportFailure> {
-        self.0.url(service, url, timeout_ms)
-    }
-    fn ksn_upload(
-        &self,
-        service: Service,
-        category: DataCategory,
-        items: u32,
-        timeout_ms: u32,
-    ) -> Result<u32, TransportFailure> {
-        self.0.carry(service, category, items, timeout_ms)
-    }
-    fn backup_and_delete(&self, query: FileQuery) -> Result<(), String> {
-        self.0.backup(query);
-        Ok(())
     }
 }
 

@@ -13,6 +13,9 @@ pub trait Storage: Send + Sync {
     fn append(&self, key: &str, record: &[u8]) -> Result<(), String>;
     /// Every record under `key`, oldest first.
     fn records(&self, key: &str) -> Result<Vec<Vec<u8>>, String>;
+    /// Replaces every record under `key`, atomically: after a crash, the old records or
+    /// the new ones, whole.
+    fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String>;
 }
 
 /// Storage that survives `restart_host` (the device state outlives the task instance) but
@@ -37,6 +40,15 @@ impl Storage for MemoryStorage {
     fn records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
         let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
         Ok(logs.get(key).cloned().unwrap_or_default())
+    }
+
+    fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        logs.insert(
+            key.to_string(),
+            records.iter().map(|r| r.to_vec()).collect(),
+        );
+        Ok(())
     }
 }
 
@@ -146,6 +158,27 @@ impl Storage for FileStorage {
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
         Ok(records)
+    }
+
+    /// Writes the new records to a temporary file, makes it durable, and renames it over
+    /// the old one: a rename is atomic, so a crash leaves one file or the other.
+    fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
+        let path = self.path(key)?;
+        let temporary = path.with_extension("log.new");
+        let mut bytes = Vec::new();
+        for record in records {
+            bytes.extend_from_slice(&frame(record)?);
+        }
+        let _one_writer = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let io = |e: std::io::Error| format!("{}: {e}", path.display());
+        let mut file = File::create(&temporary).map_err(io)?;
+        file.write_all(&bytes)
+            .and_then(|_| file.sync_all())
+            .map_err(io)?;
+        fs::rename(&temporary, &path).map_err(io)?;
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io)
     }
 }
 

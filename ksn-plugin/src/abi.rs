@@ -1,75 +1,13 @@
-//! The ABI shell: adapts the host's `HostServices` object to the core's `Host`, and the
-//! core's `Task` to the contract's `TaskImpl`.
+//! The ABI shell: the core's `Task`, over the host's `HostServices` object (the core's
+//! `Host` through its one adapter, `core::host`), is the contract's `TaskImpl`.
 
-use plugin_api::{
-    abi_stable::std_types::{RResult, RStr},
-    export::TaskImpl,
-    DataCategory, FileQuery, HostBox, KsnReply, LicenseState, LookupAnswer, Service, TaskError,
-    TaskStatus, TransportFailure, Verdict,
-};
+use plugin_api::{FileQuery, HostBox, LicenseState, LookupAnswer, TaskError, TaskImpl, TaskStatus};
 
 use crate::core::{Host, Task};
 
-pub struct AbiHost(HostBox);
-
-fn result<T, E>(r: RResult<T, E>) -> Result<T, E> {
-    r.into_result()
-}
-
-impl Host for AbiHost {
-    fn emit_event(&self, event_json: &str) {
-        self.0.emit_event(RStr::from_str(event_json))
-    }
-    fn now_ms(&self) -> u64 {
-        self.0.now_ms()
-    }
-    fn storage_append(&self, key: &str, record: &[u8]) -> Result<(), String> {
-        result(self.0.storage_append(key.into(), record.into())).map_err(String::from)
-    }
-    fn storage_records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
-        result(self.0.storage_records(key.into()))
-            .map(|records| records.into_iter().map(|r| r.into_vec()).collect())
-            .map_err(String::from)
-    }
-    fn local_file_verdict(&self, query: FileQuery) -> Verdict {
-        self.0.local_file_verdict(query)
-    }
-    fn local_url_verdict(&self, url: &str) -> Verdict {
-        self.0.local_url_verdict(url.into())
-    }
-    fn ksn_file(
-        &self,
-        service: Service,
-        query: FileQuery,
-        timeout_ms: u32,
-    ) -> Result<KsnReply, TransportFailure> {
-        result(self.0.ksn_file(service, query, timeout_ms))
-    }
-    fn ksn_url(
-        &self,
-        service: Service,
-        url: &str,
-        timeout_ms: u32,
-    ) -> Result<KsnReply, TransportFailure> {
-        result(self.0.ksn_url(service, url.into(), timeout_ms))
-    }
-    fn ksn_upload(
-        &self,
-        service: Service,
-        category: DataCategory,
-        items: u32,
-        timeout_ms: u32,
-    ) -> Result<u32, TransportFailure> {
-        result(self.0.ksn_upload(service, category, items, timeout_ms))
-    }
-    fn backup_and_delete(&self, query: FileQuery) -> Result<(), String> {
-        result(self.0.backup_and_delete(query)).map_err(String::from)
-    }
-}
-
 /// The factory the plugin exports.
-pub fn new_task(host: HostBox) -> Result<Task<AbiHost>, TaskError> {
-    let task = Task::new(AbiHost(host))?;
+pub fn new_task(host: HostBox) -> Result<Task<HostBox>, TaskError> {
+    let task = Task::new(host)?;
     log::debug!(target: "ksn_plugin", "task instance created");
     Ok(task)
 }
@@ -124,5 +62,11 @@ impl<H: Host> TaskImpl for Task<H> {
     }
     fn counters_json(&self) -> Result<String, TaskError> {
         Ok(Task::counters_json(self))
+    }
+    fn task_log_page(&self, from_seq: u64, max: u32) -> Result<String, TaskError> {
+        Task::task_log_page(self, from_seq, max)
+    }
+    fn ledger_page(&self, from_seq: u64, max: u32) -> Result<String, TaskError> {
+        Ok(Task::ledger_page(self, from_seq, max))
     }
 }

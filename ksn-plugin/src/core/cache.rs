@@ -9,11 +9,29 @@ use std::{hash::Hash, sync::OnceLock};
 use plugin_api::{AnswerSource, Verdict};
 use quick_cache::{
     sync::{Cache, GuardResult, PlaceholderGuard},
-    DefaultHashBuilder, Equivalent, UnitWeighter,
+    DefaultHashBuilder, Equivalent, UnitWeighter, Weighter,
 };
 
-/// Entries per kind of object and device.
+/// File verdicts per device.
 pub const CAPACITY: usize = 16_384;
+
+/// URL verdicts per device are bounded by what they weigh: the URL's bytes and a fixed
+/// share for the entry, so that long URLs cannot take more than this in all.
+pub const URL_CACHE_BYTES: u64 = 4 << 20;
+const URL_ENTRY_BYTES: u64 = 64;
+
+/// URLs longer than this are looked up but not cached.
+pub const MAX_CACHED_URL_BYTES: usize = 2048;
+
+/// Weighs a cached URL verdict by the URL's length.
+#[derive(Clone, Copy, Default)]
+pub struct UrlWeight;
+
+impl Weighter<String, Cached> for UrlWeight {
+    fn weight(&self, url: &String, _: &Cached) -> u64 {
+        url.len() as u64 + URL_ENTRY_BYTES
+    }
+}
 
 const MINUTE_MS: u64 = 60_000;
 
@@ -42,40 +60,59 @@ impl Cached {
     }
 }
 
-pub type Guard<'a, K> = PlaceholderGuard<
+pub type Guard<'a, K, W = UnitWeighter> = PlaceholderGuard<
     'a,
     K,
     Cached,
-    UnitWeighter,
+    W,
     DefaultHashBuilder,
     quick_cache::sync::DefaultLifecycle<K, Cached>,
 >;
 
-pub enum Lookup<'a, K> {
+pub enum Lookup<'a, K, W = UnitWeighter> {
     Hit(Cached),
     /// This caller asks the network and fills the entry; concurrent callers wait for it.
-    Miss(Guard<'a, K>),
+    Miss(Guard<'a, K, W>),
 }
 
 /// One kind of object's verdicts. Created on first use: a fleet host holds many idle tasks.
-pub struct Shelf<K> {
-    cache: OnceLock<Cache<K, Cached>>,
+pub struct Shelf<K, W = UnitWeighter> {
+    cache: OnceLock<Cache<K, Cached, W>>,
+    /// (estimated entries, weight capacity).
+    size: (usize, u64),
+    weigh: W,
 }
 
 impl<K: Eq + Hash + Clone> Default for Shelf<K> {
     fn default() -> Self {
-        Self {
-            cache: OnceLock::new(),
-        }
+        Self::new(CAPACITY, CAPACITY as u64, UnitWeighter)
     }
 }
 
-impl<K: Eq + Hash + Clone> Shelf<K> {
-    fn cache(&self) -> &Cache<K, Cached> {
-        self.cache.get_or_init(|| Cache::new(CAPACITY))
+/// The URL shelf, bounded in bytes.
+pub fn url_shelf() -> Shelf<String, UrlWeight> {
+    Shelf::new(
+        (URL_CACHE_BYTES / (URL_ENTRY_BYTES + 64)) as usize,
+        URL_CACHE_BYTES,
+        UrlWeight,
+    )
+}
+
+impl<K: Eq + Hash + Clone, W: Weighter<K, Cached> + Clone> Shelf<K, W> {
+    fn new(estimated_items: usize, weight_capacity: u64, weigh: W) -> Self {
+        Self {
+            cache: OnceLock::new(),
+            size: (estimated_items, weight_capacity),
+            weigh,
+        }
     }
 
-    pub fn lookup<Q>(&self, key: &Q, now_ms: u64, generation: u32) -> Lookup<'_, K>
+    fn cache(&self) -> &Cache<K, Cached, W> {
+        self.cache
+            .get_or_init(|| Cache::with_weighter(self.size.0, self.size.1, self.weigh.clone()))
+    }
+
+    pub fn lookup<Q>(&self, key: &Q, now_ms: u64, generation: u32) -> Lookup<'_, K, W>
     where
         Q: Hash + Equivalent<K> + ToOwned<Owned = K> + ?Sized,
     {
@@ -104,20 +141,26 @@ impl<K: Eq + Hash + Clone> Shelf<K> {
         self.cache.get().map_or(0, |c| c.len())
     }
 
+    /// What the entries weigh (for URLs: about their bytes).
+    pub fn weight(&self) -> u64 {
+        self.cache.get().map_or(0, |c| c.weight())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
 /// Fills a placeholder, unless the verdict must not be cached (the waiters then ask).
-pub fn fill<K>(
-    guard: Guard<'_, K>,
+pub fn fill<K, W>(
+    guard: Guard<'_, K, W>,
     verdict: Verdict,
     source: AnswerSource,
     now_ms: u64,
     generation: u32,
 ) where
     K: Eq + Hash + Clone,
+    W: Weighter<K, Cached> + Clone,
 {
     if let Some(ttl) = ttl_ms(verdict) {
         let _ = guard.insert(Cached {
@@ -165,6 +208,19 @@ mod tests {
             matches!(shelf.lookup("b", 1, 1), Lookup::Miss(_)),
             "older generation is a miss"
         );
+    }
+
+    #[test]
+    fn long_urls_weigh_their_bytes_and_the_shelf_stays_within_its_bound() {
+        let shelf = url_shelf();
+        for i in 0..20_000u32 {
+            let url = format!("https://example.com/{i}/{}", "x".repeat(1500));
+            if let Lookup::Miss(guard) = shelf.lookup(url.as_str(), 0, 0) {
+                fill(guard, Verdict::TRUSTED, AnswerSource::KSN, 0, 0);
+            }
+        }
+        assert!(shelf.weight() <= URL_CACHE_BYTES, "{}", shelf.weight());
+        assert!(shelf.len() < 3_000, "{}", shelf.len());
     }
 
     #[test]

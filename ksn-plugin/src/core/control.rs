@@ -3,14 +3,16 @@
 //! what the data plane must do), or an error that changes nothing. The driver (`task`)
 //! persists the transaction before making it current.
 
-use plugin_api::{DataCategory, ErrorKind, LicenseState, TaskError, TaskState};
+use plugin_api::{DataCategory, ErrorKind, LicenseState, Service, TaskError, TaskState};
 
 use super::{
     consent::{Acceptance, Consent, Ended, Source, Statement},
     doc::{LocalEntry, Policy},
-    journal::{Changes, Event, LogEntry, Stored, StoredOut},
+    journal::{Changes, Event, LogEntry},
     layers::{Layers, Resolved},
+    snapshot::Snapshot,
     statements::Shipped,
+    stored::{Stored, StoredOut},
     table::{Role, Setting, Value, SETTING_COUNT, TABLE},
 };
 
@@ -52,7 +54,44 @@ pub struct Txn {
     pub entries: Vec<LogEntry>,
     pub persist_state: bool,
     pub effects: Effects,
+    /// What the host reports of the environment (the mode, the licence) is applied even
+    /// when storage cannot record it.
+    pub reported: bool,
     now: u64,
+}
+
+/// What a state allows to leave, as bits: used to tell a change that only narrows it
+/// (applied even when it cannot be recorded) from one that widens it (refused then).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rights(u32);
+
+impl Rights {
+    fn of(control: &Control) -> Self {
+        let ksn = control.consent.ksn.is_some();
+        let category = |s: Setting| ksn && (control.private_ksn || control.value(s).as_bool());
+        let routing = Snapshot::of(control).routing;
+        let bits = [
+            ksn,
+            control.consent.kmp_accepted(),
+            category(Setting::SendScannedFilesData),
+            category(Setting::SendScannedUrlsData),
+            category(Setting::SendStatistics),
+            control.state == TaskState::RUNNING,
+            control.kmp_active,
+            routing.may_reach(Service::GLOBAL),
+            routing.may_reach(Service::PROXY),
+            routing.may_reach(Service::PRIVATE),
+        ];
+        Rights(
+            bits.iter()
+                .enumerate()
+                .fold(0, |word, (i, on)| word | u32::from(*on) << i),
+        )
+    }
+
+    fn gains_over(self, before: Rights) -> bool {
+        self.0 & !before.0 != 0
+    }
 }
 
 impl Txn {
@@ -63,8 +102,17 @@ impl Txn {
             entries: Vec::new(),
             persist_state: false,
             effects: Effects::default(),
+            reported: false,
             now,
         }
+    }
+
+    /// Whether this change only narrows what may leave (a withdrawal, a stop, Private KSN
+    /// switched on, a licence that no longer covers KSN), or is what the host reports:
+    /// such a change takes effect even when storage cannot record it.
+    pub fn must_apply(&self, before: &Control) -> bool {
+        let (was, is) = (Rights::of(before), Rights::of(&self.next));
+        self.reported || (was.gains_over(is) && !is.gains_over(was))
     }
 
     fn log(&mut self, event: Event) -> u64 {
@@ -464,6 +512,7 @@ impl Control {
     /// sends every category of data, was never accepted).
     pub fn set_private_ksn(&self, enabled: bool, now: u64) -> Txn {
         let mut txn = Txn::new(self, now);
+        txn.reported = true;
         if enabled == self.private_ksn {
             return txn;
         }
@@ -493,6 +542,7 @@ impl Control {
 
     pub fn set_license(&self, license: LicenseState, now: u64) -> Txn {
         let mut txn = Txn::new(self, now);
+        txn.reported = true;
         if license == self.license {
             return txn;
         }

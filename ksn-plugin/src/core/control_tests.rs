@@ -4,7 +4,8 @@ use super::*;
 use crate::core::{
     consent::{Source, Statement},
     doc::{parse_local, parse_policy},
-    journal::{Event, Stored},
+    journal::Event,
+    stored::Stored,
     table::{Setting, Value},
 };
 

@@ -1,104 +1,181 @@
-//! Everything that leaves the device: the egress gate, the outbound ledger, and the
-//! statistics and Managed Protection batches.
+//! Everything that leaves the device passes here: one gate per category of data, the
+//! queues of statistics and Managed Protection items, the outbound ledger, and what is
+//! known of each service's health.
+//!
+//! A send holds its category's gate shared and re-checks the snapshot current under it;
+//! publishing a snapshot that narrows a category holds that category's gate exclusively,
+//! so once a withdrawal returns no send it affects is in flight and none will start, while
+//! sends of other categories go on.
+//!
+//! Queued items carry the generation of the consent they were counted under (a category's
+//! generation moves on whenever its permission changes: a withdrawal, a mode change, a new
+//! acceptance, a stop); an item of another generation is dropped when it is queued and
+//! when the queue is sent, so nothing counted under one consent goes out under another.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Mutex,
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, RwLock,
+    },
 };
 
-use plugin_api::documents::Counters;
-use plugin_api::{DataCategory, Service, TransportFailure};
+use arc_swap::ArcSwap;
+use plugin_api::{
+    documents::{LedgerItem, LedgerOutcome, LedgerPage},
+    DataCategory, Service, TransportFailure,
+};
 
-use super::{host::Host, journal::Event, snapshot::Snapshot, task::Task};
+use super::{
+    journal::Event,
+    route::{ProxyHealth, Route},
+    snapshot::Snapshot,
+};
 
 /// Statistics and KMP data are sent at most once per this many host milliseconds.
 pub const BATCH_INTERVAL_MS: u64 = 60_000;
 
-pub use plugin_api::documents::{LedgerItem, LedgerOutcome};
+/// The categories that are queued and sent in batches.
+pub const QUEUED: [DataCategory; 2] = [DataCategory::STATISTICS, DataCategory::KMP];
 
-#[derive(Default)]
-pub struct Outbound {
-    ledger: Mutex<Vec<LedgerItem>>,
-    pending_statistics: AtomicU64,
-    pending_kmp: AtomicU64,
+fn gate_of(category: DataCategory) -> usize {
+    usize::from(category.0.clamp(1, 4) - 1)
 }
 
-impl Outbound {
-    /// Called with the egress gate held exclusively.
-    pub fn discard(&self, statistics: bool, kmp: bool) {
-        if statistics {
-            self.pending_statistics.store(0, Ordering::Relaxed);
-        }
-        if kmp {
-            self.pending_kmp.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Queues one item of `category`, if the consent in force allows the category now.
-    pub fn count(&self, snapshot: &Snapshot, category: DataCategory) {
-        if !snapshot.allows_category(category) {
-            return;
-        }
-        if let Some(pending) = self.pending(category) {
-            pending.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn pending(&self, category: DataCategory) -> Option<&AtomicU64> {
-        match category {
-            DataCategory::STATISTICS => Some(&self.pending_statistics),
-            DataCategory::KMP => Some(&self.pending_kmp),
-            _ => None,
-        }
-    }
-
-    pub fn pending_items(&self, category: DataCategory) -> u64 {
-        self.pending(category)
-            .map_or(0, |p| p.load(Ordering::Relaxed))
-    }
-
-    fn enter(&self, mut item: LedgerItem) {
-        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        item.seq = ledger.len() as u64;
-        ledger.push(item);
-    }
-
-    pub fn ledger(&self) -> Vec<LedgerItem> {
-        self.ledger
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
+/// The index of a queued category, if it is one.
+pub fn queue_of(category: DataCategory) -> Option<usize> {
+    QUEUED.iter().position(|c| *c == category)
 }
 
 /// How one send through the route ended.
 pub enum Sent<T> {
     Answered(Service, T),
-    /// Nothing usable came back: every service was unreachable (the `undelivered` case),
-    /// one timed out, or the gate refused.
+    /// Nothing usable came back: every service was unreachable, one timed out, or the
+    /// gate refused.
     Failed,
 }
 
-impl<H: Host> Task<H> {
-    /// Sends one request along the current route (`route`), under the egress gate: to the
-    /// first service, and to the fallback only if the first refused the connection. A
-    /// timeout spends the whole budget. Returns the data-plane events to record once the
-    /// gate is released.
-    pub(super) fn send<T>(
+pub struct Egress {
+    gates: [RwLock<()>; 4],
+    /// Per queued category: the generation (high 32 bits) and the count (low 32 bits).
+    queues: [AtomicU64; 2],
+    ledger: Mutex<Ledger>,
+    /// Services found unreachable (by `Service` number), for the loss/restore events.
+    lost: [AtomicBool; 4],
+    /// When the proxy was found down: the route avoids it for a while (`route`).
+    pub proxy: ProxyHealth,
+    unknown_failure_logged: AtomicBool,
+}
+
+fn pack(generation: u32, count: u32) -> u64 {
+    u64::from(generation) << 32 | u64::from(count)
+}
+
+fn unpack(word: u64) -> (u32, u32) {
+    ((word >> 32) as u32, word as u32)
+}
+
+impl Egress {
+    /// The ledger keeps the newest `ledger_capacity` items (0: no limit).
+    pub fn new(ledger_capacity: usize) -> Self {
+        Self {
+            gates: Default::default(),
+            queues: Default::default(),
+            ledger: Mutex::new(Ledger {
+                items: VecDeque::new(),
+                next_seq: 0,
+                capacity: ledger_capacity,
+            }),
+            lost: Default::default(),
+            proxy: ProxyHealth::default(),
+            unknown_failure_logged: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes `next` current: under the gates of the categories whose permission it
+    /// narrows, the queues are moved to `next`'s generations, `install` makes it current
+    /// (and the cache whatever the change requires), and then the gates are released.
+    pub fn publish(
         &self,
+        current: &ArcSwap<Snapshot>,
+        next: Snapshot,
+        forget_health: bool,
+        install: impl FnOnce(Arc<Snapshot>),
+    ) {
+        let old = current.load_full();
+        let narrowed: Vec<usize> = DataCategory_ALL
+            .iter()
+            .filter(|c| old.allows_category(**c) && old.permit(**c) != next.permit(**c))
+            .map(|c| gate_of(*c))
+            .collect();
+        let _held: Vec<_> = narrowed
+            .iter()
+            .map(|&i| self.gates[i].write().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        for (i, queue) in self.queues.iter().enumerate() {
+            if next.queue_generation[i] != old.queue_generation[i] {
+                queue.store(pack(next.queue_generation[i], 0), Ordering::Release);
+            }
+        }
+        if forget_health {
+            for lost in &self.lost {
+                lost.store(false, Ordering::Relaxed);
+            }
+            self.proxy.up();
+        }
+        install(Arc::new(next));
+    }
+
+    /// Queues one item of `category` counted under `snapshot`: dropped unless that
+    /// snapshot allows the category and its consent is still the one in force.
+    pub fn enqueue(&self, snapshot: &Snapshot, category: DataCategory) {
+        let Some(i) = queue_of(category) else { return };
+        if !snapshot.allows_category(category) {
+            return;
+        }
+        let generation = snapshot.queue_generation[i];
+        let _ = self.queues[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            let (queued_generation, count) = unpack(word);
+            (queued_generation == generation).then(|| pack(generation, count.saturating_add(1)))
+        });
+    }
+
+    /// Items of `category` waiting for the next batch.
+    pub fn queued(&self, category: DataCategory) -> u64 {
+        queue_of(category).map_or(0, |i| {
+            u64::from(unpack(self.queues[i].load(Ordering::Acquire)).1)
+        })
+    }
+
+    /// Sends one request of `category` along the route, under the category's gate: to
+    /// the route's first service, and to its fallback only if the first refused the
+    /// connection. A timeout spends the whole budget. `prepare` says, under the gate and
+    /// for the snapshot in force there, how many items of how many bytes go (`None`:
+    /// nothing to send); `undelivered` gets them back if no service received them. Returns
+    /// how it ended and the snapshot it was sent under; data-plane events go to `events`,
+    /// to be recorded once the gate is released.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send<T>(
+        &self,
+        current: &ArcSwap<Snapshot>,
+        route: impl FnOnce(&Snapshot) -> Route,
         category: DataCategory,
-        items: u32,
-        bytes: u64,
+        now: u64,
         events: &mut Vec<Event>,
-        mut attempt: impl FnMut(Service, u32) -> Result<T, TransportFailure>,
-        undelivered: impl FnOnce(),
-    ) -> Sent<T> {
-        let now = self.now();
-        let _gate = self.egress.read().unwrap_or_else(|e| e.into_inner());
+        prepare: impl FnOnce(&Snapshot) -> Option<(u32, u64)>,
+        mut attempt: impl FnMut(Service, u32, u32) -> Result<T, TransportFailure>,
+        undelivered: impl FnOnce(&Snapshot, u32),
+    ) -> (Sent<T>, Arc<Snapshot>) {
+        let _gate = self.gates[gate_of(category)]
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         // The snapshot current under the gate is the consent in force for this send.
-        let snapshot = self.snapshot.load();
+        let snapshot = current.load_full();
         let budget = snapshot.timeout_ms;
-        let route = self.route(&snapshot, now);
+        let route = route(&snapshot);
+        let Some((items, bytes)) = prepare(&snapshot) else {
+            return (Sent::Failed, snapshot);
+        };
         let mut next = Some(route.first);
         while let Some(service) = next.filter(|s| *s != Service::NONE) {
             if !snapshot.allows(category, service) {
@@ -108,53 +185,111 @@ impl<H: Host> Task<H> {
                     service,
                     reason: "no consent in force allows it".into(),
                 });
-                return Sent::Failed;
+                return (Sent::Failed, snapshot);
             }
-            let result = attempt(service, budget);
-            let delivered = !matches!(result, Err(TransportFailure::UNREACHABLE));
-            if delivered {
-                self.enter_ledger(&snapshot, category, service, items, bytes, &result);
+            let result = attempt(service, items, budget).map_err(|f| self.known_failure(f));
+            if !matches!(result, Err(TransportFailure::UNREACHABLE)) {
+                self.enter(
+                    &snapshot,
+                    category,
+                    service,
+                    items,
+                    bytes,
+                    now,
+                    result.is_ok(),
+                );
             }
             match result {
                 Ok(value) => {
                     self.service_ok(service, events);
-                    return Sent::Answered(service, value);
+                    return (Sent::Answered(service, value), snapshot);
                 }
                 Err(failure) => {
                     self.service_lost(service, failure, now, events);
                     if failure == TransportFailure::TIMED_OUT {
-                        return Sent::Failed;
+                        // Delivered, though not answered in time: not sent again.
+                        return (Sent::Failed, snapshot);
                     }
                 }
             }
             next = route.fallback.filter(|f| *f != service);
         }
-        // Nothing reached any service, and the consent in force still allows it: still
-        // under the gate, so a withdrawal cannot slip in between.
-        if snapshot.allows_category(category) {
-            undelivered();
-        }
-        Sent::Failed
+        // Nothing reached any service: still under the gate, so no withdrawal slips in.
+        undelivered(&snapshot, items);
+        (Sent::Failed, snapshot)
     }
 
-    fn enter_ledger<T>(
+    /// Sends the queued items of `category` as one batch, if any were counted under the
+    /// consent in force; a batch that reached no service stays queued.
+    pub fn send_batch(
+        &self,
+        current: &ArcSwap<Snapshot>,
+        route: impl FnOnce(&Snapshot) -> Route,
+        category: DataCategory,
+        now: u64,
+        events: &mut Vec<Event>,
+        upload: impl FnMut(Service, u32, u32) -> Result<u32, TransportFailure>,
+    ) {
+        let Some(i) = queue_of(category) else { return };
+        let queue = &self.queues[i];
+        // Only what the consent in force counted: the queue's generation is the snapshot's.
+        let take = |snapshot: &Snapshot| {
+            let generation = snapshot.queue_generation[i];
+            if !snapshot.allows_category(category) {
+                return None;
+            }
+            let taken = queue.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                let (g, count) = unpack(word);
+                (g == generation && count > 0).then(|| pack(g, 0))
+            });
+            let count = unpack(taken.ok()?).1;
+            Some((count, u64::from(count) * 32))
+        };
+        let requeue = |snapshot: &Snapshot, items: u32| {
+            let generation = snapshot.queue_generation[i];
+            let _ = queue.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                let (g, count) = unpack(word);
+                (g == generation).then(|| pack(g, count.saturating_add(items)))
+            });
+        };
+        self.send(current, route, category, now, events, take, upload, requeue);
+    }
+
+    fn known_failure(&self, failure: TransportFailure) -> TransportFailure {
+        if failure == TransportFailure::UNREACHABLE || failure == TransportFailure::TIMED_OUT {
+            return failure;
+        }
+        if !self.unknown_failure_logged.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "the host's transport reported a failure this plugin does not know ({}); it is taken as unreachable, nothing delivered",
+                failure.0
+            );
+        }
+        TransportFailure::UNREACHABLE
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn enter(
         &self,
         snapshot: &Snapshot,
         category: DataCategory,
         service: Service,
         items: u32,
         bytes: u64,
-        result: &Result<T, TransportFailure>,
+        now: u64,
+        answered: bool,
     ) {
-        self.outbound.enter(LedgerItem {
-            seq: 0,
-            time_ms: self.host.now_ms(),
+        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = ledger.next_seq;
+        ledger.push(LedgerItem {
+            seq,
+            time_ms: now,
             category,
             service,
             items,
             bytes,
             consent_record: snapshot.consent_record(category).unwrap_or(u64::MAX),
-            outcome: if result.is_ok() {
+            outcome: if answered {
                 LedgerOutcome::Answered
             } else {
                 LedgerOutcome::TimedOut
@@ -166,7 +301,7 @@ impl<H: Host> Task<H> {
         if service == Service::PROXY {
             self.proxy.up();
         }
-        if self.lost[service.0 as usize].swap(false, Ordering::Relaxed) {
+        if self.lost[usize::from(service.0 & 3)].swap(false, Ordering::Relaxed) {
             events.push(Event::KsnRestored { service });
         }
     }
@@ -181,75 +316,60 @@ impl<H: Host> Task<H> {
         if service == Service::PROXY {
             self.proxy.down(now);
         }
-        if !self.lost[service.0 as usize].swap(true, Ordering::Relaxed) {
+        if !self.lost[usize::from(service.0 & 3)].swap(true, Ordering::Relaxed) {
             events.push(Event::KsnUnavailable { service, reason });
         }
     }
 
-    /// Periodic work: sends the queued statistics and KMP data, at most once per
-    /// `BATCH_INTERVAL_MS`, each only while its consent applies. Data that could not be
-    /// delivered stays queued.
-    pub fn tick(&self) {
-        let now = self.now();
-        let queued = [DataCategory::STATISTICS, DataCategory::KMP]
-            .iter()
-            .any(|c| self.outbound.pending_items(*c) > 0);
-        if !queued || !self.batch_due(now) {
-            return;
-        }
-        let mut events = Vec::new();
-        for category in [DataCategory::STATISTICS, DataCategory::KMP] {
-            let Some(pending) = self.outbound.pending(category) else {
-                continue;
-            };
-            let items = pending.swap(0, Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
-            if items == 0 {
-                continue;
-            }
-            // A batch that reached no service stays queued; one that was delivered, even
-            // without an answer in time, is not sent again.
-            self.send(
-                category,
-                items,
-                u64::from(items) * 32,
-                &mut events,
-                |service, timeout| {
-                    self.host
-                        .ksn_upload(service, category, items, timeout)
-                        .map(|_| ())
-                },
-                || {
-                    pending.fetch_add(u64::from(items), Ordering::Relaxed);
-                },
-            );
-        }
-        self.record(events);
-    }
-
+    /// Every item still kept, oldest first.
     pub fn ledger(&self) -> Vec<LedgerItem> {
-        self.outbound.ledger()
+        let ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        ledger.items.iter().cloned().collect()
     }
 
-    /// Counters for operators: cached verdicts, queued items, items sent.
-    pub fn counters(&self) -> Counters {
-        Counters {
-            cache_entries: self.cached_entries() as u64,
-            queued_statistics: self.outbound.pending_items(DataCategory::STATISTICS),
-            queued_kmp: self.outbound.pending_items(DataCategory::KMP),
-            ledger_items: self
-                .outbound
-                .ledger
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .len() as u64,
+    pub fn ledger_len(&self) -> u64 {
+        self.ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .items
+            .len() as u64
+    }
+
+    /// At most `max` items from `from_seq` on.
+    pub fn ledger_page(&self, from_seq: u64, max: usize) -> LedgerPage {
+        let ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let oldest_seq = ledger.items.front().map_or(ledger.next_seq, |i| i.seq);
+        let skip = from_seq.saturating_sub(oldest_seq) as usize;
+        let items: Vec<LedgerItem> = ledger.items.iter().skip(skip).take(max).cloned().collect();
+        LedgerPage {
+            next_seq: items.last().map_or(from_seq.max(oldest_seq), |i| i.seq + 1),
+            oldest_seq,
+            items,
         }
     }
+}
 
-    pub fn counters_json(&self) -> String {
-        serde_json::to_string(&self.counters()).expect("counters serialise")
-    }
+#[allow(non_upper_case_globals)]
+const DataCategory_ALL: [DataCategory; 4] = [
+    DataCategory::FILES,
+    DataCategory::URLS,
+    DataCategory::STATISTICS,
+    DataCategory::KMP,
+];
 
-    pub fn ledger_json(&self) -> String {
-        serde_json::to_string(&self.outbound.ledger()).expect("ledger serialises")
+/// The items that left the device, newest kept.
+struct Ledger {
+    items: VecDeque<LedgerItem>,
+    next_seq: u64,
+    capacity: usize,
+}
+
+impl Ledger {
+    fn push(&mut self, item: LedgerItem) {
+        if self.capacity != 0 && self.items.len() == self.capacity {
+            self.items.pop_front();
+        }
+        self.next_seq = item.seq + 1;
+        self.items.push_back(item);
     }
 }

@@ -1,13 +1,20 @@
-//! What the core needs from its host. The ABI shell implements it over `HostServices`;
-//! tests and the in-process benchmark implement it directly.
+//! What the core needs from its host, in plain Rust types, and the one adapter from the
+//! contract's `HostServices` to it: the ABI shell hands the core its `HostBox`, and an
+//! in-process host (tests, the benchmark) hands it its own `HostServices` value.
 
-use plugin_api::{DataCategory, FileQuery, KsnReply, Service, TransportFailure, Verdict};
+use plugin_api::{
+    abi_stable::std_types::{RSlice, RStr},
+    DataCategory, FileQuery, HostServices, KsnReply, LogRetention, Service, TransportFailure,
+    Verdict,
+};
 
 pub trait Host: Send + Sync + 'static {
     fn emit_event(&self, event_json: &str);
     fn now_ms(&self) -> u64;
     fn storage_append(&self, key: &str, record: &[u8]) -> Result<(), String>;
     fn storage_records(&self, key: &str) -> Result<Vec<Vec<u8>>, String>;
+    fn storage_replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String>;
+    fn log_retention(&self) -> LogRetention;
     fn local_file_verdict(&self, query: FileQuery) -> Verdict;
     fn local_url_verdict(&self, url: &str) -> Verdict;
     fn ksn_file(
@@ -30,4 +37,69 @@ pub trait Host: Send + Sync + 'static {
         timeout_ms: u32,
     ) -> Result<u32, TransportFailure>;
     fn backup_and_delete(&self, query: FileQuery) -> Result<(), String>;
+}
+
+impl<T: HostServices + Send + Sync + 'static> Host for T {
+    fn emit_event(&self, event_json: &str) {
+        HostServices::emit_event(self, RStr::from_str(event_json))
+    }
+    fn now_ms(&self) -> u64 {
+        HostServices::now_ms(self)
+    }
+    fn storage_append(&self, key: &str, record: &[u8]) -> Result<(), String> {
+        HostServices::storage_append(self, key.into(), record.into())
+            .into_result()
+            .map_err(String::from)
+    }
+    fn storage_records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
+        HostServices::storage_records(self, key.into())
+            .into_result()
+            .map(|records| records.into_iter().map(|r| r.into_vec()).collect())
+            .map_err(String::from)
+    }
+    fn storage_replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
+        let slices: Vec<RSlice<'_, u8>> = records.iter().map(|r| RSlice::from_slice(r)).collect();
+        HostServices::storage_replace(self, key.into(), RSlice::from_slice(&slices))
+            .into_result()
+            .map_err(String::from)
+    }
+    fn log_retention(&self) -> LogRetention {
+        HostServices::log_retention(self)
+    }
+    fn local_file_verdict(&self, query: FileQuery) -> Verdict {
+        HostServices::local_file_verdict(self, query)
+    }
+    fn local_url_verdict(&self, url: &str) -> Verdict {
+        HostServices::local_url_verdict(self, url.into())
+    }
+    fn ksn_file(
+        &self,
+        service: Service,
+        query: FileQuery,
+        timeout_ms: u32,
+    ) -> Result<KsnReply, TransportFailure> {
+        HostServices::ksn_file(self, service, query, timeout_ms).into_result()
+    }
+    fn ksn_url(
+        &self,
+        service: Service,
+        url: &str,
+        timeout_ms: u32,
+    ) -> Result<KsnReply, TransportFailure> {
+        HostServices::ksn_url(self, service, url.into(), timeout_ms).into_result()
+    }
+    fn ksn_upload(
+        &self,
+        service: Service,
+        category: DataCategory,
+        items: u32,
+        timeout_ms: u32,
+    ) -> Result<u32, TransportFailure> {
+        HostServices::ksn_upload(self, service, category, items, timeout_ms).into_result()
+    }
+    fn backup_and_delete(&self, query: FileQuery) -> Result<(), String> {
+        HostServices::backup_and_delete(self, query)
+            .into_result()
+            .map_err(String::from)
+    }
 }

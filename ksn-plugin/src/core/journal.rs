@@ -1,184 +1,208 @@
 //! The task log, and how the task's state is kept in the host's storage.
 //!
-//! Storage is one append-only journal. Each change appends exactly one record: the log
-//! entries it caused and, when it changed persistent state, a full snapshot of that state.
-//! A record is appended atomically by the host, so a crash loses at most the change being
-//! written, and restoring means taking the last snapshot.
+//! Storage is one journal of records under one key. Each change appends exactly one
+//! *change* record: the log entries it caused, numbered on from the record before, and,
+//! when it changed persistent state, a full snapshot of that state. A record is appended
+//! atomically by the host, so a crash loses at most the change being written.
+//!
+//! The journal is compacted (`compact`): a *base* record, holding a fresh snapshot, the
+//! consent records of the whole history (never dropped: they are the audit trail) and the
+//! other entries the retention keeps, atomically replaces every record. Restoring reads
+//! the last snapshot and the records after it, so it costs the same whatever the history.
+//!
+//! Every record starts with the CRC-32 of the rest, and every read checks it and the
+//! record's shape (numbering, entries, snapshot): a damaged record is reported, naming it,
+//! and never guessed at.
 
-use plugin_api::TaskState;
+use std::borrow::Cow;
+
+use plugin_api::{LogRetention, TaskState};
 use serde::{Deserialize, Serialize};
-use serde_json::{value::RawValue, Value as Json};
+use serde_json::value::RawValue;
 
-use super::{
-    consent::{Consent, Source},
-    doc::PolicyEntry,
-    layers::Layers,
-    table::{Setting, Value},
-};
+use super::stored::{Stored, StoredOut};
 
 pub const JOURNAL_KEY: &str = "journal";
 
 pub use plugin_api::documents::{Changes, Event, LogEntry};
 
-/// The persistent state as it is written: borrowed from the task's state, no copies.
+/// How many change records may follow the base before the journal is compacted.
+pub const COMPACT_AFTER_RECORDS: usize = 4096;
+
+/// Why a journal cannot be trusted: the record and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    pub record: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "journal record {} is damaged: {}",
+            self.record, self.reason
+        )
+    }
+}
+
+/// What a record says about itself, as written.
 #[derive(Serialize)]
-pub struct StoredOut<'a> {
-    private_ksn: bool,
-    policy: Vec<PolicyOut>,
-    local: Vec<LocalOut>,
-    consent: &'a Consent,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    deferred_policy: bool,
+struct RecordOut<'a> {
+    /// The number of the next entry after this record's.
+    next_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_batch_ms: Option<u64>,
+    base: Option<BaseOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a StoredOut<'a>>,
+    entries: &'a [Box<RawValue>],
 }
 
-#[derive(Serialize)]
-struct PolicyOut {
-    path: &'static str,
-    value: Value,
-    locked: bool,
-}
-
-#[derive(Serialize)]
-struct LocalOut {
-    path: &'static str,
-    value: Value,
-    source: Source,
-}
-
-/// The persistent state as it is read back: settings layers, consent, and the last known
-/// mode.
-#[derive(Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Stored {
-    pub private_ksn: bool,
-    pub policy: Vec<StoredPolicyValue>,
-    pub local: Vec<StoredLocalValue>,
-    pub consent: Consent,
+/// What only a base record carries.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+struct BaseOut {
+    /// The task's state as the log last recorded it, since the entry that said so may
+    /// have been dropped by the retention.
     #[serde(default)]
-    pub deferred_policy: bool,
-    #[serde(default)]
-    pub last_batch_ms: Option<u64>,
-}
-
-#[derive(Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StoredPolicyValue {
-    pub path: String,
-    pub value: Json,
-    pub locked: bool,
-}
-
-#[derive(Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StoredLocalValue {
-    pub path: String,
-    pub value: Json,
-    pub source: Source,
-}
-
-impl Stored {
-    /// The persistent state to write: settings layers, consent, the mode, whether the
-    /// policy has values waiting for Private KSN to go off, and the last batch's time.
-    pub fn capture<'a>(
-        layers: &Layers,
-        consent: &'a Consent,
-        private_ksn: bool,
-        deferred_policy: bool,
-        last_batch_ms: Option<u64>,
-    ) -> StoredOut<'a> {
-        StoredOut {
-            private_ksn,
-            deferred_policy,
-            last_batch_ms,
-            policy: layers
-                .policy
-                .entries
-                .iter()
-                .map(|e| PolicyOut {
-                    path: e.setting.path(),
-                    value: e.value,
-                    locked: e.locked,
-                })
-                .collect(),
-            local: Setting::ALL
-                .iter()
-                .filter_map(|s| {
-                    layers.local[s.index()].map(|(value, source)| LocalOut {
-                        path: s.path(),
-                        value,
-                        source,
-                    })
-                })
-                .collect(),
-            consent,
-        }
-    }
-
-    pub fn layers(&self) -> Result<Layers, String> {
-        let setting = |path: &str, value: &Json| {
-            let setting =
-                Setting::from_path(path).ok_or_else(|| format!("unknown setting {path}"))?;
-            let value = setting
-                .parse_value(value)
-                .map_err(|e| format!("{path}: {e}"))?;
-            Ok::<_, String>((setting, value))
-        };
-        let mut layers = Layers::default();
-        for p in &self.policy {
-            let (setting, value) = setting(&p.path, &p.value)?;
-            layers.policy.entries.push(PolicyEntry {
-                setting,
-                value,
-                locked: p.locked,
-            });
-        }
-        layers.policy.entries.sort_by_key(|e| e.setting);
-        for l in &self.local {
-            let (setting, value) = setting(&l.path, &l.value)?;
-            layers.set_local(setting, value, l.source);
-        }
-        Ok(layers)
-    }
+    task_state: Option<TaskState>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RecordIn<'a> {
-    first_seq: u64,
-    /// Parsed only for the record whose snapshot is used.
+    next_seq: u64,
+    #[serde(default)]
+    base: Option<BaseOut>,
     #[serde(default, borrow)]
     state: Option<&'a RawValue>,
     #[serde(borrow)]
-    entries: &'a RawValue,
+    entries: Vec<&'a RawValue>,
 }
 
-/// One journal record, as bytes for the host's storage: the entries (already serialised,
-/// as they were sent as events) and the state snapshot if the change altered it.
-pub fn encode_record(first_seq: u64, entries: &[String], state: Option<&StoredOut<'_>>) -> Vec<u8> {
-    use std::io::Write;
-    let size =
-        entries.iter().map(|e| e.len() + 1).sum::<usize>() + if state.is_some() { 512 } else { 32 };
-    let mut out = Vec::with_capacity(size);
-    let _ = write!(out, "{{\"first_seq\":{first_seq},");
-    if let Some(state) = state {
-        out.extend_from_slice(b"\"state\":");
-        serde_json::to_writer(&mut out, state).expect("state serialises");
-        out.push(b',');
-    }
-    out.extend_from_slice(b"\"entries\":[");
-    for (i, entry) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(entry.as_bytes());
-    }
-    out.extend_from_slice(b"]}");
+/// Just enough of a log entry to check its numbering and follow the task's state.
+#[derive(Deserialize)]
+struct EntryHead<'a> {
+    seq: u64,
+    time_ms: u64,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    to: Option<TaskState>,
+    #[serde(default)]
+    accepted: Option<bool>,
+}
+
+/// One record, checked: its checksum, its shape, and its entries' numbering.
+struct Record<'a> {
+    next_seq: u64,
+    base: Option<BaseOut>,
+    state: Option<&'a RawValue>,
+    entries: Vec<(EntryHead<'a>, &'a RawValue)>,
+}
+
+fn checksum(body: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(body))
+}
+
+/// One record as bytes for the host's storage: `crc32 json`.
+fn encode(record: &RecordOut<'_>) -> Vec<u8> {
+    let body = serde_json::to_vec(record).expect("records serialise");
+    let mut out = Vec::with_capacity(body.len() + 9);
+    out.extend_from_slice(checksum(&body).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(&body);
     out
 }
 
-pub fn entry_json(entry: &LogEntry) -> String {
-    serde_json::to_string(entry).expect("log entries serialise")
+/// A change record: the entries of one change (already serialised, as they were sent as
+/// events) and the state snapshot if the change altered it.
+pub fn change_record(
+    next_seq: u64,
+    entries: &[Box<RawValue>],
+    state: Option<&StoredOut<'_>>,
+) -> Vec<u8> {
+    encode(&RecordOut {
+        next_seq,
+        base: None,
+        state,
+        entries,
+    })
+}
+
+/// One log entry as it is written and sent as an event.
+pub fn entry_json(entry: &LogEntry) -> Box<RawValue> {
+    serde_json::value::to_raw_value(entry).expect("log entries serialise")
+}
+
+fn parse(index: usize, bytes: &[u8]) -> Result<Record<'_>, Damaged> {
+    let damaged = |reason: String| Damaged {
+        record: index,
+        reason,
+    };
+    let (sum, body) = match (bytes.get(..8), bytes.get(8), bytes.get(9..)) {
+        (Some(sum), Some(b' '), Some(body)) => (sum, body),
+        _ => return Err(damaged("no checksum".into())),
+    };
+    if sum != checksum(body).as_bytes() {
+        return Err(damaged("its checksum does not match".into()));
+    }
+    let record: RecordIn<'_> =
+        serde_json::from_slice(body).map_err(|e| damaged(format!("unreadable: {e}")))?;
+    let mut entries = Vec::with_capacity(record.entries.len());
+    for (i, raw) in record.entries.into_iter().enumerate() {
+        let head: EntryHead<'_> = serde_json::from_str(raw.get())
+            .map_err(|e| damaged(format!("entry {i} is unreadable: {e}")))?;
+        entries.push((head, raw));
+    }
+    if record.base.is_some() && record.state.is_none() {
+        return Err(damaged("a base record without a state".into()));
+    }
+    let mut last = None;
+    for (head, _) in &entries {
+        if head.seq >= record.next_seq || last.is_some_and(|l| head.seq <= l) {
+            return Err(damaged(format!(
+                "entry {} is out of order (next_seq {})",
+                head.seq, record.next_seq
+            )));
+        }
+        last = Some(head.seq);
+    }
+    Ok(Record {
+        next_seq: record.next_seq,
+        base: record.base,
+        state: record.state,
+        entries,
+    })
+}
+
+/// Checks that `record` follows `before`: a change record's entries are numbered on from
+/// the record before, without a gap.
+fn follows(index: usize, record: &Record<'_>, before: Option<u64>) -> Result<(), Damaged> {
+    if record.base.is_some() {
+        return Ok(());
+    }
+    let from = before.unwrap_or_else(|| {
+        record
+            .entries
+            .first()
+            .map_or(record.next_seq, |(h, _)| h.seq)
+    });
+    let numbered = record
+        .entries
+        .iter()
+        .enumerate()
+        .all(|(i, (h, _))| h.seq == from + i as u64);
+    if numbered && from + record.entries.len() as u64 == record.next_seq {
+        Ok(())
+    } else {
+        Err(Damaged {
+            record: index,
+            reason: format!(
+                "its entries do not follow the record before (from {from} to {})",
+                record.next_seq
+            ),
+        })
+    }
 }
 
 /// What a journal restores to.
@@ -188,158 +212,190 @@ pub struct Restored {
     pub next_seq: u64,
     /// The task's state as the log last recorded it.
     pub last_task_state: Option<TaskState>,
+    /// The time of the last entry: the task's clock never goes back before it.
+    pub last_time_ms: u64,
+    /// Records before the last snapshot that are damaged: their entries are lost to the
+    /// log, but the state does not depend on them.
+    pub damaged: Vec<Damaged>,
 }
 
-/// Just enough of a log entry to follow the task's state.
-#[derive(Deserialize)]
-struct StateLine<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
-    #[serde(default)]
-    to: Option<TaskState>,
-}
-
-/// Reads the journal from the end: the last snapshot, and where numbering resumes.
-pub fn restore(records: &[Vec<u8>]) -> Result<Restored, String> {
+/// Reads the journal: the last snapshot, where numbering resumes, and the task's state as
+/// the log last recorded it. A damaged record at or after the last snapshot makes the
+/// state untrustworthy (it may have held a later snapshot): that is an error.
+pub fn restore(records: &[Vec<u8>]) -> Result<Restored, Damaged> {
     let mut restored = Restored::default();
-    for (index, bytes) in records.iter().enumerate().rev() {
-        let record: RecordIn<'_> = serde_json::from_slice(bytes)
-            .map_err(|e| format!("journal record {index} is unreadable: {e}"))?;
-        if index + 1 == records.len() {
-            let count = serde_json::from_str::<Vec<serde::de::IgnoredAny>>(record.entries.get())
-                .map_err(|e| format!("journal record {index} is unreadable: {e}"))?
-                .len();
-            restored.next_seq = record.first_seq + count as u64;
+    let parsed: Vec<Result<Record<'_>, Damaged>> = records
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| parse(i, bytes))
+        .collect();
+    let last_state = parsed
+        .iter()
+        .rposition(|r| r.as_ref().is_ok_and(|r| r.state.is_some()));
+    let trusted_from = last_state.unwrap_or(0);
+    let mut before = None;
+    for (index, record) in parsed.iter().enumerate() {
+        let record = match record {
+            Ok(record) => record,
+            Err(damage) if index < trusted_from => {
+                restored.damaged.push(damage.clone());
+                before = None;
+                continue;
+            }
+            Err(damage) => return Err(damage.clone()),
+        };
+        if let Err(damage) = follows(index, record, before) {
+            if index < trusted_from {
+                restored.damaged.push(damage);
+            } else {
+                return Err(damage);
+            }
         }
-        if restored.last_task_state.is_none() {
-            let lines: Vec<StateLine> = serde_json::from_str(record.entries.get())
-                .map_err(|e| format!("journal record {index} is unreadable: {e}"))?;
-            restored.last_task_state = lines
-                .iter()
-                .rev()
-                .find(|l| l.kind == "state_changed")
-                .and_then(|l| l.to);
+        before = Some(record.next_seq);
+        restored.next_seq = record.next_seq;
+        if let Some(task_state) = record.base.and_then(|b| b.task_state) {
+            restored.last_task_state = Some(task_state);
         }
-        if let (None, Some(raw)) = (&restored.state, record.state) {
-            let state = serde_json::from_str(raw.get())
-                .map_err(|e| format!("journal record {index} holds an unreadable state: {e}"))?;
-            restored.state = Some(state);
+        for (head, _) in &record.entries {
+            if head.kind == "state_changed" {
+                restored.last_task_state = head.to.or(restored.last_task_state);
+            }
+            restored.last_time_ms = restored.last_time_ms.max(head.time_ms);
         }
-        if restored.state.is_some() && restored.last_task_state.is_some() {
-            break;
-        }
+    }
+    if let Some(index) = last_state {
+        let raw = parsed[index]
+            .as_ref()
+            .ok()
+            .and_then(|r| r.state)
+            .expect("the last state record was parsed");
+        let state: Stored = serde_json::from_str(raw.get()).map_err(|e| Damaged {
+            record: index,
+            reason: format!("its state is unreadable: {e}"),
+        })?;
+        state.layers().map_err(|reason| Damaged {
+            record: index,
+            reason: format!("its state is invalid: {reason}"),
+        })?;
+        restored.state = Some(state);
     }
     Ok(restored)
 }
 
-/// The whole task log as one JSON array, oldest first, without re-parsing entries.
-pub fn log_json(records: &[Vec<u8>]) -> Result<String, String> {
-    let mut out = String::from("[");
+/// The entries of the journal from `from_seq` on, at most `max`, with the number the next
+/// page starts at and the oldest number still kept.
+pub fn page(records: &[Vec<u8>], from_seq: u64, max: usize) -> Result<Page, Damaged> {
+    let mut entries = Vec::new();
+    let mut oldest_seq = None;
+    let mut end = from_seq;
     for (index, bytes) in records.iter().enumerate() {
-        let record: RecordIn<'_> = serde_json::from_slice(bytes)
-            .map_err(|e| format!("journal record {index} is unreadable: {e}"))?;
-        let inner = record.entries.get().trim();
-        let inner = inner[1..inner.len() - 1].trim();
-        if !inner.is_empty() {
-            if out.len() > 1 {
-                out.push(',');
+        let record = parse(index, bytes)?;
+        for (head, raw) in record.entries {
+            oldest_seq.get_or_insert(head.seq);
+            if head.seq < from_seq {
+                continue;
             }
-            out.push_str(inner);
+            if entries.len() == max {
+                return Ok(Page {
+                    entries,
+                    next_seq: head.seq,
+                    oldest_seq,
+                });
+            }
+            entries.push(raw.get().to_string());
+        }
+        end = end.max(record.next_seq);
+    }
+    Ok(Page {
+        entries,
+        next_seq: end,
+        oldest_seq,
+    })
+}
+
+/// One page of the log: entries as written.
+#[derive(Debug, PartialEq)]
+pub struct Page {
+    pub entries: Vec<String>,
+    pub next_seq: u64,
+    pub oldest_seq: Option<u64>,
+}
+
+impl Page {
+    /// As the contract's `LogPage` document, without re-parsing the entries.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"entries\":[");
+        out.push_str(&self.entries.join(","));
+        out.push_str(&format!(
+            "],\"next_seq\":{},\"oldest_seq\":{}}}",
+            self.next_seq,
+            self.oldest_seq.unwrap_or(self.next_seq)
+        ));
+        out
+    }
+}
+
+/// The whole task log as one JSON array, oldest first, without re-parsing entries.
+pub fn log_json(records: &[Vec<u8>]) -> Result<String, Damaged> {
+    let page = page(records, 0, usize::MAX)?;
+    Ok(format!("[{}]", page.entries.join(",")))
+}
+
+/// The base record that replaces the whole journal: `state`, every consent record, and the
+/// other entries `retention` keeps (the newest `max_entries`, of the last `max_age_ms`).
+pub fn compact(
+    records: &[Vec<u8>],
+    state: &StoredOut<'_>,
+    task_state: TaskState,
+    now_ms: u64,
+    retention: LogRetention,
+) -> Result<Vec<u8>, Damaged> {
+    let mut next_seq = 0;
+    let mut kept: Vec<(u64, u64, bool, &RawValue)> = Vec::new();
+    let parsed: Vec<Record<'_>> = records
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| parse(i, bytes))
+        .collect::<Result<_, _>>()?;
+    for record in &parsed {
+        next_seq = record.next_seq;
+        for (head, raw) in &record.entries {
+            let consent = head.kind == "consent_changed" && head.accepted.is_some();
+            kept.push((head.seq, head.time_ms, consent, raw));
         }
     }
-    out.push(']');
-    Ok(out)
+    let others = kept.iter().filter(|(_, _, consent, _)| !consent).count() as u64;
+    let drop_oldest = match retention.max_entries {
+        0 => 0,
+        max => others.saturating_sub(max),
+    };
+    let mut dropped = 0;
+    let entries: Vec<Box<RawValue>> = kept
+        .into_iter()
+        .filter(|(_, time_ms, consent, _)| {
+            if *consent {
+                return true;
+            }
+            let too_many = dropped < drop_oldest;
+            if too_many {
+                dropped += 1;
+            }
+            let too_old =
+                retention.max_age_ms != 0 && now_ms.saturating_sub(*time_ms) > retention.max_age_ms;
+            !too_many && !too_old
+        })
+        .map(|(_, _, _, raw)| raw.to_owned())
+        .collect();
+    Ok(encode(&RecordOut {
+        next_seq,
+        base: Some(BaseOut {
+            task_state: Some(task_state),
+        }),
+        state: Some(state),
+        entries: &entries,
+    }))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::consent::{Acceptance, Statement};
-    use plugin_api::{LicenseState, Service};
-
-    fn entry(seq: u64, event: Event) -> String {
-        entry_json(&LogEntry {
-            seq,
-            time_ms: seq * 10,
-            event,
-        })
-    }
-
-    #[test]
-    fn restore_takes_the_last_snapshot_and_resumes_numbering() {
-        let mut layers = Layers::default();
-        layers.set_local(Setting::ChecksumLimitMb, Value::Int(7), Source::Local);
-        let consent = Consent {
-            ksn: Some(Acceptance {
-                statement: Statement::Ksn,
-                version: 1,
-                source: Source::Local,
-                time_ms: 3,
-                record: 1,
-            }),
-            ..Consent::default()
-        };
-        let empty = Consent::default();
-        let first = Stored::capture(&Layers::default(), &empty, false, false, None);
-        let second = Stored::capture(&layers, &consent, true, true, Some(60_000));
-        let second_read: Stored =
-            serde_json::from_str(&serde_json::to_string(&second).unwrap()).unwrap();
-        let records = vec![
-            encode_record(
-                0,
-                &[entry(0, Event::PrivateKsnChanged { enabled: false })],
-                Some(&first),
-            ),
-            encode_record(
-                1,
-                &[
-                    entry(1, Event::PrivateKsnChanged { enabled: true }),
-                    entry(
-                        2,
-                        Event::LicenseChanged {
-                            license: LicenseState::VALID,
-                        },
-                    ),
-                ],
-                Some(&second),
-            ),
-            encode_record(
-                3,
-                &[entry(
-                    3,
-                    Event::KsnRestored {
-                        service: Service::GLOBAL,
-                    },
-                )],
-                None,
-            ),
-            encode_record(4, &[], Some(&second)),
-        ];
-        let restored = restore(&records).unwrap();
-        assert_eq!(
-            restored.next_seq, 4,
-            "a record without entries keeps the numbering"
-        );
-        let state = restored.state.unwrap();
-        assert_eq!(state, second_read);
-        assert_eq!(state.layers().unwrap(), layers);
-
-        let log: Vec<Json> = serde_json::from_str(&log_json(&records).unwrap()).unwrap();
-        assert_eq!(log.len(), 4);
-        assert_eq!(log[2]["type"], "license_changed");
-        assert_eq!(log[2]["license"], "valid");
-        assert_eq!(log[3]["seq"], 3);
-    }
-
-    #[test]
-    fn an_empty_journal_restores_to_defaults() {
-        assert_eq!(restore(&[]).unwrap(), Restored::default());
-        assert_eq!(log_json(&[]).unwrap(), "[]");
-    }
-
-    #[test]
-    fn a_damaged_record_is_reported_not_skipped() {
-        let err = restore(&[b"{\"first_seq\":".to_vec()]).unwrap_err();
-        assert!(err.contains("record 0"), "{err}");
-    }
-}
+#[path = "journal_tests.rs"]
+mod tests;

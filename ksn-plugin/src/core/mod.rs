@@ -2,6 +2,7 @@
 //! comes through the `Host` it is given.
 
 pub mod cache;
+pub mod clock;
 pub mod consent;
 pub mod control;
 pub mod doc;
@@ -15,6 +16,7 @@ pub mod route;
 pub mod schema;
 pub mod snapshot;
 pub mod statements;
+pub mod stored;
 pub mod table;
 pub mod task;
 

@@ -1,6 +1,12 @@
 //! Reputation for the application's other tasks: the host's local allow/deny list, then
 //! the Private KSN local reputation database, then the KSN answer; then the configured
 //! action on an untrusted file.
+//!
+//! Statistics and Managed Protection items a lookup produces are counted under the
+//! snapshot it was answered under (`Egress::enqueue` drops them if that consent is no
+//! longer the one in force).
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use plugin_api::{
     AnswerSource, DataCategory, FileQuery, KsnReply, LookupAnswer, ObjectAction, Service,
@@ -8,12 +14,17 @@ use plugin_api::{
 };
 
 use super::{
-    cache::{fill, Lookup},
+    cache::{fill, Lookup, MAX_CACHED_URL_BYTES},
     egress::Sent,
     host::Host,
     journal::Event,
+    snapshot::Snapshot,
     task::Task,
 };
+
+/// URLs longer than this are not looked up (answered `unknown`, nothing sent): no service
+/// takes them, and they would only carry more of the device's data away.
+pub const MAX_URL_BYTES: usize = 8192;
 
 /// The object a lookup is about.
 enum Object<'a> {
@@ -25,13 +36,32 @@ fn decided(verdict: Verdict) -> bool {
     verdict == Verdict::TRUSTED || verdict == Verdict::UNTRUSTED
 }
 
-/// The Private KSN database's own verdict wins over the KSN data; only the Private KSN
-/// service has such a database.
-fn merge(service: Service, reply: KsnReply) -> (Verdict, AnswerSource) {
-    if service == Service::PRIVATE && decided(reply.private_database) {
-        (reply.private_database, AnswerSource::PRIVATE_DATABASE)
-    } else {
-        (reply.ksn, AnswerSource::KSN)
+/// Things a host said that this plugin does not understand, each logged once.
+#[derive(Default)]
+pub struct Oddities {
+    unknown_verdict: AtomicBool,
+    overlong_url: AtomicBool,
+}
+
+impl Oddities {
+    fn once(flag: &AtomicBool, message: impl FnOnce() -> String) {
+        if !flag.swap(true, Ordering::Relaxed) {
+            log::warn!("{}", message());
+        }
+    }
+
+    /// A verdict a service answered, as this plugin knows them: anything else is `unknown`.
+    fn verdict(&self, verdict: Verdict) -> Verdict {
+        if Verdict::ALL.contains(&verdict) && verdict != Verdict::UNAVAILABLE {
+            return verdict;
+        }
+        Self::once(&self.unknown_verdict, || {
+            format!(
+                "a KSN service answered a verdict this plugin does not know ({}); it is taken as unknown",
+                verdict.0
+            )
+        });
+        Verdict::UNKNOWN
     }
 }
 
@@ -46,22 +76,31 @@ impl<H: Host> Task<H> {
         }
         let local = self.host.local_file_verdict(query);
         if decided(local) {
-            return self.conclude(Object::File(query), local, AnswerSource::LOCAL_LIST, false);
+            return self.conclude(
+                Object::File(query),
+                local,
+                AnswerSource::LOCAL_LIST,
+                false,
+                None,
+            );
         }
         match self
             .files
-            .lookup(&query.md5, self.cache_clock(), hot.generation)
+            .lookup(&query.md5, self.clock.coarse(), hot.generation)
         {
-            Lookup::Hit(hit) => self.conclude(Object::File(query), hit.verdict, hit.source, true),
+            Lookup::Hit(hit) => {
+                self.conclude(Object::File(query), hit.verdict, hit.source, true, None)
+            }
             Lookup::Miss(guard) => {
                 if !hot.allow_files {
                     return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
                 }
-                let (verdict, source) = self.ask(DataCategory::FILES, 24, |service, timeout| {
-                    self.host.ksn_file(service, query, timeout)
-                });
-                fill(guard, verdict, source, self.now(), hot.generation);
-                self.conclude(Object::File(query), verdict, source, false)
+                let (verdict, source, snapshot) =
+                    self.ask(DataCategory::FILES, 24, |service, timeout| {
+                        self.host.ksn_file(service, query, timeout)
+                    });
+                fill(guard, verdict, source, self.clock.coarse(), hot.generation);
+                self.conclude(Object::File(query), verdict, source, false, snapshot)
             }
         }
     }
@@ -71,43 +110,97 @@ impl<H: Host> Task<H> {
         if !hot.running {
             return LookupAnswer::UNAVAILABLE;
         }
+        if url.len() > MAX_URL_BYTES {
+            Oddities::once(&self.oddities.overlong_url, || {
+                format!(
+                    "a URL of {} bytes was not looked up (at most {MAX_URL_BYTES})",
+                    url.len()
+                )
+            });
+            return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
+        }
         let local = self.host.local_url_verdict(url);
         if decided(local) {
-            return self.conclude(Object::Url(url), local, AnswerSource::LOCAL_LIST, false);
+            return self.conclude(
+                Object::Url(url),
+                local,
+                AnswerSource::LOCAL_LIST,
+                false,
+                None,
+            );
         }
-        match self.urls.lookup(url, self.cache_clock(), hot.generation) {
-            Lookup::Hit(hit) => self.conclude(Object::Url(url), hit.verdict, hit.source, true),
-            Lookup::Miss(guard) => {
-                if !hot.allow_urls {
-                    return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
-                }
-                let (verdict, source) =
-                    self.ask(DataCategory::URLS, url.len() as u64, |service, timeout| {
-                        self.host.ksn_url(service, url, timeout)
-                    });
-                fill(guard, verdict, source, self.now(), hot.generation);
-                self.conclude(Object::Url(url), verdict, source, false)
+        if url.len() > MAX_CACHED_URL_BYTES {
+            return self.ask_url(url, hot.allow_urls, None);
+        }
+        match self.urls.lookup(url, self.clock.coarse(), hot.generation) {
+            Lookup::Hit(hit) => {
+                self.conclude(Object::Url(url), hit.verdict, hit.source, true, None)
             }
+            Lookup::Miss(guard) => self.ask_url(url, hot.allow_urls, Some((guard, hot.generation))),
         }
     }
 
-    /// Asks the network; `unavailable` when no service answered in time.
+    fn ask_url(
+        &self,
+        url: &str,
+        allowed: bool,
+        cache: Option<(
+            super::cache::Guard<'_, String, super::cache::UrlWeight>,
+            u32,
+        )>,
+    ) -> LookupAnswer {
+        if !allowed {
+            return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
+        }
+        let (verdict, source, snapshot) =
+            self.ask(DataCategory::URLS, url.len() as u64, |service, timeout| {
+                self.host.ksn_url(service, url, timeout)
+            });
+        if let Some((guard, generation)) = cache {
+            fill(guard, verdict, source, self.clock.coarse(), generation);
+        }
+        self.conclude(Object::Url(url), verdict, source, false, snapshot)
+    }
+
+    /// Asks the network; `unavailable` when no service answered in time. The snapshot is
+    /// the one the request was sent under.
     fn ask(
         &self,
         category: DataCategory,
         bytes: u64,
-        request: impl FnMut(Service, u32) -> Result<KsnReply, TransportFailure>,
-    ) -> (Verdict, AnswerSource) {
+        mut request: impl FnMut(Service, u32) -> Result<KsnReply, TransportFailure>,
+    ) -> (Verdict, AnswerSource, Option<std::sync::Arc<Snapshot>>) {
         let mut events = Vec::new();
-        let sent = self.send(category, 1, bytes, &mut events, request, || {});
+        let now = self.now();
+        let (sent, snapshot) = self.egress.send(
+            &self.snapshot,
+            |snapshot| self.route(snapshot, now),
+            category,
+            now,
+            &mut events,
+            |_| Some((1, bytes)),
+            |service, _, timeout| request(service, timeout),
+            |_, _| {},
+        );
         self.record(events);
         match sent {
             Sent::Answered(service, reply) => {
-                self.outbound
-                    .count(&self.snapshot.load(), DataCategory::STATISTICS);
-                merge(service, reply)
+                self.egress.enqueue(&snapshot, DataCategory::STATISTICS);
+                let (verdict, source) = self.merge(service, reply);
+                (verdict, source, Some(snapshot))
             }
-            Sent::Failed => (Verdict::UNAVAILABLE, AnswerSource::NONE),
+            Sent::Failed => (Verdict::UNAVAILABLE, AnswerSource::NONE, Some(snapshot)),
+        }
+    }
+
+    /// The Private KSN database's own verdict wins over the KSN data; only the Private KSN
+    /// service has such a database.
+    fn merge(&self, service: Service, reply: KsnReply) -> (Verdict, AnswerSource) {
+        let private = self.oddities.verdict(reply.private_database);
+        if service == Service::PRIVATE && decided(private) {
+            (private, AnswerSource::PRIVATE_DATABASE)
+        } else {
+            (self.oddities.verdict(reply.ksn), AnswerSource::KSN)
         }
     }
 
@@ -119,11 +212,12 @@ impl<H: Host> Task<H> {
         verdict: Verdict,
         source: AnswerSource,
         cached: bool,
+        snapshot: Option<std::sync::Arc<Snapshot>>,
     ) -> LookupAnswer {
         if verdict != Verdict::UNTRUSTED {
             return answer(verdict, source, cached);
         }
-        self.untrusted(object, verdict, source, cached)
+        self.untrusted(object, verdict, source, cached, snapshot)
     }
 
     #[cold]
@@ -134,12 +228,14 @@ impl<H: Host> Task<H> {
         verdict: Verdict,
         source: AnswerSource,
         cached: bool,
+        snapshot: Option<std::sync::Arc<Snapshot>>,
     ) -> LookupAnswer {
-        let snapshot = self.snapshot.load();
-        let delete = snapshot.delete_untrusted;
+        // What this detection counts is counted under the consent it was found under,
+        // however long the host takes over the action.
+        let snapshot = snapshot.unwrap_or_else(|| self.snapshot.load_full());
         let (md5, url, action) = match object {
             Object::File(query) => {
-                let action = if delete {
+                let action = if snapshot.delete_untrusted {
                     match self.host.backup_and_delete(query) {
                         Ok(()) => ObjectAction::DELETED,
                         Err(e) => {
@@ -155,8 +251,8 @@ impl<H: Host> Task<H> {
             // A URL is not an object on the device: the detection is recorded.
             Object::Url(url) => (None, Some(url.to_string()), ObjectAction::LOGGED),
         };
-        self.outbound.count(&snapshot, DataCategory::STATISTICS);
-        self.outbound.count(&snapshot, DataCategory::KMP);
+        self.egress.enqueue(&snapshot, DataCategory::STATISTICS);
+        self.egress.enqueue(&snapshot, DataCategory::KMP);
         self.record(vec![Event::ObjectUntrusted {
             md5,
             url,

@@ -4,6 +4,7 @@ use plugin_api::{DataCategory, ErrorKind, LicenseState, Service, TaskState};
 
 use super::{
     control::Control,
+    egress::QUEUED,
     route::Routing,
     table::{Setting, Value},
 };
@@ -26,6 +27,17 @@ pub struct Snapshot {
     pub checksum_limit_bytes: Option<u64>,
     pub timeout_ms: u32,
     pub routing: Routing,
+    /// The generation of each queued category's consent (`egress::QUEUED` order): it moves
+    /// on whenever the category's `permit` changes.
+    pub queue_generation: [u32; 2],
+}
+
+/// Everything that decides whether, where and under which consent a category may leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Permit {
+    allowed: bool,
+    consent_record: Option<u64>,
+    routing: Routing,
 }
 
 impl Snapshot {
@@ -66,6 +78,25 @@ impl Snapshot {
                 .then_some(limit_mb * 1024 * 1024),
             timeout_ms,
             routing,
+            queue_generation: [0; 2],
+        }
+    }
+
+    /// This snapshot as the successor of `before`: the queue generations of the categories
+    /// whose permit changed move on.
+    pub fn after(mut self, before: &Snapshot) -> Self {
+        for (i, category) in QUEUED.iter().enumerate() {
+            let changed = before.permit(*category) != self.permit(*category);
+            self.queue_generation[i] = before.queue_generation[i].wrapping_add(u32::from(changed));
+        }
+        self
+    }
+
+    pub fn permit(&self, category: DataCategory) -> Permit {
+        Permit {
+            allowed: self.allows_category(category),
+            consent_record: self.consent_record(category),
+            routing: self.routing,
         }
     }
 

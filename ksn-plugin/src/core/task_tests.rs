@@ -424,7 +424,10 @@ fn a_slow_service_answers_unavailable_and_is_reported_lost_then_restored() {
     assert_eq!(host.events_of("ksn_restored").len(), 1);
     let ledger = task.ledger();
     assert_eq!(ledger.len(), 2);
-    assert_eq!(ledger[0].outcome, super::egress::LedgerOutcome::TimedOut);
+    assert_eq!(
+        ledger[0].outcome,
+        plugin_api::documents::LedgerOutcome::TimedOut
+    );
 }
 
 #[test]
@@ -534,7 +537,7 @@ fn a_batch_that_was_delivered_is_not_sent_again_and_one_that_was_not_stays_queue
     assert_eq!(batches.len(), 1);
     assert_eq!(
         (batches[0].items, batches[0].outcome),
-        (2, super::egress::LedgerOutcome::TimedOut)
+        (2, plugin_api::documents::LedgerOutcome::TimedOut)
     );
 }
 

@@ -9,7 +9,9 @@ use std::{
     },
 };
 
-use plugin_api::{DataCategory, FileQuery, KsnReply, Service, TransportFailure, Verdict};
+use plugin_api::{
+    DataCategory, FileQuery, KsnReply, LogRetention, Service, TransportFailure, Verdict,
+};
 
 use super::host::Host;
 
@@ -24,6 +26,8 @@ pub struct World {
     pub now: AtomicU64,
     pub records: Mutex<Vec<Vec<u8>>>,
     pub fail_storage: AtomicBool,
+    /// `None`: the default retention.
+    pub retention: Mutex<Option<LogRetention>>,
     pub events: Mutex<Vec<String>>,
     pub local_files: Mutex<HashMap<[u8; 16], Verdict>>,
     pub ksn_files: Mutex<HashMap<[u8; 16], Verdict>>,
@@ -140,6 +144,20 @@ impl Host for FakeHost {
     }
     fn storage_records(&self, _key: &str) -> Result<Vec<Vec<u8>>, String> {
         Ok(self.0.records.lock().unwrap().clone())
+    }
+    fn storage_replace(&self, _key: &str, records: &[&[u8]]) -> Result<(), String> {
+        if self.0.fail_storage.load(Ordering::SeqCst) {
+            return Err("disk full".into());
+        }
+        *self.0.records.lock().unwrap() = records.iter().map(|r| r.to_vec()).collect();
+        Ok(())
+    }
+    fn log_retention(&self) -> LogRetention {
+        self.0
+            .retention
+            .lock()
+            .unwrap()
+            .unwrap_or(LogRetention::DEFAULT)
     }
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {
         self.0

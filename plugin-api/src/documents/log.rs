@@ -114,6 +114,11 @@ pub enum Event {
         service: Service,
         reason: Cow<'static, str>,
     },
+    /// Storage takes records again: the changes that took effect while it refused them
+    /// (withdrawals and the like, which never wait for storage) are now recorded.
+    StorageRecovered {
+        records: u64,
+    },
     /// A type this contract does not know (from a newer plugin), kept whole.
     #[serde(skip)]
     Other(Map<String, Json>),
@@ -183,7 +188,7 @@ impl JsonSchema for Event {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "object",
-            "description": "tagged by `type`: state_changed, task_error, settings_changed, policy_applied, consent_changed, private_ksn_changed, license_changed, operation_refused, object_untrusted, ksn_unavailable, ksn_restored, egress_refused; other types come from newer plugins",
+            "description": "tagged by `type`: state_changed, task_error, settings_changed, policy_applied, consent_changed, private_ksn_changed, license_changed, operation_refused, object_untrusted, ksn_unavailable, ksn_restored, egress_refused, storage_recovered; other types come from newer plugins",
             "properties": {"type": {"type": "string"}},
             "required": ["type"],
         })
