@@ -613,6 +613,8 @@ impl Control {
     /// An acceptance of another version of a statement than this plugin's no longer counts.
     pub fn restarted(&self, last: Option<TaskState>, now: u64) -> Txn {
         let mut txn = Txn::new(self, now);
+        // A restart is a fact, and a lapse only narrows: both hold whatever storage does.
+        txn.reported = true;
         if let Some(from) = last.filter(|s| *s != TaskState::STOPPED) {
             txn.log(Event::StateChanged {
                 from,

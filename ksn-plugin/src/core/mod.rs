@@ -23,6 +23,10 @@ pub mod task;
 pub use host::Host;
 
 #[cfg(test)]
+mod fail_closed_tests;
+#[cfg(test)]
+mod journal_properties;
+#[cfg(test)]
 mod properties;
 #[cfg(test)]
 mod task_tests;

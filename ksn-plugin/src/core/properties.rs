@@ -101,6 +101,20 @@ enum Op {
     Advance(u64),
     /// The host goes down and comes back: a new task over the same storage.
     Restart,
+    /// The host's storage starts or stops refusing writes.
+    Storage {
+        fails: bool,
+    },
+    /// A detection whose host action is held while the consent is narrowed and widened
+    /// again; what it counts must not be queued under the new consent.
+    HeldDetection(Narrowing),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Narrowing {
+    Withdrawal,
+    Statistics,
+    PrivateKsnOn,
 }
 
 fn value(kind: Kind) -> BoxedStrategy<(Json, bool)> {
@@ -196,6 +210,13 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..URLS.len()).prop_map(Op::CheckUrl),
         2 => ms.prop_map(Op::Advance),
         1 => Just(Op::Restart),
+        1 => any::<bool>().prop_map(|fails| Op::Storage { fails }),
+        1 => prop_oneof![
+            Just(Narrowing::Withdrawal),
+            Just(Narrowing::Statistics),
+            Just(Narrowing::PrivateKsnOn),
+        ]
+        .prop_map(Op::HeldDetection),
     ]
 }
 
@@ -288,6 +309,8 @@ struct Device {
     /// whether a local change accepted since touched the box.
     policy_sends: [Option<(Json, bool)>; 3],
     changed_locally: [bool; 3],
+    /// A rule broken inside an operation (`held_detection`).
+    violation: Option<String>,
 }
 
 impl Device {
@@ -298,6 +321,7 @@ impl Device {
         let w = &host.0;
         let files = [
             (&w.local_files, 0, Verdict::TRUSTED),
+            (&w.local_files, 5, Verdict::UNTRUSTED),
             (&w.ksn_files, 1, Verdict::UNTRUSTED),
             (&w.ksn_files, 2, Verdict::TRUSTED),
             (&w.private_files, 1, Verdict::TRUSTED),
@@ -324,6 +348,7 @@ impl Device {
             last_acceptance: None,
             policy_sends: Default::default(),
             changed_locally: [false; 3],
+            violation: None,
         };
         device.boot().map_err(|e| fail("the first start", e))?;
         device.seen = device.see();
@@ -423,8 +448,97 @@ impl Device {
                 task.tick();
                 Ok(())
             }
-            Op::Restart => self.boot(),
+            Op::Restart => {
+                // A host's storage works when it comes back; what waited is written first.
+                self.storage(false);
+                task.tick();
+                self.boot()
+            }
+            Op::Storage { fails } => {
+                self.storage(*fails);
+                Ok(())
+            }
+            Op::HeldDetection(narrowing) => self.held_detection(*narrowing),
         }
+    }
+
+    fn storage(&self, fails: bool) {
+        self.host
+            .0
+            .fail_storage
+            .store(fails, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Runs a detection of the locally denied file 5 whose host action is held while the
+    /// consent is narrowed and then widened again (accepted, and started); once let go,
+    /// nothing it counted may be queued.
+    fn held_detection(&mut self, narrowing: Narrowing) -> Result<(), TaskError> {
+        let task = self.task.as_ref().expect("the task exists between steps");
+        // The action is held only if there is one: a file is deleted, with a backup.
+        if task.status().state != TaskState::RUNNING
+            || self.seen.value("task.action_on_untrusted") != "delete"
+        {
+            return Ok(());
+        }
+        let (reached, release) = self.host.hold("backup_and_delete");
+        let accept =
+            r#"{"data_handling": {"ksn_statement_accepted": true, "send_statistics": true}}"#;
+        let outcome = std::thread::scope(|s| {
+            let lookup = s.spawn(|| {
+                task.check_file(FileQuery {
+                    md5: [5; 16],
+                    size_bytes: 10,
+                })
+            });
+            if reached
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .is_err()
+            {
+                // The task did not reach the action (no delete configured): nothing held.
+                *self.host.0.hold.lock().unwrap() = None;
+                let _ = lookup.join();
+                return false;
+            }
+            let narrowed = match narrowing {
+                Narrowing::Withdrawal => {
+                    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": false}}"#)
+                }
+                Narrowing::Statistics => {
+                    task.set_local(r#"{"data_handling": {"send_statistics": false}}"#)
+                }
+                Narrowing::PrivateKsnOn => {
+                    self.private_ksn = !self.private_ksn;
+                    task.set_private_ksn(self.private_ksn)
+                }
+            };
+            let took_effect = took_effect(&narrowed);
+            let widened = task
+                .set_local(accept)
+                .and_then(|()| match task.status().state {
+                    TaskState::RUNNING => Ok(()),
+                    _ => task.start(),
+                });
+            let _ = release.send(());
+            let _ = lookup.join();
+            let _ = widened;
+            took_effect
+        });
+        if !outcome {
+            // Refused (a lock, say): the consent did not change, nor should the queue.
+            return Ok(());
+        }
+        let counters = task.counters();
+        let queued = match narrowing {
+            // Managed Protection's consent did not change: its item stays queued.
+            Narrowing::Statistics => counters.queued_statistics,
+            _ => counters.queued_statistics + counters.queued_kmp,
+        };
+        if queued != 0 {
+            self.violation = Some(format!(
+                "{queued} item(s) counted under the consent before the {narrowing:?} are queued under the one after"
+            ));
+        }
+        Ok(())
     }
 
     fn step(&mut self, op: &Op) -> Result<(), TestCaseError> {
@@ -452,7 +566,10 @@ impl Device {
             licence: self.licence,
             last_acceptance: self.last_acceptance.clone(),
         };
-        if step.outcome.is_ok() {
+        if let Some(violation) = self.violation.take() {
+            return Err(TestCaseError::fail(violation));
+        }
+        if took_effect(&step.outcome) || matches!(op, Op::HeldDetection(_)) {
             self.remember_send_boxes(op);
         }
         self.the_last_policy_s_send_boxes_are_in_force()?;
@@ -479,6 +596,10 @@ impl Device {
                     self.changed_locally[i] = false;
                 }
                 Op::SetLocal(entries) if entries.iter().any(|e| e.path == *path) => {
+                    self.changed_locally[i] = true;
+                }
+                // It sets send_statistics locally to widen the consent again.
+                Op::HeldDetection(_) if *path == "data_handling.send_statistics" => {
                     self.changed_locally[i] = true;
                 }
                 _ => {}
@@ -713,7 +834,19 @@ fn a_restart_keeps_the_state(s: &Step) -> Result<(), TestCaseError> {
 }
 
 /// 7. A refused operation changes nothing (SPEC §3.5, README "Refused operations").
+/// Whether an operation took effect: it succeeded, or it narrowed what may leave and so
+/// took effect although storage refused to record it.
+fn took_effect(outcome: &Result<(), TaskError>) -> bool {
+    match outcome {
+        Ok(()) => true,
+        Err(e) => e.kind == ErrorKind::STORAGE_ERROR && e.message.contains("took effect"),
+    }
+}
+
 fn a_refusal_changes_nothing(s: &Step) -> Result<(), TestCaseError> {
+    if matches!(s.op, Op::HeldDetection(_)) || took_effect(&s.outcome) {
+        return Ok(());
+    }
     if let Err(e) = &s.outcome {
         prop_assert!(
             s.before.settings == s.after.settings,

@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex,
+        mpsc, Arc, Mutex,
     },
 };
 
@@ -37,6 +37,19 @@ pub struct World {
     /// (service, category, items) of every delivered request.
     pub received: Mutex<Vec<(Service, DataCategory, u32)>>,
     pub deleted: Mutex<Vec<FileQuery>>,
+    /// A callback that stops where it is until the test lets it go (`FakeHost::hold`).
+    pub hold: Mutex<Option<Hold>>,
+    /// What the services answer instead of their databases (a verdict or a failure this
+    /// plugin does not know, say).
+    pub odd_verdict: Mutex<Option<Verdict>>,
+    pub odd_failure: Mutex<Option<TransportFailure>>,
+}
+
+/// One callback held: it says when it is reached, and waits to be let go.
+pub struct Hold {
+    point: &'static str,
+    reached: mpsc::Sender<()>,
+    release: mpsc::Receiver<()>,
 }
 
 #[derive(Clone, Default)]
@@ -94,6 +107,34 @@ impl FakeHost {
         self.0.now.fetch_add(ms, Ordering::SeqCst);
     }
 
+    /// The next call of the callback `point` (`backup_and_delete`, `ksn_file`, `ksn_url`,
+    /// `ksn_upload`) stops until the test sends on the returned `release`; `reached` says
+    /// when it has stopped there. No sleeps: the test decides the interleaving.
+    pub fn hold(&self, point: &'static str) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (reached_tx, reached) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        *self.0.hold.lock().unwrap() = Some(Hold {
+            point,
+            reached: reached_tx,
+            release: release_rx,
+        });
+        (reached, release)
+    }
+
+    fn checkpoint(&self, point: &'static str) {
+        let held = {
+            let mut hold = self.0.hold.lock().unwrap();
+            match hold.as_ref() {
+                Some(h) if h.point == point => hold.take(),
+                _ => None,
+            }
+        };
+        if let Some(hold) = held {
+            let _ = hold.reached.send(());
+            let _ = hold.release.recv();
+        }
+    }
+
     fn carry(
         &self,
         service: Service,
@@ -101,6 +142,9 @@ impl FakeHost {
         items: u32,
         timeout_ms: u32,
     ) -> Result<u32, TransportFailure> {
+        if let Some(failure) = *self.0.odd_failure.lock().unwrap() {
+            return Err(failure);
+        }
         let link = self
             .0
             .links
@@ -177,13 +221,17 @@ impl Host for FakeHost {
         query: FileQuery,
         timeout_ms: u32,
     ) -> Result<KsnReply, TransportFailure> {
+        self.checkpoint("ksn_file");
         let latency_ms = self.carry(service, DataCategory::FILES, 1, timeout_ms)?;
+        let odd = *self.0.odd_verdict.lock().unwrap();
         let lookup = |m: &Mutex<HashMap<[u8; 16], Verdict>>| {
-            m.lock()
-                .unwrap()
-                .get(&query.md5)
-                .copied()
-                .unwrap_or(Verdict::UNKNOWN)
+            odd.unwrap_or_else(|| {
+                m.lock()
+                    .unwrap()
+                    .get(&query.md5)
+                    .copied()
+                    .unwrap_or(Verdict::UNKNOWN)
+            })
         };
         Ok(KsnReply {
             ksn: lookup(&self.0.ksn_files),
@@ -201,6 +249,7 @@ impl Host for FakeHost {
         url: &str,
         timeout_ms: u32,
     ) -> Result<KsnReply, TransportFailure> {
+        self.checkpoint("ksn_url");
         let latency_ms = self.carry(service, DataCategory::URLS, 1, timeout_ms)?;
         Ok(KsnReply {
             ksn: self
@@ -222,9 +271,11 @@ impl Host for FakeHost {
         items: u32,
         timeout_ms: u32,
     ) -> Result<u32, TransportFailure> {
+        self.checkpoint("ksn_upload");
         self.carry(service, category, items, timeout_ms)
     }
     fn backup_and_delete(&self, query: FileQuery) -> Result<(), String> {
+        self.checkpoint("backup_and_delete");
         self.0.deleted.lock().unwrap().push(query);
         Ok(())
     }
