@@ -833,7 +833,6 @@ fn a_restart_keeps_the_state(s: &Step) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// 7. A refused operation changes nothing (SPEC §3.5, README "Refused operations").
 /// Whether an operation took effect: it succeeded, or it narrowed what may leave and so
 /// took effect although storage refused to record it.
 fn took_effect(outcome: &Result<(), TaskError>) -> bool {
@@ -843,6 +842,7 @@ fn took_effect(outcome: &Result<(), TaskError>) -> bool {
     }
 }
 
+/// 7. A refused operation changes nothing (SPEC §3.5, README "Refused operations").
 fn a_refusal_changes_nothing(s: &Step) -> Result<(), TestCaseError> {
     if matches!(s.op, Op::HeldDetection(_)) || took_effect(&s.outcome) {
         return Ok(());
