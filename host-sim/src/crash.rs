@@ -5,11 +5,12 @@
 
 use std::{io::Write, path::Path, sync::Arc};
 
+use plugin_api::loader::Plugin;
+
 use crate::{
-    device::{Clock, Device, DeviceState},
-    loader::Plugin,
     network::{Database, KsnSpec, Network},
     storage::FileStorage,
+    world::{Clock, Device, DeviceState},
 };
 
 const LIMITS: u64 = 1024;
@@ -70,7 +71,7 @@ pub fn device(plugin: &Plugin, dir: &Path) -> Result<Device, String> {
         Arc::new(Clock::default()),
         Arc::new(Network::new(&KsnSpec::default(), false)?),
         Arc::new(Database::default()),
-        Box::new(storage),
+        Arc::new(storage),
     );
     Device::boot(plugin, Arc::new(state)).map_err(|e| e.to_string())
 }

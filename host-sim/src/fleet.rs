@@ -3,13 +3,10 @@
 
 use std::time::Instant;
 
-use plugin_api::{ErrorKind, LicenseState, Service, TaskState, TaskStatus};
-use serde::Serialize;
+use plugin_api::{loader::Plugin, ErrorKind, LicenseState, Service, TaskState, TaskStatus};
+use serde::{Deserialize, Serialize};
 
-use crate::{
-    loader::Plugin,
-    world::{Setup, World},
-};
+use crate::world::{Setup, World};
 
 /// The administrator's policy: participation accepted and locked, and the task started
 /// with the application.
@@ -17,9 +14,9 @@ pub const FLEET_POLICY: &str = r#"{"settings": {
     "data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}},
     "task": {"schedule": {"value": "at_application_start", "locked": true}}}}"#;
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Phase {
-    pub name: &'static str,
+    pub name: std::borrow::Cow<'static, str>,
     pub ms: f64,
     pub us_per_device: f64,
     /// Devices whose state after the phase was not the expected one.
@@ -28,7 +25,7 @@ pub struct Phase {
     pub example: Option<String>,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct FleetReport {
     pub devices: usize,
     pub threads: usize,
@@ -98,7 +95,7 @@ impl Story<'_> {
         }
         let devices = self.world.devices.len().max(1) as f64;
         self.phases.push(Phase {
-            name,
+            name: name.into(),
             ms: elapsed * 1e3,
             us_per_device: elapsed * 1e6 / devices,
             wrong,
@@ -124,7 +121,7 @@ pub fn run(
     let mut story = Story {
         world,
         phases: vec![Phase {
-            name: "boot: create the task on every device",
+            name: "boot: create the task on every device".into(),
             ms: boot * 1e3,
             us_per_device: boot * 1e6 / devices.max(1) as f64,
             wrong: 0,
@@ -166,7 +163,7 @@ pub fn run(
     story.phase(
         "restart host: starts at application start",
         (TaskState::RUNNING, None, Service::PROXY),
-        |w| w.restart_host(),
+        |w| w.restart_host(None),
     );
     // The licence lapses everywhere at once.
     story.phase(

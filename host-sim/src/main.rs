@@ -2,11 +2,11 @@ use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use host_sim::{
-    bench, fleet,
-    loader::{self, LoadError, Plugin},
+    fleet,
     scenario::{self, report},
     world,
 };
+use plugin_api::loader::{self, LoadError, Plugin};
 
 /// A management-host simulator for the KSN Usage task plugin.
 #[derive(Parser)]
@@ -55,7 +55,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
-    /// Print the JSON Schema of a file format: policy, local or scenario.
+    /// Print the JSON Schema of a file format: policy, local or scenario (those of the
+    /// loaded plugin: its settings, as it describes them).
     Schema {
         /// Which format: policy (push_policy), local (set_local) or scenario (run).
         #[arg(value_enum)]
@@ -68,28 +69,6 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         devices: usize,
     },
-    /// Measure the figures of BENCHMARKS.md (medians, each beside its reference).
-    Bench {
-        /// Print the figures as one JSON object instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// Devices in the fleet story.
-        #[arg(long, default_value_t = 100_000)]
-        fleet_devices: usize,
-        /// Fewer, shorter repetitions (noisier).
-        #[arg(long)]
-        quick: bool,
-    },
-    /// Internal: cache-hit lookups only, for instruction counts under callgrind.
-    #[command(hide = true)]
-    BenchLookups {
-        /// Through the ABI (`abi`) or the core directly (`core`).
-        #[arg(long)]
-        mode: String,
-        /// How many lookups.
-        #[arg(long)]
-        calls: usize,
-    },
     /// Internal: apply the crash test's stream of changes with storage in DIR until killed.
     #[command(hide = true)]
     CrashWriter {
@@ -100,9 +79,6 @@ enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
-    /// Internal: load the plugin once and print the microseconds it took.
-    #[command(hide = true)]
-    BenchLoad,
     /// Run the Private KSN story on a fleet and time each phase.
     Fleet {
         /// How many devices.
@@ -162,13 +138,16 @@ fn progress_bar(length: u64, unit: &str) -> indicatif::ProgressBar {
 }
 
 fn load(cli: &Cli) -> Result<Plugin, Failure> {
-    load_with_path(cli).map(|(plugin, _)| plugin)
+    let path = loader::locate(cli.plugin.as_deref()).map_err(|e| Failure::load(e, cli.verbose))?;
+    loader::load(&path).map_err(|e| Failure::load(e, cli.verbose))
 }
 
-fn load_with_path(cli: &Cli) -> Result<(Plugin, PathBuf), Failure> {
-    let path = loader::locate(cli.plugin.as_deref()).map_err(|e| Failure::load(e, cli.verbose))?;
-    let plugin = loader::load(&path).map_err(|e| Failure::load(e, cli.verbose))?;
-    Ok((plugin, path))
+/// The loaded plugin's description of itself; a plugin that gives none cannot be driven
+/// by what needs it (its schemas, its settings).
+fn describe(plugin: &Plugin) -> Result<plugin_api::documents::PluginDescription, Failure> {
+    plugin
+        .describe()
+        .map_err(|e| Failure(1, format!("the plugin describes no settings: {e}")))
 }
 
 fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
@@ -216,7 +195,10 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 return Err(Failure(2, "no scenario files found".into()));
             }
             let default_ksn = world::default_ksn();
-            let watchdog = Some(Duration::from_millis(*watchdog_ms));
+            let options = scenario::Options {
+                watchdog: Some(Duration::from_millis(*watchdog_ms)),
+                storage: None,
+            };
             let progress = progress_bar(files.len() as u64, "scenarios");
             let outcomes: Vec<_> = files
                 .iter()
@@ -226,7 +208,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                             .map(|n| n.to_string_lossy().into_owned())
                             .unwrap_or_default(),
                     );
-                    let outcome = scenario::run_file(plugin, f, &default_ksn, watchdog);
+                    let outcome = scenario::run_file(plugin, f, &default_ksn, &options);
                     progress.inc(1);
                     outcome
                 })
@@ -250,34 +232,12 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 ExitCode::FAILURE
             })
         }
-        Command::Bench {
-            json,
-            fleet_devices,
-            quick,
-        } => {
-            let (plugin, path) = load_with_path(cli)?;
-            let options = bench::Options {
-                fleet_devices: *fleet_devices,
-                quick: *quick,
-            };
-            let report = bench::run(plugin, &path, &options).map_err(|e| Failure(1, e))?;
-            if *json {
-                eprint!("{}", bench::table(&report));
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("report serialises")
-                );
-            } else {
-                print!("{}", bench::table(&report));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Schema { format } => {
-            use host_sim::scenario::schema;
+            let description = describe(&load(cli)?)?;
             let schema = match format {
-                SchemaFormat::Policy => schema::policy_schema(),
-                SchemaFormat::Local => schema::local_schema(),
-                SchemaFormat::Scenario => schema::scenario_schema(),
+                SchemaFormat::Policy => description.policy_schema,
+                SchemaFormat::Local => description.local_schema,
+                SchemaFormat::Scenario => scenario::schema::scenario_schema(&description),
             };
             println!(
                 "{}",
@@ -290,28 +250,17 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             if *devices == 0 {
                 return Err(Failure(2, "--devices: must be at least 1".into()));
             }
-            let shell = host_sim::shell::Shell::new(plugin, *devices).map_err(|e| Failure(1, e))?;
+            let shell =
+                host_sim::shell::Shell::new(plugin, *devices, None).map_err(|e| Failure(1, e))?;
             Ok(if host_sim::shell::run(shell) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
-        Command::BenchLookups { mode, calls } => {
-            let plugin = load(cli)?;
-            bench::lookups_only(plugin, mode, *calls).map_err(|e| Failure(2, e))?;
-            Ok(ExitCode::SUCCESS)
-        }
         Command::CrashWriter { state, limit } => {
             let plugin = load(cli)?;
             host_sim::crash::write(&plugin, state, *limit).map_err(|e| Failure(1, e))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::BenchLoad => {
-            let path =
-                loader::locate(cli.plugin.as_deref()).map_err(|e| Failure::load(e, cli.verbose))?;
-            let us = bench::load_once(&path).map_err(|e| Failure(1, e))?;
-            println!("{us:.1}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Fleet { devices, json } => {

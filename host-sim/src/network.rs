@@ -11,7 +11,7 @@ use plugin_api::{FileQuery, KsnReply, Service, TransportFailure, Verdict};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::scenario::schema::{file_verdicts, url_verdicts};
+use crate::schemas::{file_verdicts, url_verdicts};
 
 /// Verdicts by object: a KSN service's database (a scenario's `ksn` section, or
 /// `tests/data/`), or the device's own allow/deny lists (`local_lists`).

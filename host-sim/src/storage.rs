@@ -1,4 +1,6 @@
-//! The host's persistent storage for one device: append-only record logs by key.
+//! The host's persistent storage for one device: the plugin's records by key, and the
+//! environment the host last reported to the device (so that a host that comes back
+//! reports the same).
 
 use std::{
     collections::HashMap,
@@ -8,6 +10,22 @@ use std::{
     sync::Mutex,
 };
 
+/// The environment the Administration Server reports to a device's task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub private_ksn: bool,
+    pub license: plugin_api::LicenseState,
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Self {
+            private_ksn: false,
+            license: plugin_api::LicenseState::VALID,
+        }
+    }
+}
+
 pub trait Storage: Send + Sync {
     /// Appends one record atomically: after a crash it is there whole or not at all.
     fn append(&self, key: &str, record: &[u8]) -> Result<(), String>;
@@ -16,6 +34,12 @@ pub trait Storage: Send + Sync {
     /// Replaces every record under `key`, atomically: after a crash, the old records or
     /// the new ones, whole.
     fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String>;
+    /// The environment saved last, if this storage outlives the process.
+    fn environment(&self) -> Option<Environment> {
+        None
+    }
+    /// Saves the environment, if this storage outlives the process.
+    fn save_environment(&self, _: Environment) {}
 }
 
 /// Storage that survives `restart_host` (the device state outlives the task instance) but

@@ -6,10 +6,8 @@ mod common;
 use std::sync::{Mutex, OnceLock};
 
 use abi_stable::sabi_trait::TD_Opaque;
-use host_sim::{
-    device::{Device, DeviceHost},
-    loader,
-};
+use host_sim::world::{Device, DeviceHost};
+use plugin_api::loader;
 use plugin_api::{ErrorKind, FileQuery, HostServices_TO, TaskState};
 
 #[test]

@@ -1,10 +1,11 @@
-//! The three parsers of untrusted input (policy documents, local settings changes, scenario
-//! files) against arbitrary JSON and arbitrary text.
+//! The three parsers of untrusted input (policy documents and local settings changes, as
+//! the loaded plugin takes them through the ABI, and scenario files) against arbitrary JSON
+//! and arbitrary text.
 //!
 //! Properties, for every input:
-//! - no parser panics;
-//! - every error is one line, non-empty, and names its place: a `DocError` has a non-empty
-//!   `path` and `reason`; a scenario error reads `<place>: <reason>`, both non-empty;
+//! - no parser panics (a plugin that did would answer `plugin_panic`);
+//! - every error is one line, non-empty, and names its place: `<place>: <reason>`, both
+//!   non-empty;
 //! - parsing is deterministic: the same text gives the same result.
 //!
 //! The generators draw object keys mostly from the formats' own vocabulary, so that inputs
@@ -16,8 +17,10 @@
 
 use std::{collections::BTreeMap, collections::HashMap, fmt::Debug};
 
+mod common;
+
 use host_sim::scenario::{self, Scenario};
-use ksn_plugin::core::doc::{self, DocError};
+use plugin_api::{ErrorKind, TaskError};
 use proptest::{prelude::*, sample::select, test_runner::TestCaseError};
 
 /// Properties in this file, to share the case budget.
@@ -755,23 +758,18 @@ fn one_line(message: &str) -> bool {
     !message.contains(['\n', '\r'])
 }
 
-/// What is wrong with a `DocError`, if anything.
-fn doc_error_faults(e: &DocError) -> Vec<&'static str> {
-    let mut faults = Vec::new();
-    if e.path.is_empty() {
-        faults.push("no place (empty path)");
-    }
-    if e.reason.is_empty() {
-        faults.push("no reason");
-    }
-    if !one_line(&e.to_string()) {
-        faults.push("more than one line");
+/// What is wrong with the plugin's refusal of a document, if anything: no panic, and the
+/// message reads `<place>: <reason>`.
+fn document_error_faults(e: &TaskError) -> Vec<&'static str> {
+    let mut faults = error_faults(e.message.as_str());
+    if e.kind == ErrorKind::PLUGIN_PANIC {
+        faults.push("a panic");
     }
     faults
 }
 
-/// What is wrong with a scenario error, if anything: it must read `<place>: <reason>`.
-fn scenario_error_faults(e: &str) -> Vec<&'static str> {
+/// What is wrong with an error, if anything: it must read `<place>: <reason>`.
+fn error_faults(e: &str) -> Vec<&'static str> {
     let mut faults = Vec::new();
     match e.split_once(": ") {
         None => faults.push("not of the form \"<place>: <reason>\""),
@@ -816,27 +814,27 @@ fn canonical(s: &Scenario) -> String {
 fn violations(text: &str) -> Vec<String> {
     let mut found = Vec::new();
 
-    // Successes are compared through their `Debug` text, errors as they are.
-    type DocParser = fn(&str) -> Result<String, DocError>;
+    // The plugin's parsers, through the ABI, each on a fresh device.
+    type DocParser = fn(&plugin_api::KsnTaskBox, &str) -> Result<(), TaskError>;
     let doc_parsers: [(&str, DocParser); 2] = [
-        ("parse_policy", |t| {
-            doc::parse_policy(t).map(|p| format!("{p:?}"))
+        ("push_policy", |task, t| {
+            task.push_policy(t.into()).into_result()
         }),
-        ("parse_local", |t| {
-            doc::parse_local(t).map(|l| format!("{l:?}"))
+        ("set_local", |task, t| {
+            task.set_local(t.into()).into_result()
         }),
     ];
-    for (parser, parse) in doc_parsers {
-        let first = parse(text);
-        let again = parse(text);
+    for (method, parse) in doc_parsers {
+        let first = parse(&common::device().task, text);
+        let again = parse(&common::device().task, text);
         if first != again {
             found.push(format!(
-                "{parser}: not deterministic: {first:?} then {again:?}"
+                "{method}: not deterministic: {first:?} then {again:?}"
             ));
         }
         if let Err(e) = &first {
-            for fault in doc_error_faults(e) {
-                found.push(format!("{parser}: error with {fault}: {e:?}"));
+            for fault in document_error_faults(e) {
+                found.push(format!("{method}: error with {fault}: {e:?}"));
             }
         }
     }
@@ -849,7 +847,7 @@ fn violations(text: &str) -> Vec<String> {
         ));
     }
     if let Err(e) = &first {
-        for fault in scenario_error_faults(e) {
+        for fault in error_faults(e) {
             found.push(format!("scenario::parse: error with {fault}: {e:?}"));
         }
     }

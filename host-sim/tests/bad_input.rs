@@ -3,7 +3,7 @@
 
 mod common;
 
-use host_sim::device::Device;
+use host_sim::world::Device;
 use plugin_api::ErrorKind;
 
 fn snapshot(device: &Device) -> (String, String) {

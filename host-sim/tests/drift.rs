@@ -5,7 +5,8 @@
 mod common;
 
 use abi_stable::sabi_trait::TD_Opaque;
-use host_sim::{device::DeviceHost, loader};
+use host_sim::world::DeviceHost;
+use plugin_api::loader;
 use plugin_api::{ErrorKind, HostServices_TO, KsnTaskBox, TaskState};
 
 fn task(lib: &str) -> (loader::Plugin, KsnTaskBox) {

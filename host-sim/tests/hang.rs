@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use host_sim::world::{Setup, World};
 
 fn world(lib: &str, devices: usize) -> World {
-    let plugin = host_sim::loader::load(&common::artifact(lib)).unwrap();
+    let plugin = plugin_api::loader::load(&common::artifact(lib)).unwrap();
     let setup = Setup {
         watchdog: Some(Duration::from_millis(300)),
         ..Setup::new(devices)

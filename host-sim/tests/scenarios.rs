@@ -22,7 +22,10 @@ fn every_bundled_scenario_holds_on_one_device_and_on_three() {
                 &parsed,
                 &file.display().to_string(),
                 &world::default_ksn(),
-                Some(runner::DEFAULT_WATCHDOG),
+                &runner::Options {
+                    watchdog: Some(runner::DEFAULT_WATCHDOG),
+                    storage: None,
+                },
             );
             assert!(
                 outcome.passed,
@@ -41,7 +44,17 @@ fn the_bundled_suite_passes_through_the_loaded_plugin() {
     let default_ksn = world::default_ksn();
     let failed: Vec<String> = files
         .iter()
-        .map(|f| scenario::run_file(plugin, f, &default_ksn, Some(runner::DEFAULT_WATCHDOG)))
+        .map(|f| {
+            scenario::run_file(
+                plugin,
+                f,
+                &default_ksn,
+                &runner::Options {
+                    watchdog: Some(runner::DEFAULT_WATCHDOG),
+                    storage: None,
+                },
+            )
+        })
         .filter(|o| !o.passed)
         .map(|o| scenario::report::text(&[o], true))
         .collect();
@@ -55,7 +68,10 @@ fn run_text(text: &str) -> runner::Outcome {
         &scenario,
         "inline",
         &world::default_ksn(),
-        Some(runner::DEFAULT_WATCHDOG),
+        &runner::Options {
+            watchdog: Some(runner::DEFAULT_WATCHDOG),
+            storage: None,
+        },
     )
 }
 
@@ -478,7 +494,10 @@ fn the_plugin_update_scenarios_pass_with_the_updated_fixture() {
             plugin,
             &file,
             &world::default_ksn(),
-            Some(runner::DEFAULT_WATCHDOG),
+            &runner::Options {
+                watchdog: Some(runner::DEFAULT_WATCHDOG),
+                storage: None,
+            },
         );
         assert!(
             outcome.passed,

@@ -1,10 +1,29 @@
-//! The JSON Schemas are generated from the types, and every bundled policy and scenario
-//! validates against them; structurally invalid ones do not.
+//! The JSON Schemas: the scenario format's is generated from its types, the policy and
+//! local-change ones come from the loaded plugin's description of itself; every bundled
+//! policy and scenario validates against them, and structurally invalid ones do not.
 
 mod common;
 
-use host_sim::scenario::schema::{local_schema, policy_schema, scenario_schema};
+use plugin_api::documents::PluginDescription;
 use serde_json::Value as Json;
+
+fn description() -> PluginDescription {
+    common::plugin()
+        .describe()
+        .expect("the plugin describes itself")
+}
+
+fn policy_schema() -> Json {
+    description().policy_schema
+}
+
+fn local_schema() -> Json {
+    description().local_schema
+}
+
+fn scenario_schema() -> Json {
+    host_sim::scenario::schema::scenario_schema(&description())
+}
 
 fn json_files(dir: &str) -> Vec<(String, Json)> {
     let dir = common::repo_root().join(dir);

@@ -1,9 +1,15 @@
 //! The stable-ABI contract between the KSN Usage task plugin and its host.
 //!
-//! Nothing here has behaviour of its own: it is the set of types, trait objects and the
-//! root module both sides agree on, plus the export helper every plugin uses
-//! (`export_ksn_plugin!`), which installs the log forwarder and turns panics into
-//! `plugin_panic` errors.
+//! Both sides of the boundary, and nothing else:
+//!
+//! - what crosses it: the root module ([`KsnPlugin`]), the task ([`KsnTask`]) and the
+//!   host's services ([`HostServices`]) as stable-ABI trait objects, the typed values of
+//!   the lookup path, and every JSON document as a serde type ([`documents`]);
+//! - the plugin's side: [`TaskImpl`], what a plugin implements, and
+//!   [`export_ksn_plugin!`], which exports it with the log forwarder installed first and
+//!   every panic turned into `plugin_panic`;
+//! - the host's side: [`loader`], which finds and loads a plugin and says in one line why
+//!   one cannot be loaded.
 //!
 //! Compatibility: fields of the root module and methods of the trait objects are only ever
 //! appended, after the `last_prefix_field` marker, each with a default, so a host built
@@ -18,6 +24,7 @@ pub mod error;
 pub mod export;
 pub mod host;
 pub mod kinds;
+pub mod loader;
 pub mod lookup;
 pub mod module;
 pub mod task;

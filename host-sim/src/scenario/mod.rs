@@ -1,19 +1,20 @@
 //! Scenario files: the format, the runner, the reports.
 
+pub mod expect;
 pub mod model;
 pub mod report;
 pub mod runner;
 pub mod schema;
+pub mod summary;
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::path::{Path, PathBuf};
 
 pub use model::{parse, Scenario};
-pub use runner::Outcome;
+pub use runner::{Options, Outcome};
 
-use crate::{loader::Plugin, network::KsnSpec};
+use plugin_api::loader::Plugin;
+
+use crate::network::KsnSpec;
 
 /// The bundled suite, run by `host-sim run` with no argument.
 pub fn bundled_suite() -> PathBuf {
@@ -56,19 +57,14 @@ pub fn shown(file: &Path) -> String {
 }
 
 /// Reads, parses and runs one scenario file.
-pub fn run_file(
-    plugin: Plugin,
-    file: &Path,
-    default_ksn: &KsnSpec,
-    watchdog: Option<Duration>,
-) -> Outcome {
+pub fn run_file(plugin: Plugin, file: &Path, default_ksn: &KsnSpec, options: &Options) -> Outcome {
     let name = shown(file);
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) => return runner::unreadable(&name, format!("{name}: {e}")),
     };
     match parse(&text) {
-        Ok(scenario) => runner::run(plugin, &scenario, &name, default_ksn, watchdog),
+        Ok(scenario) => runner::run(plugin, &scenario, &name, default_ksn, options),
         Err(e) => runner::unreadable(&name, format!("{name}: {e}")),
     }
 }

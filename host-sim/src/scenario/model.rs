@@ -3,17 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use plugin_api::{
-    AnswerSource, ErrorKind, FileQuery, LicenseState, ObjectAction, Service, TaskState, Verdict,
-};
+use plugin_api::{ErrorKind, Service, TaskState};
 // Paths quote odd keys, and errors stay on one line, exactly as in the plugin's own errors.
-use plugin_api::documents::path::{join, one_line};
+use plugin_api::documents::path::{did_you_mean, join, one_line};
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 use serde_json::Value as Json;
 
+pub use crate::steps::Action;
 use crate::{
-    consumers::{Access, Launch, LaunchControlSpec},
+    consumers::LaunchControlSpec,
     network::{DatabaseSpec, KsnSpec},
 };
 
@@ -65,156 +64,16 @@ pub enum Step {
     Expect(Box<Expect>),
 }
 
-#[derive(Deserialize, JsonSchema, Debug, Clone)]
-#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Action {
-    PushPolicy {
-        #[schemars(schema_with = "super::schema::policy")]
-        policy: Json,
-    },
-    SetLocal {
-        #[schemars(schema_with = "super::schema::local")]
-        settings: Json,
-    },
-    Start {},
-    Stop {},
-    SetPrivateKsn {
-        enabled: bool,
-    },
-    SetLicense {
-        #[schemars(schema_with = "super::schema::license")]
-        state: LicenseState,
-    },
-    SetNetwork {
-        #[schemars(schema_with = "super::schema::service")]
-        service: Service,
-        up: bool,
-        #[serde(default)]
-        latency_ms: Option<u32>,
-    },
-    CheckFile {
-        #[schemars(schema_with = "super::schema::md5")]
-        md5: String,
-        size_bytes: u64,
-        #[serde(default)]
-        expect: Option<AnswerExpect>,
-    },
-    CheckUrl {
-        url: String,
-        #[serde(default)]
-        expect: Option<AnswerExpect>,
-    },
-    /// On-access protection opens a file.
-    OpenFile {
-        #[schemars(schema_with = "super::schema::md5")]
-        md5: String,
-        size_bytes: u64,
-        #[serde(default)]
-        expect: Option<AccessExpect>,
-    },
-    /// Application launch control is asked to start an application.
-    LaunchApp {
-        #[schemars(schema_with = "super::schema::md5")]
-        md5: String,
-        size_bytes: u64,
-        #[serde(default)]
-        expect: Option<LaunchExpect>,
-    },
-    /// The host restarts: task instances are created again from storage. With `plugin`,
-    /// the host comes back with another build of the plugin (an update): a library name
-    /// (`fixture_updated_plugin`), found the way the plugin itself is, or a path.
-    RestartHost {
-        #[serde(default)]
-        plugin: Option<String>,
-    },
-    AdvanceTime {
-        ms: u64,
-    },
-    ResetCounters {},
-}
-
-/// The names of the steps, as `do` spells them (for suggestions; a test keeps it in step
-/// with `Action`).
-pub const ACTION_NAMES: [&str; 14] = [
-    "push_policy",
-    "set_local",
-    "start",
-    "stop",
-    "set_private_ksn",
-    "set_license",
-    "set_network",
-    "check_file",
-    "check_url",
-    "open_file",
-    "launch_app",
-    "restart_host",
-    "advance_time",
-    "reset_counters",
-];
-
-impl Action {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::PushPolicy { .. } => "push_policy",
-            Action::SetLocal { .. } => "set_local",
-            Action::Start {} => "start",
-            Action::Stop {} => "stop",
-            Action::SetPrivateKsn { .. } => "set_private_ksn",
-            Action::SetLicense { .. } => "set_license",
-            Action::SetNetwork { .. } => "set_network",
-            Action::CheckFile { .. } => "check_file",
-            Action::CheckUrl { .. } => "check_url",
-            Action::OpenFile { .. } => "open_file",
-            Action::LaunchApp { .. } => "launch_app",
-            Action::RestartHost { .. } => "restart_host",
-            Action::AdvanceTime { .. } => "advance_time",
-            Action::ResetCounters {} => "reset_counters",
-        }
-    }
-}
-
-/// What a lookup must answer.
-#[derive(Deserialize, JsonSchema, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerExpect {
-    #[schemars(schema_with = "super::schema::verdict")]
-    pub verdict: Verdict,
-    #[serde(default)]
-    #[schemars(schema_with = "super::schema::action")]
-    pub action: Option<ObjectAction>,
-    /// Which merge layer decided (`local_list`, `private_database`, `ksn`, `none`).
-    #[serde(default)]
-    #[schemars(schema_with = "super::schema::source")]
-    pub source: Option<AnswerSource>,
-    /// Whether the answer came from the cache.
-    #[serde(default)]
-    pub cached: Option<bool>,
-}
-
-#[derive(Deserialize, JsonSchema, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct AccessExpect {
-    pub access: Access,
-}
-
-#[derive(Deserialize, JsonSchema, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct LaunchExpect {
-    pub decision: Launch,
-}
-
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     #[serde(default)]
-    #[schemars(schema_with = "super::schema::state")]
     pub state: Option<TaskState>,
     /// `Some(None)`: the key was there with `null` (no error).
     #[serde(default, deserialize_with = "present")]
-    #[schemars(schema_with = "super::schema::error_or_null")]
+    #[schemars(schema_with = "crate::schemas::error_or_null")]
     pub error: Option<Option<ErrorKind>>,
     #[serde(default)]
-    #[schemars(schema_with = "super::schema::network")]
     pub network: Option<Service>,
     #[serde(default)]
     pub settings: Option<BTreeMap<String, Json>>,
@@ -318,7 +177,7 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
             };
             let action: Action = strict(&Json::Object(body), path)
                 .map_err(|e| e + &unknown_step_hint(&object["do"]))?;
-            check_action(&action, path)?;
+            action.validate(path)?;
             Ok(Step::Do {
                 action,
                 expect_error,
@@ -351,25 +210,10 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
 /// "Did you mean …" for a mistyped step name (serde lists the names, but not the nearest).
 fn unknown_step_hint(name: &Json) -> String {
     match name.as_str() {
-        Some(name) if !ACTION_NAMES.contains(&name) => {
-            plugin_api::documents::path::did_you_mean(name, ACTION_NAMES)
+        Some(name) if !Action::NAMES.contains(&name) => {
+            did_you_mean(name, Action::NAMES.iter().copied())
         }
         _ => String::new(),
-    }
-}
-
-/// What the types alone do not say.
-fn check_action(action: &Action, path: &str) -> Result<(), String> {
-    match action {
-        Action::CheckFile { md5, .. }
-        | Action::OpenFile { md5, .. }
-        | Action::LaunchApp { md5, .. } => FileQuery::parse_md5(md5)
-            .map(|_| ())
-            .map_err(|e| one_line(&format!("{path}.md5: {e}"))),
-        Action::SetNetwork { service, .. } if *service == Service::NONE => {
-            Err(format!("{path}.service: expected global, proxy or private"))
-        }
-        _ => Ok(()),
     }
 }
 
@@ -433,7 +277,7 @@ mod tests {
         let (_, listed) = e.split_once("expected one of ").unwrap();
         let listed = listed.split(';').next().unwrap();
         let names: Vec<&str> = listed.split(", ").map(|n| n.trim_matches('`')).collect();
-        assert_eq!(names, ACTION_NAMES);
+        assert_eq!(names, Action::NAMES);
     }
 
     #[test]

@@ -3,10 +3,10 @@
 use std::{path::PathBuf, process::Command, sync::Arc};
 
 use host_sim::{
-    device::{Clock, Device, DeviceState},
-    loader::{self, LoadError, Plugin},
     network::{Database, KsnSpec, Network},
+    world::{Clock, Device, DeviceState},
 };
+use plugin_api::loader::{self, LoadError, Plugin};
 
 /// A cdylib cargo built beside this test binary (the plugin, or a fixture).
 pub fn artifact(lib_name: &str) -> PathBuf {

@@ -1,4 +1,17 @@
-//! Finding and loading the plugin library, with one readable line per failure.
+//! The host's side of the contract: finding a plugin library and loading it, with one
+//! readable line per failure and a distinct exit code for each kind (3 no file, 4 not a
+//! plugin, 5 built against an incompatible contract, 6 failed to initialise), and the
+//! host's logger installed in it before anything else runs.
+//!
+//! ```no_run
+//! use plugin_api::loader;
+//!
+//! let path = loader::locate(None)?; // --plugin, $KSN_PLUGIN, beside the executable
+//! let plugin = loader::load(&path)?;
+//! println!("{} built against plugin contract {}", plugin.info.name, plugin.contract.version);
+//! let description = plugin.describe()?; // settings, schemas, statements
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::{
     env,
@@ -10,14 +23,21 @@ use abi_stable::{
     library::{lib_header_from_path, LibraryError, RootModule},
     sabi_types::{VersionNumber, VersionStrings},
 };
-use plugin_api::{KsnPluginRef, LogLevel, LogSink, LogSinkBox, LogSink_TO, PluginInfo};
 
-/// The file name of the plugin library on this platform.
-pub fn library_file_name() -> String {
+use crate::{
+    documents::{read_document, DocumentError, PluginDescription},
+    HostBox, KsnPluginRef, KsnTaskBox, LogLevel, LogSink, LogSinkBox, LogSink_TO, PluginInfo,
+    TaskError,
+};
+
+/// The library a host loads when it is told no other: the KSN Usage task.
+pub const DEFAULT_LIBRARY: &str = "ksn_plugin";
+
+/// The file name of the library `name` on this platform (`libksn_plugin.so`).
+pub fn library_file_name(name: &str) -> String {
     format!(
-        "{}{}{}",
+        "{}{name}{}",
         env::consts::DLL_PREFIX,
-        "ksn_plugin",
         env::consts::DLL_SUFFIX
     )
 }
@@ -69,6 +89,28 @@ pub struct Plugin {
     pub contract: VersionStrings,
 }
 
+impl Plugin {
+    /// Creates one task instance over `host`, restoring its state from the host's storage.
+    pub fn new_task(&self, host: HostBox) -> Result<KsnTaskBox, TaskError> {
+        self.module.new_task()(host).into_result()
+    }
+
+    /// The plugin's description of itself, checked against the contract's type.
+    pub fn describe(&self) -> Result<PluginDescription, DescribeError> {
+        let text = self.module.describe()().into_result()?;
+        Ok(read_document("describe", &text)?)
+    }
+}
+
+/// Why a plugin gave no usable description.
+#[derive(Debug, thiserror::Error)]
+pub enum DescribeError {
+    #[error("{0}")]
+    Refused(#[from] TaskError),
+    #[error("{0}")]
+    Malformed(#[from] DocumentError),
+}
+
 /// Where the plugin is looked for: `--plugin`, then `KSN_PLUGIN`, then beside this
 /// executable and in its `deps/` (where cargo puts a cdylib built as a dependency),
 /// taking the most recently built.
@@ -116,7 +158,7 @@ pub fn locate_library(name: &str) -> PathBuf {
 }
 
 fn default_candidates() -> Vec<PathBuf> {
-    let name = library_file_name();
+    let name = library_file_name(DEFAULT_LIBRARY);
     candidate_dirs()
         .into_iter()
         .map(|d| d.join(&name))

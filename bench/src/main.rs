@@ -1,0 +1,147 @@
+//! `ksn-bench`: the figures of BENCHMARKS.md, each a median over repeated runs, each beside
+//! its reference measured in the same run. The one program that links both the plugin's
+//! core (the in-process reference) and the host simulator (which loads the plugin through
+//! the ABI, as every host does).
+
+mod control;
+mod fleet;
+mod lookups;
+mod report;
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+use plugin_api::loader;
+
+/// The figures of BENCHMARKS.md.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The plugin library (default: $KSN_PLUGIN, then beside this executable).
+    #[arg(long, global = true, value_name = "PATH")]
+    plugin: Option<PathBuf>,
+    /// Print the figures as one JSON object (the table goes to standard error).
+    #[arg(long)]
+    json: bool,
+    /// Devices in the fleet story.
+    #[arg(long, default_value_t = 100_000)]
+    fleet_devices: usize,
+    /// Fewer, shorter repetitions (noisier), for tests.
+    #[arg(long)]
+    quick: bool,
+    #[command(subcommand)]
+    command: Option<Internal>,
+}
+
+/// Steps of a measurement that run in a process of their own.
+#[derive(Subcommand)]
+enum Internal {
+    /// Cache-hit lookups only, for instruction counts under callgrind.
+    #[command(hide = true)]
+    Lookups {
+        /// Through the ABI (`abi`) or the core directly (`core`).
+        #[arg(long)]
+        mode: String,
+        /// How many lookups.
+        #[arg(long)]
+        calls: usize,
+    },
+    /// Load the plugin once and print the microseconds it took.
+    #[command(hide = true)]
+    LoadOnce,
+    /// Run the fleet story and print its report as JSON.
+    #[command(hide = true)]
+    FleetStory {
+        /// How many devices.
+        #[arg(long)]
+        devices: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("ksn-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, String> {
+    let path = loader::locate(cli.plugin.as_deref()).map_err(|e| e.to_string())?;
+    match &cli.command {
+        Some(Internal::LoadOnce) => {
+            println!("{:.1}", control::load_once(&path)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Internal::Lookups { mode, calls }) => {
+            let plugin = loader::load(&path).map_err(|e| e.to_string())?;
+            lookups::hits_only(plugin, mode, *calls)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Internal::FleetStory { devices }) => {
+            let plugin = loader::load(&path).map_err(|e| e.to_string())?;
+            let story = host_sim::fleet::run(plugin, *devices, &|_| {})?;
+            println!(
+                "{}",
+                serde_json::to_string(&story).map_err(|e| e.to_string())?
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
+    }
+    let plugin = loader::load(&path).map_err(|e| e.to_string())?;
+    let quick = cli.quick;
+    let (repetitions, calls) = if quick { (3, 20_000) } else { (15, 1_000_000) };
+    let (abi_lookup_ns, inproc_lookup_ns) = lookups::hit_ns(plugin, repetitions, calls)?;
+    let story = fleet::story(&path, cli.fleet_devices)?;
+    if !story.passed {
+        return Err("the fleet story did not leave every device as expected".into());
+    }
+    let (miss_requests, miss_total_ms) = lookups::misses(plugin, 10_000, 100)?;
+    let (withdrawal_ms_p50, withdrawal_ms_max, withdrawal_unaffected_ms_max) =
+        control::withdrawal_ms(plugin, if quick { 1 } else { 5 })?;
+    let figures = report::Report {
+        abi_lookup_ns,
+        inproc_lookup_ns,
+        abi_ratio: abi_lookup_ns / inproc_lookup_ns,
+        load_us: control::load_us(&path, if quick { 3 } else { 15 })?,
+        policy_push_us_per_device: control::policy_push_us(
+            plugin,
+            repetitions,
+            if quick { 200 } else { 2_000 },
+        )?,
+        fleet_devices: story.devices,
+        fleet_story_s: story.story_s,
+        fleet_peak_rss_mib: story.peak_rss_mib,
+        miss_requests,
+        miss_total_ms,
+        hit_lookups_per_s_2threads: lookups::hits_per_second(
+            plugin,
+            if quick { 3 } else { 7 },
+            Duration::from_millis(if quick { 50 } else { 500 }),
+        )?,
+        withdrawal_ms_p50,
+        withdrawal_ms_max,
+        withdrawal_unaffected_ms_max,
+        machine: report::machine(),
+        repetitions,
+    };
+    if cli.json {
+        eprint!("{}", report::table(&figures));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report::table(&figures));
+    }
+    Ok(if report::all_met(&figures) || quick {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

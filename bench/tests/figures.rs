@@ -1,0 +1,47 @@
+//! `ksn-bench --json` prints every figure of BENCHMARKS.md (here with quick, noisy
+//! repetitions and a small fleet: the figures themselves are measured by hand).
+
+#[test]
+fn the_json_report_has_every_figure() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ksn-bench"))
+        .args(["--quick", "--json", "--fleet-devices", "500"])
+        .env_remove("KSN_PLUGIN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "abi_lookup_ns",
+        "inproc_lookup_ns",
+        "abi_ratio",
+        "load_us",
+        "policy_push_us_per_device",
+        "fleet_devices",
+        "fleet_story_s",
+        "fleet_peak_rss_mib",
+        "miss_requests",
+        "miss_total_ms",
+        "hit_lookups_per_s_2threads",
+        "withdrawal_ms_p50",
+        "withdrawal_ms_max",
+        "withdrawal_unaffected_ms_max",
+    ] {
+        assert!(report[key].is_number(), "{key} missing: {report}");
+    }
+    assert_eq!(report["fleet_devices"], 500);
+    // Concurrent lookups of the same file share one request: exactly one per file.
+    assert_eq!(report["miss_requests"], 100);
+    // A withdrawal waits for the affected sends in flight (2 s), not for others.
+    let affected = report["withdrawal_ms_max"].as_f64().unwrap();
+    assert!((500.0..=10_000.0).contains(&affected), "{affected}");
+    assert!(report["withdrawal_unaffected_ms_max"].as_f64().unwrap() < 500.0);
+    let table = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        table.contains("cache-hit file lookup through the ABI"),
+        "{table}"
+    );
+}

@@ -1,0 +1,286 @@
+//! Checking an `expect` step on every device: state, error, network, settings, locks,
+//! what the services received, and the events and task log. Documents the plugin answers
+//! are read as the contract's types, so a malformed one fails with its method and path.
+
+use std::collections::BTreeSet;
+
+use plugin_api::{
+    documents::{path::did_you_mean, read_document, LogEntry, SettingsView},
+    DataCategory, ErrorKind, Service,
+};
+use serde_json::Value as Json;
+
+use super::{model::Expect, runner::Failure, summary::summarise_event};
+use crate::world::{Device, World};
+
+/// What differed on one device: what, expected, found.
+type Mismatch = (String, String, String);
+
+/// Checks an `expect` step on every device; the first device that differs fails it.
+pub fn check(world: &World, expect: &Expect) -> Result<(), Failure> {
+    let expect = expect.clone();
+    let results = world.each(move |device| Ok(check_device(device, &expect)));
+    for (index, result) in results.into_iter().enumerate() {
+        let (what, expected, found) = match result {
+            Ok(Ok(())) => continue,
+            Ok(Err(mismatch)) => mismatch,
+            Err(e) => ("device".to_string(), "an answer".to_string(), e.to_string()),
+        };
+        return Err(Failure {
+            step: None,
+            device: Some(index),
+            what,
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
+fn differ(what: &str, expected: impl ToString, found: impl ToString) -> Result<(), Mismatch> {
+    Err((what.to_string(), expected.to_string(), found.to_string()))
+}
+
+fn check_device(device: &Device, expect: &Expect) -> Result<(), Mismatch> {
+    let status = device.task.status();
+    if let Some(state) = expect.state.filter(|s| *s != status.state) {
+        return differ("state", state, status.state);
+    }
+    if let Some(error) = expect.error {
+        let found = status.error.into_option();
+        if found != error {
+            let name = |e: Option<ErrorKind>| e.map_or("null".to_string(), |k| k.to_string());
+            return differ("error", name(error), name(found));
+        }
+    }
+    if let Some(network) = expect.network.filter(|n| *n != status.network) {
+        return differ("network", network, status.network);
+    }
+    if expect.settings.is_some() || expect.locked.is_some() {
+        check_settings(device, expect)?;
+    }
+    for (service_name, counts) in expect.received.iter().flatten() {
+        let service = Service::from_name(service_name).unwrap_or(Service::NONE);
+        let received = &device.state.received;
+        let rows = [
+            (
+                "files",
+                counts.files,
+                received.count(service, DataCategory::FILES),
+            ),
+            (
+                "urls",
+                counts.urls,
+                received.count(service, DataCategory::URLS),
+            ),
+            (
+                "statistics",
+                counts.statistics,
+                received.count(service, DataCategory::STATISTICS),
+            ),
+            (
+                "kmp",
+                counts.kmp,
+                received.count(service, DataCategory::KMP),
+            ),
+            ("total", counts.total, received.total(service)),
+        ];
+        for (name, want, have) in rows {
+            if let Some(want) = want.filter(|w| *w != have) {
+                return differ(&format!("received.{service_name}.{name}"), want, have);
+            }
+        }
+    }
+    if let Some(wanted) = &expect.events_include {
+        let events: Vec<String> = device
+            .state
+            .events()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        find_all("events_include", "emit_event", &events, wanted)?;
+    }
+    if let Some(wanted) = &expect.log_include {
+        let text = device.task.task_log_json().into_result().map_err(|e| {
+            (
+                "log_include".into(),
+                "a readable task log".into(),
+                e.to_string(),
+            )
+        })?;
+        let raw: Vec<Box<serde_json::value::RawValue>> =
+            serde_json::from_str(&text).map_err(|e| {
+                (
+                    "log_include".into(),
+                    "a JSON task log".into(),
+                    e.to_string(),
+                )
+            })?;
+        let entries: Vec<String> = raw.iter().map(|r| r.get().to_string()).collect();
+        find_all("log_include", "task_log_json", &entries, wanted)?;
+    }
+    Ok(())
+}
+
+fn check_settings(device: &Device, expect: &Expect) -> Result<(), Mismatch> {
+    let settings = device
+        .task
+        .settings_json()
+        .into_result()
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            read_document::<SettingsView>("settings_json", &text).map_err(|e| e.to_string())
+        })
+        .map_err(|e| ("settings".to_string(), "readable settings".to_string(), e))?;
+    for (path, value) in expect.settings.iter().flatten() {
+        match settings.setting(path) {
+            None => {
+                let paths: Vec<&str> = settings.paths().collect();
+                return differ(
+                    &format!("settings.{path}"),
+                    "a setting",
+                    format!(
+                        "no such setting{} (settings: {})",
+                        did_you_mean(path, paths.iter().copied()),
+                        paths.join(", ")
+                    ),
+                );
+            }
+            Some(found) if found.value != *value => {
+                return differ(&format!("settings.{path}"), value, &found.value)
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(locked) = &expect.locked {
+        let want: BTreeSet<&str> = locked.iter().map(String::as_str).collect();
+        let have: BTreeSet<&str> = settings.locked.iter().map(String::as_str).collect();
+        if want != have {
+            return differ("locked", format!("{want:?}"), format!("{have:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Each wanted partial entry must match some entry; every entry must be a `LogEntry`.
+fn find_all(what: &str, method: &str, texts: &[String], wanted: &[Json]) -> Result<(), Mismatch> {
+    let mut entries = Vec::with_capacity(texts.len());
+    for text in texts {
+        let entry: LogEntry = read_document(method, text).map_err(|e| {
+            (
+                what.to_string(),
+                "entries of the contract's shape".to_string(),
+                e.to_string(),
+            )
+        })?;
+        let json: Json = serde_json::from_str(text).unwrap_or(Json::Null);
+        entries.push((entry, json));
+    }
+    for want in wanted {
+        if !entries.iter().any(|(_, json)| includes(json, want)) {
+            return Err((what.to_string(), want.to_string(), nearest(&entries, want)));
+        }
+    }
+    Ok(())
+}
+
+/// How many entries a failed `events_include` or `log_include` shows.
+const NEAREST: usize = 5;
+/// How alike an entry must be to what was wanted to count as a near miss rather than noise
+/// (`task_eror` for `task_error` is; `license_changed` for `state_changed` is not).
+const ALIKE: f64 = 0.8;
+
+/// What was there instead of `want`: how many entries, and the few nearest to it in log
+/// order; never the whole log, which after a long run is thousands of entries.
+fn nearest(entries: &[(LogEntry, Json)], want: &Json) -> String {
+    if entries.is_empty() {
+        return "no entries".into();
+    }
+    // Most wanted keys matched, then alike at the wanted keys (a typo), then the latest.
+    let mut ranked: Vec<(usize, usize, f64)> = entries
+        .iter()
+        .enumerate()
+        .map(|(index, (_, json))| {
+            let alike = alike(json, want);
+            let alike = if alike >= ALIKE { alike } else { 0.0 };
+            (index, matched_keys(json, want), alike)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)).then(b.0.cmp(&a.0)));
+    let mut shown: Vec<usize> = ranked.iter().take(NEAREST).map(|r| r.0).collect();
+    shown.sort_unstable();
+    let lines: Vec<String> = shown
+        .iter()
+        .map(|&i| {
+            let (entry, _) = &entries[i];
+            format!("#{} {}", entry.seq, summarise_event(&entry.event))
+        })
+        .collect();
+    let count = match entries.len() {
+        1 => "1 entry".to_string(),
+        n => format!("{n} entries"),
+    };
+    format!("{count}, none matching; nearest: [{}]", lines.join(", "))
+}
+
+/// How many of the wanted keys the entry has with the wanted value.
+fn matched_keys(entry: &Json, want: &Json) -> usize {
+    let Some(want) = want.as_object() else {
+        return 0;
+    };
+    want.iter()
+        .filter(|(k, v)| entry.get(k.as_str()).is_some_and(|e| includes(e, v)))
+        .count()
+}
+
+/// How alike the entry is to `want` at the wanted keys (0 to 1).
+fn alike(entry: &Json, want: &Json) -> f64 {
+    let Some(want) = want.as_object() else {
+        return 0.0;
+    };
+    let at_wanted_keys: serde_json::Map<String, Json> = want
+        .keys()
+        .filter_map(|k| entry.get(k.as_str()).map(|v| (k.clone(), v.clone())))
+        .collect();
+    strsim::normalized_levenshtein(
+        &Json::Object(at_wanted_keys).to_string(),
+        &Json::Object(want.clone()).to_string(),
+    )
+}
+
+/// Whether `actual` has every key of `partial` with an equal (or, for objects, including)
+/// value.
+pub fn includes(actual: &Json, partial: &Json) -> bool {
+    match (actual, partial) {
+        (Json::Object(a), Json::Object(p)) => p
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| includes(av, v))),
+        _ => actual == partial,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn partial_events_match_by_inclusion() {
+        let event =
+            json!({"type": "task_error", "kind": "license_violation", "message": "m", "seq": 3});
+        assert!(includes(
+            &event,
+            &json!({"type": "task_error", "kind": "license_violation"})
+        ));
+        assert!(!includes(
+            &event,
+            &json!({"type": "task_error", "kind": "invalid_state"})
+        ));
+        assert!(!includes(
+            &event,
+            &json!({"type": "task_error", "extra": 1})
+        ));
+        let nested = json!({"type": "settings_changed", "after": {"a": 1, "b": 2}});
+        assert!(includes(&nested, &json!({"after": {"a": 1}})));
+    }
+}

@@ -1,0 +1,273 @@
+//! The console's read-only views. Every document is read as the contract's type, so a
+//! plugin that answers a malformed one gets one line naming the method and the place.
+
+use plugin_api::{
+    documents::{
+        path::nearest, read_document, Counters, LedgerItem, LedgerOutcome, LogEntry, SettingsView,
+        Source, Statement,
+    },
+    DataCategory, Service, TaskState, TaskStatus,
+};
+
+use crate::{scenario::summary::entry_line, world::World};
+
+fn error(e: impl std::fmt::Display) -> String {
+    format!("error: {e}")
+}
+
+fn settings_view(world: &World) -> Result<SettingsView, String> {
+    let text = world.devices[0]
+        .task
+        .settings_json()
+        .into_result()
+        .map_err(error)?;
+    read_document("settings_json", &text).map_err(error)
+}
+
+fn source_name(source: Source) -> String {
+    serde_json::to_value(source)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+pub fn status(world: &World) -> String {
+    let statuses: Vec<TaskStatus> = world.devices.iter().map(|d| d.task.status()).collect();
+    let describe = |s: &TaskStatus| {
+        let error = s
+            .error
+            .into_option()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        format!(
+            "{}{error}, network {}, Private KSN {}, licence {}",
+            s.state,
+            s.network,
+            if s.private_ksn { "on" } else { "off" },
+            s.license
+        )
+    };
+    if statuses.len() <= 5 {
+        return statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("device {i}: {}", describe(s)))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for s in &statuses {
+        *counts.entry(describe(s)).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(d, n)| format!("{n} devices: {d}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn settings(world: &World) -> Result<String, String> {
+    let view = settings_view(world)?;
+    Ok(view
+        .details
+        .iter()
+        .map(|(path, d)| {
+            let mut notes = vec![source_name(d.source)];
+            if d.locked {
+                notes.push("locked".into());
+            }
+            if !d.applies {
+                notes.push("not applied in this mode".into());
+            }
+            format!("{path} = {} ({})", d.value, notes.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+pub fn explain(world: &World, path: &str, paths: &[String]) -> Result<String, String> {
+    if path.is_empty() {
+        return Err("usage: explain <setting>, e.g. explain data_handling.send_statistics".into());
+    }
+    let view = settings_view(world)?;
+    let Some(d) = view.setting(path) else {
+        return Err(match nearest(path, paths.iter().map(String::as_str)) {
+            Some(near) => format!("no setting `{path}`; did you mean `{near}`?"),
+            None => format!("no setting `{path}`; `settings` lists them"),
+        });
+    };
+    let source = match (d.source, d.locked) {
+        (Source::Policy, true) => "policy (locked)".to_string(),
+        (Source::Policy, false) => "policy (unlocked)".to_string(),
+        (other, _) => source_name(other),
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut lines = vec![
+        format!("{path} = {}", d.value),
+        format!("  source:  {source}"),
+        format!("  locked:  {}", yes_no(d.locked)),
+        format!("  applies: {}", yes_no(d.applies)),
+        format!("  why:     {}", d.why),
+    ];
+    if let Some(policy_value) = &d.policy_value {
+        lines.push(format!("  policy value: {policy_value}"));
+    }
+    lines.push(format!("  default: {}", d.default));
+    lines.push(format!("  meaning: {}", d.meaning));
+    Ok(lines.join("\n"))
+}
+
+pub fn log(world: &World, n: usize) -> Result<String, String> {
+    let text = world.devices[0]
+        .task
+        .task_log_json()
+        .into_result()
+        .map_err(error)?;
+    let log: Vec<LogEntry> = read_document("task_log_json", &text).map_err(error)?;
+    Ok(log[log.len().saturating_sub(n)..]
+        .iter()
+        .map(entry_line)
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+pub fn received(world: &World) -> String {
+    let categories = [
+        DataCategory::FILES,
+        DataCategory::URLS,
+        DataCategory::STATISTICS,
+        DataCategory::KMP,
+    ];
+    let mut out = format!(
+        "{:<8} {:>7} {:>7} {:>11} {:>7} {:>7}",
+        "service", "files", "urls", "statistics", "kmp", "total"
+    );
+    for service in [Service::GLOBAL, Service::PROXY, Service::PRIVATE] {
+        let sum = |category: Option<DataCategory>| -> u64 {
+            world
+                .devices
+                .iter()
+                .map(|d| match category {
+                    Some(c) => d.state.received.count(service, c),
+                    None => d.state.received.total(service),
+                })
+                .sum()
+        };
+        let cells: Vec<u64> = categories.iter().map(|c| sum(Some(*c))).collect();
+        out.push_str(&format!(
+            "\n{:<8} {:>7} {:>7} {:>11} {:>7} {:>7}",
+            service.as_str(),
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            sum(None)
+        ));
+    }
+    out
+}
+
+pub fn ledger(world: &World, n: usize) -> Result<String, String> {
+    let text = world.devices[0]
+        .task
+        .ledger_json()
+        .into_result()
+        .map_err(error)?;
+    let items: Vec<LedgerItem> = read_document("ledger_json", &text).map_err(error)?;
+    if items.is_empty() {
+        return Ok("nothing has been sent".into());
+    }
+    Ok(items[items.len().saturating_sub(n)..]
+        .iter()
+        .map(|i| {
+            format!(
+                "#{} t={}ms {} × {} to {} ({} bytes, {}) allowed by log #{}",
+                i.seq,
+                i.time_ms,
+                i.items,
+                i.category,
+                i.service,
+                i.bytes,
+                match i.outcome {
+                    LedgerOutcome::Answered => "answered",
+                    LedgerOutcome::TimedOut => "timed out",
+                },
+                i.consent_record
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+pub fn counters(world: &World) -> Result<String, String> {
+    let text = world.devices[0]
+        .task
+        .counters_json()
+        .into_result()
+        .map_err(error)?;
+    let counters: Counters = read_document("counters_json", &text).map_err(error)?;
+    Ok(aligned(&[
+        ("cache_entries", counters.cache_entries),
+        ("queued_statistics", counters.queued_statistics),
+        ("queued_kmp", counters.queued_kmp),
+        ("ledger_items", counters.ledger_items),
+    ]))
+}
+
+/// `name value` per line, names padded and values right-aligned like the `received`
+/// table.
+fn aligned(rows: &[(&str, u64)]) -> String {
+    let name_width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let value_width = rows
+        .iter()
+        .map(|(_, v)| v.to_string().len())
+        .max()
+        .unwrap_or(0);
+    rows.iter()
+        .map(|(name, value)| format!("{name:<name_width$}  {value:>value_width$}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn statement(world: &World, words: &[&str]) -> Result<String, String> {
+    let statement = match words {
+        [] => Statement::for_mode(world.devices[0].task.status().private_ksn),
+        [name] => serde_json::from_value(serde_json::Value::from(*name))
+            .map_err(|_| format!("statement: expected ksn, private_ksn or kmp, got `{name}`"))?,
+        _ => return Err("usage: statement [ksn|private_ksn|kmp]".into()),
+    };
+    let description = world.plugin.describe().map_err(error)?;
+    let found = description
+        .statement(statement)
+        .ok_or_else(|| format!("error: the plugin has no text of {}", statement.title()))?;
+    Ok(format!(
+        "{} (version {})\n\n{}",
+        found.title, found.version, found.text
+    ))
+}
+
+pub fn prompt(world: &World) -> String {
+    let devices = world.devices.len();
+    if devices == 1 {
+        return format!("ksn[{}]> ", world.devices[0].task.status().state);
+    }
+    let running = world
+        .devices
+        .iter()
+        .filter(|d| d.task.status().state == TaskState::RUNNING)
+        .count();
+    format!("ksn[{running}/{devices} running]> ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_aligned_name_value_lines() {
+        assert_eq!(
+            aligned(&[("cache_entries", 12), ("queued_kmp", 0)]),
+            "cache_entries  12\nqueued_kmp      0"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! One simulated managed device: the host side of a task instance. Its state (storage,
+//! environment, events, what the KSN services received from it) outlives the task
+//! instance, so `restart_host` drops the task and creates a new one on the same state.
+
+use std::sync::{
+    atomic::{AtomicBool, AtomicU64, Ordering},
+    Arc, Mutex,
+};
+
+use plugin_api::{
+    abi_stable::sabi_trait::TD_Opaque, loader::Plugin, FileQuery, HostBox, HostServices_TO,
+    KsnTaskBox, LogRetention, TaskError,
+};
+
+use super::{host::DeviceHost, received::Received};
+use crate::{
+    network::{Database, Network},
+    storage::{Environment, MemoryStorage, Storage},
+};
+
+/// Simulated time, shared by every device of a run.
+#[derive(Default)]
+pub struct Clock(AtomicU64);
+
+impl Clock {
+    pub fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+pub struct DeviceState {
+    pub id: usize,
+    pub clock: Arc<Clock>,
+    pub network: Arc<Network>,
+    /// The device's own allow/deny lists, consulted by the task before anything else.
+    pub local_lists: Arc<Database>,
+    pub storage: Arc<dyn Storage>,
+    /// When set, storage refuses every write (`set_storage`), as a full disk would.
+    pub storage_refuses: AtomicBool,
+    /// Events as the task emitted them (kept only if `keep_events`), and how many.
+    events: Mutex<Vec<Box<str>>>,
+    pub event_total: AtomicU64,
+    pub keep_events: bool,
+    /// A call into the plugin on this device never returned (see `World::each`).
+    pub hung: AtomicBool,
+    pub received: Received,
+    /// The host's backup store: copies of deleted untrusted files.
+    pub backups: Mutex<Vec<FileQuery>>,
+    pub environment: Mutex<Environment>,
+    /// How much of the task log the plugin keeps (the host's configuration).
+    pub retention: LogRetention,
+}
+
+impl DeviceState {
+    pub fn new(
+        id: usize,
+        clock: Arc<Clock>,
+        network: Arc<Network>,
+        local_lists: Arc<Database>,
+    ) -> Self {
+        Self::with_storage(
+            id,
+            clock,
+            network,
+            local_lists,
+            Arc::new(MemoryStorage::default()),
+        )
+    }
+
+    pub fn with_storage(
+        id: usize,
+        clock: Arc<Clock>,
+        network: Arc<Network>,
+        local_lists: Arc<Database>,
+        storage: Arc<dyn Storage>,
+    ) -> Self {
+        Self {
+            id,
+            clock,
+            network,
+            local_lists,
+            storage,
+            storage_refuses: AtomicBool::new(false),
+            events: Mutex::default(),
+            event_total: AtomicU64::new(0),
+            keep_events: true,
+            hung: AtomicBool::new(false),
+            received: Received::default(),
+            backups: Mutex::default(),
+            environment: Mutex::new(Environment::default()),
+            retention: LogRetention::DEFAULT,
+        }
+    }
+
+    pub fn environment(&self) -> Environment {
+        *self.environment.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_environment(&self, change: impl FnOnce(&mut Environment)) {
+        change(&mut self.environment.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub(super) fn record_event(&self, event_json: &str) {
+        self.event_total.fetch_add(1, Ordering::Relaxed);
+        if self.keep_events {
+            self.events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(event_json.into());
+        }
+    }
+
+    /// Every event since the last `reset_counters`.
+    pub fn events(&self) -> Vec<Box<str>> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The events from number `start` on: a step's own, copied without the history.
+    pub fn events_since(&self, start: usize) -> Vec<Box<str>> {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.get(start..).unwrap_or(&[]).to_vec()
+    }
+
+    pub fn event_count(&self) -> usize {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn clear_events(&self) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+/// A device with its task instance: a cheap handle, so a call can run on a worker thread.
+#[derive(Clone)]
+pub struct Device {
+    pub state: Arc<DeviceState>,
+    pub task: Arc<KsnTaskBox>,
+}
+
+impl Device {
+    /// Creates the task on the device's state and tells it the environment, then that the
+    /// application has started (so a scheduled task starts itself).
+    pub fn boot(plugin: &Plugin, state: Arc<DeviceState>) -> Result<Self, TaskError> {
+        let host: HostBox = HostServices_TO::from_value(DeviceHost(state.clone()), TD_Opaque);
+        let task = plugin.new_task(host)?;
+        let env = state.environment();
+        // A change the host reports takes effect even if storage refuses to record it.
+        let reported = |r: Result<(), TaskError>| match r {
+            Err(e) if e.kind != plugin_api::ErrorKind::STORAGE_ERROR => Err(e),
+            _ => Ok(()),
+        };
+        reported(task.set_license(env.license).into_result())?;
+        reported(task.set_private_ksn(env.private_ksn).into_result())?;
+        task.application_started().into_result()?;
+        Ok(Self {
+            state,
+            task: Arc::new(task),
+        })
+    }
+}

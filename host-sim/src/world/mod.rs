@@ -1,0 +1,340 @@
+//! A simulated world: the loaded plugin, the clock, the KSN services, and the devices.
+//! Scenario steps, console verbs and the fleet story all act through it. Devices are
+//! independent, so every step runs on them in parallel.
+
+mod device;
+mod host;
+mod received;
+mod watchdog;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+pub use device::{Clock, Device, DeviceState};
+pub use host::DeviceHost;
+pub use received::{Received, ReceivedItem};
+pub use watchdog::Watchdog;
+
+use plugin_api::{loader::Plugin, FileQuery, LicenseState, LookupAnswer, Service, TaskError};
+
+use crate::{
+    consumers::{self, Access, Launch, LaunchControl, LaunchControlSpec},
+    network::{Database, DatabaseSpec, KsnSpec, Network},
+    storage::Storage,
+};
+
+pub use crate::storage::Environment;
+
+/// The default reputation database, bundled from `tests/data/`.
+pub const DEFAULT_DATABASE: &str = include_str!("../../../tests/data/ksn-database.json");
+
+pub fn default_ksn() -> KsnSpec {
+    serde_json::from_str(DEFAULT_DATABASE).expect("the bundled database is valid")
+}
+
+/// Where each device keeps its records: in memory by default, or in a host database.
+pub type StorageFor = Arc<dyn Fn(usize) -> Result<Arc<dyn Storage>, String> + Send + Sync>;
+
+/// How a world is set up; `Setup::new(n)` and struct update syntax for the rest.
+pub struct Setup {
+    pub devices: usize,
+    pub ksn: KsnSpec,
+    pub local_lists: DatabaseSpec,
+    pub launch_control: LaunchControlSpec,
+    /// Keep each event's text (scenarios check them); a large fleet only counts them.
+    pub keep_events: bool,
+    /// Sleep for the services' latency instead of only accounting for it.
+    pub real_latency: bool,
+    /// Give up on a call into the plugin after this long, marking its device hung (see
+    /// `Watchdog`). `None`: calls run on the caller's thread, for speed (fleet, bench).
+    pub watchdog: Option<Duration>,
+    /// `None`: each device's records in memory.
+    pub storage: Option<StorageFor>,
+}
+
+impl Setup {
+    /// `devices` devices on the bundled database, keeping events, without a watchdog.
+    pub fn new(devices: usize) -> Self {
+        Self {
+            devices,
+            ksn: default_ksn(),
+            local_lists: DatabaseSpec::default(),
+            launch_control: LaunchControlSpec::default(),
+            keep_events: true,
+            real_latency: false,
+            watchdog: None,
+            storage: None,
+        }
+    }
+}
+
+pub struct World {
+    pub plugin: Plugin,
+    pub clock: Arc<Clock>,
+    pub network: Arc<Network>,
+    pub local_lists: Arc<Database>,
+    pub launch_control: Arc<LaunchControl>,
+    pub watchdog: Option<Arc<Watchdog>>,
+    pub devices: Vec<Device>,
+}
+
+/// What one device answered to a step.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Done,
+    Lookup(LookupAnswer),
+    Access(Access, LookupAnswer),
+    Launch(Launch, Option<LookupAnswer>),
+}
+
+pub type Answers = Vec<Result<Answer, TaskError>>;
+
+fn threads_for(items: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Below this, spawning threads costs more than it saves.
+    if items < 256 {
+        1
+    } else {
+        cores
+    }
+}
+
+/// Maps `f` over `items` on every core, keeping the order.
+pub fn par_map<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    let threads = threads_for(items.len());
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                s.spawn(move || part.iter().map(f).collect::<Vec<T>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("device worker"))
+            .collect()
+    })
+}
+
+fn hung(device: &Device) -> TaskError {
+    TaskError::invalid_state(format_args!(
+        "device {} is hung: an earlier call into the plugin never returned",
+        device.state.id
+    ))
+}
+
+impl World {
+    pub fn new(plugin: Plugin, setup: &Setup) -> Result<Self, String> {
+        let clock = Arc::new(Clock::default());
+        let network = Arc::new(Network::new(&setup.ksn, setup.real_latency)?);
+        let local_lists = Arc::new(Database::from_spec(&setup.local_lists, "local_lists")?);
+        let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
+        let ids: Vec<usize> = (0..setup.devices).collect();
+        let devices = par_map(&ids, |&id| {
+            let storage = match &setup.storage {
+                Some(storage_for) => Some(storage_for(id)?),
+                None => None,
+            };
+            let mut state = match storage {
+                Some(storage) => DeviceState::with_storage(
+                    id,
+                    clock.clone(),
+                    network.clone(),
+                    local_lists.clone(),
+                    storage,
+                ),
+                None => DeviceState::new(id, clock.clone(), network.clone(), local_lists.clone()),
+            };
+            state.keep_events = setup.keep_events;
+            if let Some(environment) = setup
+                .storage
+                .as_ref()
+                .and_then(|_| state.storage.environment())
+            {
+                *state.environment.lock().unwrap_or_else(|e| e.into_inner()) = environment;
+            }
+            Device::boot(&plugin, Arc::new(state))
+                .map_err(|e| format!("device {id}: the task could not be created: {e}"))
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            plugin,
+            clock,
+            network,
+            local_lists,
+            launch_control,
+            watchdog: setup.watchdog.map(|d| Arc::new(Watchdog::new(d))),
+            devices,
+        })
+    }
+
+    /// Runs `f` on every device, collecting each device's result in device order. With a
+    /// watchdog, every call runs on its pool and a device whose call does not return in
+    /// time is marked hung (and every later call on it fails at once).
+    pub fn each<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Device) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
+    ) -> Vec<Result<T, TaskError>> {
+        let Some(watchdog) = &self.watchdog else {
+            return par_map(&self.devices, |d| {
+                if d.state.hung.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(hung(d));
+                }
+                f(d)
+            });
+        };
+        let until = Instant::now() + watchdog.deadline;
+        let pending: Vec<_> = self
+            .devices
+            .iter()
+            .map(|d| {
+                if d.state.hung.load(std::sync::atomic::Ordering::Relaxed) {
+                    return None;
+                }
+                let (device, f) = (d.clone(), f.clone());
+                Some(watchdog.submit(move || f(&device)))
+            })
+            .collect();
+        pending
+            .into_iter()
+            .zip(&self.devices)
+            .map(|(pending, d)| {
+                let Some(pending) = pending else {
+                    return Err(hung(d));
+                };
+                watchdog.wait(pending, until).unwrap_or_else(|| {
+                    d.state.hung.store(true, std::sync::atomic::Ordering::Relaxed);
+                    Err(TaskError::invalid_state(format_args!(
+                        "device {}: the plugin did not return within {} ms; the device is marked hung",
+                        d.state.id,
+                        watchdog.deadline.as_millis()
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    fn each_done(
+        &self,
+        f: impl Fn(&Device) -> Result<(), TaskError> + Send + Sync + Clone + 'static,
+    ) -> Answers {
+        self.each(move |d| f(d).map(|()| Answer::Done))
+    }
+
+    pub fn push_policy(&mut self, policy_json: &str) -> Answers {
+        let text = policy_json.to_string();
+        self.each_done(move |d| d.task.push_policy(text.as_str().into()).into_result())
+    }
+
+    pub fn set_local(&mut self, settings_json: &str) -> Answers {
+        let text = settings_json.to_string();
+        self.each_done(move |d| d.task.set_local(text.as_str().into()).into_result())
+    }
+
+    pub fn start(&mut self) -> Answers {
+        self.each_done(|d| d.task.start().into_result())
+    }
+
+    pub fn stop(&mut self) -> Answers {
+        self.each_done(|d| d.task.stop().into_result())
+    }
+
+    pub fn set_private_ksn(&mut self, enabled: bool) -> Answers {
+        self.each_done(move |d| {
+            d.state.set_environment(|e| e.private_ksn = enabled);
+            d.state.storage.save_environment(d.state.environment());
+            d.task.set_private_ksn(enabled).into_result()
+        })
+    }
+
+    pub fn set_license(&mut self, license: LicenseState) -> Answers {
+        self.each_done(move |d| {
+            d.state.set_environment(|e| e.license = license);
+            d.state.storage.save_environment(d.state.environment());
+            d.task.set_license(license).into_result()
+        })
+    }
+
+    pub fn set_network(&mut self, service: Service, up: bool, latency_ms: Option<u32>) -> Answers {
+        self.network.set_link(service, up, latency_ms);
+        self.devices.iter().map(|_| Ok(Answer::Done)).collect()
+    }
+
+    /// Every device's storage starts or stops refusing writes.
+    pub fn set_storage(&mut self, writable: bool) -> Answers {
+        for d in &self.devices {
+            d.state
+                .storage_refuses
+                .store(!writable, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.devices.iter().map(|_| Ok(Answer::Done)).collect()
+    }
+
+    pub fn check_file(&mut self, query: FileQuery) -> Answers {
+        self.each(move |d| d.task.check_file(query).into_result().map(Answer::Lookup))
+    }
+
+    pub fn check_url(&mut self, url: &str) -> Answers {
+        let url = url.to_string();
+        self.each(move |d| {
+            d.task
+                .check_url(url.as_str().into())
+                .into_result()
+                .map(Answer::Lookup)
+        })
+    }
+
+    pub fn open_file(&mut self, query: FileQuery) -> Answers {
+        self.each(move |d| consumers::open_file(&d.task, query).map(|(a, l)| Answer::Access(a, l)))
+    }
+
+    pub fn launch_app(&mut self, query: FileQuery) -> Answers {
+        let control = self.launch_control.clone();
+        self.each(move |d| {
+            control
+                .launch(&d.task, query)
+                .map(|(l, a)| Answer::Launch(l, a))
+        })
+    }
+
+    /// Drops every task instance and boots a new one on the same device state, with
+    /// `plugin` when given (an update) and the same plugin otherwise.
+    pub fn restart_host(&mut self, plugin: Option<Plugin>) -> Answers {
+        if let Some(plugin) = plugin {
+            self.plugin = plugin;
+        }
+        let plugin = self.plugin;
+        let booted = self.each(move |d| Device::boot(&plugin, d.state.clone()));
+        booted
+            .into_iter()
+            .enumerate()
+            .map(|(i, result)| {
+                result.map(|fresh| {
+                    self.devices[i] = fresh;
+                    Answer::Done
+                })
+            })
+            .collect()
+    }
+
+    pub fn advance_time(&mut self, ms: u64) -> Answers {
+        self.clock.advance(ms);
+        self.each_done(|d| d.task.tick().into_result())
+    }
+
+    pub fn reset_counters(&mut self) -> Answers {
+        self.each_done(|d| {
+            d.state.received.reset();
+            d.state.clear_events();
+            Ok(())
+        })
+    }
+}
