@@ -79,6 +79,17 @@ enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Check that the plugin keeps the contract: every method answers, every document has
+    /// the contract's shape, and the behaviour hosts rely on holds. Exit 0 only if every
+    /// check holds.
+    Conform {
+        /// Print the checks as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Give up on a call into the plugin after this long (the check fails).
+        #[arg(long, value_name = "MS", default_value_t = 10_000)]
+        watchdog_ms: u64,
+    },
     /// Run the Private KSN story on a fleet and time each phase.
     Fleet {
         /// How many devices.
@@ -262,6 +273,23 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let plugin = load(cli)?;
             host_sim::crash::write(&plugin, state, *limit).map_err(|e| Failure(1, e))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Conform { json, watchdog_ms } => {
+            let plugin = load(cli)?;
+            let report = host_sim::conform::run(plugin, Duration::from_millis(*watchdog_ms));
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("reports serialise")
+                );
+            } else {
+                print!("{}", host_sim::conform::table(&report));
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Fleet { devices, json } => {
             let plugin = load(cli)?;

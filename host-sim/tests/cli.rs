@@ -53,6 +53,16 @@ fn load_failures_are_one_line_each_with_distinct_codes() {
             "not a KSN Usage task plugin",
         ),
         (
+            vec!["schema", "policy", "--plugin", system],
+            4,
+            "not a KSN Usage task plugin",
+        ),
+        (
+            vec!["conform", "--plugin", system],
+            4,
+            "not a KSN Usage task plugin",
+        ),
+        (
             vec!["info", "--plugin", incompatible.to_str().unwrap()],
             5,
             "incompatible plugin contract: mismatched type",

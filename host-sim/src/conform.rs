@@ -1,0 +1,401 @@
+//! `host-sim conform`: the contract conformance check any plugin must pass. It loads the
+//! plugin, calls every method of the contract, reads every document it answers as the
+//! contract's type, and checks the behaviour every host relies on: the settings it
+//! describes are the ones it shows, their schemas hold its defaults, a refused operation
+//! changes nothing, events arrive in order and are the task log, and the log and the
+//! settings survive a restart through the host's storage. Each call runs under the
+//! watchdog, so a plugin that hangs fails a check instead of the host.
+
+use std::time::Duration;
+
+use plugin_api::{
+    documents::{
+        read_document, Counters, LedgerItem, LedgerPage, LogEntry, LogPage, PluginDescription,
+        SettingRole, SettingsView,
+    },
+    loader::Plugin,
+    ErrorKind, FileQuery, KsnTaskBox, LicenseState, TaskError, TaskState,
+};
+use serde::Serialize;
+use serde_json::{json, Map, Value as Json};
+
+use crate::world::{Setup, World};
+
+/// One check: its name, whether it held, and why not.
+#[derive(Serialize, Debug, Clone)]
+pub struct Check {
+    pub check: &'static str,
+    pub passed: bool,
+    pub reason: String,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Report {
+    pub plugin: String,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}
+
+type Outcome = Result<String, String>;
+
+/// Runs every check on `plugin`, each call into it given `deadline`.
+pub fn run(plugin: Plugin, deadline: Duration) -> Report {
+    let mut checks = Vec::new();
+    let mut check = |name: &'static str, outcome: Outcome| {
+        let (passed, reason) = match outcome {
+            Ok(note) => (true, note),
+            Err(reason) => (false, reason),
+        };
+        checks.push(Check {
+            check: name,
+            passed,
+            reason,
+        });
+    };
+    let description = plugin.describe().map_err(|e| e.to_string());
+    check(
+        "describes itself",
+        description
+            .as_ref()
+            .map(|d| {
+                format!(
+                    "{} settings, {} statements",
+                    d.settings.len(),
+                    d.statements.len()
+                )
+            })
+            .map_err(Clone::clone),
+    );
+    if let Ok(description) = &description {
+        check(
+            "its schemas hold its defaults",
+            schemas_hold_defaults(description),
+        );
+    }
+    let setup = Setup {
+        watchdog: Some(deadline),
+        ..Setup::new(1)
+    };
+    let mut world = match World::new(plugin, &setup) {
+        Ok(world) => world,
+        Err(e) => {
+            check("creates a task", Err(e));
+            return report(plugin, checks);
+        }
+    };
+    check("creates a task", Ok(String::new()));
+    check("answers every method", every_method(&world));
+    // The rest needs to know the plugin's settings.
+    let Ok(description) = description else {
+        return report(plugin, checks);
+    };
+    check(
+        "shows the settings it describes",
+        shows_described(&world, &description),
+    );
+    check(
+        "accepts by policy and starts",
+        accepts_and_starts(&mut world, &description),
+    );
+    check(
+        "a refused change changes nothing",
+        refusal_changes_nothing(&mut world, &description),
+    );
+    check("events arrive in order, as logged", events_in_order(&world));
+    check("the log survives a restart", survives_restart(&mut world));
+    report(plugin, checks)
+}
+
+fn report(plugin: Plugin, checks: Vec<Check>) -> Report {
+    Report {
+        plugin: format!("{} {}", plugin.info.name, plugin.info.version),
+        checks,
+    }
+}
+
+/// One call on the device, under the watchdog; a panic or a missing method is a failure.
+fn call<T: Send + 'static>(
+    world: &World,
+    method: &'static str,
+    f: impl Fn(&KsnTaskBox) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
+) -> Result<Result<T, TaskError>, String> {
+    let result = world
+        .each(move |d| Ok(f(&d.task)))
+        .remove(0)
+        .map_err(|e| format!("{method}: {e}"))?;
+    match &result {
+        Err(e) if e.kind == ErrorKind::PLUGIN_PANIC => Err(format!("{method} panicked: {e}")),
+        Err(e) if e.kind == ErrorKind::NOT_IMPLEMENTED => Err(format!("{method}: {e}")),
+        _ => Ok(result),
+    }
+}
+
+/// A document a method answered, read as the contract's type.
+fn document<T: serde::de::DeserializeOwned + Send + 'static>(
+    world: &World,
+    method: &'static str,
+    f: impl Fn(&KsnTaskBox) -> Result<String, TaskError> + Send + Sync + Clone + 'static,
+) -> Result<T, String> {
+    let text = call(world, method, move |t| f(t))?.map_err(|e| format!("{method}: {e}"))?;
+    read_document(method, &text).map_err(|e| e.to_string())
+}
+
+fn settings(world: &World) -> Result<SettingsView, String> {
+    document(world, "settings_json", |t| {
+        t.settings_json().into_result().map(String::from)
+    })
+}
+
+fn log(world: &World) -> Result<Vec<LogEntry>, String> {
+    document(world, "task_log_json", |t| {
+        t.task_log_json().into_result().map(String::from)
+    })
+}
+
+/// The schemas compile, and a document of every default validates against each.
+fn schemas_hold_defaults(description: &PluginDescription) -> Outcome {
+    let mut local = Map::new();
+    for setting in &description.settings {
+        local
+            .entry(setting.section().to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or("a section that is not an object")?
+            .insert(setting.key().to_string(), setting.default.clone());
+    }
+    let local = Json::Object(local);
+    let policy = json!({ "settings": local.clone() });
+    for (name, schema, instance) in [
+        ("policy", &description.policy_schema, &policy),
+        ("local-change", &description.local_schema, &local),
+    ] {
+        let validator = jsonschema::validator_for(schema)
+            .map_err(|e| format!("the {name} schema does not compile: {e}"))?;
+        let first = validator
+            .iter_errors(instance)
+            .next()
+            .map(|error| format!("{error} at {}", error.instance_path));
+        if let Some(error) = first {
+            return Err(format!(
+                "the defaults do not validate against the {name} schema: {error}"
+            ));
+        }
+    }
+    Ok(format!("{} defaults", description.settings.len()))
+}
+
+/// Every method of the contract answers: a value, or an error of the contract's kinds.
+fn every_method(world: &World) -> Outcome {
+    let query = FileQuery {
+        md5: [7; 16],
+        size_bytes: 10,
+    };
+    // Each answers a value or an error of the contract's kinds; which does not matter here.
+    let _ = call(world, "push_policy", |t| {
+        t.push_policy("{}".into()).into_result()
+    })?;
+    let _ = call(world, "set_local", |t| {
+        t.set_local("{}".into()).into_result()
+    })?;
+    let _ = call(world, "set_private_ksn", |t| {
+        t.set_private_ksn(false).into_result()
+    })?;
+    let _ = call(world, "set_license", |t| {
+        t.set_license(LicenseState::VALID).into_result()
+    })?;
+    let _ = call(world, "application_started", |t| {
+        t.application_started().into_result()
+    })?;
+    let _ = call(world, "start", |t| t.start().into_result())?;
+    let _ = call(world, "status", |t| Ok(t.status()))?;
+    let _ = call(world, "check_file", move |t| {
+        t.check_file(query).into_result()
+    })?;
+    let _ = call(world, "check_url", |t| {
+        t.check_url("https://conform.example/".into()).into_result()
+    })?;
+    let _ = call(world, "tick", |t| t.tick().into_result())?;
+    let _ = call(world, "purge_cache", |t| t.purge_cache().into_result())?;
+    let _ = call(world, "stop", |t| t.stop().into_result())?;
+    settings(world)?;
+    log(world)?;
+    document::<Vec<LedgerItem>>(world, "ledger_json", |t| {
+        t.ledger_json().into_result().map(String::from)
+    })?;
+    document::<Counters>(world, "counters_json", |t| {
+        t.counters_json().into_result().map(String::from)
+    })?;
+    document::<LogPage>(world, "task_log_page", |t| {
+        t.task_log_page(0, 10).into_result().map(String::from)
+    })?;
+    document::<LedgerPage>(world, "ledger_page", |t| {
+        t.ledger_page(0, 10).into_result().map(String::from)
+    })?;
+    Ok("every method answered; every document has the contract's shape".into())
+}
+
+/// The settings view holds exactly the described settings; a fresh value is its default.
+fn shows_described(world: &World, description: &PluginDescription) -> Outcome {
+    let view = settings(world)?;
+    for setting in &description.settings {
+        let shown = view
+            .setting(&setting.path)
+            .ok_or_else(|| format!("{} is described but not shown", setting.path))?;
+        if setting.role != SettingRole::Statement
+            && shown.source == plugin_api::documents::Source::Default
+            && shown.value != setting.default
+        {
+            return Err(format!(
+                "{} shows {} by default; its description says {}",
+                setting.path, shown.value, setting.default
+            ));
+        }
+    }
+    if let Some(extra) = view.paths().find(|p| description.setting(p).is_none()) {
+        return Err(format!("{extra} is shown but not described"));
+    }
+    Ok(format!("{} settings", description.settings.len()))
+}
+
+/// The acceptance box, by the description: the first statement setting.
+fn acceptance_box(description: &PluginDescription) -> Result<(&str, &str), String> {
+    description
+        .settings
+        .iter()
+        .find(|s| s.role == SettingRole::Statement)
+        .map(|s| (s.section(), s.key()))
+        .ok_or_else(|| "no statement setting is described".to_string())
+}
+
+fn accepts_and_starts(world: &mut World, description: &PluginDescription) -> Outcome {
+    let (section, key) = acceptance_box(description)?;
+    let policy = json!({"settings": {section: {key: {"value": true, "locked": true}}}}).to_string();
+    call(world, "push_policy", move |t| {
+        t.push_policy(policy.as_str().into()).into_result()
+    })?
+    .map_err(|e| format!("a policy accepting the statement was refused: {e}"))?;
+    call(world, "start", |t| t.start().into_result())?
+        .map_err(|e| format!("start after acceptance was refused: {e}"))?;
+    let state = call(world, "status", |t| Ok(t.status()))?.map_err(|e| e.to_string())?;
+    if state.state != TaskState::RUNNING {
+        return Err(format!("started, but status says {}", state.state));
+    }
+    Ok(format!("{section}.{key} accepted and locked; running"))
+}
+
+fn refusal_changes_nothing(world: &mut World, description: &PluginDescription) -> Outcome {
+    let (section, key) = acceptance_box(description)?;
+    let before = settings(world)?;
+    let state_before = call(world, "status", |t| Ok(t.status()))?.map_err(|e| e.to_string())?;
+    let locked = json!({section: {key: false}}).to_string();
+    let refused = call(world, "set_local", move |t| {
+        t.set_local(locked.as_str().into()).into_result()
+    })?;
+    match refused {
+        Err(e) if e.kind == ErrorKind::LOCKED_BY_POLICY => {}
+        other => {
+            return Err(format!(
+                "a local change to a locked setting: expected locked_by_policy, got {other:?}"
+            ))
+        }
+    }
+    let malformed = call(world, "set_local", |t| {
+        t.set_local(r#"{"no such section": {"x": 1}}"#.into())
+            .into_result()
+    })?;
+    match malformed {
+        Err(e) if e.kind == ErrorKind::INVALID_SETTINGS && e.message.contains(':') => {}
+        other => {
+            return Err(format!(
+                "an unknown section: expected invalid_settings naming the place, got {other:?}"
+            ))
+        }
+    }
+    let after = settings(world)?;
+    let state_after = call(world, "status", |t| Ok(t.status()))?.map_err(|e| e.to_string())?;
+    if before != after || state_before != state_after {
+        return Err("a refused change changed the settings or the state".into());
+    }
+    Ok("locked_by_policy and invalid_settings; nothing changed".into())
+}
+
+fn events_in_order(world: &World) -> Outcome {
+    let device = &world.devices[0];
+    let mut events = Vec::new();
+    for text in device.state.events() {
+        events.push(read_document::<LogEntry>("emit_event", &text).map_err(|e| e.to_string())?);
+    }
+    if events.is_empty() {
+        return Err("no events were emitted".into());
+    }
+    if let Some(pair) = events.windows(2).find(|w| w[1].seq <= w[0].seq) {
+        return Err(format!(
+            "event {} came after event {}",
+            pair[1].seq, pair[0].seq
+        ));
+    }
+    let logged: Vec<u64> = log(world)?.iter().map(|e| e.seq).collect();
+    if let Some(missing) = events.iter().find(|e| !logged.contains(&e.seq)) {
+        return Err(format!("event {} is not in the task log", missing.seq));
+    }
+    Ok(format!(
+        "{} events, numbered in order, all in the log",
+        events.len()
+    ))
+}
+
+fn survives_restart(world: &mut World) -> Outcome {
+    let before_log = log(world)?;
+    let before_settings = settings(world)?;
+    world
+        .restart_host(None)
+        .remove(0)
+        .map_err(|e| format!("the task could not be created again: {e}"))?;
+    let after_log = log(world)?;
+    for entry in &before_log {
+        if !after_log.contains(entry) {
+            return Err(format!("log entry {} was lost", entry.seq));
+        }
+    }
+    let after_settings = settings(world)?;
+    let values = |v: &SettingsView| {
+        v.details
+            .iter()
+            .map(|(p, s)| (p.clone(), s.value.clone()))
+            .collect::<Vec<_>>()
+    };
+    if values(&before_settings) != values(&after_settings) {
+        return Err("the settings changed across the restart".into());
+    }
+    Ok(format!(
+        "{} entries and every setting kept",
+        before_log.len()
+    ))
+}
+
+/// The report as a table: check, result, reason.
+pub fn table(report: &Report) -> String {
+    let mut out = format!(
+        "conformance of {}\n{:<42} {:<6} reason\n",
+        report.plugin, "check", "result"
+    );
+    for c in &report.checks {
+        out.push_str(&format!(
+            "{:<42} {:<6} {}\n",
+            c.check,
+            if c.passed { "ok" } else { "FAIL" },
+            c.reason
+        ));
+    }
+    let passed = report.checks.iter().filter(|c| c.passed).count();
+    out.push_str(&format!(
+        "{passed} of {} checks hold\n",
+        report.checks.len()
+    ));
+    out
+}
