@@ -39,14 +39,20 @@ fn a_plugin_that_panics_fails_with_the_reason() {
         out.contains("answers every method") && out.contains("start panicked"),
         "{out}"
     );
-    assert!(out.contains("describe is not implemented by this plugin"), "{out}");
+    assert!(
+        out.contains("describe is not implemented by this plugin"),
+        "{out}"
+    );
 }
 
 #[test]
 fn an_incompatible_plugin_is_refused_at_load_with_the_reason() {
     let (code, _, err) = conform("fixture_incompatible_plugin");
     assert_eq!(code, 5);
-    assert!(err.contains("mismatched type at info.__returns.contract_version"), "{err}");
+    assert!(
+        err.contains("mismatched type at info.__returns.contract_version"),
+        "{err}"
+    );
 }
 
 #[test]

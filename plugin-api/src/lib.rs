@@ -22,6 +22,7 @@
 pub mod documents;
 pub mod error;
 pub mod export;
+pub mod guard;
 pub mod host;
 pub mod kinds;
 pub mod loader;
@@ -32,7 +33,7 @@ pub mod task;
 pub use abi_stable;
 
 pub use error::TaskError;
-pub use export::{Guarded, TaskImpl};
+pub use guard::Guarded;
 pub use host::{
     HostBox, HostServices, HostServices_TO, LogRetention, LogSink, LogSinkBox, LogSink_TO,
 };
@@ -42,4 +43,4 @@ pub use kinds::{
 };
 pub use lookup::{FileQuery, KsnReply, LookupAnswer, TaskStatus};
 pub use module::{KsnPlugin, KsnPluginRef, PluginInfo, CONTRACT_MINOR, CONTRACT_VERSION};
-pub use task::{KsnTask, KsnTaskBox, KsnTask_TO};
+pub use task::{KsnTask, KsnTaskBox, KsnTask_TO, TaskImpl};

@@ -3,7 +3,7 @@
 //! The task's methods are written once, in `ksn_task_contract!` below. From that one list
 //! come the ABI trait hosts call (`KsnTask`), the plain-Rust trait a plugin implements
 //! ([`TaskImpl`](crate::TaskImpl)), and the panic guard between them
-//! ([`Guarded`](crate::export::Guarded)).
+//! ([`Guarded`](crate::guard::Guarded)).
 //!
 //! The trait grows only at its end: every method appended after the first release has a
 //! default, which is what a host gets from a plugin whose source never implemented it
@@ -96,7 +96,7 @@ macro_rules! define_task {
             )*
         }
 
-        impl<T: TaskImpl> KsnTask for crate::export::Guarded<T> {
+        impl<T: TaskImpl> KsnTask for crate::guard::Guarded<T> {
             $(
                 fn $bname(&self $(, $barg: $babi)*) -> $bret {
                     guarded!(self, $bname, ($($barg),*) $(, $bpanic)?)
@@ -119,12 +119,12 @@ macro_rules! define_task {
 macro_rules! guarded {
     ($self:ident, $name:ident, ($($arg:ident),*)) => {
         $self.run(stringify!($name), |t| {
-            t.$name($(crate::export::Plain::plain($arg)),*)
-                .map(crate::export::IntoAbi::into_abi)
+            t.$name($(crate::guard::Plain::plain($arg)),*)
+                .map(crate::guard::IntoAbi::into_abi)
         })
     };
     ($self:ident, $name:ident, ($($arg:ident),*), $on_panic:expr) => {
-        match $self.run(stringify!($name), |t| Ok(t.$name($(crate::export::Plain::plain($arg)),*))) {
+        match $self.run(stringify!($name), |t| Ok(t.$name($(crate::guard::Plain::plain($arg)),*))) {
             abi_stable::std_types::ROk(value) => value,
             abi_stable::std_types::RErr(_) => $on_panic,
         }
@@ -173,7 +173,7 @@ macro_rules! ksn_task_contract {
 
                 /// State, error, the service the next request goes to, mode and licence.
                 fn status(&self) -> TaskStatus => TaskStatus,
-                    on_panic crate::export::FAILED_BY_PANIC;
+                    on_panic crate::guard::FAILED_BY_PANIC;
 
                 /// File reputation for the application's other tasks.
                 fn check_file(&self, query: FileQuery => FileQuery)

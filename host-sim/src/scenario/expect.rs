@@ -10,7 +10,7 @@ use plugin_api::{
 };
 use serde_json::Value as Json;
 
-use super::{model::Expect, runner::Failure, summary::summarise_event};
+use super::{model::Expect, outcome::Failure, summary::summarise_event};
 use crate::world::{Device, World};
 
 /// What differed on one device: what, expected, found.

@@ -2,6 +2,7 @@
 
 pub mod expect;
 pub mod model;
+pub mod outcome;
 pub mod report;
 pub mod runner;
 pub mod schema;

@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use plugin_api::{ErrorKind, Service, TaskState};
 // Paths quote odd keys, and errors stay on one line, exactly as in the plugin's own errors.
 use plugin_api::documents::path::{did_you_mean, join, one_line};
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 
 pub use crate::steps::Action;
 use crate::{
     consumers::LaunchControlSpec,
     network::{DatabaseSpec, KsnSpec},
+    schemas::schema,
 };
 
 /// A scenario file (SPEC §4).
@@ -34,8 +35,36 @@ pub(super) struct ScenarioHead {
     local_lists: DatabaseSpec,
     #[serde(default)]
     launch_control: LaunchControlSpec,
-    #[schemars(schema_with = "super::schema::steps")]
+    #[schemars(schema_with = "steps_schema")]
     steps: Vec<Json>,
+}
+
+/// The schema of `steps`: each a `do` step or an `expect`.
+fn steps_schema(generator: &mut SchemaGenerator) -> Schema {
+    let action = generator.subschema_for::<Action>().to_value();
+    let expect = generator.subschema_for::<Expect>().to_value();
+    schema(json!({
+        "type": "array",
+        "items": {"oneOf": [
+            action,
+            {
+                "type": "object",
+                "properties": {"expect": expect},
+                "required": ["expect"],
+                "additionalProperties": false,
+            },
+        ]},
+    }))
+}
+
+/// The schema of `expect.received`: counts by service.
+fn received_schema(generator: &mut SchemaGenerator) -> Schema {
+    let counts = generator.subschema_for::<ReceivedExpect>().to_value();
+    schema(json!({
+        "type": "object",
+        "propertyNames": {"enum": ["global", "proxy", "private"]},
+        "additionalProperties": counts,
+    }))
 }
 
 fn one() -> usize {
@@ -80,7 +109,7 @@ pub struct Expect {
     #[serde(default)]
     pub locked: Option<Vec<String>>,
     #[serde(default)]
-    #[schemars(schema_with = "super::schema::received")]
+    #[schemars(schema_with = "received_schema")]
     pub received: Option<BTreeMap<String, ReceivedExpect>>,
     #[serde(default)]
     pub events_include: Option<Vec<Json>>,

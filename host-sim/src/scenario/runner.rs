@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use plugin_api::{loader::Plugin, ErrorKind};
 use serde::Serialize;
 
+pub use super::outcome::{unreadable, Failure, Outcome, StepReport};
 use super::{
     expect,
     model::{Action, Scenario, Step},
@@ -16,61 +17,6 @@ use crate::{
     network::KsnSpec,
     world::{Answer, Setup, StorageFor, World},
 };
-
-#[derive(Serialize, Debug, Clone)]
-pub struct Outcome {
-    pub name: String,
-    pub file: String,
-    pub passed: bool,
-    pub duration_ms: u64,
-    pub steps: Vec<StepReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<Failure>,
-}
-
-#[derive(Serialize, Debug, Clone)]
-pub struct StepReport {
-    pub index: usize,
-    pub step: String,
-    pub result: String,
-    /// Events device 0 emitted during the step, summarised.
-    pub events: Vec<String>,
-}
-
-#[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct Failure {
-    /// Index into `steps`; `None` when the scenario could not be set up.
-    pub step: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device: Option<usize>,
-    pub what: String,
-    pub expected: String,
-    pub found: String,
-}
-
-impl Failure {
-    pub fn setup(what: impl Into<String>) -> Self {
-        Self {
-            step: None,
-            device: None,
-            what: what.into(),
-            expected: String::new(),
-            found: String::new(),
-        }
-    }
-}
-
-/// A scenario file that could not be read or parsed is a failed scenario.
-pub fn unreadable(file: &str, error: String) -> Outcome {
-    Outcome {
-        name: file.to_string(),
-        file: file.to_string(),
-        passed: false,
-        duration_ms: 0,
-        steps: Vec::new(),
-        failure: Some(Failure::setup(error)),
-    }
-}
 
 /// How long a call into the plugin may take before the device is declared hung.
 pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(10);

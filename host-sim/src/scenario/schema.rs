@@ -3,11 +3,9 @@
 //! steps that carry those documents. `host-sim schema` prints it.
 
 use plugin_api::{documents::PluginDescription, ErrorKind};
-use schemars::{Schema, SchemaGenerator};
 use serde_json::{json, Value as Json};
 
-use super::model::{Action, Expect, ReceivedExpect, ScenarioHead};
-use crate::schemas::schema;
+use super::model::ScenarioHead;
 
 fn without_header(mut value: Json) -> Json {
     if let Some(object) = value.as_object_mut() {
@@ -41,30 +39,4 @@ pub fn scenario_schema(description: &PluginDescription) -> Json {
         }
     }
     root
-}
-
-pub(crate) fn steps(generator: &mut SchemaGenerator) -> Schema {
-    let action = generator.subschema_for::<Action>().to_value();
-    let expect = generator.subschema_for::<Expect>().to_value();
-    schema(json!({
-        "type": "array",
-        "items": {"oneOf": [
-            action,
-            {
-                "type": "object",
-                "properties": {"expect": expect},
-                "required": ["expect"],
-                "additionalProperties": false,
-            },
-        ]},
-    }))
-}
-
-pub(crate) fn received(generator: &mut SchemaGenerator) -> Schema {
-    let counts = generator.subschema_for::<ReceivedExpect>().to_value();
-    schema(json!({
-        "type": "object",
-        "propertyNames": {"enum": ["global", "proxy", "private"]},
-        "additionalProperties": counts,
-    }))
 }

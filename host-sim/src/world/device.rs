@@ -1,18 +1,15 @@
-//! One simulated managed device: the host side of a task instance. Its state (storage,
-//! environment, events, what the KSN services received from it) outlives the task
-//! instance, so `restart_host` drops the task and creates a new one on the same state.
+//! One simulated managed device's host-side state: storage, environment, events, what the
+//! KSN services received from it. It outlives the task instance, so `restart_host` drops
+//! the task and creates a new one on the same state.
 
 use std::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
     Arc, Mutex,
 };
 
-use plugin_api::{
-    abi_stable::sabi_trait::TD_Opaque, loader::Plugin, FileQuery, HostBox, HostServices_TO,
-    KsnTaskBox, LogRetention, TaskError,
-};
+use plugin_api::{FileQuery, LogRetention};
 
-use super::{host::DeviceHost, received::Received};
+use super::received::Received;
 use crate::{
     network::{Database, Network},
     storage::{Environment, MemoryStorage, Storage},
@@ -136,34 +133,5 @@ impl DeviceState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-    }
-}
-
-/// A device with its task instance: a cheap handle, so a call can run on a worker thread.
-#[derive(Clone)]
-pub struct Device {
-    pub state: Arc<DeviceState>,
-    pub task: Arc<KsnTaskBox>,
-}
-
-impl Device {
-    /// Creates the task on the device's state and tells it the environment, then that the
-    /// application has started (so a scheduled task starts itself).
-    pub fn boot(plugin: &Plugin, state: Arc<DeviceState>) -> Result<Self, TaskError> {
-        let host: HostBox = HostServices_TO::from_value(DeviceHost(state.clone()), TD_Opaque);
-        let task = plugin.new_task(host)?;
-        let env = state.environment();
-        // A change the host reports takes effect even if storage refuses to record it.
-        let reported = |r: Result<(), TaskError>| match r {
-            Err(e) if e.kind != plugin_api::ErrorKind::STORAGE_ERROR => Err(e),
-            _ => Ok(()),
-        };
-        reported(task.set_license(env.license).into_result())?;
-        reported(task.set_private_ksn(env.private_ksn).into_result())?;
-        task.application_started().into_result()?;
-        Ok(Self {
-            state,
-            task: Arc::new(task),
-        })
     }
 }

@@ -12,12 +12,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use device::{Clock, Device, DeviceState};
+pub use device::{Clock, DeviceState};
 pub use host::DeviceHost;
 pub use received::{Received, ReceivedItem};
 pub use watchdog::Watchdog;
 
-use plugin_api::{loader::Plugin, FileQuery, LicenseState, LookupAnswer, Service, TaskError};
+use plugin_api::{
+    abi_stable::sabi_trait::TD_Opaque, loader::Plugin, FileQuery, HostBox, HostServices_TO,
+    KsnTaskBox, LicenseState, LookupAnswer, Service, TaskError,
+};
 
 use crate::{
     consumers::{self, Access, Launch, LaunchControl, LaunchControlSpec},
@@ -78,6 +81,35 @@ pub struct World {
     pub launch_control: Arc<LaunchControl>,
     pub watchdog: Option<Arc<Watchdog>>,
     pub devices: Vec<Device>,
+}
+
+/// A device with its task instance: a cheap handle, so a call can run on a worker thread.
+#[derive(Clone)]
+pub struct Device {
+    pub state: Arc<DeviceState>,
+    pub task: Arc<KsnTaskBox>,
+}
+
+impl Device {
+    /// Creates the task on the device's state and tells it the environment, then that the
+    /// application has started (so a scheduled task starts itself).
+    pub fn boot(plugin: &Plugin, state: Arc<DeviceState>) -> Result<Self, TaskError> {
+        let host: HostBox = HostServices_TO::from_value(DeviceHost(state.clone()), TD_Opaque);
+        let task = plugin.new_task(host)?;
+        let env = state.environment();
+        // A change the host reports takes effect even if storage refuses to record it.
+        let reported = |r: Result<(), TaskError>| match r {
+            Err(e) if e.kind != plugin_api::ErrorKind::STORAGE_ERROR => Err(e),
+            _ => Ok(()),
+        };
+        reported(task.set_license(env.license).into_result())?;
+        reported(task.set_private_ksn(env.private_ksn).into_result())?;
+        task.application_started().into_result()?;
+        Ok(Self {
+            state,
+            task: Arc::new(task),
+        })
+    }
 }
 
 /// What one device answered to a step.

@@ -10,7 +10,7 @@ use super::{
     doc::{LocalEntry, Policy},
     journal::{Changes, Event, LogEntry},
     layers::{Layers, Resolved},
-    snapshot::Snapshot,
+    route::Routing,
     statements::Shipped,
     stored::{Stored, StoredOut},
     table::{Role, Setting, Value, SETTING_COUNT, TABLE},
@@ -69,7 +69,7 @@ impl Rights {
     fn of(control: &Control) -> Self {
         let ksn = control.consent.ksn.is_some();
         let category = |s: Setting| ksn && (control.private_ksn || control.value(s).as_bool());
-        let routing = Snapshot::of(control).routing;
+        let routing = control.routing();
         let bits = [
             ksn,
             control.consent.kmp_accepted(),
@@ -314,6 +314,15 @@ impl Control {
             control.last_batch_ms = stored.last_batch_ms;
         }
         Ok(control)
+    }
+
+    /// How requests reach KSN, by the settings in force.
+    pub fn routing(&self) -> Routing {
+        Routing {
+            private_ksn: self.private_ksn,
+            use_proxy: self.value(Setting::UseKscAsKsnProxy).as_bool(),
+            fallback: self.value(Setting::UseKsnIfProxyUnavailable).as_bool(),
+        }
     }
 
     /// What is persisted of this state.

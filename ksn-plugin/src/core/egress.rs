@@ -29,14 +29,11 @@ use plugin_api::{
 use super::{
     journal::Event,
     route::{ProxyHealth, Route},
-    snapshot::Snapshot,
+    snapshot::{Snapshot, QUEUED},
 };
 
 /// Statistics and KMP data are sent at most once per this many host milliseconds.
 pub const BATCH_INTERVAL_MS: u64 = 60_000;
-
-/// The categories that are queued and sent in batches.
-pub const QUEUED: [DataCategory; 2] = [DataCategory::STATISTICS, DataCategory::KMP];
 
 fn gate_of(category: DataCategory) -> usize {
     usize::from(category.0.clamp(1, 4) - 1)

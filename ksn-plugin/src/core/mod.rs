@@ -11,6 +11,7 @@ pub mod explain;
 pub mod host;
 pub mod journal;
 pub mod layers;
+pub mod oddities;
 pub mod reputation;
 pub mod route;
 pub mod schema;

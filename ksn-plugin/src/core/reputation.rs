@@ -6,8 +6,6 @@
 //! snapshot it was answered under (`Egress::enqueue` drops them if that consent is no
 //! longer the one in force).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use plugin_api::{
     AnswerSource, DataCategory, FileQuery, KsnReply, LookupAnswer, ObjectAction, Service,
     TransportFailure, Verdict,
@@ -18,6 +16,7 @@ use super::{
     egress::Sent,
     host::Host,
     journal::Event,
+    oddities::Oddities,
     snapshot::Snapshot,
     task::Task,
 };
@@ -34,35 +33,6 @@ enum Object<'a> {
 
 fn decided(verdict: Verdict) -> bool {
     verdict == Verdict::TRUSTED || verdict == Verdict::UNTRUSTED
-}
-
-/// Things a host said that this plugin does not understand, each logged once.
-#[derive(Default)]
-pub struct Oddities {
-    unknown_verdict: AtomicBool,
-    overlong_url: AtomicBool,
-}
-
-impl Oddities {
-    fn once(flag: &AtomicBool, message: impl FnOnce() -> String) {
-        if !flag.swap(true, Ordering::Relaxed) {
-            log::warn!("{}", message());
-        }
-    }
-
-    /// A verdict a service answered, as this plugin knows them: anything else is `unknown`.
-    fn verdict(&self, verdict: Verdict) -> Verdict {
-        if Verdict::ALL.contains(&verdict) && verdict != Verdict::UNAVAILABLE {
-            return verdict;
-        }
-        Self::once(&self.unknown_verdict, || {
-            format!(
-                "a KSN service answered a verdict this plugin does not know ({}); it is taken as unknown",
-                verdict.0
-            )
-        });
-        Verdict::UNKNOWN
-    }
 }
 
 impl<H: Host> Task<H> {

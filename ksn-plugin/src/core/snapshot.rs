@@ -4,10 +4,12 @@ use plugin_api::{DataCategory, ErrorKind, LicenseState, Service, TaskState};
 
 use super::{
     control::Control,
-    egress::QUEUED,
     route::Routing,
     table::{Setting, Value},
 };
+
+/// The categories that are queued and sent in batches.
+pub const QUEUED: [DataCategory; 2] = [DataCategory::STATISTICS, DataCategory::KMP];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
@@ -27,7 +29,7 @@ pub struct Snapshot {
     pub checksum_limit_bytes: Option<u64>,
     pub timeout_ms: u32,
     pub routing: Routing,
-    /// The generation of each queued category's consent (`egress::QUEUED` order): it moves
+    /// The generation of each queued category's consent (`QUEUED` order): it moves
     /// on whenever the category's `permit` changes.
     pub queue_generation: [u32; 2],
 }
@@ -47,11 +49,7 @@ impl Snapshot {
         let ksn = running && control.consent.ksn.is_some();
         // In Private KSN mode the accepted statement covers every category of data.
         let category = |s: Setting| ksn && (control.private_ksn || value(s).as_bool());
-        let routing = Routing {
-            private_ksn: control.private_ksn,
-            use_proxy: value(Setting::UseKscAsKsnProxy).as_bool(),
-            fallback: value(Setting::UseKsnIfProxyUnavailable).as_bool(),
-        };
+        let routing = control.routing();
         let limit_mb = match value(Setting::ChecksumLimitMb) {
             Value::Int(mb) => u64::from(mb),
             _ => unreachable!("checksum_limit_mb is an integer"),

@@ -26,13 +26,13 @@ use super::{
     clock::TaskClock,
     control::{Control, Txn},
     doc,
-    egress::{Egress, BATCH_INTERVAL_MS, QUEUED},
+    egress::{Egress, BATCH_INTERVAL_MS},
     explain,
     host::Host,
     journal::{self, entry_json, Event, COMPACT_AFTER_RECORDS, JOURNAL_KEY},
-    reputation::Oddities,
+    oddities::Oddities,
     route::Route,
-    snapshot::{Hot, Snapshot},
+    snapshot::{Hot, Snapshot, QUEUED},
     table::{Setting, Value},
 };
 
