@@ -51,6 +51,14 @@ fn bad_policies_are_refused_whole_with_their_path() {
             r#"{"settings": {"task": {"schedule": {"value": "manual", "locked": "yes"}}}}"#,
             "settings.task.schedule.locked: expected true or false",
         ),
+        (
+            r#"{"settings": {"data_handling": {"ksn_statement_accepted": true, "ksn_statement_accepted": false}}}"#,
+            "settings.data_handling.ksn_statement_accepted: the key is given twice",
+        ),
+        (
+            r#"{"settings": {"task": {"checksum_limit_m": 3}}}"#,
+            "settings.task.checksum_limit_m: unknown setting",
+        ),
     ];
     for (policy, message) in cases {
         let err = device
@@ -97,4 +105,25 @@ fn bad_local_changes_are_refused_whole_with_their_path() {
         );
         assert_eq!(snapshot(&device), before, "{doc} changed something");
     }
+}
+
+#[test]
+fn a_huge_key_or_value_gets_a_short_error_and_a_short_log_record() {
+    let device = common::device();
+    let key = "k".repeat(1 << 20);
+    let value = "v".repeat(1 << 20);
+    for policy in [
+        format!(r#"{{"settings": {{"task": {{"{key}": 1}}}}}}"#),
+        format!(r#"{{"settings": {{"task": {{"schedule": "{value}"}}}}}}"#),
+    ] {
+        let err = device
+            .task
+            .push_policy(policy.as_str().into())
+            .into_result()
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::INVALID_SETTINGS);
+        assert!(err.message.len() < 400, "{} bytes", err.message.len());
+    }
+    let log = device.task.task_log_json().into_result().unwrap();
+    assert!(log.len() < 4_000, "the refusals are logged short: {} bytes", log.len());
 }
