@@ -26,8 +26,17 @@ pub const JOURNAL_KEY: &str = "journal";
 
 pub use plugin_api::documents::{Changes, Event, LogEntry};
 
-/// How many change records may follow the base before the journal is compacted.
-pub const COMPACT_AFTER_RECORDS: usize = 4096;
+/// How many change records may follow the base before the journal is compacted: about
+/// as many as the retention keeps, so a compaction rewrites about twice what it keeps,
+/// between these bounds.
+pub fn compact_after(retention: LogRetention) -> usize {
+    const FEWEST: u64 = 16;
+    const MOST: u64 = 4096;
+    match retention.max_entries {
+        0 => MOST as usize,
+        max => max.clamp(FEWEST, MOST) as usize,
+    }
+}
 
 /// Why a journal cannot be trusted: the record and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]

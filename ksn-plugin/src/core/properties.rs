@@ -303,7 +303,10 @@ struct Device {
     licence: LicenseState,
     private_ksn: bool,
     seen: Seen,
-    log_text: String,
+    /// The number of the last log entry seen, and every consent record seen (they are
+    /// never dropped: the audit trail).
+    last_seq: Option<u64>,
+    consent_records: Vec<String>,
     last_acceptance: Option<String>,
     /// What the last policy accepted set each Global-KSN box to (value, locked), and
     /// whether a local change accepted since touched the box.
@@ -316,6 +319,12 @@ struct Device {
 impl Device {
     fn new() -> Result<Self, TestCaseError> {
         let host = FakeHost::default();
+        // A short retention (more than any one step logs), so that the journal is
+        // compacted every few steps.
+        *host.0.retention.lock().unwrap() = Some(plugin_api::LogRetention {
+            max_entries: 24,
+            max_age_ms: 0,
+        });
         // File 0 is on the local allow list; the services know files 1 to 3 (the Private
         // KSN database overrides file 1) and the first two URLs; file 4 is unknown.
         let w = &host.0;
@@ -344,7 +353,8 @@ impl Device {
                 state: TaskState::STOPPED,
                 error: None,
             },
-            log_text: "[]".into(),
+            last_seq: None,
+            consent_records: Vec::new(),
             last_acceptance: None,
             policy_sends: Default::default(),
             changed_locally: [false; 3],
@@ -380,21 +390,49 @@ impl Device {
         }
     }
 
-    /// The entries appended to the task log since the last call. The log is append-only:
-    /// what was there stays, byte for byte.
+    /// The entries appended to the task log since the last call. The journal is compacted
+    /// (the host keeps a short retention here, so it is, often): what was there may go, but
+    /// for the consent records, which stay byte for byte; new entries follow the old ones.
     fn read_log(&mut self) -> Result<Vec<Json>, TestCaseError> {
         let text = self
             .task()
             .task_log_json()
             .map_err(|e| fail("task_log_json", e))?;
-        let kept = &self.log_text[..self.log_text.len() - 1];
+        let entries: Vec<Box<serde_json::value::RawValue>> =
+            serde_json::from_str(&text).expect("the log is JSON");
+        let seq = |raw: &serde_json::value::RawValue| {
+            serde_json::from_str::<Json>(raw.get()).expect("entries are JSON")["seq"]
+                .as_u64()
+                .expect("entries are numbered")
+        };
+        let seqs: Vec<u64> = entries.iter().map(|e| seq(e)).collect();
         prop_assert!(
-            text.starts_with(kept),
-            "the task log was rewritten:\nbefore: {}\nafter: {text}",
-            self.log_text
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "the log is out of order: {seqs:?}"
         );
-        let tail = text[kept.len()..].trim_start_matches(',');
-        let logged: Vec<Json> = serde_json::from_str(&format!("[{tail}")).expect("the log is JSON");
+        for consent in &self.consent_records {
+            prop_assert!(
+                entries.iter().any(|e| e.get() == consent),
+                "a consent record was dropped: {consent}"
+            );
+        }
+        let logged: Vec<Json> = entries
+            .iter()
+            .filter(|e| self.last_seq.is_none_or(|last| seq(e) > last))
+            .map(|e| serde_json::from_str(e.get()).expect("entries are JSON"))
+            .collect();
+        if let Some(last) = seqs.last() {
+            self.last_seq = Some(*last);
+        }
+        for e in &logged {
+            if e["type"] == "consent_changed" {
+                let raw = entries
+                    .iter()
+                    .find(|r| seq(r) == e["seq"].as_u64().unwrap_or(u64::MAX))
+                    .expect("a logged entry is in the log");
+                self.consent_records.push(raw.get().to_string());
+            }
+        }
         for e in &logged {
             let statement = e["statement"].as_str().unwrap_or_default();
             if e["type"] == "consent_changed"
@@ -405,7 +443,6 @@ impl Device {
                 self.last_acceptance = Some(statement.to_string());
             }
         }
-        self.log_text = text;
         Ok(logged)
     }
 

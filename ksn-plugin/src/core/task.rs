@@ -29,7 +29,7 @@ use super::{
     egress::{Egress, BATCH_INTERVAL_MS},
     explain,
     host::Host,
-    journal::{self, entry_json, Event, COMPACT_AFTER_RECORDS, JOURNAL_KEY},
+    journal::{self, compact_after, entry_json, Event, JOURNAL_KEY},
     oddities::Oddities,
     route::Route,
     snapshot::{Hot, Snapshot, QUEUED},
@@ -180,6 +180,10 @@ impl<H: Host> Task<H> {
         for entry in &entries {
             self.host.emit_event(entry.get());
         }
+        // Only now is the state current that a base record must hold.
+        if plane.unrecorded.is_empty() && plane.since_base >= compact_after(self.retention) {
+            self.compact(plane);
+        }
         if recovered > 0 {
             log::info!("storage works again: {recovered} waiting record(s) written");
             let txn = plane.state.record(
@@ -194,14 +198,11 @@ impl<H: Host> Task<H> {
     }
 
     /// Appends `record` after whatever waits; answers how many waiting records went with
-    /// it. Compacts the journal when enough records followed the last base.
+    /// it.
     fn write(&self, plane: &mut Plane, record: &[u8]) -> Result<usize, String> {
         let waiting = self.flush(plane)?;
         self.host.storage_append(JOURNAL_KEY, record)?;
         plane.since_base += 1;
-        if plane.since_base >= COMPACT_AFTER_RECORDS {
-            self.compact(plane);
-        }
         Ok(waiting)
     }
 
@@ -216,8 +217,8 @@ impl<H: Host> Task<H> {
         Ok(waiting)
     }
 
-    /// Replaces the journal with one base record: the state as it is after `record`, the
-    /// consent records, and the entries the retention keeps.
+    /// Replaces the journal with one base record: the state as it is now (every record
+    /// written), the consent records, and the entries the retention keeps.
     fn compact(&self, plane: &mut Plane) {
         plane.since_base = 0;
         let compacted = self

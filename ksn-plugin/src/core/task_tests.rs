@@ -565,3 +565,49 @@ fn at_most_one_batch_a_minute_also_across_a_restart() {
     task.tick();
     assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 2);
 }
+
+#[test]
+fn the_journal_stays_bounded_keeps_every_consent_record_and_restores() {
+    let host = FakeHost::default();
+    *host.0.retention.lock().unwrap() = Some(plugin_api::LogRetention {
+        max_entries: 100,
+        max_age_ms: 0,
+    });
+    host.0
+        .local_files
+        .lock()
+        .unwrap()
+        .insert([8; 16], Verdict::UNTRUSTED);
+    let task = running(&host);
+    for round in 0..20 {
+        for _ in 0..100 {
+            task.check_file(file(8));
+        }
+        let accept = round % 2 == 1;
+        task.set_local(&format!(
+            r#"{{"data_handling": {{"send_statistics": {accept}}}}}"#
+        ))
+        .unwrap();
+    }
+    let records = host.0.records.lock().unwrap().len();
+    assert!(
+        records <= 2 * 100 + 1,
+        "{records} records after 2,000 detections"
+    );
+    let log: Vec<serde_json::Value> = serde_json::from_str(&task.task_log_json().unwrap()).unwrap();
+    let consent = log
+        .iter()
+        .filter(|e| e["type"] == "consent_changed")
+        .count();
+    assert_eq!(
+        consent,
+        1 + 20,
+        "the acceptance and every partial withdrawal or re-acceptance"
+    );
+    let others = log.len() - consent;
+    assert!(others <= 2 * 100, "{others} other entries kept");
+    let settings = task.settings_json();
+    drop(task);
+    let restored = super::Task::new(host.clone()).unwrap();
+    assert_eq!(restored.settings_json(), settings);
+}
