@@ -153,6 +153,18 @@ fn may_run(state: &State) -> Result<(), TaskError> {
     Ok(())
 }
 
+/// Whether a change of settings only narrows what may leave the device (a withdrawal of
+/// the statement or of the files category, and nothing else): such a change takes effect
+/// even when storage refuses to record it.
+fn only_narrows(before: &State, next: &State) -> bool {
+    let Some((_, after)) = before.layers.changes(&next.layers) else {
+        return false;
+    };
+    after.0.iter().all(|(path, value)| {
+        (path == KSN_ACCEPTED || path == SEND_FILES) && *value == serde_json::Value::Bool(false)
+    })
+}
+
 /// Reads the journal: every record whole and in order, or why not. Never guesses.
 fn restore(records: &[impl AsRef<[u8]>]) -> Result<(State, VecDeque<LogEntry>), String> {
     let mut state = State::default();
@@ -279,9 +291,9 @@ impl MinimalTask {
     ///
     /// If storage refuses the record, a `durable` change (one the host asked for: a
     /// policy, a local change, a start; named by its operation) is not made, and the
-    /// refusal is logged. Any other (a stop, what the host
-    /// reports, what the task found) takes effect anyway, since it only narrows what the
-    /// task does, and its entries are written with the next record storage takes.
+    /// refusal is logged. Any other (a withdrawal, a stop, what the host reports, what the
+    /// task found) takes effect anyway, since it only narrows what the task does, and its
+    /// entries are written with the next record storage takes.
     fn commit(
         &self,
         inner: &mut Inner,
@@ -568,7 +580,8 @@ impl TaskImpl for MinimalTask {
                     .collect(),
             });
             Self::consequences(&inner.state, &mut change, Source::Policy);
-            self.commit(inner, change, Some("push_policy"))
+            let durable = !only_narrows(&inner.state, &change.next);
+            self.commit(inner, change, durable.then_some("push_policy"))
         })
     }
 
@@ -587,7 +600,8 @@ impl TaskImpl for MinimalTask {
             let mut change = Change::new(&inner.state);
             change.next.layers.apply_local(&entries);
             Self::consequences(&inner.state, &mut change, Source::Local);
-            self.commit(inner, change, Some("set_local"))
+            let durable = !only_narrows(&inner.state, &change.next);
+            self.commit(inner, change, durable.then_some("set_local"))
         })
     }
 

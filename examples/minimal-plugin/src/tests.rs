@@ -648,13 +648,39 @@ fn storage_refusing_a_write_changes_nothing_unless_the_change_only_narrows() {
     let e = task.stop().unwrap_err();
     assert_eq!(e.kind, ErrorKind::STORAGE_ERROR);
     assert_eq!(task.status().state, TaskState::STOPPED);
+    // So does a withdrawal: nothing is sent from the moment it returns.
+    task.start().unwrap_err();
+    assert_eq!(
+        task.status().state,
+        TaskState::STOPPED,
+        "a start waits for storage"
+    );
+    // A policy that releases the locked acceptance withdraws it: that takes effect too.
+    assert_eq!(
+        task.push_policy("{}").unwrap_err().kind,
+        ErrorKind::STORAGE_ERROR
+    );
+    assert_eq!(
+        settings(&task).settings["data_handling"]["ksn_statement_accepted"],
+        false
+    );
+    let e = task
+        .set_local(r#"{"data_handling": {"send_scanned_files_data": false}}"#)
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::STORAGE_ERROR);
+    assert_eq!(
+        settings(&task).settings["data_handling"]["send_scanned_files_data"],
+        false
+    );
     host.0.refuse_writes.store(false, Ordering::SeqCst);
     task.set_local(r#"{"task": {"lookup_timeout_ms": 999}}"#)
         .unwrap();
     let entries = log(&task);
+    // Recorded now: the refused set_local, the stop, the refused start, the policy's
+    // withdrawal (policy_applied, settings_changed, consent_changed) and the files box.
     assert!(matches!(
         entries.last().unwrap().event,
-        Event::StorageRecovered { records: 2 }
+        Event::StorageRecovered { records: 7 }
     ));
     // Everything is in storage now: a restart reads the same log.
     drop(task);
