@@ -84,7 +84,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         }
         Some(Internal::FleetStory { devices }) => {
             let plugin = loader::load(&path).map_err(|e| e.to_string())?;
-            let story = host_sim::fleet::run(plugin, *devices, &|_| {})?;
+            let story = host_sim::fleet::run(plugin, *devices, None, &|_| {})?;
             println!(
                 "{}",
                 serde_json::to_string(&story).map_err(|e| e.to_string())?

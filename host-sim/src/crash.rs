@@ -1,15 +1,17 @@
 //! A stream of settings changes for the crash test: change `i` sets three settings at once,
 //! so the state after any prefix of the stream can be recognised, and a change applied in
-//! part would show. `host-sim crash-writer` applies them with storage in files until it is
-//! killed, acknowledging each accepted change on stdout.
+//! part would show. `host-sim crash-writer` applies them with storage in a host database
+//! until it is killed, acknowledging each accepted change on stdout. The device keeps a
+//! short log, so the plugin compacts its journal every few changes and kills land in
+//! compactions too.
 
 use std::{io::Write, path::Path, sync::Arc};
 
-use plugin_api::loader::Plugin;
+use plugin_api::{loader::Plugin, LogRetention};
 
 use crate::{
     network::{Database, KsnSpec, Network},
-    storage::FileStorage,
+    storage::SqliteStore,
     world::{Clock, Device, DeviceState},
 };
 
@@ -63,23 +65,28 @@ pub fn applied(settings_json: &str) -> Result<u64, String> {
     Ok(i)
 }
 
-/// Boots one device on file storage in `dir`.
-pub fn device(plugin: &Plugin, dir: &Path) -> Result<Device, String> {
-    let storage = FileStorage::open(dir)?;
-    let state = DeviceState::with_storage(
+/// Boots one device on the host database `db`, keeping a short log (16 entries), so that
+/// its journal is compacted every 16 changes.
+pub fn device(plugin: &Plugin, db: &Path) -> Result<Device, String> {
+    let storage = SqliteStore::open(db)?.device("crash", 0);
+    let mut state = DeviceState::with_storage(
         0,
         Arc::new(Clock::default()),
         Arc::new(Network::new(&KsnSpec::default(), false)?),
         Arc::new(Database::default()),
         Arc::new(storage),
     );
+    state.retention = LogRetention {
+        max_entries: 16,
+        max_age_ms: 0,
+    };
     Device::boot(plugin, Arc::new(state)).map_err(|e| e.to_string())
 }
 
 /// Applies the stream from where the storage left off, printing each accepted change's
 /// number, until killed (or `limit` changes).
-pub fn write(plugin: &Plugin, dir: &Path, limit: Option<u64>) -> Result<(), String> {
-    let device = device(plugin, dir)?;
+pub fn write(plugin: &Plugin, db: &Path, limit: Option<u64>) -> Result<(), String> {
+    let device = device(plugin, db)?;
     let settings = device
         .task
         .settings_json()

@@ -6,7 +6,7 @@ use std::time::Instant;
 use plugin_api::{loader::Plugin, ErrorKind, LicenseState, Service, TaskState, TaskStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::world::{Setup, World};
+use crate::world::{HostDatabase, Setup, World};
 
 /// The administrator's policy: participation accepted and locked, and the task started
 /// with the application.
@@ -108,11 +108,13 @@ impl Story<'_> {
 pub fn run(
     plugin: Plugin,
     devices: usize,
+    database: Option<HostDatabase>,
     on_phase: &dyn Fn(&'static str),
 ) -> Result<FleetReport, String> {
     on_phase("boot: create the task on every device");
     let setup = Setup {
         keep_events: false,
+        database,
         ..Setup::new(devices)
     };
     let started = Instant::now();

@@ -2,6 +2,7 @@
 //! linking it), plays the management host and the KSN services, and drives scenarios on
 //! one device or a fleet.
 
+pub mod audit;
 pub mod conform;
 pub mod consumers;
 pub mod crash;

@@ -54,6 +54,10 @@ enum Command {
         /// Also write the results as JUnit XML, for CI systems.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Keep the devices' records in this SQLite database (each scenario under its own
+        /// name, starting from nothing) instead of in memory.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
     },
     /// Print the JSON Schema of a file format: policy, local or scenario (those of the
     /// loaded plugin: its settings, as it describes them).
@@ -68,13 +72,27 @@ enum Command {
         /// How many devices.
         #[arg(long, default_value_t = 1)]
         devices: usize,
+        /// Keep the devices' records, environment and time in this SQLite database, so that
+        /// a later session on the same file finds them as this one left them.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
     },
-    /// Internal: apply the crash test's stream of changes with storage in DIR until killed.
+    /// Print each device's consent history from a host database: every acceptance and
+    /// withdrawal, with its time, statement and version, and who made it.
+    Audit {
+        /// The SQLite database (`--db` of run, shell or fleet).
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// Print the history as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: apply the crash test's stream of changes to a host database until killed.
     #[command(hide = true)]
     CrashWriter {
-        /// The directory of the file storage.
+        /// The host database.
         #[arg(long)]
-        state: PathBuf,
+        db: PathBuf,
         /// Stop after this many changes (default: until killed).
         #[arg(long)]
         limit: Option<u64>,
@@ -95,6 +113,9 @@ enum Command {
         /// How many devices.
         #[arg(long, default_value_t = 1000)]
         devices: usize,
+        /// Keep the devices' records in this SQLite database (the fleet starts from nothing).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
         /// Print the report (each phase timed and checked) as one JSON object.
         #[arg(long)]
         json: bool,
@@ -153,6 +174,10 @@ fn load(cli: &Cli) -> Result<Plugin, Failure> {
     loader::load(&path).map_err(|e| Failure::load(e, cli.verbose))
 }
 
+fn open_database(path: &std::path::Path) -> Result<std::sync::Arc<host_sim::storage::SqliteStore>, Failure> {
+    host_sim::storage::SqliteStore::open(path).map_err(|e| Failure(2, format!("--db {e}")))
+}
+
 /// The loaded plugin's description of itself; a plugin that gives none cannot be driven
 /// by what needs it (its schemas, its settings).
 fn describe(plugin: &Plugin) -> Result<plugin_api::documents::PluginDescription, Failure> {
@@ -194,6 +219,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             quiet: _,
             watchdog_ms,
             junit,
+            db,
         } => {
             let plugin = load(cli)?;
             let paths = if paths.is_empty() {
@@ -208,7 +234,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let default_ksn = world::default_ksn();
             let options = scenario::Options {
                 watchdog: Some(Duration::from_millis(*watchdog_ms)),
-                storage: None,
+                database: db.as_deref().map(open_database).transpose()?,
             };
             let progress = progress_bar(files.len() as u64, "scenarios");
             let outcomes: Vec<_> = files
@@ -256,22 +282,30 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Shell { devices } => {
+        Command::Shell { devices, db } => {
             let plugin = load(cli)?;
             if *devices == 0 {
                 return Err(Failure(2, "--devices: must be at least 1".into()));
             }
+            let database = db
+                .as_deref()
+                .map(open_database)
+                .transpose()?
+                .map(|store| world::HostDatabase {
+                    store,
+                    host: "shell".into(),
+                });
             let shell =
-                host_sim::shell::Shell::new(plugin, *devices, None).map_err(|e| Failure(1, e))?;
+                host_sim::shell::Shell::new(plugin, *devices, database).map_err(|e| Failure(1, e))?;
             Ok(if host_sim::shell::run(shell) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
-        Command::CrashWriter { state, limit } => {
+        Command::CrashWriter { db, limit } => {
             let plugin = load(cli)?;
-            host_sim::crash::write(&plugin, state, *limit).map_err(|e| Failure(1, e))?;
+            host_sim::crash::write(&plugin, db, *limit).map_err(|e| Failure(1, e))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Conform { json, watchdog_ms } => {
@@ -291,13 +325,41 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 ExitCode::FAILURE
             })
         }
-        Command::Fleet { devices, json } => {
+        Command::Audit { db, json } => {
+            let plugin = load(cli)?;
+            if !db.exists() {
+                return Err(Failure(2, format!("--db {}: no such file", db.display())));
+            }
+            let store = open_database(db)?;
+            let histories = host_sim::audit::histories(plugin, &store).map_err(|e| Failure(1, e))?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&histories).expect("histories serialise")
+                );
+            } else {
+                print!("{}", host_sim::audit::text(&histories));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet { devices, json, db } => {
             let plugin = load(cli)?;
             if *devices == 0 {
                 return Err(Failure(2, "--devices: must be at least 1".into()));
             }
+            let database = match db {
+                Some(path) => {
+                    let store = open_database(path)?;
+                    store.clear_host("fleet").map_err(|e| Failure(1, e))?;
+                    Some(world::HostDatabase {
+                        store,
+                        host: "fleet".into(),
+                    })
+                }
+                None => None,
+            };
             let progress = progress_bar(fleet::PHASES as u64, "phases");
-            let report = fleet::run(plugin, *devices, &|phase| {
+            let report = fleet::run(plugin, *devices, database, &|phase| {
                 progress.set_message(phase);
                 progress.inc(1);
             })

@@ -1,7 +1,8 @@
 //! Crash safety: the host is killed with SIGKILL at random moments while it streams
-//! settings changes to storage in files, then started again. Every time, the state loads,
-//! and it is the state after a prefix of the changes: all the acknowledged ones, and at most
-//! the one being written when the host died.
+//! settings changes to its SQLite database (and the plugin compacts its journal every 16
+//! changes, so kills land in compactions too), then started again. Every time, the state
+//! loads, and it is the state after a prefix of the changes: all the acknowledged ones,
+//! and at most the one being written when the host died.
 
 mod common;
 
@@ -35,13 +36,15 @@ fn a_killed_host_always_restarts_on_a_prefix_of_the_accepted_changes() {
     eprintln!("crash test seed {seed}");
     let dir = std::env::temp_dir().join(format!("ksn-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("host.db");
     let plugin = common::plugin();
     let mut acknowledged = 0;
     let mut killed_mid_stream = 0;
     for round in 0..rounds {
         let mut writer = common::host_sim()
-            .args(["crash-writer", "--state"])
-            .arg(&dir)
+            .args(["crash-writer", "--db"])
+            .arg(&db)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -69,7 +72,7 @@ fn a_killed_host_always_restarts_on_a_prefix_of_the_accepted_changes() {
             acknowledged = last;
         }
 
-        let device = crash::device(&plugin, &dir)
+        let device = crash::device(&plugin, &db)
             .unwrap_or_else(|e| panic!("round {round}: the state does not load: {e}"));
         let settings = device.task.settings_json().into_result().unwrap();
         let applied = crash::applied(&settings).unwrap_or_else(|e| panic!("round {round}: {e}"));

@@ -5,7 +5,7 @@ mod common;
 
 #[test]
 fn the_fleet_story_leaves_every_device_as_expected() {
-    let report = host_sim::fleet::run(common::plugin(), 600, &|_| {}).unwrap();
+    let report = host_sim::fleet::run(common::plugin(), 600, None, &|_| {}).unwrap();
     assert!(report.passed, "{}", host_sim::fleet::text(&report));
     assert_eq!(report.devices, 600);
     let names: Vec<&str> = report.phases.iter().map(|p| p.name.as_ref()).collect();
@@ -17,7 +17,7 @@ fn the_fleet_story_leaves_every_device_as_expected() {
 fn a_fleet_device_that_misbehaves_is_counted() {
     // A plugin that refuses everything makes every phase wrong on every device.
     let plugin = plugin_api::loader::load(&common::artifact("fixture_panicky_plugin")).unwrap();
-    let report = host_sim::fleet::run(plugin, 300, &|_| {}).unwrap();
+    let report = host_sim::fleet::run(plugin, 300, None, &|_| {}).unwrap();
     assert!(!report.passed);
     assert_eq!(
         report.phases[1].wrong,

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     network::KsnSpec,
-    world::{Answer, Setup, StorageFor, World},
+    world::{Answer, Setup, HostDatabase, World},
 };
 
 /// How long a call into the plugin may take before the device is declared hung.
@@ -25,7 +25,8 @@ pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(10);
 #[derive(Clone, Default)]
 pub struct Options {
     pub watchdog: Option<Duration>,
-    pub storage: Option<StorageFor>,
+    /// Keep the devices' records in a host database (`--db`), under the scenario's name.
+    pub database: Option<std::sync::Arc<crate::storage::SqliteStore>>,
 }
 
 pub fn run(
@@ -49,9 +50,19 @@ pub fn run(
         local_lists: scenario.local_lists.clone(),
         launch_control: scenario.launch_control.clone(),
         watchdog: options.watchdog,
-        storage: options.storage.clone(),
+        database: options.database.as_ref().map(|store| HostDatabase {
+            store: store.clone(),
+            host: file.to_string(),
+        }),
         ..Setup::new(scenario.devices)
     };
+    if let Some(db) = &setup.database {
+        // A scenario starts from nothing, however often it ran before on this file.
+        if let Err(e) = db.store.clear_host(&db.host) {
+            outcome.failure = Some(Failure::setup(e));
+            return outcome;
+        }
+    }
     let mut world = match World::new(plugin, &setup) {
         Ok(world) => world,
         Err(e) => {

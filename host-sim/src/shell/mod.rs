@@ -20,7 +20,7 @@ use crate::{
         runner::{run_step, Failure},
     },
     steps::{json_argument, Action},
-    world::{Setup, StorageFor, World},
+    world::{Setup, HostDatabase, World},
 };
 
 /// The console's own verbs: name, arguments, what it does. The steps' come from
@@ -88,7 +88,7 @@ impl Shell {
     pub fn new(
         plugin: Plugin,
         devices: usize,
-        storage: Option<StorageFor>,
+        database: Option<HostDatabase>,
     ) -> Result<Self, String> {
         let paths = plugin
             .describe()
@@ -98,7 +98,7 @@ impl Shell {
             plugin,
             &Setup {
                 watchdog: Some(Duration::from_secs(10)),
-                storage,
+                database,
                 ..Setup::new(devices)
             },
         )?;

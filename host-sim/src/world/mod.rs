@@ -25,7 +25,7 @@ use plugin_api::{
 use crate::{
     consumers::{self, Access, Launch, LaunchControl, LaunchControlSpec},
     network::{Database, DatabaseSpec, KsnSpec, Network},
-    storage::Storage,
+    storage::{SqliteStore, Storage},
 };
 
 pub use crate::storage::Environment;
@@ -37,8 +37,13 @@ pub fn default_ksn() -> KsnSpec {
     serde_json::from_str(DEFAULT_DATABASE).expect("the bundled database is valid")
 }
 
-/// Where each device keeps its records: in memory by default, or in a host database.
-pub type StorageFor = Arc<dyn Fn(usize) -> Result<Arc<dyn Storage>, String> + Send + Sync>;
+/// A host's durable state in a database file: its devices' records and environments,
+/// and its simulated time, under the host's name in the file.
+#[derive(Clone)]
+pub struct HostDatabase {
+    pub store: Arc<SqliteStore>,
+    pub host: String,
+}
 
 /// How a world is set up; `Setup::new(n)` and struct update syntax for the rest.
 pub struct Setup {
@@ -53,8 +58,8 @@ pub struct Setup {
     /// Give up on a call into the plugin after this long, marking its device hung (see
     /// `Watchdog`). `None`: calls run on the caller's thread, for speed (fleet, bench).
     pub watchdog: Option<Duration>,
-    /// `None`: each device's records in memory.
-    pub storage: Option<StorageFor>,
+    /// `None`: each device's records in memory, for this process only.
+    pub database: Option<HostDatabase>,
 }
 
 impl Setup {
@@ -68,13 +73,14 @@ impl Setup {
             keep_events: true,
             real_latency: false,
             watchdog: None,
-            storage: None,
+            database: None,
         }
     }
 }
 
 pub struct World {
     pub plugin: Plugin,
+    pub database: Option<HostDatabase>,
     pub clock: Arc<Clock>,
     pub network: Arc<Network>,
     pub local_lists: Arc<Database>,
@@ -165,15 +171,19 @@ fn hung(device: &Device) -> TaskError {
 impl World {
     pub fn new(plugin: Plugin, setup: &Setup) -> Result<Self, String> {
         let clock = Arc::new(Clock::default());
+        if let Some(db) = &setup.database {
+            // The host's time goes on from where it was when the host last ran.
+            clock.advance(db.store.clock(&db.host)?.unwrap_or(0));
+        }
         let network = Arc::new(Network::new(&setup.ksn, setup.real_latency)?);
         let local_lists = Arc::new(Database::from_spec(&setup.local_lists, "local_lists")?);
         let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
         let ids: Vec<usize> = (0..setup.devices).collect();
         let devices = par_map(&ids, |&id| {
-            let storage = match &setup.storage {
-                Some(storage_for) => Some(storage_for(id)?),
-                None => None,
-            };
+            let storage: Option<Arc<dyn Storage>> = setup
+                .database
+                .as_ref()
+                .map(|db| Arc::new(db.store.device(&db.host, id)) as Arc<dyn Storage>);
             let mut state = match storage {
                 Some(storage) => DeviceState::with_storage(
                     id,
@@ -185,12 +195,9 @@ impl World {
                 None => DeviceState::new(id, clock.clone(), network.clone(), local_lists.clone()),
             };
             state.keep_events = setup.keep_events;
-            if let Some(environment) = setup
-                .storage
-                .as_ref()
-                .and_then(|_| state.storage.environment())
-            {
-                *state.environment.lock().unwrap_or_else(|e| e.into_inner()) = environment;
+            // A host that comes back tells each device what it told it last.
+            if let Some(environment) = state.storage.environment() {
+                state.set_environment(|e| *e = environment);
             }
             Device::boot(&plugin, Arc::new(state))
                 .map_err(|e| format!("device {id}: the task could not be created: {e}"))
@@ -199,6 +206,7 @@ impl World {
         .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             plugin,
+            database: setup.database.clone(),
             clock,
             network,
             local_lists,
@@ -359,6 +367,11 @@ impl World {
 
     pub fn advance_time(&mut self, ms: u64) -> Answers {
         self.clock.advance(ms);
+        if let Some(db) = &self.database {
+            if let Err(e) = db.store.save_clock(&db.host, self.clock.now_ms()) {
+                log::warn!("{e}");
+            }
+        }
         self.each_done(|d| d.task.tick().into_result())
     }
 

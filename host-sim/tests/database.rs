@@ -1,0 +1,114 @@
+//! The host's durable state in an SQLite database: a second console session on the same
+//! file finds what the first left, `audit` lists the consent history, and the bundled
+//! suite passes with its devices' records there.
+
+mod common;
+
+use std::{io::Write, path::Path, process::Stdio};
+
+fn shell(db: &Path, input: &str) -> (i32, String) {
+    let mut child = common::host_sim()
+        .args(["shell", "--db"])
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn temporary(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ksn-db-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_second_session_on_the_same_database_finds_the_acceptance_and_audit_lists_it() {
+    let dir = temporary("session");
+    let db = dir.join("host.db");
+    let (code, out) = shell(
+        &db,
+        "set_private_ksn on\nset_local {\"data_handling\": {\"ksn_statement_accepted\": true}}\nstart\nadvance_time 60000\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = shell(
+        &db,
+        "status\nexpect {\"state\": \"stopped\", \"settings\": {\"data_handling.ksn_statement_accepted\": true}}\nstart\nexpect {\"network\": \"private\"}\n",
+    );
+    assert_eq!(code, 0, "the acceptance and the mode came back: {out}");
+    assert!(out.contains("Private KSN on"), "{out}");
+
+    let header = std::fs::read(&db).unwrap();
+    assert!(header.starts_with(b"SQLite format 3\0"), "an SQLite database");
+
+    let audit = common::host_sim()
+        .args(["audit", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(audit.status.success());
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert!(text.contains("shell, device 0"), "{text}");
+    let accepted = text
+        .lines()
+        .find(|l| l.contains("private_ksn") && l.contains("accepted"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(accepted.contains("local") && accepted.contains(" 1 "), "{accepted}");
+
+    let json = common::host_sim()
+        .args(["audit", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let histories: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(histories[0]["records"][0]["statement"], "private_ksn");
+    assert_eq!(histories[0]["records"][0]["version"], 1);
+    // Reading the history wrote nothing.
+    let again = common::host_sim()
+        .args(["audit", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(json.stdout, again.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_bundled_suite_passes_with_the_devices_records_in_a_database() {
+    let dir = temporary("suite");
+    let out = common::host_sim()
+        .args(["run", "--db"])
+        .arg(dir.join("host.db"))
+        .arg(common::repo_root().join("tests/scenarios"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn audit_of_a_missing_file_says_so() {
+    let out = common::host_sim()
+        .args(["audit", "--db", "/no/such/host.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
+}
