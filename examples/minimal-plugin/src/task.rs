@@ -728,10 +728,12 @@ impl TaskImpl for MinimalTask {
             .ksn_file(Service::GLOBAL, query, timeout_ms)
             .into_result();
         let mut inner = self.lock();
+        // Only `unreachable` says nothing left the device; a failure this contract does not
+        // know is counted as sent.
         let outcome = match reply {
             Ok(_) => Some(LedgerOutcome::Answered),
-            Err(TransportFailure::TIMED_OUT) => Some(LedgerOutcome::TimedOut),
-            Err(_) => None,
+            Err(TransportFailure::UNREACHABLE) => None,
+            Err(_) => Some(LedgerOutcome::TimedOut),
         };
         if let Some(outcome) = outcome {
             let item = LedgerItem {
