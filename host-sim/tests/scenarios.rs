@@ -24,7 +24,7 @@ fn every_bundled_scenario_holds_on_one_device_and_on_three() {
                 &world::default_ksn(),
                 &runner::Options {
                     watchdog: Some(runner::DEFAULT_WATCHDOG),
-                    storage: None,
+                    database: None,
                 },
             );
             assert!(
@@ -51,7 +51,7 @@ fn the_bundled_suite_passes_through_the_loaded_plugin() {
                 &default_ksn,
                 &runner::Options {
                     watchdog: Some(runner::DEFAULT_WATCHDOG),
-                    storage: None,
+                    database: None,
                 },
             )
         })
@@ -70,7 +70,7 @@ fn run_text(text: &str) -> runner::Outcome {
         &world::default_ksn(),
         &runner::Options {
             watchdog: Some(runner::DEFAULT_WATCHDOG),
-            storage: None,
+            database: None,
         },
     )
 }
@@ -496,7 +496,7 @@ fn the_plugin_update_scenarios_pass_with_the_updated_fixture() {
             &world::default_ksn(),
             &runner::Options {
                 watchdog: Some(runner::DEFAULT_WATCHDOG),
-                storage: None,
+                database: None,
             },
         );
         assert!(

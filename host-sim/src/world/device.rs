@@ -7,7 +7,7 @@ use std::sync::{
     Arc, Mutex,
 };
 
-use plugin_api::{FileQuery, LogRetention};
+use plugin_api::LogRetention;
 
 use super::received::Received;
 use crate::{
@@ -44,8 +44,8 @@ pub struct DeviceState {
     /// A call into the plugin on this device never returned (see `World::each`).
     pub hung: AtomicBool,
     pub received: Received,
-    /// The host's backup store: copies of deleted untrusted files.
-    pub backups: Mutex<Vec<FileQuery>>,
+    /// The host's backup store: how many copies of deleted untrusted files it holds.
+    pub backups: AtomicU64,
     pub environment: Mutex<Environment>,
     /// How much of the task log the plugin keeps (the host's configuration).
     pub retention: LogRetention,
@@ -86,7 +86,7 @@ impl DeviceState {
             keep_events: true,
             hung: AtomicBool::new(false),
             received: Received::default(),
-            backups: Mutex::default(),
+            backups: AtomicU64::new(0),
             environment: Mutex::new(Environment::default()),
             retention: LogRetention::DEFAULT,
         }

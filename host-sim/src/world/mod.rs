@@ -14,7 +14,7 @@ use std::{
 
 pub use device::{Clock, DeviceState};
 pub use host::DeviceHost;
-pub use received::{Received, ReceivedItem};
+pub use received::Received;
 pub use watchdog::Watchdog;
 
 use plugin_api::{
