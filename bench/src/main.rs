@@ -7,11 +7,13 @@ mod control;
 mod fleet;
 mod lookups;
 mod report;
+mod uptime;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use plugin_api::loader;
+use report::median;
 
 /// The figures of BENCHMARKS.md.
 #[derive(Parser)]
@@ -55,6 +57,9 @@ enum Internal {
         /// How many devices.
         #[arg(long)]
         devices: usize,
+        /// Keep the devices' records in this host database file.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
     },
 }
 
@@ -82,9 +87,20 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             lookups::hits_only(plugin, mode, *calls)?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Internal::FleetStory { devices }) => {
+        Some(Internal::FleetStory { devices, db }) => {
             let plugin = loader::load(&path).map_err(|e| e.to_string())?;
-            let story = host_sim::fleet::run(plugin, *devices, None, &|_| {})?;
+            let database = match db {
+                Some(file) => {
+                    let store = host_sim::storage::SqliteStore::open(file)?;
+                    store.clear_host("fleet")?;
+                    Some(host_sim::world::HostDatabase {
+                        store,
+                        host: "fleet".into(),
+                    })
+                }
+                None => None,
+            };
+            let story = host_sim::fleet::run(plugin, *devices, database, &|_| {})?;
             println!(
                 "{}",
                 serde_json::to_string(&story).map_err(|e| e.to_string())?
@@ -104,6 +120,43 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let (miss_requests, miss_total_ms) = lookups::misses(plugin, 10_000, 100)?;
     let (withdrawal_ms_p50, withdrawal_ms_max, withdrawal_unaffected_ms_max) =
         control::withdrawal_ms(plugin, if quick { 1 } else { 5 })?;
+    let detections: &[u64] = if quick {
+        &[1_000, 10_000]
+    } else {
+        &[10_000, 100_000, 1_000_000]
+    };
+    let restore_curve: Vec<report::RestorePoint> =
+        uptime::restore_after_detections(plugin, detections)?
+            .into_iter()
+            .map(
+                |(detections, restore_ms, journal_mib)| report::RestorePoint {
+                    detections,
+                    restore_ms,
+                    journal_mib,
+                },
+            )
+            .collect();
+    let steps: &[usize] = if quick {
+        &[5_000, 20_000]
+    } else {
+        &[5_000, 20_000, 100_000]
+    };
+    let long_run_curve = steps
+        .iter()
+        .map(|&steps| {
+            let seconds = median(
+                (0..if quick { 1 } else { 3 })
+                    .map(|_| uptime::long_run_s(plugin, steps))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+            Ok(report::RunPoint {
+                steps,
+                seconds,
+                steps_per_s: steps as f64 / seconds,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let last_restore = restore_curve.last().cloned().unwrap_or_default();
     let figures = report::Report {
         abi_lookup_ns,
         inproc_lookup_ns,
@@ -127,6 +180,18 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         withdrawal_ms_p50,
         withdrawal_ms_max,
         withdrawal_unaffected_ms_max,
+        restore_ms_after_1m_detections: last_restore.restore_ms,
+        journal_mib_after_1m_detections: last_restore.journal_mib,
+        restore_curve,
+        long_run_steps_per_s: long_run_curve.last().map_or(0.0, |p| p.steps_per_s),
+        long_run_growth_20k_over_5k: long_run_curve[1].seconds / long_run_curve[0].seconds,
+        long_run_curve,
+        rss_bytes_per_lookup: uptime::rss_per_lookup(
+            plugin,
+            if quick { 20_000 } else { 200_000 },
+            if quick { 100_000 } else { 1_000_000 },
+        )?,
+        fleet_story_db_s: uptime::fleet_story_db_s(&path, cli.fleet_devices)?,
         machine: report::machine(),
         repetitions,
     };

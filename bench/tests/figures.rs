@@ -29,6 +29,12 @@ fn the_json_report_has_every_figure() {
         "withdrawal_ms_p50",
         "withdrawal_ms_max",
         "withdrawal_unaffected_ms_max",
+        "restore_ms_after_1m_detections",
+        "journal_mib_after_1m_detections",
+        "long_run_steps_per_s",
+        "long_run_growth_20k_over_5k",
+        "rss_bytes_per_lookup",
+        "fleet_story_db_s",
     ] {
         assert!(report[key].is_number(), "{key} missing: {report}");
     }
@@ -39,6 +45,15 @@ fn the_json_report_has_every_figure() {
     let affected = report["withdrawal_ms_max"].as_f64().unwrap();
     assert!((500.0..=10_000.0).contains(&affected), "{affected}");
     assert!(report["withdrawal_unaffected_ms_max"].as_f64().unwrap() < 500.0);
+    // The growth curves: each point measured, in the order asked for.
+    let restore = report["restore_curve"].as_array().unwrap();
+    assert_eq!(restore.len(), 2, "{report}");
+    assert!(restore[0]["detections"].as_u64() < restore[1]["detections"].as_u64());
+    // A longer history never makes the journal smaller than a short one's.
+    assert!(restore[1]["journal_mib"].as_f64() >= restore[0]["journal_mib"].as_f64());
+    let runs = report["long_run_curve"].as_array().unwrap();
+    assert_eq!(runs[0]["steps"], 5_000);
+    assert_eq!(runs[1]["steps"], 20_000);
     let table = String::from_utf8_lossy(&out.stderr);
     assert!(
         table.contains("cache-hit file lookup through the ABI"),

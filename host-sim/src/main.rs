@@ -174,7 +174,9 @@ fn load(cli: &Cli) -> Result<Plugin, Failure> {
     loader::load(&path).map_err(|e| Failure::load(e, cli.verbose))
 }
 
-fn open_database(path: &std::path::Path) -> Result<std::sync::Arc<host_sim::storage::SqliteStore>, Failure> {
+fn open_database(
+    path: &std::path::Path,
+) -> Result<std::sync::Arc<host_sim::storage::SqliteStore>, Failure> {
     host_sim::storage::SqliteStore::open(path).map_err(|e| Failure(2, format!("--db {e}")))
 }
 
@@ -287,16 +289,16 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             if *devices == 0 {
                 return Err(Failure(2, "--devices: must be at least 1".into()));
             }
-            let database = db
-                .as_deref()
-                .map(open_database)
-                .transpose()?
-                .map(|store| world::HostDatabase {
-                    store,
-                    host: "shell".into(),
-                });
-            let shell =
-                host_sim::shell::Shell::new(plugin, *devices, database).map_err(|e| Failure(1, e))?;
+            let database =
+                db.as_deref()
+                    .map(open_database)
+                    .transpose()?
+                    .map(|store| world::HostDatabase {
+                        store,
+                        host: "shell".into(),
+                    });
+            let shell = host_sim::shell::Shell::new(plugin, *devices, database)
+                .map_err(|e| Failure(1, e))?;
             Ok(if host_sim::shell::run(shell) {
                 ExitCode::SUCCESS
             } else {
@@ -331,7 +333,8 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 return Err(Failure(2, format!("--db {}: no such file", db.display())));
             }
             let store = open_database(db)?;
-            let histories = host_sim::audit::histories(plugin, &store).map_err(|e| Failure(1, e))?;
+            let histories =
+                host_sim::audit::histories(plugin, &store).map_err(|e| Failure(1, e))?;
             if *json {
                 println!(
                     "{}",

@@ -125,5 +125,9 @@ fn a_huge_key_or_value_gets_a_short_error_and_a_short_log_record() {
         assert!(err.message.len() < 400, "{} bytes", err.message.len());
     }
     let log = device.task.task_log_json().into_result().unwrap();
-    assert!(log.len() < 4_000, "the refusals are logged short: {} bytes", log.len());
+    assert!(
+        log.len() < 4_000,
+        "the refusals are logged short: {} bytes",
+        log.len()
+    );
 }

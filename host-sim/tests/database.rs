@@ -52,7 +52,10 @@ fn a_second_session_on_the_same_database_finds_the_acceptance_and_audit_lists_it
     assert!(out.contains("Private KSN on"), "{out}");
 
     let header = std::fs::read(&db).unwrap();
-    assert!(header.starts_with(b"SQLite format 3\0"), "an SQLite database");
+    assert!(
+        header.starts_with(b"SQLite format 3\0"),
+        "an SQLite database"
+    );
 
     let audit = common::host_sim()
         .args(["audit", "--db"])
@@ -66,7 +69,10 @@ fn a_second_session_on_the_same_database_finds_the_acceptance_and_audit_lists_it
         .lines()
         .find(|l| l.contains("private_ksn") && l.contains("accepted"))
         .unwrap_or_else(|| panic!("{text}"));
-    assert!(accepted.contains("local") && accepted.contains(" 1 "), "{accepted}");
+    assert!(
+        accepted.contains("local") && accepted.contains(" 1 "),
+        "{accepted}"
+    );
 
     let json = common::host_sim()
         .args(["audit", "--json", "--db"])

@@ -82,7 +82,11 @@ impl ScriptedHost {
         if let Some(failure) = *self.0.failure.lock().unwrap() {
             return Err(failure);
         }
-        self.0.received.lock().unwrap().push((service, category, items));
+        self.0
+            .received
+            .lock()
+            .unwrap()
+            .push((service, category, items));
         Ok(1)
     }
 
@@ -139,7 +143,12 @@ impl HostServices for ScriptedHost {
     fn local_url_verdict(&self, _: RStr<'_>) -> Verdict {
         Verdict::UNKNOWN
     }
-    fn ksn_file(&self, service: Service, _: FileQuery, _: u32) -> RResult<KsnReply, TransportFailure> {
+    fn ksn_file(
+        &self,
+        service: Service,
+        _: FileQuery,
+        _: u32,
+    ) -> RResult<KsnReply, TransportFailure> {
         self.checkpoint("ksn_file");
         let verdict = self.0.verdict.lock().unwrap().unwrap_or(Verdict::TRUSTED);
         self.deliver(service, DataCategory::FILES, 1)
@@ -150,7 +159,12 @@ impl HostServices for ScriptedHost {
             })
             .into()
     }
-    fn ksn_url(&self, service: Service, _: RStr<'_>, _: u32) -> RResult<KsnReply, TransportFailure> {
+    fn ksn_url(
+        &self,
+        service: Service,
+        _: RStr<'_>,
+        _: u32,
+    ) -> RResult<KsnReply, TransportFailure> {
         self.checkpoint("ksn_url");
         self.deliver(service, DataCategory::URLS, 1)
             .map(|latency_ms| KsnReply {
@@ -192,7 +206,11 @@ fn ok(result: RResult<(), plugin_api::TaskError>) {
 #[test]
 fn a_detection_held_across_a_withdrawal_sends_nothing_under_the_new_consent() {
     let host = ScriptedHost::default();
-    host.0.local_files.lock().unwrap().insert([8; 16], Verdict::UNTRUSTED);
+    host.0
+        .local_files
+        .lock()
+        .unwrap()
+        .insert([8; 16], Verdict::UNTRUSTED);
     let task = running(&host);
     let (reached, release) = host.hold("backup_and_delete");
     std::thread::scope(|s| {
@@ -202,7 +220,9 @@ fn a_detection_held_across_a_withdrawal_sends_nothing_under_the_new_consent() {
                 size_bytes: 10,
             })
         });
-        reached.recv_timeout(DEADLINE).expect("held in the host's action");
+        reached
+            .recv_timeout(DEADLINE)
+            .expect("held in the host's action");
         ok(task.set_local(r#"{"data_handling": {"ksn_statement_accepted": false}}"#.into()));
         ok(task.set_local(ACCEPT.into()));
         ok(task.start());
@@ -214,7 +234,10 @@ fn a_detection_held_across_a_withdrawal_sends_nothing_under_the_new_consent() {
     });
     host.0.now.fetch_add(60_000, Ordering::SeqCst);
     ok(task.tick());
-    assert_eq!(host.received(DataCategory::STATISTICS) + host.received(DataCategory::KMP), 0);
+    assert_eq!(
+        host.received(DataCategory::STATISTICS) + host.received(DataCategory::KMP),
+        0
+    );
 }
 
 #[test]
@@ -281,7 +304,10 @@ fn a_damaged_journal_is_reported_naming_the_record_never_a_panic() {
     drop(running(&host));
     let good = host.0.journal.lock().unwrap().clone();
     for (index, damage) in [
-        (good.len() - 1, b"00000000 {\"next_seq\":0,\"entries\":5}".to_vec()),
+        (
+            good.len() - 1,
+            b"00000000 {\"next_seq\":0,\"entries\":5}".to_vec(),
+        ),
         (0, b"{\"first_seq\":0,\"entries\":5}".to_vec()),
         (good.len() - 1, good[good.len() - 1][..20].to_vec()),
     ] {
@@ -293,13 +319,19 @@ fn a_damaged_journal_is_reported_naming_the_record_never_a_panic() {
         match common::plugin().new_task(host_box) {
             Err(e) => {
                 assert_eq!(e.kind, ErrorKind::STORAGE_ERROR, "{e}");
-                assert!(e.message.contains(&format!("journal record {index}")), "{e}");
+                assert!(
+                    e.message.contains(&format!("journal record {index}")),
+                    "{e}"
+                );
             }
             Ok(task) => {
                 // Damage before the last snapshot: the state is whole, the log says so.
                 let err = task.task_log_json().into_result().unwrap_err();
                 assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
-                assert!(err.message.contains(&format!("journal record {index}")), "{err}");
+                assert!(
+                    err.message.contains(&format!("journal record {index}")),
+                    "{err}"
+                );
             }
         }
     }

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     network::KsnSpec,
-    world::{Answer, Setup, HostDatabase, World},
+    world::{Answer, HostDatabase, Setup, World},
 };
 
 /// How long a call into the plugin may take before the device is declared hung.

@@ -20,7 +20,7 @@ use crate::{
         runner::{run_step, Failure},
     },
     steps::{json_argument, Action},
-    world::{Setup, HostDatabase, World},
+    world::{HostDatabase, Setup, World},
 };
 
 /// The console's own verbs: name, arguments, what it does. The steps' come from

@@ -53,8 +53,7 @@ fn sql(e: rusqlite::Error) -> String {
 impl SqliteStore {
     /// Opens (or creates) the database file.
     pub fn open(path: &Path) -> Result<Arc<Self>, String> {
-        let connection =
-            Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let connection = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
@@ -115,9 +114,11 @@ impl SqliteStore {
     /// The simulated time `host` had reached, if it ran before.
     pub fn clock(&self, host: &str) -> Result<Option<u64>, String> {
         self.with(|c| {
-            c.query_row("SELECT clock_ms FROM hosts WHERE host = ?1", [host], |row| {
-                row.get::<_, i64>(0)
-            })
+            c.query_row(
+                "SELECT clock_ms FROM hosts WHERE host = ?1",
+                [host],
+                |row| row.get::<_, i64>(0),
+            )
             .optional()
         })
         .map(|ms| ms.map(|ms| ms as u64))
@@ -259,8 +260,14 @@ mod tests {
             let a = store.device("shell", 0);
             a.append("journal", b"one").unwrap();
             a.append("journal", b"two").unwrap();
-            store.device("shell", 1).append("journal", b"other device").unwrap();
-            store.device("fleet", 0).append("journal", b"other host").unwrap();
+            store
+                .device("shell", 1)
+                .append("journal", b"other device")
+                .unwrap();
+            store
+                .device("fleet", 0)
+                .append("journal", b"other host")
+                .unwrap();
             a.save_environment(Environment {
                 private_ksn: true,
                 license: LicenseState::EXPIRED,
@@ -269,7 +276,10 @@ mod tests {
         }
         let store = SqliteStore::open(&path).unwrap();
         let a = store.device("shell", 0);
-        assert_eq!(a.records("journal").unwrap(), vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(
+            a.records("journal").unwrap(),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
         assert_eq!(
             a.environment(),
             Some(Environment {
@@ -285,7 +295,10 @@ mod tests {
             vec![b"base".to_vec(), b"after".to_vec()]
         );
         assert_eq!(store.devices().unwrap().len(), 3);
-        assert!(store.device_read_only("shell", 0).append("journal", b"x").is_err());
+        assert!(store
+            .device_read_only("shell", 0)
+            .append("journal", b"x")
+            .is_err());
         store.clear_host("shell").unwrap();
         assert!(a.records("journal").unwrap().is_empty());
         drop(store);
