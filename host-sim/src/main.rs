@@ -6,7 +6,12 @@ use host_sim::{
     scenario::{self, report},
     world,
 };
-use plugin_api::loader::{self, LoadError, Plugin};
+use plugin_api::{
+    loader::{self, LoadError, Plugin},
+    LogRetention,
+};
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// A management-host simulator for the KSN Usage task plugin.
 #[derive(Parser)]
@@ -76,6 +81,13 @@ enum Command {
         /// a later session on the same file finds them as this one left them.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Ask each plugin to keep at most this many task-log entries besides the consent
+        /// records, which it keeps for ever (0: no limit).
+        #[arg(long, value_name = "N", default_value_t = LogRetention::DEFAULT.max_entries)]
+        log_max_entries: u64,
+        /// And none older than this many days of host time (0: no limit).
+        #[arg(long, value_name = "DAYS", default_value_t = LogRetention::DEFAULT.max_age_ms / DAY_MS)]
+        log_max_days: u64,
     },
     /// Print each device's consent history from a host database: every acceptance and
     /// withdrawal, with its time, statement and version, and who made it.
@@ -284,7 +296,12 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Shell { devices, db } => {
+        Command::Shell {
+            devices,
+            db,
+            log_max_entries,
+            log_max_days,
+        } => {
             let plugin = load(cli)?;
             if *devices == 0 {
                 return Err(Failure(2, "--devices: must be at least 1".into()));
@@ -297,7 +314,11 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                         store,
                         host: "shell".into(),
                     });
-            let shell = host_sim::shell::Shell::new(plugin, *devices, database)
+            let retention = LogRetention {
+                max_entries: *log_max_entries,
+                max_age_ms: log_max_days.saturating_mul(DAY_MS),
+            };
+            let shell = host_sim::shell::Shell::new(plugin, *devices, database, retention)
                 .map_err(|e| Failure(1, e))?;
             Ok(if host_sim::shell::run(shell) {
                 ExitCode::SUCCESS

@@ -100,26 +100,35 @@ fn check_device(device: &Device, expect: &Expect) -> Result<(), Mismatch> {
             .collect();
         find_all("events_include", "emit_event", &events, wanted)?;
     }
-    if let Some(wanted) = &expect.log_include {
-        let text = device.task.task_log_json().into_result().map_err(|e| {
-            (
-                "log_include".into(),
-                "a readable task log".into(),
-                e.to_string(),
-            )
-        })?;
-        let raw: Vec<Box<serde_json::value::RawValue>> =
-            serde_json::from_str(&text).map_err(|e| {
-                (
-                    "log_include".into(),
-                    "a JSON task log".into(),
-                    e.to_string(),
-                )
-            })?;
-        let entries: Vec<String> = raw.iter().map(|r| r.get().to_string()).collect();
-        find_all("log_include", "task_log_json", &entries, wanted)?;
+    if expect.log_include.is_some() || expect.log_entries_at_most.is_some() {
+        let entries = task_log(device)?;
+        if let Some(wanted) = &expect.log_include {
+            find_all("log_include", "task_log_json", &entries, wanted)?;
+        }
+        if let Some(most) = expect.log_entries_at_most {
+            if entries.len() as u64 > most {
+                return Err((
+                    "log_entries_at_most".into(),
+                    format!("at most {most} entries"),
+                    format!("{} entries", entries.len()),
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+/// The task log as the plugin reads it back from storage, one entry's text each.
+fn task_log(device: &Device) -> Result<Vec<String>, Mismatch> {
+    let unreadable = |what: &str, e: String| ("task log".to_string(), what.to_string(), e);
+    let text = device
+        .task
+        .task_log_json()
+        .into_result()
+        .map_err(|e| unreadable("a readable task log", e.to_string()))?;
+    let raw: Vec<Box<serde_json::value::RawValue>> =
+        serde_json::from_str(&text).map_err(|e| unreadable("a JSON task log", e.to_string()))?;
+    Ok(raw.iter().map(|r| r.get().to_string()).collect())
 }
 
 fn check_settings(device: &Device, expect: &Expect) -> Result<(), Mismatch> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use plugin_api::{ErrorKind, Service, TaskState};
+use plugin_api::{ErrorKind, LogRetention, Service, TaskState};
 // Paths quote odd keys, and errors stay on one line, exactly as in the plugin's own errors.
 use plugin_api::documents::path::{did_you_mean, join, one_line};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -35,6 +35,10 @@ pub(super) struct ScenarioHead {
     local_lists: DatabaseSpec,
     #[serde(default)]
     launch_control: LaunchControlSpec,
+    /// How much of the task log the host asks the plugin to keep (default: the
+    /// contract's, 10,000 entries of the last 90 days).
+    #[serde(default)]
+    log_retention: Option<RetentionSpec>,
     #[schemars(schema_with = "steps_schema")]
     steps: Vec<Json>,
 }
@@ -71,6 +75,36 @@ fn one() -> usize {
     1
 }
 
+/// The host's retention of task-log entries; consent records are kept whatever it says.
+/// Zero means no limit of that kind.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSpec {
+    #[serde(default = "default_max_entries")]
+    pub max_entries: u64,
+    #[serde(default = "default_max_age_days")]
+    pub max_age_days: u64,
+}
+
+fn default_max_entries() -> u64 {
+    LogRetention::DEFAULT.max_entries
+}
+
+fn default_max_age_days() -> u64 {
+    LogRetention::DEFAULT.max_age_ms / DAY_MS
+}
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl RetentionSpec {
+    pub fn retention(self) -> LogRetention {
+        LogRetention {
+            max_entries: self.max_entries,
+            max_age_ms: self.max_age_days.saturating_mul(DAY_MS),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Scenario {
     pub name: String,
@@ -81,6 +115,7 @@ pub struct Scenario {
     pub local_lists: DatabaseSpec,
     /// The rules of the simulated application launch control task.
     pub launch_control: LaunchControlSpec,
+    pub log_retention: LogRetention,
     pub steps: Vec<Step>,
 }
 
@@ -117,6 +152,9 @@ pub struct Expect {
     /// storage (which, unlike the host's event record, survives `restart_host`).
     #[serde(default)]
     pub log_include: Option<Vec<Json>>,
+    /// The task log holds at most this many entries (the host's retention at work).
+    #[serde(default)]
+    pub log_entries_at_most: Option<u64>,
 }
 
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
@@ -185,6 +223,9 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         ksn: head.ksn,
         local_lists: head.local_lists,
         launch_control: head.launch_control,
+        log_retention: head
+            .log_retention
+            .map_or(LogRetention::DEFAULT, RetentionSpec::retention),
         steps,
     })
 }

@@ -50,6 +50,7 @@ pub fn run(
         local_lists: scenario.local_lists.clone(),
         launch_control: scenario.launch_control.clone(),
         watchdog: options.watchdog,
+        retention: scenario.log_retention,
         database: options.database.as_ref().map(|store| HostDatabase {
             store: store.clone(),
             host: file.to_string(),

@@ -9,7 +9,7 @@ mod views;
 
 use std::time::Duration;
 
-use plugin_api::{documents::path::nearest, loader::Plugin};
+use plugin_api::{documents::path::nearest, loader::Plugin, LogRetention};
 use serde_json::{json, Value as Json};
 
 pub use console::run;
@@ -89,6 +89,7 @@ impl Shell {
         plugin: Plugin,
         devices: usize,
         database: Option<HostDatabase>,
+        retention: LogRetention,
     ) -> Result<Self, String> {
         let paths = plugin
             .describe()
@@ -99,6 +100,7 @@ impl Shell {
             &Setup {
                 watchdog: Some(Duration::from_secs(10)),
                 database,
+                retention,
                 ..Setup::new(devices)
             },
         )?;

@@ -19,7 +19,7 @@ pub use watchdog::Watchdog;
 
 use plugin_api::{
     abi_stable::sabi_trait::TD_Opaque, loader::Plugin, FileQuery, HostBox, HostServices_TO,
-    KsnTaskBox, LicenseState, LookupAnswer, Service, TaskError,
+    KsnTaskBox, LicenseState, LogRetention, LookupAnswer, Service, TaskError,
 };
 
 use crate::{
@@ -60,6 +60,8 @@ pub struct Setup {
     pub watchdog: Option<Duration>,
     /// `None`: each device's records in memory, for this process only.
     pub database: Option<HostDatabase>,
+    /// How much of the task log each device's plugin is asked to keep.
+    pub retention: LogRetention,
 }
 
 impl Setup {
@@ -74,6 +76,7 @@ impl Setup {
             real_latency: false,
             watchdog: None,
             database: None,
+            retention: LogRetention::DEFAULT,
         }
     }
 }
@@ -195,6 +198,7 @@ impl World {
                 None => DeviceState::new(id, clock.clone(), network.clone(), local_lists.clone()),
             };
             state.keep_events = setup.keep_events;
+            state.retention = setup.retention;
             // A host that comes back tells each device what it told it last.
             if let Some(environment) = state.storage.environment() {
                 state.set_environment(|e| *e = environment);
