@@ -185,8 +185,60 @@ fn schemas_hold_defaults(description: &PluginDescription) -> Outcome {
                 "the defaults do not validate against the {name} schema: {error}"
             ));
         }
+        // A schema tied to the settings list admits nothing it does not describe, so a
+        // host validating with it refuses what the plugin would refuse.
+        for (path, extra) in undescribed(instance, name == "policy") {
+            if validator.is_valid(&extra) {
+                return Err(format!(
+                    "the {name} schema admits {path}, which is not among the settings described"
+                ));
+            }
+        }
     }
-    Ok(format!("{} defaults", description.settings.len()))
+    Ok(format!(
+        "{} defaults; nothing undescribed admitted",
+        description.settings.len()
+    ))
+}
+
+/// `instance` with one undescribed key added: in its first section, and as a section of
+/// its own (below `settings` for a policy).
+fn undescribed(instance: &Json, policy: bool) -> Vec<(String, Json)> {
+    const NAME: &str = "not_a_described_setting";
+    let with = |section: Option<&str>| {
+        let mut doc = instance.clone();
+        let sections = if policy {
+            doc.get_mut("settings")
+        } else {
+            Some(&mut doc)
+        };
+        if let Some(Json::Object(sections)) = sections {
+            match section {
+                Some(section) => {
+                    if let Some(Json::Object(keys)) = sections.get_mut(section) {
+                        keys.insert(NAME.into(), json!(true));
+                    }
+                }
+                None => {
+                    sections.insert(NAME.into(), json!({}));
+                }
+            }
+        }
+        doc
+    };
+    let sections = if policy {
+        instance.get("settings")
+    } else {
+        Some(instance)
+    };
+    let first = sections
+        .and_then(Json::as_object)
+        .and_then(|m| m.keys().next().cloned());
+    let mut out = vec![(NAME.to_string(), with(None))];
+    if let Some(section) = first {
+        out.push((format!("{section}.{NAME}"), with(Some(&section))));
+    }
+    out
 }
 
 /// Every method of the contract answers: a value, or an error of the contract's kinds.
@@ -398,4 +450,50 @@ pub fn table(report: &Report) -> String {
         report.checks.len()
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn description(policy_schema: Json, local_schema: Json) -> PluginDescription {
+        PluginDescription {
+            settings: vec![plugin_api::documents::SettingDescription {
+                path: "task.enabled".into(),
+                value_type: plugin_api::documents::ValueType::Boolean,
+                default: json!(false),
+                role: SettingRole::Plain,
+                meaning: "whether".into(),
+            }],
+            policy_schema,
+            local_schema,
+            statements: Vec::new(),
+        }
+    }
+
+    fn closed(properties: Json) -> Json {
+        json!({"type": "object", "properties": properties, "additionalProperties": false})
+    }
+
+    #[test]
+    fn schemas_must_admit_every_described_setting_and_nothing_else() {
+        let local = closed(json!({"task": closed(json!({"enabled": {"type": "boolean"}}))}));
+        let policy = closed(json!({"settings": local.clone()}));
+        assert!(schemas_hold_defaults(&description(policy.clone(), local.clone())).is_ok());
+
+        let open_section = closed(json!({"task": {"type": "object"}}));
+        let err = schemas_hold_defaults(&description(policy.clone(), open_section)).unwrap_err();
+        assert!(
+            err.contains("local-change schema admits task.not_a_described_setting"),
+            "{err}"
+        );
+
+        let open_policy = closed(json!({"settings": {"type": "object"}}));
+        let err = schemas_hold_defaults(&description(open_policy, local.clone())).unwrap_err();
+        assert!(err.contains("policy schema admits"), "{err}");
+
+        let missing = closed(json!({"task": closed(json!({}))}));
+        let err = schemas_hold_defaults(&description(policy, missing)).unwrap_err();
+        assert!(err.contains("defaults do not validate"), "{err}");
+    }
 }

@@ -1,5 +1,5 @@
-//! `host-sim conform`: the real plugin keeps the contract; the panicking fixture and the
-//! incompatible one fail, saying why.
+//! `host-sim conform`: the real plugin and the independent minimal one keep the contract;
+//! the panicking fixture and the incompatible one fail, saying why.
 
 mod common;
 
@@ -29,6 +29,15 @@ fn the_real_plugin_keeps_the_contract() {
     ] {
         assert!(out.contains(check), "{check}: {out}");
     }
+}
+
+#[test]
+fn a_second_plugin_written_from_the_contract_alone_keeps_it() {
+    let (code, out, err) = conform("minimal_plugin");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("conformance of minimal-ksn-usage-task"), "{out}");
+    assert!(out.contains("9 of 9 checks hold"), "{out}");
+    assert!(out.contains("nothing undescribed admitted"), "{out}");
 }
 
 #[test]
