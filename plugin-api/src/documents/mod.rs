@@ -1,7 +1,9 @@
 //! Every document that crosses the boundary as JSON text, as serde types with their JSON
 //! Schemas (`schemars`). A plugin writes these shapes; a host reads them with
 //! [`read_document`], which turns a malformed answer into one line naming the method and
-//! the JSON path.
+//! the JSON path. The documents a host sends are read strictly: a key given twice is an
+//! error, and a policy value given as an object must be exactly `{"value": v, "locked":
+//! b}`, so a plugin can read them with these types and refuse what it should.
 //!
 //! | method | document |
 //! |---|---|
@@ -20,6 +22,7 @@ mod outbound;
 pub mod path;
 mod read;
 mod settings;
+mod strict;
 
 pub use description::{
     PluginDescription, SettingDescription, SettingRole, StatementText, ValueType,

@@ -84,12 +84,14 @@ impl Statement {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDocument {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::strict::sections")]
     pub settings: BTreeMap<String, BTreeMap<String, PolicyValue>>,
 }
 
-/// One value of a policy.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+/// One value of a policy. Read strictly: an object is `{"value": v, "locked": b}` and
+/// nothing else (`locked` defaults to false), so `{"value": true, "lockd": true}` is an
+/// error, not an unlocked value.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum PolicyValue {
     /// `{"value": v, "locked": b}`.
@@ -124,7 +126,10 @@ impl PolicyValue {
 /// assert_eq!(change.0["data_handling"]["ksn_statement_accepted"], false);
 /// ```
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
-pub struct LocalChange(pub BTreeMap<String, BTreeMap<String, Json>>);
+pub struct LocalChange(
+    #[serde(deserialize_with = "super::strict::sections")]
+    pub  BTreeMap<String, BTreeMap<String, Json>>,
+);
 
 /// The settings as the host reads them (`settings_json`): the effective values, and for
 /// each setting where its value comes from, whether it is locked and applies now, and why.
