@@ -26,6 +26,28 @@ macro_rules! abi_vocabulary {
             /// Every value this contract version knows.
             pub const ALL: &'static [Self] = &[$(Self::$konst),*];
 
+            /// What a name from a newer contract reads as in a document from a plugin
+            /// (`lenient`): shown as `unrecognised`.
+            pub const UNRECOGNISED: Self = Self(<$repr>::MAX);
+
+            /// Reads a name leniently, for documents a plugin writes: a name a newer
+            /// contract added is `UNRECOGNISED`, so one new value does not make a whole
+            /// task log unreadable to an older host. Input a person writes (scenarios)
+            /// is read strictly.
+            pub fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                Ok(Self::from_name(&text).unwrap_or(Self::UNRECOGNISED))
+            }
+
+            /// `lenient`, for an optional value.
+            pub fn lenient_option<'de, D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> Result<Option<Self>, D::Error> {
+                let text =
+                    <Option<std::borrow::Cow<'de, str>> as serde::Deserialize>::deserialize(d)?;
+                Ok(text.map(|t| Self::from_name(&t).unwrap_or(Self::UNRECOGNISED)))
+            }
+
             /// The stable snake_case name (SPEC vocabulary).
             pub fn as_str(self) -> &'static str {
                 match self {

@@ -48,13 +48,16 @@ pub struct LogEntry {
 #[serde(remote = "Self", tag = "type", rename_all = "snake_case")]
 pub enum Event {
     StateChanged {
+        #[serde(deserialize_with = "TaskState::lenient")]
         from: TaskState,
+        #[serde(deserialize_with = "TaskState::lenient")]
         to: TaskState,
         /// Why, when it is not an operation on the task (`host_restarted`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<Cow<'static, str>>,
     },
     TaskError {
+        #[serde(deserialize_with = "ErrorKind::lenient")]
         kind: ErrorKind,
         message: String,
     },
@@ -76,18 +79,24 @@ pub enum Event {
         accepted: bool,
         source: Source,
         /// Set for a partial withdrawal or re-acceptance of one data category.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "DataCategory::lenient_option"
+        )]
         category: Option<DataCategory>,
     },
     PrivateKsnChanged {
         enabled: bool,
     },
     LicenseChanged {
+        #[serde(deserialize_with = "LicenseState::lenient")]
         license: LicenseState,
     },
     /// An operation was refused; nothing else changed.
     OperationRefused {
         operation: Cow<'static, str>,
+        #[serde(deserialize_with = "ErrorKind::lenient")]
         kind: ErrorKind,
         message: String,
     },
@@ -97,20 +106,28 @@ pub enum Event {
         md5: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
+        #[serde(deserialize_with = "Verdict::lenient")]
         verdict: Verdict,
+        #[serde(deserialize_with = "AnswerSource::lenient")]
         source: AnswerSource,
+        #[serde(deserialize_with = "ObjectAction::lenient")]
         action: ObjectAction,
     },
     KsnUnavailable {
+        #[serde(deserialize_with = "Service::lenient")]
         service: Service,
+        #[serde(deserialize_with = "TransportFailure::lenient")]
         reason: TransportFailure,
     },
     KsnRestored {
+        #[serde(deserialize_with = "Service::lenient")]
         service: Service,
     },
     /// A send the consent in force did not allow was stopped at the gate.
     EgressRefused {
+        #[serde(deserialize_with = "DataCategory::lenient")]
         category: DataCategory,
+        #[serde(deserialize_with = "Service::lenient")]
         service: Service,
         reason: Cow<'static, str>,
     },
@@ -239,4 +256,57 @@ pub struct LogPage {
     /// The oldest entry still kept: older ones were dropped by the log's retention, but for
     /// consent records, which are kept for ever.
     pub oldest_seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::{read_document, LedgerItem};
+
+    #[test]
+    fn a_value_a_newer_contract_added_reads_as_unrecognised_not_as_an_error() {
+        let entry: LogEntry = read_document(
+            "task_log_json",
+            r#"{"seq": 4, "time_ms": 9, "type": "operation_refused", "operation": "start",
+                "kind": "quota_exceeded", "message": "m"}"#,
+        )
+        .unwrap();
+        match entry.event {
+            Event::OperationRefused { kind, .. } => {
+                assert_eq!(kind, ErrorKind::UNRECOGNISED);
+                assert_eq!(kind.as_str(), "unrecognised");
+            }
+            other => panic!("{other:?}"),
+        }
+        let entry: LogEntry = read_document(
+            "task_log_json",
+            r#"{"seq": 5, "time_ms": 9, "type": "consent_changed", "statement": "ksn",
+                "version": 1, "accepted": false, "source": "local", "category": "telemetry"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            entry.event,
+            Event::ConsentChanged {
+                category: Some(DataCategory::UNRECOGNISED),
+                ..
+            }
+        ));
+        let item: LedgerItem = read_document(
+            "ledger_json",
+            r#"{"seq": 0, "time_ms": 1, "category": "files", "service": "edge", "items": 1,
+                "bytes": 24, "consent_record": 3, "outcome": "answered"}"#,
+        )
+        .unwrap();
+        assert_eq!(item.service, Service::UNRECOGNISED);
+    }
+
+    #[test]
+    fn a_known_field_of_the_wrong_type_is_still_an_error() {
+        let err = read_document::<LogEntry>(
+            "task_log_json",
+            r#"{"seq": 4, "time_ms": 9, "type": "task_error", "kind": 3, "message": "m"}"#,
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("invalid type: integer `3`"), "{err}");
+    }
 }

@@ -20,7 +20,9 @@ pub struct LedgerItem {
     /// Numbered from 0 in the order sent, for the life of the task instance.
     pub seq: u64,
     pub time_ms: u64,
+    #[serde(deserialize_with = "DataCategory::lenient")]
     pub category: DataCategory,
+    #[serde(deserialize_with = "Service::lenient")]
     pub service: Service,
     /// Items carried: 1 for a lookup, the batch size for statistics and KMP data.
     pub items: u32,
