@@ -2,7 +2,7 @@
 //!
 //! The task's methods are written once, in `ksn_task_contract!` below. From that one list
 //! come the ABI trait hosts call (`KsnTask`), the plain-Rust trait a plugin implements
-//! ([`TaskImpl`](crate::TaskImpl)), and the panic guard between them
+//! ([`TaskImpl`]), and the panic guard between them
 //! ([`Guarded`](crate::guard::Guarded)).
 //!
 //! The trait grows only at its end: every method appended after the first release has a
