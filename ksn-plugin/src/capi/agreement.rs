@@ -1,0 +1,73 @@
+//! The C vocabularies are the Rust contract's numbers, checked at compile time.
+
+use plugin_api::{
+    AnswerSource, DataCategory, ErrorKind, LicenseState, LogLevel, ObjectAction, Service,
+    TaskState, TransportFailure, Verdict,
+};
+
+use super::types::*;
+
+macro_rules! same {
+    ($($c:ident == $rust:expr;)*) => {$(
+        const _: () = assert!($c == $rust.0 as u32, stringify!($c));
+    )*};
+}
+
+same! {
+    KSN_ERROR_STATEMENT_NOT_ACCEPTED == ErrorKind::STATEMENT_NOT_ACCEPTED;
+    KSN_ERROR_LICENSE_VIOLATION == ErrorKind::LICENSE_VIOLATION;
+    KSN_ERROR_LOCKED_BY_POLICY == ErrorKind::LOCKED_BY_POLICY;
+    KSN_ERROR_UNAVAILABLE_IN_PRIVATE_KSN == ErrorKind::UNAVAILABLE_IN_PRIVATE_KSN;
+    KSN_ERROR_INVALID_SETTINGS == ErrorKind::INVALID_SETTINGS;
+    KSN_ERROR_INVALID_STATE == ErrorKind::INVALID_STATE;
+    KSN_ERROR_PLUGIN_PANIC == ErrorKind::PLUGIN_PANIC;
+    KSN_ERROR_KSN_UNAVAILABLE == ErrorKind::KSN_UNAVAILABLE;
+    KSN_ERROR_STORAGE_ERROR == ErrorKind::STORAGE_ERROR;
+    KSN_ERROR_NOT_IMPLEMENTED == ErrorKind::NOT_IMPLEMENTED;
+    KSN_VERDICT_UNKNOWN == Verdict::UNKNOWN;
+    KSN_VERDICT_TRUSTED == Verdict::TRUSTED;
+    KSN_VERDICT_UNTRUSTED == Verdict::UNTRUSTED;
+    KSN_VERDICT_UNAVAILABLE == Verdict::UNAVAILABLE;
+    KSN_ACTION_NONE == ObjectAction::NONE;
+    KSN_ACTION_DELETED == ObjectAction::DELETED;
+    KSN_ACTION_LOGGED == ObjectAction::LOGGED;
+    KSN_SOURCE_NONE == AnswerSource::NONE;
+    KSN_SOURCE_LOCAL_LIST == AnswerSource::LOCAL_LIST;
+    KSN_SOURCE_PRIVATE_DATABASE == AnswerSource::PRIVATE_DATABASE;
+    KSN_SOURCE_KSN == AnswerSource::KSN;
+    KSN_SERVICE_NONE == Service::NONE;
+    KSN_SERVICE_GLOBAL == Service::GLOBAL;
+    KSN_SERVICE_PROXY == Service::PROXY;
+    KSN_SERVICE_PRIVATE == Service::PRIVATE;
+    KSN_LICENSE_UNKNOWN == LicenseState::UNKNOWN;
+    KSN_LICENSE_VALID == LicenseState::VALID;
+    KSN_LICENSE_EXPIRED == LicenseState::EXPIRED;
+    KSN_LICENSE_NO_KSN == LicenseState::NO_KSN;
+    KSN_STATE_STOPPED == TaskState::STOPPED;
+    KSN_STATE_RUNNING == TaskState::RUNNING;
+    KSN_STATE_FAILED == TaskState::FAILED;
+    KSN_TRANSPORT_UNREACHABLE == TransportFailure::UNREACHABLE;
+    KSN_TRANSPORT_TIMED_OUT == TransportFailure::TIMED_OUT;
+    KSN_CATEGORY_FILES == DataCategory::FILES;
+    KSN_CATEGORY_URLS == DataCategory::URLS;
+    KSN_CATEGORY_STATISTICS == DataCategory::STATISTICS;
+    KSN_CATEGORY_KMP == DataCategory::KMP;
+    KSN_LOG_OFF == LogLevel::OFF;
+    KSN_LOG_ERROR == LogLevel::ERROR;
+    KSN_LOG_WARN == LogLevel::WARN;
+    KSN_LOG_INFO == LogLevel::INFO;
+    KSN_LOG_DEBUG == LogLevel::DEBUG;
+    KSN_LOG_TRACE == LogLevel::TRACE;
+}
+
+// Every contract value has its C name (a new one needs one here too).
+const _: () = assert!(ErrorKind::ALL.len() == 10);
+const _: () = assert!(Verdict::ALL.len() == 4);
+const _: () = assert!(ObjectAction::ALL.len() == 3);
+const _: () = assert!(AnswerSource::ALL.len() == 4);
+const _: () = assert!(Service::ALL.len() == 4);
+const _: () = assert!(LicenseState::ALL.len() == 4);
+const _: () = assert!(TaskState::ALL.len() == 3);
+const _: () = assert!(TransportFailure::ALL.len() == 2);
+const _: () = assert!(DataCategory::ALL.len() == 4);
+const _: () = assert!(LogLevel::ALL.len() == 6);

@@ -1,0 +1,570 @@
+//! A C host written in Rust for the C API's tests: the library's functions (looked up with
+//! `dlsym` in the built cdylib, or linked from the rlib where a test needs the plugin to
+//! share this binary's panic runtime), and an in-memory host behind a callback table.
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    ffi::{c_char, c_void, CStr},
+    mem::size_of,
+    path::PathBuf,
+    ptr,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        Mutex, OnceLock,
+    },
+};
+
+use ksn_plugin::capi::*;
+use libloading::Library;
+
+macro_rules! api {
+    ($($field:ident = $function:ident: $pfn:ident,)*) => {
+        /// The C API's functions.
+        pub struct Api {
+            $(pub $field: $pfn,)*
+        }
+
+        impl Api {
+            /// Looked up in the cdylib cargo built beside this test, as a C host would.
+            pub fn loaded() -> &'static Api {
+                static API: OnceLock<Api> = OnceLock::new();
+                API.get_or_init(|| {
+                    let library = library();
+                    // SAFETY: the header declares these functions with these types.
+                    unsafe {
+                        Api {$(
+                            $field: *library
+                                .get::<$pfn>(concat!(stringify!($function), "\0").as_bytes())
+                                .expect(stringify!($function)),
+                        )*}
+                    }
+                })
+            }
+
+            /// Linked from the rlib into this binary.
+            pub fn linked() -> &'static Api {
+                static API: Api = Api {$($field: $function,)*};
+                &API
+            }
+        }
+    };
+}
+
+api! {
+    plugin_info = ksn_plugin_info: PFN_ksn_plugin_info,
+    describe = ksn_describe: PFN_ksn_describe,
+    install_logger = ksn_install_logger: PFN_ksn_install_logger,
+    error_kind_name = ksn_error_kind_name: PFN_ksn_error_kind_name,
+    string_free = ksn_string_free: PFN_ksn_string_free,
+    error_free = ksn_error_free: PFN_ksn_error_free,
+    task_new = ksn_task_new: PFN_ksn_task_new,
+    task_free = ksn_task_free: PFN_ksn_task_free,
+    push_policy = ksn_task_push_policy: PFN_ksn_task_push_policy,
+    set_local = ksn_task_set_local: PFN_ksn_task_set_local,
+    set_private_ksn = ksn_task_set_private_ksn: PFN_ksn_task_set_private_ksn,
+    set_license = ksn_task_set_license: PFN_ksn_task_set_license,
+    application_started = ksn_task_application_started: PFN_ksn_task_application_started,
+    start = ksn_task_start: PFN_ksn_task_start,
+    stop = ksn_task_stop: PFN_ksn_task_stop,
+    tick = ksn_task_tick: PFN_ksn_task_tick,
+    purge_cache = ksn_task_purge_cache: PFN_ksn_task_purge_cache,
+    status = ksn_task_status: PFN_ksn_task_status,
+    check_file = ksn_task_check_file: PFN_ksn_task_check_file,
+    check_url = ksn_task_check_url: PFN_ksn_task_check_url,
+    settings_json = ksn_task_settings_json: PFN_ksn_task_settings_json,
+    log_json = ksn_task_log_json: PFN_ksn_task_log_json,
+    log_page = ksn_task_log_page: PFN_ksn_task_log_page,
+    ledger_json = ksn_task_ledger_json: PFN_ksn_task_ledger_json,
+    ledger_page = ksn_task_ledger_page: PFN_ksn_task_ledger_page,
+    counters_json = ksn_task_counters_json: PFN_ksn_task_counters_json,
+}
+
+/// The plugin's cdylib, as cargo builds it beside this test binary.
+pub fn library_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe.parent().expect("deps directory").join(format!(
+        "{}ksn_plugin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+fn library() -> &'static Library {
+    static LIBRARY: OnceLock<Library> = OnceLock::new();
+    // SAFETY: the plugin's initialisers have no preconditions; it stays loaded.
+    LIBRARY.get_or_init(|| unsafe { Library::new(library_path()) }.expect("the cdylib loads"))
+}
+
+/// What the plugin logged, once `capture_log` installed the logger.
+pub static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+unsafe extern "C-unwind" fn log_record(
+    _: *mut c_void,
+    level: KsnLogLevel,
+    target: *const c_char,
+    target_len: usize,
+    message: *const c_char,
+    message_len: usize,
+) {
+    let text = |p: *const c_char, n| {
+        String::from_utf8_lossy(std::slice::from_raw_parts(p.cast::<u8>(), n)).into_owned()
+    };
+    let line = format!(
+        "{level} {}: {}",
+        text(target, target_len),
+        text(message, message_len)
+    );
+    LOG.lock().unwrap().push(line);
+}
+
+/// Installs a logger that keeps every record in `LOG` (once per loaded library).
+pub fn capture_log(api: &Api) {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let sink = KsnLogSink {
+            struct_size: size_of::<KsnLogSink>() as u32,
+            context: ptr::null_mut(),
+            log: Some(log_record),
+            max_level: KSN_LOG_DEBUG,
+        };
+        let mut e = error_slot();
+        assert_eq!(unsafe { (api.install_logger)(&sink, &mut e) }, KSN_OK);
+    });
+}
+
+pub fn error_slot() -> KsnError {
+    KsnError {
+        struct_size: size_of::<KsnError>() as u32,
+        kind: KSN_OK,
+        message: ptr::null_mut(),
+        message_len: 0,
+    }
+}
+
+/// An error as the test reads it: kind name and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: KsnErrorKind,
+    pub name: String,
+    pub message: String,
+}
+
+/// Runs one call with an error slot; frees the message.
+pub fn call(api: &Api, f: impl FnOnce(*mut KsnError) -> KsnErrorKind) -> Result<(), Failure> {
+    let mut e = error_slot();
+    let kind = f(&mut e);
+    if kind == KSN_OK {
+        assert!(e.message.is_null(), "no message on success");
+        return Ok(());
+    }
+    assert_eq!(e.kind, kind, "the error slot holds the kind answered");
+    let message = unsafe {
+        let bytes = std::slice::from_raw_parts(e.message.cast::<u8>(), e.message_len);
+        assert_eq!(*e.message.add(e.message_len), 0, "0-terminated");
+        String::from_utf8(bytes.to_vec()).expect("UTF-8 message")
+    };
+    unsafe { (api.error_free)(&mut e) };
+    assert!(e.message.is_null());
+    let name = unsafe { CStr::from_ptr((api.error_kind_name)(kind)) }
+        .to_str()
+        .unwrap()
+        .to_string();
+    Err(Failure {
+        kind,
+        name,
+        message,
+    })
+}
+
+/// Runs one call that answers a document; frees it.
+pub fn document(
+    api: &Api,
+    f: impl FnOnce(*mut KsnString, *mut KsnError) -> KsnErrorKind,
+) -> Result<String, Failure> {
+    let mut out = KsnString {
+        struct_size: size_of::<KsnString>() as u32,
+        ptr: ptr::null_mut(),
+        len: 0,
+    };
+    call(api, |e| f(&mut out, e))?;
+    let text = unsafe {
+        String::from_utf8(std::slice::from_raw_parts(out.ptr.cast::<u8>(), out.len).to_vec())
+            .unwrap()
+    };
+    unsafe { (api.string_free)(&mut out) };
+    assert!(out.ptr.is_null());
+    Ok(text)
+}
+
+pub fn query(md5: [u8; 16]) -> KsnFileQuery {
+    KsnFileQuery {
+        struct_size: size_of::<KsnFileQuery>() as u32,
+        md5,
+        size_bytes: 4096,
+    }
+}
+
+pub fn md5(hex: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
+
+pub const EICAR: &str = "44d88612fea8a8f36de82e1278abb02f";
+
+/// The in-memory host behind a callback table.
+#[derive(Default)]
+pub struct TestHost {
+    pub events: Mutex<Vec<String>>,
+    pub storage: Mutex<HashMap<String, Vec<Vec<u8>>>>,
+    pub now_ms: AtomicU64,
+    /// What every KSN service answers (unknown for the rest).
+    pub answers: HashMap<[u8; 16], KsnVerdict>,
+    /// The services that received a file request, in order.
+    pub file_requests: Mutex<Vec<KsnService>>,
+    pub deleted: Mutex<Vec<[u8; 16]>>,
+    pub replaced: AtomicUsize,
+    /// Retention the host asks for (`log_retention`), if any.
+    pub max_entries: Option<u64>,
+    /// Storage refuses writes, with a reason that is not UTF-8.
+    pub refuse_writes: AtomicBool,
+    /// The host answers values the plugin does not know.
+    pub odd_values: AtomicBool,
+    /// The clock panics (only where the plugin is linked into this binary).
+    pub clock_panics: AtomicBool,
+    /// Calls of callbacks the plugin must not see.
+    pub trapped: AtomicUsize,
+}
+
+impl TestHost {
+    pub fn with_answer(md5: [u8; 16], verdict: KsnVerdict) -> Self {
+        Self {
+            answers: HashMap::from([(md5, verdict)]),
+            ..Self::default()
+        }
+    }
+
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::from_str(e).expect("events are JSON"))
+            .collect()
+    }
+
+    pub fn records(&self) -> usize {
+        self.storage.lock().unwrap().values().map(Vec::len).sum()
+    }
+
+    /// The callback table over this host, as this build of the header has it.
+    pub fn table(&self) -> KsnHost {
+        KsnHost {
+            struct_size: size_of::<KsnHost>() as u32,
+            context: (self as *const TestHost).cast_mut().cast(),
+            emit_event: Some(emit_event),
+            now_ms: Some(now_ms),
+            storage_append: Some(storage_append),
+            storage_records: Some(storage_records),
+            local_file_verdict: Some(local_file_verdict),
+            local_url_verdict: Some(local_url_verdict),
+            ksn_file: Some(ksn_file),
+            ksn_url: Some(ksn_url),
+            ksn_upload: Some(ksn_upload),
+            backup_and_delete: Some(backup_and_delete),
+            storage_replace: Some(storage_replace),
+            log_retention: Some(log_retention),
+        }
+    }
+}
+
+unsafe fn host<'a>(context: *mut c_void) -> &'a TestHost {
+    &*context.cast_const().cast::<TestHost>()
+}
+
+unsafe fn text(data: *const c_char, len: usize) -> String {
+    String::from_utf8(std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec()).unwrap()
+}
+
+unsafe fn push(sink: *const KsnSink, data: &[u8]) {
+    let sink = &*sink;
+    (sink.push.expect("the plugin's push"))(sink.state, data.as_ptr(), data.len());
+}
+
+unsafe extern "C-unwind" fn emit_event(context: *mut c_void, json: *const c_char, len: usize) {
+    host(context).events.lock().unwrap().push(text(json, len));
+}
+
+unsafe extern "C-unwind" fn now_ms(context: *mut c_void) -> u64 {
+    let host = host(context);
+    if host.clock_panics.load(Ordering::SeqCst) {
+        panic!("the host's clock exploded");
+    }
+    host.now_ms.load(Ordering::SeqCst)
+}
+
+unsafe extern "C-unwind" fn storage_append(
+    context: *mut c_void,
+    key: *const c_char,
+    key_len: usize,
+    record: *const u8,
+    record_len: usize,
+    error: *const KsnSink,
+) -> i32 {
+    let host = host(context);
+    if host.refuse_writes.load(Ordering::SeqCst) {
+        push(error, b"disk \xff full");
+        return 28;
+    }
+    let record = std::slice::from_raw_parts(record, record_len).to_vec();
+    host.storage
+        .lock()
+        .unwrap()
+        .entry(text(key, key_len))
+        .or_default()
+        .push(record);
+    0
+}
+
+unsafe extern "C-unwind" fn storage_records(
+    context: *mut c_void,
+    key: *const c_char,
+    key_len: usize,
+    records: *const KsnSink,
+    _error: *const KsnSink,
+) -> i32 {
+    let storage = host(context).storage.lock().unwrap();
+    for record in storage.get(&text(key, key_len)).into_iter().flatten() {
+        push(records, record);
+    }
+    0
+}
+
+unsafe extern "C-unwind" fn storage_replace(
+    context: *mut c_void,
+    key: *const c_char,
+    key_len: usize,
+    records: *const *const u8,
+    lens: *const usize,
+    count: usize,
+    _error: *const KsnSink,
+) -> i32 {
+    let host = host(context);
+    let new: Vec<Vec<u8>> = (0..count)
+        .map(|i| std::slice::from_raw_parts(*records.add(i), *lens.add(i)).to_vec())
+        .collect();
+    host.storage.lock().unwrap().insert(text(key, key_len), new);
+    host.replaced.fetch_add(1, Ordering::SeqCst);
+    0
+}
+
+unsafe extern "C-unwind" fn log_retention(context: *mut c_void, retention: *mut KsnLogRetention) {
+    if let Some(max) = host(context).max_entries {
+        (*retention).max_entries = max;
+    }
+}
+
+unsafe extern "C-unwind" fn local_file_verdict(
+    context: *mut c_void,
+    _query: *const KsnFileQuery,
+) -> KsnVerdict {
+    if host(context).odd_values.load(Ordering::SeqCst) {
+        return 999;
+    }
+    KSN_VERDICT_UNKNOWN
+}
+
+unsafe extern "C-unwind" fn local_url_verdict(
+    _context: *mut c_void,
+    _url: *const c_char,
+    _len: usize,
+) -> KsnVerdict {
+    KSN_VERDICT_UNKNOWN
+}
+
+unsafe extern "C-unwind" fn ksn_file(
+    context: *mut c_void,
+    service: KsnService,
+    query: *const KsnFileQuery,
+    _timeout_ms: u32,
+    reply: *mut KsnReply,
+) -> KsnTransport {
+    let host = host(context);
+    host.file_requests.lock().unwrap().push(service);
+    assert_eq!((*reply).struct_size as usize, size_of::<KsnReply>());
+    if host.odd_values.load(Ordering::SeqCst) {
+        (*reply).ksn = 77;
+        return KSN_TRANSPORT_DELIVERED;
+    }
+    (*reply).ksn = host
+        .answers
+        .get(&(*query).md5)
+        .copied()
+        .unwrap_or(KSN_VERDICT_UNKNOWN);
+    (*reply).latency_ms = 1;
+    KSN_TRANSPORT_DELIVERED
+}
+
+unsafe extern "C-unwind" fn ksn_url(
+    _context: *mut c_void,
+    _service: KsnService,
+    _url: *const c_char,
+    _len: usize,
+    _timeout_ms: u32,
+    _reply: *mut KsnReply,
+) -> KsnTransport {
+    KSN_TRANSPORT_DELIVERED
+}
+
+unsafe extern "C-unwind" fn ksn_upload(
+    _context: *mut c_void,
+    _service: KsnService,
+    _category: KsnDataCategory,
+    _items: u32,
+    _timeout_ms: u32,
+    latency_ms: *mut u32,
+) -> KsnTransport {
+    *latency_ms = 1;
+    KSN_TRANSPORT_DELIVERED
+}
+
+unsafe extern "C-unwind" fn backup_and_delete(
+    context: *mut c_void,
+    query: *const KsnFileQuery,
+    _error: *const KsnSink,
+) -> i32 {
+    host(context).deleted.lock().unwrap().push((*query).md5);
+    0
+}
+
+/// For a table's fields the plugin must not call: counts the call.
+pub unsafe extern "C-unwind" fn trapped_replace(
+    context: *mut c_void,
+    _key: *const c_char,
+    _key_len: usize,
+    _records: *const *const u8,
+    _lens: *const usize,
+    _count: usize,
+    _error: *const KsnSink,
+) -> i32 {
+    host(context).trapped.fetch_add(1, Ordering::SeqCst);
+    0
+}
+
+pub unsafe extern "C-unwind" fn trapped_retention(
+    context: *mut c_void,
+    _retention: *mut KsnLogRetention,
+) {
+    host(context).trapped.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A task created over a table, freed when dropped.
+pub struct Task<'a> {
+    pub api: &'a Api,
+    pub ptr: *mut KsnTask,
+}
+
+impl<'a> Task<'a> {
+    /// # Safety
+    ///
+    /// `table`'s context outlives the task.
+    pub unsafe fn new(api: &'a Api, table: *const KsnHost) -> Result<Self, Failure> {
+        let mut ptr = ptr::null_mut();
+        call(api, |e| (api.task_new)(table, &mut ptr, e))?;
+        assert!(!ptr.is_null());
+        Ok(Self { api, ptr })
+    }
+
+    pub fn push_policy(&self, json: &str) -> Result<(), Failure> {
+        call(self.api, |e| unsafe {
+            (self.api.push_policy)(self.ptr, json.as_ptr().cast(), json.len(), e)
+        })
+    }
+
+    pub fn set_local(&self, json: &str) -> Result<(), Failure> {
+        call(self.api, |e| unsafe {
+            (self.api.set_local)(self.ptr, json.as_ptr().cast(), json.len(), e)
+        })
+    }
+
+    pub fn set_license(&self, license: KsnLicense) -> Result<(), Failure> {
+        call(self.api, |e| unsafe {
+            (self.api.set_license)(self.ptr, license, e)
+        })
+    }
+
+    pub fn set_private_ksn(&self, on: bool) -> Result<(), Failure> {
+        call(self.api, |e| unsafe {
+            (self.api.set_private_ksn)(self.ptr, on, e)
+        })
+    }
+
+    pub fn start(&self) -> Result<(), Failure> {
+        call(self.api, |e| unsafe { (self.api.start)(self.ptr, e) })
+    }
+
+    pub fn stop(&self) -> Result<(), Failure> {
+        call(self.api, |e| unsafe { (self.api.stop)(self.ptr, e) })
+    }
+
+    pub fn tick(&self) -> Result<(), Failure> {
+        call(self.api, |e| unsafe { (self.api.tick)(self.ptr, e) })
+    }
+
+    pub fn status(&self) -> KsnStatus {
+        let mut status = KsnStatus {
+            struct_size: size_of::<KsnStatus>() as u32,
+            state: 99,
+            error: 99,
+            network: 99,
+            license: 99,
+            private_ksn: false,
+        };
+        call(self.api, |e| unsafe {
+            (self.api.status)(self.ptr, &mut status, e)
+        })
+        .expect("status");
+        status
+    }
+
+    pub fn check_file(&self, md5: [u8; 16]) -> Result<KsnLookupAnswer, Failure> {
+        let mut answer = KsnLookupAnswer {
+            struct_size: size_of::<KsnLookupAnswer>() as u32,
+            verdict: 99,
+            action: 99,
+            source: 99,
+            cached: false,
+        };
+        call(self.api, |e| unsafe {
+            (self.api.check_file)(self.ptr, &query(md5), &mut answer, e)
+        })?;
+        Ok(answer)
+    }
+
+    pub fn settings(&self) -> serde_json::Value {
+        let json = document(self.api, |out, e| unsafe {
+            (self.api.settings_json)(self.ptr, out, e)
+        })
+        .expect("settings");
+        serde_json::from_str(&json).unwrap()
+    }
+
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        let json = document(self.api, |out, e| unsafe {
+            (self.api.log_json)(self.ptr, out, e)
+        })
+        .expect("log");
+        serde_json::from_str(&json).unwrap()
+    }
+}
+
+impl Drop for Task<'_> {
+    fn drop(&mut self) {
+        unsafe { (self.api.task_free)(self.ptr) };
+    }
+}
