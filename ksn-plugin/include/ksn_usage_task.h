@@ -59,11 +59,12 @@ typedef int32_t (*KsnStorageRecordsFn)(void *context,
 // A reputation answer.
 typedef uint32_t KsnVerdict;
 
-// A file reputation question: its MD5 checksum and its size.
+// A file reputation question: its size and its MD5 checksum.
 typedef struct KsnFileQuery {
   uint32_t struct_size;
-  uint8_t md5[16];
   uint64_t size_bytes;
+  // At offset 16, so that it moves as one aligned 16-byte word on the lookup path.
+  uint8_t md5[16];
 } KsnFileQuery;
 
 // The device's local allow/deny list for files.

@@ -9,6 +9,7 @@ use std::{
 use plugin_api::{ErrorKind, TaskError};
 
 use super::{
+    failure::Failure,
     strings::report,
     types::{KsnError, KsnErrorKind, KSN_OK},
 };
@@ -38,11 +39,11 @@ pub fn panic_error(function: &str, payload: Box<dyn Any + Send>) -> TaskError {
 pub unsafe fn contained(
     error: *mut KsnError,
     function: &'static str,
-    body: impl FnOnce() -> Result<(), TaskError>,
+    body: impl FnOnce() -> Result<(), Failure>,
 ) -> KsnErrorKind {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => KSN_OK,
-        Ok(Err(e)) => report(error, &e),
+        Ok(Err(e)) => report(error, e.error()),
         Err(payload) => report(error, &panic_error(function, payload)),
     }
 }

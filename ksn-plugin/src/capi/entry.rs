@@ -12,13 +12,14 @@ use std::{
     ptr,
 };
 
-use plugin_api::{ErrorKind, FileQuery, LicenseState, LookupAnswer, TaskError, TaskStatus};
+use plugin_api::{ErrorKind, FileQuery, LicenseState, LookupAnswer, TaskStatus};
 
 use super::{
     call::contained,
-    handle::{with_task, KsnTask},
+    failure::Failure,
+    handle::{with_handle, with_task, KsnTask},
     host::CHost,
-    sized::{narrow, read_in, text, ArgError, Out},
+    sized::{check_in, narrow, read_in, text, ArgError, Out},
     strings::string,
     types::{
         KsnError, KsnErrorKind, KsnFileQuery, KsnHost, KsnLicense, KsnLookupAnswer, KsnStatus,
@@ -34,8 +35,8 @@ unsafe fn document<'a>(json: *const c_char, len: usize) -> Result<&'a str, ArgEr
 /// Writes a document the task answered to the host's `out`, checked before the task runs.
 unsafe fn document_out(
     out: *mut KsnString,
-    body: impl FnOnce() -> Result<String, TaskError>,
-) -> Result<(), TaskError> {
+    body: impl FnOnce() -> Result<String, Failure>,
+) -> Result<(), Failure> {
     let slot = Out::new(out, "out")?;
     slot.write(string(&body()?));
     Ok(())
@@ -118,7 +119,7 @@ pub unsafe extern "C" fn ksn_task_push_policy(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_push_policy", |t| {
-        t.push_policy(document(json, len)?)
+        Ok(t.push_policy(document(json, len)?)?)
     })
 }
 
@@ -135,7 +136,7 @@ pub unsafe extern "C" fn ksn_task_set_local(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_set_local", |t| {
-        t.set_local(document(json, len)?)
+        Ok(t.set_local(document(json, len)?)?)
     })
 }
 
@@ -151,7 +152,7 @@ pub unsafe extern "C" fn ksn_task_set_private_ksn(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_set_private_ksn", |t| {
-        t.set_private_ksn(enabled)
+        Ok(t.set_private_ksn(enabled)?)
     })
 }
 
@@ -168,7 +169,7 @@ pub unsafe extern "C" fn ksn_task_set_license(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_set_license", |t| {
-        t.set_license(LicenseState(narrow(license)))
+        Ok(t.set_license(LicenseState(narrow(license)))?)
     })
 }
 
@@ -183,7 +184,7 @@ pub unsafe extern "C" fn ksn_task_application_started(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_application_started", |t| {
-        t.application_started()
+        Ok(t.application_started()?)
     })
 }
 
@@ -198,7 +199,7 @@ pub unsafe extern "C" fn ksn_task_start(
     task: *const KsnTask,
     error: *mut KsnError,
 ) -> KsnErrorKind {
-    with_task(task, error, "ksn_task_start", |t| t.start())
+    with_task(task, error, "ksn_task_start", |t| Ok(t.start()?))
 }
 
 /// Stops the task; queued data is discarded.
@@ -208,7 +209,7 @@ pub unsafe extern "C" fn ksn_task_start(
 /// `task` is a live task; `error` is NULL or a `KsnError`.
 #[no_mangle]
 pub unsafe extern "C" fn ksn_task_stop(task: *const KsnTask, error: *mut KsnError) -> KsnErrorKind {
-    with_task(task, error, "ksn_task_stop", |t| t.stop())
+    with_task(task, error, "ksn_task_stop", |t| Ok(t.stop()?))
 }
 
 /// State, error, the service the next request goes to, mode and licence. After a panic:
@@ -224,7 +225,7 @@ pub unsafe extern "C" fn ksn_task_status(
     status: *mut KsnStatus,
     error: *mut KsnError,
 ) -> KsnErrorKind {
-    with_task(task, error, "ksn_task_status", |t| {
+    with_handle(task, error, "ksn_task_status", |t| {
         let slot = Out::new(status, "status")?;
         slot.write(c_status(t.status()));
         Ok(())
@@ -246,12 +247,14 @@ pub unsafe extern "C" fn ksn_task_check_file(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_check_file", |t| {
-        let query = read_in(query, "query")?;
+        check_in(query, "query")?;
         let slot = Out::new(answer, "answer")?;
+        // First-version fields, read in place: the checksum moves as one 16-byte word, as
+        // the core reads it (a copy in narrower pieces stalls that read).
         let found = t.check_file(FileQuery {
-            md5: query.md5,
-            size_bytes: query.size_bytes,
-        })?;
+            md5: ptr::read(ptr::addr_of!((*query).md5)),
+            size_bytes: ptr::read(ptr::addr_of!((*query).size_bytes)),
+        });
         slot.write(c_answer(found));
         Ok(())
     })
@@ -275,7 +278,7 @@ pub unsafe extern "C" fn ksn_task_check_url(
     with_task(task, error, "ksn_task_check_url", |t| {
         let url = text(url, len, "url", ErrorKind::INVALID_STATE)?;
         let slot = Out::new(answer, "answer")?;
-        slot.write(c_answer(t.check_url(url)?));
+        slot.write(c_answer(t.check_url(url)));
         Ok(())
     })
 }
@@ -288,7 +291,10 @@ pub unsafe extern "C" fn ksn_task_check_url(
 /// `task` is a live task; `error` is NULL or a `KsnError`.
 #[no_mangle]
 pub unsafe extern "C" fn ksn_task_tick(task: *const KsnTask, error: *mut KsnError) -> KsnErrorKind {
-    with_task(task, error, "ksn_task_tick", |t| t.tick())
+    with_task(task, error, "ksn_task_tick", |t| {
+        t.tick();
+        Ok(())
+    })
 }
 
 /// Empties the verdict cache.
@@ -301,7 +307,10 @@ pub unsafe extern "C" fn ksn_task_purge_cache(
     task: *const KsnTask,
     error: *mut KsnError,
 ) -> KsnErrorKind {
-    with_task(task, error, "ksn_task_purge_cache", |t| t.purge_cache())
+    with_task(task, error, "ksn_task_purge_cache", |t| {
+        t.purge_cache();
+        Ok(())
+    })
 }
 
 /// Effective settings, where each comes from, locks, and whether it applies now (JSON).
@@ -317,7 +326,7 @@ pub unsafe extern "C" fn ksn_task_settings_json(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_settings_json", |t| {
-        document_out(out, || t.settings_json())
+        document_out(out, || Ok(t.settings_json()))
     })
 }
 
@@ -333,7 +342,7 @@ pub unsafe extern "C" fn ksn_task_log_json(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_log_json", |t| {
-        document_out(out, || t.task_log_json())
+        document_out(out, || Ok(t.task_log_json()?))
     })
 }
 
@@ -351,7 +360,7 @@ pub unsafe extern "C" fn ksn_task_log_page(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_log_page", |t| {
-        document_out(out, || t.task_log_page(from_seq, max))
+        document_out(out, || Ok(t.task_log_page(from_seq, max)?))
     })
 }
 
@@ -368,7 +377,7 @@ pub unsafe extern "C" fn ksn_task_ledger_json(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_ledger_json", |t| {
-        document_out(out, || t.ledger_json())
+        document_out(out, || Ok(t.ledger_json()))
     })
 }
 
@@ -386,7 +395,7 @@ pub unsafe extern "C" fn ksn_task_ledger_page(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_ledger_page", |t| {
-        document_out(out, || t.ledger_page(from_seq, max))
+        document_out(out, || Ok(t.ledger_page(from_seq, max)))
     })
 }
 
@@ -402,6 +411,6 @@ pub unsafe extern "C" fn ksn_task_counters_json(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_counters_json", |t| {
-        document_out(out, || t.counters_json())
+        document_out(out, || Ok(t.counters_json()))
     })
 }

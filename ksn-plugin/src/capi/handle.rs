@@ -1,21 +1,20 @@
 //! The task a C host holds: the core's `Task` over the host's callback table, behind the
-//! Rust contract's own panic guard, so that a panic leaves the instance failed exactly as
-//! it does for a Rust host (every later call answers `plugin_panic`, and `status` says
-//! failed with `plugin_panic`).
+//! C boundary's panic guard. The guard keeps the Rust contract's rules (`plugin_api::
+//! guard`): a panic anywhere in a call answers `plugin_panic`, and the instance stays
+//! failed (every later call answers `plugin_panic`; `status` says failed with
+//! `plugin_panic`) until the host frees it and creates it again from storage. It wraps the
+//! core directly, so that the cache-hit path returns its answer in registers.
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use plugin_api::{
-    abi_stable::std_types::RStr,
-    guard::{Guarded, FAILED_BY_PANIC},
-    ErrorKind, FileQuery, KsnTask as _, LicenseState, LookupAnswer, TaskError, TaskStatus,
-};
+use plugin_api::{guard::FAILED_BY_PANIC, ErrorKind, TaskError, TaskStatus};
 
 use super::{
     call::panic_error,
+    failure::Failure,
     host::CHost,
     sized::ArgError,
     strings::report,
@@ -25,8 +24,7 @@ use crate::core::Task;
 
 /// One instance of the KSN Usage task (opaque to the host).
 pub struct KsnTask {
-    guarded: Guarded<Task<CHost>>,
-    /// Set by a panic outside the guard (in the C shell): failed for good all the same.
+    task: Task<CHost>,
     panicked: AtomicBool,
 }
 
@@ -44,100 +42,40 @@ impl KsnTask {
         let task = Task::new(host)?;
         log::debug!(target: "ksn_plugin", "task instance created for a C host");
         Ok(Self {
-            guarded: Guarded::new(task),
+            task,
             panicked: AtomicBool::new(false),
         })
     }
 
-    #[inline(always)]
-    fn live(&self) -> Result<&Guarded<Task<CHost>>, TaskError> {
-        if self.panicked.load(Ordering::Acquire) {
-            return Err(failed_after_panic());
-        }
-        Ok(&self.guarded)
+    fn failed(&self) -> bool {
+        self.panicked.load(Ordering::Acquire)
     }
 
-    pub fn push_policy(&self, json: &str) -> Result<(), TaskError> {
-        self.live()?.push_policy(RStr::from_str(json)).into_result()
-    }
-    pub fn set_local(&self, json: &str) -> Result<(), TaskError> {
-        self.live()?.set_local(RStr::from_str(json)).into_result()
-    }
-    pub fn settings_json(&self) -> Result<String, TaskError> {
-        Ok(self.live()?.settings_json().into_result()?.into())
-    }
-    pub fn set_private_ksn(&self, enabled: bool) -> Result<(), TaskError> {
-        self.live()?.set_private_ksn(enabled).into_result()
-    }
-    pub fn set_license(&self, license: LicenseState) -> Result<(), TaskError> {
-        self.live()?.set_license(license).into_result()
-    }
-    pub fn application_started(&self) -> Result<(), TaskError> {
-        self.live()?.application_started().into_result()
-    }
-    pub fn start(&self) -> Result<(), TaskError> {
-        self.live()?.start().into_result()
-    }
-    pub fn stop(&self) -> Result<(), TaskError> {
-        self.live()?.stop().into_result()
-    }
+    /// The task's status; after a panic (or on one), failed with `plugin_panic`.
     pub fn status(&self) -> TaskStatus {
-        match self.live() {
-            Ok(task) => task.status(),
-            Err(_) => FAILED_BY_PANIC,
+        if self.failed() {
+            return FAILED_BY_PANIC;
         }
-    }
-    #[inline]
-    pub fn check_file(&self, query: FileQuery) -> Result<LookupAnswer, TaskError> {
-        self.live()?.check_file(query).into_result()
-    }
-    pub fn check_url(&self, url: &str) -> Result<LookupAnswer, TaskError> {
-        self.live()?.check_url(RStr::from_str(url)).into_result()
-    }
-    pub fn tick(&self) -> Result<(), TaskError> {
-        self.live()?.tick().into_result()
-    }
-    pub fn task_log_json(&self) -> Result<String, TaskError> {
-        Ok(self.live()?.task_log_json().into_result()?.into())
-    }
-    pub fn task_log_page(&self, from_seq: u64, max: u32) -> Result<String, TaskError> {
-        Ok(self
-            .live()?
-            .task_log_page(from_seq, max)
-            .into_result()?
-            .into())
-    }
-    pub fn ledger_json(&self) -> Result<String, TaskError> {
-        Ok(self.live()?.ledger_json().into_result()?.into())
-    }
-    pub fn ledger_page(&self, from_seq: u64, max: u32) -> Result<String, TaskError> {
-        Ok(self
-            .live()?
-            .ledger_page(from_seq, max)
-            .into_result()?
-            .into())
-    }
-    pub fn counters_json(&self) -> Result<String, TaskError> {
-        Ok(self.live()?.counters_json().into_result()?.into())
-    }
-    pub fn purge_cache(&self) -> Result<(), TaskError> {
-        self.live()?.purge_cache().into_result()
+        catch_unwind(AssertUnwindSafe(|| self.task.status())).unwrap_or_else(|_| {
+            self.panicked.store(true, Ordering::Release);
+            FAILED_BY_PANIC
+        })
     }
 }
 
-/// Runs `body` on the task at `task`, reporting its error, or a panic (which leaves the
-/// task failed), to the host's `error`.
+/// Runs `body` on the task at `task`, in any state, reporting its error, or a panic (which
+/// leaves the task failed), to the host's `error`.
 ///
 /// # Safety
 ///
 /// `task`, when not null, is a task `ksn_task_new` created and `ksn_task_free` has not
 /// freed; `error` as for [`report`].
 #[inline(always)]
-pub unsafe fn with_task(
+pub unsafe fn with_handle(
     task: *const KsnTask,
     error: *mut KsnError,
     function: &'static str,
-    body: impl FnOnce(&KsnTask) -> Result<(), TaskError>,
+    body: impl FnOnce(&KsnTask) -> Result<(), Failure>,
 ) -> KsnErrorKind {
     if task.is_null() || !task.is_aligned() {
         return report(
@@ -148,10 +86,30 @@ pub unsafe fn with_task(
     let task = &*task;
     match catch_unwind(AssertUnwindSafe(|| body(task))) {
         Ok(Ok(())) => KSN_OK,
-        Ok(Err(e)) => report(error, &e),
+        Ok(Err(e)) => report(error, e.error()),
         Err(payload) => {
             task.panicked.store(true, Ordering::Release);
             report(error, &panic_error(function, payload))
         }
     }
+}
+
+/// Runs `body` on the core task at `task`, refused once the task has panicked.
+///
+/// # Safety
+///
+/// As for [`with_handle`].
+#[inline(always)]
+pub unsafe fn with_task(
+    task: *const KsnTask,
+    error: *mut KsnError,
+    function: &'static str,
+    body: impl FnOnce(&Task<CHost>) -> Result<(), Failure>,
+) -> KsnErrorKind {
+    with_handle(task, error, function, |handle| {
+        if handle.failed() {
+            return Err(failed_after_panic().into());
+        }
+        body(&handle.task)
+    })
 }

@@ -73,6 +73,17 @@ unsafe fn host_size<T: Versioned>(ptr: *const T, what: &'static str) -> Result<u
     Ok(size)
 }
 
+/// Checks a struct the host passed in holds at least its first version, whose fields may
+/// then be read in place (a hot path's way: no copy of the whole struct).
+///
+/// # Safety
+///
+/// As for [`read_in`].
+#[inline]
+pub unsafe fn check_in<T: FromHost>(ptr: *const T, what: &'static str) -> Result<(), ArgError> {
+    host_size(ptr, what).map(|_| ())
+}
+
 /// Reads a struct the host passed in.
 ///
 /// # Safety

@@ -124,12 +124,13 @@ pub struct KsnPluginInfo {
     pub contract_version_len: usize,
 }
 
-/// A file reputation question: its MD5 checksum and its size.
+/// A file reputation question: its size and its MD5 checksum.
 #[repr(C)]
 pub struct KsnFileQuery {
     pub struct_size: u32,
-    pub md5: [u8; 16],
     pub size_bytes: u64,
+    /// At offset 16, so that it moves as one aligned 16-byte word on the lookup path.
+    pub md5: [u8; 16],
 }
 
 /// The task's answer to a reputation question.
