@@ -5,7 +5,8 @@
 //!   one crate that links both sides;
 //! - no two modules of a crate depend on each other, directly or round a cycle;
 //! - the plugin's core is pure: no I/O, no clock, no threads, no statics;
-//! - the test fixture built from the plugin's own source has the plugin's dependencies.
+//! - the test fixture built from the plugin's own source has the plugin's dependencies;
+//! - the code map names every source file of each crate it maps, and only files that exist.
 
 mod common;
 
@@ -278,6 +279,7 @@ fn the_plugin_s_core_is_pure() {
         "SystemTime",
         "Instant::now",
         "thread::sleep",
+        "thread::spawn",
         "env::var",
     ];
     // A `static` item (not a `'static` lifetime).
@@ -332,4 +334,55 @@ fn host_sim_never_names_the_plugin_s_code() {
             .collect();
         assert!(hits.is_empty(), "host-sim {}: {hits:?}", module.join("::"));
     }
+}
+
+/// The `.rs` file names in backticks in `text` (`a.rs`, `world/` is not one).
+fn named_files(text: &str) -> BTreeSet<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|quoted| quoted.rsplit('/').next())
+        .filter(|name| name.ends_with(".rs") && !name.contains(' '))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_code_map_names_every_source_file_and_only_files_that_exist() {
+    let root = common::repo_root();
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut sections = 0;
+    for section in map.split("\n## ").skip(1) {
+        let heading = section.lines().next().unwrap_or("");
+        // `## crate (`its/src/`)`: the section maps that directory.
+        let Some(dir) = heading
+            .split("(`")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+        else {
+            continue;
+        };
+        sections += 1;
+        let named = named_files(section);
+        let on_disk: BTreeSet<String> = modules(&root.join(dir))
+            .into_values()
+            .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for file in &on_disk {
+            if file == "lib.rs" || file == "mod.rs" {
+                continue;
+            }
+            assert!(
+                named.contains(file),
+                "ARCHITECTURE.md's section for {dir} does not name {file}"
+            );
+        }
+        for file in named.iter().filter(|f| *f != "lib.rs" && *f != "mod.rs") {
+            assert!(
+                on_disk.contains(file),
+                "ARCHITECTURE.md names {file} under {dir}, which has no such file"
+            );
+        }
+    }
+    assert!(sections >= 5, "the code map has a section per crate");
 }
