@@ -1,5 +1,7 @@
 //! No panic crosses the C ABI: every exported function runs its body here, under
-//! `catch_unwind`, and a panic becomes `plugin_panic` with its message.
+//! `catch_unwind`, and a panic becomes `plugin_panic` with its message. A body's error is
+//! boxed ([`Failure`]), so that its result fits a register and the cache-hit path moves
+//! no error-sized value through memory.
 
 use std::{
     any::Any,
@@ -9,10 +11,33 @@ use std::{
 use plugin_api::{ErrorKind, TaskError};
 
 use super::{
-    failure::Failure,
+    sized::ArgError,
     strings::report,
     types::{KsnError, KsnErrorKind, KSN_OK},
 };
+
+/// A failed call.
+pub struct Failure(Box<TaskError>);
+
+impl Failure {
+    pub fn error(&self) -> &TaskError {
+        &self.0
+    }
+}
+
+impl From<TaskError> for Failure {
+    #[cold]
+    fn from(error: TaskError) -> Self {
+        Self(Box::new(error))
+    }
+}
+
+impl From<ArgError> for Failure {
+    #[cold]
+    fn from(error: ArgError) -> Self {
+        Self(Box::new(error.into()))
+    }
+}
 
 /// `plugin_panic`, saying where and why.
 #[cold]

@@ -15,8 +15,7 @@ use std::{
 use plugin_api::{ErrorKind, FileQuery, LicenseState, LookupAnswer, TaskStatus};
 
 use super::{
-    call::contained,
-    failure::Failure,
+    call::{contained, Failure},
     handle::{with_handle, with_task, KsnTask},
     host::CHost,
     sized::{check_in, narrow, read_in, text, ArgError, Out},

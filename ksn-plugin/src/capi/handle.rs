@@ -13,8 +13,7 @@ use std::{
 use plugin_api::{guard::FAILED_BY_PANIC, ErrorKind, TaskError, TaskStatus};
 
 use super::{
-    call::panic_error,
-    failure::Failure,
+    call::{panic_error, Failure},
     host::CHost,
     sized::ArgError,
     strings::report,

@@ -9,7 +9,6 @@
 pub mod agreement;
 pub mod call;
 pub mod entry;
-pub mod failure;
 pub mod handle;
 pub mod host;
 pub mod logger;
