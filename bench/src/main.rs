@@ -3,6 +3,7 @@
 //! core (the in-process reference) and the host simulator (which loads the plugin through
 //! the ABI, as every host does).
 
+mod capi;
 mod control;
 mod fleet;
 mod lookups;
@@ -113,6 +114,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let quick = cli.quick;
     let (repetitions, calls) = if quick { (3, 20_000) } else { (15, 1_000_000) };
     let (abi_lookup_ns, inproc_lookup_ns) = lookups::hit_ns(plugin, repetitions, calls)?;
+    let capi_lookup_ns = capi::capi_hit_ns(&path, repetitions, calls)?;
     let story = fleet::story(&path, cli.fleet_devices)?;
     if !story.passed {
         return Err("the fleet story did not leave every device as expected".into());
@@ -161,6 +163,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         abi_lookup_ns,
         inproc_lookup_ns,
         abi_ratio: abi_lookup_ns / inproc_lookup_ns,
+        capi_lookup_ns,
         load_us: control::load_us(&path, if quick { 3 } else { 15 })?,
         policy_push_us_per_device: control::policy_push_us(
             plugin,

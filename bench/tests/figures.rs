@@ -18,6 +18,7 @@ fn the_json_report_has_every_figure() {
         "abi_lookup_ns",
         "inproc_lookup_ns",
         "abi_ratio",
+        "capi_lookup_ns",
         "load_us",
         "policy_push_us_per_device",
         "fleet_devices",

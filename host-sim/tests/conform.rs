@@ -35,7 +35,10 @@ fn the_real_plugin_keeps_the_contract() {
 fn a_second_plugin_written_from_the_contract_alone_keeps_it() {
     let (code, out, err) = conform("minimal_plugin");
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("conformance of minimal-ksn-usage-task"), "{out}");
+    assert!(
+        out.contains("conformance of minimal-ksn-usage-task"),
+        "{out}"
+    );
     assert!(out.contains("9 of 9 checks hold"), "{out}");
     assert!(out.contains("nothing undescribed admitted"), "{out}");
 }

@@ -80,7 +80,7 @@ pub fn parse_json(text: &str) -> Result<Json, DocError> {
     let duplicate = RefCell::new(None);
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let parsed = Strict {
-        path: String::new(),
+        at: At::Root,
         duplicate: &duplicate,
     }
     .deserialize(&mut deserializer)
@@ -98,8 +98,27 @@ pub fn parse_json(text: &str) -> Result<Json, DocError> {
 
 /// A JSON value that remembers where it is, so that a duplicate key can be named.
 struct Strict<'a> {
-    path: String,
+    at: At<'a>,
     duplicate: &'a RefCell<Option<String>>,
+}
+
+/// Where a value is, as a chain of borrowed steps: the path text is built only for an
+/// error, not for every key of every valid document.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Root,
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl At<'_> {
+    fn path(&self) -> String {
+        match self {
+            At::Root => String::new(),
+            At::Key(parent, key) => join(&parent.path(), key),
+            At::Index(parent, index) => format!("{}[{index}]", parent.path()),
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Strict<'_> {
@@ -146,7 +165,7 @@ impl<'de> Visitor<'de> for Strict<'_> {
         let mut items = Vec::new();
         loop {
             let seed = Strict {
-                path: format!("{}[{}]", self.path, items.len()),
+                at: At::Index(&self.at, items.len()),
                 duplicate: self.duplicate,
             };
             match seq.next_element_seed(seed)? {
@@ -159,13 +178,12 @@ impl<'de> Visitor<'de> for Strict<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = join(&self.path, &key);
             if object.contains_key(&key) {
-                *self.duplicate.borrow_mut() = Some(path);
+                *self.duplicate.borrow_mut() = Some(At::Key(&self.at, &key).path());
                 return Err(A::Error::custom("duplicate key"));
             }
             let value = map.next_value_seed(Strict {
-                path,
+                at: At::Key(&self.at, &key),
                 duplicate: self.duplicate,
             })?;
             object.insert(key, value);

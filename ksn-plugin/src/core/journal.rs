@@ -231,19 +231,38 @@ pub struct Restored {
 /// Reads the journal: the last snapshot, where numbering resumes, and the task's state as
 /// the log last recorded it. A damaged record at or after the last snapshot makes the
 /// state untrustworthy (it may have held a later snapshot): that is an error.
+///
+/// Records are read newest first, and only as far back as the last snapshot and the last
+/// record of the task's state: restoring costs what was written since the last snapshot,
+/// not the whole history. An older record's damage costs only the log its entries, and
+/// reading the log reports it.
 pub fn restore(records: &[Vec<u8>]) -> Result<Restored, Damaged> {
     let mut restored = Restored::default();
-    let parsed: Vec<Result<Record<'_>, Damaged>> = records
-        .iter()
-        .enumerate()
-        .map(|(i, bytes)| parse(i, bytes))
-        .collect();
-    let last_state = parsed
-        .iter()
-        .rposition(|r| r.as_ref().is_ok_and(|r| r.state.is_some()));
+    let mut parsed: Vec<Result<Record<'_>, Damaged>> = Vec::new();
+    let mut last_state = None;
+    let mut task_state_known = false;
+    for (index, bytes) in records.iter().enumerate().rev() {
+        let record = parse(index, bytes);
+        if let Ok(record) = &record {
+            if last_state.is_none() && record.state.is_some() {
+                last_state = Some(index);
+            }
+            task_state_known |= record.base.is_some_and(|b| b.task_state.is_some())
+                || record
+                    .entries
+                    .iter()
+                    .any(|(head, _)| head.kind == "state_changed" && head.to.is_some());
+        }
+        parsed.push(record);
+        if last_state.is_some() && task_state_known {
+            break;
+        }
+    }
+    parsed.reverse();
+    let first = records.len() - parsed.len();
     let trusted_from = last_state.unwrap_or(0);
     let mut before = None;
-    for (index, record) in parsed.iter().enumerate() {
+    for (index, record) in (first..).zip(&parsed) {
         let record = match record {
             Ok(record) => record,
             Err(damage) if index < trusted_from => {
@@ -273,7 +292,7 @@ pub fn restore(records: &[Vec<u8>]) -> Result<Restored, Damaged> {
         }
     }
     if let Some(index) = last_state {
-        let raw = parsed[index]
+        let raw = parsed[index - first]
             .as_ref()
             .ok()
             .and_then(|r| r.state)
