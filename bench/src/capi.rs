@@ -14,10 +14,7 @@ use std::{
 use ksn_plugin::capi::*;
 use libloading::Library;
 
-use crate::{
-    lookups::{files, time_per_call, ACCEPT},
-    report::median,
-};
+use crate::lookups::{files, ACCEPT};
 
 /// The host's state: storage only (the clock stands still, as the ABI path's simulated
 /// clock does while it is measured; every KSN service answers `unknown`).
@@ -200,23 +197,54 @@ impl Api {
     }
 }
 
-/// Median nanoseconds per cache-hit file lookup through the C API (`ksn_task_check_file`
-/// on a running task with the file already cached), over `repetitions` batches of `calls`
-/// calls: the same warm-up and hit as `lookups::hit_ns` gives the ABI path.
-pub fn capi_hit_ns(plugin_path: &Path, repetitions: usize, calls: usize) -> Result<f64, String> {
-    // SAFETY: loading the plugin runs its initialisers, which have no preconditions.
-    let library = unsafe { Library::new(plugin_path) }
-        .map_err(|e| format!("{}: {e}", plugin_path.display()))?;
-    let api = Api::load(&library)?;
-    let host = Box::<Host>::default();
-    let table = table(&host);
+/// A running task created through the C API, with one file in its cache: `hit` looks it
+/// up again, as a C host would.
+pub struct CapiLookup {
+    api: Api,
+    // Boxed so the table's context pointer stays valid; both outlive the task.
+    _host: Box<Host>,
+    _table: Box<KsnHost>,
+    task: *mut KsnTask,
+    query: KsnFileQuery,
+    answer: KsnLookupAnswer,
+}
 
-    let mut task = ptr::null_mut();
-    // SAFETY (every call below): the table and the host outlive the task, freed at the end.
-    api.checked("ksn_task_new", |e| unsafe {
-        (api.task_new)(&table, &mut task, e)
-    })?;
-    let measured = (|| {
+impl CapiLookup {
+    pub fn new(plugin_path: &Path) -> Result<Self, String> {
+        // SAFETY: loading the plugin runs its initialisers, which have no preconditions.
+        let library = unsafe { Library::new(plugin_path) }
+            .map_err(|e| format!("{}: {e}", plugin_path.display()))?;
+        let api = Api::load(&library)?;
+        // A library is never unloaded (as the ABI loader keeps it): its logger and statics
+        // may still be in use.
+        std::mem::forget(library);
+        let host = Box::<Host>::default();
+        let table = Box::new(table(&host));
+        let mut task = ptr::null_mut();
+        // SAFETY (every call below): the table and the host outlive the task.
+        api.checked("ksn_task_new", |e| unsafe {
+            (api.task_new)(&*table, &mut task, e)
+        })?;
+        let file = files(1)[0];
+        let mut lookup = Self {
+            api,
+            _host: host,
+            _table: table,
+            task,
+            query: KsnFileQuery {
+                struct_size: size_of::<KsnFileQuery>() as u32,
+                md5: file.md5,
+                size_bytes: file.size_bytes,
+            },
+            answer: KsnLookupAnswer {
+                struct_size: size_of::<KsnLookupAnswer>() as u32,
+                verdict: KSN_VERDICT_UNKNOWN,
+                action: KSN_ACTION_NONE,
+                source: KSN_SOURCE_NONE,
+                cached: false,
+            },
+        };
+        let (api, task) = (&lookup.api, lookup.task);
         api.checked("set_license", |e| unsafe {
             (api.set_license)(task, KSN_LICENSE_VALID, e)
         })?;
@@ -224,50 +252,36 @@ pub fn capi_hit_ns(plugin_path: &Path, repetitions: usize, calls: usize) -> Resu
             (api.set_local)(task, ACCEPT.as_ptr().cast(), ACCEPT.len(), e)
         })?;
         api.checked("start", |e| unsafe { (api.start)(task, e) })?;
-
-        let file = files(1)[0];
-        let query = KsnFileQuery {
-            struct_size: size_of::<KsnFileQuery>() as u32,
-            md5: file.md5,
-            size_bytes: file.size_bytes,
-        };
-        let mut answer = KsnLookupAnswer {
-            struct_size: size_of::<KsnLookupAnswer>() as u32,
-            verdict: KSN_VERDICT_UNKNOWN,
-            action: KSN_ACTION_NONE,
-            source: KSN_SOURCE_NONE,
-            cached: false,
-        };
         for _ in 0..2 {
-            api.checked("check_file", |e| unsafe {
-                (api.check_file)(task, &query, &mut answer, e)
+            let (query, answer) = (&lookup.query, &mut lookup.answer);
+            lookup.api.checked("check_file", |e| unsafe {
+                (lookup.api.check_file)(task, query, answer, e)
             })?;
         }
-        if !answer.cached {
+        if !lookup.answer.cached {
             return Err("the warmed lookup did not hit the cache".to_string());
         }
+        Ok(lookup)
+    }
 
-        let mut through_capi = Vec::with_capacity(repetitions);
-        for _ in 0..repetitions {
-            through_capi.push(time_per_call(calls, || {
-                // SAFETY: as above; the answer and query live across the loop.
-                black_box(unsafe {
-                    (api.check_file)(
-                        black_box(task),
-                        black_box(&query),
-                        &mut answer,
-                        ptr::null_mut(),
-                    )
-                });
-            }));
-        }
-        Ok(median(through_capi))
-    })();
-    // SAFETY: the task is not used after this.
-    unsafe { (api.task_free)(task) };
-    drop(host);
-    // A library is never unloaded (as the ABI loader keeps it): its logger and statics
-    // may still be in use.
-    std::mem::forget(library);
-    measured
+    /// One cache-hit lookup.
+    #[inline]
+    pub fn hit(&mut self) {
+        // SAFETY: the task is live until drop; the query and answer are ours.
+        black_box(unsafe {
+            (self.api.check_file)(
+                black_box(self.task),
+                black_box(&self.query),
+                &mut self.answer,
+                ptr::null_mut(),
+            )
+        });
+    }
+}
+
+impl Drop for CapiLookup {
+    fn drop(&mut self) {
+        // SAFETY: the task is not used after this.
+        unsafe { (self.api.task_free)(self.task) };
+    }
 }

@@ -89,13 +89,20 @@ pub fn lookup_pair(plugin: Plugin) -> Result<LookupPair, String> {
     })
 }
 
-/// A cache-hit lookup through the ABI and the same lookup on the core linked in-process,
-/// alternating batches so both see the same machine.
-pub fn hit_ns(plugin: Plugin, repetitions: usize, calls: usize) -> Result<(f64, f64), String> {
+/// A cache-hit lookup through the ABI, the same lookup on the core linked in-process, and
+/// `third` (the same hit through the C API), alternating batches so all three see the same
+/// machine.
+pub fn hit_ns(
+    plugin: Plugin,
+    third: &mut dyn FnMut(),
+    repetitions: usize,
+    calls: usize,
+) -> Result<(f64, f64, f64), String> {
     let LookupPair { world, core, query } = lookup_pair(plugin)?;
     let abi = &world.devices[0].task;
     let mut through_abi = Vec::new();
     let mut in_process = Vec::new();
+    let mut through_capi = Vec::new();
     for _ in 0..repetitions {
         through_abi.push(time_per_call(calls, || {
             black_box(abi.check_file(black_box(query)));
@@ -103,8 +110,13 @@ pub fn hit_ns(plugin: Plugin, repetitions: usize, calls: usize) -> Result<(f64, 
         in_process.push(time_per_call(calls, || {
             black_box(core.check_file(black_box(query)));
         }));
+        through_capi.push(time_per_call(calls, &mut *third));
     }
-    Ok((median(through_abi), median(in_process)))
+    Ok((
+        median(through_abi),
+        median(in_process),
+        median(through_capi),
+    ))
 }
 
 /// For instruction counting (`valgrind --tool=callgrind ksn-bench lookups ...`): `calls`

@@ -113,8 +113,10 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let plugin = loader::load(&path).map_err(|e| e.to_string())?;
     let quick = cli.quick;
     let (repetitions, calls) = if quick { (3, 20_000) } else { (15, 1_000_000) };
-    let (abi_lookup_ns, inproc_lookup_ns) = lookups::hit_ns(plugin, repetitions, calls)?;
-    let capi_lookup_ns = capi::capi_hit_ns(&path, repetitions, calls)?;
+    let mut capi = capi::CapiLookup::new(&path)?;
+    let (abi_lookup_ns, inproc_lookup_ns, capi_lookup_ns) =
+        lookups::hit_ns(plugin, &mut || capi.hit(), repetitions, calls)?;
+    drop(capi);
     let story = fleet::story(&path, cli.fleet_devices)?;
     if !story.passed {
         return Err("the fleet story did not leave every device as expected".into());
