@@ -117,10 +117,19 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let (abi_lookup_ns, inproc_lookup_ns, capi_lookup_ns) =
         lookups::hit_ns(plugin, &mut || capi.hit(), repetitions, calls)?;
     drop(capi);
-    let story = fleet::story(&path, cli.fleet_devices)?;
-    if !story.passed {
+    // The story takes seconds on a shared machine: the median of three runs, each in a
+    // process of its own, and the highest peak RSS.
+    let stories = (0..if quick { 1 } else { 3 })
+        .map(|_| fleet::story(&path, cli.fleet_devices))
+        .collect::<Result<Vec<_>, _>>()?;
+    if stories.iter().any(|story| !story.passed) {
         return Err("the fleet story did not leave every device as expected".into());
     }
+    let story = host_sim::fleet::FleetReport {
+        story_s: median(stories.iter().map(|s| s.story_s).collect()),
+        peak_rss_mib: stories.iter().map(|s| s.peak_rss_mib).fold(0.0, f64::max),
+        ..stories[0].clone()
+    };
     let (miss_requests, miss_total_ms) = lookups::misses(plugin, 10_000, 100)?;
     let (withdrawal_ms_p50, withdrawal_ms_max, withdrawal_unaffected_ms_max) =
         control::withdrawal_ms(plugin, if quick { 1 } else { 5 })?;
@@ -149,7 +158,14 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         .iter()
         .map(|&steps| {
             let seconds = median(
-                (0..if quick { 1 } else { 3 })
+                // Short runs are the noisiest: more of them.
+                (0..if quick {
+                    1
+                } else if steps <= 20_000 {
+                    11
+                } else {
+                    3
+                })
                     .map(|_| uptime::long_run_s(plugin, steps))
                     .collect::<Result<Vec<_>, _>>()?,
             );
