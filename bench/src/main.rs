@@ -52,6 +52,12 @@ enum Internal {
     /// Load the plugin once and print the microseconds it took.
     #[command(hide = true)]
     LoadOnce,
+    /// Run the single-device scenario of this many steps and print its seconds.
+    #[command(hide = true)]
+    LongRun {
+        #[arg(long)]
+        steps: usize,
+    },
     /// Run the fleet story and print its report as JSON.
     #[command(hide = true)]
     FleetStory {
@@ -86,6 +92,11 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         Some(Internal::Lookups { mode, calls }) => {
             let plugin = loader::load(&path).map_err(|e| e.to_string())?;
             lookups::hits_only(plugin, mode, *calls)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Internal::LongRun { steps }) => {
+            let plugin = loader::load(&path).map_err(|e| e.to_string())?;
+            println!("{}", uptime::long_run_s(plugin, *steps)?);
             return Ok(ExitCode::SUCCESS);
         }
         Some(Internal::FleetStory { devices, db }) => {
@@ -166,7 +177,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 } else {
                     3
                 })
-                    .map(|_| uptime::long_run_s(plugin, steps))
+                    .map(|_| uptime::long_run_in_own_process(&path, steps))
                     .collect::<Result<Vec<_>, _>>()?,
             );
             Ok(report::RunPoint {

@@ -121,6 +121,27 @@ pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<f64, String> {
     Ok(elapsed)
 }
 
+/// `long_run_s` in a process of its own (`ksn-bench long-run`), so that no earlier
+/// measurement's heap is in its way, as `host-sim run` would run it.
+pub fn long_run_in_own_process(plugin_path: &std::path::Path, steps: usize) -> Result<f64, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .arg("--plugin")
+        .arg(plugin_path)
+        .args(["long-run", "--steps", &steps.to_string()])
+        .output()
+        .map_err(|e| format!("long-run: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| {
+            format!(
+                "the long run failed ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
