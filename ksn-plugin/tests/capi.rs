@@ -328,10 +328,7 @@ fn a_newer_host_s_longer_table_and_structs_work() {
         future_flags: u64::MAX,
     };
     table.current.struct_size = size_of::<NewerHost>() as u32;
-    let task = unsafe { Task::new(api, &table.current) }.unwrap();
-    task.set_license(KSN_LICENSE_VALID).unwrap();
-    task.set_local(ACCEPT).unwrap();
-    task.start().unwrap();
+    let task = unsafe { Task::running(api, &table.current, ACCEPT) }.unwrap();
 
     let mut status = NewerStatus {
         current: KsnStatus {
@@ -519,10 +516,7 @@ fn garbage_from_the_host_is_taken_safely() {
     let api = Api::loaded();
     let host = TestHost::default();
     let table = host.table();
-    let task = unsafe { Task::new(api, &table) }.unwrap();
-    task.set_license(KSN_LICENSE_VALID).unwrap();
-    task.set_local(ACCEPT).unwrap();
-    task.start().unwrap();
+    let task = unsafe { Task::running(api, &table, ACCEPT) }.unwrap();
 
     host.odd_values.store(true, Ordering::SeqCst);
     let answer = task.check_file(md5(EICAR)).unwrap();
@@ -590,10 +584,7 @@ fn a_task_is_used_from_many_threads_at_once() {
     let api = Api::loaded();
     let host = TestHost::with_answer(md5(EICAR), KSN_VERDICT_TRUSTED);
     let table = host.table();
-    let task = unsafe { Task::new(api, &table) }.unwrap();
-    task.set_license(KSN_LICENSE_VALID).unwrap();
-    task.set_local(ACCEPT).unwrap();
-    task.start().unwrap();
+    let task = unsafe { Task::running(api, &table, ACCEPT) }.unwrap();
     struct Shared(*mut KsnTask);
     // SAFETY: the C API's task may be called from any thread.
     unsafe impl Sync for Shared {}

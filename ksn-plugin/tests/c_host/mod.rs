@@ -480,6 +480,23 @@ impl<'a> Task<'a> {
         Ok(Self { api, ptr })
     }
 
+    /// A task with a valid licence, `accept` applied locally, and started.
+    ///
+    /// # Safety
+    ///
+    /// As `new`.
+    pub unsafe fn running(
+        api: &'a Api,
+        table: *const KsnHost,
+        accept: &str,
+    ) -> Result<Self, Failure> {
+        let task = Self::new(api, table)?;
+        task.set_license(KSN_LICENSE_VALID)?;
+        task.set_local(accept)?;
+        task.start()?;
+        Ok(task)
+    }
+
     pub fn push_policy(&self, json: &str) -> Result<(), Failure> {
         call(self.api, |e| unsafe {
             (self.api.push_policy)(self.ptr, json.as_ptr().cast(), json.len(), e)
