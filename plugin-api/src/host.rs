@@ -86,6 +86,19 @@ pub trait HostServices: Send + Sync {
     fn log_retention(&self) -> LogRetention {
         LogRetention::DEFAULT
     }
+
+    /// The events of this task the host holds (as `emit_event` received them) whose `seq`
+    /// is `from_seq` or later, oldest first. A management server keeps a device's events
+    /// in its own database, apart from the device's storage: at creation the task asks for
+    /// those after the last entry of its journal, so that a change that took effect while
+    /// storage refused to record it (a withdrawal, above all) is not undone by a restart.
+    /// The task applies again only what narrows what may leave, never what widens it, so
+    /// a host may answer more than was lost, or events of no use. Added in 1.3.0; a host
+    /// that keeps no events answers none.
+    fn events_since(&self, from_seq: u64) -> RResult<RVec<RString>, RString> {
+        let _ = from_seq;
+        abi_stable::std_types::ROk(RVec::new())
+    }
 }
 
 /// How much of the task log a plugin keeps: an entry is dropped once it is not among the

@@ -85,7 +85,7 @@ impl LoadError {
 pub struct Plugin {
     pub module: KsnPluginRef,
     pub info: PluginInfo,
-    /// The contract version the plugin was built against (`1.2.0`), from its header.
+    /// The contract version the plugin was built against (`1.3.0`), from its header.
     pub contract: VersionStrings,
 }
 

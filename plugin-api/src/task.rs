@@ -233,7 +233,7 @@ ksn_task_contract! {}
 #[cfg(ksn_contract = "next")]
 ksn_task_contract! {
     /// Only in the `next` test contract: a method no released host knows.
-    ["1.3.0"]
+    ["1.4.0"]
     fn sends_immediately(&self) -> RResult<bool, TaskError> => Result<bool, TaskError>;
 }
 

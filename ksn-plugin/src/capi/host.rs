@@ -16,7 +16,7 @@ use plugin_api::{DataCategory, FileQuery, LogRetention, Service, TransportFailur
 use super::{
     sized::{bytes, narrow, ArgError},
     types::{
-        KsnBackupAndDeleteFn, KsnEmitEventFn, KsnFileQuery, KsnFileRequestFn, KsnHost,
+        KsnBackupAndDeleteFn, KsnEmitEventFn, KsnEventsSinceFn, KsnFileQuery, KsnFileRequestFn, KsnHost,
         KsnLocalFileVerdictFn, KsnLocalUrlVerdictFn, KsnLogRetention, KsnLogRetentionFn,
         KsnNowMsFn, KsnReply, KsnSink, KsnStorageAppendFn, KsnStorageRecordsFn,
         KsnStorageReplaceFn, KsnUploadFn, KsnUrlRequestFn, KSN_TRANSPORT_DELIVERED,
@@ -51,6 +51,7 @@ pub struct CHost {
     backup_and_delete: Required<KsnBackupAndDeleteFn>,
     storage_replace: KsnStorageReplaceFn,
     log_retention: KsnLogRetentionFn,
+    events_since: KsnEventsSinceFn,
 }
 
 // SAFETY: the host promises, with the table, that its callbacks and their context may be
@@ -79,6 +80,7 @@ impl CHost {
             backup_and_delete: required(table.backup_and_delete, "host->backup_and_delete")?,
             storage_replace: table.storage_replace,
             log_retention: table.log_retention,
+            events_since: table.events_since,
         })
     }
 }
@@ -242,6 +244,23 @@ impl Host for CHost {
             max_entries: answer.max_entries,
             max_age_ms: answer.max_age_ms,
         }
+    }
+
+    fn events_since(&self, from_seq: u64) -> Result<Vec<String>, String> {
+        let Some(events_since) = self.events_since else {
+            return Ok(Vec::new());
+        };
+        let (events, reason) = (Mutex::default(), Mutex::default());
+        let status =
+            unsafe { events_since(self.context, from_seq, &sink(&events), &sink(&reason)) };
+        outcome(status, reason)?;
+        let events: Pushed = events.into_inner().unwrap_or_else(|p| p.into_inner());
+        // An event that is not UTF-8 cannot be one of the task's: it is skipped.
+        Ok(events
+            .items
+            .into_iter()
+            .filter_map(|e| String::from_utf8(e).ok())
+            .collect())
     }
 
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {

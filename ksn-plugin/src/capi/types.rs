@@ -119,7 +119,7 @@ pub struct KsnPluginInfo {
     pub name_len: usize,
     pub version: *const c_char,
     pub version_len: usize,
-    /// The version of the contract the plugin implements (`1.2.0`), shared by both ABIs.
+    /// The version of the contract the plugin implements (`1.3.0`), shared by both ABIs.
     pub contract_version: *const c_char,
     pub contract_version_len: usize,
 }
@@ -247,6 +247,18 @@ pub type KsnStorageReplaceFn = Option<
 pub type KsnLogRetentionFn =
     Option<unsafe extern "C-unwind" fn(context: *mut c_void, retention: *mut KsnLogRetention)>;
 
+/// Pushes to `events`, oldest first, each event of this task the host holds (the JSON text
+/// `emit_event` received) whose `seq` is `from_seq` or later. Answers 0, or non-zero with a
+/// reason pushed to `error`.
+pub type KsnEventsSinceFn = Option<
+    unsafe extern "C-unwind" fn(
+        context: *mut c_void,
+        from_seq: u64,
+        events: *const KsnSink,
+        error: *const KsnSink,
+    ) -> i32,
+>;
+
 /// The device's local allow/deny list for files.
 pub type KsnLocalFileVerdictFn = Option<
     unsafe extern "C-unwind" fn(context: *mut c_void, query: *const KsnFileQuery) -> KsnVerdict,
@@ -346,6 +358,12 @@ pub struct KsnHost {
     /// Optional. Without it the contract's default retention applies (the newest 10,000
     /// entries of the last 90 days).
     pub log_retention: KsnLogRetentionFn,
+    /// Optional (added in 1.3.0). The events of this task the host keeps in its own
+    /// database, apart from the task's storage: at creation the task reconciles its journal
+    /// with those after its last entry, so that a withdrawal that took effect while storage
+    /// refused to record it survives a restart. Without it nothing is reconciled: such a
+    /// change is lost if the host restarts before storage works again.
+    pub events_since: KsnEventsSinceFn,
 }
 
 /// The host's logger, installed once for the library (`ksn_install_logger`).

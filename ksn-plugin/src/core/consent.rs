@@ -26,7 +26,8 @@ fn first_version() -> u32 {
 pub struct Ended {
     pub statement: Statement,
     pub version: u32,
-    /// Who or what ended it: `local`, `policy`, `mode_change`, `statement_changed`.
+    /// Who or what ended it: `local`, `policy`, `mode_change`, `statement_changed` (for
+    /// Managed Protection ended with the KSN statement, how that one ended).
     pub source: Source,
     pub time_ms: u64,
     /// The task-log sequence number of the `consent_changed` entry that recorded it.
@@ -35,6 +36,48 @@ pub struct Ended {
     #[serde(default)]
     pub with_ksn: bool,
 }
+
+/// A policy's acceptance that is not in force: it named another version of the statement
+/// than the one shipped, or no version of the statement of the device's mode.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NotInForce {
+    pub statement: Statement,
+    /// The version the policy named, if it named one of this statement.
+    pub version: Option<u32>,
+    pub source: Source,
+    pub time_ms: u64,
+    /// The `acceptance_not_in_force` entry that recorded it.
+    pub record: u64,
+}
+
+impl NotInForce {
+    /// Why, naming both versions.
+    pub fn words(&self, current_version: u32) -> String {
+        let at = format!("(log #{}, t={} ms)", self.record, self.time_ms);
+        match self.version {
+            Some(version) => format!(
+                "the policy's acceptance is of version {version}, and this plugin ships version {current_version} {at}: the administrator must read version {current_version} and accept it in the policy, or accept it locally"
+            ),
+            None => format!(
+                "the policy's acceptance names no version of it (only the other mode's statement) {at}: the administrator must read version {current_version} and accept it in the policy, or accept it locally"
+            ),
+        }
+    }
+}
+
+/// A data category withdrawn by a change whose settings are not in force yet (they wait
+/// for storage, or were lost with a restart before storage took them): the category stays
+/// withdrawn until a policy push or a local change of its box decides it again.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Withheld {
+    pub source: Source,
+    pub time_ms: u64,
+    /// The `consent_changed` entry that recorded the withdrawal.
+    pub record: u64,
+}
+
+/// The data categories of the Global-KSN boxes, in table order.
+pub const CATEGORIES: usize = 3;
 
 /// The acceptances in force, and how the last ones ended. The KSN box holds at most one
 /// acceptance, of the statement of the mode the device was in when it was given; a mode
@@ -47,6 +90,19 @@ pub struct Consent {
     pub ksn_ended: Option<Ended>,
     #[serde(default)]
     pub kmp_ended: Option<Ended>,
+    /// The last policy acceptance of the box that was not in force, until the box is
+    /// accepted or withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ksn_not_in_force: Option<NotInForce>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kmp_not_in_force: Option<NotInForce>,
+    /// Categories withdrawn whatever the settings layers say, by category.
+    #[serde(default, skip_serializing_if = "no_category_withheld")]
+    pub withheld: [Option<Withheld>; CATEGORIES],
+}
+
+fn no_category_withheld(withheld: &[Option<Withheld>; CATEGORIES]) -> bool {
+    withheld.iter().all(Option::is_none)
 }
 
 impl Consent {

@@ -6,8 +6,8 @@
 use plugin_api::{DataCategory, ErrorKind, LicenseState, Service, TaskError, TaskState};
 
 use super::{
-    consent::{Acceptance, Consent, Ended, Source, Statement},
-    doc::{LocalEntry, Policy},
+    consent::{Acceptance, Consent, Ended, NotInForce, Source, Statement, Withheld},
+    doc::{LocalEntry, Policy, Versions},
     journal::{Changes, Event, LogEntry},
     layers::{Layers, Resolved},
     route::Routing,
@@ -35,6 +35,55 @@ pub struct Control {
     /// When the last statistics/KMP batch went out (host time), so that "at most one
     /// batch a minute" holds across restarts.
     pub last_batch_ms: Option<u64>,
+    /// The part of a change that waits to be recorded (not persisted: a restart loses it,
+    /// and the host sends its policy again).
+    pub waiting: Option<Waiting>,
+}
+
+/// What of an earlier change waits for storage: its narrowing part took effect, the rest
+/// is applied (as the whole change, from the state then) once storage records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waiting {
+    pub operation: &'static str,
+    pub change: WaitingChange,
+    pub since_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WaitingChange {
+    Policy(Policy),
+    Local(Vec<LocalEntry>),
+    /// The policy's Global-KSN values, due when Private KSN went off.
+    DeferredPolicy,
+}
+
+impl Waiting {
+    /// What waits, in words (for the log and `explain`).
+    pub fn words(&self) -> String {
+        match &self.change {
+            WaitingChange::Policy(_) => format!(
+                "the rest of the policy pushed at t={} ms (its acceptances, re-enabled categories and other values)",
+                self.since_ms
+            ),
+            WaitingChange::Local(_) => format!(
+                "the rest of the local change made at t={} ms",
+                self.since_ms
+            ),
+            WaitingChange::DeferredPolicy => format!(
+                "the policy's Global-KSN values, due when Private KSN went off at t={} ms",
+                self.since_ms
+            ),
+        }
+    }
+
+    /// Whether the waiting change sets `setting`.
+    pub fn sets(&self, setting: Setting) -> bool {
+        match &self.change {
+            WaitingChange::Policy(policy) => policy.get(setting).is_some(),
+            WaitingChange::Local(entries) => entries.iter().any(|e| e.setting == setting),
+            WaitingChange::DeferredPolicy => !setting.descriptor().role.applies_in_private_ksn(),
+        }
+    }
 }
 
 /// What the data plane must do once a transaction is committed.
@@ -57,6 +106,11 @@ pub struct Txn {
     /// What the host reports of the environment (the mode, the licence) is applied even
     /// when storage cannot record it.
     pub reported: bool,
+    /// It only records what happened (a detection, a refusal): it changes no permission,
+    /// and its record waits for storage like a narrowing one (bounded by the driver).
+    pub fact: bool,
+    /// It applies the waiting part of an earlier change.
+    pub resumes: bool,
     now: u64,
 }
 
@@ -103,16 +157,89 @@ impl Txn {
             persist_state: false,
             effects: Effects::default(),
             reported: false,
+            fact: false,
+            resumes: false,
             now,
         }
     }
 
     /// Whether this change only narrows what may leave (a withdrawal, a stop, Private KSN
-    /// switched on, a licence that no longer covers KSN), or is what the host reports:
-    /// such a change takes effect even when storage cannot record it.
+    /// switched on, a licence that no longer covers KSN), is what the host reports, or only
+    /// records what happened: such a change takes effect even when storage cannot record it.
     pub fn must_apply(&self, before: &Control) -> bool {
         let (was, is) = (Rights::of(before), Rights::of(&self.next));
-        self.reported || (was.gains_over(is) && !is.gains_over(was))
+        self.reported || self.fact || (was.gains_over(is) && !is.gains_over(was))
+    }
+
+    /// Whether it narrows anything at all (it may widen something else too).
+    pub fn narrows(&self, before: &Control) -> bool {
+        Rights::of(before).gains_over(Rights::of(&self.next))
+    }
+
+    /// What this transaction withdraws, in words.
+    pub fn withdrawals(&self) -> String {
+        let words: Vec<String> = self
+            .entries
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::ConsentChanged {
+                    statement,
+                    accepted: false,
+                    category,
+                    ..
+                } => Some(match category {
+                    Some(category) => format!("{category} withdrawn"),
+                    None => format!("{} withdrawn", statement.title()),
+                }),
+                _ => None,
+            })
+            .collect();
+        words.join(", ")
+    }
+
+    /// This transaction followed by `then`'s, from the state this one leaves, as one
+    /// record.
+    pub fn and_then(mut self, then: impl FnOnce(&Control) -> Txn) -> Txn {
+        let next = then(&self.next);
+        self.entries.extend(next.entries);
+        self.next = next.next;
+        self.persist_state |= next.persist_state;
+        self.reported |= next.reported;
+        // A fact only if every part is one (a fact's record may be dropped past a bound).
+        self.fact &= next.fact;
+        self.resumes |= next.resumes;
+        let (a, b) = (&mut self.effects, next.effects);
+        a.clear_cache |= b.clear_cache;
+        a.discard_statistics |= b.discard_statistics;
+        a.discard_kmp |= b.discard_kmp;
+        a.retry_proxy |= b.retry_proxy;
+        self
+    }
+
+    /// A change that takes effect while an earlier one's rest waits drops that rest: the
+    /// rest is never applied after a later change (it could take back what that one
+    /// narrowed). The host sends its policy again at its next synchronisation.
+    pub fn drop_waiting_rest(&mut self, before: &Control) {
+        let Some(waiting) = &before.waiting else {
+            return;
+        };
+        if self.fact || self.resumes || self.is_empty() || self.next.waiting.as_ref() != Some(waiting)
+        {
+            return;
+        }
+        let waiting = waiting.clone();
+        self.log(Event::ChangeDropped {
+            operation: waiting.operation.into(),
+            reason: format!(
+                "{} was dropped: a later change took effect before storage could record it; push the policy again",
+                waiting.words()
+            ),
+        });
+        if waiting.change == WaitingChange::DeferredPolicy {
+            self.next.deferred_policy = false;
+        }
+        self.next.waiting = None;
+        self.persist_state = true;
     }
 
     fn log(&mut self, event: Event) -> u64 {
@@ -158,7 +285,85 @@ impl Txn {
             accepted,
             source,
             category: None,
+            with_statement: None,
         })
+    }
+
+    /// A policy's acceptance of `setting` is not in force: recorded once per statement,
+    /// version and source, so a policy sent again unchanged does not log it again.
+    fn not_in_force(
+        &mut self,
+        setting: Setting,
+        statement: Statement,
+        version: Option<u32>,
+        source: Source,
+    ) {
+        let slot = |c: &Consent| {
+            if setting == Setting::KsnStatementAccepted {
+                c.ksn_not_in_force
+            } else {
+                c.kmp_not_in_force
+            }
+        };
+        if slot(&self.next.consent)
+            .is_some_and(|n| (n.statement, n.version, n.source) == (statement, version, source))
+        {
+            return;
+        }
+        let record = self.log(Event::AcceptanceNotInForce {
+            statement,
+            version,
+            current_version: statement.current_version(),
+            source,
+        });
+        let not_in_force = Some(NotInForce {
+            statement,
+            version,
+            source,
+            time_ms: self.now,
+            record,
+        });
+        if setting == Setting::KsnStatementAccepted {
+            self.next.consent.ksn_not_in_force = not_in_force;
+        } else {
+            self.next.consent.kmp_not_in_force = not_in_force;
+        }
+        self.persist_state = true;
+    }
+
+    /// Withdraws one data category: its box is cleared locally (`source` says by whom), or,
+    /// where the policy in force locks it on, withheld until the box is decided again.
+    fn withdraw_category(&mut self, setting: Setting, source: Source) {
+        let Some(index) = setting.category_index() else {
+            return;
+        };
+        if !self.next.value(setting).as_bool() {
+            return;
+        }
+        let version = self.next.consent.ksn.map_or(0, |a| a.version);
+        let category = CATEGORY_OF[index].1;
+        let record = self.log(Event::ConsentChanged {
+            statement: Statement::Ksn,
+            version,
+            accepted: false,
+            source,
+            category: Some(category),
+            with_statement: None,
+        });
+        self.next
+            .layers
+            .set_local(setting, Value::Bool(false), source);
+        if self.next.value(setting).as_bool() {
+            self.next.consent.withheld[index] = Some(Withheld {
+                source,
+                time_ms: self.now,
+                record,
+            });
+        }
+        if category == DataCategory::STATISTICS {
+            self.effects.discard_statistics = true;
+        }
+        self.persist_state = true;
     }
 
     /// The snapshot to persist with this transaction's record, if it changed persistent state.
@@ -182,22 +387,53 @@ impl Txn {
             record,
         });
         self.next.consent.ksn_ended = None;
+        self.next.consent.ksn_not_in_force = None;
         self.persist_state = true;
         // A Managed Protection acceptance the policy in force locks ended with its
-        // prerequisite; it is in force again with it (from the next start, like any).
+        // prerequisite; it is in force again with it (from the next start, like any), if
+        // the policy names the version this plugin ships.
         let kmp_locked = self
             .next
             .layers
             .policy
-            .locked(Setting::KmpStatementAccepted);
-        if kmp_locked == Some(Value::Bool(true)) && self.next.consent.kmp.is_none() {
-            self.accept_kmp(Source::Policy);
+            .get(Setting::KmpStatementAccepted)
+            .filter(|e| e.locked && e.value.as_bool())
+            .map(|e| e.versions);
+        if let Some(versions) = kmp_locked {
+            if self.next.consent.kmp.is_none() {
+                self.accept_by(Setting::KmpStatementAccepted, Source::Policy, Some(versions));
+            }
+        }
+    }
+
+    /// Accepts the box's statement of the device's mode, by `source`. A policy's
+    /// acceptance (`versions` given) is in force only if it names the shipped version.
+    fn accept_by(&mut self, setting: Setting, source: Source, versions: Option<Versions>) {
+        let statement = setting
+            .statement_in_mode(self.next.private_ksn)
+            .expect("an acceptance box accepts a statement in every mode");
+        if let Some(versions) = versions {
+            let named = versions.get(statement);
+            if named != Some(statement.current_version()) {
+                self.not_in_force(setting, statement, named, source);
+                return;
+            }
+        }
+        if setting == Setting::KsnStatementAccepted {
+            self.accept_ksn(source);
+        } else {
+            self.accept_kmp(source);
         }
     }
 
     /// Full withdrawal (or lapse): the KSN acceptance ends, and KMP with it; the task stops;
     /// queued data is discarded and cached verdicts dropped.
     fn end_ksn(&mut self, source: Source) {
+        let ended = self
+            .next
+            .consent
+            .ksn
+            .map_or(Statement::for_mode(self.next.private_ksn), |a| a.statement);
         if let Some(acceptance) = self.next.consent.ksn.take() {
             let record =
                 self.consent_event(acceptance.statement, acceptance.version, false, source);
@@ -210,7 +446,8 @@ impl Txn {
                 with_ksn: false,
             });
         }
-        self.end_kmp(source, true);
+        self.next.consent.ksn_not_in_force = None;
+        self.end_kmp(source, Some(ended));
         self.persist_state = true;
         self.next.generation = self.next.generation.wrapping_add(1);
         self.effects.clear_cache = true;
@@ -228,13 +465,23 @@ impl Txn {
             record,
         });
         self.next.consent.kmp_ended = None;
+        self.next.consent.kmp_not_in_force = None;
         self.persist_state = true;
     }
 
-    /// Ends Managed Protection; `with_ksn` when it ends because the KSN statement did.
-    fn end_kmp(&mut self, source: Source, with_ksn: bool) {
+    /// Ends Managed Protection; `with` the KSN box's statement when it ends because that
+    /// acceptance did (its record says so, and `source` is how that one ended).
+    fn end_kmp(&mut self, source: Source, with: Option<Statement>) {
+        let with_ksn = with.is_some();
         if let Some(acceptance) = self.next.consent.kmp.take() {
-            let record = self.consent_event(Statement::Kmp, acceptance.version, false, source);
+            let record = self.log(Event::ConsentChanged {
+                statement: Statement::Kmp,
+                version: acceptance.version,
+                accepted: false,
+                source,
+                category: None,
+                with_statement: with,
+            });
             self.next.consent.kmp_ended = Some(Ended {
                 statement: Statement::Kmp,
                 version: acceptance.version,
@@ -295,6 +542,7 @@ impl Default for Control {
             next_seq: 0,
             deferred_policy: false,
             last_batch_ms: None,
+            waiting: None,
         }
     }
 }
@@ -312,6 +560,14 @@ impl Control {
             control.private_ksn = stored.private_ksn;
             control.deferred_policy = stored.deferred_policy;
             control.last_batch_ms = stored.last_batch_ms;
+            // Values due when Private KSN went off that storage had not recorded yet.
+            if stored.deferred_policy && !stored.private_ksn {
+                control.waiting = Some(Waiting {
+                    operation: "set_private_ksn",
+                    change: WaitingChange::DeferredPolicy,
+                    since_ms: 0,
+                });
+            }
         }
         Ok(control)
     }
@@ -370,13 +626,21 @@ impl Control {
             .iter()
             .map(|e| (e.setting, e.value, e.locked))
             .collect();
+        let versions: Vec<Versions> = policy.entries.iter().map(|e| e.versions).collect();
         txn.next.layers.policy = policy;
         txn.next.deferred_policy = false;
-        for (setting, value, locked) in changes {
+        // A new policy decides every category again.
+        txn.next.consent.withheld = Default::default();
+        for ((setting, value, locked), versions) in changes.into_iter().zip(versions) {
             match setting {
-                Setting::KsnStatementAccepted | Setting::KmpStatementAccepted => {
-                    self.apply_statement(&mut txn, setting, value.as_bool(), Source::Policy)
-                }
+                Setting::KsnStatementAccepted | Setting::KmpStatementAccepted => self
+                    .apply_statement(
+                        &mut txn,
+                        setting,
+                        value.as_bool(),
+                        Source::Policy,
+                        Some(versions),
+                    ),
                 _ if locked => {}
                 // Settings that do not apply in Private KSN mode wait for it to go off.
                 _ if !self.applies(setting) => txn.next.deferred_policy = true,
@@ -391,6 +655,25 @@ impl Control {
     pub fn set_local(&self, entries: &[LocalEntry], now: u64) -> Result<Txn, TaskError> {
         for entry in entries {
             let path = entry.setting.path();
+            if let Some(statement) = entry.setting.statement_in_mode(self.private_ksn) {
+                let shown = statement.current_version();
+                let other = entry
+                    .versions
+                    .named()
+                    .find(|(s, v)| (*s, *v) != (statement, shown));
+                if let Some((named, version)) = other {
+                    return Err(settings_error(
+                        ErrorKind::STATEMENT_NOT_ACCEPTED,
+                        path,
+                        format_args!(
+                            "the change accepts {} version {version}, but this device shows {} version {shown}: read it (statement {}) and accept that version",
+                            named.as_str(),
+                            statement.as_str(),
+                            statement.as_str()
+                        ),
+                    ));
+                }
+            }
             if self.private_ksn && entry.setting.descriptor().role == Role::GlobalOnly {
                 // (The proxy settings may change locally: they apply again when it goes off.)
                 return Err(settings_error(
@@ -422,6 +705,12 @@ impl Control {
 
         let mut txn = Txn::new(self, now);
         for entry in entries {
+            // A local decision on a category's box ends its withholding.
+            if let Some(index) = entry.setting.category_index() {
+                if txn.next.consent.withheld[index].take().is_some() {
+                    txn.persist_state = true;
+                }
+            }
             match entry.setting {
                 Setting::KsnStatementAccepted | Setting::KmpStatementAccepted => self
                     .apply_statement(
@@ -429,6 +718,7 @@ impl Control {
                         entry.setting,
                         entry.value.as_bool(),
                         Source::Local,
+                        None,
                     ),
                 // Writing the enforced value of a locked setting changes nothing.
                 setting if self.layers.policy.locked(setting).is_some() => {}
@@ -458,7 +748,16 @@ impl Control {
         )
     }
 
-    fn apply_statement(&self, txn: &mut Txn, setting: Setting, accept: bool, source: Source) {
+    /// Sets an acceptance box: a policy's acceptance (`versions` given) is in force only if
+    /// it names the version this plugin ships; a local one accepts the version shown.
+    fn apply_statement(
+        &self,
+        txn: &mut Txn,
+        setting: Setting,
+        accept: bool,
+        source: Source,
+        versions: Option<Versions>,
+    ) {
         let ksn = setting == Setting::KsnStatementAccepted;
         let accepted = if ksn {
             txn.next.consent.ksn.is_some()
@@ -466,10 +765,11 @@ impl Control {
             txn.next.consent.kmp.is_some()
         };
         match (ksn, accept, accepted) {
-            (true, true, false) => txn.accept_ksn(source),
+            (_, true, false) => txn.accept_by(setting, source, versions),
             (true, false, true) => txn.end_ksn(source),
-            (false, true, false) => txn.accept_kmp(source),
-            (false, false, true) => txn.end_kmp(source, false),
+            (false, false, true) => txn.end_kmp(source, None),
+            (true, false, false) => txn.next.consent.ksn_not_in_force = None,
+            (false, false, false) => txn.next.consent.kmp_not_in_force = None,
             _ => {}
         }
     }
@@ -493,6 +793,7 @@ impl Control {
                         accepted: is,
                         source,
                         category: Some(category),
+                        with_statement: None,
                     });
                     if !is && category == DataCategory::STATISTICS {
                         txn.effects.discard_statistics = true;
@@ -529,8 +830,14 @@ impl Control {
         txn.next.private_ksn = enabled;
         txn.end_ksn(Source::ModeChange);
         self.log_settings_diff(&mut txn, Source::ModeChange);
+        // The policy's Global-KSN values are applied as a change of their own, once this
+        // one is recorded (at once, when storage works).
         if !enabled && self.deferred_policy {
-            apply_deferred_policy(&mut txn);
+            txn.next.waiting = Some(Waiting {
+                operation: "set_private_ksn",
+                change: WaitingChange::DeferredPolicy,
+                since_ms: now,
+            });
         }
         if self.state == TaskState::RUNNING {
             let error = if enabled {
@@ -577,8 +884,17 @@ impl Control {
         }
         if !self.consent.ksn_accepted() {
             let statement = Statement::for_mode(self.private_ksn);
-            let reason = match self.consent.ksn_ended {
-                Some(ended) if ended.source == Source::StatementChanged => format!(
+            let not_in_force = self
+                .consent
+                .ksn_not_in_force
+                .filter(|n| n.statement == statement);
+            let reason = match (not_in_force, self.consent.ksn_ended) {
+                (Some(n), _) => format!(
+                    "{} is not accepted: {}",
+                    statement.title(),
+                    n.words(statement.current_version())
+                ),
+                (None, Some(ended)) if ended.source == Source::StatementChanged => format!(
                     "{} changed (version {} replaces version {}, which was accepted): read it and accept it again",
                     statement.title(),
                     statement.current_version(),
@@ -636,7 +952,7 @@ impl Control {
         if outdated(self.consent.ksn) {
             txn.end_ksn(Source::StatementChanged);
         } else if outdated(self.consent.kmp) {
-            txn.end_kmp(Source::StatementChanged, false);
+            txn.end_kmp(Source::StatementChanged, None);
         }
         if !txn.entries.is_empty() || txn.persist_state {
             self.log_settings_diff(&mut txn, Source::StatementChanged);
@@ -656,6 +972,7 @@ impl Control {
     /// Records a refused operation in the task log; nothing else changes.
     pub fn refusal(&self, operation: &'static str, error: &TaskError, now: u64) -> Txn {
         let mut txn = Txn::new(self, now);
+        txn.fact = true;
         txn.log(Event::OperationRefused {
             operation: operation.into(),
             kind: error.kind,
@@ -667,8 +984,114 @@ impl Control {
     /// Records events of the data plane (detections, service loss).
     pub fn record(&self, events: Vec<Event>, now: u64) -> Txn {
         let mut txn = Txn::new(self, now);
+        txn.fact = true;
         for event in events {
             txn.log(event);
+        }
+        txn
+    }
+}
+
+impl Control {
+    /// The waiting part of an earlier change, now that storage can record it: the change
+    /// is made again from the state now (its narrowing part changes nothing more). A change
+    /// the state now refuses is dropped, and the log says why.
+    pub fn resume(&self, now: u64) -> Option<Txn> {
+        let waiting = self.waiting.as_ref()?;
+        let outcome = match &waiting.change {
+            WaitingChange::Policy(policy) => self.push_policy(policy.clone(), now),
+            WaitingChange::Local(entries) => self.set_local(entries, now),
+            WaitingChange::DeferredPolicy => {
+                let mut txn = Txn::new(self, now);
+                apply_deferred_policy(&mut txn);
+                Ok(txn)
+            }
+        };
+        let mut txn = outcome.unwrap_or_else(|error| {
+            let mut txn = Txn::new(self, now);
+            txn.log(Event::ChangeDropped {
+                operation: waiting.operation.into(),
+                reason: format!("{} was refused when applied: {error}", waiting.words()),
+            });
+            txn
+        });
+        txn.next.waiting = None;
+        txn.resumes = true;
+        txn.persist_state = true;
+        Some(txn)
+    }
+
+    /// The part of the change from this state to `after` that only narrows what may leave:
+    /// the acceptances it ends, the data categories it withdraws, and the stop that a full
+    /// withdrawal is. It takes effect when the whole change cannot be recorded; `waiting`
+    /// (the whole change) is applied once it can.
+    pub fn narrowing_part(
+        &self,
+        after: &Control,
+        source: Source,
+        waiting: Waiting,
+        now: u64,
+    ) -> Option<Txn> {
+        let mut txn = Txn::new(self, now);
+        let before = self.resolved();
+        if self.consent.ksn.is_some() && after.consent.ksn.is_none() {
+            txn.end_ksn(source);
+        } else {
+            if self.consent.kmp.is_some() && after.consent.kmp.is_none() {
+                txn.end_kmp(source, None);
+            }
+            if self.consent.ksn.is_some() && !self.private_ksn {
+                for (setting, _) in CATEGORY_OF {
+                    if !after.value(setting).as_bool() {
+                        txn.withdraw_category(setting, source);
+                    }
+                }
+            }
+        }
+        if txn.entries.is_empty() {
+            return None;
+        }
+        txn.log_diff(&before, source);
+        if txn.next.consent.ksn.is_none() && txn.next.state != TaskState::STOPPED {
+            txn.set_state(TaskState::STOPPED, None);
+        }
+        txn.log(Event::ChangeWaiting {
+            operation: waiting.operation.into(),
+            waiting: waiting.words(),
+        });
+        txn.next.waiting = Some(waiting);
+        Some(txn)
+    }
+
+    /// What a withdrawal the host recorded does, applied again: the acceptance of
+    /// `statement` ends, or one data category is withdrawn. Nothing else changes.
+    pub fn withdrawal(
+        &self,
+        statement: Statement,
+        category: Option<DataCategory>,
+        source: Source,
+        now: u64,
+    ) -> Txn {
+        let mut txn = Txn::new(self, now);
+        let before = self.resolved();
+        match (statement, category) {
+            (Statement::Kmp, _) => txn.end_kmp(source, None),
+            (_, Some(category)) => {
+                if let Some((setting, _)) = CATEGORY_OF.iter().find(|(_, c)| *c == category) {
+                    if self.consent.ksn.is_some() {
+                        txn.withdraw_category(*setting, source);
+                    }
+                }
+            }
+            (_, None) => {
+                if self.consent.ksn.is_some_and(|a| a.statement == statement) {
+                    txn.end_ksn(source);
+                }
+            }
+        }
+        txn.log_diff(&before, source);
+        if txn.next.consent.ksn.is_none() && self.consent.ksn.is_some() {
+            txn.set_state(TaskState::STOPPED, None);
         }
         txn
     }

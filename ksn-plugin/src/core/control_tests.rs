@@ -37,7 +37,7 @@ fn start(c: &mut Control) -> Result<Txn, TaskError> {
     Ok(commit(c, txn))
 }
 
-const ACCEPT_LOCKED: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}}}}"#;
+const ACCEPT_LOCKED: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1, "private_ksn": 1}}}}}"#;
 
 fn events(txn: &Txn) -> Vec<&Event> {
     txn.entries.iter().map(|e| &e.event).collect()
@@ -102,7 +102,8 @@ fn a_locked_policy_accepts_and_records_its_source() {
         version: 1,
         accepted: true,
         source: Source::Policy,
-        category: None
+        category: None,
+        with_statement: None
     }));
     let r = c.layers.resolve(Setting::KsnStatementAccepted, &c.consent);
     assert_eq!(
@@ -213,7 +214,7 @@ fn kmp_needs_the_ksn_statement() {
         .starts_with("data_handling.kmp_statement_accepted"));
     let err = c
         .push_policy(
-            parse_policy(r#"{"settings": {"data_handling": {"kmp_statement_accepted": true}}}"#)
+            parse_policy(r#"{"settings": {"data_handling": {"kmp_statement_accepted": {"value": true, "versions": {"kmp": 1}}}}}"#)
                 .unwrap(),
             0,
         )
@@ -310,7 +311,8 @@ fn withdrawal_by_policy_is_recorded_with_its_source() {
         version: 1,
         accepted: false,
         source: Source::Policy,
-        category: None
+        category: None,
+        with_statement: None
     }));
     assert_eq!(c.state, TaskState::STOPPED);
     let err = local(
@@ -339,7 +341,8 @@ fn partial_withdrawal_is_one_category_only() {
         version: 1,
         accepted: false,
         source: Source::Local,
-        category: Some(DataCategory::STATISTICS)
+        category: Some(DataCategory::STATISTICS),
+        with_statement: None
     }));
     let txn = local(
         &mut c,
@@ -502,8 +505,13 @@ fn stored_state_restores_settings_and_consent_but_not_the_run_state() {
     );
 }
 
+/// A mode report, and what waited for its record (the policy's deferred values), as the
+/// driver applies them once the report is recorded.
 fn private_ksn(c: &mut Control, enabled: bool) -> Txn {
-    let txn = c.set_private_ksn(enabled, 7);
+    let mut txn = c.set_private_ksn(enabled, 7);
+    if txn.next.waiting.is_some() {
+        txn = txn.and_then(|c| c.resume(7).expect("a waiting change"));
+    }
     commit(c, txn)
 }
 
@@ -579,8 +587,8 @@ fn the_deferred_policy_survives_a_restart() {
     );
 }
 
-const KSN_WITH_LOCKED_KMP: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": true,
-    "kmp_statement_accepted": {"value": true, "locked": true}}}}"#;
+const KSN_WITH_LOCKED_KMP: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"ksn": 1}},
+    "kmp_statement_accepted": {"value": true, "locked": true, "versions": {"kmp": 1}}}}}"#;
 
 #[test]
 fn a_locked_kmp_acceptance_returns_with_the_ksn_statement() {
@@ -599,7 +607,8 @@ fn a_locked_kmp_acceptance_returns_with_the_ksn_statement() {
         version: 1,
         accepted: false,
         source: Source::Local,
-        category: None
+        category: None,
+        with_statement: Some(Statement::Ksn)
     }));
     let ended = c.consent.kmp_ended.unwrap();
     assert!(ended.with_ksn && ended.source == Source::Local);
@@ -614,7 +623,8 @@ fn a_locked_kmp_acceptance_returns_with_the_ksn_statement() {
         version: 1,
         accepted: true,
         source: Source::Policy,
-        category: None
+        category: None,
+        with_statement: None
     }));
     assert_eq!(c.value(Setting::KmpStatementAccepted), Value::Bool(true));
     start(&mut c).unwrap();
@@ -622,7 +632,7 @@ fn a_locked_kmp_acceptance_returns_with_the_ksn_statement() {
 
     // An unlocked KMP acceptance does not come back by itself.
     let mut c = fresh();
-    push(&mut c, r#"{"settings": {"data_handling": {"ksn_statement_accepted": true, "kmp_statement_accepted": true}}}"#).unwrap();
+    push(&mut c, r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"ksn": 1}}, "kmp_statement_accepted": {"value": true, "versions": {"kmp": 1}}}}}"#).unwrap();
     local(
         &mut c,
         r#"{"data_handling": {"ksn_statement_accepted": false}}"#,
@@ -712,7 +722,8 @@ fn an_acceptance_of_another_version_of_the_statement_no_longer_counts() {
         version: 0,
         accepted: false,
         source: Source::StatementChanged,
-        category: None
+        category: None,
+        with_statement: None
     }));
     let mut c = restored;
     commit(&mut c, txn);

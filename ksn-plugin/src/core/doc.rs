@@ -11,7 +11,12 @@ use plugin_api::documents::path::{did_you_mean, join, one_line, segment};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
-use super::table::{describe, Setting, Value, SECTIONS};
+use plugin_api::documents::Statement;
+
+use super::{
+    statements::Shipped,
+    table::{describe, Role, Setting, Value, SECTIONS},
+};
 
 /// Where a document is wrong and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +40,48 @@ impl fmt::Display for DocError {
     }
 }
 
+/// The statement versions an acceptance names, by statement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Versions([Option<u32>; 3]);
+
+impl Versions {
+    pub fn get(&self, statement: Statement) -> Option<u32> {
+        self.0[statement as usize]
+    }
+
+    pub fn set(&mut self, statement: Statement, version: u32) {
+        self.0[statement as usize] = Some(version);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// The statements named, with their versions, in `Statement` order.
+    pub fn named(&self) -> impl Iterator<Item = (Statement, u32)> + '_ {
+        [Statement::Ksn, Statement::PrivateKsn, Statement::Kmp]
+            .into_iter()
+            .filter_map(|s| self.get(s).map(|v| (s, v)))
+    }
+}
+
+impl serde::Serialize for Versions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.named().map(|(statement, v)| (statement.as_str(), v)))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Versions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let named = std::collections::BTreeMap::<Statement, u32>::deserialize(d)?;
+        let mut versions = Versions::default();
+        for (statement, version) in named {
+            versions.set(statement, version);
+        }
+        Ok(versions)
+    }
+}
+
 /// One value a policy sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyEntry {
@@ -42,6 +89,8 @@ pub struct PolicyEntry {
     pub value: Value,
     /// Enforced: a local change to another value is refused.
     pub locked: bool,
+    /// For an acceptance, the versions of the statements the administrator read.
+    pub versions: Versions,
 }
 
 /// A parsed policy: at most one entry per setting, in table order.
@@ -73,6 +122,9 @@ impl Policy {
 pub struct LocalEntry {
     pub setting: Setting,
     pub value: Value,
+    /// For an acceptance, the versions it names, if it names any (it accepts the version
+    /// the device shows either way).
+    pub versions: Versions,
 }
 
 /// Parses JSON, refusing a key given twice in one object (naming its path).
@@ -203,11 +255,12 @@ pub fn policy_from_json(doc: &Json) -> Result<Policy, DocError> {
     for (key, value) in top {
         match key.as_str() {
             "settings" => walk_sections(value, "settings", &mut |setting, json| {
-                let (value, locked) = policy_value(setting, json)?;
+                let (value, locked, versions) = policy_value(setting, json)?;
                 entries.push(PolicyEntry {
                     setting,
                     value,
                     locked,
+                    versions,
                 });
                 Ok(())
             })?,
@@ -231,16 +284,12 @@ pub fn parse_local(text: &str) -> Result<Vec<LocalEntry>, DocError> {
 pub fn local_from_json(doc: &Json) -> Result<Vec<LocalEntry>, DocError> {
     let mut entries = Vec::new();
     walk_sections(doc, "", &mut |setting, json| {
-        if json.is_object() {
-            return Err(DocError::at(
-                setting.path(),
-                "a local change takes plain values; {\"value\", \"locked\"} exists only in policies",
-            ));
-        }
-        let value = setting
-            .parse_value(json)
-            .map_err(|r| DocError::at(setting.path(), r))?;
-        entries.push(LocalEntry { setting, value });
+        let (value, versions) = local_value(setting, json)?;
+        entries.push(LocalEntry {
+            setting,
+            value,
+            versions,
+        });
         Ok(())
     })?;
     entries.sort_by_key(|e| e.setting);
@@ -302,16 +351,79 @@ fn walk_sections(doc: &Json, prefix: &str, visit: &mut Visit<'_>) -> Result<(), 
     Ok(())
 }
 
-fn policy_value(setting: Setting, json: &Json) -> Result<(Value, bool), DocError> {
+fn policy_value(setting: Setting, json: &Json) -> Result<(Value, bool, Versions), DocError> {
     let path = setting.path();
-    let Some(wrapper) = json.as_object() else {
-        let value = setting
-            .parse_value(json)
-            .map_err(|r| DocError::at(path, r))?;
-        return Ok((value, false));
+    let (value, locked, versions) = match json.as_object() {
+        None => {
+            let value = setting
+                .parse_value(json)
+                .map_err(|r| DocError::at(path, r))?;
+            (value, false, Versions::default())
+        }
+        Some(wrapper) => wrapped_value(setting, wrapper, true)?,
+    };
+    if setting.descriptor().role == Role::Statement && value.as_bool() && versions.is_empty() {
+        return Err(DocError::at(path, unversioned_acceptance(setting)));
+    }
+    Ok((value, locked, versions))
+}
+
+/// Why a policy's acceptance without versions is refused, and what to write instead.
+fn unversioned_acceptance(setting: Setting) -> String {
+    let each: Vec<String> = setting
+        .accepts()
+        .iter()
+        .map(|s| format!("\"{}\": {}", s.as_str(), s.current_version()))
+        .collect();
+    format!(
+        "an acceptance in a policy names the version of each statement the administrator read: \
+         write {{\"value\": true, \"versions\": {{{}}}}} (this plugin ships {})",
+        each.join(", "),
+        setting
+            .accepts()
+            .iter()
+            .map(|s| format!("{} version {}", s.as_str(), s.current_version()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// A local change's value: plain, or for an acceptance `{"value": v, "versions": {...}}`.
+fn local_value(setting: Setting, json: &Json) -> Result<(Value, Versions), DocError> {
+    match json.as_object() {
+        Some(wrapper) if setting.descriptor().role == Role::Statement => {
+            let (value, _, versions) = wrapped_value(setting, wrapper, false)?;
+            Ok((value, versions))
+        }
+        Some(_) => Err(DocError::at(
+            setting.path(),
+            "a local change takes plain values; {\"value\", \"locked\"} exists only in policies",
+        )),
+        None => Ok((
+            setting
+                .parse_value(json)
+                .map_err(|r| DocError::at(setting.path(), r))?,
+            Versions::default(),
+        )),
+    }
+}
+
+/// `{"value": v, "locked": b, "versions": {...}}`; `locked` only in a policy, `versions`
+/// only for an acceptance box.
+fn wrapped_value(
+    setting: Setting,
+    wrapper: &Map<String, Json>,
+    policy: bool,
+) -> Result<(Value, bool, Versions), DocError> {
+    let path = setting.path();
+    let shape = if policy {
+        "{\"value\": v, \"locked\": true|false}, and for an acceptance \"versions\""
+    } else {
+        "{\"value\": true|false, \"versions\": {...}}"
     };
     let mut value = None;
     let mut locked = false;
+    let mut versions = Versions::default();
     for (key, inner) in wrapper {
         let inner_path = || join(path, key);
         match key.as_str() {
@@ -322,7 +434,7 @@ fn policy_value(setting: Setting, json: &Json) -> Result<(Value, bool), DocError
                         .map_err(|r| DocError::at(inner_path(), r))?,
                 )
             }
-            "locked" => {
+            "locked" if policy => {
                 locked = inner.as_bool().ok_or_else(|| {
                     DocError::at(
                         inner_path(),
@@ -330,16 +442,83 @@ fn policy_value(setting: Setting, json: &Json) -> Result<(Value, bool), DocError
                     )
                 })?
             }
-            _ => {
+            "versions" if setting.descriptor().role == Role::Statement => {
+                versions = statement_versions(setting, inner, &inner_path())?
+            }
+            "versions" => {
                 return Err(DocError::at(
                     inner_path(),
-                    "unknown key; a policy value is {\"value\": v, \"locked\": true|false}",
+                    "only an acceptance box names statement versions",
                 ))
+            }
+            _ => {
+                let keys: &[&str] = if policy {
+                    &["value", "locked", "versions"]
+                } else {
+                    &["value", "versions"]
+                };
+                return Err(DocError::at(
+                    inner_path(),
+                    format!(
+                        "unknown key; the value is {shape}{}",
+                        did_you_mean(key, keys.iter().copied())
+                    ),
+                ));
             }
         }
     }
     let value = value.ok_or_else(|| DocError::at(path, "missing \"value\""))?;
-    Ok((value, locked))
+    Ok((value, locked, versions))
+}
+
+/// `{"ksn": 1, "private_ksn": 1}`: statements this box accepts, each a version from 1.
+fn statement_versions(setting: Setting, json: &Json, path: &str) -> Result<Versions, DocError> {
+    let names: Vec<&str> = setting.accepts().iter().map(|s| s.as_str()).collect();
+    let object = json.as_object().ok_or_else(|| {
+        DocError::at(
+            path,
+            format!(
+                "expected an object of statement versions ({{\"{}\": 1}}), got {}",
+                names[0],
+                describe(json)
+            ),
+        )
+    })?;
+    let mut versions = Versions::default();
+    for (name, version) in object {
+        let statement = setting
+            .accepts()
+            .iter()
+            .copied()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| {
+                DocError::at(
+                    join(path, name),
+                    format!(
+                        "this box accepts {}{}",
+                        names.join(" or "),
+                        did_you_mean(name, names.iter().copied())
+                    ),
+                )
+            })?;
+        let version = version
+            .as_u64()
+            .filter(|v| (1..=u64::from(u32::MAX)).contains(v))
+            .ok_or_else(|| {
+                DocError::at(
+                    join(path, name),
+                    format!("expected a version number from 1, got {}", describe(version)),
+                )
+            })?;
+        versions.set(statement, version as u32);
+    }
+    if versions.is_empty() {
+        return Err(DocError::at(
+            path,
+            format!("names no statement; expected {}", names.join(" or ")),
+        ));
+    }
+    Ok(versions)
 }
 
 #[cfg(test)]
@@ -349,7 +528,7 @@ mod tests {
     #[test]
     fn policy_values_plain_and_locked() {
         let p = parse_policy(
-            r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}},
+            r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1}}},
                              "task": {"checksum_limit_mb": 5, "schedule": {"value": "at_application_start"}}}}"#,
         )
         .unwrap();
@@ -477,7 +656,8 @@ mod tests {
             entries,
             vec![LocalEntry {
                 setting: Setting::ActionOnUntrusted,
-                value: Value::Choice("log")
+                value: Value::Choice("log"),
+                versions: Versions::default(),
             }]
         );
         let e = parse_local(r#"{"task": {"action_on_untrusted": {"value": "log"}}}"#).unwrap_err();

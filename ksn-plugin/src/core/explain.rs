@@ -63,8 +63,20 @@ pub fn settings_json(control: &Control) -> String {
 
 fn why(control: &Control, setting: Setting, r: Resolved) -> String {
     let mut parts = Vec::new();
+    let withheld = setting
+        .category_index()
+        .and_then(|i| control.consent.withheld[i]);
     match (setting.descriptor().role, r.source) {
-        (Role::Statement, Source::Default) => not_accepted(control, setting, &mut parts),
+        (Role::Statement, _) if !r.value.as_bool() => not_accepted(control, setting, &mut parts),
+        (_, source) if withheld.is_some() => {
+            let w = withheld.expect("matched");
+            parts.push(format!(
+                "withdrawn by {} (log #{}, t={} ms) while the settings that say so were not recorded: it stays withdrawn until a policy push or a local change of this box decides it",
+                source_word(source),
+                w.record,
+                w.time_ms
+            ));
+        }
         (Role::Statement, source) => {
             let title = if setting == Setting::KsnStatementAccepted {
                 Statement::for_mode(control.private_ksn).title()
@@ -85,6 +97,12 @@ fn why(control: &Control, setting: Setting, r: Resolved) -> String {
         ),
         (_, Source::Local) => parts.push("changed locally".to_string()),
         (_, Source::ModeChange | Source::StatementChanged) => {}
+    }
+    if let Some(waiting) = control.waiting.as_ref().filter(|w| w.sets(setting)) {
+        parts.push(format!(
+            "waits: {} is applied once storage records it",
+            waiting.words()
+        ));
     }
     if r.locked && setting.descriptor().role == Role::Statement {
         parts.push("locked by the policy".to_string());
@@ -117,6 +135,15 @@ fn not_accepted(control: &Control, setting: Setting, parts: &mut Vec<String>) {
         Statement::Kmp
     };
     parts.push(format!("{} is not accepted", statement.title()));
+    let not_in_force = if ksn_box {
+        control.consent.ksn_not_in_force
+    } else {
+        control.consent.kmp_not_in_force
+    };
+    if let Some(n) = not_in_force.filter(|n| n.statement == statement) {
+        parts.push(n.words(statement.current_version()));
+        return;
+    }
     let ended = if ksn_box {
         control.consent.ksn_ended
     } else {
@@ -130,6 +157,9 @@ fn not_accepted(control: &Control, setting: Setting, parts: &mut Vec<String>) {
     };
     let at = format!("(log #{}, t={} ms)", ended.record, ended.time_ms);
     parts.push(match (ended.with_ksn, ended.source) {
+        (true, Source::StatementChanged) => format!(
+            "its acceptance ended when the KSN statement's lapsed because that statement changed {at}; Managed Protection needs it"
+        ),
         (true, _) => format!(
             "its acceptance ended when the KSN statement's did {at}; Managed Protection needs it"
         ),
@@ -138,9 +168,10 @@ fn not_accepted(control: &Control, setting: Setting, parts: &mut Vec<String>) {
             ended.statement.title()
         ),
         (false, Source::StatementChanged) => format!(
-            "the statement changed: version {} replaces version {}, which was accepted {at}; read it and accept it again",
+            "the statement changed: version {} replaces version {}, whose acceptance ended with the update {at}; read version {} and accept it",
             ended.statement.current_version(),
-            ended.version
+            ended.version,
+            ended.statement.current_version()
         ),
         (false, source) => format!("withdrawn by {} {at}", source_word(source)),
     });

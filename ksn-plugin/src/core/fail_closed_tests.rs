@@ -253,12 +253,15 @@ fn narrowing_changes_take_effect_while_storage_refuses_them_and_are_recorded_aft
         ErrorKind::STATEMENT_NOT_ACCEPTED
     );
 
-    // Storage works again: the waiting records go first, and say so.
+    // Storage works again: the waiting records go first, and say so: the two withdrawals
+    // and the refused start, which waits like any record of what happened.
     host.0
         .fail_storage
         .store(false, std::sync::atomic::Ordering::SeqCst);
     task.tick();
-    assert_eq!(host.events_of("storage_recovered")[0]["records"], 2);
+    assert_eq!(host.events_of("storage_recovered")[0]["records"], 3);
+    let log = task.task_log_json().unwrap();
+    assert_eq!(log.matches("\"operation_refused\"").count(), 1, "{log}");
     drop(task);
     let restored = Task::new(host.clone()).unwrap();
     let settings: serde_json::Value = serde_json::from_str(&restored.settings_json()).unwrap();

@@ -15,6 +15,9 @@ pub trait Host: Send + Sync + 'static {
     fn storage_records(&self, key: &str) -> Result<Vec<Vec<u8>>, String>;
     fn storage_replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String>;
     fn log_retention(&self) -> LogRetention;
+    /// The events of this task the host holds from `from_seq` on (see
+    /// `HostServices::events_since`).
+    fn events_since(&self, from_seq: u64) -> Result<Vec<String>, String>;
     fn local_file_verdict(&self, query: FileQuery) -> Verdict;
     fn local_url_verdict(&self, url: &str) -> Verdict;
     fn ksn_file(
@@ -65,6 +68,12 @@ impl<T: HostServices + Send + Sync + 'static> Host for T {
     }
     fn log_retention(&self) -> LogRetention {
         HostServices::log_retention(self)
+    }
+    fn events_since(&self, from_seq: u64) -> Result<Vec<String>, String> {
+        HostServices::events_since(self, from_seq)
+            .into_result()
+            .map(|events| events.into_iter().map(String::from).collect())
+            .map_err(String::from)
     }
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {
         HostServices::local_file_verdict(self, query)

@@ -60,6 +60,10 @@ impl std::fmt::Display for Damaged {
 struct RecordOut<'a> {
     /// The number of the next entry after this record's.
     next_seq: u64,
+    /// Where this record's numbering starts, when not where the record before ended: the
+    /// numbers between were used by entries that reached the host but never storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_seq: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     base: Option<BaseOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,6 +84,8 @@ struct BaseOut {
 #[serde(deny_unknown_fields)]
 struct RecordIn<'a> {
     next_seq: u64,
+    #[serde(default)]
+    from_seq: Option<u64>,
     #[serde(default)]
     base: Option<BaseOut>,
     #[serde(default, borrow)]
@@ -104,6 +110,7 @@ struct EntryHead<'a> {
 /// One record, checked: its checksum, its shape, and its entries' numbering.
 struct Record<'a> {
     next_seq: u64,
+    from_seq: Option<u64>,
     base: Option<BaseOut>,
     state: Option<&'a RawValue>,
     entries: Vec<(EntryHead<'a>, &'a RawValue)>,
@@ -124,14 +131,17 @@ fn encode(record: &RecordOut<'_>) -> Vec<u8> {
 }
 
 /// A change record: the entries of one change (already serialised, as they were sent as
-/// events) and the state snapshot if the change altered it.
+/// events) and the state snapshot if the change altered it. `from_seq` when its numbering
+/// does not follow the record before.
 pub fn change_record(
     next_seq: u64,
+    from_seq: Option<u64>,
     entries: &[Box<RawValue>],
     state: Option<&StoredOut<'_>>,
 ) -> Vec<u8> {
     encode(&RecordOut {
         next_seq,
+        from_seq,
         base: None,
         state,
         entries,
@@ -176,8 +186,16 @@ fn parse(index: usize, bytes: &[u8]) -> Result<Record<'_>, Damaged> {
         }
         last = Some(head.seq);
     }
+    if record.from_seq.is_some_and(|f| f > record.next_seq) {
+        return Err(damaged(format!(
+            "it starts at {} after its end {}",
+            record.from_seq.unwrap_or_default(),
+            record.next_seq
+        )));
+    }
     Ok(Record {
         next_seq: record.next_seq,
+        from_seq: record.from_seq,
         base: record.base,
         state: record.state,
         entries,
@@ -190,12 +208,21 @@ fn follows(index: usize, record: &Record<'_>, before: Option<u64>) -> Result<(),
     if record.base.is_some() {
         return Ok(());
     }
-    let from = before.unwrap_or_else(|| {
-        record
+    let from = match (record.from_seq, before) {
+        // A gap: never back over numbers already used.
+        (Some(from), Some(before)) if from < before => {
+            return Err(Damaged {
+                record: index,
+                reason: format!("it starts at {from}, before the record before ended ({before})"),
+            })
+        }
+        (Some(from), _) => from,
+        (None, Some(before)) => before,
+        (None, None) => record
             .entries
             .first()
-            .map_or(record.next_seq, |(h, _)| h.seq)
-    });
+            .map_or(record.next_seq, |(h, _)| h.seq),
+    };
     let numbered = record
         .entries
         .iter()
@@ -416,6 +443,7 @@ pub fn compact(
         .collect();
     Ok(encode(&RecordOut {
         next_seq,
+        from_seq: None,
         base: Some(BaseOut {
             task_state: Some(task_state),
         }),

@@ -19,7 +19,7 @@ fn journal() -> Vec<Vec<u8>> {
         .insert([1; 16], Verdict::UNTRUSTED);
     let task = Task::new(host.clone()).unwrap();
     task.set_license(LicenseState::VALID).unwrap();
-    task.push_policy(r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}}, "task": {"checksum_limit_mb": 9}}}"#).unwrap();
+    task.push_policy(r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1}}}, "task": {"checksum_limit_mb": 9}}}"#).unwrap();
     task.set_local(r#"{"task": {"action_on_untrusted": "log"}}"#)
         .unwrap();
     task.start().unwrap();

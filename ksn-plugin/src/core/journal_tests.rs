@@ -34,6 +34,7 @@ fn consent(seq: u64, accepted: bool) -> Box<RawValue> {
             accepted,
             source: Source::Local,
             category: None,
+            with_statement: None,
         },
     )
 }
@@ -65,10 +66,10 @@ fn journal() -> Vec<Vec<u8>> {
     let first = Stored::capture(&Layers::default(), &empty, false, false, None);
     let second = Stored::capture(&layers, &given, true, true, Some(60_000));
     vec![
-        change_record(1, &[licence(0)], Some(&first)),
-        change_record(3, &[consent(1, true), licence(2)], Some(&second)),
+        change_record(1, None, &[licence(0)], Some(&first)),
+        change_record(3, None, &[consent(1, true), licence(2)], Some(&second)),
         change_record(
-            4,
+            4, None,
             &[entry(
                 3,
                 Event::KsnRestored {
@@ -77,7 +78,7 @@ fn journal() -> Vec<Vec<u8>> {
             )],
             None,
         ),
-        change_record(4, &[], Some(&second)),
+        change_record(4, None, &[], Some(&second)),
     ]
 }
 
@@ -183,7 +184,7 @@ fn compaction_keeps_the_state_every_consent_record_and_the_retained_entries() {
     let mut records = journal();
     // Many more entries, only the newest kept.
     for seq in 4..104 {
-        records.push(change_record(seq + 1, &[licence(seq)], None));
+        records.push(change_record(seq + 1, None, &[licence(seq)], None));
     }
     let given = accepted();
     let layers = layers();
@@ -204,7 +205,7 @@ fn compaction_keeps_the_state_every_consent_record_and_the_retained_entries() {
     assert_eq!(&seqs[1..], (94..104).collect::<Vec<_>>().as_slice());
     // Later change records follow the base.
     let mut more = compacted.clone();
-    more.push(change_record(105, &[licence(104)], None));
+    more.push(change_record(105, None, &[licence(104)], None));
     assert_eq!(restore(&more).unwrap().next_seq, 105);
 
     // Retention by age: entries older than a minute go, consent records stay.

@@ -34,13 +34,29 @@ impl Layers {
     pub fn resolve(&self, setting: Setting, consent: &Consent) -> Resolved {
         let locked = self.policy.locked(setting).is_some();
         if setting.descriptor().role == Role::Statement {
-            let acceptance = match setting {
-                Setting::KsnStatementAccepted => consent.ksn,
-                _ => consent.ksn.and(consent.kmp),
+            let (acceptance, ended) = match setting {
+                Setting::KsnStatementAccepted => (consent.ksn, consent.ksn_ended),
+                _ => (consent.ksn.and(consent.kmp), consent.kmp_ended),
+            };
+            // A box that reads false says who cleared it: a withdrawal is the source's own.
+            let source = match (acceptance, ended) {
+                (Some(a), _) => a.source,
+                (None, Some(e)) => e.source,
+                (None, None) => Source::Default,
             };
             return Resolved {
                 value: Value::Bool(acceptance.is_some()),
-                source: acceptance.map_or(Source::Default, |a| a.source),
+                source,
+                locked,
+            };
+        }
+        if let Some(withheld) = setting
+            .category_index()
+            .and_then(|i| consent.withheld[i])
+        {
+            return Resolved {
+                value: Value::Bool(false),
+                source: withheld.source,
                 locked,
             };
         }

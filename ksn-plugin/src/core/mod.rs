@@ -12,6 +12,7 @@ pub mod host;
 pub mod journal;
 pub mod layers;
 pub mod oddities;
+pub mod reconcile;
 pub mod reputation;
 pub mod route;
 pub mod schema;

@@ -38,6 +38,7 @@ pub fn description() -> PluginDescription {
                     Role::GlobalRouting => SettingRole::GlobalRouting,
                 },
                 meaning: d.summary.to_string(),
+                accepts: d.setting.accepts().to_vec(),
             })
             .collect(),
         policy_schema: policy_schema(),
@@ -75,28 +76,84 @@ fn described(d: &super::table::Descriptor, mut schema: Json) -> Json {
     schema
 }
 
-/// A local settings change: `{section: {key: value}}`.
-pub fn local_schema() -> Json {
-    let mut schema = sections(|d| described(d, value_schema(d.kind)));
-    schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
-    schema["title"] = json!("KSN Usage task: local settings change");
-    schema
+/// `{"ksn": 1, ...}`: the statements an acceptance box accepts, each a version from 1.
+fn versions_schema(d: &super::table::Descriptor) -> Json {
+    let properties: Map<String, Json> = d
+        .setting
+        .accepts()
+        .iter()
+        .map(|s| {
+            (
+                s.as_str().to_string(),
+                json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
+            )
+        })
+        .collect();
+    json!({
+        "type": "object",
+        "description": "the version of each statement the administrator read, as shown when the box was ticked",
+        "properties": properties,
+        "additionalProperties": false,
+        "minProperties": 1,
+    })
 }
 
-/// A policy: `{"settings": {section: {key: value | {"value": v, "locked": b}}}}`.
-pub fn policy_schema() -> Json {
-    let settings = sections(|d| {
+/// A local settings change: `{section: {key: value}}`; an acceptance may name the version
+/// the device shows (`{"value": true, "versions": {...}}`).
+pub fn local_schema() -> Json {
+    let mut schema = sections(|d| {
         let plain = value_schema(d.kind);
+        if d.role != Role::Statement {
+            return described(d, plain);
+        }
         described(
             d,
             json!({"oneOf": [
                 plain,
                 {
                     "type": "object",
-                    "properties": {
-                        "value": plain,
-                        "locked": {"type": "boolean", "description": "enforced: a local change to another value is refused"},
+                    "properties": {"value": plain, "versions": versions_schema(d)},
+                    "required": ["value"],
+                    "additionalProperties": false,
+                },
+            ]}),
+        )
+    });
+    schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    schema["title"] = json!("KSN Usage task: local settings change");
+    schema
+}
+
+/// A policy: `{"settings": {section: {key: value | {"value": v, "locked": b}}}}`; an
+/// acceptance (`true` in an acceptance box) is `{"value": true, "versions": {...}}`.
+pub fn policy_schema() -> Json {
+    let settings = sections(|d| {
+        let plain = value_schema(d.kind);
+        let locked = json!({"type": "boolean", "description": "enforced: a local change to another value is refused"});
+        if d.role == Role::Statement {
+            // A plain `false` withdraws; accepting needs the object with its versions.
+            return described(
+                d,
+                json!({"oneOf": [
+                    {"const": false},
+                    {
+                        "type": "object",
+                        "properties": {"value": plain, "locked": locked, "versions": versions_schema(d)},
+                        "required": ["value"],
+                        "additionalProperties": false,
+                        "if": {"properties": {"value": {"const": true}}},
+                        "then": {"required": ["value", "versions"]},
                     },
+                ]}),
+            );
+        }
+        described(
+            d,
+            json!({"oneOf": [
+                plain,
+                {
+                    "type": "object",
+                    "properties": {"value": plain, "locked": locked},
                     "required": ["value"],
                     "additionalProperties": false,
                 },

@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use super::{
     consent::{Consent, Source},
-    doc::PolicyEntry,
+    doc::{PolicyEntry, Versions},
     layers::Layers,
     table::{Setting, Value},
 };
@@ -30,6 +30,8 @@ struct PolicyOut {
     path: &'static str,
     value: Value,
     locked: bool,
+    #[serde(skip_serializing_if = "Versions::is_empty")]
+    versions: Versions,
 }
 
 #[derive(Serialize)]
@@ -60,6 +62,8 @@ pub struct StoredPolicyValue {
     pub path: String,
     pub value: Json,
     pub locked: bool,
+    #[serde(default)]
+    pub versions: Versions,
 }
 
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -92,6 +96,7 @@ impl Stored {
                     path: e.setting.path(),
                     value: e.value,
                     locked: e.locked,
+                    versions: e.versions,
                 })
                 .collect(),
             local: Setting::ALL
@@ -124,6 +129,7 @@ impl Stored {
                 setting,
                 value,
                 locked: p.locked,
+                versions: p.versions,
             });
         }
         layers.policy.entries.sort_by_key(|e| e.setting);

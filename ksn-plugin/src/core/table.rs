@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use plugin_api::documents::Statement;
+
 /// One setting of the task.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum Setting {
@@ -137,6 +139,33 @@ impl Setting {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The statements an acceptance box accepts (each in its mode), and none for others.
+    pub fn accepts(self) -> &'static [Statement] {
+        match self {
+            Setting::KsnStatementAccepted => &[Statement::Ksn, Statement::PrivateKsn],
+            Setting::KmpStatementAccepted => &[Statement::Kmp],
+            _ => &[],
+        }
+    }
+
+    /// The statement this acceptance box accepts in a mode.
+    pub fn statement_in_mode(self, private_ksn: bool) -> Option<Statement> {
+        self.accepts()
+            .iter()
+            .copied()
+            .find(|s| s.in_mode(private_ksn))
+    }
+
+    /// The data category a Global-KSN box governs, by its index among them.
+    pub fn category_index(self) -> Option<usize> {
+        match self {
+            Setting::SendScannedFilesData => Some(0),
+            Setting::SendScannedUrlsData => Some(1),
+            Setting::SendStatistics => Some(2),
+            _ => None,
+        }
     }
 
     pub fn descriptor(self) -> &'static Descriptor {

@@ -4,10 +4,13 @@
 //! Lock order: `plane` before any egress gate; the lookup path takes the plane (to record
 //! a detection) only after releasing its gate.
 //!
-//! A change is recorded before it is made current, with two exceptions that make it fail
-//! closed: a change that only narrows what may leave (or that the host reports) is made
-//! current even when storage refuses the record, which then waits, in order, to be written
-//! before any later one; a change that widens is refused while anything waits.
+//! A change is recorded before it is made current, with exceptions that make it fail
+//! closed: a change that only narrows what may leave (or that the host reports, or that
+//! only records a detection or a refusal) is made current even when storage refuses the
+//! record, which then waits, in order, to be written before any later one; a change that
+//! widens is refused; a change that does both takes its narrowing part at once and the
+//! rest once storage records it. At creation the journal is reconciled with the events the
+//! host holds, so a restart before storage works again loses no narrowing.
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -22,15 +25,17 @@ use plugin_api::{
 use serde_json::value::RawValue;
 
 use super::{
+    consent::Source,
     cache::{url_shelf, Shelf, UrlWeight},
     clock::TaskClock,
-    control::{Control, Txn},
+    control::{Control, Txn, Waiting, WaitingChange},
     doc,
     egress::{Egress, BATCH_INTERVAL_MS},
     explain,
     host::Host,
     journal::{self, compact_after, entry_json, Event, JOURNAL_KEY},
     oddities::Oddities,
+    reconcile,
     route::Route,
     snapshot::{Hot, Snapshot, QUEUED},
     table::{Setting, Value},
@@ -53,10 +58,37 @@ pub struct Task<H: Host> {
 /// The control plane: the state, and what the journal has not taken yet.
 struct Plane {
     state: Control,
-    /// Records of changes made current while storage refused them, oldest first.
-    unrecorded: Vec<Vec<u8>>,
+    /// Records of changes made current while storage refused them, oldest first; `true`
+    /// for a record of facts only (detections, refusals).
+    unrecorded: Vec<(Vec<u8>, bool)>,
+    /// How many of those are of facts only: bounded by `FACTS_WAITING`.
+    facts_waiting: usize,
+    /// Entries of fact records past the bound, which reached the host but not the log.
+    not_recorded: u64,
+    /// Where the journal's numbering goes on: a record that starts elsewhere says so.
+    journal_next: u64,
     /// Change records since the last base record.
     since_base: usize,
+}
+
+/// At most this many records of detections and refusals wait for storage; past it, the
+/// log records how many entries it did not keep (the host received every one as an event).
+pub const FACTS_WAITING: usize = 1024;
+
+/// Why a transaction did not commit cleanly.
+enum Uncommitted {
+    /// It took effect, but storage did not record it: it waits.
+    TookEffect(TaskError),
+    /// Storage refused it and it was not applied: nothing changed.
+    Refused(TaskError, Txn),
+}
+
+impl From<Uncommitted> for TaskError {
+    fn from(u: Uncommitted) -> Self {
+        match u {
+            Uncommitted::TookEffect(e) | Uncommitted::Refused(e, _) => e,
+        }
+    }
 }
 
 fn storage_error(message: impl std::fmt::Display) -> TaskError {
@@ -82,8 +114,11 @@ impl<H: Host> Task<H> {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock: TaskClock::starting_at(restored.last_time_ms),
             plane: Mutex::new(Plane {
+                journal_next: control.next_seq,
                 state: control,
                 unrecorded: Vec::new(),
+                facts_waiting: 0,
+                not_recorded: 0,
                 since_base: records.len(),
             }),
             files: Shelf::default(),
@@ -95,15 +130,45 @@ impl<H: Host> Task<H> {
         };
         {
             let mut plane = task.plane();
-            let txn = plane.state.restarted(restored.last_task_state, task.now());
-            match task.commit(&mut plane, txn) {
-                Err(e) if e.kind == ErrorKind::STORAGE_ERROR && !plane.unrecorded.is_empty() => {
-                    log::warn!("{}", e.message)
-                }
-                other => other?,
+            let mut last_state = restored.last_task_state;
+            let held = task
+                .host
+                .events_since(plane.state.next_seq)
+                .unwrap_or_else(|e| {
+                    log::warn!("the host's events could not be read to reconcile the journal: {e}");
+                    Vec::new()
+                });
+            let now = task.now();
+            if let Some((txn, last)) = reconcile::reconcile(
+                &plane.state,
+                last_state,
+                &held,
+                restored.last_time_ms,
+                now,
+            ) {
+                log::warn!(
+                    "the journal lacked changes that took effect before the restart; reconciled from the host's events"
+                );
+                last_state = last;
+                task.commit_waiting_allowed(&mut plane, txn)?;
             }
+            let txn = plane.state.restarted(last_state, now);
+            task.commit_waiting_allowed(&mut plane, txn)?;
+            task.resume_waiting(&mut plane);
         }
         Ok(task)
+    }
+
+    /// Commits a change that takes effect whatever storage does; a record left waiting is
+    /// not an error of the caller's.
+    fn commit_waiting_allowed(&self, plane: &mut Plane, txn: Txn) -> Result<(), TaskError> {
+        match self.commit(plane, txn) {
+            Err(e) if e.kind == ErrorKind::STORAGE_ERROR && !plane.unrecorded.is_empty() => {
+                log::warn!("{}", e.message);
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     pub fn host(&self) -> &H {
@@ -136,29 +201,53 @@ impl<H: Host> Task<H> {
     /// apply is made current even when storage refuses it: the call then reports the
     /// storage error, and the record waits to be written before any other.
     fn commit(&self, plane: &mut Plane, txn: Txn) -> Result<(), TaskError> {
+        self.try_commit(plane, txn).map_err(TaskError::from)
+    }
+
+    fn try_commit(&self, plane: &mut Plane, mut txn: Txn) -> Result<(), Uncommitted> {
         if txn.is_empty() {
             return Ok(());
         }
+        txn.drop_waiting_rest(&plane.state);
         let entries: Vec<Box<RawValue>> = txn.entries.iter().map(entry_json).collect();
-        let record = journal::change_record(txn.next.next_seq, &entries, txn.stored().as_ref());
+        let from_seq = (txn.first_seq != plane.journal_next).then_some(txn.first_seq);
+        let record = journal::change_record(
+            txn.next.next_seq,
+            from_seq,
+            &entries,
+            txn.stored().as_ref(),
+        );
         let mut outcome = Ok(());
         let mut recovered = 0;
+        let mut wrote = false;
         match self.write(plane, &record) {
-            Ok(flushed) => recovered = flushed,
+            Ok(flushed) => {
+                recovered = flushed;
+                wrote = true;
+                plane.journal_next = txn.next.next_seq;
+            }
             Err(e) if txn.must_apply(&plane.state) => {
-                plane.unrecorded.push(record);
+                if txn.fact && plane.facts_waiting >= FACTS_WAITING {
+                    plane.not_recorded += entries.len() as u64;
+                } else {
+                    plane.unrecorded.push((record, txn.fact));
+                    plane.facts_waiting += usize::from(txn.fact);
+                    plane.journal_next = txn.next.next_seq;
+                }
                 log::error!("storage refused a change that takes effect anyway: {e}");
-                outcome = Err(storage_error(format_args!(
+                outcome = Err(Uncommitted::TookEffect(storage_error(format_args!(
                     "the change took effect, but storage did not record it ({e}); it will be written when storage works again"
-                )));
+                ))));
             }
             Err(e) => {
-                return Err(storage_error(format_args!(
-                    "the change was not applied: {e}"
-                )))
+                return Err(Uncommitted::Refused(
+                    storage_error(format_args!("the change was not applied: {e}")),
+                    txn,
+                ))
             }
         }
         let effects = txn.effects;
+        let resumed = txn.resumes;
         plane.state = txn.next;
         let next = Snapshot::of(&plane.state).after(&self.snapshot.load());
         self.egress.publish(
@@ -185,16 +274,43 @@ impl<H: Host> Task<H> {
             self.compact(plane);
         }
         if recovered > 0 {
-            log::info!("storage works again: {recovered} waiting record(s) written");
-            let txn = plane.state.record(
-                vec![Event::StorageRecovered {
-                    records: recovered as u64,
-                }],
-                self.now(),
-            );
-            self.commit(plane, txn)?;
+            self.recovered(plane, recovered)
+                .map_err(Uncommitted::TookEffect)?;
+        }
+        // What waited for this change to be recorded (Private KSN's deferred values).
+        if wrote && !resumed {
+            self.resume_waiting(plane);
         }
         outcome
+    }
+
+    /// Storage took the records that waited: the log says so, and how many entries it
+    /// could not keep.
+    fn recovered(&self, plane: &mut Plane, records: usize) -> Result<(), TaskError> {
+        log::info!("storage works again: {records} waiting record(s) written");
+        let mut events = vec![Event::StorageRecovered {
+            records: records as u64,
+        }];
+        if plane.not_recorded > 0 {
+            events.push(Event::EntriesNotRecorded {
+                entries: std::mem::take(&mut plane.not_recorded),
+            });
+        }
+        let txn = plane.state.record(events, self.now());
+        self.commit(plane, txn)
+    }
+
+    /// Applies the waiting part of an earlier change if storage records it now; while it
+    /// does not, the part keeps waiting.
+    fn resume_waiting(&self, plane: &mut Plane) {
+        let Some(txn) = plane.state.resume(self.now()) else {
+            return;
+        };
+        match self.try_commit(plane, txn) {
+            Ok(()) => {}
+            Err(Uncommitted::Refused(e, _)) => log::debug!("a waiting change still waits: {e}"),
+            Err(Uncommitted::TookEffect(e)) => log::warn!("{e}"),
+        }
     }
 
     /// Appends `record` after whatever waits; answers how many waiting records went with
@@ -209,8 +325,9 @@ impl<H: Host> Task<H> {
     /// Writes the records storage refused earlier, oldest first; answers how many.
     fn flush(&self, plane: &mut Plane) -> Result<usize, String> {
         let waiting = plane.unrecorded.len();
-        while let Some(first) = plane.unrecorded.first() {
+        while let Some((first, fact)) = plane.unrecorded.first() {
             self.host.storage_append(JOURNAL_KEY, first)?;
+            plane.facts_waiting -= usize::from(*fact);
             plane.unrecorded.remove(0);
             plane.since_base += 1;
         }
@@ -242,16 +359,48 @@ impl<H: Host> Task<H> {
     }
 
     /// Runs a control operation: commits its transaction, or logs the refusal and returns
-    /// the error with nothing changed.
+    /// the error with nothing changed. A settings change storage refuses to record takes
+    /// its narrowing part at once, and the rest (`rest`, the change itself) once storage
+    /// records it.
     fn operate(
         &self,
         operation: &'static str,
+        rest: Option<(WaitingChange, Source)>,
         f: impl FnOnce(&Control, u64) -> Result<Txn, TaskError>,
     ) -> Result<(), TaskError> {
         let mut plane = self.plane();
+        // What waited comes first: changes apply in the order they were made.
+        self.resume_waiting(&mut plane);
         let now = self.now();
         match f(&plane.state, now) {
-            Ok(txn) => self.commit(&mut plane, txn),
+            Ok(txn) => match self.try_commit(&mut plane, txn) {
+                Ok(()) => Ok(()),
+                Err(Uncommitted::TookEffect(e)) => Err(e),
+                Err(Uncommitted::Refused(e, txn)) => {
+                    let Some((change, source)) = rest else {
+                        return Err(e);
+                    };
+                    let waiting = Waiting {
+                        operation,
+                        change,
+                        since_ms: now,
+                    };
+                    let words = waiting.words();
+                    let Some(part) = plane.state.narrowing_part(&txn.next, source, waiting, now)
+                    else {
+                        return Err(e);
+                    };
+                    let narrowed = part.withdrawals();
+                    match self.try_commit(&mut plane, part) {
+                        Ok(()) => Err(storage_error(format_args!(
+                            "storage refused the whole change; its narrowing part took effect ({narrowed}) and {words} waits"
+                        ))),
+                        Err(_) => Err(storage_error(format_args!(
+                            "storage refused the change: its narrowing part took effect ({narrowed}), but is not recorded yet; {words} is applied once storage records it"
+                        ))),
+                    }
+                }
+            },
             Err(error) => {
                 let refusal = plane.state.refusal(operation, &error, now);
                 if let Err(storage) = self.commit(&mut plane, refusal) {
@@ -276,37 +425,45 @@ impl<H: Host> Task<H> {
     }
 
     pub fn push_policy(&self, policy_json: &str) -> Result<(), TaskError> {
-        self.operate("push_policy", |control, now| {
-            let policy = doc::parse_policy(policy_json).map_err(TaskError::invalid_settings)?;
-            control.push_policy(policy, now)
+        let policy = doc::parse_policy(policy_json).map_err(TaskError::invalid_settings);
+        let rest = policy
+            .as_ref()
+            .ok()
+            .map(|p| (WaitingChange::Policy(p.clone()), Source::Policy));
+        self.operate("push_policy", rest, |control, now| {
+            control.push_policy(policy?, now)
         })
     }
 
     pub fn set_local(&self, settings_json: &str) -> Result<(), TaskError> {
-        self.operate("set_local", |control, now| {
-            let entries = doc::parse_local(settings_json).map_err(TaskError::invalid_settings)?;
-            control.set_local(&entries, now)
+        let entries = doc::parse_local(settings_json).map_err(TaskError::invalid_settings);
+        let rest = entries
+            .as_ref()
+            .ok()
+            .map(|e| (WaitingChange::Local(e.clone()), Source::Local));
+        self.operate("set_local", rest, |control, now| {
+            control.set_local(&entries?, now)
         })
     }
 
     pub fn set_private_ksn(&self, enabled: bool) -> Result<(), TaskError> {
-        self.operate("set_private_ksn", |control, now| {
+        self.operate("set_private_ksn", None, |control, now| {
             Ok(control.set_private_ksn(enabled, now))
         })
     }
 
     pub fn set_license(&self, license: LicenseState) -> Result<(), TaskError> {
-        self.operate("set_license", |control, now| {
+        self.operate("set_license", None, |control, now| {
             Ok(control.set_license(license, now))
         })
     }
 
     pub fn start(&self) -> Result<(), TaskError> {
-        self.operate("start", |control, now| control.start(now))
+        self.operate("start", None, |control, now| control.start(now))
     }
 
     pub fn stop(&self) -> Result<(), TaskError> {
-        self.operate("stop", |control, now| Ok(control.stop(now)))
+        self.operate("stop", None, |control, now| Ok(control.stop(now)))
     }
 
     /// The host has started: with `task.schedule` at `at_application_start` the task starts
@@ -321,6 +478,14 @@ impl<H: Host> Task<H> {
             if let Err(error) = self.start() {
                 log::info!("scheduled start refused: {error}");
             }
+        }
+        // The host learns from this call that records wait (the restart's own, a
+        // reconciliation's), as it would from any call that made them.
+        let waiting = self.plane().unrecorded.len();
+        if waiting > 0 {
+            return Err(storage_error(format_args!(
+                "the task is up, but {waiting} record(s) of changes that took effect wait for storage, which refuses writes; they are written when it works again"
+            )));
         }
         Ok(())
     }
@@ -369,24 +534,21 @@ impl<H: Host> Task<H> {
         self.record(events);
     }
 
-    /// Writes what storage refused earlier, if it takes it now.
+    /// Writes what storage refused earlier, if it takes it now, and then what waited for
+    /// it.
     fn retry_unrecorded(&self) {
         let mut plane = self.plane();
-        if plane.unrecorded.is_empty() {
-            return;
-        }
-        if let Ok(written) = self.flush(&mut plane) {
-            log::info!("storage works again: {written} waiting record(s) written");
-            let txn = plane.state.record(
-                vec![Event::StorageRecovered {
-                    records: written as u64,
-                }],
-                self.now(),
-            );
-            if let Err(e) = self.commit(&mut plane, txn) {
-                log::warn!("{e}");
+        if !plane.unrecorded.is_empty() {
+            match self.flush(&mut plane) {
+                Ok(written) => {
+                    if let Err(e) = self.recovered(&mut plane, written) {
+                        log::warn!("{e}");
+                    }
+                }
+                Err(_) => return,
             }
         }
+        self.resume_waiting(&mut plane);
     }
 
     /// Whether a batch may go out now; if so its time is recorded first, so that a restart
@@ -420,7 +582,7 @@ impl<H: Host> Task<H> {
             .host
             .storage_records(JOURNAL_KEY)
             .map_err(|e| storage_error(format_args!("cannot read the journal: {e}")))?;
-        records.extend(self.plane().unrecorded.iter().cloned());
+        records.extend(self.plane().unrecorded.iter().map(|(r, _)| r.clone()));
         Ok(records)
     }
 
@@ -470,5 +632,22 @@ impl<H: Host> Task<H> {
 
     pub fn cached_entries(&self) -> usize {
         self.files.len() + self.urls.len()
+    }
+}
+
+impl<H: Host> Drop for Task<H> {
+    /// Records that wait are written if storage takes them now: a host that drops the
+    /// task (to restart it) loses none it could have kept.
+    fn drop(&mut self) {
+        let mut plane = self.plane();
+        if !plane.unrecorded.is_empty() {
+            match self.flush(&mut plane) {
+                Ok(written) => log::info!("{written} waiting record(s) written as the task ends"),
+                Err(e) => log::warn!(
+                    "{} record(s) still wait for storage as the task ends ({e}); the host's events keep them for the next start",
+                    plane.unrecorded.len()
+                ),
+            }
+        }
     }
 }

@@ -29,6 +29,8 @@ pub struct World {
     /// `None`: the default retention.
     pub retention: Mutex<Option<LogRetention>>,
     pub events: Mutex<Vec<String>>,
+    /// The host answers `events_since` with none (an older host, or one that keeps none).
+    pub forget_events: AtomicBool,
     pub local_files: Mutex<HashMap<[u8; 16], Verdict>>,
     pub ksn_files: Mutex<HashMap<[u8; 16], Verdict>>,
     pub private_files: Mutex<HashMap<[u8; 16], Verdict>>,
@@ -202,6 +204,21 @@ impl Host for FakeHost {
             .lock()
             .unwrap()
             .unwrap_or(LogRetention::DEFAULT)
+    }
+    fn events_since(&self, from_seq: u64) -> Result<Vec<String>, String> {
+        if self.0.forget_events.load(Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        let seq = |e: &String| serde_json::from_str::<serde_json::Value>(e).ok()?["seq"].as_u64();
+        Ok(self
+            .0
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| seq(e).is_some_and(|s| s >= from_seq))
+            .cloned()
+            .collect())
     }
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {
         self.0

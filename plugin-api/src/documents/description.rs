@@ -57,6 +57,12 @@ pub struct SettingDescription {
     pub role: SettingRole,
     /// What the setting does, in a sentence.
     pub meaning: String,
+    /// For an acceptance box, the statements it accepts, each in its mode
+    /// ([`Statement::in_mode`]): a policy's acceptance names the version of each it
+    /// accepts. Empty for other settings, and for plugins older than 1.3.0 (whose policies
+    /// carry no versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepts: Vec<Statement>,
 }
 
 impl SettingDescription {
@@ -66,6 +72,11 @@ impl SettingDescription {
 
     pub fn key(&self) -> &str {
         self.path.split_once('.').map_or(&self.path, |(_, key)| key)
+    }
+
+    /// The statement this box accepts in a mode, if it accepts one then.
+    pub fn statement_in_mode(&self, private_ksn: bool) -> Option<Statement> {
+        self.accepts.iter().copied().find(|s| s.in_mode(private_ksn))
     }
 }
 

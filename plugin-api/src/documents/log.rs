@@ -35,7 +35,9 @@ use crate::kinds::{
 /// ```
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct LogEntry {
-    /// Numbered from 0, without gaps, for the life of the task's storage.
+    /// Numbered from 0, increasing, for the life of the task's storage. A gap is entries
+    /// that reached the host as events but that storage never recorded (see
+    /// `journal_reconciled` and `entries_not_recorded`); no number is used twice.
     pub seq: u64,
     /// Host time (milliseconds), never going backwards.
     pub time_ms: u64,
@@ -85,6 +87,23 @@ pub enum Event {
             deserialize_with = "DataCategory::lenient_option"
         )]
         category: Option<DataCategory>,
+        /// Set when this acceptance ended only because the acceptance it needs, of this
+        /// statement, ended (Managed Protection needs the KSN statement); `source` is then
+        /// how that one ended (added in 1.3.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with_statement: Option<Statement>,
+    },
+    /// A policy's acceptance is not in force: it names another version of the statement
+    /// than this plugin ships (`version`), or no version of the statement the box accepts
+    /// in the device's mode (`version` absent). The box reads what it read before (added
+    /// in 1.3.0).
+    AcceptanceNotInForce {
+        statement: Statement,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u32>,
+        /// The version this plugin ships, which an acceptance must name.
+        current_version: u32,
+        source: Source,
     },
     PrivateKsnChanged {
         enabled: bool,
@@ -135,6 +154,35 @@ pub enum Event {
     /// (withdrawals and the like, which never wait for storage) are now recorded.
     StorageRecovered {
         records: u64,
+    },
+    /// At task creation the journal lacked entries `first_seq..=last_seq`, which took effect
+    /// but which storage never recorded before the host restarted; from the events the host
+    /// held for it, the task applied again the `applied` that only narrow what may leave
+    /// (withdrawals, mode and licence reports, stops) and logged the detections and
+    /// refusals, each at its original time (added in 1.3.0).
+    JournalReconciled {
+        first_seq: u64,
+        last_seq: u64,
+        applied: u64,
+    },
+    /// While storage refused writes, more records waited than the task keeps: `entries`
+    /// entries (detections, refusals) reached the host as events but not the log (added
+    /// in 1.3.0).
+    EntriesNotRecorded {
+        entries: u64,
+    },
+    /// A change that narrows and widens at once could not be recorded: its narrowing part
+    /// took effect, and `waiting` (in words) is applied once storage records it (added in
+    /// 1.3.0).
+    ChangeWaiting {
+        operation: Cow<'static, str>,
+        waiting: String,
+    },
+    /// The waiting part of an earlier change was dropped, because a later change took
+    /// effect before it could be recorded (added in 1.3.0).
+    ChangeDropped {
+        operation: Cow<'static, str>,
+        reason: String,
     },
     /// A type this contract does not know (from a newer plugin), kept whole.
     #[serde(skip)]
@@ -205,7 +253,7 @@ impl JsonSchema for Event {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "object",
-            "description": "tagged by `type`: state_changed, task_error, settings_changed, policy_applied, consent_changed, private_ksn_changed, license_changed, operation_refused, object_untrusted, ksn_unavailable, ksn_restored, egress_refused, storage_recovered; other types come from newer plugins",
+            "description": "tagged by `type`: state_changed, task_error, settings_changed, policy_applied, consent_changed, private_ksn_changed, license_changed, operation_refused, object_untrusted, ksn_unavailable, ksn_restored, egress_refused, storage_recovered, acceptance_not_in_force, journal_reconciled, entries_not_recorded, change_waiting, change_dropped; other types come from newer plugins",
             "properties": {"type": {"type": "string"}},
             "required": ["type"],
         })

@@ -32,4 +32,5 @@ pub use outbound::{Counters, LedgerItem, LedgerOutcome, LedgerPage};
 pub use read::{read_document, DocumentError};
 pub use settings::{
     LocalChange, PolicyDocument, PolicyValue, SettingView, SettingsView, Source, Statement,
+    StatementVersions,
 };

@@ -25,7 +25,9 @@ pub enum Source {
 }
 
 /// A statement the administrator can accept.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Statement {
     /// The KSN Statement (Global KSN, directly or through the Administration Server's proxy).
@@ -43,6 +45,17 @@ impl Statement {
             Statement::PrivateKsn
         } else {
             Statement::Ksn
+        }
+    }
+
+    /// Whether an acceptance box accepts this statement in a mode: the KSN statement in
+    /// Global KSN mode, the Private KSN statement in Private KSN mode, Managed Protection
+    /// in both.
+    pub fn in_mode(self, private_ksn: bool) -> bool {
+        match self {
+            Statement::Ksn => !private_ksn,
+            Statement::PrivateKsn => private_ksn,
+            Statement::Kmp => true,
         }
     }
 
@@ -64,21 +77,37 @@ impl Statement {
     }
 }
 
+/// The version of each statement an acceptance accepts, by statement: `{"ksn": 1}`, or
+/// `{"ksn": 1, "private_ksn": 1}` for a box that accepts the Private KSN statement in
+/// Private KSN mode and the administrator read both.
+pub type StatementVersions = BTreeMap<Statement, u32>;
+
 /// A policy, as `push_policy` takes it: settings by section and key, each a plain value
 /// (applied at each push, changeable locally until the next) or `{"value": v, "locked":
 /// true}` (enforced: a local change to another value is refused).
 ///
+/// **An acceptance names what was read.** A policy value of an acceptance box (a setting
+/// whose description has the role `statement`) that accepts (`true`) carries `"versions"`:
+/// the version of each statement the administrator read in the policy editor, as the
+/// editor showed it when the box was ticked. A plugin refuses an acceptance without it
+/// (`invalid_settings`, naming the path and the version to state), and an acceptance of a
+/// version other than the one it ships, or of no statement of the device's mode, is not in
+/// force: the box reads false until an acceptance of the shipped version arrives. A host
+/// stores the document with its versions and re-sends it unchanged.
+///
 /// Which sections, keys and values a plugin accepts is in its own schema
-/// ([`PluginDescription::policy_schema`](super::PluginDescription)).
+/// ([`PluginDescription::policy_schema`](super::PluginDescription)); which statements a box
+/// accepts is in its description ([`SettingDescription::accepts`](super::SettingDescription)).
 ///
 /// ```
-/// use plugin_api::documents::{PolicyDocument, PolicyValue};
+/// use plugin_api::documents::{PolicyDocument, PolicyValue, Statement};
 ///
 /// let policy: PolicyDocument = serde_json::from_str(r#"{"settings": {"data_handling": {
-///     "ksn_statement_accepted": {"value": true, "locked": true},
+///     "ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1}},
 ///     "send_statistics": false}}}"#).unwrap();
 /// let accepted = &policy.settings["data_handling"]["ksn_statement_accepted"];
 /// assert_eq!((accepted.value(), accepted.locked()), (&serde_json::json!(true), true));
+/// assert_eq!(accepted.versions().unwrap()[&Statement::Ksn], 1);
 /// assert!(!policy.settings["data_handling"]["send_statistics"].locked());
 /// ```
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
@@ -88,18 +117,22 @@ pub struct PolicyDocument {
     pub settings: BTreeMap<String, BTreeMap<String, PolicyValue>>,
 }
 
-/// One value of a policy. Read strictly: an object is `{"value": v, "locked": b}` and
-/// nothing else (`locked` defaults to false), so `{"value": true, "lockd": true}` is an
-/// error, not an unlocked value.
+/// One value of a policy. Read strictly: an object is `{"value": v, "locked": b,
+/// "versions": {...}}` and nothing else (`locked` defaults to false, `versions` is for
+/// acceptances), so `{"value": true, "lockd": true}` is an error, not an unlocked value.
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum PolicyValue {
-    /// `{"value": v, "locked": b}`.
+    /// `{"value": v, "locked": b}`, and for an acceptance `"versions"`.
     Wrapped {
         value: Json,
         /// Enforced: a local change to another value is refused.
         #[serde(default)]
         locked: bool,
+        /// An acceptance's statement versions, as the policy editor showed them (added in
+        /// 1.3.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        versions: Option<StatementVersions>,
     },
     /// A plain value: applied at each push, changeable locally until the next.
     Plain(Json),
@@ -115,9 +148,20 @@ impl PolicyValue {
     pub fn locked(&self) -> bool {
         matches!(self, PolicyValue::Wrapped { locked: true, .. })
     }
+
+    /// The statement versions an acceptance names, if any.
+    pub fn versions(&self) -> Option<&StatementVersions> {
+        match self {
+            PolicyValue::Wrapped { versions, .. } => versions.as_ref(),
+            PolicyValue::Plain(_) => None,
+        }
+    }
 }
 
-/// A local change, as `set_local` takes it: plain values by section and key.
+/// A local change, as `set_local` takes it: plain values by section and key. A local
+/// acceptance (`true` in an acceptance box) accepts the version of the statement the
+/// device shows; it may name it, as `{"value": true, "versions": {"ksn": 2}}`, and a plugin
+/// refuses one naming another version.
 ///
 /// ```
 /// use plugin_api::documents::LocalChange;

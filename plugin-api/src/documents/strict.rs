@@ -61,6 +61,26 @@ where
     Ok(outer.into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
+/// Statement names as the contract spells them, each once.
+fn statement_versions<E: de::Error>(
+    section: Section<u32>,
+) -> Result<super::StatementVersions, E> {
+    section
+        .0
+        .into_iter()
+        .map(|(name, version)| {
+            let statement: super::Statement =
+                serde_json::from_value(Json::String(name.clone())).map_err(|_| {
+                    E::custom(format_args!(
+                        "versions: unknown statement {name:?}: expected ksn, private_ksn or kmp{}",
+                        did_you_mean(&name, ["ksn", "private_ksn", "kmp"])
+                    ))
+                })?;
+            Ok((statement, version))
+        })
+        .collect()
+}
+
 impl<'de> Deserialize<'de> for PolicyValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(PolicyValueVisitor)
@@ -69,7 +89,7 @@ impl<'de> Deserialize<'de> for PolicyValue {
 
 struct PolicyValueVisitor;
 
-const WRAPPED_KEYS: &[&str] = &["value", "locked"];
+const WRAPPED_KEYS: &[&str] = &["value", "locked", "versions"];
 
 impl<'de> Visitor<'de> for PolicyValueVisitor {
     type Value = PolicyValue;
@@ -81,11 +101,13 @@ impl<'de> Visitor<'de> for PolicyValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PolicyValue, A::Error> {
         let mut value: Option<Json> = None;
         let mut locked: Option<bool> = None;
+        let mut versions: Option<Section<u32>> = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "value" if value.is_none() => value = Some(map.next_value()?),
                 "locked" if locked.is_none() => locked = Some(map.next_value()?),
-                "value" | "locked" => {
+                "versions" if versions.is_none() => versions = Some(map.next_value()?),
+                "value" | "locked" | "versions" => {
                     return Err(de::Error::custom(format_args!(
                         "the key {key:?} is given twice"
                     )))
@@ -102,6 +124,7 @@ impl<'de> Visitor<'de> for PolicyValueVisitor {
             Some(value) => Ok(PolicyValue::Wrapped {
                 value,
                 locked: locked.unwrap_or(false),
+                versions: versions.map(statement_versions).transpose()?,
             }),
             None => Err(de::Error::custom(
                 r#"a policy value given as an object needs "value": expected {"value": v, "locked": true|false}"#,
@@ -215,5 +238,33 @@ mod tests {
         assert_eq!(d["f"].value(), &json!(null));
         assert!(!d["g"].locked());
         assert_eq!((d["h"].value(), d["h"].locked()), (&json!(false), true));
+    }
+
+    #[test]
+    fn an_acceptance_names_its_statement_versions() {
+        use crate::documents::Statement;
+        let doc = policy(
+            r#"{"settings": {"d": {"k": {"value": true, "locked": true,
+                "versions": {"ksn": 2, "private_ksn": 1}}}}}"#,
+        )
+        .unwrap();
+        let versions = doc.settings["d"]["k"].versions().unwrap();
+        assert_eq!(versions[&Statement::Ksn], 2);
+        assert_eq!(versions[&Statement::PrivateKsn], 1);
+        let err = policy(r#"{"settings": {"d": {"k": {"value": true, "versions": {"ksm": 1}}}}}"#)
+            .unwrap_err();
+        assert!(err.contains("unknown statement \"ksm\""), "{err}");
+        assert!(err.contains("did you mean `ksn`?"), "{err}");
+        let err = policy(r#"{"settings": {"d": {"k": {"value": true, "versions": {"ksn": -1}}}}}"#)
+            .unwrap_err();
+        assert!(err.contains("settings.d.k"), "{err}");
+        let err = policy(
+            r#"{"settings": {"d": {"k": {"value": true, "versions": {"ksn": 1, "ksn": 2}}}}}"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("given twice"), "{err}");
+        // Round trip: a host that stores the document sends back the same.
+        let text = serde_json::to_string(&doc).unwrap();
+        assert_eq!(policy(&text).unwrap(), doc);
     }
 }
