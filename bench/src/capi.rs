@@ -133,6 +133,7 @@ fn table(host: &Host) -> KsnHost {
         backup_and_delete: Some(backup_and_delete),
         storage_replace: None,
         log_retention: None,
+        events_since: None,
     }
 }
 

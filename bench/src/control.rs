@@ -64,7 +64,7 @@ pub fn policy_push_us(plugin: Plugin, repetitions: usize, pushes: usize) -> Resu
     let task = &world.devices[0].task;
     let policies = [
         fleet::FLEET_POLICY,
-        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}},
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1, "private_ksn": 1}}},
             "task": {"checksum_limit_mb": 8, "action_on_untrusted": {"value": "log", "locked": true}}}}"#,
     ];
     let mut times = Vec::new();

@@ -390,7 +390,8 @@ int main(int argc, char **argv) {
      * Private KSN statement. */
     kind = document("push_policy (statement accepted, locked)", api.push_policy, task,
                     "{\"settings\": {\"data_handling\": {\"ksn_statement_accepted\": "
-                    "{\"value\": true, \"locked\": true}}}}");
+                    "{\"value\": true, \"locked\": true, "
+                    "\"versions\": {\"ksn\": 1, \"private_ksn\": 1}}}}}");
     expect(kind == KSN_OK, "the policy is accepted");
     kind = report("start", api.start(task, &error), &error);
     expect(kind == KSN_OK, "the task starts");

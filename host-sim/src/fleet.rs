@@ -11,7 +11,7 @@ use crate::world::{HostDatabase, Setup, World};
 /// The administrator's policy: participation accepted and locked, and the task started
 /// with the application.
 pub const FLEET_POLICY: &str = r#"{"settings": {
-    "data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}},
+    "data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1, "private_ksn": 1}}},
     "task": {"schedule": {"value": "at_application_start", "locked": true}}}}"#;
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

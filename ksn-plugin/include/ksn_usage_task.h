@@ -148,6 +148,14 @@ typedef struct KsnLogRetention {
 // Fills in the host's log retention (the plugin has set the defaults).
 typedef void (*KsnLogRetentionFn)(void *context, struct KsnLogRetention *retention);
 
+// Pushes to `events`, oldest first, each event of this task the host holds (the JSON text
+// `emit_event` received) whose `seq` is `from_seq` or later. Answers 0, or non-zero with a
+// reason pushed to `error`.
+typedef int32_t (*KsnEventsSinceFn)(void *context,
+                                    uint64_t from_seq,
+                                    const struct KsnSink *events,
+                                    const struct KsnSink *error);
+
 // The host's services to one task: the only way the task reaches the outside world. The
 // plugin calls them on the threads that call into the task (it starts none), several at
 // once when the host calls in from several threads. They must not call back into the
@@ -176,6 +184,12 @@ typedef struct KsnHost {
   // Optional. Without it the contract's default retention applies (the newest 10,000
   // entries of the last 90 days).
   KsnLogRetentionFn log_retention;
+  // Optional (added in 1.3.0). The events of this task the host keeps in its own
+  // database, apart from the task's storage: at creation the task reconciles its journal
+  // with those after its last entry, so that a withdrawal that took effect while storage
+  // refused to record it survives a restart. Without it nothing is reconciled: such a
+  // change is lost if the host restarts before storage works again.
+  KsnEventsSinceFn events_since;
 } KsnHost;
 
 // An error: its kind and a one-line message. The caller sets `struct_size` and passes it
@@ -264,7 +278,7 @@ typedef struct KsnPluginInfo {
   size_t name_len;
   const char *version;
   size_t version_len;
-  // The version of the contract the plugin implements (`1.2.0`), shared by both ABIs.
+  // The version of the contract the plugin implements (`1.3.0`), shared by both ABIs.
   const char *contract_version;
   size_t contract_version_len;
 } KsnPluginInfo;

@@ -14,7 +14,7 @@ use std::{
 use c_host::*;
 use ksn_plugin::capi::*;
 
-const ACCEPT_LOCKED: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}}}}"#;
+const ACCEPT_LOCKED: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1, "private_ksn": 1}}}}}"#;
 const ACCEPT: &str = r#"{"data_handling": {"ksn_statement_accepted": true}}"#;
 
 fn limit(mb: u32) -> String {

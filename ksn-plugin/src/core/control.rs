@@ -127,6 +127,8 @@ impl Rights {
         let bits = [
             ksn,
             control.consent.kmp_accepted(),
+            // An acceptance is consent given, in force or not (KMP waits for the KSN one).
+            control.consent.kmp.is_some(),
             category(Setting::SendScannedFilesData),
             category(Setting::SendScannedUrlsData),
             category(Setting::SendStatistics),
@@ -174,6 +176,11 @@ impl Txn {
     /// Whether it narrows anything at all (it may widen something else too).
     pub fn narrows(&self, before: &Control) -> bool {
         Rights::of(before).gains_over(Rights::of(&self.next))
+    }
+
+    /// Whether it widens anything (it may narrow something else too).
+    pub fn widens(&self, before: &Control) -> bool {
+        Rights::of(&self.next).gains_over(Rights::of(before))
     }
 
     /// What this transaction withdraws, in words.
@@ -1061,6 +1068,24 @@ impl Control {
         });
         txn.next.waiting = Some(waiting);
         Some(txn)
+    }
+
+    /// A value the host recorded as set (a `settings_changed` entry), set again locally
+    /// with its source. An acceptance box is consent, not a value: it is left alone.
+    pub fn reapply(&self, setting: Setting, value: Value, source: Source, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        if setting.descriptor().role == Role::Statement {
+            return txn;
+        }
+        let before = self.resolved();
+        if setting.category_index().is_some() && !value.as_bool() && self.consent.ksn.is_some() {
+            txn.withdraw_category(setting, source);
+        } else if self.layers.local[setting.index()] != Some((value, source)) {
+            txn.next.layers.set_local(setting, value, source);
+            txn.persist_state = true;
+        }
+        txn.log_diff(&before, source);
+        txn
     }
 
     /// What a withdrawal the host recorded does, applied again: the acceptance of

@@ -31,6 +31,10 @@ mod journal_properties;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod reconcile_tests;
+#[cfg(test)]
+mod statement_tests;
+#[cfg(test)]
 mod task_tests;
 #[cfg(test)]
 mod testing;

@@ -1,6 +1,7 @@
 //! Property tests: random sequences of what a host and its administrators do to the task
-//! (policies with locks, local changes, the Private KSN mode, the licence, network outages,
-//! lookups, time, host restarts), with the product's rules checked after every step.
+//! (policies with locks and statement versions, local changes, the Private KSN mode, the
+//! licence, network outages, lookups, time, storage faults, host restarts, also while
+//! records wait for storage), with the product's rules checked after every step.
 //!
 //! `KSN_PROPTEST_CASES` sets the number of sequences (default `DEFAULT_CASES`).
 
@@ -66,6 +67,35 @@ struct Entry {
     valid: bool,
     /// Policies only: `None` for a plain value, else `{"value": v, "locked": b}`.
     locked: Option<bool>,
+    /// Policies only, an acceptance: the statement versions it names.
+    versions: Versions,
+}
+
+/// The versions a policy's acceptance names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Versions {
+    /// Both of the KSN box's statements (and Managed Protection's), as shipped.
+    Shipped,
+    /// Only the statement of Global KSN mode.
+    KsnOnly,
+    /// Another version than the one shipped: not in force.
+    Stale,
+    /// None: refused (`invalid_settings`).
+    Missing,
+}
+
+impl Versions {
+    fn json(self, path: &str) -> Option<Json> {
+        let kmp = path == KMP_BOX;
+        match (self, kmp) {
+            (Versions::Missing, _) => None,
+            (Versions::Stale, true) => Some(json!({"kmp": 9})),
+            (_, true) => Some(json!({"kmp": 1})),
+            (Versions::Shipped, false) => Some(json!({"ksn": 1, "private_ksn": 1})),
+            (Versions::KsnOnly, false) => Some(json!({"ksn": 1})),
+            (Versions::Stale, false) => Some(json!({"ksn": 9, "private_ksn": 9})),
+        }
+    }
 }
 
 impl fmt::Debug for Entry {
@@ -75,7 +105,11 @@ impl fmt::Debug for Entry {
             Some(true) => write!(f, " locked"),
             Some(false) => write!(f, " unlocked"),
             None => Ok(()),
+        }?;
+        if self.value == json!(true) && matches!(SETTINGS.iter().find(|(p, _)| *p == self.path), Some((_, Kind::Statement))) && self.locked.is_some() {
+            write!(f, " {:?}", self.versions)?;
         }
+        Ok(())
     }
 }
 
@@ -99,8 +133,11 @@ enum Op {
     CheckUrl(usize),
     /// Host time passes, then the task's periodic work runs.
     Advance(u64),
-    /// The host goes down and comes back: a new task over the same storage.
-    Restart,
+    /// The host goes down and comes back: a new task over the same storage, which works
+    /// again first (`mended`) or still refuses writes.
+    Restart {
+        mended: bool,
+    },
     /// The host's storage starts or stops refusing writes.
     Storage {
         fails: bool,
@@ -162,12 +199,29 @@ fn entries(indices: Vec<usize>, max: usize, policy: bool) -> BoxedStrategy<Vec<E
                     } else {
                         Just(None).boxed()
                     };
-                    (value(kind), locked).prop_map(move |((value, valid), locked)| Entry {
-                        path,
-                        value,
-                        valid,
-                        locked,
-                    })
+                    let versions = prop_oneof![
+                        6 => Just(Versions::Shipped),
+                        2 => Just(Versions::KsnOnly),
+                        1 => Just(Versions::Stale),
+                        1 => Just(Versions::Missing),
+                    ];
+                    (value(kind), locked, versions).prop_map(
+                        move |((value, valid), mut locked, versions)| {
+                            let acceptance =
+                                policy && matches!(kind, Kind::Statement) && value == json!(true);
+                            // A policy's acceptance is an object with its versions.
+                            if acceptance {
+                                locked = Some(locked.unwrap_or(false));
+                            }
+                            Entry {
+                                path,
+                                valid: valid && !(acceptance && versions == Versions::Missing),
+                                value,
+                                locked,
+                                versions,
+                            }
+                        },
+                    )
                 })
                 .collect::<Vec<_>>()
         })
@@ -182,6 +236,7 @@ fn op() -> impl Strategy<Value = Op> {
         value: json!(true),
         valid: true,
         locked: None,
+        versions: Versions::Shipped,
     };
     let local = prop_oneof![
         2 => Just(vec![accept]),
@@ -209,7 +264,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(md5, big)| Op::CheckFile { md5, big }),
         3 => (0..URLS.len()).prop_map(Op::CheckUrl),
         2 => ms.prop_map(Op::Advance),
-        1 => Just(Op::Restart),
+        1 => any::<bool>().prop_map(|mended| Op::Restart { mended }),
         1 => any::<bool>().prop_map(|fails| Op::Storage { fails }),
         1 => prop_oneof![
             Just(Narrowing::Withdrawal),
@@ -226,10 +281,24 @@ fn policy_json(entries: &[Entry]) -> String {
         let (section, key) = e.path.split_once('.').expect("paths are section.key");
         settings[section][key] = match e.locked {
             None => e.value.clone(),
-            Some(locked) => json!({ "value": e.value, "locked": locked }),
+            Some(locked) => {
+                let mut wrapped = json!({ "value": e.value, "locked": locked });
+                if let (Kind::Statement, Some(versions)) = (kind_of(e.path), e.versions.json(e.path)) {
+                    wrapped["versions"] = versions;
+                }
+                wrapped
+            }
         };
     }
     json!({ "settings": settings }).to_string()
+}
+
+fn kind_of(path: &str) -> Kind {
+    SETTINGS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, k)| *k)
+        .expect("a setting of the table")
 }
 
 fn local_json(entries: &[Entry]) -> String {
@@ -250,6 +319,14 @@ struct Seen {
 }
 
 impl Seen {
+    /// Whether `explain` says that part of a change waits for storage.
+    fn shows_waiting(&self) -> bool {
+        self.settings["details"].as_object().is_some_and(|d| {
+            d.values()
+                .any(|v| v["why"].as_str().is_some_and(|w| w.contains("waits:")))
+        })
+    }
+
     fn value(&self, path: &str) -> &Json {
         &self.settings["details"][path]["value"]
     }
@@ -284,6 +361,11 @@ struct Step<'a> {
     licence: LicenseState,
     /// The statement (`ksn` or `private_ksn`) of the latest acceptance in the whole log.
     last_acceptance: Option<String>,
+    /// Whether storage refused writes at the end of the step.
+    storage_fails: bool,
+    /// Whether part of an earlier change waited for storage when the step began: it may
+    /// apply during any operation (in order, before it).
+    rest_waiting: bool,
 }
 
 impl Step<'_> {
@@ -314,6 +396,29 @@ struct Device {
     changed_locally: [bool; 3],
     /// A rule broken inside an operation (`held_detection`).
     violation: Option<String>,
+    /// By permission (`PERMISSIONS`): the step that last withdrew it.
+    withdrawn_at: [Option<usize>; 5],
+    /// The step whose change left a part waiting for storage (its acceptances count from
+    /// then), until a restart loses it.
+    rest_at: Option<usize>,
+    steps: usize,
+}
+
+/// What the administrator's consent allows, as the host sees it: the statement, each
+/// Global-KSN category (in Global KSN mode) and Managed Protection.
+const PERMISSIONS: [&str; 5] = [
+    KSN_BOX,
+    "data_handling.send_scanned_files_data",
+    "data_handling.send_scanned_urls_data",
+    "data_handling.send_statistics",
+    KMP_BOX,
+];
+
+fn permission(seen: &Seen, private_ksn: bool, path: &str) -> bool {
+    match path {
+        KSN_BOX | KMP_BOX => seen.value(path) == &json!(true),
+        category => seen.accepted() && !private_ksn && seen.value(category) == &json!(true),
+    }
 }
 
 impl Device {
@@ -359,6 +464,9 @@ impl Device {
             policy_sends: Default::default(),
             changed_locally: [false; 3],
             violation: None,
+            withdrawn_at: [None; 5],
+            rest_at: None,
+            steps: 0,
         };
         device.boot().map_err(|e| fail("the first start", e))?;
         device.seen = device.see();
@@ -375,9 +483,15 @@ impl Device {
     fn boot(&mut self) -> Result<(), TaskError> {
         self.task = None;
         let task = self.task.insert(Task::new(self.host.clone())?);
-        task.set_license(self.licence)?;
-        task.set_private_ksn(self.private_ksn)?;
-        task.application_started()
+        // What the host reports takes effect whatever storage does: a storage error only
+        // says that its record waits.
+        let reported = |r: Result<(), TaskError>| match r {
+            Err(e) if e.kind == ErrorKind::STORAGE_ERROR => Ok(()),
+            other => other,
+        };
+        reported(task.set_license(self.licence))?;
+        reported(task.set_private_ksn(self.private_ksn))?;
+        reported(task.application_started())
     }
 
     fn see(&self) -> Seen {
@@ -410,9 +524,16 @@ impl Device {
             seqs.windows(2).all(|w| w[0] < w[1]),
             "the log is out of order: {seqs:?}"
         );
+        // A record reconciled after a restart (storage had not taken it) has a new number.
+        let unnumbered = |text: &str| {
+            let mut entry: Json = serde_json::from_str(text).expect("entries are JSON");
+            entry.as_object_mut().expect("entries are objects").remove("seq");
+            entry
+        };
+        let kept: Vec<Json> = entries.iter().map(|e| unnumbered(e.get())).collect();
         for consent in &self.consent_records {
             prop_assert!(
-                entries.iter().any(|e| e.get() == consent),
+                entries.iter().any(|e| e.get() == consent) || kept.contains(&unnumbered(consent)),
                 "a consent record was dropped: {consent}"
             );
         }
@@ -485,10 +606,12 @@ impl Device {
                 task.tick();
                 Ok(())
             }
-            Op::Restart => {
-                // A host's storage works when it comes back; what waited is written first.
-                self.storage(false);
-                task.tick();
+            Op::Restart { mended } => {
+                // Storage mended first: what waited is written before the task goes.
+                if *mended {
+                    self.storage(false);
+                    task.tick();
+                }
                 self.boot()
             }
             Op::Storage { fails } => {
@@ -583,7 +706,7 @@ impl Device {
         let private_before = self.private_ksn;
         let received_before = self.host.0.received.lock().unwrap().len();
         let outcome = self.apply(op);
-        if matches!(op, Op::Restart) {
+        if matches!(op, Op::Restart { .. }) {
             prop_assert!(outcome.is_ok(), "the restart failed: {outcome:?}");
         }
         self.seen = self.see();
@@ -602,11 +725,25 @@ impl Device {
             private_ksn: (private_before, self.private_ksn),
             licence: self.licence,
             last_acceptance: self.last_acceptance.clone(),
+            storage_fails: self
+                .host
+                .0
+                .fail_storage
+                .load(std::sync::atomic::Ordering::SeqCst),
+            rest_waiting: self.rest_at.is_some(),
         };
         if let Some(violation) = self.violation.take() {
             return Err(TestCaseError::fail(violation));
         }
-        if took_effect(&step.outcome) || matches!(op, Op::HeldDetection(_)) {
+        self.no_narrowed_permission_comes_back(&step)?;
+        if waits(&step.outcome)
+            || step.after.shows_waiting()
+            || (matches!(op, Op::Restart { .. }) && step.storage_fails)
+        {
+            // Part of the change waits (or a restart lost what waited with the settings it
+            // set): the model no longer knows which policy values are in force.
+            self.policy_sends = Default::default();
+        } else if took_effect(&step.outcome) || matches!(op, Op::HeldDetection(_)) {
             self.remember_send_boxes(op);
         }
         self.the_last_policy_s_send_boxes_are_in_force()?;
@@ -622,6 +759,57 @@ impl Device {
 }
 
 impl Device {
+    /// 9. No permission is in force that a narrowing change since its last acceptance took
+    ///    away (SPEC §3.12): a permission comes back only by a change that accepts it (one
+    ///    that succeeded now, or the waiting part of one made after the withdrawal), never
+    ///    by a restart, a reconciliation, a report of the host's or a lookup.
+    fn no_narrowed_permission_comes_back(&mut self, s: &Step) -> Result<(), TestCaseError> {
+        let step = self.steps;
+        self.steps += 1;
+        let accepting = matches!(s.op, Op::PushPolicy(_) | Op::SetLocal(_) | Op::HeldDetection(_))
+            && s.outcome.is_ok();
+        for (i, path) in PERMISSIONS.iter().enumerate() {
+            let was = permission(&s.before, s.private_ksn.0, path);
+            let is = permission(&s.after, s.private_ksn.1, path);
+            if !was && is && !accepting {
+                let rest_after_withdrawal = self
+                    .rest_at
+                    .is_some_and(|rest| self.withdrawn_at[i].is_none_or(|w| rest > w));
+                prop_assert!(
+                    rest_after_withdrawal,
+                    "{} came back by {:?} without an acceptance since it was withdrawn (step {:?}); logged: {:?}",
+                    path,
+                    s.op,
+                    self.withdrawn_at[i],
+                    s.logged
+                );
+            }
+            if was && !is {
+                self.withdrawn_at[i] = Some(step);
+            }
+        }
+        // (A held detection calls into the task only when it runs.)
+        let resumes = !matches!(
+            s.op,
+            Op::CheckFile { .. }
+                | Op::CheckUrl(_)
+                | Op::SetLink { .. }
+                | Op::Storage { .. }
+                | Op::HeldDetection(_)
+        );
+        // (A restart keeps what waits for a record of its own: Private KSN's deferred
+        // values; `explain` says so.)
+        if waits(&s.outcome) || (matches!(s.op, Op::Restart { .. }) && s.after.shows_waiting()) {
+            self.rest_at = Some(step);
+        } else if matches!(s.op, Op::Restart { .. })
+            || s.logged_of("change_dropped").next().is_some()
+            || (resumes && !s.storage_fails)
+        {
+            self.rest_at = None;
+        }
+        Ok(())
+    }
+
     fn remember_send_boxes(&mut self, op: &Op) {
         for (i, path) in SEND_BOXES.iter().enumerate() {
             match op {
@@ -759,6 +947,10 @@ fn locked_settings_are_not_changed_locally(s: &Step) -> Result<(), TestCaseError
     let Op::SetLocal(entries) = s.op else {
         return Ok(());
     };
+    // A waiting policy applies before the change, and may release locks.
+    if s.rest_waiting {
+        return Ok(());
+    }
     let details = &s.before.settings["details"];
     for path in s.before.locked() {
         let (was, is) = (s.before.value(path), s.after.value(path));
@@ -794,9 +986,14 @@ fn every_change_is_in_the_task_log(s: &Step) -> Result<(), TestCaseError> {
     for (path, _) in SETTINGS {
         let (was, is) = (s.before.value(path), s.after.value(path));
         if was != is {
+            // One entry, or a chain of them (a waiting change applied before this one).
+            let chain: Vec<&Json> = s
+                .logged_of("settings_changed")
+                .filter(|e| e["after"].get(path).is_some())
+                .collect();
             prop_assert!(
-                s.logged_of("settings_changed")
-                    .any(|e| &e["after"][path] == is && &e["before"][path] == was),
+                chain.first().is_some_and(|e| &e["before"][path] == was)
+                    && chain.last().is_some_and(|e| &e["after"][path] == is),
                 "{path} changed from {was} to {is} with no settings_changed entry; logged: {:?}",
                 s.logged
             );
@@ -805,7 +1002,7 @@ fn every_change_is_in_the_task_log(s: &Step) -> Result<(), TestCaseError> {
     // A restarted task comes back stopped (README, "Restart"): its state changes count
     // from there.
     let from = match s.op {
-        Op::Restart => TaskState::STOPPED,
+        Op::Restart { .. } => TaskState::STOPPED,
         _ => s.before.state,
     };
     if from != s.after.state {
@@ -834,7 +1031,17 @@ fn every_change_is_in_the_task_log(s: &Step) -> Result<(), TestCaseError> {
 ///    same, the log only grows (checked at every step), and the task comes back stopped, or
 ///    running exactly when `task.schedule` is `at_application_start` and it may start.
 fn a_restart_keeps_the_state(s: &Step) -> Result<(), TestCaseError> {
-    if !matches!(s.op, Op::Restart) {
+    if !matches!(s.op, Op::Restart { .. }) {
+        return Ok(());
+    }
+    if s.storage_fails || s.rest_waiting {
+        // A restart while storage refuses writes keeps every narrowing of consent (checked
+        // by `no_narrowed_permission_comes_back`), not the locks of the unrecorded changes;
+        // and the scheduled start, a widening, cannot be recorded. Once storage works, what
+        // waited applies: the settings move on.
+        if s.storage_fails {
+            prop_assert_eq!(s.after.state, TaskState::STOPPED);
+        }
         return Ok(());
     }
     let mut before = s.before.settings.clone();
@@ -870,6 +1077,11 @@ fn a_restart_keeps_the_state(s: &Step) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Whether part of an operation waits for storage (its narrowing part took effect).
+fn waits(outcome: &Result<(), TaskError>) -> bool {
+    matches!(outcome, Err(e) if e.kind == ErrorKind::STORAGE_ERROR && e.message.contains("waits"))
+}
+
 /// Whether an operation took effect: it succeeded, or it narrowed what may leave and so
 /// took effect although storage refused to record it.
 fn took_effect(outcome: &Result<(), TaskError>) -> bool {
@@ -881,7 +1093,8 @@ fn took_effect(outcome: &Result<(), TaskError>) -> bool {
 
 /// 7. A refused operation changes nothing (SPEC §3.5, README "Refused operations").
 fn a_refusal_changes_nothing(s: &Step) -> Result<(), TestCaseError> {
-    if matches!(s.op, Op::HeldDetection(_)) || took_effect(&s.outcome) {
+    // (What waited from an earlier change applies before the operation, refused or not.)
+    if matches!(s.op, Op::HeldDetection(_)) || took_effect(&s.outcome) || s.rest_waiting {
         return Ok(());
     }
     if let Err(e) = &s.outcome {
@@ -940,6 +1153,58 @@ proptest! {
             device
                 .step(op)
                 .map_err(|e| TestCaseError::fail(format!("step {i} ({op:?}): {e}")))?;
+        }
+    }
+}
+
+fn entry(path: &'static str, value: Json, locked: Option<bool>) -> Entry {
+    Entry {
+        path,
+        value,
+        valid: true,
+        locked,
+        versions: Versions::Shipped,
+    }
+}
+
+/// Sequences the random search once found, kept as they were shrunk.
+#[test]
+fn found_sequences_keep_the_rules() {
+    let urls = "data_handling.send_scanned_urls_data";
+    let sequences = vec![vec![
+        Op::PushPolicy(vec![entry(urls, json!(false), None)]),
+        Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
+        Op::PushPolicy(vec![
+            entry(urls, json!(true), Some(true)),
+            entry("task.use_ksn_if_proxy_unavailable", json!(false), Some(true)),
+        ]),
+        Op::Storage { fails: true },
+        Op::PushPolicy(vec![]),
+        Op::Storage { fails: false },
+        Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
+    ], vec![
+        Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
+        Op::Storage { fails: true },
+        Op::PushPolicy(vec![
+            entry("data_handling.send_statistics", json!(false), None),
+            entry(KMP_BOX, json!(true), Some(false)),
+            entry("task.checksum_limit_mb", json!(1), None),
+            entry("task.lookup_timeout_ms", json!(100), None),
+        ]),
+        Op::Storage { fails: false },
+        Op::PushPolicy(vec![
+            entry("data_handling.send_statistics", json!(true), Some(true)),
+            entry(KMP_BOX, json!(true), Some(true)),
+            entry("task.checksum_limit_enabled", json!(false), None),
+            entry("task.checksum_limit_mb", json!(270), Some(true)),
+        ]),
+    ]];
+    for ops in sequences {
+        let mut device = Device::new().unwrap();
+        for (i, op) in ops.iter().enumerate() {
+            if let Err(e) = device.step(op) {
+                panic!("step {i} ({op:?}): {e}");
+            }
         }
     }
 }

@@ -3,16 +3,23 @@
 //! emitted, in its own database: at creation the task asks for those after its journal's
 //! last entry and applies again, each at its original time and with its original source,
 //! only what narrows what may leave (withdrawals, the mode and licence the host reported,
-//! stops), and logs the detections and refusals again. Nothing the host answers can widen
-//! a permission: an acceptance, a re-enabled category or a start among the events is
-//! ignored, and so is anything unreadable.
+//! stops, and the values those changes set), and logs the detections and refusals again.
+//! Nothing the host answers can widen a permission: each operation is checked before it is
+//! applied, an acceptance or a start among the events is ignored, and so is anything
+//! unreadable. What a restart before storage works still loses is the policy document
+//! itself (its locks): the host sends it again.
+
+use std::collections::BTreeMap;
 
 use plugin_api::{
-    documents::{Event, LogEntry},
+    documents::{Changes, Event, LogEntry, Source},
     TaskState,
 };
 
-use super::control::{Control, Txn};
+use super::{
+    control::{Control, Txn},
+    table::{Role, Setting, TABLE},
+};
 
 /// The journal reconciled with the events the host holds: one transaction (recorded like
 /// any narrowing change, even while storage still refuses writes), and the task's state
@@ -45,16 +52,64 @@ pub fn reconcile(
     txn.fact = false;
     let mut applied = 0;
     let mut time = last_time_ms;
+    let held_values: Vec<Changes> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::SettingsChanged { after, .. } => Some(after.clone()),
+            _ => None,
+        })
+        .collect();
     for entry in entries {
         // Never before the journal's last entry, never after now.
         time = entry.time_ms.clamp(time, now.max(time));
         let at = time;
-        let step = |c: &Control| replay(c, entry.event, at);
         let before = txn.entries.len();
-        txn = txn.and_then(|c| step(c).unwrap_or_else(|| c.record(Vec::new(), at)));
+        for step in replay(&entry.event) {
+            txn = txn.and_then(|c| {
+                let next = step(c, at);
+                // Only what narrows, or changes no permission, is applied again; what the
+                // host reported (the mode, the licence) ends acceptances rather than widen.
+                if next.widens(c) && !next.reported {
+                    c.record(Vec::new(), at)
+                } else {
+                    next
+                }
+            });
+        }
         if txn.entries.len() > before {
             applied += 1;
         }
+    }
+    // Where a value reads otherwise than the host was last told (a lock of the recorded
+    // policy is in force again, the policy that released it not having been recorded), the
+    // log says so.
+    let told = last_told(&held_values);
+    let resolved = txn.next.resolved();
+    let (mut was, mut is) = (Changes::default(), Changes::default());
+    let mut source = Source::Policy;
+    for d in &TABLE {
+        let r = resolved[d.setting.index()];
+        if let Some(value) = told.get(d.path) {
+            if d.role != Role::Statement && *value != r.value.to_json() {
+                was.0.push((d.path.into(), value.clone()));
+                is.0.push((d.path.into(), r.value.to_json()));
+                source = r.source;
+            }
+        }
+    }
+    if !is.0.is_empty() {
+        txn = txn.and_then(|c| {
+            let mut told = c.record(
+                vec![Event::SettingsChanged {
+                    source,
+                    before: was,
+                    after: is,
+                }],
+                now,
+            );
+            told.fact = false;
+            told
+        });
     }
     let last = Some(txn.next.state);
     txn = txn.and_then(|c| {
@@ -79,30 +134,61 @@ pub fn reconcile(
     Some((txn, last))
 }
 
-/// What one held event does again, if it narrows or only records.
-fn replay(control: &Control, event: Event, at: u64) -> Option<Txn> {
-    match event {
+type Step = Box<dyn Fn(&Control, u64) -> Txn>;
+
+/// What one held event does again: the operations that reproduce it, each checked not to
+/// widen before it is applied. Acceptances, starts and anything else do nothing.
+fn replay(event: &Event) -> Vec<Step> {
+    match event.clone() {
         Event::ConsentChanged {
             statement,
             accepted: false,
             source,
             category,
             ..
-        } => Some(control.withdrawal(statement, category, source, at)),
-        Event::PrivateKsnChanged { enabled } => Some(control.set_private_ksn(enabled, at)),
-        Event::LicenseChanged { license } => Some(control.set_license(license, at)),
+        } => vec![Box::new(move |c, at| {
+            c.withdrawal(statement, category, source, at)
+        })],
+        Event::SettingsChanged { source, after, .. } => after
+            .0
+            .into_iter()
+            .filter_map(|(path, json)| {
+                let setting = Setting::from_path(&path)?;
+                let value = setting.parse_value(&json).ok()?;
+                Some(Box::new(move |c: &Control, at| c.reapply(setting, value, source, at)) as Step)
+            })
+            .collect(),
+        Event::PrivateKsnChanged { enabled } => {
+            vec![Box::new(move |c, at| c.set_private_ksn(enabled, at))]
+        }
+        Event::LicenseChanged { license } => {
+            vec![Box::new(move |c, at| c.set_license(license, at))]
+        }
         Event::StateChanged {
             to: TaskState::STOPPED,
             reason: None,
             ..
-        } => Some(control.stop(at)),
+        } => vec![Box::new(|c, at| c.stop(at))],
         fact @ (Event::ObjectUntrusted { .. }
         | Event::OperationRefused { .. }
         | Event::KsnUnavailable { .. }
         | Event::KsnRestored { .. }
-        | Event::EgressRefused { .. }) => Some(control.record(vec![fact], at)),
-        _ => None,
+        | Event::EgressRefused { .. }) => {
+            vec![Box::new(move |c, at| c.record(vec![fact.clone()], at))]
+        }
+        _ => Vec::new(),
     }
+}
+
+/// The value of each setting the held events last reported.
+fn last_told(changes: &[Changes]) -> BTreeMap<&str, serde_json::Value> {
+    let mut told = BTreeMap::new();
+    for change in changes {
+        for (path, value) in &change.0 {
+            told.insert(path.as_ref(), value.clone());
+        }
+    }
+    told
 }
 
 /// A reconciliation that was itself never recorded (storage still refused writes) is held

@@ -277,10 +277,12 @@ impl<H: Host> Task<H> {
             self.recovered(plane, recovered)
                 .map_err(Uncommitted::TookEffect)?;
         }
-        // What waited for this change to be recorded (Private KSN's deferred values).
-        if wrote && !resumed {
+        // What waits for this change (Private KSN's deferred values, the rest of a change):
+        // applied now if it can be, whole or, if it only narrows, waiting for storage.
+        if !resumed && plane.state.waiting.is_some() {
             self.resume_waiting(plane);
         }
+        let _ = wrote;
         outcome
     }
 
@@ -375,7 +377,14 @@ impl<H: Host> Task<H> {
         match f(&plane.state, now) {
             Ok(txn) => match self.try_commit(&mut plane, txn) {
                 Ok(()) => Ok(()),
-                Err(Uncommitted::TookEffect(e)) => Err(e),
+                Err(Uncommitted::TookEffect(e)) => match &plane.state.waiting {
+                    Some(waiting) => Err(storage_error(format_args!(
+                        "{}; {} waits: it is applied once storage records it",
+                        e.message,
+                        waiting.words()
+                    ))),
+                    None => Err(e),
+                },
                 Err(Uncommitted::Refused(e, txn)) => {
                     let Some((change, source)) = rest else {
                         return Err(e);
@@ -391,14 +400,13 @@ impl<H: Host> Task<H> {
                         return Err(e);
                     };
                     let narrowed = part.withdrawals();
-                    match self.try_commit(&mut plane, part) {
-                        Ok(()) => Err(storage_error(format_args!(
-                            "storage refused the whole change; its narrowing part took effect ({narrowed}) and {words} waits"
-                        ))),
-                        Err(_) => Err(storage_error(format_args!(
-                            "storage refused the change: its narrowing part took effect ({narrowed}), but is not recorded yet; {words} is applied once storage records it"
-                        ))),
-                    }
+                    let recorded = match self.try_commit(&mut plane, part) {
+                        Ok(()) => "recorded",
+                        Err(_) => "waiting to be recorded",
+                    };
+                    Err(storage_error(format_args!(
+                        "storage refused the change: its narrowing part took effect ({narrowed}; {recorded}), and {words} waits: it is applied once storage records it"
+                    )))
                 }
             },
             Err(error) => {

@@ -279,6 +279,7 @@ impl TestHost {
             backup_and_delete: Some(backup_and_delete),
             storage_replace: Some(storage_replace),
             log_retention: Some(log_retention),
+            events_since: Some(events_since),
         }
     }
 }
@@ -328,6 +329,23 @@ unsafe extern "C-unwind" fn storage_append(
         .entry(text(key, key_len))
         .or_default()
         .push(record);
+    0
+}
+
+/// The events this host holds, as a management server keeps them apart from the task's
+/// storage.
+unsafe extern "C-unwind" fn events_since(
+    context: *mut c_void,
+    from_seq: u64,
+    events: *const KsnSink,
+    _error: *const KsnSink,
+) -> i32 {
+    for event in host(context).events.lock().unwrap().iter() {
+        let seq = serde_json::from_str::<serde_json::Value>(event).ok().and_then(|e| e["seq"].as_u64());
+        if seq.is_some_and(|s| s >= from_seq) {
+            push(events, event.as_bytes());
+        }
+    }
     0
 }
 

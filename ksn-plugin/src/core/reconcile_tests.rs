@@ -1,0 +1,295 @@
+//! No restart brings back a permission that was narrowed before it (SPEC §3.12): a
+//! narrowing change that took effect while storage refused to record it survives a restart
+//! before storage works again, from the events the host holds, with its original time and
+//! source; and a detection is never lost.
+
+use std::sync::atomic::Ordering;
+
+use plugin_api::{
+    DataCategory, ErrorKind, FileQuery, LicenseState, Service, TaskState, Verdict,
+};
+
+use super::{testing::FakeHost, Task};
+
+const ACCEPT: &str = r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"schedule": "at_application_start"}}"#;
+const WITHDRAW: &str = r#"{"data_handling": {"ksn_statement_accepted": false}}"#;
+
+fn host() -> FakeHost {
+    let host = FakeHost::default();
+    host.0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert([9; 16], Verdict::UNTRUSTED);
+    host
+}
+
+fn file(n: u8) -> FileQuery {
+    FileQuery {
+        md5: [n; 16],
+        size_bytes: 1000,
+    }
+}
+
+fn storage(host: &FakeHost, works: bool) {
+    host.0.fail_storage.store(!works, Ordering::SeqCst);
+}
+
+/// What a host does at each start; a storage error only says that records wait.
+fn boot(host: &FakeHost, licence: LicenseState, private_ksn: bool) -> Task<FakeHost> {
+    let task = Task::new(host.clone()).unwrap();
+    for outcome in [
+        task.set_license(licence),
+        task.set_private_ksn(private_ksn),
+        task.application_started(),
+    ] {
+        if let Err(e) = outcome {
+            assert_eq!(e.kind, ErrorKind::STORAGE_ERROR, "{e}");
+        }
+    }
+    task
+}
+
+fn value(task: &Task<FakeHost>, path: &str) -> serde_json::Value {
+    let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
+    view["details"][path]["value"].clone()
+}
+
+fn log(task: &Task<FakeHost>) -> Vec<serde_json::Value> {
+    serde_json::from_str(&task.task_log_json().unwrap()).unwrap()
+}
+
+fn withdrawals(task: &Task<FakeHost>) -> Vec<serde_json::Value> {
+    log(task)
+        .into_iter()
+        .filter(|e| e["type"] == "consent_changed" && e["accepted"] == false)
+        .collect()
+}
+
+fn sent(host: &FakeHost) -> usize {
+    host.0.received.lock().unwrap().len()
+}
+
+fn running(host: &FakeHost) -> Task<FakeHost> {
+    let task = boot(host, LicenseState::VALID, false);
+    task.set_local(ACCEPT).unwrap();
+    task.start().unwrap();
+    task
+}
+
+#[test]
+fn a_withdrawal_storage_refused_survives_restarts_before_and_after_recovery() {
+    let host = host();
+    let task = running(&host);
+    storage(&host, false);
+    host.advance(5_000);
+    let err = task.set_local(WITHDRAW).unwrap_err();
+    assert!(err.message.contains("took effect"), "{}", err.message);
+    drop(task);
+
+    // Back before storage works: the withdrawal holds, and the scheduled start is refused.
+    host.advance(1_000);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), false);
+    assert_eq!(task.status().state, TaskState::STOPPED);
+    let before = sent(&host);
+    task.check_file(file(9));
+    assert_eq!(sent(&host), before, "nothing leaves");
+    let withdrawn = withdrawals(&task);
+    assert_eq!(withdrawn.len(), 1, "{withdrawn:?}");
+    assert_eq!(
+        (&withdrawn[0]["source"], &withdrawn[0]["time_ms"]),
+        (&"local".into(), &5_000.into()),
+        "with its original source and time"
+    );
+    assert!(log(&task).iter().any(|e| e["type"] == "journal_reconciled"));
+    drop(task);
+
+    // Again before recovery: still once.
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(withdrawals(&task).len(), 1);
+    // Storage works: the records are written; a restart after that reads them.
+    storage(&host, true);
+    task.tick();
+    drop(task);
+    host.0.forget_events.store(true, Ordering::SeqCst);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), false);
+    assert_eq!(task.status().state, TaskState::STOPPED);
+    assert_eq!(withdrawals(&task).len(), 1);
+    let seqs: Vec<u64> = log(&task).iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[test]
+fn a_partial_withdrawal_survives_a_restart_even_under_a_policy_that_locked_it_on() {
+    let host = host();
+    let task = boot(&host, LicenseState::VALID, false);
+    task.push_policy(
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"ksn": 1}},
+            "send_statistics": {"value": true, "locked": true}},
+            "task": {"use_ksc_as_ksn_proxy": false}}}"#,
+    )
+    .unwrap();
+    task.set_local(r#"{"data_handling": {"send_scanned_urls_data": true}}"#)
+        .unwrap();
+    task.start().unwrap();
+    storage(&host, false);
+    // The administrator withdraws statistics (a policy that only narrows: it applies).
+    let err = task
+        .push_policy(
+            r#"{"settings": {"data_handling": {"send_statistics": {"value": false, "locked": true}},
+                "task": {"use_ksc_as_ksn_proxy": false}}}"#,
+        )
+        .unwrap_err();
+    assert!(err.message.contains("took effect"), "{}", err.message);
+    // And locally, URLs.
+    task.set_local(r#"{"data_handling": {"send_scanned_urls_data": false}}"#)
+        .unwrap_err();
+    drop(task);
+
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.send_statistics"), false);
+    assert_eq!(value(&task, "data_handling.send_scanned_urls_data"), false);
+    let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
+    let why = view["details"]["data_handling.send_statistics"]["why"]
+        .as_str()
+        .unwrap();
+    assert!(why.contains("stays withdrawn until"), "{why}");
+    // Storage works: a start sends no statistics and no URLs.
+    storage(&host, true);
+    task.start().unwrap();
+    task.check_url("https://a.example/");
+    host.advance(120_000);
+    task.tick();
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 0);
+    assert_eq!(host.received(Service::GLOBAL, DataCategory::URLS), 0);
+    // The next policy decides the box again.
+    task.push_policy(
+        r#"{"settings": {"data_handling": {"send_statistics": true}, "task": {"use_ksc_as_ksn_proxy": false}}}"#,
+    )
+    .unwrap();
+    assert_eq!(value(&task, "data_handling.send_statistics"), true);
+}
+
+#[test]
+fn private_ksn_switched_on_survives_a_restart_before_the_host_reports_it_again() {
+    let host = host();
+    let task = running(&host);
+    storage(&host, false);
+    task.set_private_ksn(true).unwrap_err();
+    drop(task);
+    // A task created over the same storage, before the host says anything.
+    let task = Task::new(host.clone()).unwrap();
+    assert!(task.status().private_ksn);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), false);
+    let lapsed = withdrawals(&task);
+    assert_eq!(lapsed[0]["source"], "mode_change");
+    assert!(log(&task)
+        .iter()
+        .any(|e| e["type"] == "task_error" && e["kind"] == "statement_not_accepted"));
+}
+
+#[test]
+fn a_licence_violation_survives_a_restart_in_the_log() {
+    let host = host();
+    let task = running(&host);
+    storage(&host, false);
+    task.set_license(LicenseState::EXPIRED).unwrap_err();
+    assert_eq!(task.status().state, TaskState::FAILED);
+    drop(task);
+    let task = boot(&host, LicenseState::EXPIRED, false);
+    let entries = log(&task);
+    let violation = entries
+        .iter()
+        .position(|e| e["type"] == "task_error" && e["kind"] == "license_violation")
+        .expect("the licence violation is in the log");
+    assert!(entries[violation..].iter().any(|e| e["type"] == "state_changed"
+        && e["from"] == "failed"
+        && e["reason"] == "host_restarted"));
+    assert_eq!(task.status().state, TaskState::STOPPED);
+}
+
+#[test]
+fn waiting_records_are_written_when_the_task_is_dropped_if_storage_takes_them() {
+    let host = host();
+    host.0.forget_events.store(true, Ordering::SeqCst);
+    let task = running(&host);
+    storage(&host, false);
+    task.set_local(WITHDRAW).unwrap_err();
+    storage(&host, true);
+    drop(task);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), false);
+    assert_eq!(task.status().state, TaskState::STOPPED);
+}
+
+#[test]
+fn a_host_that_keeps_no_events_loses_only_what_storage_never_took() {
+    // What remains: with neither working storage nor the host's events, a restart cannot
+    // know of the withdrawal. Documented as the limit of such a host.
+    let host = host();
+    host.0.forget_events.store(true, Ordering::SeqCst);
+    let task = running(&host);
+    storage(&host, false);
+    task.set_local(WITHDRAW).unwrap_err();
+    drop(task);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), true);
+    assert_eq!(task.status().state, TaskState::STOPPED, "storage refuses the scheduled start");
+}
+
+#[test]
+fn a_detection_reaches_the_host_and_the_log_whatever_storage_does() {
+    let host = host();
+    let task = running(&host);
+    storage(&host, false);
+    let answer = task.check_file(file(9));
+    assert_eq!(answer.verdict, Verdict::UNTRUSTED);
+    assert_eq!(host.events_of("object_untrusted").len(), 1, "the host hears at once");
+    storage(&host, true);
+    task.tick();
+    assert!(log(&task).iter().any(|e| e["type"] == "object_untrusted"));
+
+    // Restarted before storage worked: the detection is in the log all the same.
+    storage(&host, false);
+    task.purge_cache();
+    task.check_file(file(9));
+    drop(task);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(
+        log(&task)
+            .iter()
+            .filter(|e| e["type"] == "object_untrusted")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn past_the_bound_the_log_says_how_many_detections_it_did_not_keep() {
+    let host = host();
+    let task = running(&host);
+    storage(&host, false);
+    let extra = 5;
+    for _ in 0..super::task::FACTS_WAITING + extra {
+        task.purge_cache();
+        task.check_file(file(9));
+    }
+    assert_eq!(
+        host.events_of("object_untrusted").len(),
+        super::task::FACTS_WAITING + extra
+    );
+    storage(&host, true);
+    task.tick();
+    let entries = log(&task);
+    let not_recorded = entries
+        .iter()
+        .find(|e| e["type"] == "entries_not_recorded")
+        .expect("the log says how many");
+    assert_eq!(not_recorded["entries"], extra);
+    drop(task);
+    // The journal with its gap reads back.
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), true);
+}
