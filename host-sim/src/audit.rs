@@ -73,6 +73,7 @@ pub fn histories(plugin: Plugin, store: &Arc<SqliteStore>) -> Result<Vec<History
                     accepted,
                     source,
                     category,
+                    ..
                 } = &entry.event
                 {
                     records.push(ConsentRecord {

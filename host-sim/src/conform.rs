@@ -99,6 +99,10 @@ pub fn run(plugin: Plugin, deadline: Duration) -> Report {
         shows_described(&world, &description),
     );
     check(
+        "an acceptance names what was read",
+        versioned_acceptance(&mut world, &description),
+    );
+    check(
         "accepts by policy and starts",
         accepts_and_starts(&mut world, &description),
     );
@@ -324,9 +328,68 @@ fn acceptance_box(description: &PluginDescription) -> Result<(&str, &str), Strin
         .ok_or_else(|| "no statement setting is described".to_string())
 }
 
+/// A plugin whose acceptance boxes name the statements they accept (`accepts`) refuses a
+/// policy's acceptance without versions (`invalid_settings`), and does not take one of a
+/// version it does not ship.
+fn versioned_acceptance(world: &mut World, description: &PluginDescription) -> Outcome {
+    let Some(setting) = description.settings.iter().find(|s| !s.accepts.is_empty()) else {
+        return Ok("its acceptance boxes name no statements (a plugin older than 1.3.0): nothing to check".into());
+    };
+    let (section, key) = (setting.section(), setting.key());
+    let before = settings(world)?;
+    let unversioned =
+        json!({"settings": {section: {key: {"value": true, "locked": true}}}}).to_string();
+    match call(world, "push_policy", move |t| {
+        t.push_policy(unversioned.as_str().into()).into_result()
+    })? {
+        Err(e) if e.kind == ErrorKind::INVALID_SETTINGS && e.message.contains(setting.path.as_str()) => {}
+        other => {
+            return Err(format!(
+                "a policy's acceptance without versions: expected invalid_settings naming {}, got {other:?}",
+                setting.path
+            ))
+        }
+    }
+    if settings(world)? != before {
+        return Err("a refused policy changed the settings".into());
+    }
+    let Some(statement) = setting.statement_in_mode(false) else {
+        return Ok("unversioned acceptance refused".into());
+    };
+    let shown = description
+        .statement(statement)
+        .map_or(1, |s| s.version)
+        .saturating_add(1000);
+    let stale = json!({"settings": {section: {key: {"value": true, "versions": {statement.as_str(): shown}}}}})
+        .to_string();
+    call(world, "push_policy", move |t| {
+        t.push_policy(stale.as_str().into()).into_result()
+    })?
+    .map_err(|e| format!("a policy accepting an unknown version was refused ({e}); it should be taken, and not be in force"))?;
+    let view = settings(world)?;
+    let value = view.setting(&setting.path).map(|v| v.value.clone());
+    if value != Some(json!(false)) {
+        return Err(format!(
+            "an acceptance of {} version {shown}, which the plugin does not ship, is in force: {} reads {value:?}",
+            statement.as_str(),
+            setting.path
+        ));
+    }
+    Ok(format!(
+        "{}: unversioned refused, version {shown} not in force",
+        setting.path
+    ))
+}
+
 fn accepts_and_starts(world: &mut World, description: &PluginDescription) -> Outcome {
     let (section, key) = acceptance_box(description)?;
-    let policy = json!({"settings": {section: {key: {"value": true, "locked": true}}}}).to_string();
+    // As the policy editor saves it: with the version of the statement shown.
+    let policy = crate::editor::stamp(
+        &json!({"settings": {section: {key: {"value": true, "locked": true}}}}),
+        Some(description),
+        world.private_ksn(),
+    )
+    .to_string();
     call(world, "push_policy", move |t| {
         t.push_policy(policy.as_str().into()).into_result()
     })?
@@ -464,6 +527,7 @@ mod tests {
                 default: json!(false),
                 role: SettingRole::Plain,
                 meaning: "whether".into(),
+                accepts: Vec::new(),
             }],
             policy_schema,
             local_schema,

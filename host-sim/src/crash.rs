@@ -80,7 +80,9 @@ pub fn device(plugin: &Plugin, db: &Path) -> Result<Device, String> {
         max_entries: 16,
         max_age_ms: 0,
     };
-    Device::boot(plugin, Arc::new(state)).map_err(|e| e.to_string())
+    Device::boot(plugin, Arc::new(state))
+        .map(|(device, _)| device)
+        .map_err(|e| e.to_string())
 }
 
 /// Applies the stream from where the storage left off, printing each accepted change's

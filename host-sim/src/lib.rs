@@ -6,6 +6,7 @@ pub mod audit;
 pub mod conform;
 pub mod consumers;
 pub mod crash;
+pub mod editor;
 pub mod fleet;
 pub mod network;
 pub mod reference;

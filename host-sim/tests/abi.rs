@@ -29,7 +29,7 @@ fn a_task_is_driven_through_the_abi() {
     let err = task.start().into_result().unwrap_err();
     assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
     task.push_policy(
-        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}}}}"#.into(),
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1}}}}}"#.into(),
     )
     .into_result()
     .unwrap();
@@ -185,7 +185,7 @@ fn plugin_log_records_reach_the_host_with_level_and_target() {
     );
     // And from the real plugin: its refusal of a start without acceptance.
     let real = common::plugin();
-    let device = Device::boot(&real, common::device_state()).unwrap();
+    let device = Device::boot(&real, common::device_state()).unwrap().0;
     let _ = device.task.start();
     let seen = records.0.lock().unwrap().clone();
     assert!(

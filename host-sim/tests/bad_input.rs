@@ -31,20 +31,20 @@ fn bad_policies_are_refused_whole_with_their_path() {
     let before = snapshot(&device);
     let cases = [
         (
-            r#"{"settings": {"data_handling": {"ksn_statement_accepted": true, "send_statistics": "no"}}}"#,
+            r#"{"settings": {"data_handling": {"ksn_statement_accepted": false, "send_statistics": "no"}}}"#,
             "settings.data_handling.send_statistics: expected true or false, got the string \"no\"",
         ),
         (
-            r#"{"settings": {"data_handling": {"ksn_statement_accepted": true}, "task": {"colour": 1}}}"#,
+            r#"{"settings": {"data_handling": {"ksn_statement_accepted": false}, "task": {"colour": 1}}}"#,
             "settings.task.colour: unknown setting; task has: action_on_untrusted, checksum_limit_enabled",
         ),
         (
-            r#"{"settings": {"data_handling": {"ksn_statement_accepted": true}, "task": {"lookup_timeout_ms": 99}}}"#,
+            r#"{"settings": {"data_handling": {"ksn_statement_accepted": false}, "task": {"lookup_timeout_ms": 99}}}"#,
             "settings.task.lookup_timeout_ms: expected an integer from 100 to 60000, got 99",
         ),
         (
-            r#"{"settings": {"data_handling": {"ksn_statement_accepted": true}, "task": {"checksum_limit_mb": 2"#,
-            "line 1 column 96: malformed JSON: EOF while parsing an object",
+            r#"{"settings": {"data_handling": {"ksn_statement_accepted": false}, "task": {"checksum_limit_mb": 2"#,
+            "line 1 column 97: malformed JSON: EOF while parsing an object",
         ),
         (r#"{"settings": {"tasks": {}}}"#, "settings.tasks: unknown section"),
         (

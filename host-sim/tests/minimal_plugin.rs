@@ -41,8 +41,21 @@ fn device_state() -> Arc<DeviceState> {
     ))
 }
 
+/// An example policy as the server's editor saves it for this plugin: its acceptances
+/// name the statement this plugin shows (the examples name the real plugin's two).
 fn policy(name: &str) -> String {
-    std::fs::read_to_string(common::repo_root().join("tests/policies").join(name)).unwrap()
+    let text =
+        std::fs::read_to_string(common::repo_root().join("tests/policies").join(name)).unwrap();
+    let mut document: Json = serde_json::from_str(&text).unwrap();
+    for section in document["settings"].as_object_mut().unwrap().values_mut() {
+        for value in section.as_object_mut().unwrap().values_mut() {
+            if let Some(wrapped) = value.as_object_mut() {
+                wrapped.remove("versions");
+            }
+        }
+    }
+    let description = plugin().describe().unwrap();
+    host_sim::editor::stamp(&document, Some(&description), false).to_string()
 }
 
 fn log(task: &KsnTaskBox) -> Vec<LogEntry> {
@@ -111,7 +124,7 @@ fn it_loads_and_describes_itself_with_schemas_whose_defaults_validate() {
         );
     }
     // What the schemas refuse, the plugin refuses too.
-    let task = Device::boot(&plugin, device_state()).unwrap().task;
+    let task = Device::boot(&plugin, device_state()).unwrap().0.task;
     for bad in [
         json!({"settings": {"task": {"lookup_timeout_ms": 5_000_000}}}),
         json!({"settings": {"task": {"schedule": {"value": "manual", "locked": "yes"}}}}),
@@ -146,7 +159,7 @@ fn it_loads_and_describes_itself_with_schemas_whose_defaults_validate() {
 fn policy_start_lookup_stop_restart_and_a_refused_change() {
     let plugin = plugin();
     let state = device_state();
-    let device = Device::boot(&plugin, state.clone()).unwrap();
+    let device = Device::boot(&plugin, state.clone()).unwrap().0;
     let task = &device.task;
 
     let refused = task.start().into_result().unwrap_err();
@@ -224,7 +237,7 @@ fn policy_start_lookup_stop_restart_and_a_refused_change() {
 
     // The host restarts over the same storage.
     drop(device);
-    let device = Device::boot(&plugin, state.clone()).unwrap();
+    let device = Device::boot(&plugin, state.clone()).unwrap().0;
     let task = &device.task;
     assert_eq!(task.status().state, TaskState::STOPPED);
     assert_eq!(task.settings_json().into_result().unwrap(), settings_before);

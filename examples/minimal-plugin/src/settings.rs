@@ -187,6 +187,13 @@ pub fn description() -> PluginDescription {
                 default: s.default_json(),
                 role: s.role,
                 meaning: s.meaning.to_string(),
+                // The acceptance box accepts the KSN statement (this plugin has no Private
+                // KSN mode of its own): a policy's acceptance names its version.
+                accepts: if s.role == SettingRole::Statement {
+                    vec![Statement::Ksn]
+                } else {
+                    Vec::new()
+                },
             })
             .collect(),
         policy_schema: policy_schema(),
@@ -226,15 +233,35 @@ fn local_schema() -> Json {
 
 fn policy_schema() -> Json {
     let settings = by_section(|s| {
+        let locked = json!({"type": "boolean", "default": false,
+                            "description": "enforced: a local change to another value is refused"});
+        if s.role == SettingRole::Statement {
+            // Accepting names the version read: `{"value": true, "versions": {"ksn": 1}}`.
+            return json!({"anyOf": [
+                {"const": false},
+                {
+                    "type": "object",
+                    "properties": {
+                        "value": s.value_schema(),
+                        "locked": locked,
+                        "versions": {
+                            "type": "object",
+                            "properties": {"ksn": {"type": "integer", "minimum": 1}},
+                            "additionalProperties": false
+                        }
+                    },
+                    "required": ["value"],
+                    "additionalProperties": false,
+                    "if": {"properties": {"value": {"const": true}}},
+                    "then": {"required": ["versions"]}
+                }
+            ]});
+        }
         json!({"anyOf": [
             s.value_schema(),
             {
                 "type": "object",
-                "properties": {
-                    "value": s.value_schema(),
-                    "locked": {"type": "boolean", "default": false,
-                               "description": "enforced: a local change to another value is refused"}
-                },
+                "properties": {"value": s.value_schema(), "locked": locked},
                 "required": ["value"],
                 "additionalProperties": false
             }
@@ -331,6 +358,8 @@ pub struct Entry {
     pub setting: &'static Setting,
     pub value: Json,
     pub locked: bool,
+    /// A policy's acceptance: the version of the KSN statement it names.
+    pub version: Option<u32>,
 }
 
 /// Reads a policy (`{"settings": {section: {key: value | {"value": v, "locked": b}}}}`)
@@ -358,35 +387,80 @@ fn read_policy_inner(text: &str) -> Result<Vec<Entry>, String> {
             ));
         }
         for (setting, at, value) in settings_of(value, "settings")? {
-            let (value, locked, at) = match value {
-                Json::Object(wrapped) => unwrap_policy_value(wrapped, &at)?,
-                plain => (plain.clone(), false, at),
+            let place = at.clone();
+            let (value, locked, version, at) = match value {
+                Json::Object(wrapped) => unwrap_policy_value(setting, wrapped, &at)?,
+                plain => (plain.clone(), false, None, at),
             };
             setting
                 .check(&value)
                 .map_err(|why| format!("{at}: {why}"))?;
+            if setting.role == SettingRole::Statement && value == json!(true) && version.is_none()
+            {
+                return Err(format!(
+                    "{place}: an acceptance in a policy names the version of the statement the administrator read: write {{\"value\": true, \"versions\": {{\"ksn\": {STATEMENT_VERSION}}}}}"
+                ));
+            }
             entries.push(Entry {
                 setting,
                 value,
                 locked,
+                version,
             });
         }
     }
     Ok(entries)
 }
 
-/// `{"value": v, "locked": b}`: the value, the lock, and the place of the value.
+/// `{"value": v, "locked": b}` (and for the acceptance `"versions": {"ksn": n}`): the
+/// value, the lock, the version named, and the place of the value.
 fn unwrap_policy_value(
+    setting: &Setting,
     wrapped: &Map<String, Json>,
     at: &str,
-) -> Result<(Json, bool, String), String> {
-    if let Some(key) = wrapped.keys().find(|k| *k != "value" && *k != "locked") {
+) -> Result<(Json, bool, Option<u32>, String), String> {
+    let acceptance = setting.role == SettingRole::Statement;
+    let known = |k: &str| k == "value" || k == "locked" || (acceptance && k == "versions");
+    if let Some(key) = wrapped.keys().find(|k| !known(k)) {
         return Err(format!(
             "{}: unknown key; a policy value is a plain value or {{\"value\": v, \"locked\": true|false}}{}",
             join(at, key),
             did_you_mean(key, ["value", "locked"])
         ));
     }
+    let version = match wrapped.get("versions") {
+        None => None,
+        Some(Json::Object(versions)) => {
+            if let Some(other) = versions.keys().find(|k| *k != "ksn") {
+                return Err(format!(
+                    "{}: this box accepts the KSN statement only (\"ksn\")",
+                    join(&join(at, "versions"), other)
+                ));
+            }
+            match versions.get("ksn").map(|v| v.as_u64()) {
+                Some(Some(v)) if (1..=u64::from(u32::MAX)).contains(&v) => Some(v as u32),
+                Some(_) => {
+                    return Err(format!(
+                        "{}: expected a version number from 1",
+                        join(&join(at, "versions"), "ksn")
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "{}: names no statement; expected {{\"ksn\": {STATEMENT_VERSION}}}",
+                        join(at, "versions")
+                    ))
+                }
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "{}: expected {{\"ksn\": {STATEMENT_VERSION}}}, got {}",
+                join(at, "versions"),
+                shown(other)
+            ))
+        }
+    };
     let locked = match wrapped.get("locked") {
         None => false,
         Some(Json::Bool(locked)) => *locked,
@@ -401,7 +475,7 @@ fn unwrap_policy_value(
     let value = wrapped
         .get("value")
         .ok_or_else(|| format!("{at}: missing \"value\" (a policy value is a plain value or {{\"value\": v, \"locked\": true|false}})"))?;
-    Ok((value.clone(), locked, join(at, "value")))
+    Ok((value.clone(), locked, version, join(at, "value")))
 }
 
 /// Reads a local change (`{section: {key: value}}`) whole, like `read_policy`.
@@ -416,6 +490,7 @@ fn read_local_inner(text: &str) -> Result<Vec<Entry>, String> {
         setting.check(value).map_err(|why| format!("{at}: {why}"))?;
         entries.push(Entry {
             setting,
+            version: None,
             value: value.clone(),
             locked: false,
         });

@@ -449,6 +449,7 @@ impl MinimalTask {
             accepted,
             source,
             category,
+            with_statement: None,
         };
         if accepted.0 != accepted.1 {
             let seq = change.push(consent(accepted.1, None));
@@ -570,8 +571,21 @@ impl TaskImpl for MinimalTask {
                     return Err(self.refuse(inner, "push_policy", TaskError::invalid_settings(why)))
                 }
             };
+            // An acceptance of a version this plugin does not ship is not in force: the
+            // policy is applied without it, and the log says so.
+            let (entries, not_in_force): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| {
+                e.version.is_none_or(|v| v == crate::settings::STATEMENT_VERSION)
+            });
             let mut change = Change::new(&inner.state);
             change.next.layers.apply_policy(&entries);
+            for entry in &not_in_force {
+                change.push(Event::AcceptanceNotInForce {
+                    statement: plugin_api::documents::Statement::Ksn,
+                    version: entry.version,
+                    current_version: crate::settings::STATEMENT_VERSION,
+                    source: Source::Policy,
+                });
+            }
             change.push(Event::PolicyApplied {
                 locked: entries
                     .iter()

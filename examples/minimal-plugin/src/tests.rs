@@ -25,7 +25,7 @@ use serde_json::{json, Value as Json};
 
 use crate::{description, MinimalTask, JOURNAL};
 
-const ACCEPT_LOCKED: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}}}}"#;
+const ACCEPT_LOCKED: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1}}}}}"#;
 const EICAR: &str = "44d88612fea8a8f36de82e1278abb02f";
 
 struct Shared {
@@ -328,6 +328,14 @@ fn bad_documents_are_refused_whole_with_their_place_on_one_line() {
         (
             r#"{"settings": {"task": {"schedule": "manual", "schedule": "at_application_start"}}}"#,
             "settings.task.schedule: duplicate key",
+        ),
+        (
+            r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}}}}"#,
+            r#"settings.data_handling.ksn_statement_accepted: an acceptance in a policy names the version of the statement the administrator read: write {"value": true, "versions": {"ksn": 1}}"#,
+        ),
+        (
+            r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"kmp": 1}}}}}"#,
+            r#"settings.data_handling.ksn_statement_accepted.versions.kmp: this box accepts the KSN statement only"#,
         ),
         (
             r#"{"setings": {}}"#,
@@ -810,5 +818,22 @@ fn through_the_abi_with_the_export_helper() {
     assert_eq!(
         view.settings["data_handling"]["ksn_statement_accepted"],
         true
+    );
+}
+
+#[test]
+fn an_acceptance_of_another_statement_version_is_not_in_force() {
+    let host = TestHost::new();
+    let task = host.boot();
+    task.push_policy(
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 2}}}}}"#,
+    )
+    .unwrap();
+    let refused = task.start().unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
+    let log = task.task_log_json().unwrap();
+    assert!(
+        log.contains(r#""type":"acceptance_not_in_force","statement":"ksn","version":2,"current_version":1"#),
+        "{log}"
     );
 }

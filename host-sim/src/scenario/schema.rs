@@ -28,7 +28,8 @@ pub fn scenario_schema(description: &PluginDescription) -> Json {
             // A step that expects an error may carry a broken document on purpose; one that
             // does not must carry a valid one.
             for (field, strict) in [
-                ("policy", description.policy_schema.clone()),
+                // As the policy editor takes it: it stamps the versions not given.
+                ("policy", crate::editor::policy_schema(description)),
                 ("settings", description.local_schema.clone()),
             ] {
                 if variant["properties"].get(field).is_some() {

@@ -31,13 +31,48 @@ pub fn summarise_event(event: &Event) -> String {
             accepted,
             source,
             category,
+            with_statement,
         } => {
             let what = match category {
                 Some(category) => format!("{} {category}", statement.as_str()),
                 None => format!("{} v{version}", statement.as_str()),
             };
             let verb = if *accepted { "accepted" } else { "withdrawn" };
-            format!("{what} {verb} ({})", source_name(*source))
+            let with = with_statement.map_or(String::new(), |s| format!(", with {}", s.as_str()));
+            format!("{what} {verb} ({}{with})", source_name(*source))
+        }
+        Event::AcceptanceNotInForce {
+            statement,
+            version,
+            current_version,
+            source,
+        } => match version {
+            Some(version) => format!(
+                "{} v{version} not in force ({}; the plugin ships v{current_version})",
+                statement.as_str(),
+                source_name(*source)
+            ),
+            None => format!(
+                "{} not in force ({} names no version of it; the plugin ships v{current_version})",
+                statement.as_str(),
+                source_name(*source)
+            ),
+        },
+        Event::JournalReconciled {
+            first_seq,
+            last_seq,
+            applied,
+        } => format!(
+            "journal reconciled: #{first_seq}..#{last_seq} from the host's events ({applied} applied)"
+        ),
+        Event::EntriesNotRecorded { entries } => {
+            format!("{entries} entries reached the host but not the log")
+        }
+        Event::ChangeWaiting { operation, .. } => {
+            format!("{operation}: narrowing part applied, the rest waits for storage")
+        }
+        Event::ChangeDropped { operation, .. } => {
+            format!("{operation}: the waiting rest was dropped")
         }
         Event::SettingsChanged {
             source,

@@ -22,7 +22,7 @@ pub use environment::{
 pub use lookups::{
     AccessExpect, AnswerExpect, CheckFile, CheckUrl, LaunchApp, LaunchExpect, OpenFile,
 };
-pub use settings::{PushPolicy, SetLocal};
+pub use settings::{PushPolicy, Resync, SetLocal};
 pub use task::{RestartHost, Start, Stop};
 
 use crate::world::{Answer, Answers, World};
@@ -137,6 +137,7 @@ macro_rules! steps {
 
 steps! {
     PushPolicy,
+    Resync,
     SetLocal,
     Start,
     Stop,

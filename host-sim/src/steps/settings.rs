@@ -7,7 +7,10 @@ use serde_json::{Map, Value as Json};
 use super::{json_argument, StepKind};
 use crate::world::{Answers, World};
 
-/// The Administration Server pushes a policy, replacing the previous one.
+/// The administrator saves a policy and the Administration Server pushes it, replacing the
+/// previous one. The policy editor stamps every acceptance that names no statement version
+/// with the version the plugin shows now ("the administrator accepts the statement as shown
+/// now"); the server stores the document so stamped.
 #[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct PushPolicy {
@@ -30,6 +33,26 @@ impl StepKind for PushPolicy {
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
         Ok(world.push_policy(&self.policy.to_string()))
+    }
+}
+
+/// Synchronisation: the Administration Server sends every device its stored policy again,
+/// unchanged, as it does at every sync (an acceptance stays of the version read then).
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Resync {}
+
+impl StepKind for Resync {
+    const NAME: &'static str = "resync";
+    const USAGE: &'static str = "";
+    const HELP: &'static str = "the server sends every device its stored policy again, unchanged";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        super::no_fields::<Self>(words)
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        Ok(world.resync())
     }
 }
 

@@ -1,6 +1,7 @@
-//! The host's persistent storage for one device: the plugin's records by key, and the
+//! The host's persistent storage for one device: the plugin's records by key, the
 //! environment the host last reported to the device (so that a host that comes back
-//! reports the same).
+//! reports the same), and, apart from those, the server's own record of the events the
+//! device sent while its storage refused writes.
 
 mod sqlite;
 
@@ -38,13 +39,25 @@ pub trait Storage: Send + Sync {
     }
     /// Saves the environment, if this storage outlives the process.
     fn save_environment(&self, _: Environment) {}
+    /// The server keeps an event the device sent (its own table, which `set_storage`
+    /// never fails: the server's database is not the device's disk).
+    fn hold_event(&self, event_json: &str);
+    /// The events held, oldest first.
+    fn held_events(&self) -> Vec<String>;
+    /// The device's storage took a write: everything it sent before is recorded there.
+    fn release_held_events(&self);
 }
+
+/// At most this many events are held for one device (the oldest go first): a storage
+/// outage longer than that loses the oldest of them from a later reconciliation.
+pub const HELD_EVENTS: usize = 100_000;
 
 /// Storage that survives `restart_host` (the device state outlives the task instance) but
 /// not the process.
 #[derive(Default)]
 pub struct MemoryStorage {
     logs: Mutex<HashMap<String, Vec<Vec<u8>>>>,
+    held: Mutex<std::collections::VecDeque<Box<str>>>,
 }
 
 impl Storage for MemoryStorage {
@@ -71,6 +84,23 @@ impl Storage for MemoryStorage {
             records.iter().map(|r| r.to_vec()).collect(),
         );
         Ok(())
+    }
+
+    fn hold_event(&self, event_json: &str) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.len() == HELD_EVENTS {
+            held.pop_front();
+        }
+        held.push_back(event_json.into());
+    }
+
+    fn held_events(&self) -> Vec<String> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.iter().map(|e| e.to_string()).collect()
+    }
+
+    fn release_held_events(&self) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 

@@ -44,6 +44,17 @@ const SCHEMA: &str = "
         host TEXT PRIMARY KEY,
         clock_ms INTEGER NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS held_events (
+        host TEXT NOT NULL,
+        device INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        PRIMARY KEY (host, device, n)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS policies (
+        host TEXT PRIMARY KEY,
+        document TEXT NOT NULL
+    );
 ";
 
 fn sql(e: rusqlite::Error) -> String {
@@ -104,7 +115,7 @@ impl SqliteStore {
     pub fn clear_host(&self, host: &str) -> Result<(), String> {
         self.with(|c| {
             let tx = c.transaction()?;
-            for table in ["records", "devices", "hosts"] {
+            for table in ["records", "devices", "hosts", "held_events", "policies"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE host = ?1"), [host])?;
             }
             tx.commit()
@@ -122,6 +133,39 @@ impl SqliteStore {
             .optional()
         })
         .map(|ms| ms.map(|ms| ms as u64))
+    }
+
+    /// The devices of `host` for which the server holds events.
+    pub fn devices_holding_events(&self, host: &str) -> Result<Vec<usize>, String> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT DISTINCT device FROM held_events WHERE host = ?1")?;
+            let rows = statement.query_map([host], |row| Ok(row.get::<_, i64>(0)? as usize))?;
+            rows.collect()
+        })
+    }
+
+    /// The policy `host` last pushed, as stored (with the statement versions it stamped).
+    pub fn policy(&self, host: &str) -> Result<Option<String>, String> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT document FROM policies WHERE host = ?1",
+                [host],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn save_policy(&self, host: &str, document: &str) -> Result<(), String> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO policies (host, document) VALUES (?1, ?2)
+                 ON CONFLICT (host) DO UPDATE SET document = excluded.document",
+                params![host, document],
+            )
+            .map(|_| ())
+        })
     }
 
     pub fn save_clock(&self, host: &str, ms: u64) -> Result<(), String> {
@@ -238,6 +282,59 @@ impl Storage for SqliteStorage {
         });
         if let Err(e) = saved {
             log::warn!("device {}: the environment was not saved: {e}", self.device);
+        }
+    }
+
+    fn hold_event(&self, event_json: &str) {
+        if self.read_only {
+            return;
+        }
+        let held = self.store.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO held_events (host, device, n, event)
+                 SELECT ?1, ?2, COALESCE(MAX(n) + 1, 0), ?3 FROM held_events
+                 WHERE host = ?1 AND device = ?2",
+            )?
+            .execute(params![self.host, self.device, event_json])?;
+            c.prepare_cached(
+                "DELETE FROM held_events WHERE host = ?1 AND device = ?2 AND n <=
+                 (SELECT MAX(n) FROM held_events WHERE host = ?1 AND device = ?2) - ?3",
+            )?
+            .execute(params![self.host, self.device, super::HELD_EVENTS as i64])
+            .map(|_| ())
+        });
+        if let Err(e) = held {
+            log::warn!("device {}: the server could not keep an event: {e}", self.device);
+        }
+    }
+
+    fn held_events(&self) -> Vec<String> {
+        self.store
+            .with(|c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT event FROM held_events WHERE host = ?1 AND device = ?2 ORDER BY n",
+                )?;
+                let rows = statement
+                    .query_map(params![self.host, self.device], |row| row.get::<_, String>(0))?;
+                rows.collect()
+            })
+            .unwrap_or_else(|e| {
+                log::warn!("device {}: the server's events could not be read: {e}", self.device);
+                Vec::new()
+            })
+    }
+
+    fn release_held_events(&self) {
+        if self.read_only {
+            return;
+        }
+        let released = self.store.with(|c| {
+            c.prepare_cached("DELETE FROM held_events WHERE host = ?1 AND device = ?2")?
+                .execute(params![self.host, self.device])
+                .map(|_| ())
+        });
+        if let Err(e) = released {
+            log::warn!("device {}: {e}", self.device);
         }
     }
 }

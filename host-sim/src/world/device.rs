@@ -37,6 +37,11 @@ pub struct DeviceState {
     pub storage: Arc<dyn Storage>,
     /// When set, storage refuses every write (`set_storage`), as a full disk would.
     pub storage_refuses: AtomicBool,
+    /// The last write refused: events that arrive now may be of changes storage has not
+    /// recorded, so the server holds them (`Storage::hold_event`) until it takes a write.
+    pub storage_failing: AtomicBool,
+    /// The server holds events for this device.
+    pub holding_events: AtomicBool,
     /// Events as the task emitted them (kept only if `keep_events`), and how many.
     events: Mutex<Vec<Box<str>>>,
     pub event_total: AtomicU64,
@@ -81,6 +86,8 @@ impl DeviceState {
             local_lists,
             storage,
             storage_refuses: AtomicBool::new(false),
+            storage_failing: AtomicBool::new(false),
+            holding_events: AtomicBool::new(false),
             events: Mutex::default(),
             event_total: AtomicU64::new(0),
             keep_events: true,
@@ -102,11 +109,23 @@ impl DeviceState {
 
     pub(super) fn record_event(&self, event_json: &str) {
         self.event_total.fetch_add(1, Ordering::Relaxed);
+        if self.storage_failing.load(Ordering::Relaxed) {
+            self.storage.hold_event(event_json);
+            self.holding_events.store(true, Ordering::Relaxed);
+        }
         if self.keep_events {
             self.events
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(event_json.into());
+        }
+    }
+
+    /// A write to the device's storage succeeded or failed.
+    pub(super) fn wrote(&self, ok: bool) {
+        self.storage_failing.store(!ok, Ordering::Relaxed);
+        if ok && self.holding_events.swap(false, Ordering::Relaxed) {
+            self.storage.release_held_events();
         }
     }
 

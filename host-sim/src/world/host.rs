@@ -55,10 +55,12 @@ impl HostServices for DeviceHost {
         self.0.clock.now_ms()
     }
     fn storage_append(&self, key: RStr<'_>, record: RSlice<'_, u8>) -> RResult<(), RString> {
-        if let Err(e) = self.writable() {
-            return RErr(e);
-        }
-        result(self.0.storage.append(key.as_str(), record.as_slice()))
+        let appended = self
+            .writable()
+            .map_err(String::from)
+            .and_then(|()| self.0.storage.append(key.as_str(), record.as_slice()));
+        self.0.wrote(appended.is_ok());
+        result(appended)
     }
     fn storage_records(&self, key: RStr<'_>) -> RResult<RVec<RVec<u8>>, RString> {
         result(
@@ -81,6 +83,18 @@ impl HostServices for DeviceHost {
     }
     fn log_retention(&self) -> LogRetention {
         self.0.retention
+    }
+    fn events_since(&self, from_seq: u64) -> RResult<RVec<RString>, RString> {
+        #[derive(serde::Deserialize)]
+        struct Numbered {
+            seq: u64,
+        }
+        let held = self.0.storage.held_events();
+        ROk(held
+            .into_iter()
+            .filter(|e| serde_json::from_str::<Numbered>(e).is_ok_and(|n| n.seq >= from_seq))
+            .map(RString::from)
+            .collect())
     }
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {
         self.0.local_lists.file(&query.md5)

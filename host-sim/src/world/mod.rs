@@ -5,6 +5,7 @@
 mod device;
 mod host;
 mod received;
+mod unbooted;
 mod watchdog;
 
 use std::{
@@ -18,8 +19,9 @@ pub use received::Received;
 pub use watchdog::Watchdog;
 
 use plugin_api::{
-    abi_stable::sabi_trait::TD_Opaque, loader::Plugin, FileQuery, HostBox, HostServices_TO,
-    KsnTaskBox, LicenseState, LogRetention, LookupAnswer, Service, TaskError,
+    abi_stable::sabi_trait::TD_Opaque, documents::PluginDescription, loader::Plugin, ErrorKind,
+    FileQuery, HostBox, HostServices_TO, KsnTaskBox, LicenseState, LogRetention, LookupAnswer,
+    Service, TaskError,
 };
 
 use crate::{
@@ -83,6 +85,12 @@ impl Setup {
 
 pub struct World {
     pub plugin: Plugin,
+    /// The loaded plugin's description (`None` if it gives none): what the policy editor
+    /// knows of its settings and statements.
+    pub description: Option<PluginDescription>,
+    /// The policy the server last pushed, as stored: with the statement versions the
+    /// editor stamped, sent unchanged at every `resync`.
+    pub policy: Option<String>,
     pub database: Option<HostDatabase>,
     pub clock: Arc<Clock>,
     pub network: Arc<Network>,
@@ -101,23 +109,34 @@ pub struct Device {
 
 impl Device {
     /// Creates the task on the device's state and tells it the environment, then that the
-    /// application has started (so a scheduled task starts itself).
-    pub fn boot(plugin: &Plugin, state: Arc<DeviceState>) -> Result<Self, TaskError> {
+    /// application has started (so a scheduled task starts itself). A storage error of
+    /// those calls does not stop the boot (what the host reports takes effect whatever
+    /// storage does; records wait): it comes back beside the device.
+    pub fn boot(
+        plugin: &Plugin,
+        state: Arc<DeviceState>,
+    ) -> Result<(Self, Option<TaskError>), TaskError> {
         let host: HostBox = HostServices_TO::from_value(DeviceHost(state.clone()), TD_Opaque);
         let task = plugin.new_task(host)?;
         let env = state.environment();
-        // A change the host reports takes effect even if storage refuses to record it.
-        let reported = |r: Result<(), TaskError>| match r {
-            Err(e) if e.kind != plugin_api::ErrorKind::STORAGE_ERROR => Err(e),
-            _ => Ok(()),
-        };
-        reported(task.set_license(env.license).into_result())?;
-        reported(task.set_private_ksn(env.private_ksn).into_result())?;
-        task.application_started().into_result()?;
-        Ok(Self {
-            state,
-            task: Arc::new(task),
-        })
+        let mut waiting = None;
+        for outcome in [
+            task.set_license(env.license).into_result(),
+            task.set_private_ksn(env.private_ksn).into_result(),
+            task.application_started().into_result(),
+        ] {
+            match outcome {
+                Err(e) if e.kind == ErrorKind::STORAGE_ERROR => waiting = Some(e),
+                other => other?,
+            }
+        }
+        Ok((
+            Self {
+                state,
+                task: Arc::new(task),
+            },
+            waiting,
+        ))
     }
 }
 
@@ -182,6 +201,10 @@ impl World {
         let local_lists = Arc::new(Database::from_spec(&setup.local_lists, "local_lists")?);
         let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
         let ids: Vec<usize> = (0..setup.devices).collect();
+        let holding: std::collections::HashSet<usize> = match &setup.database {
+            Some(db) => db.store.devices_holding_events(&db.host)?.into_iter().collect(),
+            None => Default::default(),
+        };
         let devices = par_map(&ids, |&id| {
             let storage: Option<Arc<dyn Storage>> = setup
                 .database
@@ -203,12 +226,27 @@ impl World {
             if let Some(environment) = state.storage.environment() {
                 state.set_environment(|e| *e = environment);
             }
+            state
+                .holding_events
+                .store(holding.contains(&id), std::sync::atomic::Ordering::Relaxed);
             Device::boot(&plugin, Arc::new(state))
+                .map(|(device, waiting)| {
+                    if let Some(e) = waiting {
+                        log::warn!("device {id}: {e}");
+                    }
+                    device
+                })
                 .map_err(|e| format!("device {id}: the task could not be created: {e}"))
         })
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
+        let policy = match &setup.database {
+            Some(db) => db.store.policy(&db.host)?,
+            None => None,
+        };
         Ok(Self {
+            description: plugin.describe().ok(),
+            policy,
             plugin,
             database: setup.database.clone(),
             clock,
@@ -273,8 +311,49 @@ impl World {
         self.each(move |d| f(d).map(|()| Answer::Done))
     }
 
+    /// Whether the server uses Private KSN (what it last reported to its devices).
+    pub fn private_ksn(&self) -> bool {
+        self.devices
+            .first()
+            .is_some_and(|d| d.state.environment().private_ksn)
+    }
+
+    /// The administrator saves a policy in the editor (which stamps each acceptance with
+    /// the version of the statement it shows now) and the server sends it to every
+    /// device. The server keeps the document as stamped.
     pub fn push_policy(&mut self, policy_json: &str) -> Answers {
-        let text = policy_json.to_string();
+        let text = match serde_json::from_str::<serde_json::Value>(policy_json) {
+            Ok(policy) => {
+                crate::editor::stamp(&policy, self.description.as_ref(), self.private_ksn())
+                    .to_string()
+            }
+            // Not JSON: the plugin says why, in its own words.
+            Err(_) => policy_json.to_string(),
+        };
+        let answers = self.send_policy(&text);
+        if answers.iter().any(Result::is_ok) || answers.is_empty() {
+            if let Some(db) = &self.database {
+                if let Err(e) = db.store.save_policy(&db.host, &text) {
+                    log::warn!("the policy was not stored: {e}");
+                }
+            }
+            self.policy = Some(text);
+        }
+        answers
+    }
+
+    /// Synchronisation: the server sends every device its stored policy again, unchanged
+    /// (an acceptance stays of the version the administrator read). Nothing to send
+    /// without one.
+    pub fn resync(&mut self) -> Answers {
+        match self.policy.clone() {
+            Some(text) => self.send_policy(&text),
+            None => self.devices.iter().map(|_| Ok(Answer::Done)).collect(),
+        }
+    }
+
+    fn send_policy(&mut self, text: &str) -> Answers {
+        let text = text.to_string();
         self.each_done(move |d| d.task.push_policy(text.as_str().into()).into_result())
     }
 
@@ -351,20 +430,35 @@ impl World {
 
     /// Drops every task instance and boots a new one on the same device state, with
     /// `plugin` when given (an update) and the same plugin otherwise.
+    ///
+    /// A device whose calls left records waiting for storage (it refuses writes) answers
+    /// that `storage_error`, booted all the same.
     pub fn restart_host(&mut self, plugin: Option<Plugin>) -> Answers {
         if let Some(plugin) = plugin {
             self.plugin = plugin;
+            self.description = plugin.describe().ok();
         }
         let plugin = self.plugin;
-        let booted = self.each(move |d| Device::boot(&plugin, d.state.clone()));
-        booted
+        // The old instances end first, as in a host that restarts: what they could still
+        // write is written before the new ones read storage.
+        let states: Vec<Arc<DeviceState>> =
+            self.devices.drain(..).map(|d| d.state.clone()).collect();
+        let booted = par_map(&states, |state| Device::boot(&plugin, state.clone()));
+        states
             .into_iter()
-            .enumerate()
-            .map(|(i, result)| {
-                result.map(|fresh| {
-                    self.devices[i] = fresh;
-                    Answer::Done
-                })
+            .zip(booted)
+            .map(|(state, result)| match result {
+                Ok((fresh, waiting)) => {
+                    self.devices.push(fresh);
+                    waiting.map_or(Ok(Answer::Done), Err)
+                }
+                Err(e) => {
+                    self.devices.push(Device {
+                        state,
+                        task: Arc::new(unbooted::unbooted(e.clone())),
+                    });
+                    Err(e)
+                }
             })
             .collect()
     }
