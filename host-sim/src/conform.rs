@@ -333,7 +333,10 @@ fn acceptance_box(description: &PluginDescription) -> Result<(&str, &str), Strin
 /// version it does not ship.
 fn versioned_acceptance(world: &mut World, description: &PluginDescription) -> Outcome {
     let Some(setting) = description.settings.iter().find(|s| !s.accepts.is_empty()) else {
-        return Ok("its acceptance boxes name no statements (a plugin older than 1.3.0): nothing to check".into());
+        return Ok(
+            "its acceptance boxes name no statements (a plugin older than 1.3.0): nothing to check"
+                .into(),
+        );
     };
     let (section, key) = (setting.section(), setting.key());
     let before = settings(world)?;

@@ -17,7 +17,11 @@ pub fn stamp(policy: &Json, description: Option<&PluginDescription>, private_ksn
     let Some(description) = description else {
         return stamped;
     };
-    for setting in description.settings.iter().filter(|s| !s.accepts.is_empty()) {
+    for setting in description
+        .settings
+        .iter()
+        .filter(|s| !s.accepts.is_empty())
+    {
         let Some(statement) = setting.statement_in_mode(private_ksn) else {
             continue;
         };
@@ -50,14 +54,16 @@ pub fn stamp(policy: &Json, description: Option<&PluginDescription>, private_ksn
 /// but for acceptance boxes, whose versions the editor stamps when they are not given.
 pub fn policy_schema(description: &PluginDescription) -> Json {
     let mut schema = description.policy_schema.clone();
-    for setting in description.settings.iter().filter(|s| !s.accepts.is_empty()) {
-        let Some(slot) = schema
-            .pointer_mut(&format!(
-                "/properties/settings/properties/{}/properties/{}",
-                setting.section(),
-                setting.key()
-            ))
-        else {
+    for setting in description
+        .settings
+        .iter()
+        .filter(|s| !s.accepts.is_empty())
+    {
+        let Some(slot) = schema.pointer_mut(&format!(
+            "/properties/settings/properties/{}/properties/{}",
+            setting.section(),
+            setting.key()
+        )) else {
             continue;
         };
         let statements: Vec<&str> = setting.accepts.iter().map(|s| s.as_str()).collect();
@@ -130,7 +136,11 @@ mod tests {
             policy(json!({"value": true, "versions": {"ksn": 2}}))
         );
         assert_eq!(
-            stamp(&policy(json!({"value": true, "locked": true})), Some(&d), true),
+            stamp(
+                &policy(json!({"value": true, "locked": true})),
+                Some(&d),
+                true
+            ),
             policy(json!({"value": true, "locked": true, "versions": {"private_ksn": 1}}))
         );
     }
@@ -141,9 +151,15 @@ mod tests {
         let given = policy(json!({"value": true, "versions": {"ksn": 1}}));
         assert_eq!(stamp(&given, Some(&d), false), given);
         for value in [json!(false), json!({"value": false, "locked": true})] {
-            assert_eq!(stamp(&policy(value.clone()), Some(&d), false), policy(value));
+            assert_eq!(
+                stamp(&policy(value.clone()), Some(&d), false),
+                policy(value)
+            );
         }
-        assert_eq!(stamp(&policy(json!(true)), None, false), policy(json!(true)));
+        assert_eq!(
+            stamp(&policy(json!(true)), None, false),
+            policy(json!(true))
+        );
         assert_eq!(stamp(&json!([1]), Some(&d), false), json!([1]));
     }
 }

@@ -21,7 +21,10 @@ fn the_real_plugin_keeps_the_contract() {
     let (code, out, err) = conform("ksn_plugin");
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("10 of 10 checks hold"), "{out}");
-    assert!(out.contains("unversioned refused, version 1001 not in force"), "{out}");
+    assert!(
+        out.contains("unversioned refused, version 1001 not in force"),
+        "{out}"
+    );
     for check in [
         "answers every method",
         "a refused change changes nothing",

@@ -118,3 +118,69 @@ fn audit_of_a_missing_file_says_so() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
 }
+
+#[test]
+fn a_withdrawal_waiting_for_storage_survives_a_sigkill_of_the_host() {
+    use std::io::{BufRead, BufReader};
+    let dir = temporary("sigkill");
+    let db = dir.join("host.db");
+    let mut child = common::host_sim()
+        .args(["shell", "--db"])
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"set_local {\"data_handling\": {\"ksn_statement_accepted\": true}, \"task\": {\"schedule\": \"at_application_start\"}}\n\
+              start\nadvance_time 7000\nset_storage full\n\
+              set_local {\"data_handling\": {\"ksn_statement_accepted\": false}}\nstatus\n",
+        )
+        .unwrap();
+    stdin.flush().unwrap();
+    // Wait until the withdrawal has been answered (the status after it), then kill the
+    // host while its record waits for storage; stdin stays open, so the shell is alive.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("device 0:") {
+            break;
+        }
+    }
+    assert!(seen.contains("storage_error"), "{seen}");
+    assert!(seen.contains("device 0: stopped"), "{seen}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+
+    // The next process: storage works; the withdrawal is reconciled from the server's
+    // events, so the scheduled start is refused and the box reads false.
+    let (code, out) = shell(
+        &db,
+        "status\nexpect {\"state\": \"stopped\", \"settings\": {\"data_handling.ksn_statement_accepted\": false}}\n\
+         expect {\"log_include\": [{\"type\": \"consent_changed\", \"accepted\": false, \"source\": \"local\", \"time_ms\": 7000}]}\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    let audit = common::host_sim()
+        .args(["audit", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let histories: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let records = histories[0]["records"].as_array().unwrap();
+    let withdrawal = records
+        .iter()
+        .find(|r| r["accepted"] == false)
+        .unwrap_or_else(|| panic!("{histories}"));
+    assert_eq!(
+        (&withdrawal["source"], &withdrawal["time_ms"]),
+        (&"local".into(), &7000.into())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

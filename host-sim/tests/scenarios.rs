@@ -10,8 +10,14 @@ use host_sim::{
 
 #[test]
 fn every_bundled_scenario_holds_on_one_device_and_on_three() {
+    holds_on_one_device_and_on_three(scenario::bundled_suite());
+}
+
+/// Every scenario under `dir`, run on one device and on three.
+fn holds_on_one_device_and_on_three(dir: std::path::PathBuf) {
     let plugin = common::plugin();
-    let files = scenario::collect(&[scenario::bundled_suite()]).unwrap();
+    let files = scenario::collect(&[dir]).unwrap();
+    assert!(!files.is_empty());
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         for devices in [1, 3] {
@@ -485,24 +491,5 @@ fn a_missing_entry_shows_near_misses_before_the_latest() {
 
 #[test]
 fn the_plugin_update_scenarios_pass_with_the_updated_fixture() {
-    let plugin = common::plugin();
-    let dir = common::repo_root().join("tests/update-scenarios");
-    let files = scenario::collect(&[dir]).unwrap();
-    assert!(!files.is_empty());
-    for file in files {
-        let outcome = scenario::run_file(
-            plugin,
-            &file,
-            &world::default_ksn(),
-            &runner::Options {
-                watchdog: Some(runner::DEFAULT_WATCHDOG),
-                database: None,
-            },
-        );
-        assert!(
-            outcome.passed,
-            "{}",
-            scenario::report::text(&[outcome], true)
-        );
-    }
+    holds_on_one_device_and_on_three(common::repo_root().join("tests/update-scenarios"));
 }

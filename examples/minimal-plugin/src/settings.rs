@@ -395,8 +395,7 @@ fn read_policy_inner(text: &str) -> Result<Vec<Entry>, String> {
             setting
                 .check(&value)
                 .map_err(|why| format!("{at}: {why}"))?;
-            if setting.role == SettingRole::Statement && value == json!(true) && version.is_none()
-            {
+            if setting.role == SettingRole::Statement && value == json!(true) && version.is_none() {
                 return Err(format!(
                     "{place}: an acceptance in a policy names the version of the statement the administrator read: write {{\"value\": true, \"versions\": {{\"ksn\": {STATEMENT_VERSION}}}}}"
                 ));

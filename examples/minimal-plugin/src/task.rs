@@ -574,7 +574,8 @@ impl TaskImpl for MinimalTask {
             // An acceptance of a version this plugin does not ship is not in force: the
             // policy is applied without it, and the log says so.
             let (entries, not_in_force): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| {
-                e.version.is_none_or(|v| v == crate::settings::STATEMENT_VERSION)
+                e.version
+                    .is_none_or(|v| v == crate::settings::STATEMENT_VERSION)
             });
             let mut change = Change::new(&inner.state);
             change.next.layers.apply_policy(&entries);

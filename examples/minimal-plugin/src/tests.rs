@@ -833,7 +833,9 @@ fn an_acceptance_of_another_statement_version_is_not_in_force() {
     assert_eq!(refused.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
     let log = task.task_log_json().unwrap();
     assert!(
-        log.contains(r#""type":"acceptance_not_in_force","statement":"ksn","version":2,"current_version":1"#),
+        log.contains(
+            r#""type":"acceptance_not_in_force","statement":"ksn","version":2,"current_version":1"#
+        ),
         "{log}"
     );
 }

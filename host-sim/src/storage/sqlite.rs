@@ -304,7 +304,10 @@ impl Storage for SqliteStorage {
             .map(|_| ())
         });
         if let Err(e) = held {
-            log::warn!("device {}: the server could not keep an event: {e}", self.device);
+            log::warn!(
+                "device {}: the server could not keep an event: {e}",
+                self.device
+            );
         }
     }
 
@@ -314,12 +317,16 @@ impl Storage for SqliteStorage {
                 let mut statement = c.prepare_cached(
                     "SELECT event FROM held_events WHERE host = ?1 AND device = ?2 ORDER BY n",
                 )?;
-                let rows = statement
-                    .query_map(params![self.host, self.device], |row| row.get::<_, String>(0))?;
+                let rows = statement.query_map(params![self.host, self.device], |row| {
+                    row.get::<_, String>(0)
+                })?;
                 rows.collect()
             })
             .unwrap_or_else(|e| {
-                log::warn!("device {}: the server's events could not be read: {e}", self.device);
+                log::warn!(
+                    "device {}: the server's events could not be read: {e}",
+                    self.device
+                );
                 Vec::new()
             })
     }

@@ -202,7 +202,11 @@ impl World {
         let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
         let ids: Vec<usize> = (0..setup.devices).collect();
         let holding: std::collections::HashSet<usize> = match &setup.database {
-            Some(db) => db.store.devices_holding_events(&db.host)?.into_iter().collect(),
+            Some(db) => db
+                .store
+                .devices_holding_events(&db.host)?
+                .into_iter()
+                .collect(),
             None => Default::default(),
         };
         let devices = par_map(&ids, |&id| {

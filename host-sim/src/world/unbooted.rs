@@ -5,8 +5,8 @@
 
 use plugin_api::{
     abi_stable::{sabi_trait::TD_Opaque, std_types::ROption},
-    FileQuery, KsnTaskBox, KsnTask_TO, LicenseState, LookupAnswer, Service, TaskError,
-    TaskImpl, TaskState, TaskStatus,
+    FileQuery, KsnTaskBox, KsnTask_TO, LicenseState, LookupAnswer, Service, TaskError, TaskImpl,
+    TaskState, TaskStatus,
 };
 
 struct Unbooted(TaskError);
@@ -86,7 +86,10 @@ mod tests {
 
     #[test]
     fn every_call_says_why_there_is_no_task() {
-        let task = unbooted(TaskError::new(ErrorKind::STORAGE_ERROR, "record 3 is damaged"));
+        let task = unbooted(TaskError::new(
+            ErrorKind::STORAGE_ERROR,
+            "record 3 is damaged",
+        ));
         let err = task.start().into_result().unwrap_err();
         assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
         assert_eq!(

@@ -16,8 +16,8 @@ use plugin_api::{DataCategory, FileQuery, LogRetention, Service, TransportFailur
 use super::{
     sized::{bytes, narrow, ArgError},
     types::{
-        KsnBackupAndDeleteFn, KsnEmitEventFn, KsnEventsSinceFn, KsnFileQuery, KsnFileRequestFn, KsnHost,
-        KsnLocalFileVerdictFn, KsnLocalUrlVerdictFn, KsnLogRetention, KsnLogRetentionFn,
+        KsnBackupAndDeleteFn, KsnEmitEventFn, KsnEventsSinceFn, KsnFileQuery, KsnFileRequestFn,
+        KsnHost, KsnLocalFileVerdictFn, KsnLocalUrlVerdictFn, KsnLogRetention, KsnLogRetentionFn,
         KsnNowMsFn, KsnReply, KsnSink, KsnStorageAppendFn, KsnStorageRecordsFn,
         KsnStorageReplaceFn, KsnUploadFn, KsnUrlRequestFn, KSN_TRANSPORT_DELIVERED,
         KSN_VERDICT_UNKNOWN,

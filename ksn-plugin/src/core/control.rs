@@ -230,7 +230,10 @@ impl Txn {
         let Some(waiting) = &before.waiting else {
             return;
         };
-        if self.fact || self.resumes || self.is_empty() || self.next.waiting.as_ref() != Some(waiting)
+        if self.fact
+            || self.resumes
+            || self.is_empty()
+            || self.next.waiting.as_ref() != Some(waiting)
         {
             return;
         }
@@ -408,7 +411,11 @@ impl Txn {
             .map(|e| e.versions);
         if let Some(versions) = kmp_locked {
             if self.next.consent.kmp.is_none() {
-                self.accept_by(Setting::KmpStatementAccepted, Source::Policy, Some(versions));
+                self.accept_by(
+                    Setting::KmpStatementAccepted,
+                    Source::Policy,
+                    Some(versions),
+                );
             }
         }
     }

@@ -507,7 +507,10 @@ fn statement_versions(setting: Setting, json: &Json, path: &str) -> Result<Versi
             .ok_or_else(|| {
                 DocError::at(
                     join(path, name),
-                    format!("expected a version number from 1, got {}", describe(version)),
+                    format!(
+                        "expected a version number from 1, got {}",
+                        describe(version)
+                    ),
                 )
             })?;
         versions.set(statement, version as u32);

@@ -360,8 +360,7 @@ fn a_clock_that_goes_back_does_not_stop_the_batches() {
 }
 
 #[test]
-fn a_policy_that_narrows_and_widens_takes_its_narrowing_part_at_once_and_the_rest_once_recorded()
-{
+fn a_policy_that_narrows_and_widens_takes_its_narrowing_part_at_once_and_the_rest_once_recorded() {
     let host = host();
     let task = running(&host, ACCEPT_GLOBAL);
     task.set_local(r#"{"data_handling": {"send_statistics": false}}"#)
@@ -383,12 +382,24 @@ fn a_policy_that_narrows_and_widens_takes_its_narrowing_part_at_once_and_the_res
     assert!(err.message.contains("waits"), "{}", err.message);
     let sent = host.0.received.lock().unwrap().len();
     task.check_file(file(3));
-    assert_eq!(host.0.received.lock().unwrap().len(), sent, "no checksum leaves");
+    assert_eq!(
+        host.0.received.lock().unwrap().len(),
+        sent,
+        "no checksum leaves"
+    );
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
     let details = &view["details"];
-    assert_eq!(details["data_handling.send_scanned_files_data"]["value"], false);
-    assert_eq!(details["data_handling.send_statistics"]["value"], false, "the rest waits");
-    let why = details["data_handling.send_statistics"]["why"].as_str().unwrap();
+    assert_eq!(
+        details["data_handling.send_scanned_files_data"]["value"],
+        false
+    );
+    assert_eq!(
+        details["data_handling.send_statistics"]["value"], false,
+        "the rest waits"
+    );
+    let why = details["data_handling.send_statistics"]["why"]
+        .as_str()
+        .unwrap();
     assert!(why.contains("waits: the rest of the policy"), "{why}");
 
     // Storage works: the rest applies, in order, recorded.
@@ -397,12 +408,23 @@ fn a_policy_that_narrows_and_widens_takes_its_narrowing_part_at_once_and_the_res
         .store(false, std::sync::atomic::Ordering::SeqCst);
     task.tick();
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
-    assert_eq!(view["details"]["data_handling.send_statistics"]["value"], true);
-    assert_eq!(view["details"]["data_handling.send_scanned_files_data"]["value"], false);
+    assert_eq!(
+        view["details"]["data_handling.send_statistics"]["value"],
+        true
+    );
+    assert_eq!(
+        view["details"]["data_handling.send_scanned_files_data"]["value"],
+        false
+    );
     let log = task.task_log_json().unwrap();
-    let waiting = log.find("\"change_waiting\"").expect("the log says what waited");
+    let waiting = log
+        .find("\"change_waiting\"")
+        .expect("the log says what waited");
     let applied = log.rfind("\"policy_applied\"").unwrap();
-    assert!(waiting < applied, "the rest is recorded after the narrowing part");
+    assert!(
+        waiting < applied,
+        "the rest is recorded after the narrowing part"
+    );
 }
 
 #[test]
@@ -427,7 +449,10 @@ fn a_later_narrowing_drops_the_waiting_rest_of_a_change() {
         .store(false, std::sync::atomic::Ordering::SeqCst);
     task.tick();
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
-    assert_eq!(view["details"]["data_handling.send_statistics"]["value"], false);
+    assert_eq!(
+        view["details"]["data_handling.send_statistics"]["value"],
+        false
+    );
     assert!(task.task_log_json().unwrap().contains("\"change_dropped\""));
 }
 
@@ -448,13 +473,18 @@ fn private_ksn_off_under_a_storage_fault_applies_the_policy_s_values_once_record
     task.set_private_ksn(false).unwrap_err();
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
     let statistics = &view["details"]["data_handling.send_statistics"];
-    assert_eq!(statistics["value"], true, "the policy's value waits for its record");
+    assert_eq!(
+        statistics["value"], true,
+        "the policy's value waits for its record"
+    );
     assert!(statistics["why"].as_str().unwrap().contains("waits"));
     host.0
         .fail_storage
         .store(false, std::sync::atomic::Ordering::SeqCst);
     task.tick();
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
-    assert_eq!(view["details"]["data_handling.send_statistics"]["value"], false);
+    assert_eq!(
+        view["details"]["data_handling.send_statistics"]["value"],
+        false
+    );
 }
-

@@ -69,7 +69,8 @@ fn journal() -> Vec<Vec<u8>> {
         change_record(1, None, &[licence(0)], Some(&first)),
         change_record(3, None, &[consent(1, true), licence(2)], Some(&second)),
         change_record(
-            4, None,
+            4,
+            None,
             &[entry(
                 3,
                 Event::KsnRestored {

@@ -50,10 +50,7 @@ impl Layers {
                 locked,
             };
         }
-        if let Some(withheld) = setting
-            .category_index()
-            .and_then(|i| consent.withheld[i])
-        {
+        if let Some(withheld) = setting.category_index().and_then(|i| consent.withheld[i]) {
             return Resolved {
                 value: Value::Bool(false),
                 source: withheld.source,

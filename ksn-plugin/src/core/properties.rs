@@ -106,7 +106,13 @@ impl fmt::Debug for Entry {
             Some(false) => write!(f, " unlocked"),
             None => Ok(()),
         }?;
-        if self.value == json!(true) && matches!(SETTINGS.iter().find(|(p, _)| *p == self.path), Some((_, Kind::Statement))) && self.locked.is_some() {
+        if self.value == json!(true)
+            && matches!(
+                SETTINGS.iter().find(|(p, _)| *p == self.path),
+                Some((_, Kind::Statement))
+            )
+            && self.locked.is_some()
+        {
             write!(f, " {:?}", self.versions)?;
         }
         Ok(())
@@ -283,7 +289,9 @@ fn policy_json(entries: &[Entry]) -> String {
             None => e.value.clone(),
             Some(locked) => {
                 let mut wrapped = json!({ "value": e.value, "locked": locked });
-                if let (Kind::Statement, Some(versions)) = (kind_of(e.path), e.versions.json(e.path)) {
+                if let (Kind::Statement, Some(versions)) =
+                    (kind_of(e.path), e.versions.json(e.path))
+                {
                     wrapped["versions"] = versions;
                 }
                 wrapped
@@ -527,7 +535,10 @@ impl Device {
         // A record reconciled after a restart (storage had not taken it) has a new number.
         let unnumbered = |text: &str| {
             let mut entry: Json = serde_json::from_str(text).expect("entries are JSON");
-            entry.as_object_mut().expect("entries are objects").remove("seq");
+            entry
+                .as_object_mut()
+                .expect("entries are objects")
+                .remove("seq");
             entry
         };
         let kept: Vec<Json> = entries.iter().map(|e| unnumbered(e.get())).collect();
@@ -766,8 +777,10 @@ impl Device {
     fn no_narrowed_permission_comes_back(&mut self, s: &Step) -> Result<(), TestCaseError> {
         let step = self.steps;
         self.steps += 1;
-        let accepting = matches!(s.op, Op::PushPolicy(_) | Op::SetLocal(_) | Op::HeldDetection(_))
-            && s.outcome.is_ok();
+        let accepting = matches!(
+            s.op,
+            Op::PushPolicy(_) | Op::SetLocal(_) | Op::HeldDetection(_)
+        ) && s.outcome.is_ok();
         for (i, path) in PERMISSIONS.iter().enumerate() {
             let was = permission(&s.before, s.private_ksn.0, path);
             let is = permission(&s.after, s.private_ksn.1, path);
@@ -1171,34 +1184,41 @@ fn entry(path: &'static str, value: Json, locked: Option<bool>) -> Entry {
 #[test]
 fn found_sequences_keep_the_rules() {
     let urls = "data_handling.send_scanned_urls_data";
-    let sequences = vec![vec![
-        Op::PushPolicy(vec![entry(urls, json!(false), None)]),
-        Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
-        Op::PushPolicy(vec![
-            entry(urls, json!(true), Some(true)),
-            entry("task.use_ksn_if_proxy_unavailable", json!(false), Some(true)),
-        ]),
-        Op::Storage { fails: true },
-        Op::PushPolicy(vec![]),
-        Op::Storage { fails: false },
-        Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
-    ], vec![
-        Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
-        Op::Storage { fails: true },
-        Op::PushPolicy(vec![
-            entry("data_handling.send_statistics", json!(false), None),
-            entry(KMP_BOX, json!(true), Some(false)),
-            entry("task.checksum_limit_mb", json!(1), None),
-            entry("task.lookup_timeout_ms", json!(100), None),
-        ]),
-        Op::Storage { fails: false },
-        Op::PushPolicy(vec![
-            entry("data_handling.send_statistics", json!(true), Some(true)),
-            entry(KMP_BOX, json!(true), Some(true)),
-            entry("task.checksum_limit_enabled", json!(false), None),
-            entry("task.checksum_limit_mb", json!(270), Some(true)),
-        ]),
-    ]];
+    let sequences = vec![
+        vec![
+            Op::PushPolicy(vec![entry(urls, json!(false), None)]),
+            Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
+            Op::PushPolicy(vec![
+                entry(urls, json!(true), Some(true)),
+                entry(
+                    "task.use_ksn_if_proxy_unavailable",
+                    json!(false),
+                    Some(true),
+                ),
+            ]),
+            Op::Storage { fails: true },
+            Op::PushPolicy(vec![]),
+            Op::Storage { fails: false },
+            Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
+        ],
+        vec![
+            Op::SetLocal(vec![entry(KSN_BOX, json!(true), None)]),
+            Op::Storage { fails: true },
+            Op::PushPolicy(vec![
+                entry("data_handling.send_statistics", json!(false), None),
+                entry(KMP_BOX, json!(true), Some(false)),
+                entry("task.checksum_limit_mb", json!(1), None),
+                entry("task.lookup_timeout_ms", json!(100), None),
+            ]),
+            Op::Storage { fails: false },
+            Op::PushPolicy(vec![
+                entry("data_handling.send_statistics", json!(true), Some(true)),
+                entry(KMP_BOX, json!(true), Some(true)),
+                entry("task.checksum_limit_enabled", json!(false), None),
+                entry("task.checksum_limit_mb", json!(270), Some(true)),
+            ]),
+        ],
+    ];
     for ops in sequences {
         let mut device = Device::new().unwrap();
         for (i, op) in ops.iter().enumerate() {

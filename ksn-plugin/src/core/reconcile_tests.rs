@@ -5,9 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use plugin_api::{
-    DataCategory, ErrorKind, FileQuery, LicenseState, Service, TaskState, Verdict,
-};
+use plugin_api::{DataCategory, ErrorKind, FileQuery, LicenseState, Service, TaskState, Verdict};
 
 use super::{testing::FakeHost, Task};
 
@@ -117,7 +115,10 @@ fn a_withdrawal_storage_refused_survives_restarts_before_and_after_recovery() {
     assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), false);
     assert_eq!(task.status().state, TaskState::STOPPED);
     assert_eq!(withdrawals(&task).len(), 1);
-    let seqs: Vec<u64> = log(&task).iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = log(&task)
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
 }
 
@@ -204,9 +205,11 @@ fn a_licence_violation_survives_a_restart_in_the_log() {
         .iter()
         .position(|e| e["type"] == "task_error" && e["kind"] == "license_violation")
         .expect("the licence violation is in the log");
-    assert!(entries[violation..].iter().any(|e| e["type"] == "state_changed"
-        && e["from"] == "failed"
-        && e["reason"] == "host_restarted"));
+    assert!(entries[violation..]
+        .iter()
+        .any(|e| e["type"] == "state_changed"
+            && e["from"] == "failed"
+            && e["reason"] == "host_restarted"));
     assert_eq!(task.status().state, TaskState::STOPPED);
 }
 
@@ -236,7 +239,11 @@ fn a_host_that_keeps_no_events_loses_only_what_storage_never_took() {
     drop(task);
     let task = boot(&host, LicenseState::VALID, false);
     assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), true);
-    assert_eq!(task.status().state, TaskState::STOPPED, "storage refuses the scheduled start");
+    assert_eq!(
+        task.status().state,
+        TaskState::STOPPED,
+        "storage refuses the scheduled start"
+    );
 }
 
 #[test]
@@ -246,7 +253,11 @@ fn a_detection_reaches_the_host_and_the_log_whatever_storage_does() {
     storage(&host, false);
     let answer = task.check_file(file(9));
     assert_eq!(answer.verdict, Verdict::UNTRUSTED);
-    assert_eq!(host.events_of("object_untrusted").len(), 1, "the host hears at once");
+    assert_eq!(
+        host.events_of("object_untrusted").len(),
+        1,
+        "the host hears at once"
+    );
     storage(&host, true);
     task.tick();
     assert!(log(&task).iter().any(|e| e["type"] == "object_untrusted"));

@@ -36,7 +36,11 @@ fn an_unversioned_acceptance_in_a_policy_is_refused_naming_the_version_to_state(
             "{}",
             err.message
         );
-        assert!(err.message.contains(r#""ksn": 1, "private_ksn": 1"#), "{}", err.message);
+        assert!(
+            err.message.contains(r#""ksn": 1, "private_ksn": 1"#),
+            "{}",
+            err.message
+        );
     }
     // A withdrawal names nothing: there is nothing it accepts.
     task.push_policy(&policy("false")).unwrap();
@@ -46,8 +50,9 @@ fn an_unversioned_acceptance_in_a_policy_is_refused_naming_the_version_to_state(
         )
         .unwrap_err();
     assert!(
-        err.message
-            .starts_with("settings.data_handling.kmp_statement_accepted.versions.ksn: this box accepts kmp"),
+        err.message.starts_with(
+            "settings.data_handling.kmp_statement_accepted.versions.ksn: this box accepts kmp"
+        ),
         "{}",
         err.message
     );
@@ -57,8 +62,10 @@ fn an_unversioned_acceptance_in_a_policy_is_refused_naming_the_version_to_state(
 #[test]
 fn an_acceptance_of_another_version_is_not_in_force_and_says_so_once() {
     let (host, task) = task();
-    task.push_policy(&policy(r#"{"value": true, "locked": true, "versions": {"ksn": 7}}"#))
-        .unwrap();
+    task.push_policy(&policy(
+        r#"{"value": true, "locked": true, "versions": {"ksn": 7}}"#,
+    ))
+    .unwrap();
     let view = setting(&task, BOX);
     assert_eq!(view["value"], false);
     let why = view["why"].as_str().unwrap();
@@ -84,10 +91,15 @@ fn an_acceptance_of_another_version_is_not_in_force_and_says_so_once() {
         (&"ksn".into(), &7.into(), &1.into())
     );
     // The same policy sent again (a management server's synchronisation) says nothing new.
-    task.push_policy(&policy(r#"{"value": true, "locked": true, "versions": {"ksn": 7}}"#))
-        .unwrap();
+    task.push_policy(&policy(
+        r#"{"value": true, "locked": true, "versions": {"ksn": 7}}"#,
+    ))
+    .unwrap();
     assert_eq!(host.events_of("acceptance_not_in_force").len(), 1);
-    assert!(task.task_log_json().unwrap().contains("acceptance_not_in_force"));
+    assert!(task
+        .task_log_json()
+        .unwrap()
+        .contains("acceptance_not_in_force"));
 
     // The lock is on acceptance: accepting locally the version the device shows is
     // re-stating the enforced value.
@@ -101,16 +113,20 @@ fn an_acceptance_of_another_version_is_not_in_force_and_says_so_once() {
 fn a_policy_accepts_the_statement_of_the_device_s_mode_by_its_version() {
     let (_, task) = task();
     // Only the Private KSN statement was read: not in force in Global KSN mode.
-    task.push_policy(&policy(r#"{"value": true, "versions": {"private_ksn": 1}}"#))
-        .unwrap();
+    task.push_policy(&policy(
+        r#"{"value": true, "versions": {"private_ksn": 1}}"#,
+    ))
+    .unwrap();
     assert_eq!(setting(&task, BOX)["value"], false);
     assert!(setting(&task, BOX)["why"]
         .as_str()
         .unwrap()
         .contains("names no version of it"));
     task.set_private_ksn(true).unwrap();
-    task.push_policy(&policy(r#"{"value": true, "versions": {"private_ksn": 1}}"#))
-        .unwrap();
+    task.push_policy(&policy(
+        r#"{"value": true, "versions": {"private_ksn": 1}}"#,
+    ))
+    .unwrap();
     assert_eq!(setting(&task, BOX)["value"], true);
     // Both read: after the switch-off the next push accepts the KSN statement.
     task.set_private_ksn(false).unwrap();
@@ -120,7 +136,10 @@ fn a_policy_accepts_the_statement_of_the_device_s_mode_by_its_version() {
     ))
     .unwrap();
     let log = task.task_log_json().unwrap();
-    assert!(log.contains(r#""statement":"ksn","version":1,"accepted":true,"source":"policy""#), "{log}");
+    assert!(
+        log.contains(r#""statement":"ksn","version":1,"accepted":true,"source":"policy""#),
+        "{log}"
+    );
 }
 
 #[test]
@@ -139,9 +158,15 @@ fn a_local_acceptance_accepts_the_version_shown_and_refuses_another() {
         .set_local(r#"{"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"private_ksn": 1}}}}"#)
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
-    assert_eq!(setting(&task, BOX)["value"], false, "a refusal changes nothing");
-    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"ksn": 1}}}}"#)
-        .unwrap();
+    assert_eq!(
+        setting(&task, BOX)["value"],
+        false,
+        "a refusal changes nothing"
+    );
+    task.set_local(
+        r#"{"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"ksn": 1}}}}"#,
+    )
+    .unwrap();
     assert_eq!(setting(&task, BOX)["value"], true);
     let err = task
         .set_local(r#"{"data_handling": {"send_statistics": {"value": true}}}"#)
@@ -157,8 +182,14 @@ fn a_withdrawn_box_says_who_withdrew_it() {
     task.set_local(r#"{"data_handling": {"ksn_statement_accepted": false}}"#)
         .unwrap();
     let view = setting(&task, BOX);
-    assert_eq!((&view["value"], &view["source"]), (&false.into(), &"local".into()));
-    assert!(view["why"].as_str().unwrap().contains("withdrawn by a local change"));
+    assert_eq!(
+        (&view["value"], &view["source"]),
+        (&false.into(), &"local".into())
+    );
+    assert!(view["why"]
+        .as_str()
+        .unwrap()
+        .contains("withdrawn by a local change"));
 }
 
 #[test]
@@ -170,7 +201,10 @@ fn a_locked_kmp_acceptance_of_another_version_does_not_return_with_the_ksn_state
             "kmp_statement_accepted": {"value": true, "locked": true, "versions": {"kmp": 3}}}}}"#,
     )
     .unwrap();
-    assert_eq!(setting(&task, "data_handling.kmp_statement_accepted")["value"], false);
+    assert_eq!(
+        setting(&task, "data_handling.kmp_statement_accepted")["value"],
+        false
+    );
     let events = host.events_of("acceptance_not_in_force");
     assert_eq!(events[0]["statement"], "kmp");
 }

@@ -25,9 +25,9 @@ use plugin_api::{
 use serde_json::value::RawValue;
 
 use super::{
-    consent::Source,
     cache::{url_shelf, Shelf, UrlWeight},
     clock::TaskClock,
+    consent::Source,
     control::{Control, Txn, Waiting, WaitingChange},
     doc,
     egress::{Egress, BATCH_INTERVAL_MS},
@@ -80,7 +80,7 @@ enum Uncommitted {
     /// It took effect, but storage did not record it: it waits.
     TookEffect(TaskError),
     /// Storage refused it and it was not applied: nothing changed.
-    Refused(TaskError, Txn),
+    Refused(TaskError, Box<Txn>),
 }
 
 impl From<Uncommitted> for TaskError {
@@ -139,13 +139,9 @@ impl<H: Host> Task<H> {
                     Vec::new()
                 });
             let now = task.now();
-            if let Some((txn, last)) = reconcile::reconcile(
-                &plane.state,
-                last_state,
-                &held,
-                restored.last_time_ms,
-                now,
-            ) {
+            if let Some((txn, last)) =
+                reconcile::reconcile(&plane.state, last_state, &held, restored.last_time_ms, now)
+            {
                 log::warn!(
                     "the journal lacked changes that took effect before the restart; reconciled from the host's events"
                 );
@@ -164,7 +160,7 @@ impl<H: Host> Task<H> {
     fn commit_waiting_allowed(&self, plane: &mut Plane, txn: Txn) -> Result<(), TaskError> {
         match self.commit(plane, txn) {
             Err(e) if e.kind == ErrorKind::STORAGE_ERROR && !plane.unrecorded.is_empty() => {
-                log::warn!("{}", e.message);
+                log::info!("{}", e.message);
                 Ok(())
             }
             other => other,
@@ -211,12 +207,8 @@ impl<H: Host> Task<H> {
         txn.drop_waiting_rest(&plane.state);
         let entries: Vec<Box<RawValue>> = txn.entries.iter().map(entry_json).collect();
         let from_seq = (txn.first_seq != plane.journal_next).then_some(txn.first_seq);
-        let record = journal::change_record(
-            txn.next.next_seq,
-            from_seq,
-            &entries,
-            txn.stored().as_ref(),
-        );
+        let record =
+            journal::change_record(txn.next.next_seq, from_seq, &entries, txn.stored().as_ref());
         let mut outcome = Ok(());
         let mut recovered = 0;
         let mut wrote = false;
@@ -234,7 +226,11 @@ impl<H: Host> Task<H> {
                     plane.facts_waiting += usize::from(txn.fact);
                     plane.journal_next = txn.next.next_seq;
                 }
-                log::error!("storage refused a change that takes effect anyway: {e}");
+                if txn.fact {
+                    log::debug!("storage refused a record of what happened; it waits: {e}");
+                } else {
+                    log::warn!("storage refused a change that takes effect anyway: {e}");
+                }
                 outcome = Err(Uncommitted::TookEffect(storage_error(format_args!(
                     "the change took effect, but storage did not record it ({e}); it will be written when storage works again"
                 ))));
@@ -242,7 +238,7 @@ impl<H: Host> Task<H> {
             Err(e) => {
                 return Err(Uncommitted::Refused(
                     storage_error(format_args!("the change was not applied: {e}")),
-                    txn,
+                    Box::new(txn),
                 ))
             }
         }
@@ -411,7 +407,8 @@ impl<H: Host> Task<H> {
             },
             Err(error) => {
                 let refusal = plane.state.refusal(operation, &error, now);
-                if let Err(storage) = self.commit(&mut plane, refusal) {
+                if let Err(Uncommitted::Refused(storage, _)) = self.try_commit(&mut plane, refusal)
+                {
                     log::warn!("could not log the refusal of {operation}: {storage}");
                 }
                 log::info!("{operation} refused: {error}");
@@ -427,8 +424,9 @@ impl<H: Host> Task<H> {
         }
         let mut plane = self.plane();
         let txn = plane.state.record(events, self.now());
-        if let Err(e) = self.commit(&mut plane, txn) {
-            log::warn!("could not record task events: {e}");
+        match self.try_commit(&mut plane, txn) {
+            Ok(()) | Err(Uncommitted::TookEffect(_)) => {}
+            Err(Uncommitted::Refused(e, _)) => log::warn!("could not record task events: {e}"),
         }
     }
 

@@ -341,7 +341,9 @@ unsafe extern "C-unwind" fn events_since(
     _error: *const KsnSink,
 ) -> i32 {
     for event in host(context).events.lock().unwrap().iter() {
-        let seq = serde_json::from_str::<serde_json::Value>(event).ok().and_then(|e| e["seq"].as_u64());
+        let seq = serde_json::from_str::<serde_json::Value>(event)
+            .ok()
+            .and_then(|e| e["seq"].as_u64());
         if seq.is_some_and(|s| s >= from_seq) {
             push(events, event.as_bytes());
         }

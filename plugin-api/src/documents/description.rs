@@ -76,7 +76,10 @@ impl SettingDescription {
 
     /// The statement this box accepts in a mode, if it accepts one then.
     pub fn statement_in_mode(&self, private_ksn: bool) -> Option<Statement> {
-        self.accepts.iter().copied().find(|s| s.in_mode(private_ksn))
+        self.accepts
+            .iter()
+            .copied()
+            .find(|s| s.in_mode(private_ksn))
     }
 }
 

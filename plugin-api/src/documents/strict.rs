@@ -62,15 +62,13 @@ where
 }
 
 /// Statement names as the contract spells them, each once.
-fn statement_versions<E: de::Error>(
-    section: Section<u32>,
-) -> Result<super::StatementVersions, E> {
+fn statement_versions<E: de::Error>(section: Section<u32>) -> Result<super::StatementVersions, E> {
     section
         .0
         .into_iter()
         .map(|(name, version)| {
-            let statement: super::Statement =
-                serde_json::from_value(Json::String(name.clone())).map_err(|_| {
+            let statement: super::Statement = serde_json::from_value(Json::String(name.clone()))
+                .map_err(|_| {
                     E::custom(format_args!(
                         "versions: unknown statement {name:?}: expected ksn, private_ksn or kmp{}",
                         did_you_mean(&name, ["ksn", "private_ksn", "kmp"])
