@@ -1,7 +1,10 @@
 //! The ABI shell: the core's `Task`, over the host's `HostServices` object (the core's
 //! `Host` through its one adapter, `core::host`), is the contract's `TaskImpl`.
 
-use plugin_api::{FileQuery, HostBox, LicenseState, LookupAnswer, TaskError, TaskImpl, TaskStatus};
+use plugin_api::{
+    CallOutcome, ControlCall, FileQuery, HostBox, LicenseState, LookupAnswer, ObjectAnswer,
+    ObjectRef, TaskError, TaskImpl, TaskStatus,
+};
 
 use crate::core::{Host, Task};
 
@@ -44,7 +47,7 @@ impl<H: Host> TaskImpl for Task<H> {
         Ok(Task::check_file(self, query))
     }
     fn check_url(&self, url: &str) -> Result<LookupAnswer, TaskError> {
-        Ok(Task::check_url(self, url))
+        Task::check_url(self, url)
     }
     fn tick(&self) -> Result<(), TaskError> {
         Task::tick(self);
@@ -68,5 +71,18 @@ impl<H: Host> TaskImpl for Task<H> {
     }
     fn ledger_page(&self, from_seq: u64, max: u32) -> Result<String, TaskError> {
         Ok(Task::ledger_page(self, from_seq, max))
+    }
+    fn check_object(
+        &self,
+        query: FileQuery,
+        object: ObjectRef<'_>,
+    ) -> Result<ObjectAnswer, TaskError> {
+        Ok(ObjectAnswer {
+            answer: Task::check_object(self, query, object),
+            object: object.handle,
+        })
+    }
+    fn control(&self, call: ControlCall<'_>) -> Result<CallOutcome, TaskError> {
+        Ok(Task::control(self, call))
     }
 }

@@ -76,19 +76,28 @@ static FORWARDER: OnceLock<Forwarder> = OnceLock::new();
 /// loaded library (a library is never unloaded). Panic messages are routed to the log too,
 /// so they reach the host instead of the plugin's own stderr.
 pub fn install_logger(sink: LogSinkBox) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let _ = install_first_logger(sink);
+}
+
+/// `install_logger`, saying whether this sink is the one installed (`false`: a logger was
+/// installed before, and stays).
+pub fn install_first_logger(sink: LogSinkBox) -> bool {
+    catch_unwind(AssertUnwindSafe(|| {
         let level = sink.max_level().to_filter();
-        if FORWARDER.set(Forwarder { sink }).is_ok() {
-            if let Some(forwarder) = FORWARDER.get() {
-                if log::set_logger(forwarder).is_ok() {
-                    log::set_max_level(level);
-                    std::panic::set_hook(Box::new(|info| {
-                        log::error!(target: "plugin_panic", "{info}");
-                    }));
-                }
+        if FORWARDER.set(Forwarder { sink }).is_err() {
+            return false;
+        }
+        if let Some(forwarder) = FORWARDER.get() {
+            if log::set_logger(forwarder).is_ok() {
+                log::set_max_level(level);
+                std::panic::set_hook(Box::new(|info| {
+                    log::error!(target: "plugin_panic", "{info}");
+                }));
             }
         }
-    }));
+        true
+    }))
+    .unwrap_or(false)
 }
 
 /// The body of the exported `describe`: the plugin's description, under the guard.
@@ -101,6 +110,40 @@ pub fn describe(describe: impl FnOnce() -> PluginDescription) -> RResult<RString
         Err(payload) => RErr(TaskError::new(
             ErrorKind::PLUGIN_PANIC,
             format_args!("panic in describe: {}", panic_message(payload.as_ref())),
+        )),
+    }
+}
+
+/// The body of the exported `document_schema`: the contract's schema of `name`, with the
+/// plugin's own policy and local-change schemas when it describes itself.
+pub fn document_schema(
+    name: RStr<'_>,
+    describe: Option<fn() -> PluginDescription>,
+) -> RResult<RString, TaskError> {
+    let found = catch_unwind(AssertUnwindSafe(|| {
+        let own = describe.map(|d| d());
+        match (name.as_str(), own) {
+            ("policy", Some(d)) => Some(d.policy_schema),
+            ("local_change", Some(d)) => Some(d.local_schema),
+            (name, _) => crate::documents::schemas::schema(name),
+        }
+    }));
+    match found {
+        Ok(Some(schema)) => ROk(RString::from(schema.to_string())),
+        Ok(None) => RErr(TaskError::new(
+            ErrorKind::INVALID_ARGUMENT,
+            format_args!(
+                "no document is called {:?}; the documents: {}",
+                name.as_str(),
+                crate::documents::schemas::names().join(", ")
+            ),
+        )),
+        Err(payload) => RErr(TaskError::new(
+            ErrorKind::PLUGIN_PANIC,
+            format_args!(
+                "panic in document_schema: {}",
+                panic_message(payload.as_ref())
+            ),
         )),
     }
 }
@@ -130,12 +173,12 @@ pub const ROOT_MODULE_LOADER_NAME: &str = "_1as_0lib_1header_0root_bmodule_bload
 #[macro_export]
 macro_rules! export_ksn_plugin {
     (name: $name:expr, version: $version:expr, factory: $factory:expr $(,)?) => {
-        $crate::export_ksn_plugin!(@root $name, $version, $factory, $crate::export::no_description());
+        $crate::export_ksn_plugin!(@root $name, $version, $factory, $crate::export::no_description(), None);
     };
     (name: $name:expr, version: $version:expr, factory: $factory:expr, describe: $describe:expr $(,)?) => {
-        $crate::export_ksn_plugin!(@root $name, $version, $factory, $crate::export::describe($describe));
+        $crate::export_ksn_plugin!(@root $name, $version, $factory, $crate::export::describe($describe), Some($describe));
     };
-    (@root $name:expr, $version:expr, $factory:expr, $describe:expr) => {
+    (@root $name:expr, $version:expr, $factory:expr, $describe:expr, $own:expr) => {
         extern "C" fn __ksn_plugin_info() -> $crate::PluginInfo {
             $crate::PluginInfo {
                 name: $crate::abi_stable::std_types::RStr::from_str($name),
@@ -162,6 +205,15 @@ macro_rules! export_ksn_plugin {
             $describe
         }
 
+        extern "C" fn __ksn_plugin_document_schema(
+            name: $crate::abi_stable::std_types::RStr<'_>,
+        ) -> $crate::abi_stable::std_types::RResult<
+            $crate::abi_stable::std_types::RString,
+            $crate::TaskError,
+        > {
+            $crate::export::document_schema(name, $own)
+        }
+
         fn __ksn_plugin_root_module() -> $crate::KsnPluginRef {
             use $crate::abi_stable::prefix_type::PrefixTypeTrait;
             $crate::KsnPlugin {
@@ -169,6 +221,7 @@ macro_rules! export_ksn_plugin {
                 install_logger: __ksn_plugin_install_logger,
                 new_task: __ksn_plugin_new_task,
                 describe: __ksn_plugin_describe,
+                document_schema: __ksn_plugin_document_schema,
             }
             .leak_into_prefix()
         }

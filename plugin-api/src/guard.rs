@@ -15,7 +15,9 @@ use abi_stable::std_types::{RErr, ROk, ROption, RResult, RStr, RString};
 use crate::{
     error::TaskError,
     kinds::{ErrorKind, LicenseState, Service, TaskState},
-    lookup::{FileQuery, LookupAnswer, TaskStatus},
+    lookup::{
+        CallOutcome, ControlCall, FileQuery, LookupAnswer, ObjectAnswer, ObjectRef, TaskStatus,
+    },
 };
 
 /// An argument as the ABI carries it, turned into what `TaskImpl` takes.
@@ -43,6 +45,20 @@ macro_rules! plain_as_is {
 }
 plain_as_is!(bool, u32, u64, LicenseState, FileQuery);
 
+impl<'a> Plain for ObjectRef<'a> {
+    type Out = ObjectRef<'a>;
+    fn plain(self) -> ObjectRef<'a> {
+        self
+    }
+}
+
+impl<'a> Plain for ControlCall<'a> {
+    type Out = ControlCall<'a>;
+    fn plain(self) -> ControlCall<'a> {
+        self
+    }
+}
+
 /// A `TaskImpl` result turned into what the ABI carries.
 pub trait IntoAbi {
     type Abi;
@@ -66,7 +82,7 @@ macro_rules! abi_as_is {
         }
     )*};
 }
-abi_as_is!((), bool, LookupAnswer);
+abi_as_is!((), bool, LookupAnswer, ObjectAnswer, CallOutcome);
 
 /// A `TaskImpl` behind the panic guard.
 pub struct Guarded<T> {

@@ -8,7 +8,7 @@ use abi_stable::{
 
 use crate::{
     kinds::{DataCategory, LogLevel, Service, TransportFailure, Verdict},
-    lookup::{FileQuery, KsnReply},
+    lookup::{FileQuery, KsnReply, ObjectRef},
 };
 
 /// Services the host provides to one task instance: event sink, clock, persistent
@@ -98,6 +98,18 @@ pub trait HostServices: Send + Sync {
     fn events_since(&self, from_seq: u64) -> RResult<RVec<RString>, RString> {
         let _ = from_seq;
         abi_stable::std_types::ROk(RVec::new())
+    }
+
+    /// Removes the object `object` (the one a `check_object` was about), keeping a backup
+    /// copy; `query` is its checksum and size. Added in 1.3.0; a host that does not know
+    /// objects answers as `backup_and_delete(query)`.
+    fn backup_and_delete_object(
+        &self,
+        object: ObjectRef<'_>,
+        query: FileQuery,
+    ) -> RResult<(), RString> {
+        let _ = object;
+        self.backup_and_delete(query)
     }
 }
 

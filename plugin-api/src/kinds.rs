@@ -129,6 +129,11 @@ abi_vocabulary! {
         STORAGE_ERROR = 9 => "storage_error",
         /// The plugin does not implement this method of the contract.
         NOT_IMPLEMENTED = 10 => "not_implemented",
+        /// The host's mistake: an argument the plugin cannot use (a null or misaligned
+        /// pointer, a `struct_size` too small, a missing callback, a URL that is empty,
+        /// malformed or holds a NUL, a value of a vocabulary the contract does not know).
+        /// Nothing changed (added in 1.3.0).
+        INVALID_ARGUMENT = 11 => "invalid_argument",
     }
 }
 
@@ -159,6 +164,22 @@ abi_vocabulary! {
         NONE = 0 => "none",
         DELETED = 1 => "deleted",
         LOGGED = 2 => "logged",
+        /// The object was to be deleted, but the host's `backup_and_delete` failed: it is
+        /// still there (the event says why). Added in 1.3.0.
+        DELETE_FAILED = 3 => "delete_failed",
+    }
+}
+
+abi_vocabulary! {
+    /// A control call (`KsnTask::control`), each the method of the same name.
+    pub struct Operation(u8) {
+        PUSH_POLICY = 1 => "push_policy",
+        SET_LOCAL = 2 => "set_local",
+        SET_PRIVATE_KSN = 3 => "set_private_ksn",
+        SET_LICENSE = 4 => "set_license",
+        APPLICATION_STARTED = 5 => "application_started",
+        START = 6 => "start",
+        STOP = 7 => "stop",
     }
 }
 

@@ -29,6 +29,8 @@ pub mod loader;
 pub mod lookup;
 pub mod module;
 pub mod task;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use abi_stable;
 
@@ -38,9 +40,12 @@ pub use host::{
     HostBox, HostServices, HostServices_TO, LogRetention, LogSink, LogSinkBox, LogSink_TO,
 };
 pub use kinds::{
-    AnswerSource, DataCategory, ErrorKind, LicenseState, LogLevel, ObjectAction, Service,
-    TaskState, TransportFailure, Verdict,
+    AnswerSource, DataCategory, ErrorKind, LicenseState, LogLevel, ObjectAction, Operation,
+    Service, TaskState, TransportFailure, Verdict,
 };
-pub use lookup::{FileQuery, KsnReply, LookupAnswer, TaskStatus};
+pub use lookup::{
+    CallOutcome, ControlCall, FileQuery, KsnReply, LookupAnswer, ObjectAnswer, ObjectRef,
+    TaskStatus,
+};
 pub use module::{KsnPlugin, KsnPluginRef, PluginInfo, CONTRACT_MINOR, CONTRACT_VERSION};
 pub use task::{KsnTask, KsnTaskBox, KsnTask_TO, TaskImpl};

@@ -100,6 +100,12 @@ impl Plugin {
         let text = self.module.describe()().into_result()?;
         Ok(read_document("describe", &text)?)
     }
+
+    /// The JSON Schema of the document `name`, as the plugin answers it.
+    pub fn document_schema(&self, name: &str) -> Result<serde_json::Value, DescribeError> {
+        let text = self.module.document_schema()(name.into()).into_result()?;
+        Ok(read_document("document_schema", &text)?)
+    }
 }
 
 /// Why a plugin gave no usable description.

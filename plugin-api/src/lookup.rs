@@ -1,9 +1,15 @@
 //! The typed, allocation-free values of the reputation hot path.
 
-use abi_stable::{std_types::ROption, StableAbi};
+use abi_stable::{
+    std_types::{ROption, RResult, RStr},
+    StableAbi,
+};
 
-use crate::kinds::{
-    AnswerSource, ErrorKind, LicenseState, ObjectAction, Service, TaskState, Verdict,
+use crate::{
+    error::TaskError,
+    kinds::{
+        AnswerSource, ErrorKind, LicenseState, ObjectAction, Operation, Service, TaskState, Verdict,
+    },
 };
 
 /// A file reputation question: its MD5 checksum and its size.
@@ -60,6 +66,105 @@ impl LookupAnswer {
         source: AnswerSource::NONE,
         cached: false,
     };
+}
+
+/// The host's reference to the object a file lookup is about: an opaque `handle` of the
+/// host's choosing (a file id, an open handle; never interpreted by the plugin) and, for
+/// the log, the object's path (may be empty). The task hands it back in its answer, in the
+/// `object_untrusted` event, and to `backup_and_delete_object`, so the host acts on the
+/// object it asked about, not on whatever shares its checksum. Added in 1.3.0.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectRef<'a> {
+    pub handle: u64,
+    pub path: RStr<'a>,
+}
+
+impl<'a> ObjectRef<'a> {
+    pub fn new(handle: u64, path: &'a str) -> Self {
+        Self {
+            handle,
+            path: RStr::from_str(path),
+        }
+    }
+}
+
+/// The answer to a lookup about one object (`KsnTask::check_object`): the answer, and the
+/// handle of the object it is about. Added in 1.3.0.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectAnswer {
+    pub answer: LookupAnswer,
+    pub object: u64,
+}
+
+/// One control call (`KsnTask::control`): the operation and its argument, if it takes one.
+/// Added in 1.3.0.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct ControlCall<'a> {
+    pub operation: Operation,
+    /// The policy or local change (`push_policy`, `set_local`).
+    pub document: RStr<'a>,
+    /// Whether Private KSN is in use (`set_private_ksn`).
+    pub enabled: bool,
+    /// The licence (`set_license`).
+    pub license: LicenseState,
+}
+
+impl<'a> ControlCall<'a> {
+    fn of(operation: Operation) -> Self {
+        Self {
+            operation,
+            document: RStr::from_str(""),
+            enabled: false,
+            license: LicenseState::UNKNOWN,
+        }
+    }
+    pub fn push_policy(json: &'a str) -> Self {
+        Self {
+            document: RStr::from_str(json),
+            ..Self::of(Operation::PUSH_POLICY)
+        }
+    }
+    pub fn set_local(json: &'a str) -> Self {
+        Self {
+            document: RStr::from_str(json),
+            ..Self::of(Operation::SET_LOCAL)
+        }
+    }
+    pub fn set_private_ksn(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::of(Operation::SET_PRIVATE_KSN)
+        }
+    }
+    pub fn set_license(license: LicenseState) -> Self {
+        Self {
+            license,
+            ..Self::of(Operation::SET_LICENSE)
+        }
+    }
+    pub fn application_started() -> Self {
+        Self::of(Operation::APPLICATION_STARTED)
+    }
+    pub fn start() -> Self {
+        Self::of(Operation::START)
+    }
+    pub fn stop() -> Self {
+        Self::of(Operation::STOP)
+    }
+}
+
+/// What a control call caused: its own result, and the task's status as the call ended
+/// (before any other control call could change it), so a host learns a consequence (a
+/// `license_violation`, a scheduled start refused) from the call that caused it. Added in
+/// 1.3.0.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct CallOutcome {
+    pub result: RResult<(), TaskError>,
+    pub status: TaskStatus,
 }
 
 /// What a KSN service answered. The Private KSN service answers from its local

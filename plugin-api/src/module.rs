@@ -67,6 +67,13 @@ pub struct KsnPlugin {
     /// documents and its statements' texts, as a
     /// [`PluginDescription`](crate::documents::PluginDescription). Added in 1.2.0.
     pub describe: extern "C" fn() -> RResult<RString, TaskError>,
+
+    /// The JSON Schema of the document `name` (one of
+    /// [`documents::schemas::names`](crate::documents::schemas::names): `policy`,
+    /// `local_change`, `settings`, `event`, `log`, `log_page`, `ledger`, `ledger_page`,
+    /// `counters`, `description`), for hosts that validate what they receive; the policy
+    /// and local-change schemas are the plugin's own. Added in 1.3.0.
+    pub document_schema: extern "C" fn(RStr<'_>) -> RResult<RString, TaskError>,
 }
 
 impl RootModule for KsnPluginRef {

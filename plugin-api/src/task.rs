@@ -16,7 +16,9 @@ use abi_stable::std_types::{RBox, RResult, RStr, RString};
 use crate::{
     error::TaskError,
     kinds::{ErrorKind, LicenseState},
-    lookup::{FileQuery, LookupAnswer, TaskStatus},
+    lookup::{
+        CallOutcome, ControlCall, FileQuery, LookupAnswer, ObjectAnswer, ObjectRef, TaskStatus,
+    },
 };
 
 /// What a host gets from a method this plugin's source does not implement.
@@ -220,6 +222,26 @@ macro_rules! ksn_task_contract {
                 ["1.2.0"]
                 fn ledger_page(&self, from_seq: u64 => u64, max: u32 => u32)
                     -> RResult<RString, TaskError> => Result<String, TaskError>;
+
+                /// File reputation for one object of the host's (`object`): as
+                /// `check_file`, and the answer, the `object_untrusted` event and the
+                /// host's `backup_and_delete_object` carry the object's reference, so the
+                /// action applies to that object. An action that failed answers
+                /// `delete_failed`.
+                ["1.3.0"]
+                fn check_object(&self, query: FileQuery => FileQuery, object: ObjectRef<'_> => ObjectRef<'_>)
+                    -> RResult<ObjectAnswer, TaskError> => Result<ObjectAnswer, TaskError>;
+
+                /// A control call (the methods of the same names) that hands back the
+                /// task's status as it ended: `Err` only when the call could not be made
+                /// (an older plugin, a panic); the call's own error is in the outcome.
+                /// The calls that can change the state: `push_policy` and `set_local` (a
+                /// withdrawal stops the task), `set_private_ksn` and `set_license` (the
+                /// task fails), `application_started` (a scheduled start), `start`,
+                /// `stop`.
+                ["1.3.0"]
+                fn control(&self, call: ControlCall<'_> => ControlCall<'_>)
+                    -> RResult<CallOutcome, TaskError> => Result<CallOutcome, TaskError>;
 
                 $($next)*
             }

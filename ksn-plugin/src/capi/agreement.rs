@@ -1,8 +1,8 @@
 //! The C vocabularies are the Rust contract's numbers, checked at compile time.
 
 use plugin_api::{
-    AnswerSource, DataCategory, ErrorKind, LicenseState, LogLevel, ObjectAction, Service,
-    TaskState, TransportFailure, Verdict,
+    AnswerSource, DataCategory, ErrorKind, LicenseState, LogLevel, ObjectAction, Operation,
+    Service, TaskState, TransportFailure, Verdict,
 };
 
 use super::types::*;
@@ -24,6 +24,7 @@ same! {
     KSN_ERROR_KSN_UNAVAILABLE == ErrorKind::KSN_UNAVAILABLE;
     KSN_ERROR_STORAGE_ERROR == ErrorKind::STORAGE_ERROR;
     KSN_ERROR_NOT_IMPLEMENTED == ErrorKind::NOT_IMPLEMENTED;
+    KSN_ERROR_INVALID_ARGUMENT == ErrorKind::INVALID_ARGUMENT;
     KSN_VERDICT_UNKNOWN == Verdict::UNKNOWN;
     KSN_VERDICT_TRUSTED == Verdict::TRUSTED;
     KSN_VERDICT_UNTRUSTED == Verdict::UNTRUSTED;
@@ -31,6 +32,14 @@ same! {
     KSN_ACTION_NONE == ObjectAction::NONE;
     KSN_ACTION_DELETED == ObjectAction::DELETED;
     KSN_ACTION_LOGGED == ObjectAction::LOGGED;
+    KSN_ACTION_DELETE_FAILED == ObjectAction::DELETE_FAILED;
+    KSN_OPERATION_PUSH_POLICY == Operation::PUSH_POLICY;
+    KSN_OPERATION_SET_LOCAL == Operation::SET_LOCAL;
+    KSN_OPERATION_SET_PRIVATE_KSN == Operation::SET_PRIVATE_KSN;
+    KSN_OPERATION_SET_LICENSE == Operation::SET_LICENSE;
+    KSN_OPERATION_APPLICATION_STARTED == Operation::APPLICATION_STARTED;
+    KSN_OPERATION_START == Operation::START;
+    KSN_OPERATION_STOP == Operation::STOP;
     KSN_SOURCE_NONE == AnswerSource::NONE;
     KSN_SOURCE_LOCAL_LIST == AnswerSource::LOCAL_LIST;
     KSN_SOURCE_PRIVATE_DATABASE == AnswerSource::PRIVATE_DATABASE;
@@ -61,9 +70,10 @@ same! {
 }
 
 // Every contract value has its C name (a new one needs one here too).
-const _: () = assert!(ErrorKind::ALL.len() == 10);
+const _: () = assert!(ErrorKind::ALL.len() == 11);
 const _: () = assert!(Verdict::ALL.len() == 4);
-const _: () = assert!(ObjectAction::ALL.len() == 3);
+const _: () = assert!(ObjectAction::ALL.len() == 4);
+const _: () = assert!(Operation::ALL.len() == 7);
 const _: () = assert!(AnswerSource::ALL.len() == 4);
 const _: () = assert!(Service::ALL.len() == 4);
 const _: () = assert!(LicenseState::ALL.len() == 4);

@@ -12,8 +12,8 @@ use plugin_api::{ErrorKind, TaskError};
 
 use super::{
     sized::ArgError,
-    strings::report,
-    types::{KsnError, KsnErrorKind, KSN_OK},
+    strings::{report, unusable_error},
+    types::{KsnError, KsnErrorKind, KSN_ERROR_INVALID_ARGUMENT, KSN_OK},
 };
 
 /// A failed call.
@@ -66,6 +66,9 @@ pub unsafe fn contained(
     function: &'static str,
     body: impl FnOnce() -> Result<(), Failure>,
 ) -> KsnErrorKind {
+    if unusable_error(error) {
+        return KSN_ERROR_INVALID_ARGUMENT;
+    }
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => KSN_OK,
         Ok(Err(e)) => report(error, e.error()),

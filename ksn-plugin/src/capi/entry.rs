@@ -12,17 +12,20 @@ use std::{
     ptr,
 };
 
-use plugin_api::{ErrorKind, FileQuery, LicenseState, LookupAnswer, TaskStatus};
+use plugin_api::{
+    CallOutcome, ControlCall, ErrorKind, FileQuery, LicenseState, LookupAnswer, ObjectRef,
+    Operation, TaskStatus,
+};
 
 use super::{
     call::{contained, Failure},
     handle::{with_handle, with_task, KsnTask},
     host::CHost,
-    sized::{check_in, narrow, read_in, text, ArgError, Out},
+    sized::{check_in, read_in, text, ArgError, Out},
     strings::string,
     types::{
-        KsnError, KsnErrorKind, KsnFileQuery, KsnHost, KsnLicense, KsnLookupAnswer, KsnStatus,
-        KsnString, KSN_OK,
+        KsnCall, KsnError, KsnErrorKind, KsnFileQuery, KsnHost, KsnLicense, KsnLookupAnswer,
+        KsnStatus, KsnString, KSN_OK,
     },
 };
 
@@ -41,14 +44,20 @@ unsafe fn document_out(
     Ok(())
 }
 
-fn c_answer(answer: LookupAnswer) -> KsnLookupAnswer {
+fn c_answer(answer: LookupAnswer, object: u64) -> KsnLookupAnswer {
     KsnLookupAnswer {
         struct_size: size_of::<KsnLookupAnswer>() as u32,
         verdict: answer.verdict.0.into(),
         action: answer.action.0.into(),
         source: answer.source.0.into(),
         cached: answer.cached,
+        object,
     }
+}
+
+/// A vocabulary value from the host: one above the contract's range is not one it knows.
+fn known_value(value: u32, what: &'static str) -> Result<u8, ArgError> {
+    u8::try_from(value).map_err(|_| ArgError::new(what, "is not a value this contract knows"))
 }
 
 fn c_status(status: TaskStatus) -> KsnStatus {
@@ -155,8 +164,8 @@ pub unsafe extern "C" fn ksn_task_set_private_ksn(
     })
 }
 
-/// The licence changed (`KSN_LICENSE_*`; a value the plugin does not know does not cover
-/// KSN).
+/// The licence changed (`KSN_LICENSE_*`; a value the contract does not know is refused
+/// with `KSN_ERROR_INVALID_ARGUMENT`).
 ///
 /// # Safety
 ///
@@ -168,7 +177,7 @@ pub unsafe extern "C" fn ksn_task_set_license(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_set_license", |t| {
-        Ok(t.set_license(LicenseState(narrow(license)))?)
+        Ok(t.set_license(LicenseState(known_value(license, "license")?))?)
     })
 }
 
@@ -246,21 +255,40 @@ pub unsafe extern "C" fn ksn_task_check_file(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_check_file", |t| {
-        check_in(query, "query")?;
+        let size = check_in(query, "query")?;
         let slot = Out::new(answer, "answer")?;
         // First-version fields, read in place: the checksum moves as one 16-byte word, as
         // the core reads it (a copy in narrower pieces stalls that read).
-        let found = t.check_file(FileQuery {
+        let file = FileQuery {
             md5: ptr::read(ptr::addr_of!((*query).md5)),
             size_bytes: ptr::read(ptr::addr_of!((*query).size_bytes)),
-        });
-        slot.write(c_answer(found));
+        };
+        // The object's reference (1.3.0), when the host's struct holds it.
+        let (found, object) = if size >= size_of::<KsnFileQuery>() {
+            let handle = ptr::read(ptr::addr_of!((*query).object));
+            let path = text(
+                ptr::read(ptr::addr_of!((*query).path)),
+                ptr::read(ptr::addr_of!((*query).path_len)),
+                "query->path",
+                ErrorKind::INVALID_ARGUMENT,
+            )?;
+            let found = if handle == 0 && path.is_empty() {
+                t.check_file(file)
+            } else {
+                t.check_object(file, ObjectRef::new(handle, path))
+            };
+            (found, handle)
+        } else {
+            (t.check_file(file), 0)
+        };
+        slot.write(c_answer(found, object));
         Ok(())
     })
 }
 
-/// URL reputation for the application's other tasks. A URL that is not UTF-8 is refused
-/// with `KSN_ERROR_INVALID_STATE`.
+/// URL reputation for the application's other tasks. A URL that is empty, not UTF-8,
+/// malformed (`scheme://host...`) or holds a NUL or another control character is refused
+/// with `KSN_ERROR_INVALID_ARGUMENT` and sent nowhere.
 ///
 /// # Safety
 ///
@@ -275,9 +303,9 @@ pub unsafe extern "C" fn ksn_task_check_url(
     error: *mut KsnError,
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_check_url", |t| {
-        let url = text(url, len, "url", ErrorKind::INVALID_STATE)?;
+        let url = text(url, len, "url", ErrorKind::INVALID_ARGUMENT)?;
         let slot = Out::new(answer, "answer")?;
-        slot.write(c_answer(t.check_url(url)));
+        slot.write(c_answer(t.check_url(url)?, 0));
         Ok(())
     })
 }
@@ -411,5 +439,52 @@ pub unsafe extern "C" fn ksn_task_counters_json(
 ) -> KsnErrorKind {
     with_task(task, error, "ksn_task_counters_json", |t| {
         document_out(out, || Ok(t.counters_json()))
+    })
+}
+
+/// A control call, and the task's status as it ended, in `after` (NULL when the host does
+/// not want it; else a `KsnStatus` of its `struct_size`, written even when the call
+/// failed, unless its arguments were refused). The calls that can change the state:
+/// `push_policy` and `set_local` (a withdrawal stops the task), `set_private_ksn` and
+/// `set_license` (the task fails), `application_started` (a scheduled start), `start`,
+/// `stop`. So `set_private_ksn(false)` under a running task answers `KSN_OK` with `after`
+/// saying failed (`KSN_ERROR_LICENSE_VIOLATION`).
+///
+/// # Safety
+///
+/// `task` is a live task; `call` a `KsnCall` of its `struct_size` whose `document` points
+/// to `document_len` bytes; `after` is NULL or a `KsnStatus`; `error` is NULL or a
+/// `KsnError`.
+#[no_mangle]
+pub unsafe extern "C" fn ksn_task_control(
+    task: *const KsnTask,
+    call: *const KsnCall,
+    after: *mut KsnStatus,
+    error: *mut KsnError,
+) -> KsnErrorKind {
+    with_task(task, error, "ksn_task_control", |t| {
+        let call = read_in(call, "call")?;
+        let slot = if after.is_null() {
+            None
+        } else {
+            Some(Out::new(after, "after")?)
+        };
+        let operation = Operation(known_value(call.operation, "call->operation")?);
+        let takes_document = matches!(operation, Operation::PUSH_POLICY | Operation::SET_LOCAL);
+        let document = if takes_document {
+            document(call.document, call.document_len)?
+        } else {
+            ""
+        };
+        let outcome: CallOutcome = t.control(ControlCall {
+            operation,
+            document: document.into(),
+            enabled: call.enabled != 0,
+            license: LicenseState(known_value(call.license, "call->license")?),
+        });
+        if let Some(slot) = slot {
+            slot.write(c_status(outcome.status));
+        }
+        Ok(outcome.result.into_result()?)
     })
 }

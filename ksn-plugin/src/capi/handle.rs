@@ -16,8 +16,8 @@ use super::{
     call::{panic_error, Failure},
     host::CHost,
     sized::ArgError,
-    strings::report,
-    types::{KsnError, KsnErrorKind, KSN_OK},
+    strings::{report, unusable_error},
+    types::{KsnError, KsnErrorKind, KSN_ERROR_INVALID_ARGUMENT, KSN_OK},
 };
 use crate::core::Task;
 
@@ -76,6 +76,9 @@ pub unsafe fn with_handle(
     function: &'static str,
     body: impl FnOnce(&KsnTask) -> Result<(), Failure>,
 ) -> KsnErrorKind {
+    if unusable_error(error) {
+        return KSN_ERROR_INVALID_ARGUMENT;
+    }
     if task.is_null() || !task.is_aligned() {
         return report(
             error,

@@ -11,7 +11,9 @@ use std::{
     sync::Mutex,
 };
 
-use plugin_api::{DataCategory, FileQuery, LogRetention, Service, TransportFailure, Verdict};
+use plugin_api::{
+    DataCategory, FileQuery, LogRetention, ObjectRef, Service, TransportFailure, Verdict,
+};
 
 use super::{
     sized::{bytes, narrow, ArgError},
@@ -134,11 +136,14 @@ fn outcome(status: i32, reason: Mutex<Pushed>) -> Result<(), String> {
     Err(String::from_utf8_lossy(&text).into_owned())
 }
 
-fn c_query(query: &FileQuery) -> KsnFileQuery {
+fn c_query(query: &FileQuery, object: Option<&ObjectRef<'_>>) -> KsnFileQuery {
     KsnFileQuery {
         struct_size: size_of::<KsnFileQuery>() as u32,
         md5: query.md5,
         size_bytes: query.size_bytes,
+        object: object.map_or(0, |o| o.handle),
+        path: object.map_or(std::ptr::null(), |o| o.path.as_ptr().cast()),
+        path_len: object.map_or(0, |o| o.path.len()),
     }
 }
 
@@ -264,7 +269,7 @@ impl Host for CHost {
     }
 
     fn local_file_verdict(&self, query: FileQuery) -> Verdict {
-        let query = c_query(&query);
+        let query = c_query(&query, None);
         Verdict(narrow(unsafe {
             (self.local_file_verdict)(self.context, &query)
         }))
@@ -282,7 +287,7 @@ impl Host for CHost {
         query: FileQuery,
         timeout_ms: u32,
     ) -> Result<plugin_api::KsnReply, TransportFailure> {
-        let query = c_query(&query);
+        let query = c_query(&query, None);
         let mut reply = empty_reply();
         let transport = unsafe {
             (self.ksn_file)(
@@ -340,8 +345,12 @@ impl Host for CHost {
         }
     }
 
-    fn backup_and_delete(&self, query: FileQuery) -> Result<(), String> {
-        let query = c_query(&query);
+    fn backup_and_delete(
+        &self,
+        object: Option<ObjectRef<'_>>,
+        query: FileQuery,
+    ) -> Result<(), String> {
+        let query = c_query(&query, object.as_ref());
         let reason = Mutex::default();
         let status = unsafe { (self.backup_and_delete)(self.context, &query, &sink(&reason)) };
         outcome(status, reason)

@@ -71,7 +71,12 @@ pub unsafe extern "C" fn ksn_install_logger(
             // An unknown level filters everything, as in the Rust contract.
             max_level: LogLevel(narrow(sink.max_level)),
         };
-        plugin_api::export::install_logger(LogSink_TO::from_value(sink, TD_Opaque));
+        if !plugin_api::export::install_first_logger(LogSink_TO::from_value(sink, TD_Opaque)) {
+            return Err(plugin_api::TaskError::invalid_state(
+                "a logger is already installed for this library (the first stays); this one was not",
+            )
+            .into());
+        }
         Ok(())
     })
 }

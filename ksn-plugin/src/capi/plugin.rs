@@ -6,7 +6,7 @@ use plugin_api::{CONTRACT_MINOR, CONTRACT_VERSION};
 
 use super::{
     call::contained,
-    sized::Out,
+    sized::{text, Out},
     strings::string,
     types::{KsnError, KsnErrorKind, KsnPluginInfo, KsnString},
 };
@@ -54,6 +54,40 @@ pub unsafe extern "C" fn ksn_describe(out: *mut KsnString, error: *mut KsnError)
     })
 }
 
+/// The JSON Schema of the document `name` (`name_len` bytes of UTF-8): `policy`,
+/// `local_change` (this plugin's own), `settings`, `event` (one entry of the log, every
+/// `type`), `log`, `log_page`, `ledger`, `ledger_page`, `counters`, `description`. An
+/// unknown name is refused with `KSN_ERROR_INVALID_ARGUMENT`, listing the names.
+///
+/// # Safety
+///
+/// `name` points to `name_len` bytes; `out` is a `KsnString` of its `struct_size` (free it
+/// with `ksn_string_free`); `error` is NULL or a `KsnError`.
+#[no_mangle]
+pub unsafe extern "C" fn ksn_document_schema(
+    name: *const c_char,
+    name_len: usize,
+    out: *mut KsnString,
+    error: *mut KsnError,
+) -> KsnErrorKind {
+    contained(error, "ksn_document_schema", || {
+        let name = text(
+            name,
+            name_len,
+            "name",
+            plugin_api::ErrorKind::INVALID_ARGUMENT,
+        )?;
+        let slot = Out::new(out, "out")?;
+        let json = plugin_api::export::document_schema(
+            name.into(),
+            Some(crate::core::schema::description),
+        )
+        .into_result()?;
+        slot.write(string(json.as_str()));
+        Ok(())
+    })
+}
+
 /// The stable snake_case name of an error kind (`license_violation`), `ok` for `KSN_OK`,
 /// `unrecognised` for a kind this plugin does not know: a static 0-terminated string.
 #[no_mangle]
@@ -70,6 +104,7 @@ pub extern "C" fn ksn_error_kind_name(kind: KsnErrorKind) -> *const c_char {
         8 => c"ksn_unavailable",
         9 => c"storage_error",
         10 => c"not_implemented",
+        11 => c"invalid_argument",
         _ => c"unrecognised",
     };
     name.as_ptr()

@@ -10,11 +10,11 @@ use super::{
     entry::*,
     handle::KsnTask,
     logger::ksn_install_logger,
-    plugin::{ksn_describe, ksn_error_kind_name, ksn_plugin_info},
+    plugin::{ksn_describe, ksn_document_schema, ksn_error_kind_name, ksn_plugin_info},
     strings::{ksn_error_free, ksn_string_free},
     types::{
-        KsnError, KsnErrorKind, KsnFileQuery, KsnHost, KsnLicense, KsnLogSink, KsnLookupAnswer,
-        KsnPluginInfo, KsnStatus, KsnString,
+        KsnCall, KsnError, KsnErrorKind, KsnFileQuery, KsnHost, KsnLicense, KsnLogSink,
+        KsnLookupAnswer, KsnPluginInfo, KsnStatus, KsnString,
     },
 };
 
@@ -91,6 +91,18 @@ pub type PFN_ksn_task_log_page = unsafe extern "C" fn(
     error: *mut KsnError,
 ) -> KsnErrorKind;
 pub type PFN_ksn_task_ledger_page = PFN_ksn_task_log_page;
+pub type PFN_ksn_task_control = unsafe extern "C" fn(
+    task: *const KsnTask,
+    call: *const KsnCall,
+    after: *mut KsnStatus,
+    error: *mut KsnError,
+) -> KsnErrorKind;
+pub type PFN_ksn_document_schema = unsafe extern "C" fn(
+    name: *const c_char,
+    name_len: usize,
+    out: *mut KsnString,
+    error: *mut KsnError,
+) -> KsnErrorKind;
 
 macro_rules! checked {
     ($($pfn:ident = $function:ident;)*) => {$(
@@ -125,4 +137,6 @@ checked! {
     PFN_ksn_task_counters_json = ksn_task_counters_json;
     PFN_ksn_task_log_page = ksn_task_log_page;
     PFN_ksn_task_ledger_page = ksn_task_ledger_page;
+    PFN_ksn_task_control = ksn_task_control;
+    PFN_ksn_document_schema = ksn_document_schema;
 }

@@ -37,7 +37,7 @@ pub struct ArgError {
 impl ArgError {
     pub const fn new(what: &'static str, problem: &'static str) -> Self {
         Self {
-            kind: ErrorKind::INVALID_STATE,
+            kind: ErrorKind::INVALID_ARGUMENT,
             what,
             problem,
         }
@@ -80,8 +80,8 @@ unsafe fn host_size<T: Versioned>(ptr: *const T, what: &'static str) -> Result<u
 ///
 /// As for [`read_in`].
 #[inline]
-pub unsafe fn check_in<T: FromHost>(ptr: *const T, what: &'static str) -> Result<(), ArgError> {
-    host_size(ptr, what).map(|_| ())
+pub unsafe fn check_in<T: FromHost>(ptr: *const T, what: &'static str) -> Result<usize, ArgError> {
+    host_size(ptr, what)
 }
 
 /// Reads a struct the host passed in.

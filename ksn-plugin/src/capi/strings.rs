@@ -74,6 +74,18 @@ pub unsafe fn report(out: *mut KsnError, error: &TaskError) -> KsnErrorKind {
     kind
 }
 
+/// Whether the host's `error` is one the plugin could not write: not NULL, and misaligned
+/// or with a `struct_size` below the first version's. The call is then refused
+/// (`KSN_ERROR_INVALID_ARGUMENT`) before anything is done, as for any struct too small.
+///
+/// # Safety
+///
+/// `error`, when not null and aligned, points to at least a `u32`.
+#[inline(always)]
+pub unsafe fn unusable_error(error: *const KsnError) -> bool {
+    !error.is_null() && !filled(error)
+}
+
 /// Whether `value` can hold what the plugin writes (else the plugin never wrote to it).
 ///
 /// # Safety

@@ -15,13 +15,16 @@ pub const KSN_ERROR_LICENSE_VIOLATION: KsnErrorKind = 2;
 pub const KSN_ERROR_LOCKED_BY_POLICY: KsnErrorKind = 3;
 pub const KSN_ERROR_UNAVAILABLE_IN_PRIVATE_KSN: KsnErrorKind = 4;
 pub const KSN_ERROR_INVALID_SETTINGS: KsnErrorKind = 5;
-/// Also every call with an argument the plugin cannot use (a null or misaligned pointer, a
-/// `struct_size` too small, a host table missing a required callback).
+/// A call the task's state does not allow now (`start` while running, say).
 pub const KSN_ERROR_INVALID_STATE: KsnErrorKind = 6;
 pub const KSN_ERROR_PLUGIN_PANIC: KsnErrorKind = 7;
 pub const KSN_ERROR_KSN_UNAVAILABLE: KsnErrorKind = 8;
 pub const KSN_ERROR_STORAGE_ERROR: KsnErrorKind = 9;
 pub const KSN_ERROR_NOT_IMPLEMENTED: KsnErrorKind = 10;
+/// The host's mistake: an argument the plugin cannot use (a null or misaligned pointer, a
+/// `struct_size` too small, a missing callback, a URL that is empty, malformed, not UTF-8
+/// or holds a NUL, a vocabulary value the contract does not know). Nothing changed.
+pub const KSN_ERROR_INVALID_ARGUMENT: KsnErrorKind = 11;
 
 /// A reputation answer.
 pub type KsnVerdict = u32;
@@ -35,6 +38,9 @@ pub type KsnAction = u32;
 pub const KSN_ACTION_NONE: KsnAction = 0;
 pub const KSN_ACTION_DELETED: KsnAction = 1;
 pub const KSN_ACTION_LOGGED: KsnAction = 2;
+/// The object was to be deleted, but the host's `backup_and_delete` failed: it is still
+/// there (the `object_untrusted` event says why).
+pub const KSN_ACTION_DELETE_FAILED: KsnAction = 3;
 
 /// Which layer of the merge gave a verdict.
 pub type KsnAnswerSource = u32;
@@ -77,6 +83,16 @@ pub const KSN_CATEGORY_FILES: KsnDataCategory = 1;
 pub const KSN_CATEGORY_URLS: KsnDataCategory = 2;
 pub const KSN_CATEGORY_STATISTICS: KsnDataCategory = 3;
 pub const KSN_CATEGORY_KMP: KsnDataCategory = 4;
+
+/// A control call (`ksn_task_control`), each the function of the same name.
+pub type KsnOperation = u32;
+pub const KSN_OPERATION_PUSH_POLICY: KsnOperation = 1;
+pub const KSN_OPERATION_SET_LOCAL: KsnOperation = 2;
+pub const KSN_OPERATION_SET_PRIVATE_KSN: KsnOperation = 3;
+pub const KSN_OPERATION_SET_LICENSE: KsnOperation = 4;
+pub const KSN_OPERATION_APPLICATION_STARTED: KsnOperation = 5;
+pub const KSN_OPERATION_START: KsnOperation = 6;
+pub const KSN_OPERATION_STOP: KsnOperation = 7;
 
 /// Log levels, numbered as in Rust's `log` crate.
 pub type KsnLogLevel = u32;
@@ -124,13 +140,22 @@ pub struct KsnPluginInfo {
     pub contract_version_len: usize,
 }
 
-/// A file reputation question: its size and its MD5 checksum.
+/// A file reputation question: its size and its MD5 checksum, and the host's reference to
+/// the object it is about. The plugin passes the same struct to `backup_and_delete`, so
+/// the host deletes that object, not whatever shares its checksum.
 #[repr(C)]
 pub struct KsnFileQuery {
     pub struct_size: u32,
     pub size_bytes: u64,
     /// At offset 16, so that it moves as one aligned 16-byte word on the lookup path.
     pub md5: [u8; 16],
+    /// The host's handle of the object (opaque to the plugin; 0 for none), handed back in
+    /// the answer, the `object_untrusted` event and to `backup_and_delete` (added in 1.3.0).
+    pub object: u64,
+    /// The object's path, for the log (UTF-8, `path_len` bytes, not 0-terminated; NULL for
+    /// none). Valid during the call only (added in 1.3.0).
+    pub path: *const c_char,
+    pub path_len: usize,
 }
 
 /// The task's answer to a reputation question.
@@ -138,12 +163,30 @@ pub struct KsnFileQuery {
 pub struct KsnLookupAnswer {
     pub struct_size: u32,
     pub verdict: KsnVerdict,
-    /// What the task did to the object (`KSN_ACTION_NONE` unless it is untrusted).
+    /// What the task did to the object (`KSN_ACTION_NONE` unless it is untrusted;
+    /// `KSN_ACTION_DELETE_FAILED` when the host's delete failed).
     pub action: KsnAction,
     /// Which layer of the merge decided.
     pub source: KsnAnswerSource,
     /// Whether the answer came from the verdict cache, with no request sent.
     pub cached: bool,
+    /// The query's `object`, handed back (added in 1.3.0).
+    pub object: u64,
+}
+
+/// One control call (`ksn_task_control`): the operation and its argument, if it takes one.
+#[repr(C)]
+pub struct KsnCall {
+    pub struct_size: u32,
+    pub operation: KsnOperation,
+    /// The policy or local change (`KSN_OPERATION_PUSH_POLICY`, `_SET_LOCAL`): UTF-8,
+    /// `document_len` bytes.
+    pub document: *const c_char,
+    pub document_len: usize,
+    /// `KSN_OPERATION_SET_PRIVATE_KSN`: non-zero when Private KSN is in use.
+    pub enabled: u32,
+    /// `KSN_OPERATION_SET_LICENSE`: the licence.
+    pub license: KsnLicense,
 }
 
 /// The task's state as the host sees it.

@@ -7,8 +7,8 @@ use std::mem::{offset_of, size_of};
 use super::{
     sized::{FromHost, Versioned},
     types::{
-        KsnError, KsnFileQuery, KsnHost, KsnLogSink, KsnLookupAnswer, KsnPluginInfo, KsnStatus,
-        KsnString,
+        KsnCall, KsnError, KsnFileQuery, KsnHost, KsnLogSink, KsnLookupAnswer, KsnPluginInfo,
+        KsnStatus, KsnString,
     },
 };
 
@@ -25,16 +25,24 @@ first_version! {
     KsnError = size_of::<KsnError>();
     KsnString = size_of::<KsnString>();
     KsnPluginInfo = size_of::<KsnPluginInfo>();
-    KsnFileQuery = size_of::<KsnFileQuery>();
-    KsnLookupAnswer = size_of::<KsnLookupAnswer>();
+    // 1.3.0 appended the object's reference to both.
+    KsnFileQuery = offset_of!(KsnFileQuery, object);
+    KsnLookupAnswer = FIRST_LOOKUP_ANSWER;
     KsnStatus = size_of::<KsnStatus>();
     // The callbacks of the Rust contract's first version are required; the two it gained
     // in 1.2.0 are optional here too.
     KsnHost = offset_of!(KsnHost, storage_replace);
     KsnLogSink = size_of::<KsnLogSink>();
+    KsnCall = size_of::<KsnCall>();
 }
+
+/// The first `KsnLookupAnswer`: four `u32`s and a `bool`, padded to 20 bytes.
+const FIRST_LOOKUP_ANSWER: usize = 20;
+const _: () = assert!(offset_of!(KsnLookupAnswer, cached) + 1 <= FIRST_LOOKUP_ANSWER);
 
 // SAFETY: integers, raw pointers and nullable function pointers only.
 unsafe impl FromHost for KsnFileQuery {}
 unsafe impl FromHost for KsnHost {}
 unsafe impl FromHost for KsnLogSink {}
+// SAFETY: integers and a raw pointer only.
+unsafe impl FromHost for KsnCall {}

@@ -11,6 +11,10 @@ use std::sync::{
     Mutex,
 };
 
+/// The largest time (and log number) the task writes: JSON readers that hold numbers as
+/// doubles read every integer up to it exactly.
+pub const MAX_JSON_INTEGER: u64 = (1 << 53) - 1;
+
 #[derive(Default)]
 pub struct TaskClock {
     /// (the host's last reading, the task's time then).
@@ -46,6 +50,8 @@ impl TaskClock {
             }
             Some((last_host, last_task)) => (last_task, Some(last_host - host_ms)),
         };
+        // A clock past 2^53 ms (285,000 years) is a host's mistake: time stops there.
+        let now_ms = now_ms.min(MAX_JSON_INTEGER);
         *readings = Some((host_ms, now_ms));
         self.coarse.fetch_max(now_ms, Ordering::Relaxed);
         Reading {

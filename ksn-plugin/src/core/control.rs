@@ -572,6 +572,11 @@ impl Control {
             control.layers = stored.layers()?;
             control.consent = stored.consent;
             control.private_ksn = stored.private_ksn;
+            // What the host last reported; it reports again at each start.
+            control.license = stored
+                .license
+                .filter(|l| LicenseState::ALL.contains(l))
+                .unwrap_or(LicenseState::UNKNOWN);
             control.deferred_policy = stored.deferred_policy;
             control.last_batch_ms = stored.last_batch_ms;
             // Values due when Private KSN went off that storage had not recorded yet.
@@ -601,6 +606,7 @@ impl Control {
             &self.layers,
             &self.consent,
             self.private_ksn,
+            self.license,
             self.deferred_policy,
             self.last_batch_ms,
         )
@@ -878,6 +884,7 @@ impl Control {
         }
         txn.log(Event::LicenseChanged { license });
         txn.next.license = license;
+        txn.persist_state = true;
         if self.state == TaskState::RUNNING && license != LicenseState::VALID {
             txn.set_state(
                 TaskState::FAILED,

@@ -176,7 +176,8 @@ impl Egress {
         let mut next = Some(route.first);
         while let Some(service) = next.filter(|s| *s != Service::NONE) {
             if !snapshot.allows(category, service) {
-                log::warn!("egress refused: {category} to {service} is not allowed by the consent in force");
+                // An expected race: a withdrawal won against a lookup already under way.
+                log::debug!("egress refused: {category} to {service} is not allowed by the consent in force");
                 events.push(Event::EgressRefused {
                     category,
                     service,
@@ -339,7 +340,10 @@ impl Egress {
         let skip = from_seq.saturating_sub(oldest_seq) as usize;
         let items: Vec<LedgerItem> = ledger.items.iter().skip(skip).take(max).cloned().collect();
         LedgerPage {
-            next_seq: items.last().map_or(from_seq.max(oldest_seq), |i| i.seq + 1),
+            // Past the end, the page says where the end is (not the host's number back).
+            next_seq: items
+                .last()
+                .map_or(from_seq.clamp(oldest_seq, ledger.next_seq), |i| i.seq + 1),
             oldest_seq,
             items,
         }

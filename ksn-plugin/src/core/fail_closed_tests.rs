@@ -10,7 +10,9 @@ use plugin_api::{
     DataCategory, ErrorKind, FileQuery, LicenseState, Service, TaskState, TransportFailure, Verdict,
 };
 
-use super::{testing::FakeHost, Task};
+use plugin_api::testing::TestHost;
+
+use super::Task;
 
 const ACCEPT_GLOBAL: &str = r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"use_ksc_as_ksn_proxy": false}}"#;
 const ACCEPT: &str = r#"{"data_handling": {"ksn_statement_accepted": true}}"#;
@@ -26,8 +28,8 @@ fn file(n: u8) -> FileQuery {
     }
 }
 
-fn host() -> FakeHost {
-    let host = FakeHost::default();
+fn host() -> TestHost {
+    let host = TestHost::default();
     host.0
         .ksn_files
         .lock()
@@ -41,7 +43,7 @@ fn host() -> FakeHost {
     host
 }
 
-fn running(host: &FakeHost, accept: &str) -> Task<FakeHost> {
+fn running(host: &TestHost, accept: &str) -> Task<TestHost> {
     let task = Task::new(host.clone()).unwrap();
     task.set_license(LicenseState::VALID).unwrap();
     task.set_local(accept).unwrap();
@@ -49,7 +51,7 @@ fn running(host: &FakeHost, accept: &str) -> Task<FakeHost> {
     task
 }
 
-fn statistics_and_kmp(host: &FakeHost) -> u32 {
+fn statistics_and_kmp(host: &TestHost) -> u32 {
     host.received(Service::GLOBAL, DataCategory::STATISTICS)
         + host.received(Service::PROXY, DataCategory::STATISTICS)
         + host.received(Service::GLOBAL, DataCategory::KMP)
@@ -60,8 +62,8 @@ fn statistics_and_kmp(host: &FakeHost) -> u32 {
 /// `widen` restores the consent; once let go, the items it counted must not be sent.
 fn held_detection(
     accept: &str,
-    narrow: impl FnOnce(&Task<FakeHost>),
-    widen: impl FnOnce(&Task<FakeHost>),
+    narrow: impl FnOnce(&Task<TestHost>),
+    widen: impl FnOnce(&Task<TestHost>),
 ) {
     let host = host();
     let task = running(&host, accept);
@@ -204,7 +206,7 @@ fn a_files_only_withdrawal_does_not_wait_for_a_url_request_in_flight() {
         done.recv_timeout(DEADLINE)
             .expect("the withdrawal of files returned while the URL request was held");
         release.send(()).unwrap();
-        lookup.join().unwrap();
+        lookup.join().unwrap().unwrap();
     });
 }
 
@@ -214,7 +216,7 @@ fn narrowing_changes_take_effect_while_storage_refuses_them_and_are_recorded_aft
     let task = running(&host, ACCEPT_GLOBAL);
     task.check_file(file(1));
     host.0
-        .fail_storage
+        .refuse_writes
         .store(true, std::sync::atomic::Ordering::SeqCst);
 
     let err = task
@@ -223,7 +225,7 @@ fn narrowing_changes_take_effect_while_storage_refuses_them_and_are_recorded_aft
     assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
     assert!(err.message.contains("took effect"), "{}", err.message);
     let sent = host.0.received.lock().unwrap().len();
-    task.check_url("https://a.example/");
+    task.check_url("https://a.example/").unwrap();
     assert_eq!(
         host.0.received.lock().unwrap().len(),
         sent,
@@ -256,7 +258,7 @@ fn narrowing_changes_take_effect_while_storage_refuses_them_and_are_recorded_aft
     // Storage works again: the waiting records go first, and say so: the two withdrawals
     // and the refused start, which waits like any record of what happened.
     host.0
-        .fail_storage
+        .refuse_writes
         .store(false, std::sync::atomic::Ordering::SeqCst);
     task.tick();
     assert_eq!(host.events_of("storage_recovered")[0]["records"], 3);
@@ -277,7 +279,7 @@ fn private_ksn_an_expired_licence_and_stop_take_effect_while_storage_refuses_the
         let host = host();
         let task = running(&host, ACCEPT);
         host.0
-            .fail_storage
+            .refuse_writes
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let result = match narrow {
             "private_ksn" => task.set_private_ksn(true),
@@ -292,7 +294,7 @@ fn private_ksn_an_expired_licence_and_stop_take_effect_while_storage_refuses_the
         assert_ne!(task.status().state, TaskState::RUNNING, "{narrow}");
         let before = host.0.received.lock().unwrap().len();
         task.check_file(file(1));
-        task.check_url("https://b.example/");
+        task.check_url("https://b.example/").unwrap();
         assert_eq!(
             host.0.received.lock().unwrap().len(),
             before,
@@ -366,7 +368,7 @@ fn a_policy_that_narrows_and_widens_takes_its_narrowing_part_at_once_and_the_res
     task.set_local(r#"{"data_handling": {"send_statistics": false}}"#)
         .unwrap();
     host.0
-        .fail_storage
+        .refuse_writes
         .store(true, std::sync::atomic::Ordering::SeqCst);
     // Withdraws file data, re-enables statistics.
     let mixed = r#"{"settings": {"data_handling": {"send_scanned_files_data": false, "send_statistics": true},
@@ -404,7 +406,7 @@ fn a_policy_that_narrows_and_widens_takes_its_narrowing_part_at_once_and_the_res
 
     // Storage works: the rest applies, in order, recorded.
     host.0
-        .fail_storage
+        .refuse_writes
         .store(false, std::sync::atomic::Ordering::SeqCst);
     task.tick();
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
@@ -434,7 +436,7 @@ fn a_later_narrowing_drops_the_waiting_rest_of_a_change() {
     task.set_local(r#"{"data_handling": {"send_statistics": false}}"#)
         .unwrap();
     host.0
-        .fail_storage
+        .refuse_writes
         .store(true, std::sync::atomic::Ordering::SeqCst);
     task.push_policy(
         r#"{"settings": {"data_handling": {"send_scanned_files_data": false, "send_statistics": true},
@@ -445,7 +447,7 @@ fn a_later_narrowing_drops_the_waiting_rest_of_a_change() {
     task.set_local(r#"{"data_handling": {"send_scanned_urls_data": false}}"#)
         .unwrap_err();
     host.0
-        .fail_storage
+        .refuse_writes
         .store(false, std::sync::atomic::Ordering::SeqCst);
     task.tick();
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
@@ -468,7 +470,7 @@ fn private_ksn_off_under_a_storage_fault_applies_the_policy_s_values_once_record
     )
     .unwrap();
     host.0
-        .fail_storage
+        .refuse_writes
         .store(true, std::sync::atomic::Ordering::SeqCst);
     task.set_private_ksn(false).unwrap_err();
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
@@ -479,7 +481,7 @@ fn private_ksn_off_under_a_storage_fault_applies_the_policy_s_values_once_record
     );
     assert!(statistics["why"].as_str().unwrap().contains("waits"));
     host.0
-        .fail_storage
+        .refuse_writes
         .store(false, std::sync::atomic::Ordering::SeqCst);
     task.tick();
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();

@@ -4,8 +4,8 @@
 
 use plugin_api::{
     abi_stable::std_types::{RSlice, RStr},
-    DataCategory, FileQuery, HostServices, KsnReply, LogRetention, Service, TransportFailure,
-    Verdict,
+    DataCategory, FileQuery, HostServices, KsnReply, LogRetention, ObjectRef, Service,
+    TransportFailure, Verdict,
 };
 
 pub trait Host: Send + Sync + 'static {
@@ -39,7 +39,12 @@ pub trait Host: Send + Sync + 'static {
         items: u32,
         timeout_ms: u32,
     ) -> Result<u32, TransportFailure>;
-    fn backup_and_delete(&self, query: FileQuery) -> Result<(), String>;
+    /// Removes the object (the host's, when the lookup named one), keeping a backup.
+    fn backup_and_delete(
+        &self,
+        object: Option<ObjectRef<'_>>,
+        query: FileQuery,
+    ) -> Result<(), String>;
 }
 
 impl<T: HostServices + Send + Sync + 'static> Host for T {
@@ -106,9 +111,16 @@ impl<T: HostServices + Send + Sync + 'static> Host for T {
     ) -> Result<u32, TransportFailure> {
         HostServices::ksn_upload(self, service, category, items, timeout_ms).into_result()
     }
-    fn backup_and_delete(&self, query: FileQuery) -> Result<(), String> {
-        HostServices::backup_and_delete(self, query)
-            .into_result()
-            .map_err(String::from)
+    fn backup_and_delete(
+        &self,
+        object: Option<ObjectRef<'_>>,
+        query: FileQuery,
+    ) -> Result<(), String> {
+        match object {
+            Some(object) => HostServices::backup_and_delete_object(self, object, query),
+            None => HostServices::backup_and_delete(self, query),
+        }
+        .into_result()
+        .map_err(String::from)
     }
 }

@@ -342,7 +342,8 @@ pub fn restore(records: &[Vec<u8>]) -> Result<Restored, Damaged> {
 pub fn page(records: &[Vec<u8>], from_seq: u64, max: usize) -> Result<Page, Damaged> {
     let mut entries = Vec::new();
     let mut oldest_seq = None;
-    let mut end = from_seq;
+    // Past the end, a page says where the end is, not the host's number back.
+    let mut end = 0;
     for (index, bytes) in records.iter().enumerate() {
         let record = parse(index, bytes)?;
         for (head, raw) in record.entries {

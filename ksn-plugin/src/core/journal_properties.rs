@@ -7,11 +7,15 @@ use plugin_api::{ErrorKind, FileQuery, LicenseState, Verdict};
 use proptest::{prelude::*, test_runner::TestCaseError};
 use serde_json::Value as Json;
 
-use super::{testing::FakeHost, Task};
+use plugin_api::testing::TestHost;
+
+use super::journal::JOURNAL_KEY;
+
+use super::Task;
 
 /// A journal with policies, consent, a mode change, detections and a restart in it.
 fn journal() -> Vec<Vec<u8>> {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     host.0
         .ksn_files
         .lock()
@@ -35,17 +39,17 @@ fn journal() -> Vec<Vec<u8>> {
     task.set_local(r#"{"task": {"lookup_timeout_ms": 4000}}"#)
         .unwrap();
     drop(task);
-    let records = host.0.records.lock().unwrap().clone();
+    let records = host.records(JOURNAL_KEY);
     records
 }
 
 /// What a host sees of a restored task: its settings, or the error.
 fn restored(records: &[Vec<u8>]) -> Result<String, plugin_api::TaskError> {
-    let host = FakeHost::default();
-    *host.0.records.lock().unwrap() = records.to_vec();
+    let host = TestHost::default();
+    host.set_records(JOURNAL_KEY, records.to_vec());
     // Reading only: a restore that would write is refused, so the journal is not changed.
     host.0
-        .fail_storage
+        .refuse_writes
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let task = Task::new(host)?;
     let _ = task.task_log_json();

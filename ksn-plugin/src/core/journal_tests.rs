@@ -63,8 +63,22 @@ fn journal() -> Vec<Vec<u8>> {
     let empty = Consent::default();
     let given = accepted();
     let layers = layers();
-    let first = Stored::capture(&Layers::default(), &empty, false, false, None);
-    let second = Stored::capture(&layers, &given, true, true, Some(60_000));
+    let first = Stored::capture(
+        &Layers::default(),
+        &empty,
+        false,
+        LicenseState::UNKNOWN,
+        false,
+        None,
+    );
+    let second = Stored::capture(
+        &layers,
+        &given,
+        true,
+        LicenseState::VALID,
+        true,
+        Some(60_000),
+    );
     vec![
         change_record(1, None, &[licence(0)], Some(&first)),
         change_record(3, None, &[consent(1, true), licence(2)], Some(&second)),
@@ -189,7 +203,14 @@ fn compaction_keeps_the_state_every_consent_record_and_the_retained_entries() {
     }
     let given = accepted();
     let layers = layers();
-    let state = Stored::capture(&layers, &given, true, true, Some(60_000));
+    let state = Stored::capture(
+        &layers,
+        &given,
+        true,
+        LicenseState::VALID,
+        true,
+        Some(60_000),
+    );
     let retention = LogRetention {
         max_entries: 10,
         max_age_ms: 0,

@@ -25,6 +25,8 @@ pub mod task;
 pub use host::Host;
 
 #[cfg(test)]
+mod calls_tests;
+#[cfg(test)]
 mod fail_closed_tests;
 #[cfg(test)]
 mod journal_properties;
@@ -36,6 +38,4 @@ mod reconcile_tests;
 mod statement_tests;
 #[cfg(test)]
 mod task_tests;
-#[cfg(test)]
-mod testing;
 pub use task::Task;

@@ -11,7 +11,9 @@ use plugin_api::{ErrorKind, FileQuery, LicenseState, Service, TaskError, TaskSta
 use proptest::{prelude::*, test_runner::TestCaseError};
 use serde_json::{json, Value as Json};
 
-use super::{testing::FakeHost, Task};
+use plugin_api::testing::TestHost;
+
+use super::Task;
 
 const DEFAULT_CASES: u32 = 2000;
 
@@ -388,8 +390,8 @@ impl Step<'_> {
 
 /// The host side of one device, and what it knows: the licence and mode it reports.
 struct Device {
-    host: FakeHost,
-    task: Option<Task<FakeHost>>,
+    host: TestHost,
+    task: Option<Task<TestHost>>,
     licence: LicenseState,
     private_ksn: bool,
     seen: Seen,
@@ -431,7 +433,7 @@ fn permission(seen: &Seen, private_ksn: bool, path: &str) -> bool {
 
 impl Device {
     fn new() -> Result<Self, TestCaseError> {
-        let host = FakeHost::default();
+        let host = TestHost::default();
         // A short retention (more than any one step logs), so that the journal is
         // compacted every few steps.
         *host.0.retention.lock().unwrap() = Some(plugin_api::LogRetention {
@@ -482,7 +484,7 @@ impl Device {
         Ok(device)
     }
 
-    fn task(&self) -> &Task<FakeHost> {
+    fn task(&self) -> &Task<TestHost> {
         self.task.as_ref().expect("the task exists between steps")
     }
 
@@ -609,7 +611,7 @@ impl Device {
                 Ok(())
             }
             Op::CheckUrl(i) => {
-                task.check_url(URLS[*i]);
+                task.check_url(URLS[*i]).unwrap();
                 Ok(())
             }
             Op::Advance(ms) => {
@@ -636,7 +638,7 @@ impl Device {
     fn storage(&self, fails: bool) {
         self.host
             .0
-            .fail_storage
+            .refuse_writes
             .store(fails, std::sync::atomic::Ordering::SeqCst);
     }
 
@@ -739,7 +741,7 @@ impl Device {
             storage_fails: self
                 .host
                 .0
-                .fail_storage
+                .refuse_writes
                 .load(std::sync::atomic::Ordering::SeqCst),
             rest_waiting: self.rest_at.is_some(),
         };

@@ -7,13 +7,15 @@ use std::sync::atomic::Ordering;
 
 use plugin_api::{DataCategory, ErrorKind, FileQuery, LicenseState, Service, TaskState, Verdict};
 
-use super::{testing::FakeHost, Task};
+use plugin_api::testing::TestHost;
+
+use super::Task;
 
 const ACCEPT: &str = r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"schedule": "at_application_start"}}"#;
 const WITHDRAW: &str = r#"{"data_handling": {"ksn_statement_accepted": false}}"#;
 
-fn host() -> FakeHost {
-    let host = FakeHost::default();
+fn host() -> TestHost {
+    let host = TestHost::default();
     host.0
         .ksn_files
         .lock()
@@ -29,12 +31,12 @@ fn file(n: u8) -> FileQuery {
     }
 }
 
-fn storage(host: &FakeHost, works: bool) {
-    host.0.fail_storage.store(!works, Ordering::SeqCst);
+fn storage(host: &TestHost, works: bool) {
+    host.0.refuse_writes.store(!works, Ordering::SeqCst);
 }
 
 /// What a host does at each start; a storage error only says that records wait.
-fn boot(host: &FakeHost, licence: LicenseState, private_ksn: bool) -> Task<FakeHost> {
+fn boot(host: &TestHost, licence: LicenseState, private_ksn: bool) -> Task<TestHost> {
     let task = Task::new(host.clone()).unwrap();
     for outcome in [
         task.set_license(licence),
@@ -48,27 +50,27 @@ fn boot(host: &FakeHost, licence: LicenseState, private_ksn: bool) -> Task<FakeH
     task
 }
 
-fn value(task: &Task<FakeHost>, path: &str) -> serde_json::Value {
+fn value(task: &Task<TestHost>, path: &str) -> serde_json::Value {
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
     view["details"][path]["value"].clone()
 }
 
-fn log(task: &Task<FakeHost>) -> Vec<serde_json::Value> {
+fn log(task: &Task<TestHost>) -> Vec<serde_json::Value> {
     serde_json::from_str(&task.task_log_json().unwrap()).unwrap()
 }
 
-fn withdrawals(task: &Task<FakeHost>) -> Vec<serde_json::Value> {
+fn withdrawals(task: &Task<TestHost>) -> Vec<serde_json::Value> {
     log(task)
         .into_iter()
         .filter(|e| e["type"] == "consent_changed" && e["accepted"] == false)
         .collect()
 }
 
-fn sent(host: &FakeHost) -> usize {
+fn sent(host: &TestHost) -> usize {
     host.0.received.lock().unwrap().len()
 }
 
-fn running(host: &FakeHost) -> Task<FakeHost> {
+fn running(host: &TestHost) -> Task<TestHost> {
     let task = boot(host, LicenseState::VALID, false);
     task.set_local(ACCEPT).unwrap();
     task.start().unwrap();
@@ -160,7 +162,7 @@ fn a_partial_withdrawal_survives_a_restart_even_under_a_policy_that_locked_it_on
     // Storage works: a start sends no statistics and no URLs.
     storage(&host, true);
     task.start().unwrap();
-    task.check_url("https://a.example/");
+    task.check_url("https://a.example/").unwrap();
     host.advance(120_000);
     task.tick();
     assert_eq!(host.received(Service::GLOBAL, DataCategory::STATISTICS), 0);

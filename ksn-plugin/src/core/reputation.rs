@@ -7,8 +7,8 @@
 //! longer the one in force).
 
 use plugin_api::{
-    AnswerSource, DataCategory, FileQuery, KsnReply, LookupAnswer, ObjectAction, Service,
-    TransportFailure, Verdict,
+    AnswerSource, DataCategory, FileQuery, KsnReply, LookupAnswer, ObjectAction, ObjectRef,
+    Service, TaskError, TransportFailure, Verdict,
 };
 
 use super::{
@@ -25,9 +25,9 @@ use super::{
 /// takes them, and they would only carry more of the device's data away.
 pub const MAX_URL_BYTES: usize = 8192;
 
-/// The object a lookup is about.
+/// The object a lookup is about: a file (the host's object, when it named one) or a URL.
 enum Object<'a> {
-    File(FileQuery),
+    File(FileQuery, Option<ObjectRef<'a>>),
     Url(&'a str),
 }
 
@@ -37,6 +37,16 @@ fn decided(verdict: Verdict) -> bool {
 
 impl<H: Host> Task<H> {
     pub fn check_file(&self, query: FileQuery) -> LookupAnswer {
+        self.check_file_object(query, None)
+    }
+
+    /// `check_file` about one object of the host's: the action applies to it.
+    pub fn check_object(&self, query: FileQuery, object: ObjectRef<'_>) -> LookupAnswer {
+        self.check_file_object(query, Some(object))
+    }
+
+    #[inline]
+    fn check_file_object(&self, query: FileQuery, object: Option<ObjectRef<'_>>) -> LookupAnswer {
         let hot = self.hot();
         if !hot.running {
             return LookupAnswer::UNAVAILABLE;
@@ -47,7 +57,7 @@ impl<H: Host> Task<H> {
         let local = self.host.local_file_verdict(query);
         if decided(local) {
             return self.conclude(
-                Object::File(query),
+                Object::File(query, object),
                 local,
                 AnswerSource::LOCAL_LIST,
                 false,
@@ -58,9 +68,13 @@ impl<H: Host> Task<H> {
             .files
             .lookup(&query.md5, self.clock.coarse(), hot.generation)
         {
-            Lookup::Hit(hit) => {
-                self.conclude(Object::File(query), hit.verdict, hit.source, true, None)
-            }
+            Lookup::Hit(hit) => self.conclude(
+                Object::File(query, object),
+                hit.verdict,
+                hit.source,
+                true,
+                None,
+            ),
             Lookup::Miss(guard) => {
                 if !hot.allow_files {
                     return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
@@ -70,15 +84,24 @@ impl<H: Host> Task<H> {
                         self.host.ksn_file(service, query, timeout)
                     });
                 fill(guard, verdict, source, self.clock.coarse(), hot.generation);
-                self.conclude(Object::File(query), verdict, source, false, snapshot)
+                self.conclude(
+                    Object::File(query, object),
+                    verdict,
+                    source,
+                    false,
+                    snapshot,
+                )
             }
         }
     }
 
-    pub fn check_url(&self, url: &str) -> LookupAnswer {
+    /// URL reputation; a URL that is empty, malformed or holds a control character is the
+    /// host's mistake (`invalid_argument`), never sent anywhere.
+    pub fn check_url(&self, url: &str) -> Result<LookupAnswer, TaskError> {
+        check_url_form(url)?;
         let hot = self.hot();
         if !hot.running {
-            return LookupAnswer::UNAVAILABLE;
+            return Ok(LookupAnswer::UNAVAILABLE);
         }
         if url.len() > MAX_URL_BYTES {
             Oddities::once(&self.oddities.overlong_url, || {
@@ -87,27 +110,31 @@ impl<H: Host> Task<H> {
                     url.len()
                 )
             });
-            return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
+            return Ok(answer(Verdict::UNKNOWN, AnswerSource::NONE, false));
         }
         let local = self.host.local_url_verdict(url);
         if decided(local) {
-            return self.conclude(
+            return Ok(self.conclude(
                 Object::Url(url),
                 local,
                 AnswerSource::LOCAL_LIST,
                 false,
                 None,
-            );
+            ));
         }
         if url.len() > MAX_CACHED_URL_BYTES {
-            return self.ask_url(url, hot.allow_urls, None);
+            return Ok(self.ask_url(url, hot.allow_urls, None));
         }
-        match self.urls.lookup(url, self.clock.coarse(), hot.generation) {
-            Lookup::Hit(hit) => {
-                self.conclude(Object::Url(url), hit.verdict, hit.source, true, None)
-            }
-            Lookup::Miss(guard) => self.ask_url(url, hot.allow_urls, Some((guard, hot.generation))),
-        }
+        Ok(
+            match self.urls.lookup(url, self.clock.coarse(), hot.generation) {
+                Lookup::Hit(hit) => {
+                    self.conclude(Object::Url(url), hit.verdict, hit.source, true, None)
+                }
+                Lookup::Miss(guard) => {
+                    self.ask_url(url, hot.allow_urls, Some((guard, hot.generation)))
+                }
+            },
+        )
     }
 
     fn ask_url(
@@ -203,23 +230,41 @@ impl<H: Host> Task<H> {
         // What this detection counts is counted under the consent it was found under,
         // however long the host takes over the action.
         let snapshot = snapshot.unwrap_or_else(|| self.snapshot.load_full());
-        let (md5, url, action) = match object {
-            Object::File(query) => {
+        let mut reason = None;
+        let (md5, url, action, handle, path) = match object {
+            Object::File(query, object) => {
                 let action = if snapshot.delete_untrusted {
-                    match self.host.backup_and_delete(query) {
+                    match self.host.backup_and_delete(object, query) {
                         Ok(()) => ObjectAction::DELETED,
                         Err(e) => {
-                            log::error!("could not delete untrusted file {}: {e}", query.md5_hex());
-                            ObjectAction::LOGGED
+                            log::warn!("could not delete untrusted file {}: {e}", query.md5_hex());
+                            reason = Some(e);
+                            ObjectAction::DELETE_FAILED
                         }
                     }
                 } else {
                     ObjectAction::LOGGED
                 };
-                (Some(query.md5_hex()), None, action)
+                let path = object
+                    .map(|o| o.path.as_str())
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string);
+                (
+                    Some(query.md5_hex()),
+                    None,
+                    action,
+                    object.map(|o| o.handle),
+                    path,
+                )
             }
             // A URL is not an object on the device: the detection is recorded.
-            Object::Url(url) => (None, Some(url.to_string()), ObjectAction::LOGGED),
+            Object::Url(url) => (
+                None,
+                Some(url.to_string()),
+                ObjectAction::LOGGED,
+                None,
+                None,
+            ),
         };
         self.egress.enqueue(&snapshot, DataCategory::STATISTICS);
         self.egress.enqueue(&snapshot, DataCategory::KMP);
@@ -229,6 +274,9 @@ impl<H: Host> Task<H> {
             verdict,
             source,
             action,
+            object: handle,
+            path,
+            reason,
         }]);
         LookupAnswer {
             verdict,
@@ -237,6 +285,44 @@ impl<H: Host> Task<H> {
             cached,
         }
     }
+}
+
+/// A URL as a lookup takes it: a scheme (`letter *(letter / digit / "+" / "-" / ".")`),
+/// `://`, a host, and no control character or space anywhere.
+fn check_url_form(url: &str) -> Result<(), TaskError> {
+    let refuse = |why: &str| {
+        Err(TaskError::new(
+            plugin_api::ErrorKind::INVALID_ARGUMENT,
+            format_args!("url: {why}"),
+        ))
+    };
+    if url.is_empty() {
+        return refuse("is empty");
+    }
+    if let Some(c) = url.chars().find(|c| c.is_control() || *c == ' ') {
+        return refuse(&format!(
+            "holds {} (U+{:04X}): a URL has no control characters or spaces",
+            if c == '\0' {
+                "a NUL"
+            } else {
+                "a control character or a space"
+            },
+            c as u32
+        ));
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return refuse("is not a URL (scheme://host...)");
+    };
+    let mut letters = scheme.chars();
+    let scheme_ok = letters.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && letters.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return refuse("has no valid scheme (scheme://host...)");
+    }
+    if rest.is_empty() || rest.starts_with('/') {
+        return refuse("has no host (scheme://host...)");
+    }
+    Ok(())
 }
 
 fn answer(verdict: Verdict, source: AnswerSource, cached: bool) -> LookupAnswer {

@@ -4,10 +4,12 @@
 
 use plugin_api::{ErrorKind, LicenseState, TaskState};
 
-use super::{testing::FakeHost, Task};
+use plugin_api::testing::TestHost;
 
-fn task() -> (FakeHost, Task<FakeHost>) {
-    let host = FakeHost::default();
+use super::Task;
+
+fn task() -> (TestHost, Task<TestHost>) {
+    let host = TestHost::default();
     let task = Task::new(host.clone()).unwrap();
     task.set_license(LicenseState::VALID).unwrap();
     (host, task)
@@ -17,7 +19,7 @@ fn policy(acceptance: &str) -> String {
     format!(r#"{{"settings": {{"data_handling": {{"ksn_statement_accepted": {acceptance}}}}}}}"#)
 }
 
-fn setting(task: &Task<FakeHost>, path: &str) -> serde_json::Value {
+fn setting(task: &Task<TestHost>, path: &str) -> serde_json::Value {
     let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
     view["details"][path].clone()
 }

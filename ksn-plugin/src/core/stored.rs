@@ -16,6 +16,10 @@ use super::{
 #[derive(Serialize)]
 pub struct StoredOut<'a> {
     private_ksn: bool,
+    /// The licence the host last reported, so a restored task knows it before the host
+    /// says it again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license: Option<plugin_api::LicenseState>,
     policy: Vec<PolicyOut>,
     local: Vec<LocalOut>,
     consent: &'a Consent,
@@ -47,6 +51,8 @@ struct LocalOut {
 #[serde(deny_unknown_fields)]
 pub struct Stored {
     pub private_ksn: bool,
+    #[serde(default, deserialize_with = "plugin_api::LicenseState::lenient_option")]
+    pub license: Option<plugin_api::LicenseState>,
     pub policy: Vec<StoredPolicyValue>,
     pub local: Vec<StoredLocalValue>,
     pub consent: Consent,
@@ -81,11 +87,13 @@ impl Stored {
         layers: &Layers,
         consent: &'a Consent,
         private_ksn: bool,
+        license: plugin_api::LicenseState,
         deferred_policy: bool,
         last_batch_ms: Option<u64>,
     ) -> StoredOut<'a> {
         StoredOut {
             private_ksn,
+            license: (license != plugin_api::LicenseState::UNKNOWN).then_some(license),
             deferred_policy,
             last_batch_ms,
             policy: layers

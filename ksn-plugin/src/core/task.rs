@@ -20,7 +20,8 @@ use std::sync::{
 use arc_swap::ArcSwap;
 use plugin_api::{
     documents::{Counters, LedgerItem},
-    DataCategory, ErrorKind, LicenseState, LogRetention, Service, TaskError, TaskState, TaskStatus,
+    CallOutcome, ControlCall, DataCategory, ErrorKind, LicenseState, LogRetention, Operation,
+    Service, TaskError, TaskState, TaskStatus,
 };
 use serde_json::value::RawValue;
 
@@ -365,13 +366,29 @@ impl<H: Host> Task<H> {
         operation: &'static str,
         rest: Option<(WaitingChange, Source)>,
         f: impl FnOnce(&Control, u64) -> Result<Txn, TaskError>,
-    ) -> Result<(), TaskError> {
+    ) -> CallOutcome {
         let mut plane = self.plane();
+        let result = self.operate_locked(&mut plane, operation, rest, f);
+        // The status as this call leaves it: no other control call can come between.
+        CallOutcome {
+            result: result.into(),
+            status: self.status(),
+        }
+    }
+
+    fn operate_locked(
+        &self,
+        plane: &mut MutexGuard<'_, Plane>,
+        operation: &'static str,
+        rest: Option<(WaitingChange, Source)>,
+        f: impl FnOnce(&Control, u64) -> Result<Txn, TaskError>,
+    ) -> Result<(), TaskError> {
+        let plane: &mut Plane = plane;
         // What waited comes first: changes apply in the order they were made.
-        self.resume_waiting(&mut plane);
+        self.resume_waiting(plane);
         let now = self.now();
         match f(&plane.state, now) {
-            Ok(txn) => match self.try_commit(&mut plane, txn) {
+            Ok(txn) => match self.try_commit(plane, txn) {
                 Ok(()) => Ok(()),
                 Err(Uncommitted::TookEffect(e)) => match &plane.state.waiting {
                     Some(waiting) => Err(storage_error(format_args!(
@@ -396,7 +413,7 @@ impl<H: Host> Task<H> {
                         return Err(e);
                     };
                     let narrowed = part.withdrawals();
-                    let recorded = match self.try_commit(&mut plane, part) {
+                    let recorded = match self.try_commit(plane, part) {
                         Ok(()) => "recorded",
                         Err(_) => "waiting to be recorded",
                     };
@@ -407,8 +424,7 @@ impl<H: Host> Task<H> {
             },
             Err(error) => {
                 let refusal = plane.state.refusal(operation, &error, now);
-                if let Err(Uncommitted::Refused(storage, _)) = self.try_commit(&mut plane, refusal)
-                {
+                if let Err(Uncommitted::Refused(storage, _)) = self.try_commit(plane, refusal) {
                     log::warn!("could not log the refusal of {operation}: {storage}");
                 }
                 log::info!("{operation} refused: {error}");
@@ -430,70 +446,136 @@ impl<H: Host> Task<H> {
         }
     }
 
+    /// A control call, and the task's status as it ended.
+    pub fn control(&self, call: ControlCall<'_>) -> CallOutcome {
+        let document = call.document.as_str();
+        match call.operation {
+            Operation::PUSH_POLICY => {
+                let policy = doc::parse_policy(document).map_err(TaskError::invalid_settings);
+                let rest = policy
+                    .as_ref()
+                    .ok()
+                    .map(|p| (WaitingChange::Policy(p.clone()), Source::Policy));
+                self.operate("push_policy", rest, |control, now| {
+                    control.push_policy(policy?, now)
+                })
+            }
+            Operation::SET_LOCAL => {
+                let entries = doc::parse_local(document).map_err(TaskError::invalid_settings);
+                let rest = entries
+                    .as_ref()
+                    .ok()
+                    .map(|e| (WaitingChange::Local(e.clone()), Source::Local));
+                self.operate("set_local", rest, |control, now| {
+                    control.set_local(&entries?, now)
+                })
+            }
+            Operation::SET_PRIVATE_KSN => self.operate("set_private_ksn", None, |control, now| {
+                Ok(control.set_private_ksn(call.enabled, now))
+            }),
+            Operation::SET_LICENSE => self.operate("set_license", None, |control, now| {
+                if !LicenseState::ALL.contains(&call.license) {
+                    return Err(TaskError::new(
+                        ErrorKind::INVALID_ARGUMENT,
+                        format_args!(
+                            "license: {} is not a licence state this contract knows (one of {})",
+                            call.license.0,
+                            LicenseState::names().join(", ")
+                        ),
+                    ));
+                }
+                Ok(control.set_license(call.license, now))
+            }),
+            Operation::APPLICATION_STARTED => self.application_started_outcome(),
+            Operation::START => self.operate("start", None, |control, now| control.start(now)),
+            Operation::STOP => self.operate("stop", None, |control, now| Ok(control.stop(now))),
+            unknown => CallOutcome {
+                result: Err(TaskError::new(
+                    ErrorKind::INVALID_ARGUMENT,
+                    format_args!(
+                        "operation: {} is not an operation this contract knows (one of {})",
+                        unknown.0,
+                        Operation::names().join(", ")
+                    ),
+                ))
+                .into(),
+                status: self.status(),
+            },
+        }
+    }
+
     pub fn push_policy(&self, policy_json: &str) -> Result<(), TaskError> {
-        let policy = doc::parse_policy(policy_json).map_err(TaskError::invalid_settings);
-        let rest = policy
-            .as_ref()
-            .ok()
-            .map(|p| (WaitingChange::Policy(p.clone()), Source::Policy));
-        self.operate("push_policy", rest, |control, now| {
-            control.push_policy(policy?, now)
-        })
+        self.control(ControlCall::push_policy(policy_json))
+            .result
+            .into_result()
     }
 
     pub fn set_local(&self, settings_json: &str) -> Result<(), TaskError> {
-        let entries = doc::parse_local(settings_json).map_err(TaskError::invalid_settings);
-        let rest = entries
-            .as_ref()
-            .ok()
-            .map(|e| (WaitingChange::Local(e.clone()), Source::Local));
-        self.operate("set_local", rest, |control, now| {
-            control.set_local(&entries?, now)
-        })
+        self.control(ControlCall::set_local(settings_json))
+            .result
+            .into_result()
     }
 
     pub fn set_private_ksn(&self, enabled: bool) -> Result<(), TaskError> {
-        self.operate("set_private_ksn", None, |control, now| {
-            Ok(control.set_private_ksn(enabled, now))
-        })
+        self.control(ControlCall::set_private_ksn(enabled))
+            .result
+            .into_result()
     }
 
     pub fn set_license(&self, license: LicenseState) -> Result<(), TaskError> {
-        self.operate("set_license", None, |control, now| {
-            Ok(control.set_license(license, now))
-        })
+        self.control(ControlCall::set_license(license))
+            .result
+            .into_result()
     }
 
     pub fn start(&self) -> Result<(), TaskError> {
-        self.operate("start", None, |control, now| control.start(now))
+        self.control(ControlCall::start()).result.into_result()
     }
 
     pub fn stop(&self) -> Result<(), TaskError> {
-        self.operate("stop", None, |control, now| Ok(control.stop(now)))
+        self.control(ControlCall::stop()).result.into_result()
     }
 
     /// The host has started: with `task.schedule` at `at_application_start` the task starts
-    /// itself if it may. A refusal is logged; the host's start does not fail for it.
+    /// itself if it may. A refusal is logged (the status after the call says the task did
+    /// not start); the host's start does not fail for it. A task whose licence the host
+    /// never reported cannot know whether it may: that is the host's call order to mend.
     pub fn application_started(&self) -> Result<(), TaskError> {
-        let scheduled = {
-            let plane = self.plane();
-            plane.state.value(Setting::Schedule) == Value::Choice("at_application_start")
-                && plane.state.state != TaskState::RUNNING
-        };
-        if scheduled {
-            if let Err(error) = self.start() {
-                log::info!("scheduled start refused: {error}");
+        self.application_started_outcome().result.into_result()
+    }
+
+    fn application_started_outcome(&self) -> CallOutcome {
+        let mut plane = self.plane();
+        let scheduled = plane.state.value(Setting::Schedule)
+            == Value::Choice("at_application_start")
+            && plane.state.state != TaskState::RUNNING;
+        let result = if scheduled && plane.state.license == LicenseState::UNKNOWN {
+            Err(TaskError::invalid_state(
+                "application_started: the licence is unknown (never reported): call set_license (and set_private_ksn) first, then application_started",
+            ))
+        } else {
+            if scheduled {
+                if let Err(error) =
+                    self.operate_locked(&mut plane, "start", None, |control, now| {
+                        control.start(now)
+                    })
+                {
+                    log::info!("scheduled start refused: {error}");
+                }
             }
+            // The host learns from this call that records wait (the restart's own, a
+            // reconciliation's), as it would from any call that made them.
+            match plane.unrecorded.len() {
+                0 => Ok(()),
+                waiting => Err(storage_error(format_args!(
+                    "the task is up, but {waiting} record(s) of changes that took effect wait for storage, which refuses writes; they are written when it works again"
+                ))),
+            }
+        };
+        CallOutcome {
+            result: result.into(),
+            status: self.status(),
         }
-        // The host learns from this call that records wait (the restart's own, a
-        // reconciliation's), as it would from any call that made them.
-        let waiting = self.plane().unrecorded.len();
-        if waiting > 0 {
-            return Err(storage_error(format_args!(
-                "the task is up, but {waiting} record(s) of changes that took effect wait for storage, which refuses writes; they are written when it works again"
-            )));
-        }
-        Ok(())
     }
 
     pub fn status(&self) -> TaskStatus {

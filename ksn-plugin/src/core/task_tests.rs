@@ -6,7 +6,11 @@ use plugin_api::{
     TaskState, Verdict,
 };
 
-use super::{testing::FakeHost, Task};
+use plugin_api::testing::TestHost;
+
+use super::journal::JOURNAL_KEY;
+
+use super::Task;
 
 const ACCEPT: &str = r#"{"data_handling": {"ksn_statement_accepted": true}}"#;
 
@@ -17,14 +21,14 @@ fn file(n: u8) -> FileQuery {
     }
 }
 
-fn task(host: &FakeHost) -> Task<FakeHost> {
+fn task(host: &TestHost) -> Task<TestHost> {
     let task = Task::new(host.clone()).unwrap();
     task.set_license(LicenseState::VALID).unwrap();
     task
 }
 
 /// A running task routed straight to Global KSN.
-fn running(host: &FakeHost) -> Task<FakeHost> {
+fn running(host: &TestHost) -> Task<TestHost> {
     let task = task(host);
     task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"use_ksc_as_ksn_proxy": false}}"#)
         .unwrap();
@@ -32,7 +36,7 @@ fn running(host: &FakeHost) -> Task<FakeHost> {
     task
 }
 
-fn settings(task: &Task<FakeHost>) -> serde_json::Value {
+fn settings(task: &Task<TestHost>) -> serde_json::Value {
     let mut json: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
     json.as_object_mut().unwrap().remove("details");
     json
@@ -40,7 +44,7 @@ fn settings(task: &Task<FakeHost>) -> serde_json::Value {
 
 #[test]
 fn settings_consent_and_log_survive_a_restart() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let first = running(&host);
     first
         .set_local(r#"{"task": {"checksum_limit_mb": 99}}"#)
@@ -89,7 +93,7 @@ fn settings_consent_and_log_survive_a_restart() {
 
 #[test]
 fn a_crash_loses_at_most_the_change_being_written() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = task(&host);
     let changes = [
         r#"{"task": {"checksum_limit_mb": 3}}"#,
@@ -101,12 +105,12 @@ fn a_crash_loses_at_most_the_change_being_written() {
     let mut after = vec![(0, settings(&task))];
     for change in changes {
         task.set_local(change).unwrap();
-        after.push((host.0.records.lock().unwrap().len(), settings(&task)));
+        after.push((host.records(JOURNAL_KEY).len(), settings(&task)));
     }
-    let records = host.0.records.lock().unwrap().clone();
+    let records = host.records(JOURNAL_KEY);
     for cut in 0..=records.len() {
-        let crashed = FakeHost::default();
-        *crashed.0.records.lock().unwrap() = records[..cut].to_vec();
+        let crashed = TestHost::default();
+        crashed.set_records(JOURNAL_KEY, records[..cut].to_vec());
         let restored = Task::new(crashed).unwrap();
         let expected = &after.iter().rev().find(|(len, _)| *len <= cut).unwrap().1;
         assert_eq!(
@@ -119,12 +123,12 @@ fn a_crash_loses_at_most_the_change_being_written() {
 
 #[test]
 fn a_change_the_storage_refuses_is_not_applied() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = task(&host);
     let before = settings(&task);
     let events = host.0.events.lock().unwrap().len();
     host.0
-        .fail_storage
+        .refuse_writes
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let err = task.set_local(ACCEPT).unwrap_err();
     assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
@@ -139,15 +143,17 @@ fn a_change_the_storage_refuses_is_not_applied() {
 
 #[test]
 fn a_damaged_journal_is_reported_not_guessed() {
-    let host = FakeHost::default();
-    host.0.records.lock().unwrap().push(b"{not json".to_vec());
+    let host = TestHost::default();
+    let mut damaged = host.records(JOURNAL_KEY);
+    damaged.push(b"{not json".to_vec());
+    host.set_records(JOURNAL_KEY, damaged);
     let err = Task::new(host).err().unwrap();
     assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
 }
 
 #[test]
 fn the_scheduled_start_happens_only_when_it_may() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = task(&host);
     task.set_local(r#"{"task": {"schedule": "at_application_start"}}"#)
         .unwrap();
@@ -165,7 +171,7 @@ fn the_scheduled_start_happens_only_when_it_may() {
 
 #[test]
 fn merge_order_is_local_list_then_private_database_then_ksn() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     host.0
         .ksn_files
         .lock()
@@ -228,7 +234,7 @@ fn merge_order_is_local_list_then_private_database_then_ksn() {
     );
 
     // Outside Private KSN mode there is no private database.
-    let host2 = FakeHost::default();
+    let host2 = TestHost::default();
     host2
         .0
         .ksn_files
@@ -247,7 +253,7 @@ fn merge_order_is_local_list_then_private_database_then_ksn() {
 
 #[test]
 fn a_cache_hit_sends_nothing_and_unavailable_is_not_cached() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     host.0
         .ksn_files
         .lock()
@@ -284,7 +290,7 @@ fn a_cache_hit_sends_nothing_and_unavailable_is_not_cached() {
 
 #[test]
 fn the_checksum_limit_means_no_request() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = running(&host);
     let big = FileQuery {
         md5: [1; 16],
@@ -312,7 +318,7 @@ fn the_checksum_limit_means_no_request() {
 
 #[test]
 fn the_proxy_falls_back_to_global_only_when_allowed() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = task(&host);
     task.set_local(ACCEPT).unwrap();
     task.start().unwrap();
@@ -349,7 +355,7 @@ fn the_proxy_falls_back_to_global_only_when_allowed() {
 
 #[test]
 fn a_proxy_that_does_not_answer_in_time_is_down_like_one_that_refuses() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = task(&host);
     task.set_local(ACCEPT).unwrap();
     task.start().unwrap();
@@ -380,7 +386,7 @@ fn a_proxy_that_does_not_answer_in_time_is_down_like_one_that_refuses() {
 
 #[test]
 fn private_ksn_never_falls_back_to_global_or_the_proxy() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = task(&host);
     task.set_private_ksn(true).unwrap();
     task.set_local(ACCEPT).unwrap();
@@ -399,7 +405,7 @@ fn private_ksn_never_falls_back_to_global_or_the_proxy() {
 
 #[test]
 fn a_slow_service_answers_unavailable_and_is_reported_lost_then_restored() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = running(&host);
     host.set_link(Service::GLOBAL, true, 20_000);
     let a = task.check_file(file(1));
@@ -432,7 +438,7 @@ fn a_slow_service_answers_unavailable_and_is_reported_lost_then_restored() {
 
 #[test]
 fn statistics_go_in_batches_while_allowed_and_are_discarded_on_withdrawal() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = running(&host);
     for n in 0..3 {
         task.check_file(file(n));
@@ -462,7 +468,7 @@ fn statistics_go_in_batches_while_allowed_and_are_discarded_on_withdrawal() {
 
 #[test]
 fn the_ledger_matches_what_the_services_received_and_names_the_consent() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = running(&host);
     host.0
         .ksn_urls
@@ -470,7 +476,7 @@ fn the_ledger_matches_what_the_services_received_and_names_the_consent() {
         .unwrap()
         .insert("u".into(), Verdict::TRUSTED);
     task.check_file(file(1));
-    task.check_url("u");
+    task.check_url("https://u.example/").unwrap();
     host.advance(60_000);
     task.tick();
     let ledger = task.ledger();
@@ -494,14 +500,14 @@ fn the_ledger_matches_what_the_services_received_and_names_the_consent() {
 
 #[test]
 fn nothing_is_sent_after_a_withdrawal_returns() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = running(&host);
     task.check_file(file(1));
     task.set_local(r#"{"data_handling": {"ksn_statement_accepted": false}}"#)
         .unwrap();
     let sent = host.0.received.lock().unwrap().len();
     task.check_file(file(2));
-    task.check_url("x");
+    task.check_url("https://x.example/").unwrap();
     host.advance(120_000);
     task.tick();
     assert_eq!(host.0.received.lock().unwrap().len(), sent);
@@ -510,7 +516,7 @@ fn nothing_is_sent_after_a_withdrawal_returns() {
 
 #[test]
 fn a_batch_that_was_delivered_is_not_sent_again_and_one_that_was_not_stays_queued() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = running(&host);
     task.check_file(file(1));
     task.check_file(file(2));
@@ -543,7 +549,7 @@ fn a_batch_that_was_delivered_is_not_sent_again_and_one_that_was_not_stays_queue
 
 #[test]
 fn at_most_one_batch_a_minute_also_across_a_restart() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     let task = running(&host);
     host.advance(60_000);
     task.check_file(file(1));
@@ -568,7 +574,7 @@ fn at_most_one_batch_a_minute_also_across_a_restart() {
 
 #[test]
 fn the_journal_stays_bounded_keeps_every_consent_record_and_restores() {
-    let host = FakeHost::default();
+    let host = TestHost::default();
     *host.0.retention.lock().unwrap() = Some(plugin_api::LogRetention {
         max_entries: 100,
         max_age_ms: 0,
@@ -589,7 +595,7 @@ fn the_journal_stays_bounded_keeps_every_consent_record_and_restores() {
         ))
         .unwrap();
     }
-    let records = host.0.records.lock().unwrap().len();
+    let records = host.records(JOURNAL_KEY).len();
     assert!(
         records <= 2 * 100 + 1,
         "{records} records after 2,000 detections"

@@ -46,8 +46,9 @@ pub struct LogEntry {
 }
 
 /// Something that happened to the task, tagged by `type`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(remote = "Self", tag = "type", rename_all = "snake_case")]
+#[schemars(transform = other_types_too)]
 pub enum Event {
     StateChanged {
         #[serde(deserialize_with = "TaskState::lenient")]
@@ -131,6 +132,16 @@ pub enum Event {
         source: AnswerSource,
         #[serde(deserialize_with = "ObjectAction::lenient")]
         action: ObjectAction,
+        /// The host's handle of the object (`check_object`), if it gave one (added in
+        /// 1.3.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        object: Option<u64>,
+        /// The object's path as the host gave it, if it did (added in 1.3.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        /// Why the action failed (`delete_failed`): the host's reason (added in 1.3.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     KsnUnavailable {
         #[serde(deserialize_with = "Service::lenient")]
@@ -245,19 +256,22 @@ impl<'de> Deserialize<'de> for Event {
     }
 }
 
-impl JsonSchema for Event {
-    fn schema_name() -> Cow<'static, str> {
-        "Event".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "object",
-            "description": "tagged by `type`: state_changed, task_error, settings_changed, policy_applied, consent_changed, private_ksn_changed, license_changed, operation_refused, object_untrusted, ksn_unavailable, ksn_restored, egress_refused, storage_recovered, acceptance_not_in_force, journal_reconciled, entries_not_recorded, change_waiting, change_dropped; other types come from newer plugins",
-            "properties": {"type": {"type": "string"}},
-            "required": ["type"],
-        })
-    }
+/// The schema of every known type, and of the types a newer plugin may add (any other
+/// `type`, with any fields): a host validating entries does not refuse a newer plugin's.
+fn other_types_too(schema: &mut Schema) {
+    let Some(variants) = schema.get_mut("oneOf").and_then(Json::as_array_mut) else {
+        return;
+    };
+    let known: Vec<Json> = variants
+        .iter()
+        .filter_map(|v| v.pointer("/properties/type/const").cloned())
+        .collect();
+    variants.push(serde_json::json!({
+        "description": "a type from a newer plugin, kept whole",
+        "type": "object",
+        "properties": {"type": {"type": "string", "not": {"enum": known}}},
+        "required": ["type"],
+    }));
 }
 
 /// Settings by dotted path, written as a JSON object, in the plugin's order.

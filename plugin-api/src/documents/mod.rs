@@ -21,6 +21,7 @@ mod log;
 mod outbound;
 pub mod path;
 mod read;
+pub mod schemas;
 mod settings;
 mod strict;
 

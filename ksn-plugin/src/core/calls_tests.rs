@@ -1,0 +1,204 @@
+//! What an integrating host needs from each call: the object an action applies to, what a
+//! control call caused, a safe order of calls after creation, and an argument error that
+//! says it is the host's.
+
+use plugin_api::{
+    testing::TestHost, ControlCall, ErrorKind, FileQuery, LicenseState, ObjectAction, ObjectRef,
+    TaskState, Verdict,
+};
+
+use super::Task;
+
+const ACCEPT: &str = r#"{"data_handling": {"ksn_statement_accepted": true}}"#;
+
+fn untrusted_host() -> TestHost {
+    let host = TestHost::default();
+    host.0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert([9; 16], Verdict::UNTRUSTED);
+    host
+}
+
+fn running(host: &TestHost) -> Task<TestHost> {
+    let task = Task::new(host.clone()).unwrap();
+    task.set_license(LicenseState::VALID).unwrap();
+    task.set_local(ACCEPT).unwrap();
+    task.start().unwrap();
+    task
+}
+
+const FILE: FileQuery = FileQuery {
+    md5: [9; 16],
+    size_bytes: 100,
+};
+
+#[test]
+fn the_action_applies_to_the_object_asked_about_every_time() {
+    let host = untrusted_host();
+    let task = running(&host);
+    let first = task.check_object(FILE, ObjectRef::new(41, "/srv/a/eicar.com"));
+    assert_eq!(first.action, ObjectAction::DELETED);
+    // The same checksum, another object: answered from the cache, deleted too, by handle.
+    let second = task.check_object(FILE, ObjectRef::new(42, ""));
+    assert!(second.cached);
+    assert_eq!(second.action, ObjectAction::DELETED);
+    let deleted: Vec<Option<u64>> = host.0.deleted.lock().unwrap().iter().map(|d| d.0).collect();
+    assert_eq!(deleted, [Some(41), Some(42)]);
+    let events = host.events_of("object_untrusted");
+    assert_eq!(
+        (&events[0]["object"], &events[0]["path"]),
+        (&41.into(), &"/srv/a/eicar.com".into())
+    );
+    assert_eq!(events[1]["object"], 42);
+    assert!(events[1].get("path").is_none(), "an empty path is no path");
+    // A lookup without an object: the host's first-contract callback.
+    task.check_file(FILE);
+    assert_eq!(host.0.deleted.lock().unwrap()[2].0, None);
+}
+
+#[test]
+fn a_failed_action_says_so_in_the_answer_and_the_event() {
+    let host = untrusted_host();
+    let task = running(&host);
+    *host.0.delete_fails.lock().unwrap() = Some("the file is in use".into());
+    let answer = task.check_object(FILE, ObjectRef::new(7, "/srv/locked.bin"));
+    assert_eq!(answer.action, ObjectAction::DELETE_FAILED);
+    let event = &host.events_of("object_untrusted")[0];
+    assert_eq!(
+        (&event["action"], &event["reason"], &event["object"]),
+        (
+            &"delete_failed".into(),
+            &"the file is in use".into(),
+            &7.into()
+        )
+    );
+}
+
+#[test]
+fn a_control_call_hands_back_what_it_caused() {
+    let host = TestHost::default();
+    let task = Task::new(host.clone()).unwrap();
+    task.control(ControlCall::set_license(LicenseState::VALID));
+    task.control(ControlCall::set_private_ksn(true));
+    let pushed = task.control(ControlCall::push_policy(
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"private_ksn": 1}}}}}"#,
+    ));
+    assert!(pushed.result.is_ok());
+    let started = task.control(ControlCall::start());
+    assert_eq!(started.status.state, TaskState::RUNNING);
+    // Switched off under the running task: the call succeeds, and says the task failed.
+    let off = task.control(ControlCall::set_private_ksn(false));
+    assert!(off.result.is_ok());
+    assert_eq!(
+        (off.status.state, off.status.error.into_option()),
+        (TaskState::FAILED, Some(ErrorKind::LICENSE_VIOLATION))
+    );
+    // A refusal answers its error, and the status is the one it left.
+    let refused = task.control(ControlCall::start());
+    assert_eq!(
+        refused.result.into_result().unwrap_err().kind,
+        ErrorKind::STATEMENT_NOT_ACCEPTED
+    );
+    assert_eq!(refused.status.state, TaskState::FAILED);
+    let unknown = task.control(ControlCall {
+        operation: plugin_api::Operation(99),
+        ..ControlCall::start()
+    });
+    assert_eq!(
+        unknown.result.into_result().unwrap_err().kind,
+        ErrorKind::INVALID_ARGUMENT
+    );
+}
+
+#[test]
+fn a_restored_task_knows_the_licence_last_reported_and_a_scheduled_start_needs_one() {
+    let host = TestHost::default();
+    let task = Task::new(host.clone()).unwrap();
+    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"schedule": "at_application_start"}}"#)
+        .unwrap();
+    // The licence was never reported: the scheduled start cannot know whether it may.
+    let err = task.application_started().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::INVALID_STATE);
+    assert!(err.message.contains("set_license"), "{}", err.message);
+    task.set_license(LicenseState::VALID).unwrap();
+    drop(task);
+    // Restored: the licence as last reported, so the scheduled start happens even before
+    // the host reports it again; the status after the call says so.
+    let task = Task::new(host.clone()).unwrap();
+    assert_eq!(task.status().license, LicenseState::VALID);
+    let booted = task.control(ControlCall::application_started());
+    assert!(booted.result.is_ok());
+    assert_eq!(booted.status.state, TaskState::RUNNING);
+}
+
+#[test]
+fn a_licence_the_contract_does_not_know_is_refused() {
+    let host = TestHost::default();
+    let task = Task::new(host).unwrap();
+    let err = task.set_license(LicenseState(200)).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::INVALID_ARGUMENT);
+    assert_eq!(
+        task.status().license,
+        LicenseState::UNKNOWN,
+        "nothing changed"
+    );
+}
+
+#[test]
+fn a_url_that_is_not_one_is_refused_and_never_sent() {
+    let host = TestHost::default();
+    let task = running(&host);
+    for bad in [
+        "",
+        "example.com",
+        "://example.com",
+        "1http://example.com",
+        "http://",
+        "http:///path",
+        "http://exa mple.com",
+        "http://example.com/\0",
+        "http://example.com/\n",
+    ] {
+        let err = task.check_url(bad).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::INVALID_ARGUMENT, "{bad:?}");
+        assert!(err.message.starts_with("url: "), "{bad:?}: {}", err.message);
+    }
+    assert!(
+        host.0.received.lock().unwrap().is_empty(),
+        "nothing was sent"
+    );
+    for good in [
+        "http://example.com",
+        "https://a.b/c?d=e#f",
+        "ftp+ssl://h",
+        "HTTP://X",
+    ] {
+        assert!(task.check_url(good).is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn pages_past_the_end_say_where_the_end_is() {
+    let host = TestHost::default();
+    let task = running(&host);
+    let page: serde_json::Value =
+        serde_json::from_str(&task.task_log_page(u64::MAX, 10).unwrap()).unwrap();
+    let end = page["next_seq"].as_u64().unwrap();
+    assert!(end < 100, "{page}");
+    let ledger: serde_json::Value = serde_json::from_str(&task.ledger_page(u64::MAX, 10)).unwrap();
+    assert!(ledger["next_seq"].as_u64().unwrap() < 100, "{ledger}");
+}
+
+#[test]
+fn time_stops_at_the_largest_integer_json_readers_hold_exactly() {
+    let host = TestHost::default();
+    host.set_time(u64::MAX - 5);
+    let task = Task::new(host.clone()).unwrap();
+    task.set_license(LicenseState::VALID).unwrap();
+    let log: Vec<serde_json::Value> = serde_json::from_str(&task.task_log_json().unwrap()).unwrap();
+    assert!(log
+        .iter()
+        .all(|e| e["time_ms"].as_u64().unwrap() <= super::clock::MAX_JSON_INTEGER));
+}
