@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use plugin_api::{FileQuery, KsnTaskBox, LookupAnswer, ObjectAction, TaskError, Verdict};
+use plugin_api::{
+    FileQuery, KsnTaskBox, LookupAnswer, ObjectAction, ObjectRef, TaskError, Verdict,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,10 +21,14 @@ pub enum Access {
     AllowedAndLogged,
 }
 
-/// On-access file protection: every file opened is looked up; the KSN Usage task applies
-/// the configured action to untrusted ones.
-pub fn open_file(task: &KsnTaskBox, query: FileQuery) -> Result<(Access, LookupAnswer), TaskError> {
-    let answer = task.check_file(query).into_result()?;
+/// On-access file protection: every file opened is looked up, as the object being opened;
+/// the KSN Usage task applies the configured action to that object when it is untrusted.
+pub fn open_file(
+    task: &KsnTaskBox,
+    query: FileQuery,
+    object: ObjectRef<'_>,
+) -> Result<(Access, LookupAnswer), TaskError> {
+    let answer = task.check_object(query, object).into_result()?.answer;
     let access = match (answer.verdict, answer.action) {
         (Verdict::UNTRUSTED, ObjectAction::DELETED) => Access::Blocked,
         (Verdict::UNTRUSTED, _) => Access::AllowedAndLogged,
@@ -88,6 +94,7 @@ impl LaunchControl {
         &self,
         task: &KsnTaskBox,
         query: FileQuery,
+        object: ObjectRef<'_>,
     ) -> Result<(Launch, Option<LookupAnswer>), TaskError> {
         if self.deny.contains(&query.md5) {
             return Ok((Launch::Denied, None));
@@ -103,7 +110,7 @@ impl LaunchControl {
                 None,
             ));
         }
-        let answer = task.check_file(query).into_result()?;
+        let answer = task.check_object(query, object).into_result()?.answer;
         let decision = match answer.verdict {
             Verdict::UNTRUSTED if self.deny_untrusted_by_ksn => Launch::Denied,
             Verdict::TRUSTED if self.allow_trusted_by_ksn => Launch::Allowed,

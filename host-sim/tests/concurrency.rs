@@ -14,129 +14,65 @@ use std::{
     time::Duration,
 };
 
-use abi_stable::{
-    sabi_trait::TD_Opaque,
-    std_types::{ROk, RResult, RSlice, RStr, RString, RVec},
-};
+use abi_stable::std_types::RResult;
 use plugin_api::{
-    DataCategory, FileQuery, HostServices, HostServices_TO, KsnReply, KsnTaskBox, LicenseState,
-    Service, TransportFailure, Verdict,
+    testing::TestHost, DataCategory, FileQuery, KsnTaskBox, LicenseState, Service, Verdict,
 };
 
+/// What the host has allowed, as the host knows it: widened before the call that widens
+/// consent, narrowed after the call that narrows it returns.
 #[derive(Default)]
 struct Guard {
-    now: AtomicU64,
-    journal: Mutex<Vec<Vec<u8>>>,
-    /// What the host has allowed, as the host knows it: widened before the call that
-    /// widens consent, narrowed after the call that narrows it returns.
     global: AtomicBool,
     global_files: AtomicBool,
     private: AtomicBool,
-    received: Mutex<Vec<(Service, DataCategory, u32)>>,
     violations: Mutex<Vec<String>>,
 }
 
-#[derive(Clone)]
-struct GuardHost(Arc<Guard>);
-
-impl GuardHost {
-    fn deliver(
-        &self,
-        service: Service,
-        category: DataCategory,
-        items: u32,
-    ) -> Result<u32, TransportFailure> {
-        let g = &self.0;
+impl Guard {
+    /// Every delivery, as it arrives: allowed at that moment, or a violation.
+    fn check(&self, service: Service, category: DataCategory, items: u32) {
         let allowed = match service {
-            Service::PRIVATE => g.private.load(Ordering::SeqCst),
+            Service::PRIVATE => self.private.load(Ordering::SeqCst),
             Service::GLOBAL | Service::PROXY => {
-                g.global.load(Ordering::SeqCst)
-                    && (category != DataCategory::FILES || g.global_files.load(Ordering::SeqCst))
+                self.global.load(Ordering::SeqCst)
+                    && (category != DataCategory::FILES || self.global_files.load(Ordering::SeqCst))
             }
             _ => false,
         };
         if !allowed {
-            g.violations
+            self.violations
                 .lock()
                 .unwrap()
                 .push(format!("{items} {category} item(s) reached {service}"));
         }
-        g.received.lock().unwrap().push((service, category, items));
         // A little latency, so withdrawals overlap sends.
         std::thread::sleep(Duration::from_micros(50));
-        Ok(1)
     }
 }
 
-impl HostServices for GuardHost {
-    fn emit_event(&self, _: RStr<'_>) {}
-    fn now_ms(&self) -> u64 {
-        self.0.now.load(Ordering::SeqCst)
+/// The contract's in-memory host, every delivery checked by `guard`; one file in seven is
+/// untrusted (so detections count Managed Protection items too).
+fn guarded_host(guard: &Arc<Guard>) -> TestHost {
+    let host = TestHost::default();
+    let watching = guard.clone();
+    *host.0.watcher.lock().unwrap() = Some(Box::new(move |service, category, items| {
+        watching.check(service, category, items)
+    }));
+    let mut files = host.0.ksn_files.lock().unwrap();
+    for thread in 0..3u8 {
+        for n in (0..300_000u32).step_by(7) {
+            files.insert(md5_of(thread, n), Verdict::UNTRUSTED);
+        }
     }
-    fn storage_append(&self, _: RStr<'_>, record: RSlice<'_, u8>) -> RResult<(), RString> {
-        self.0.journal.lock().unwrap().push(record.to_vec());
-        ROk(())
-    }
-    fn storage_records(&self, _: RStr<'_>) -> RResult<RVec<RVec<u8>>, RString> {
-        ROk(self
-            .0
-            .journal
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|r| RVec::from(r.clone()))
-            .collect())
-    }
-    fn local_file_verdict(&self, _: FileQuery) -> Verdict {
-        Verdict::UNKNOWN
-    }
-    fn local_url_verdict(&self, _: RStr<'_>) -> Verdict {
-        Verdict::UNKNOWN
-    }
-    fn ksn_file(
-        &self,
-        service: Service,
-        query: FileQuery,
-        _: u32,
-    ) -> RResult<KsnReply, TransportFailure> {
-        self.deliver(service, DataCategory::FILES, 1)
-            .map(|latency_ms| KsnReply {
-                ksn: if query.md5[0].is_multiple_of(7) {
-                    Verdict::UNTRUSTED
-                } else {
-                    Verdict::TRUSTED
-                },
-                private_database: Verdict::UNKNOWN,
-                latency_ms,
-            })
-            .into()
-    }
-    fn ksn_url(
-        &self,
-        service: Service,
-        _: RStr<'_>,
-        _: u32,
-    ) -> RResult<KsnReply, TransportFailure> {
-        self.deliver(service, DataCategory::URLS, 1)
-            .map(|latency_ms| KsnReply {
-                ksn: Verdict::UNKNOWN,
-                private_database: Verdict::UNKNOWN,
-                latency_ms,
-            })
-            .into()
-    }
-    fn ksn_upload(
-        &self,
-        service: Service,
-        category: DataCategory,
-        items: u32,
-        _: u32,
-    ) -> RResult<u32, TransportFailure> {
-        self.deliver(service, category, items).into()
-    }
-    fn backup_and_delete(&self, _: FileQuery) -> RResult<(), RString> {
-        ROk(())
-    }
+    drop(files);
+    host
+}
+
+fn md5_of(thread: u8, n: u32) -> [u8; 16] {
+    let mut md5 = [thread; 16];
+    md5[..4].copy_from_slice(&n.to_le_bytes());
+    md5
 }
 
 fn ok(result: RResult<(), plugin_api::TaskError>) {
@@ -148,7 +84,7 @@ const ACCEPT: &str =
 const WITHDRAW: &str = r#"{"data_handling": {"ksn_statement_accepted": false}}"#;
 
 /// One round of consent changes, narrowing the host's view only after each call returns.
-fn toggle(task: &KsnTaskBox, g: &Guard, pause: Duration) {
+fn toggle(task: &KsnTaskBox, host: &TestHost, g: &Guard, pause: Duration) {
     // Global mode, accepted, running.
     std::thread::sleep(pause);
     ok(task.set_local(r#"{"data_handling": {"send_scanned_files_data": false}}"#.into()));
@@ -157,7 +93,7 @@ fn toggle(task: &KsnTaskBox, g: &Guard, pause: Duration) {
     g.global_files.store(true, Ordering::SeqCst);
     ok(task.set_local(r#"{"data_handling": {"send_scanned_files_data": true}}"#.into()));
     std::thread::sleep(pause);
-    g.now.fetch_add(60_000, Ordering::SeqCst);
+    host.advance(60_000);
 
     ok(task.set_private_ksn(true));
     g.global.store(false, Ordering::SeqCst);
@@ -166,7 +102,7 @@ fn toggle(task: &KsnTaskBox, g: &Guard, pause: Duration) {
     ok(task.set_local(ACCEPT.into()));
     ok(task.start());
     std::thread::sleep(pause);
-    g.now.fetch_add(60_000, Ordering::SeqCst);
+    host.advance(60_000);
 
     ok(task.set_local(WITHDRAW.into()));
     g.private.store(false, Ordering::SeqCst);
@@ -192,8 +128,8 @@ fn nothing_arrives_that_no_consent_allowed_and_the_ledger_agrees() {
         .unwrap_or(150);
     let plugin = common::plugin();
     let guard = Arc::new(Guard::default());
-    let host = HostServices_TO::from_value(GuardHost(guard.clone()), TD_Opaque);
-    let task = plugin.module.new_task()(host).into_result().unwrap();
+    let host = guarded_host(&guard);
+    let task = plugin.new_task(host.services()).unwrap();
     ok(task.set_license(LicenseState::VALID));
     guard.global.store(true, Ordering::SeqCst);
     guard.global_files.store(true, Ordering::SeqCst);
@@ -209,10 +145,8 @@ fn nothing_arrives_that_no_consent_allowed_and_the_ledger_agrees() {
                 let mut n: u32 = 0;
                 while !done.load(Ordering::SeqCst) {
                     n = n.wrapping_add(1);
-                    let mut md5 = [thread; 16];
-                    md5[..4].copy_from_slice(&n.to_le_bytes());
                     let _ = task.check_file(FileQuery {
-                        md5,
+                        md5: md5_of(thread, n),
                         size_bytes: 100,
                     });
                     let _ = task.check_url(
@@ -228,7 +162,7 @@ fn nothing_arrives_that_no_consent_allowed_and_the_ledger_agrees() {
             });
         }
         for _ in 0..rounds {
-            toggle(&task, &guard, Duration::from_micros(300));
+            toggle(&task, &host, &guard, Duration::from_micros(300));
         }
         done.store(true, Ordering::SeqCst);
     });
@@ -241,7 +175,7 @@ fn nothing_arrives_that_no_consent_allowed_and_the_ledger_agrees() {
         &violations[..violations.len().min(5)]
     );
 
-    let received = guard.received.lock().unwrap().clone();
+    let received = host.0.received.lock().unwrap().clone();
     let mut arrived: HashMap<(String, String, u64), usize> = HashMap::new();
     for (service, category, items) in &received {
         *arrived

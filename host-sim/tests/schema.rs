@@ -158,3 +158,89 @@ fn the_command_prints_each_schema() {
         );
     }
 }
+
+/// The documents' schemas, as the loaded plugin answers them, are the files under
+/// `docs/schemas/` (`KSN_BLESS_SCHEMAS=1` writes them), and every document a running task
+/// answers validates against its schema.
+#[test]
+fn the_shipped_document_schemas_are_current_and_every_document_validates() {
+    let plugin = common::plugin();
+    let dir = common::repo_root().join("docs/schemas");
+    let bless = std::env::var_os("KSN_BLESS_SCHEMAS").is_some();
+    let mut stale = Vec::new();
+    let mut schemas = std::collections::BTreeMap::new();
+    for name in plugin_api::documents::schemas::names() {
+        let schema = plugin.document_schema(name).unwrap();
+        let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        let file = dir.join(format!("{name}.schema.json"));
+        if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&file, &text).unwrap();
+        } else if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+            stale.push(file.display().to_string());
+        }
+        schemas.insert(name, schema);
+    }
+    assert!(
+        stale.is_empty(),
+        "stale or missing (regenerate with KSN_BLESS_SCHEMAS=1 cargo test -p host-sim --test schema): {stale:?}"
+    );
+
+    // A task that went through much of what it logs: policy, lookups, a detection, a
+    // batch, a withdrawal.
+    let device = common::device();
+    let task = &device.task;
+    let ok = |r: plugin_api::abi_stable::std_types::RResult<(), plugin_api::TaskError>| {
+        r.into_result().unwrap()
+    };
+    ok(task.push_policy(
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"ksn": 1}}},
+            "task": {"use_ksc_as_ksn_proxy": false}}}"#
+            .into(),
+    ));
+    ok(task.start());
+    let eicar = plugin_api::FileQuery {
+        md5: plugin_api::FileQuery::parse_md5("44d88612fea8a8f36de82e1278abb02f").unwrap(),
+        size_bytes: 68,
+    };
+    task.check_file(eicar).into_result().unwrap();
+    task.check_object(eicar, plugin_api::ObjectRef::new(7, "/srv/eicar.com"))
+        .into_result()
+        .unwrap();
+    device.state.clock.advance(61_000);
+    ok(task.tick());
+    ok(task.set_local(r#"{"data_handling": {"ksn_statement_accepted": false}}"#.into()));
+    let text = |r: plugin_api::abi_stable::std_types::RResult<
+        plugin_api::abi_stable::std_types::RString,
+        plugin_api::TaskError,
+    >| serde_json::from_str::<Json>(r.into_result().unwrap().as_str()).unwrap();
+    let documents = [
+        ("settings", text(task.settings_json())),
+        ("log", text(task.task_log_json())),
+        ("log_page", text(task.task_log_page(0, 5))),
+        ("ledger", text(task.ledger_json())),
+        ("ledger_page", text(task.ledger_page(0, 5))),
+        ("counters", text(task.counters_json())),
+        (
+            "description",
+            serde_json::from_str(&plugin.module.describe()().into_result().unwrap()).unwrap(),
+        ),
+    ];
+    for (name, document) in &documents {
+        let problems = errors(&schemas[name], document);
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+    }
+    let events = device.state.events();
+    assert!(events.len() > 5, "{}", events.len());
+    for event in events {
+        let event: Json = serde_json::from_str(&event).unwrap();
+        let problems = errors(&schemas["event"], &event);
+        assert!(problems.is_empty(), "{event}: {problems:?}");
+    }
+    // A type a newer plugin adds is admitted; a known type with the wrong shape is not.
+    let newer = serde_json::json!({"seq": 1, "time_ms": 2, "type": "quantum_scan", "qubits": 3});
+    assert!(errors(&schemas["event"], &newer).is_empty());
+    let wrong =
+        serde_json::json!({"seq": 1, "time_ms": 2, "type": "state_changed", "from": "stopped"});
+    assert!(!errors(&schemas["event"], &wrong).is_empty());
+}

@@ -59,12 +59,21 @@ typedef int32_t (*KsnStorageRecordsFn)(void *context,
 // A reputation answer.
 typedef uint32_t KsnVerdict;
 
-// A file reputation question: its size and its MD5 checksum.
+// A file reputation question: its size and its MD5 checksum, and the host's reference to
+// the object it is about. The plugin passes the same struct to `backup_and_delete`, so
+// the host deletes that object, not whatever shares its checksum.
 typedef struct KsnFileQuery {
   uint32_t struct_size;
   uint64_t size_bytes;
   // At offset 16, so that it moves as one aligned 16-byte word on the lookup path.
   uint8_t md5[16];
+  // The host's handle of the object (opaque to the plugin; 0 for none), handed back in
+  // the answer, the `object_untrusted` event and to `backup_and_delete` (added in 1.3.0).
+  uint64_t object;
+  // The object's path, for the log (UTF-8, `path_len` bytes, not 0-terminated; NULL for
+  // none). Valid during the call only (added in 1.3.0).
+  const char *path;
+  size_t path_len;
 } KsnFileQuery;
 
 // The device's local allow/deny list for files.
@@ -231,12 +240,15 @@ typedef uint32_t KsnAnswerSource;
 typedef struct KsnLookupAnswer {
   uint32_t struct_size;
   KsnVerdict verdict;
-  // What the task did to the object (`KSN_ACTION_NONE` unless it is untrusted).
+  // What the task did to the object (`KSN_ACTION_NONE` unless it is untrusted;
+  // `KSN_ACTION_DELETE_FAILED` when the host's delete failed).
   KsnAction action;
   // Which layer of the merge decided.
   KsnAnswerSource source;
   // Whether the answer came from the verdict cache, with no request sent.
   bool cached;
+  // The query's `object`, handed back (added in 1.3.0).
+  uint64_t object;
 } KsnLookupAnswer;
 
 // A text the plugin allocated (a JSON document): free it with `ksn_string_free`.
@@ -246,6 +258,23 @@ typedef struct KsnString {
   char *ptr;
   size_t len;
 } KsnString;
+
+// A control call (`ksn_task_control`), each the function of the same name.
+typedef uint32_t KsnOperation;
+
+// One control call (`ksn_task_control`): the operation and its argument, if it takes one.
+typedef struct KsnCall {
+  uint32_t struct_size;
+  KsnOperation operation;
+  // The policy or local change (`KSN_OPERATION_PUSH_POLICY`, `_SET_LOCAL`): UTF-8,
+  // `document_len` bytes.
+  const char *document;
+  size_t document_len;
+  // `KSN_OPERATION_SET_PRIVATE_KSN`: non-zero when Private KSN is in use.
+  uint32_t enabled;
+  // `KSN_OPERATION_SET_LICENSE`: the licence.
+  KsnLicense license;
+} KsnCall;
 
 // Log levels, numbered as in Rust's `log` crate.
 typedef uint32_t KsnLogLevel;
@@ -376,8 +405,7 @@ typedef PFN_ksn_task_log_page PFN_ksn_task_ledger_page;
 
 #define KSN_ERROR_INVALID_SETTINGS 5
 
-// Also every call with an argument the plugin cannot use (a null or misaligned pointer, a
-// `struct_size` too small, a host table missing a required callback).
+// A call the task's state does not allow now (`start` while running, say).
 #define KSN_ERROR_INVALID_STATE 6
 
 #define KSN_ERROR_PLUGIN_PANIC 7
@@ -387,6 +415,11 @@ typedef PFN_ksn_task_log_page PFN_ksn_task_ledger_page;
 #define KSN_ERROR_STORAGE_ERROR 9
 
 #define KSN_ERROR_NOT_IMPLEMENTED 10
+
+// The host's mistake: an argument the plugin cannot use (a null or misaligned pointer, a
+// `struct_size` too small, a missing callback, a URL that is empty, malformed, not UTF-8
+// or holds a NUL, a vocabulary value the contract does not know). Nothing changed.
+#define KSN_ERROR_INVALID_ARGUMENT 11
 
 #define KSN_VERDICT_UNKNOWN 0
 
@@ -401,6 +434,10 @@ typedef PFN_ksn_task_log_page PFN_ksn_task_ledger_page;
 #define KSN_ACTION_DELETED 1
 
 #define KSN_ACTION_LOGGED 2
+
+// The object was to be deleted, but the host's `backup_and_delete` failed: it is still
+// there (the `object_untrusted` event says why).
+#define KSN_ACTION_DELETE_FAILED 3
 
 #define KSN_SOURCE_NONE 0
 
@@ -447,6 +484,20 @@ typedef PFN_ksn_task_log_page PFN_ksn_task_ledger_page;
 #define KSN_CATEGORY_STATISTICS 3
 
 #define KSN_CATEGORY_KMP 4
+
+#define KSN_OPERATION_PUSH_POLICY 1
+
+#define KSN_OPERATION_SET_LOCAL 2
+
+#define KSN_OPERATION_SET_PRIVATE_KSN 3
+
+#define KSN_OPERATION_SET_LICENSE 4
+
+#define KSN_OPERATION_APPLICATION_STARTED 5
+
+#define KSN_OPERATION_START 6
+
+#define KSN_OPERATION_STOP 7
 
 #define KSN_LOG_OFF 0
 
@@ -513,8 +564,8 @@ KsnErrorKind ksn_task_set_private_ksn(const struct KsnTask *task,
                                       bool enabled,
                                       struct KsnError *error);
 
-// The licence changed (`KSN_LICENSE_*`; a value the plugin does not know does not cover
-// KSN).
+// The licence changed (`KSN_LICENSE_*`; a value the contract does not know is refused
+// with `KSN_ERROR_INVALID_ARGUMENT`).
 //
 // # Safety
 //
@@ -568,8 +619,9 @@ KsnErrorKind ksn_task_check_file(const struct KsnTask *task,
                                  struct KsnLookupAnswer *answer,
                                  struct KsnError *error);
 
-// URL reputation for the application's other tasks. A URL that is not UTF-8 is refused
-// with `KSN_ERROR_INVALID_STATE`.
+// URL reputation for the application's other tasks. A URL that is empty, not UTF-8,
+// malformed (`scheme://host...`) or holds a NUL or another control character is refused
+// with `KSN_ERROR_INVALID_ARGUMENT` and sent nowhere.
 //
 // # Safety
 //
@@ -656,6 +708,24 @@ KsnErrorKind ksn_task_counters_json(const struct KsnTask *task,
                                     struct KsnString *out,
                                     struct KsnError *error);
 
+// A control call, and the task's status as it ended, in `after` (NULL when the host does
+// not want it; else a `KsnStatus` of its `struct_size`, written even when the call
+// failed, unless its arguments were refused). The calls that can change the state:
+// `push_policy` and `set_local` (a withdrawal stops the task), `set_private_ksn` and
+// `set_license` (the task fails), `application_started` (a scheduled start), `start`,
+// `stop`. So `set_private_ksn(false)` under a running task answers `KSN_OK` with `after`
+// saying failed (`KSN_ERROR_LICENSE_VIOLATION`).
+//
+// # Safety
+//
+// `task` is a live task; `call` a `KsnCall` of its `struct_size` whose `document` points
+// to `document_len` bytes; `after` is NULL or a `KsnStatus`; `error` is NULL or a
+// `KsnError`.
+KsnErrorKind ksn_task_control(const struct KsnTask *task,
+                              const struct KsnCall *call,
+                              struct KsnStatus *after,
+                              struct KsnError *error);
+
 // Installs the host's logger for the whole library. Call it once, right after loading;
 // the first logger installed (by this function or by a Rust host) stays for the life of
 // the library, and later calls change nothing. The callback and `context` must stay
@@ -681,6 +751,20 @@ KsnErrorKind ksn_plugin_info(struct KsnPluginInfo *info, struct KsnError *error)
 // `out` is a `KsnString` of its `struct_size` (free it with `ksn_string_free`); `error` is
 // NULL or a `KsnError`.
 KsnErrorKind ksn_describe(struct KsnString *out, struct KsnError *error);
+
+// The JSON Schema of the document `name` (`name_len` bytes of UTF-8): `policy`,
+// `local_change` (this plugin's own), `settings`, `event` (one entry of the log, every
+// `type`), `log`, `log_page`, `ledger`, `ledger_page`, `counters`, `description`. An
+// unknown name is refused with `KSN_ERROR_INVALID_ARGUMENT`, listing the names.
+//
+// # Safety
+//
+// `name` points to `name_len` bytes; `out` is a `KsnString` of its `struct_size` (free it
+// with `ksn_string_free`); `error` is NULL or a `KsnError`.
+KsnErrorKind ksn_document_schema(const char *name,
+                                 size_t name_len,
+                                 struct KsnString *out,
+                                 struct KsnError *error);
 
 // The stable snake_case name of an error kind (`license_violation`), `ok` for `KSN_OK`,
 // `unrecognised` for a kind this plugin does not know: a static 0-terminated string.

@@ -89,11 +89,8 @@ fn private_ksn_accepted_by_policy_then_switched_off_under_the_running_task() {
             false
         )
     );
-    assert_eq!(*host.deleted.lock().unwrap(), vec![eicar]);
-    assert_eq!(
-        *host.file_requests.lock().unwrap(),
-        vec![KSN_SERVICE_PRIVATE]
-    );
+    assert_eq!(host.deleted(), vec![(0, eicar)]);
+    assert_eq!(host.file_requests(), vec![KSN_SERVICE_PRIVATE]);
 
     task.set_private_ksn(false).unwrap();
     let status = task.status();
@@ -125,10 +122,7 @@ fn private_ksn_accepted_by_policy_then_switched_off_under_the_running_task() {
         .check_file(md5("00112233445566778899aabbccddeeff"))
         .unwrap();
     assert_eq!(answer.verdict, KSN_VERDICT_UNKNOWN);
-    assert_eq!(
-        host.file_requests.lock().unwrap().last(),
-        Some(&KSN_SERVICE_PROXY)
-    );
+    assert_eq!(host.file_requests().last(), Some(&KSN_SERVICE_PROXY));
     let consents: Vec<(String, bool, String)> = task
         .log()
         .iter()
@@ -161,7 +155,7 @@ fn documents_pages_counters_and_the_rest_of_the_surface() {
     assert!(task.check_file(md5(EICAR)).unwrap().cached);
     call(api, |e| unsafe { (api.purge_cache)(task.ptr, e) }).unwrap();
     assert!(!task.check_file(md5(EICAR)).unwrap().cached);
-    host.now_ms.store(120_000, Ordering::SeqCst);
+    host.shared.set_time(120_000);
     task.tick().unwrap();
 
     let url = "https://example.test/";
@@ -171,6 +165,7 @@ fn documents_pages_counters_and_the_rest_of_the_surface() {
         action: 99,
         source: 99,
         cached: true,
+        object: 99,
     };
     call(api, |e| unsafe {
         (api.check_url)(task.ptr, url.as_ptr().cast(), url.len(), &mut answer, e)
@@ -363,6 +358,7 @@ fn a_newer_host_s_longer_table_and_structs_work() {
         action: 99,
         source: 99,
         cached: false,
+        object: 0,
     };
     call(api, |e| unsafe {
         (api.check_file)(task.ptr, &query.current, &mut answer, e)
@@ -373,7 +369,7 @@ fn a_newer_host_s_longer_table_and_structs_work() {
     let mut error = error_slot();
     error.struct_size = (size_of::<KsnError>() + 16) as u32;
     let kind = unsafe { (api.start)(ptr::null(), &mut error) };
-    assert_eq!(kind, KSN_ERROR_INVALID_STATE);
+    assert_eq!(kind, KSN_ERROR_INVALID_ARGUMENT);
     assert_eq!(error.struct_size as usize, size_of::<KsnError>());
     unsafe { (api.error_free)(&mut error) };
 }
@@ -386,7 +382,7 @@ fn bad_input_gets_a_kind_and_a_message_and_changes_nothing() {
 
     // Creating a task.
     let no_host = unsafe { Task::new(api, ptr::null()) }.err().unwrap();
-    assert_eq!(no_host.kind, KSN_ERROR_INVALID_STATE);
+    assert_eq!(no_host.kind, KSN_ERROR_INVALID_ARGUMENT);
     assert!(no_host.message.contains("host"), "{}", no_host.message);
     let mut short = host.table();
     short.struct_size = 8;
@@ -398,9 +394,9 @@ fn bad_input_gets_a_kind_and_a_message_and_changes_nothing() {
     assert!(missing.message.contains("now_ms"), "{}", missing.message);
     let mut out = ptr::NonNull::<KsnTask>::dangling().as_ptr();
     let kind = unsafe { (api.task_new)(ptr::null(), &mut out, ptr::null_mut()) };
-    assert_eq!((kind, out), (KSN_ERROR_INVALID_STATE, ptr::null_mut()));
+    assert_eq!((kind, out), (KSN_ERROR_INVALID_ARGUMENT, ptr::null_mut()));
     let kind = unsafe { (api.task_new)(&table, ptr::null_mut(), ptr::null_mut()) };
-    assert_eq!(kind, KSN_ERROR_INVALID_STATE);
+    assert_eq!(kind, KSN_ERROR_INVALID_ARGUMENT);
 
     let task = unsafe { Task::new(api, &table) }.unwrap();
     task.set_local(ACCEPT).unwrap();
@@ -409,11 +405,11 @@ fn bad_input_gets_a_kind_and_a_message_and_changes_nothing() {
 
     // A null task, with and without an error slot.
     let null = call(api, |e| unsafe { (api.start)(ptr::null(), e) }).unwrap_err();
-    assert_eq!(null.kind, KSN_ERROR_INVALID_STATE);
+    assert_eq!(null.kind, KSN_ERROR_INVALID_ARGUMENT);
     assert!(null.message.contains("task"), "{}", null.message);
     assert_eq!(
         unsafe { (api.start)(ptr::null(), ptr::null_mut()) },
-        KSN_ERROR_INVALID_STATE
+        KSN_ERROR_INVALID_ARGUMENT
     );
 
     // Documents: not UTF-8, a null pointer, malformed JSON.
@@ -428,7 +424,7 @@ fn bad_input_gets_a_kind_and_a_message_and_changes_nothing() {
         (api.push_policy)(task.ptr, ptr::null(), 5, e)
     })
     .unwrap_err();
-    assert_eq!(null_json.kind, KSN_ERROR_INVALID_STATE);
+    assert_eq!(null_json.kind, KSN_ERROR_INVALID_ARGUMENT);
     let malformed = task.push_policy("{\"settings\": ").unwrap_err();
     assert_eq!(malformed.kind, KSN_ERROR_INVALID_SETTINGS);
     let unknown = task
@@ -448,6 +444,7 @@ fn bad_input_gets_a_kind_and_a_message_and_changes_nothing() {
         action: 99,
         source: 99,
         cached: false,
+        object: 0,
     };
     let e = call(api, |e| unsafe {
         (api.check_file)(task.ptr, ptr::null(), &mut answer, e)
@@ -471,7 +468,7 @@ fn bad_input_gets_a_kind_and_a_message_and_changes_nothing() {
         (api.check_url)(task.ptr, url.as_ptr().cast(), url.len(), &mut answer, e)
     })
     .unwrap_err();
-    assert_eq!(e.kind, KSN_ERROR_INVALID_STATE);
+    assert_eq!(e.kind, KSN_ERROR_INVALID_ARGUMENT);
     assert_eq!(answer.verdict, 99, "the answer is left alone");
 
     // An out struct too short for this plugin's first version is not written.
@@ -489,7 +486,7 @@ fn bad_input_gets_a_kind_and_a_message_and_changes_nothing() {
     let mut tiny_error = error_slot();
     tiny_error.struct_size = 4;
     let kind = unsafe { (api.start)(ptr::null(), &mut tiny_error) };
-    assert_eq!(kind, KSN_ERROR_INVALID_STATE);
+    assert_eq!(kind, KSN_ERROR_INVALID_ARGUMENT);
     assert!(tiny_error.message.is_null(), "nothing written");
 
     // Freeing is NULL-safe and idempotent.
@@ -600,6 +597,7 @@ fn a_task_is_used_from_many_threads_at_once() {
                         action: 99,
                         source: 99,
                         cached: false,
+                        object: 0,
                     };
                     let kind = unsafe {
                         (api.check_file)(shared.0, &query(md5(EICAR)), &mut answer, ptr::null_mut())
@@ -609,9 +607,5 @@ fn a_task_is_used_from_many_threads_at_once() {
             });
         }
     });
-    assert_eq!(
-        host.file_requests.lock().unwrap().len(),
-        1,
-        "one request, then the cache"
-    );
+    assert_eq!(host.file_requests().len(), 1, "one request, then the cache");
 }

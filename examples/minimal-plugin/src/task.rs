@@ -524,6 +524,9 @@ impl MinimalTask {
                 verdict,
                 source,
                 action,
+                object: None,
+                path: None,
+                reason: None,
             });
             if let Err(e) = self.commit(inner, change, None) {
                 log::warn!("{e}");

@@ -1,25 +1,20 @@
 //! The task driven through a small in-memory host, in process; `host-sim/tests/
 //! minimal_plugin.rs` drives the built library through the ABI.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex,
-    },
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
 };
 
 use plugin_api::{
-    abi_stable::{
-        sabi_trait::TD_Opaque,
-        std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec},
-    },
+    abi_stable::std_types::RStr,
     documents::{
         read_document, Counters, Event, LedgerItem, LedgerOutcome, LedgerPage, LogEntry, LogPage,
         PluginDescription, SettingsView, Source,
     },
-    DataCategory, ErrorKind, FileQuery, HostServices, HostServices_TO, KsnReply, LicenseState,
-    LogRetention, Service, TaskImpl, TaskState, TransportFailure, Verdict,
+    testing::TestHost,
+    DataCategory, ErrorKind, FileQuery, LicenseState, LogRetention, Service, TaskImpl, TaskState,
+    TransportFailure, Verdict,
 };
 use serde_json::{json, Value as Json};
 
@@ -28,43 +23,34 @@ use crate::{description, MinimalTask, JOURNAL};
 const ACCEPT_LOCKED: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1}}}}}"#;
 const EICAR: &str = "44d88612fea8a8f36de82e1278abb02f";
 
-struct Shared {
-    now: AtomicU64,
-    journal: Mutex<HashMap<String, Vec<Vec<u8>>>>,
-    events: Mutex<Vec<String>>,
-    /// File requests that reached the host's transport.
-    sent: AtomicU64,
-    reply: Mutex<Result<Verdict, TransportFailure>>,
-    refuse_writes: AtomicBool,
-    retention: Mutex<LogRetention>,
-    local_files: Mutex<HashMap<[u8; 16], Verdict>>,
+/// The contract's in-memory host (`plugin_api::testing`), as these tests use it: a Global
+/// KSN that answers every file with one reply.
+trait MinimalHost {
+    fn new() -> Self;
+    /// A task instance over this host's storage (a host start, or restart).
+    fn boot(&self) -> MinimalTask;
+    fn entries(&self) -> Vec<LogEntry>;
+    fn record_count(&self) -> usize;
+    /// What Global KSN answers: a verdict, or a transport failure (a timeout is delivered
+    /// and not answered in time; unreachable is not delivered).
+    fn set_reply(&self, reply: Result<Verdict, TransportFailure>);
+    /// File requests Global KSN received; no other service is ever asked.
+    fn sent(&self) -> u64;
 }
 
-/// A host in memory: storage, events, a clock, and a Global KSN that answers `reply`.
-#[derive(Clone)]
-struct TestHost(Arc<Shared>);
-
-impl TestHost {
+impl MinimalHost for TestHost {
     fn new() -> Self {
-        Self(Arc::new(Shared {
-            now: AtomicU64::new(1_000),
-            journal: Mutex::default(),
-            events: Mutex::default(),
-            sent: AtomicU64::new(0),
-            reply: Mutex::new(Ok(Verdict::UNKNOWN)),
-            refuse_writes: AtomicBool::new(false),
-            retention: Mutex::new(LogRetention::DEFAULT),
-            local_files: Mutex::default(),
-        }))
+        let host = TestHost::default();
+        host.set_time(1_000);
+        host.set_reply(Ok(Verdict::UNKNOWN));
+        host
     }
 
-    /// A task instance over this host's storage (a host start, or restart).
     fn boot(&self) -> MinimalTask {
-        MinimalTask::new(HostServices_TO::from_value(self.clone(), TD_Opaque))
-            .expect("the task is created")
+        MinimalTask::new(self.services()).expect("the task is created")
     }
 
-    fn events(&self) -> Vec<LogEntry> {
+    fn entries(&self) -> Vec<LogEntry> {
         let events = self.0.events.lock().unwrap();
         events
             .iter()
@@ -72,106 +58,25 @@ impl TestHost {
             .collect()
     }
 
-    fn records(&self) -> usize {
-        self.0
-            .journal
-            .lock()
-            .unwrap()
-            .get(JOURNAL)
-            .map_or(0, Vec::len)
+    fn record_count(&self) -> usize {
+        self.records(JOURNAL).len()
     }
 
     fn set_reply(&self, reply: Result<Verdict, TransportFailure>) {
-        *self.0.reply.lock().unwrap() = reply;
+        let (up, latency_ms) = match reply {
+            Err(TransportFailure::UNREACHABLE) => (false, 5),
+            Err(_) => (true, u32::MAX),
+            Ok(_) => (true, 5),
+        };
+        self.set_link(Service::GLOBAL, up, latency_ms);
+        *self.0.odd_verdict.lock().unwrap() = reply.ok();
     }
 
     fn sent(&self) -> u64 {
-        self.0.sent.load(Ordering::SeqCst)
-    }
-}
-
-impl HostServices for TestHost {
-    fn emit_event(&self, event_json: RStr<'_>) {
-        self.0.events.lock().unwrap().push(event_json.to_string());
-    }
-    fn now_ms(&self) -> u64 {
-        self.0.now.load(Ordering::SeqCst)
-    }
-    fn storage_append(&self, key: RStr<'_>, record: RSlice<'_, u8>) -> RResult<(), RString> {
-        if self.0.refuse_writes.load(Ordering::SeqCst) {
-            return RErr("disk full".into());
+        for other in [Service::PROXY, Service::PRIVATE] {
+            assert_eq!(self.received_by(other), 0, "only Global KSN is ever asked");
         }
-        let mut journal = self.0.journal.lock().unwrap();
-        journal
-            .entry(key.to_string())
-            .or_default()
-            .push(record.to_vec());
-        ROk(())
-    }
-    fn storage_records(&self, key: RStr<'_>) -> RResult<RVec<RVec<u8>>, RString> {
-        let journal = self.0.journal.lock().unwrap();
-        let records = journal.get(key.as_str()).cloned().unwrap_or_default();
-        ROk(records.into_iter().map(RVec::from).collect())
-    }
-    fn storage_replace(
-        &self,
-        key: RStr<'_>,
-        records: RSlice<'_, RSlice<'_, u8>>,
-    ) -> RResult<(), RString> {
-        if self.0.refuse_writes.load(Ordering::SeqCst) {
-            return RErr("disk full".into());
-        }
-        let records = records.iter().map(|r| r.to_vec()).collect();
-        self.0
-            .journal
-            .lock()
-            .unwrap()
-            .insert(key.to_string(), records);
-        ROk(())
-    }
-    fn log_retention(&self) -> LogRetention {
-        *self.0.retention.lock().unwrap()
-    }
-    fn local_file_verdict(&self, query: FileQuery) -> Verdict {
-        let local = self.0.local_files.lock().unwrap();
-        local.get(&query.md5).copied().unwrap_or(Verdict::UNKNOWN)
-    }
-    fn local_url_verdict(&self, _url: RStr<'_>) -> Verdict {
-        Verdict::UNKNOWN
-    }
-    fn ksn_file(
-        &self,
-        service: Service,
-        _query: FileQuery,
-        _timeout_ms: u32,
-    ) -> RResult<KsnReply, TransportFailure> {
-        assert_eq!(service, Service::GLOBAL, "only Global KSN is ever asked");
-        let reply = *self.0.reply.lock().unwrap();
-        if reply != Err(TransportFailure::UNREACHABLE) {
-            self.0.sent.fetch_add(1, Ordering::SeqCst);
-        }
-        reply
-            .map(|ksn| KsnReply {
-                ksn,
-                private_database: Verdict::UNKNOWN,
-                latency_ms: 5,
-            })
-            .into()
-    }
-    fn ksn_url(&self, _: Service, _: RStr<'_>, _: u32) -> RResult<KsnReply, TransportFailure> {
-        panic!("the minimal plugin never asks about URLs")
-    }
-    fn ksn_upload(
-        &self,
-        _: Service,
-        _: DataCategory,
-        _: u32,
-        _: u32,
-    ) -> RResult<u32, TransportFailure> {
-        panic!("the minimal plugin uploads nothing")
-    }
-    fn backup_and_delete(&self, _: FileQuery) -> RResult<(), RString> {
-        panic!("the minimal plugin deletes nothing")
+        u64::from(self.received(Service::GLOBAL, DataCategory::FILES))
     }
 }
 
@@ -572,7 +477,7 @@ fn the_log_and_settings_survive_a_restart_and_events_match_the_log() {
     let before_log = log(&task);
     let before_settings = task.settings_json().unwrap();
     // The events are the log's entries, in order, with increasing seq from 0.
-    assert_eq!(host.events(), before_log);
+    assert_eq!(host.entries(), before_log);
     for (i, entry) in before_log.iter().enumerate() {
         assert_eq!(entry.seq, i as u64);
     }
@@ -594,7 +499,7 @@ fn the_log_and_settings_survive_a_restart_and_events_match_the_log() {
         Event::StateChanged { from: TaskState::RUNNING, to: TaskState::STOPPED, reason: Some(r) }
             if r == "host_restarted"
     ));
-    assert_eq!(host.events(), after);
+    assert_eq!(host.entries(), after);
     // The schedule starts it with the application.
     task.set_local(r#"{"task": {"schedule": "at_application_start"}}"#)
         .unwrap();
@@ -701,16 +606,10 @@ fn storage_refusing_a_write_changes_nothing_unless_the_change_only_narrows() {
 fn a_damaged_journal_is_reported_not_guessed_at() {
     let host = TestHost::new();
     running(&host);
-    host.0
-        .journal
-        .lock()
-        .unwrap()
-        .get_mut(JOURNAL)
-        .unwrap()
-        .push(b"{\"entries\": [".to_vec());
-    let e = MinimalTask::new(HostServices_TO::from_value(host.clone(), TD_Opaque))
-        .err()
-        .expect("refused");
+    let mut damaged = host.records(JOURNAL);
+    damaged.push(b"{\"entries\": [".to_vec());
+    host.set_records(JOURNAL, damaged);
+    let e = MinimalTask::new(host.services()).err().expect("refused");
     assert_eq!(e.kind, ErrorKind::STORAGE_ERROR);
     assert!(e.message.contains("is damaged"), "{e}");
 }
@@ -718,10 +617,10 @@ fn a_damaged_journal_is_reported_not_guessed_at() {
 #[test]
 fn the_journal_is_compacted_and_the_retention_keeps_consent_records() {
     let host = TestHost::new();
-    *host.0.retention.lock().unwrap() = LogRetention {
+    *host.0.retention.lock().unwrap() = Some(LogRetention {
         max_entries: 10,
         max_age_ms: 0,
-    };
+    });
     let task = running(&host);
     for i in 0..300 {
         task.set_local(&format!(
@@ -730,7 +629,7 @@ fn the_journal_is_compacted_and_the_retention_keeps_consent_records() {
         ))
         .unwrap();
     }
-    assert!(host.records() < 100, "{} records", host.records());
+    assert!(host.record_count() < 100, "{} records", host.record_count());
     let kept = log(&task);
     assert!(kept.len() < 120, "{}", kept.len());
     assert!(kept
@@ -782,19 +681,16 @@ fn nothing_is_sent_once_a_withdrawal_returns() {
     assert_eq!(task.status().state, TaskState::FAILED);
     assert_eq!(ledger(&task).len() as u64, sent_at_withdrawal);
     // The events arrived in order although they were made on several threads.
-    let seqs: Vec<u64> = host.events().iter().map(|e| e.seq).collect();
+    let seqs: Vec<u64> = host.entries().iter().map(|e| e.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "{seqs:?}");
 }
 
 #[test]
 fn through_the_abi_with_the_export_helper() {
     let host = TestHost::new();
-    let boxed = plugin_api::export::new_task(
-        HostServices_TO::from_value(host.clone(), TD_Opaque),
-        MinimalTask::new,
-    )
-    .into_result()
-    .unwrap();
+    let boxed = plugin_api::export::new_task(host.services(), MinimalTask::new)
+        .into_result()
+        .unwrap();
     boxed
         .set_license(LicenseState::VALID)
         .into_result()

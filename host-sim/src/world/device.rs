@@ -51,6 +51,8 @@ pub struct DeviceState {
     pub received: Received,
     /// The host's backup store: how many copies of deleted untrusted files it holds.
     pub backups: AtomicU64,
+    /// The last object handle the device's consumers named (each object its own).
+    objects: AtomicU64,
     pub environment: Mutex<Environment>,
     /// How much of the task log the plugin keeps (the host's configuration).
     pub retention: LogRetention,
@@ -94,6 +96,7 @@ impl DeviceState {
             hung: AtomicBool::new(false),
             received: Received::default(),
             backups: AtomicU64::new(0),
+            objects: AtomicU64::new(0),
             environment: Mutex::new(Environment::default()),
             retention: LogRetention::DEFAULT,
         }
@@ -119,6 +122,12 @@ impl DeviceState {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(event_json.into());
         }
+    }
+
+    /// A new object of the device's, as consumer `by` names it: a handle and a path.
+    pub fn object(&self, by: &str, query: &plugin_api::FileQuery) -> (u64, String) {
+        let handle = self.objects.fetch_add(1, Ordering::Relaxed) + 1;
+        (handle, format!("/{by}/{handle}/{}", query.md5_hex()))
     }
 
     /// A write to the device's storage succeeded or failed.

@@ -21,7 +21,7 @@ pub use watchdog::Watchdog;
 use plugin_api::{
     abi_stable::sabi_trait::TD_Opaque, documents::PluginDescription, loader::Plugin, ErrorKind,
     FileQuery, HostBox, HostServices_TO, KsnTaskBox, LicenseState, LogRetention, LookupAnswer,
-    Service, TaskError,
+    ObjectRef, Service, TaskError,
 };
 
 use crate::{
@@ -419,15 +419,22 @@ impl World {
         })
     }
 
+    /// On-access protection opens a file: each device's own object (its handle numbers
+    /// the objects the device's consumers asked about).
     pub fn open_file(&mut self, query: FileQuery) -> Answers {
-        self.each(move |d| consumers::open_file(&d.task, query).map(|(a, l)| Answer::Access(a, l)))
+        self.each(move |d| {
+            let (handle, path) = d.state.object("on-access", &query);
+            consumers::open_file(&d.task, query, ObjectRef::new(handle, &path))
+                .map(|(a, l)| Answer::Access(a, l))
+        })
     }
 
     pub fn launch_app(&mut self, query: FileQuery) -> Answers {
         let control = self.launch_control.clone();
         self.each(move |d| {
+            let (handle, path) = d.state.object("launch", &query);
             control
-                .launch(&d.task, query)
+                .launch(&d.task, query, ObjectRef::new(handle, &path))
                 .map(|(l, a)| Answer::Launch(l, a))
         })
     }

@@ -22,7 +22,7 @@ pub mod versions;
 pub use entry::*;
 pub use handle::KsnTask;
 pub use logger::ksn_install_logger;
-pub use plugin::{ksn_describe, ksn_error_kind_name, ksn_plugin_info};
+pub use plugin::{ksn_describe, ksn_document_schema, ksn_error_kind_name, ksn_plugin_info};
 pub use signatures::*;
 pub use strings::{ksn_error_free, ksn_string_free};
 pub use types::*;

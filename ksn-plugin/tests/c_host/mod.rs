@@ -4,19 +4,22 @@
 #![allow(dead_code)]
 
 use std::{
-    collections::HashMap,
     ffi::{c_char, c_void, CStr},
     mem::size_of,
     path::PathBuf,
     ptr,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Mutex, OnceLock,
     },
 };
 
 use ksn_plugin::capi::*;
 use libloading::Library;
+use plugin_api::{
+    abi_stable::std_types::{RErr, ROk, RResult, RSlice, RString},
+    HostServices,
+};
 
 macro_rules! api {
     ($($field:ident = $function:ident: $pfn:ident,)*) => {
@@ -78,6 +81,8 @@ api! {
     ledger_json = ksn_task_ledger_json: PFN_ksn_task_ledger_json,
     ledger_page = ksn_task_ledger_page: PFN_ksn_task_ledger_page,
     counters_json = ksn_task_counters_json: PFN_ksn_task_counters_json,
+    control = ksn_task_control: PFN_ksn_task_control,
+    document_schema = ksn_document_schema: PFN_ksn_document_schema,
 }
 
 /// The plugin's cdylib, as cargo builds it beside this test binary.
@@ -118,6 +123,11 @@ unsafe extern "C-unwind" fn log_record(
         text(message, message_len)
     );
     LOG.lock().unwrap().push(line);
+}
+
+/// The callback that keeps every record in `LOG`.
+pub fn log_callback() -> KsnLogFn {
+    Some(log_record)
 }
 
 /// Installs a logger that keeps every record in `LOG` (once per loaded library).
@@ -200,10 +210,18 @@ pub fn document(
 }
 
 pub fn query(md5: [u8; 16]) -> KsnFileQuery {
+    object_query(md5, 0, "")
+}
+
+/// A query about the host's object `handle` (`path` for the log).
+pub fn object_query(md5: [u8; 16], handle: u64, path: &'static str) -> KsnFileQuery {
     KsnFileQuery {
         struct_size: size_of::<KsnFileQuery>() as u32,
         md5,
         size_bytes: 4096,
+        object: handle,
+        path: path.as_ptr().cast(),
+        path_len: path.len(),
     }
 }
 
@@ -217,18 +235,13 @@ pub fn md5(hex: &str) -> [u8; 16] {
 
 pub const EICAR: &str = "44d88612fea8a8f36de82e1278abb02f";
 
-/// The in-memory host behind a callback table.
+/// The contract's in-memory host (`plugin_api::testing`) behind a C callback table: the
+/// callbacks turn the C arguments into the Rust contract's and call it, so the C API is
+/// tested over the same host as the Rust one. What only a C host can do wrong (a reason
+/// that is not UTF-8, a clock that panics, values out of range) is this table's own.
 #[derive(Default)]
 pub struct TestHost {
-    pub events: Mutex<Vec<String>>,
-    pub storage: Mutex<HashMap<String, Vec<Vec<u8>>>>,
-    pub now_ms: AtomicU64,
-    /// What every KSN service answers (unknown for the rest).
-    pub answers: HashMap<[u8; 16], KsnVerdict>,
-    /// The services that received a file request, in order.
-    pub file_requests: Mutex<Vec<KsnService>>,
-    pub deleted: Mutex<Vec<[u8; 16]>>,
-    pub replaced: AtomicUsize,
+    pub shared: plugin_api::testing::TestHost,
     /// Retention the host asks for (`log_retention`), if any.
     pub max_entries: Option<u64>,
     /// Storage refuses writes, with a reason that is not UTF-8.
@@ -239,27 +252,51 @@ pub struct TestHost {
     pub clock_panics: AtomicBool,
     /// Calls of callbacks the plugin must not see.
     pub trapped: AtomicUsize,
+    /// Replacements (compactions) taken.
+    pub replaced: AtomicUsize,
+    /// The `struct_size` of every `KsnFileQuery` the plugin passed to `backup_and_delete`.
+    pub delete_query_sizes: Mutex<Vec<u32>>,
 }
 
 impl TestHost {
+    /// A host whose KSN services know `md5` as `verdict`.
     pub fn with_answer(md5: [u8; 16], verdict: KsnVerdict) -> Self {
-        Self {
-            answers: HashMap::from([(md5, verdict)]),
-            ..Self::default()
-        }
+        let host = Self::default();
+        host.shared
+            .0
+            .ksn_files
+            .lock()
+            .unwrap()
+            .insert(md5, plugin_api::Verdict(verdict as u8));
+        host
     }
 
     pub fn events(&self) -> Vec<serde_json::Value> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::from_str(e).expect("events are JSON"))
-            .collect()
+        self.shared.events()
     }
 
     pub fn records(&self) -> usize {
-        self.storage.lock().unwrap().values().map(Vec::len).sum()
+        let storage = self.shared.0.storage.lock().unwrap();
+        storage.values().map(Vec::len).sum()
+    }
+
+    /// The services that received a file request, in order.
+    pub fn file_requests(&self) -> Vec<KsnService> {
+        let received = self.shared.0.received.lock().unwrap();
+        received
+            .iter()
+            .filter(|(_, category, _)| *category == plugin_api::DataCategory::FILES)
+            .map(|(service, _, _)| u32::from(service.0))
+            .collect()
+    }
+
+    /// The objects deleted: handle (0 for none) and checksum.
+    pub fn deleted(&self) -> Vec<(u64, [u8; 16])> {
+        let deleted = self.shared.0.deleted.lock().unwrap();
+        deleted
+            .iter()
+            .map(|(object, query)| (object.unwrap_or(0), query.md5))
+            .collect()
     }
 
     /// The callback table over this host, as this build of the header has it.
@@ -288,8 +325,11 @@ unsafe fn host<'a>(context: *mut c_void) -> &'a TestHost {
     &*context.cast_const().cast::<TestHost>()
 }
 
-unsafe fn text(data: *const c_char, len: usize) -> String {
-    String::from_utf8(std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec()).unwrap()
+unsafe fn text<'a>(data: *const c_char, len: usize) -> &'a str {
+    if len == 0 {
+        return "";
+    }
+    std::str::from_utf8(std::slice::from_raw_parts(data.cast::<u8>(), len)).unwrap()
 }
 
 unsafe fn push(sink: *const KsnSink, data: &[u8]) {
@@ -297,8 +337,30 @@ unsafe fn push(sink: *const KsnSink, data: &[u8]) {
     (sink.push.expect("the plugin's push"))(sink.state, data.as_ptr(), data.len());
 }
 
+/// A C status for what the shared host answered; a reason pushed to `error`.
+unsafe fn status(result: RResult<(), RString>, error: *const KsnSink) -> i32 {
+    match result {
+        ROk(()) => 0,
+        RErr(reason) => {
+            push(error, reason.as_bytes());
+            1
+        }
+    }
+}
+
+unsafe fn c_query(query: *const KsnFileQuery) -> plugin_api::FileQuery {
+    plugin_api::FileQuery {
+        md5: (*query).md5,
+        size_bytes: (*query).size_bytes,
+    }
+}
+
+fn c_transport(failure: plugin_api::TransportFailure) -> KsnTransport {
+    u32::from(failure.0)
+}
+
 unsafe extern "C-unwind" fn emit_event(context: *mut c_void, json: *const c_char, len: usize) {
-    host(context).events.lock().unwrap().push(text(json, len));
+    host(context).shared.emit_event(text(json, len).into());
 }
 
 unsafe extern "C-unwind" fn now_ms(context: *mut c_void) -> u64 {
@@ -306,7 +368,7 @@ unsafe extern "C-unwind" fn now_ms(context: *mut c_void) -> u64 {
     if host.clock_panics.load(Ordering::SeqCst) {
         panic!("the host's clock exploded");
     }
-    host.now_ms.load(Ordering::SeqCst)
+    host.shared.now_ms()
 }
 
 unsafe extern "C-unwind" fn storage_append(
@@ -322,14 +384,12 @@ unsafe extern "C-unwind" fn storage_append(
         push(error, b"disk \xff full");
         return 28;
     }
-    let record = std::slice::from_raw_parts(record, record_len).to_vec();
-    host.storage
-        .lock()
-        .unwrap()
-        .entry(text(key, key_len))
-        .or_default()
-        .push(record);
-    0
+    let record = std::slice::from_raw_parts(record, record_len);
+    status(
+        host.shared
+            .storage_append(text(key, key_len).into(), record.into()),
+        error,
+    )
 }
 
 /// The events this host holds, as a management server keeps them apart from the task's
@@ -340,11 +400,8 @@ unsafe extern "C-unwind" fn events_since(
     events: *const KsnSink,
     _error: *const KsnSink,
 ) -> i32 {
-    for event in host(context).events.lock().unwrap().iter() {
-        let seq = serde_json::from_str::<serde_json::Value>(event)
-            .ok()
-            .and_then(|e| e["seq"].as_u64());
-        if seq.is_some_and(|s| s >= from_seq) {
+    if let ROk(held) = host(context).shared.events_since(from_seq) {
+        for event in held {
             push(events, event.as_bytes());
         }
     }
@@ -358,9 +415,8 @@ unsafe extern "C-unwind" fn storage_records(
     records: *const KsnSink,
     _error: *const KsnSink,
 ) -> i32 {
-    let storage = host(context).storage.lock().unwrap();
-    for record in storage.get(&text(key, key_len)).into_iter().flatten() {
-        push(records, record);
+    for record in host(context).shared.records(text(key, key_len)) {
+        push(records, &record);
     }
     0
 }
@@ -372,15 +428,18 @@ unsafe extern "C-unwind" fn storage_replace(
     records: *const *const u8,
     lens: *const usize,
     count: usize,
-    _error: *const KsnSink,
+    error: *const KsnSink,
 ) -> i32 {
     let host = host(context);
-    let new: Vec<Vec<u8>> = (0..count)
-        .map(|i| std::slice::from_raw_parts(*records.add(i), *lens.add(i)).to_vec())
+    let new: Vec<RSlice<'_, u8>> = (0..count)
+        .map(|i| std::slice::from_raw_parts(*records.add(i), *lens.add(i)).into())
         .collect();
-    host.storage.lock().unwrap().insert(text(key, key_len), new);
     host.replaced.fetch_add(1, Ordering::SeqCst);
-    0
+    status(
+        host.shared
+            .storage_replace(text(key, key_len).into(), new.as_slice().into()),
+        error,
+    )
 }
 
 unsafe extern "C-unwind" fn log_retention(context: *mut c_void, retention: *mut KsnLogRetention) {
@@ -391,75 +450,116 @@ unsafe extern "C-unwind" fn log_retention(context: *mut c_void, retention: *mut 
 
 unsafe extern "C-unwind" fn local_file_verdict(
     context: *mut c_void,
-    _query: *const KsnFileQuery,
+    query: *const KsnFileQuery,
 ) -> KsnVerdict {
-    if host(context).odd_values.load(Ordering::SeqCst) {
+    let host = host(context);
+    if host.odd_values.load(Ordering::SeqCst) {
         return 999;
     }
-    KSN_VERDICT_UNKNOWN
+    u32::from(host.shared.local_file_verdict(c_query(query)).0)
 }
 
 unsafe extern "C-unwind" fn local_url_verdict(
-    _context: *mut c_void,
-    _url: *const c_char,
-    _len: usize,
+    context: *mut c_void,
+    url: *const c_char,
+    len: usize,
 ) -> KsnVerdict {
-    KSN_VERDICT_UNKNOWN
+    u32::from(
+        host(context)
+            .shared
+            .local_url_verdict(text(url, len).into())
+            .0,
+    )
 }
 
 unsafe extern "C-unwind" fn ksn_file(
     context: *mut c_void,
     service: KsnService,
     query: *const KsnFileQuery,
-    _timeout_ms: u32,
+    timeout_ms: u32,
     reply: *mut KsnReply,
 ) -> KsnTransport {
     let host = host(context);
-    host.file_requests.lock().unwrap().push(service);
     assert_eq!((*reply).struct_size as usize, size_of::<KsnReply>());
-    if host.odd_values.load(Ordering::SeqCst) {
-        (*reply).ksn = 77;
-        return KSN_TRANSPORT_DELIVERED;
+    let service = plugin_api::Service(service as u8);
+    match host.shared.ksn_file(service, c_query(query), timeout_ms) {
+        ROk(answer) => {
+            (*reply).ksn = if host.odd_values.load(Ordering::SeqCst) {
+                77
+            } else {
+                u32::from(answer.ksn.0)
+            };
+            (*reply).private_database = u32::from(answer.private_database.0);
+            (*reply).latency_ms = answer.latency_ms;
+            KSN_TRANSPORT_DELIVERED
+        }
+        RErr(failure) => c_transport(failure),
     }
-    (*reply).ksn = host
-        .answers
-        .get(&(*query).md5)
-        .copied()
-        .unwrap_or(KSN_VERDICT_UNKNOWN);
-    (*reply).latency_ms = 1;
-    KSN_TRANSPORT_DELIVERED
 }
 
 unsafe extern "C-unwind" fn ksn_url(
-    _context: *mut c_void,
-    _service: KsnService,
-    _url: *const c_char,
-    _len: usize,
-    _timeout_ms: u32,
-    _reply: *mut KsnReply,
+    context: *mut c_void,
+    service: KsnService,
+    url: *const c_char,
+    len: usize,
+    timeout_ms: u32,
+    reply: *mut KsnReply,
 ) -> KsnTransport {
-    KSN_TRANSPORT_DELIVERED
+    let service = plugin_api::Service(service as u8);
+    match host(context)
+        .shared
+        .ksn_url(service, text(url, len).into(), timeout_ms)
+    {
+        ROk(answer) => {
+            (*reply).ksn = u32::from(answer.ksn.0);
+            (*reply).latency_ms = answer.latency_ms;
+            KSN_TRANSPORT_DELIVERED
+        }
+        RErr(failure) => c_transport(failure),
+    }
 }
 
 unsafe extern "C-unwind" fn ksn_upload(
-    _context: *mut c_void,
-    _service: KsnService,
-    _category: KsnDataCategory,
-    _items: u32,
-    _timeout_ms: u32,
+    context: *mut c_void,
+    service: KsnService,
+    category: KsnDataCategory,
+    items: u32,
+    timeout_ms: u32,
     latency_ms: *mut u32,
 ) -> KsnTransport {
-    *latency_ms = 1;
-    KSN_TRANSPORT_DELIVERED
+    let service = plugin_api::Service(service as u8);
+    let category = plugin_api::DataCategory(category as u8);
+    match host(context)
+        .shared
+        .ksn_upload(service, category, items, timeout_ms)
+    {
+        ROk(latency) => {
+            *latency_ms = latency;
+            KSN_TRANSPORT_DELIVERED
+        }
+        RErr(failure) => c_transport(failure),
+    }
 }
 
 unsafe extern "C-unwind" fn backup_and_delete(
     context: *mut c_void,
     query: *const KsnFileQuery,
-    _error: *const KsnSink,
+    error: *const KsnSink,
 ) -> i32 {
-    host(context).deleted.lock().unwrap().push((*query).md5);
-    0
+    let host = host(context);
+    host.delete_query_sizes
+        .lock()
+        .unwrap()
+        .push((*query).struct_size);
+    let file = c_query(query);
+    let path = text((*query).path.cast(), (*query).path_len);
+    let outcome = if (*query).object == 0 && path.is_empty() {
+        host.shared.backup_and_delete(file)
+    } else {
+        host.shared
+            .backup_and_delete_object(plugin_api::ObjectRef::new((*query).object, path), file)
+    };
+    status(outcome, error)
 }
 
 /// For a table's fields the plugin must not call: counts the call.
@@ -470,6 +570,16 @@ pub unsafe extern "C-unwind" fn trapped_replace(
     _records: *const *const u8,
     _lens: *const usize,
     _count: usize,
+    _error: *const KsnSink,
+) -> i32 {
+    host(context).trapped.fetch_add(1, Ordering::SeqCst);
+    0
+}
+
+pub unsafe extern "C-unwind" fn trapped_events_since(
+    context: *mut c_void,
+    _from_seq: u64,
+    _events: *const KsnSink,
     _error: *const KsnSink,
 ) -> i32 {
     host(context).trapped.fetch_add(1, Ordering::SeqCst);
@@ -570,17 +680,39 @@ impl<'a> Task<'a> {
     }
 
     pub fn check_file(&self, md5: [u8; 16]) -> Result<KsnLookupAnswer, Failure> {
+        self.check(&query(md5))
+    }
+
+    /// A lookup of `query` as given (an object's, or one of another size).
+    pub fn check(&self, query: &KsnFileQuery) -> Result<KsnLookupAnswer, Failure> {
         let mut answer = KsnLookupAnswer {
             struct_size: size_of::<KsnLookupAnswer>() as u32,
             verdict: 99,
             action: 99,
             source: 99,
             cached: false,
+            object: 99,
         };
         call(self.api, |e| unsafe {
-            (self.api.check_file)(self.ptr, &query(md5), &mut answer, e)
+            (self.api.check_file)(self.ptr, query, &mut answer, e)
         })?;
         Ok(answer)
+    }
+
+    /// A control call, with the status after it.
+    pub fn control(&self, call_: KsnCall) -> (Result<(), Failure>, KsnStatus) {
+        let mut after = KsnStatus {
+            struct_size: size_of::<KsnStatus>() as u32,
+            state: 99,
+            error: 99,
+            network: 99,
+            license: 99,
+            private_ksn: false,
+        };
+        let result = call(self.api, |e| unsafe {
+            (self.api.control)(self.ptr, &call_, &mut after, e)
+        });
+        (result, after)
     }
 
     pub fn settings(&self) -> serde_json::Value {
@@ -603,5 +735,22 @@ impl<'a> Task<'a> {
 impl Drop for Task<'_> {
     fn drop(&mut self) {
         unsafe { (self.api.task_free)(self.ptr) };
+    }
+}
+
+/// A control call of `operation` (with `document`, `enabled` and `license` as it takes).
+pub fn control_call(
+    operation: KsnOperation,
+    document: &str,
+    enabled: bool,
+    license: KsnLicense,
+) -> KsnCall {
+    KsnCall {
+        struct_size: size_of::<KsnCall>() as u32,
+        operation,
+        document: document.as_ptr().cast(),
+        document_len: document.len(),
+        enabled: u32::from(enabled),
+        license,
     }
 }
