@@ -236,6 +236,9 @@ impl CapiLookup {
                 struct_size: size_of::<KsnFileQuery>() as u32,
                 md5: file.md5,
                 size_bytes: file.size_bytes,
+                object: 0,
+                path: std::ptr::null(),
+                path_len: 0,
             },
             answer: KsnLookupAnswer {
                 struct_size: size_of::<KsnLookupAnswer>() as u32,
@@ -243,6 +246,7 @@ impl CapiLookup {
                 action: KSN_ACTION_NONE,
                 source: KSN_SOURCE_NONE,
                 cached: false,
+                object: 0,
             },
         };
         let (api, task) = (&lookup.api, lookup.task);

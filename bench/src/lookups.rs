@@ -206,3 +206,45 @@ pub fn hits_per_second(
     }
     Ok(median(rates))
 }
+
+/// A cached *untrusted* hit on the core over the contract's in-memory host: the action,
+/// the one durable record, the event; microseconds (median of batches) and allocations
+/// per hit (the host's own included: its storage and event record copy what they get).
+pub fn untrusted_hit(repetitions: usize, hits: usize) -> Result<(f64, f64), String> {
+    let host = plugin_api::testing::TestHost::default();
+    let query = files(1)[0];
+    host.0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert(query.md5, plugin_api::Verdict::UNTRUSTED);
+    // The retention the host keeps (the default): compaction, amortised, included.
+    let task = ok(ksn_plugin::Task::new(host.clone()))?;
+    ok(task.set_license(LicenseState::VALID))?;
+    ok(task.set_local(ACCEPT))?;
+    ok(task.start())?;
+    let object = plugin_api::ObjectRef::new(7, "");
+    if !task
+        .check_object(query, object)
+        .action
+        .eq(&plugin_api::ObjectAction::DELETED)
+        || !task.check_object(query, object).cached
+    {
+        return Err("the untrusted file was not deleted from the cache".into());
+    }
+    let mut times = Vec::new();
+    let mut allocations = Vec::new();
+    for _ in 0..repetitions {
+        // The host's records of earlier batches go, as a host's storage would keep them
+        // elsewhere: memory stays flat between batches.
+        host.0.events.lock().unwrap().clear();
+        host.0.deleted.lock().unwrap().clear();
+        let before = crate::allocations::count();
+        let ns = time_per_call(hits, || {
+            black_box(task.check_object(black_box(query), object));
+        });
+        allocations.push((crate::allocations::count() - before) as f64 / hits as f64);
+        times.push(ns / 1000.0);
+    }
+    Ok((median(times), median(allocations)))
+}

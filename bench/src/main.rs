@@ -3,6 +3,7 @@
 //! core (the in-process reference) and the host simulator (which loads the plugin through
 //! the ABI, as every host does).
 
+mod allocations;
 mod capi;
 mod control;
 mod fleet;
@@ -15,6 +16,10 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 use plugin_api::loader;
 use report::median;
+
+/// Counting, so the figures that state allocations can measure them.
+#[global_allocator]
+static ALLOCATOR: allocations::Counting = allocations::Counting;
 
 /// The figures of BENCHMARKS.md.
 #[derive(Parser)]
@@ -39,6 +44,9 @@ struct Cli {
 /// Steps of a measurement that run in a process of their own.
 #[derive(Subcommand)]
 enum Internal {
+    /// The cached untrusted hit alone: microseconds and allocations per hit.
+    #[command(hide = true)]
+    UntrustedHit,
     /// Cache-hit lookups only, for instruction counts under callgrind.
     #[command(hide = true)]
     Lookups {
@@ -119,6 +127,11 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             );
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Internal::UntrustedHit) => {
+            let (us, allocations) = lookups::untrusted_hit(15, 20_000)?;
+            println!("{us:.3} µs, {allocations:.2} allocations per untrusted hit");
+            return Ok(ExitCode::SUCCESS);
+        }
         None => {}
     }
     let plugin = loader::load(&path).map_err(|e| e.to_string())?;
@@ -128,6 +141,8 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let (abi_lookup_ns, inproc_lookup_ns, capi_lookup_ns) =
         lookups::hit_ns(plugin, &mut || capi.hit(), repetitions, calls)?;
     drop(capi);
+    let (untrusted_hit_us, untrusted_hit_allocations) =
+        lookups::untrusted_hit(repetitions, if quick { 2_000 } else { 20_000 })?;
     // The story takes seconds on a shared machine: the median of three runs, each in a
     // process of its own, and the highest peak RSS.
     let stories = (0..if quick { 1 } else { 3 })
@@ -193,6 +208,8 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         inproc_lookup_ns,
         abi_ratio: abi_lookup_ns / inproc_lookup_ns,
         capi_lookup_ns,
+        untrusted_hit_us,
+        untrusted_hit_allocations,
         load_us: control::load_us(&path, if quick { 3 } else { 15 })?,
         policy_push_us_per_device: control::policy_push_us(
             plugin,

@@ -11,6 +11,10 @@ pub struct Report {
     pub abi_ratio: f64,
     /// The same cache hit through the C ABI (`ksn_task_check_file`), in the same run.
     pub capi_lookup_ns: f64,
+    /// A cached *untrusted* hit on the core over an in-memory host (the action, the one
+    /// durable record, the event), and its allocations, the host's included.
+    pub untrusted_hit_us: f64,
+    pub untrusted_hit_allocations: f64,
     /// Open, layout check, logger, factory, in a fresh process.
     pub load_us: f64,
     pub policy_push_us_per_device: f64,
@@ -83,6 +87,15 @@ fn rows(r: &Report) -> Vec<Row> {
             ),
             "≤ 1.10 × the ABI's".into(),
             r.capi_lookup_ns <= 1.10 * r.abi_lookup_ns,
+        ),
+        (
+            "cached untrusted hit (action, record, event)".into(),
+            format!(
+                "{:.2} µs, {:.1} allocations",
+                r.untrusted_hit_us, r.untrusted_hit_allocations
+            ),
+            "≤ 2 µs, ≤ 5 allocations".into(),
+            r.untrusted_hit_us <= 2.0 && r.untrusted_hit_allocations <= 5.0,
         ),
         (
             "plugin load (open, layout check, factory)".into(),

@@ -41,8 +41,15 @@ impl FileQuery {
         Ok(md5)
     }
 
+    /// The checksum as 32 lowercase hexadecimal digits (one allocation).
     pub fn md5_hex(&self) -> String {
-        self.md5.iter().map(|b| format!("{b:02x}")).collect()
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(32);
+        for byte in self.md5 {
+            hex.push(DIGITS[usize::from(byte >> 4)] as char);
+            hex.push(DIGITS[usize::from(byte & 0xf)] as char);
+        }
+        hex
     }
 }
 

@@ -248,13 +248,9 @@ impl TestHost {
         }
     }
 
-    fn verdict_of<K: std::hash::Hash + Eq + ?Sized>(
-        &self,
-        map: &Mutex<HashMap<K::Owned, Verdict>>,
-        key: &K,
-    ) -> Verdict
+    fn verdict_of<K>(&self, map: &Mutex<HashMap<K::Owned, Verdict>>, key: &K) -> Verdict
     where
-        K: ToOwned,
+        K: std::hash::Hash + Eq + ToOwned + ?Sized,
         K::Owned: std::hash::Hash + Eq + std::borrow::Borrow<K>,
     {
         if let Some(odd) = *self.0.odd_verdict.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -288,10 +284,12 @@ impl HostServices for TestHost {
     fn storage_append(&self, key: RStr<'_>, record: RSlice<'_, u8>) -> RResult<(), RString> {
         result(self.writable().map(|()| {
             let mut storage = self.0.storage.lock().unwrap_or_else(|e| e.into_inner());
-            storage
-                .entry(key.to_string())
-                .or_default()
-                .push(record.to_vec());
+            match storage.get_mut(key.as_str()) {
+                Some(records) => records.push(record.to_vec()),
+                None => {
+                    storage.insert(key.to_string(), vec![record.to_vec()]);
+                }
+            }
         }))
     }
 

@@ -38,7 +38,8 @@ first_version! {
 
 /// The first `KsnLookupAnswer`: four `u32`s and a `bool`, padded to 20 bytes.
 const FIRST_LOOKUP_ANSWER: usize = 20;
-const _: () = assert!(offset_of!(KsnLookupAnswer, cached) + 1 <= FIRST_LOOKUP_ANSWER);
+const _: () =
+    assert!(offset_of!(KsnLookupAnswer, cached) + size_of::<bool>() <= FIRST_LOOKUP_ANSWER);
 
 // SAFETY: integers, raw pointers and nullable function pointers only.
 unsafe impl FromHost for KsnFileQuery {}

@@ -26,15 +26,16 @@ pub const JOURNAL_KEY: &str = "journal";
 
 pub use plugin_api::documents::{Changes, Event, LogEntry};
 
-/// How many change records may follow the base before the journal is compacted: about
-/// as many as the retention keeps, so a compaction rewrites about twice what it keeps,
-/// between these bounds.
+/// How many change records may follow the base before the journal is compacted: twice as
+/// many as the retention keeps, so that a compaction drops every other entry of the base
+/// and needs not read it (each record is read once more, and the base, the retention's
+/// worth, is rewritten once per twice that many records), between these bounds.
 pub fn compact_after(retention: LogRetention) -> usize {
     const FEWEST: u64 = 16;
-    const MOST: u64 = 4096;
+    const MOST: u64 = 65_536;
     match retention.max_entries {
-        0 => MOST as usize,
-        max => max.clamp(FEWEST, MOST) as usize,
+        0 => 4096,
+        max => max.saturating_mul(2).clamp(FEWEST, MOST) as usize,
     }
 }
 
@@ -55,7 +56,7 @@ impl std::fmt::Display for Damaged {
     }
 }
 
-/// What a record says about itself, as written.
+/// What a record says about itself, as written (its entries already serialised).
 #[derive(Serialize)]
 struct RecordOut<'a> {
     /// The number of the next entry after this record's.
@@ -91,7 +92,73 @@ struct RecordIn<'a> {
     #[serde(default, borrow)]
     state: Option<&'a RawValue>,
     #[serde(borrow)]
-    entries: Vec<&'a RawValue>,
+    entries: Entries<'a>,
+}
+
+/// A record's entries, each read with its head as it is read.
+struct Entries<'a>(EntryList<'a>);
+
+/// A record's entries, each with its head and its JSON: one (the common record, a
+/// detection) held in place, or many.
+enum EntryList<'a> {
+    One((EntryHead<'a>, &'a str)),
+    Many(Vec<(EntryHead<'a>, &'a str)>),
+}
+
+impl<'a> EntryList<'a> {
+    fn push(&mut self, entry: (EntryHead<'a>, &'a str)) {
+        match self {
+            EntryList::Many(entries) if entries.is_empty() => *self = EntryList::One(entry),
+            EntryList::Many(entries) => entries.push(entry),
+            EntryList::One(_) => {
+                let EntryList::One(first) = std::mem::replace(self, EntryList::Many(Vec::new()))
+                else {
+                    unreachable!("matched")
+                };
+                *self = EntryList::Many(vec![first, entry]);
+            }
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for EntryList<'a> {
+    type Target = [(EntryHead<'a>, &'a str)];
+    fn deref(&self) -> &Self::Target {
+        match self {
+            EntryList::One(entry) => std::slice::from_ref(entry),
+            EntryList::Many(entries) => entries,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Entries<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of log entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Entries<'a>, A::Error> {
+                let mut entries = EntryList::Many(Vec::new());
+                while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                    let raw = raw.get();
+                    let head = entry_head(raw).map_err(|e| {
+                        serde::de::Error::custom(format_args!(
+                            "entry {} is unreadable: {e}",
+                            entries.len()
+                        ))
+                    })?;
+                    entries.push((head, raw));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
 }
 
 /// Just enough of a log entry to check its numbering and follow the task's state.
@@ -107,26 +174,95 @@ struct EntryHead<'a> {
     accepted: Option<bool>,
 }
 
+/// The head of an entry as this plugin writes it (`{"seq":N,"time_ms":T,"type":"name",`),
+/// read from its first bytes; anything else (a `state_changed`, whose `to` matters, or an
+/// entry written otherwise) is read whole.
+fn entry_head(raw: &str) -> Result<EntryHead<'_>, serde_json::Error> {
+    fn number(text: &str, key: &str) -> Option<(u64, usize)> {
+        let rest = text.strip_prefix(key)?;
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        Some((rest[..digits].parse().ok()?, key.len() + digits))
+    }
+    let quick = (|| {
+        let (seq, a) = number(raw, "{\"seq\":")?;
+        let (time_ms, b) = number(&raw[a..], ",\"time_ms\":")?;
+        let kind = raw[a + b..].strip_prefix(",\"type\":\"")?;
+        let kind = &kind[..kind.find('"')?];
+        if kind.contains('\\') || kind == "state_changed" {
+            return None;
+        }
+        Some(EntryHead {
+            seq,
+            time_ms,
+            kind: Cow::Borrowed(kind),
+            to: None,
+            // Every consent_changed entry states whether it accepts.
+            accepted: (kind == "consent_changed").then_some(true),
+        })
+    })();
+    match quick {
+        Some(head) => Ok(head),
+        None => serde_json::from_str(raw),
+    }
+}
+
+/// A record of one entry and nothing else, as this plugin writes every detection
+/// (`one_entry_record`; the checksum already checked): `{"next_seq":N[,"from_seq":F],
+/// "entries":[E]}` with E's number `N - 1`, so the array holds E alone. Read from its
+/// first bytes, without parsing E; any other shape is read whole.
+fn one_entry(body: &[u8]) -> Option<Record<'_>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = text.strip_prefix("{\"next_seq\":")?;
+    let n = digits(rest);
+    let next_seq: u64 = rest[..n].parse().ok()?;
+    let mut rest = &rest[n..];
+    let mut from_seq = None;
+    if let Some(after) = rest.strip_prefix(",\"from_seq\":") {
+        let n = digits(after);
+        from_seq = Some(after[..n].parse().ok()?);
+        rest = &after[n..];
+    }
+    let entry = rest.strip_prefix(",\"entries\":[")?.strip_suffix("]}")?;
+    let head = entry_head(entry).ok()?;
+    if head.seq.checked_add(1) != Some(next_seq) || from_seq.is_some_and(|f| f != head.seq) {
+        return None;
+    }
+    // The checksum says these are the bytes written: the entry as it was serialised.
+    Some(Record {
+        next_seq,
+        from_seq,
+        base: None,
+        state: None,
+        entries: EntryList::One((head, entry)),
+    })
+}
+
 /// One record, checked: its checksum, its shape, and its entries' numbering.
 struct Record<'a> {
     next_seq: u64,
     from_seq: Option<u64>,
     base: Option<BaseOut>,
     state: Option<&'a RawValue>,
-    entries: Vec<(EntryHead<'a>, &'a RawValue)>,
+    entries: EntryList<'a>,
 }
 
-fn checksum(body: &[u8]) -> String {
-    format!("{:08x}", crc32fast::hash(body))
+/// Whether `sum` is the CRC-32 of `body` as eight lowercase hexadecimal digits.
+fn checksum_matches(sum: &[u8], body: &[u8]) -> bool {
+    let crc = crc32fast::hash(body);
+    sum.len() == 8
+        && sum
+            .iter()
+            .enumerate()
+            .all(|(i, digit)| *digit == b"0123456789abcdef"[((crc >> (28 - 4 * i)) & 0xf) as usize])
 }
 
-/// One record as bytes for the host's storage: `crc32 json`.
+/// One record as bytes for the host's storage: `crc32 json`, written in one buffer.
 fn encode(record: &RecordOut<'_>) -> Vec<u8> {
-    let body = serde_json::to_vec(record).expect("records serialise");
-    let mut out = Vec::with_capacity(body.len() + 9);
-    out.extend_from_slice(checksum(&body).as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(&body);
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"00000000 ");
+    serde_json::to_writer(&mut out, record).expect("records serialise");
+    seal(&mut out);
     out
 }
 
@@ -148,6 +284,81 @@ pub fn change_record(
     })
 }
 
+/// A record of one entry (a detection), written in one buffer as `change_record` would
+/// write it, with the entry's own JSON at `entry` in it: what is appended and what is sent
+/// as the event are the same bytes, made once.
+pub fn one_entry_record(
+    entry: &LogEntry,
+    from_seq: Option<u64>,
+) -> (Vec<u8>, std::ops::Range<usize>) {
+    // Numbers as serde_json writes them (without the formatting machinery).
+    let number =
+        |out: &mut Vec<u8>, n: u64| serde_json::to_writer(out, &n).expect("numbers serialise");
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"00000000 {\"next_seq\":");
+    number(&mut out, entry.seq + 1);
+    if let Some(from) = from_seq {
+        out.extend_from_slice(b",\"from_seq\":");
+        number(&mut out, from);
+    }
+    out.extend_from_slice(b",\"entries\":[");
+    let start = out.len();
+    // As `LogEntry` serialises (its number and time, then the event's own fields, the tag
+    // first), without serde's flattening.
+    out.extend_from_slice(b"{\"seq\":");
+    number(&mut out, entry.seq);
+    out.extend_from_slice(b",\"time_ms\":");
+    number(&mut out, entry.time_ms);
+    let event_start = out.len();
+    serde_json::to_writer(&mut out, &entry.event).expect("events serialise");
+    out[event_start] = b','; // in place of the event's own `{`
+    let end = out.len();
+    out.extend_from_slice(b"]}");
+    seal(&mut out);
+    (out, start..end)
+}
+
+/// A base record, as `encode` would write it, its entries (as read) copied in place.
+fn encode_base(
+    next_seq: u64,
+    task_state: TaskState,
+    state: &StoredOut<'_>,
+    entries: &[&str],
+) -> Vec<u8> {
+    use std::io::Write;
+    let size: usize = entries.iter().map(|e| e.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 1024);
+    out.extend_from_slice(b"00000000 ");
+    let _ = write!(out, "{{\"next_seq\":{next_seq},\"base\":");
+    serde_json::to_writer(
+        &mut out,
+        &BaseOut {
+            task_state: Some(task_state),
+        },
+    )
+    .expect("bases serialise");
+    out.extend_from_slice(b",\"state\":");
+    serde_json::to_writer(&mut out, state).expect("states serialise");
+    out.extend_from_slice(b",\"entries\":[");
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(entry.as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    seal(&mut out);
+    out
+}
+
+/// Writes the CRC-32 of everything after the first nine bytes into the first eight.
+fn seal(out: &mut [u8]) {
+    let sum = crc32fast::hash(&out[9..]);
+    for (i, byte) in out[..8].iter_mut().enumerate() {
+        *byte = b"0123456789abcdef"[((sum >> (28 - 4 * i)) & 0xf) as usize];
+    }
+}
+
 /// One log entry as it is written and sent as an event.
 pub fn entry_json(entry: &LogEntry) -> Box<RawValue> {
     serde_json::value::to_raw_value(entry).expect("log entries serialise")
@@ -162,22 +373,20 @@ fn parse(index: usize, bytes: &[u8]) -> Result<Record<'_>, Damaged> {
         (Some(sum), Some(b' '), Some(body)) => (sum, body),
         _ => return Err(damaged("no checksum".into())),
     };
-    if sum != checksum(body).as_bytes() {
+    if !checksum_matches(sum, body) {
         return Err(damaged("its checksum does not match".into()));
+    }
+    if let Some(record) = one_entry(body) {
+        return Ok(record);
     }
     let record: RecordIn<'_> =
         serde_json::from_slice(body).map_err(|e| damaged(format!("unreadable: {e}")))?;
-    let mut entries = Vec::with_capacity(record.entries.len());
-    for (i, raw) in record.entries.into_iter().enumerate() {
-        let head: EntryHead<'_> = serde_json::from_str(raw.get())
-            .map_err(|e| damaged(format!("entry {i} is unreadable: {e}")))?;
-        entries.push((head, raw));
-    }
+    let entries = record.entries.0;
     if record.base.is_some() && record.state.is_none() {
         return Err(damaged("a base record without a state".into()));
     }
     let mut last = None;
-    for (head, _) in &entries {
+    for (head, _) in entries.iter() {
         if head.seq >= record.next_seq || last.is_some_and(|l| head.seq <= l) {
             return Err(damaged(format!(
                 "entry {} is out of order (next_seq {})",
@@ -311,7 +520,7 @@ pub fn restore(records: &[Vec<u8>]) -> Result<Restored, Damaged> {
         if let Some(task_state) = record.base.and_then(|b| b.task_state) {
             restored.last_task_state = Some(task_state);
         }
-        for (head, _) in &record.entries {
+        for (head, _) in record.entries.iter() {
             if head.kind == "state_changed" {
                 restored.last_task_state = head.to.or(restored.last_task_state);
             }
@@ -346,7 +555,7 @@ pub fn page(records: &[Vec<u8>], from_seq: u64, max: usize) -> Result<Page, Dama
     let mut end = 0;
     for (index, bytes) in records.iter().enumerate() {
         let record = parse(index, bytes)?;
-        for (head, raw) in record.entries {
+        for (head, raw) in record.entries.iter() {
             oldest_seq.get_or_insert(head.seq);
             if head.seq < from_seq {
                 continue;
@@ -358,7 +567,7 @@ pub fn page(records: &[Vec<u8>], from_seq: u64, max: usize) -> Result<Page, Dama
                     oldest_seq,
                 });
             }
-            entries.push(raw.get().to_string());
+            entries.push(raw.to_string());
         }
         end = end.max(record.next_seq);
     }
@@ -397,28 +606,84 @@ pub fn log_json(records: &[Vec<u8>]) -> Result<String, Damaged> {
     Ok(format!("[{}]", page.entries.join(",")))
 }
 
+/// A compaction: the base record that replaces the journal, and its consent records (so
+/// the next compaction need not read the base again).
+pub struct Compacted {
+    pub record: Vec<u8>,
+    pub consent: Vec<String>,
+}
+
+/// The consent entries of the journal's first record, when it is a base record.
+pub fn base_consent(records: &[Vec<u8>]) -> Option<Vec<String>> {
+    let first = parse(0, records.first()?).ok()?;
+    first.base?;
+    Some(
+        first
+            .entries
+            .iter()
+            .filter(|(head, _)| is_consent(head))
+            .map(|(_, raw)| raw.to_string())
+            .collect(),
+    )
+}
+
+fn is_consent(head: &EntryHead<'_>) -> bool {
+    head.kind == "consent_changed" && head.accepted.is_some()
+}
+
 /// The base record that replaces the whole journal: `state`, every consent record, and the
 /// other entries `retention` keeps (the newest `max_entries`, of the last `max_age_ms`).
+///
+/// `known_base`, the consent records of the journal's first record when it is a base: if
+/// the records after it hold at least `max_entries` other entries, the retention keeps
+/// none of the base's others, and the base is not read again.
 pub fn compact(
     records: &[Vec<u8>],
     state: &StoredOut<'_>,
     task_state: TaskState,
     now_ms: u64,
     retention: LogRetention,
-) -> Result<Vec<u8>, Damaged> {
+    known_base: Option<&[String]>,
+) -> Result<Compacted, Damaged> {
     let mut next_seq = 0;
-    let mut kept: Vec<(u64, u64, bool, &RawValue)> = Vec::new();
-    let parsed: Vec<Record<'_>> = records
+    let mut kept: Vec<(u64, u64, bool, &str)> = Vec::new();
+    let mut parsed: Vec<Record<'_>> = Vec::with_capacity(records.len());
+    for (i, bytes) in records
         .iter()
         .enumerate()
-        .map(|(i, bytes)| parse(i, bytes))
-        .collect::<Result<_, _>>()?;
+        .skip(usize::from(known_base.is_some()))
+    {
+        parsed.push(parse(i, bytes)?);
+    }
+    let newer_others = parsed
+        .iter()
+        .flat_map(|r| r.entries.iter())
+        .filter(|(head, _)| !is_consent(head))
+        .count() as u64;
+    let base_dropped_whole = retention.max_entries != 0 && newer_others >= retention.max_entries;
+    let mut base_consent: Vec<&str> = Vec::new();
+    match known_base {
+        Some(consent) if base_dropped_whole => {
+            base_consent.extend(consent.iter().map(String::as_str));
+        }
+        Some(_) => parsed.insert(0, parse(0, &records[0])?),
+        None => {}
+    }
+    for raw in &base_consent {
+        let head = entry_head(raw).map_err(|e| Damaged {
+            record: 0,
+            reason: format!("a consent entry is unreadable: {e}"),
+        })?;
+        kept.push((head.seq, head.time_ms, true, raw));
+    }
     for record in &parsed {
         next_seq = record.next_seq;
-        for (head, raw) in &record.entries {
-            let consent = head.kind == "consent_changed" && head.accepted.is_some();
-            kept.push((head.seq, head.time_ms, consent, raw));
+        for (head, raw) in record.entries.iter() {
+            kept.push((head.seq, head.time_ms, is_consent(head), raw));
         }
+    }
+    if let Some(first) = records.first().filter(|_| parsed.is_empty()) {
+        next_seq = parse(0, first)?.next_seq;
     }
     let others = kept.iter().filter(|(_, _, consent, _)| !consent).count() as u64;
     let drop_oldest = match retention.max_entries {
@@ -426,10 +691,12 @@ pub fn compact(
         max => others.saturating_sub(max),
     };
     let mut dropped = 0;
-    let entries: Vec<Box<RawValue>> = kept
+    let mut consent = Vec::new();
+    let entries: Vec<&str> = kept
         .into_iter()
-        .filter(|(_, time_ms, consent, _)| {
-            if *consent {
+        .filter(|(_, time_ms, is_consent, raw)| {
+            if *is_consent {
+                consent.push(raw.to_string());
                 return true;
             }
             let too_many = dropped < drop_oldest;
@@ -440,17 +707,12 @@ pub fn compact(
                 retention.max_age_ms != 0 && now_ms.saturating_sub(*time_ms) > retention.max_age_ms;
             !too_many && !too_old
         })
-        .map(|(_, _, _, raw)| raw.to_owned())
+        .map(|(_, _, _, raw)| raw)
         .collect();
-    Ok(encode(&RecordOut {
-        next_seq,
-        from_seq: None,
-        base: Some(BaseOut {
-            task_state: Some(task_state),
-        }),
-        state: Some(state),
-        entries: &entries,
-    }))
+    Ok(Compacted {
+        record: encode_base(next_seq, task_state, state, &entries),
+        consent,
+    })
 }
 
 #[cfg(test)]

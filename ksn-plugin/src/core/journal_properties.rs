@@ -39,8 +39,7 @@ fn journal() -> Vec<Vec<u8>> {
     task.set_local(r#"{"task": {"lookup_timeout_ms": 4000}}"#)
         .unwrap();
     drop(task);
-    let records = host.records(JOURNAL_KEY);
-    records
+    host.records(JOURNAL_KEY)
 }
 
 /// What a host sees of a restored task: its settings, or the error.

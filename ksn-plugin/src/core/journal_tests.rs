@@ -215,8 +215,8 @@ fn compaction_keeps_the_state_every_consent_record_and_the_retained_entries() {
         max_entries: 10,
         max_age_ms: 0,
     };
-    let base = compact(&records, &state, TaskState::RUNNING, 2_000, retention).unwrap();
-    let compacted = vec![base];
+    let base = compact(&records, &state, TaskState::RUNNING, 2_000, retention, None).unwrap();
+    let compacted = vec![base.record];
     let restored = restore(&compacted).unwrap();
     assert_eq!(restored.next_seq, 104);
     assert_eq!(restored.last_task_state, Some(TaskState::RUNNING));
@@ -235,10 +235,126 @@ fn compaction_keeps_the_state_every_consent_record_and_the_retained_entries() {
         max_entries: 0,
         max_age_ms: 60,
     };
-    let base = compact(&records, &state, TaskState::STOPPED, 1_030, by_age).unwrap();
-    let log: Vec<LogEntry> = serde_json::from_str(&log_json(&[base]).unwrap()).unwrap();
+    let base = compact(&records, &state, TaskState::STOPPED, 1_030, by_age, None).unwrap();
+    let log: Vec<LogEntry> = serde_json::from_str(&log_json(&[base.record]).unwrap()).unwrap();
     assert!(
         log.iter().all(|e| e.seq == 1 || e.time_ms >= 970),
         "{log:?}"
     );
+}
+
+#[test]
+fn a_compaction_that_need_not_read_the_base_gives_what_reading_it_gives() {
+    let given = accepted();
+    let layers = layers();
+    let state = Stored::capture(&layers, &given, true, LicenseState::VALID, true, None);
+    let retention = LogRetention {
+        max_entries: 10,
+        max_age_ms: 0,
+    };
+    let mut records = journal();
+    for seq in 4..30 {
+        records.push(change_record(seq + 1, None, &[licence(seq)], None));
+    }
+    let first = compact(&records, &state, TaskState::RUNNING, 0, retention, None).unwrap();
+    let mut journal = vec![first.record.clone()];
+    assert_eq!(base_consent(&journal).unwrap(), first.consent);
+    // More than the retention keeps after the base: its other entries all go.
+    for seq in 30..45 {
+        journal.push(change_record(seq + 1, None, &[licence(seq)], None));
+    }
+    let read = compact(&journal, &state, TaskState::RUNNING, 0, retention, None).unwrap();
+    let known = compact(
+        &journal,
+        &state,
+        TaskState::RUNNING,
+        0,
+        retention,
+        Some(&first.consent),
+    )
+    .unwrap();
+    assert_eq!(read.record, known.record);
+    // Fewer: the base is read after all, and its newest others kept.
+    let short = &journal[..5];
+    let read = compact(short, &state, TaskState::RUNNING, 0, retention, None).unwrap();
+    let known = compact(
+        short,
+        &state,
+        TaskState::RUNNING,
+        0,
+        retention,
+        Some(&first.consent),
+    )
+    .unwrap();
+    assert_eq!(read.record, known.record);
+    let log: Vec<LogEntry> = serde_json::from_str(&log_json(&[known.record]).unwrap()).unwrap();
+    assert_eq!(log.len(), 11, "the consent record and the newest ten");
+}
+
+#[test]
+fn an_entry_s_head_is_read_from_its_first_bytes_or_whole() {
+    for raw in [
+        r#"{"seq":7,"time_ms":9,"type":"consent_changed","statement":"ksn","version":1,"accepted":false,"source":"local"}"#,
+        r#"{"seq":8,"time_ms":10,"type":"state_changed","from":"running","to":"stopped"}"#,
+        r#"{"time_ms":10,"seq":8,"type":"license_changed","license":"valid"}"#,
+        r#"{"seq":8,"time_ms":10,"type":"k\u0061","x":1}"#,
+    ] {
+        let quick = entry_head(raw).unwrap();
+        let whole: EntryHead<'_> = serde_json::from_str(raw).unwrap();
+        assert_eq!(
+            (
+                quick.seq,
+                quick.time_ms,
+                quick.kind.as_ref(),
+                quick.to,
+                quick.accepted.is_some()
+            ),
+            (
+                whole.seq,
+                whole.time_ms,
+                whole.kind.as_ref(),
+                whole.to,
+                whole.accepted.is_some()
+            ),
+            "{raw}"
+        );
+    }
+}
+
+#[test]
+fn a_one_entry_record_is_what_change_record_writes() {
+    for entry in [
+        LogEntry {
+            seq: 41,
+            time_ms: 7,
+            event: Event::ObjectUntrusted {
+                md5: Some("44d88612fea8a8f36de82e1278abb02f".into()),
+                url: None,
+                verdict: plugin_api::Verdict::UNTRUSTED,
+                source: plugin_api::AnswerSource::KSN,
+                action: plugin_api::ObjectAction::DELETE_FAILED,
+                object: Some(3),
+                path: Some("C:\\a \"b\".exe".into()),
+                reason: Some("in use".into()),
+            },
+        },
+        LogEntry {
+            seq: 0,
+            time_ms: 0,
+            event: Event::KsnRestored {
+                service: Service::PROXY,
+            },
+        },
+    ] {
+        for from_seq in [None, Some(entry.seq)] {
+            let (record, range) = one_entry_record(&entry, from_seq);
+            let general = change_record(entry.seq + 1, from_seq, &[entry_json(&entry)], None);
+            assert_eq!(
+                String::from_utf8_lossy(&record),
+                String::from_utf8_lossy(&general)
+            );
+            let back: LogEntry = serde_json::from_slice(&record[range]).unwrap();
+            assert_eq!(back, entry);
+        }
+    }
 }

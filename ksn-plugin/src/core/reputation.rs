@@ -268,7 +268,7 @@ impl<H: Host> Task<H> {
         };
         self.egress.enqueue(&snapshot, DataCategory::STATISTICS);
         self.egress.enqueue(&snapshot, DataCategory::KMP);
-        self.record(vec![Event::ObjectUntrusted {
+        self.record_one(Event::ObjectUntrusted {
             md5,
             url,
             verdict,
@@ -277,7 +277,7 @@ impl<H: Host> Task<H> {
             object: handle,
             path,
             reason,
-        }]);
+        });
         LookupAnswer {
             verdict,
             action,

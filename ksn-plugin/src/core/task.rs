@@ -34,7 +34,7 @@ use super::{
     egress::{Egress, BATCH_INTERVAL_MS},
     explain,
     host::Host,
-    journal::{self, compact_after, entry_json, Event, JOURNAL_KEY},
+    journal::{self, compact_after, entry_json, Event, LogEntry, JOURNAL_KEY},
     oddities::Oddities,
     reconcile,
     route::Route,
@@ -70,6 +70,9 @@ struct Plane {
     journal_next: u64,
     /// Change records since the last base record.
     since_base: usize,
+    /// The consent records of the journal's base record, when known: a compaction that
+    /// drops every other entry of the base need not read it again.
+    base_consent: Option<Vec<String>>,
 }
 
 /// At most this many records of detections and refusals wait for storage; past it, the
@@ -121,6 +124,7 @@ impl<H: Host> Task<H> {
                 facts_waiting: 0,
                 not_recorded: 0,
                 since_base: records.len(),
+                base_consent: journal::base_consent(&records),
             }),
             files: Shelf::default(),
             urls: url_shelf(),
@@ -348,12 +352,18 @@ impl<H: Host> Task<H> {
                     plane.state.state,
                     self.clock.coarse(),
                     self.retention,
+                    plane.base_consent.as_deref(),
                 )
                 .map_err(|e| e.to_string())
             })
-            .and_then(|base| self.host.storage_replace(JOURNAL_KEY, &[&base]));
-        if let Err(e) = compacted {
-            log::warn!("the journal was not compacted: {e}");
+            .and_then(|base| {
+                self.host
+                    .storage_replace(JOURNAL_KEY, &[&base.record])
+                    .map(|()| base.consent)
+            });
+        match compacted {
+            Ok(consent) => plane.base_consent = Some(consent),
+            Err(e) => log::warn!("the journal was not compacted: {e}"),
         }
     }
 
@@ -430,6 +440,38 @@ impl<H: Host> Task<H> {
                 log::info!("{operation} refused: {error}");
                 Err(error)
             }
+        }
+    }
+
+    /// Records one event of the data plane (a detection): one record, appended at once,
+    /// with nothing of the control plane's state copied or published (a fact changes none
+    /// of it); the general path when records wait, a change waits, or storage refuses.
+    pub(super) fn record_one(&self, event: Event) {
+        let mut plane = self.plane();
+        if !plane.unrecorded.is_empty() || plane.state.waiting.is_some() {
+            drop(plane);
+            return self.record(vec![event]);
+        }
+        let seq = plane.state.next_seq;
+        let entry = LogEntry {
+            seq,
+            time_ms: self.now(),
+            event,
+        };
+        let from_seq = (seq != plane.journal_next).then_some(seq);
+        let (record, json) = journal::one_entry_record(&entry, from_seq);
+        if self.host.storage_append(JOURNAL_KEY, &record).is_err() {
+            drop(plane);
+            return self.record(vec![entry.event]);
+        }
+        plane.state.next_seq = seq + 1;
+        plane.journal_next = seq + 1;
+        plane.since_base += 1;
+        // The entry's JSON, as the record holds it (serde_json writes UTF-8).
+        let event = std::str::from_utf8(&record[json]).expect("serde_json writes UTF-8");
+        self.host.emit_event(event);
+        if plane.since_base >= compact_after(self.retention) {
+            self.compact(&mut plane);
         }
     }
 
