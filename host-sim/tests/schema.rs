@@ -244,3 +244,53 @@ fn the_shipped_document_schemas_are_current_and_every_document_validates() {
         serde_json::json!({"seq": 1, "time_ms": 2, "type": "state_changed", "from": "stopped"});
     assert!(!errors(&schemas["event"], &wrong).is_empty());
 }
+
+/// docs/loading-from-c.md lists every event type with every field its schema has, the
+/// optional ones in brackets, and every document name: a C host reads the list, not the
+/// Rust types.
+#[test]
+fn the_c_guide_lists_every_event_type_with_its_fields() {
+    let guide =
+        std::fs::read_to_string(common::repo_root().join("docs/loading-from-c.md")).unwrap();
+    let schema = plugin_api::documents::schemas::schema("event").unwrap();
+    let mut listed = 0;
+    for variant in schema["oneOf"].as_array().unwrap() {
+        let properties = variant["properties"].as_object().unwrap();
+        let Some(name) = properties["type"]["const"].as_str() else {
+            continue; // the newer plugin's types
+        };
+        let row = guide
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("docs/loading-from-c.md has no row for `{name}`"));
+        let fields = row.split('|').nth(2).unwrap();
+        let required: Vec<&str> = variant["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Json::as_str)
+            .collect();
+        for field in properties.keys().filter(|f| *f != "type") {
+            let shown = if required.contains(&field.as_str()) {
+                format!("`{field}`")
+            } else {
+                format!("[`{field}`]")
+            };
+            let bare = fields.replace(&format!("[`{field}`]"), "");
+            let present = if required.contains(&field.as_str()) {
+                bare.contains(&shown)
+            } else {
+                fields.contains(&shown)
+            };
+            assert!(present, "`{name}`'s row should show {shown}: {row}");
+        }
+        listed += 1;
+    }
+    assert!(listed >= 18, "{listed}");
+    for name in plugin_api::documents::schemas::names() {
+        assert!(
+            guide.contains(&format!("`{name}`")),
+            "the guide does not name `{name}`"
+        );
+    }
+}

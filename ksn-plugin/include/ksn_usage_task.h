@@ -5,6 +5,23 @@
  * Versioning: every struct starts with struct_size (set it to sizeof before a call);
  * fields and functions are only ever appended. Strings are UTF-8, pointer and length.
  * What the plugin allocates, the host frees with ksn_string_free / ksn_error_free.
+ *
+ * Boot order: ksn_install_logger (once per library), then per task ksn_task_new (restores
+ * settings, consent, log, the Private KSN mode and the licence last reported from the
+ * host's storage), ksn_task_set_license, ksn_task_set_private_ksn, and last
+ * ksn_task_application_started (which starts the task if its schedule says so; refused
+ * with KSN_ERROR_INVALID_STATE while the licence is unknown and a start is scheduled).
+ *
+ * Costs: a cached trusted or unknown answer allocates nothing and reads no clock; a cached
+ * untrusted answer writes one durable record (storage_append), emits one event and calls
+ * backup_and_delete (about 2 us and 5 allocations over an in-memory host; ksn-bench's
+ * untrusted_hit_us). A miss costs the host's transport.
+ *
+ * Bounds: a task uses one storage key, "journal", and must not share its storage with
+ * another task. The log keeps what KsnHost.log_retention says (consent records for ever);
+ * the ledger keeps in memory the newest log_retention.max_entries items (at most
+ * 1,000,000), read once at ksn_task_new. Every integer in a JSON document is below 2^53,
+ * so readers that use doubles read it exactly.
  */
 
 #ifndef KSN_USAGE_TASK_H
@@ -393,6 +410,16 @@ typedef KsnErrorKind (*PFN_ksn_task_log_page)(const struct KsnTask *task,
 
 typedef PFN_ksn_task_log_page PFN_ksn_task_ledger_page;
 
+typedef KsnErrorKind (*PFN_ksn_task_control)(const struct KsnTask *task,
+                                             const struct KsnCall *call,
+                                             struct KsnStatus *after,
+                                             struct KsnError *error);
+
+typedef KsnErrorKind (*PFN_ksn_document_schema)(const char *name,
+                                                size_t name_len,
+                                                struct KsnString *out,
+                                                struct KsnError *error);
+
 #define KSN_OK 0
 
 #define KSN_ERROR_STATEMENT_NOT_ACCEPTED 1
@@ -607,8 +634,10 @@ KsnErrorKind ksn_task_status(const struct KsnTask *task,
                              struct KsnStatus *status,
                              struct KsnError *error);
 
-// File reputation for the application's other tasks. Allocates nothing when the answer
-// is cached.
+// File reputation for the application's other tasks, about `query->object`. A cached
+// trusted or unknown answer allocates nothing; a cached untrusted one writes one record,
+// emits `object_untrusted` and calls `backup_and_delete` with this query (when deletion
+// is on), every time it is asked: each call is a detection of that object.
 //
 // # Safety
 //

@@ -107,3 +107,36 @@ fn the_header_compiles_as_cpp17() {
     args.extend(STRICT);
     compiles("c++", "check.cpp", &args);
 }
+
+/// Every function the library exports has its `PFN_` type in the header, and every
+/// `PFN_` type the source declares is exported by cbindgen.toml.
+#[test]
+fn every_exported_function_has_its_pfn_type_in_the_header() {
+    let header = std::fs::read_to_string(header_path()).unwrap();
+    let source = std::fs::read_to_string(crate_dir().join("src/capi/signatures.rs")).unwrap();
+    let declared: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub type "))
+        .filter_map(|l| l.split([' ', '=']).next())
+        .collect();
+    // The declarations: `KsnErrorKind ksn_task_new(`, `const char *ksn_error_kind_name(`.
+    let functions: Vec<&str> = header
+        .lines()
+        .filter(|l| !l.starts_with(['/', ' ', '#', 't', '}']))
+        .filter_map(|l| l.split_once('(').map(|(head, _)| head))
+        .filter_map(|head| head.rsplit([' ', '*']).next())
+        .filter(|name| name.starts_with("ksn_"))
+        .collect();
+    assert!(functions.len() >= 25, "{functions:?}");
+    for function in functions {
+        let pfn = format!("PFN_{function}");
+        assert!(
+            declared.contains(&pfn.as_str()),
+            "signatures.rs declares no {pfn}"
+        );
+        assert!(
+            header.contains(&format!(" {pfn};")) || header.contains(&format!("(*{pfn})")),
+            "the header lacks {pfn}: add it to cbindgen.toml's [export] include"
+        );
+    }
+}

@@ -240,8 +240,10 @@ pub unsafe extern "C" fn ksn_task_status(
     })
 }
 
-/// File reputation for the application's other tasks. Allocates nothing when the answer
-/// is cached.
+/// File reputation for the application's other tasks, about `query->object`. A cached
+/// trusted or unknown answer allocates nothing; a cached untrusted one writes one record,
+/// emits `object_untrusted` and calls `backup_and_delete` with this query (when deletion
+/// is on), every time it is asked: each call is a detection of that object.
 ///
 /// # Safety
 ///

@@ -73,15 +73,20 @@ fn unpack(word: u64) -> (u32, u32) {
 }
 
 impl Egress {
-    /// The ledger keeps the newest `ledger_capacity` items (0: no limit).
+    /// The ledger keeps the newest `ledger_capacity` items, at most `LEDGER_MOST` (also
+    /// when the host's retention sets no limit, 0): it lives in memory.
     pub fn new(ledger_capacity: usize) -> Self {
+        let capacity = match ledger_capacity {
+            0 => LEDGER_MOST,
+            n => n.min(LEDGER_MOST),
+        };
         Self {
             gates: Default::default(),
             queues: Default::default(),
             ledger: Mutex::new(Ledger {
                 items: VecDeque::new(),
                 next_seq: 0,
-                capacity: ledger_capacity,
+                capacity,
             }),
             lost: Default::default(),
             proxy: ProxyHealth::default(),
@@ -358,6 +363,9 @@ const DataCategory_ALL: [DataCategory; 4] = [
     DataCategory::KMP,
 ];
 
+/// The most ledger items a task keeps in memory, whatever the log retention.
+pub const LEDGER_MOST: usize = 1_000_000;
+
 /// The items that left the device, newest kept.
 struct Ledger {
     items: VecDeque<LedgerItem>,
@@ -367,10 +375,23 @@ struct Ledger {
 
 impl Ledger {
     fn push(&mut self, item: LedgerItem) {
-        if self.capacity != 0 && self.items.len() == self.capacity {
+        if self.items.len() >= self.capacity {
             self.items.pop_front();
         }
         self.next_seq = item.seq + 1;
         self.items.push_back(item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_is_bounded_even_when_the_log_is_not() {
+        for (retention, kept) in [(0, LEDGER_MOST), (16, 16), (usize::MAX, LEDGER_MOST)] {
+            let egress = Egress::new(retention);
+            assert_eq!(egress.ledger.lock().unwrap().capacity, kept);
+        }
     }
 }

@@ -231,41 +231,54 @@ impl<H: Host> Task<H> {
         // however long the host takes over the action.
         let snapshot = snapshot.unwrap_or_else(|| self.snapshot.load_full());
         let mut reason = None;
-        let (md5, url, action, handle, path) = match object {
-            Object::File(query, object) => {
-                let action = if snapshot.delete_untrusted {
-                    match self.host.backup_and_delete(object, query) {
-                        Ok(()) => ObjectAction::DELETED,
-                        Err(e) => {
-                            log::warn!("could not delete untrusted file {}: {e}", query.md5_hex());
-                            reason = Some(e);
-                            ObjectAction::DELETE_FAILED
-                        }
-                    }
-                } else {
-                    ObjectAction::LOGGED
-                };
-                let path = object
-                    .map(|o| o.path.as_str())
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_string);
-                (
-                    Some(query.md5_hex()),
+        let (md5, url, action, handle, path) =
+            match object {
+                Object::File(query, object) => {
+                    let action =
+                        if snapshot.delete_untrusted {
+                            match self.host.backup_and_delete(object, query) {
+                                Ok(()) => ObjectAction::DELETED,
+                                Err(e) => {
+                                    match object {
+                                        Some(o) => log::warn!(
+                                    "could not delete untrusted object {} ({}, MD5 {}): {e}",
+                                    o.handle,
+                                    if o.path.is_empty() { "no path" } else { o.path.as_str() },
+                                    query.md5_hex()
+                                ),
+                                        None => log::warn!(
+                                            "could not delete untrusted file {}: {e}",
+                                            query.md5_hex()
+                                        ),
+                                    }
+                                    reason = Some(e);
+                                    ObjectAction::DELETE_FAILED
+                                }
+                            }
+                        } else {
+                            ObjectAction::LOGGED
+                        };
+                    let path = object
+                        .map(|o| o.path.as_str())
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_string);
+                    (
+                        Some(query.md5_hex()),
+                        None,
+                        action,
+                        object.map(|o| o.handle),
+                        path,
+                    )
+                }
+                // A URL is not an object on the device: the detection is recorded.
+                Object::Url(url) => (
                     None,
-                    action,
-                    object.map(|o| o.handle),
-                    path,
-                )
-            }
-            // A URL is not an object on the device: the detection is recorded.
-            Object::Url(url) => (
-                None,
-                Some(url.to_string()),
-                ObjectAction::LOGGED,
-                None,
-                None,
-            ),
-        };
+                    Some(url.to_string()),
+                    ObjectAction::LOGGED,
+                    None,
+                    None,
+                ),
+            };
         self.egress.enqueue(&snapshot, DataCategory::STATISTICS);
         self.egress.enqueue(&snapshot, DataCategory::KMP);
         self.record_one(Event::ObjectUntrusted {
