@@ -225,7 +225,15 @@ static int32_t backup_and_delete(void *context, const KsnFileQuery *query,
     (void)context, (void)error;
     char hex[33];
     md5_hex(query->md5, hex);
-    printf("  host: backed up and deleted %s\n", hex);
+    /* The object the lookup was about (1.3.0): delete that one, not whatever shares its
+     * checksum. An older plugin's struct_size does not reach it. */
+    if (query->struct_size >= offsetof(KsnFileQuery, path_len) + sizeof query->path_len) {
+        printf("  host: backed up and deleted object %llu (%.*s, %s)\n",
+               (unsigned long long)query->object, (int)query->path_len,
+               query->path != NULL ? query->path : "", hex);
+    } else {
+        printf("  host: backed up and deleted %s\n", hex);
+    }
     return 0;
 }
 
@@ -306,10 +314,14 @@ static KsnLookupAnswer look_up(const KsnTask *task, const char *hex) {
         query.md5[i] = (uint8_t)byte;
     }
     query.size_bytes = 68;
+    query.object = 1; /* the host's handle of the file, handed back in the answer */
+    query.path = "/srv/share/eicar.com";
+    query.path_len = strlen(query.path);
     report("check_file", api.check_file(task, &query, &answer, &error), &error);
     printf("  %s: %s, action %s%s\n", hex, verdict_name(answer.verdict),
            answer.action == KSN_ACTION_DELETED ? "deleted"
-           : answer.action == KSN_ACTION_LOGGED ? "logged" : "none",
+           : answer.action == KSN_ACTION_LOGGED ? "logged"
+           : answer.action == KSN_ACTION_DELETE_FAILED ? "delete_failed" : "none",
            answer.cached ? " (cached)" : "");
     return answer;
 }
@@ -400,7 +412,8 @@ int main(int argc, char **argv) {
            "the task runs on Private KSN");
 
     KsnLookupAnswer answer = look_up(task, EICAR);
-    expect(answer.verdict == KSN_VERDICT_UNTRUSTED && answer.action == KSN_ACTION_DELETED,
+    expect(answer.verdict == KSN_VERDICT_UNTRUSTED && answer.action == KSN_ACTION_DELETED
+               && answer.object == 1,
            "Private KSN finds the test file untrusted, and it is deleted");
 
     host.task_error_seen = 0;

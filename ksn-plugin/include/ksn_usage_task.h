@@ -738,8 +738,9 @@ KsnErrorKind ksn_task_counters_json(const struct KsnTask *task,
                                     struct KsnError *error);
 
 // A control call, and the task's status as it ended, in `after` (NULL when the host does
-// not want it; else a `KsnStatus` of its `struct_size`, written even when the call
-// failed, unless its arguments were refused). The calls that can change the state:
+// not want it; else a `KsnStatus` of its `struct_size`), written also when the call
+// failed, except with `KSN_ERROR_INVALID_ARGUMENT`: the host's mistake changed nothing,
+// and `after` is left as the host set it. The calls that can change the state:
 // `push_policy` and `set_local` (a withdrawal stops the task), `set_private_ksn` and
 // `set_license` (the task fails), `application_started` (a scheduled start), `start`,
 // `stop`. So `set_private_ksn(false)` under a running task answers `KSN_OK` with `after`

@@ -103,10 +103,14 @@ fn a_control_call_answers_what_it_caused() {
     assert_eq!(refused.unwrap_err().kind, KSN_ERROR_STATEMENT_NOT_ACCEPTED);
     assert_eq!(after.state, KSN_STATE_FAILED);
     // The host's mistakes: an operation or a licence the contract does not know.
-    let (unknown, _) = op(99, "", false, 0);
+    // They change nothing and leave `after` as the host set it.
+    let (unknown, after) = op(99, "", false, 0);
     assert_eq!(unknown.unwrap_err().kind, KSN_ERROR_INVALID_ARGUMENT);
-    let (licence, _) = op(KSN_OPERATION_SET_LICENSE, "", false, 77);
+    assert_eq!(after.state, 99);
+    let (licence, after) = op(KSN_OPERATION_SET_LICENSE, "", false, 77);
     assert_eq!(licence.unwrap_err().kind, KSN_ERROR_INVALID_ARGUMENT);
+    assert_eq!(after.state, 99);
+    assert_eq!(task.status().license, KSN_LICENSE_VALID);
     // No status wanted.
     let call_ = control_call(KSN_OPERATION_STOP, "", false, 0);
     call(api, |e| unsafe {

@@ -445,8 +445,9 @@ pub unsafe extern "C" fn ksn_task_counters_json(
 }
 
 /// A control call, and the task's status as it ended, in `after` (NULL when the host does
-/// not want it; else a `KsnStatus` of its `struct_size`, written even when the call
-/// failed, unless its arguments were refused). The calls that can change the state:
+/// not want it; else a `KsnStatus` of its `struct_size`), written also when the call
+/// failed, except with `KSN_ERROR_INVALID_ARGUMENT`: the host's mistake changed nothing,
+/// and `after` is left as the host set it. The calls that can change the state:
 /// `push_policy` and `set_local` (a withdrawal stops the task), `set_private_ksn` and
 /// `set_license` (the task fails), `application_started` (a scheduled start), `start`,
 /// `stop`. So `set_private_ksn(false)` under a running task answers `KSN_OK` with `after`
@@ -484,9 +485,12 @@ pub unsafe extern "C" fn ksn_task_control(
             enabled: call.enabled != 0,
             license: LicenseState(known_value(call.license, "call->license")?),
         });
+        let result = outcome.result.into_result();
         if let Some(slot) = slot {
-            slot.write(c_status(outcome.status));
+            if !matches!(&result, Err(e) if e.kind == ErrorKind::INVALID_ARGUMENT) {
+                slot.write(c_status(outcome.status));
+            }
         }
-        Ok(outcome.result.into_result()?)
+        Ok(result?)
     })
 }
