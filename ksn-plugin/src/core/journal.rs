@@ -286,9 +286,12 @@ pub fn change_record(
 
 /// A record of one entry (a detection), written in one buffer as `change_record` would
 /// write it, with the entry's own JSON at `entry` in it: what is appended and what is sent
-/// as the event are the same bytes, made once.
+/// as the event are the same bytes, made once. `write_event` writes the event as a JSON
+/// object, as it serialises.
 pub fn one_entry_record(
-    entry: &LogEntry,
+    seq: u64,
+    time_ms: u64,
+    write_event: impl FnOnce(&mut Vec<u8>),
     from_seq: Option<u64>,
 ) -> (Vec<u8>, std::ops::Range<usize>) {
     // Numbers as serde_json writes them (without the formatting machinery).
@@ -296,7 +299,7 @@ pub fn one_entry_record(
         |out: &mut Vec<u8>, n: u64| serde_json::to_writer(out, &n).expect("numbers serialise");
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"00000000 {\"next_seq\":");
-    number(&mut out, entry.seq + 1);
+    number(&mut out, seq + 1);
     if let Some(from) = from_seq {
         out.extend_from_slice(b",\"from_seq\":");
         number(&mut out, from);
@@ -306,11 +309,11 @@ pub fn one_entry_record(
     // As `LogEntry` serialises (its number and time, then the event's own fields, the tag
     // first), without serde's flattening.
     out.extend_from_slice(b"{\"seq\":");
-    number(&mut out, entry.seq);
+    number(&mut out, seq);
     out.extend_from_slice(b",\"time_ms\":");
-    number(&mut out, entry.time_ms);
+    number(&mut out, time_ms);
     let event_start = out.len();
-    serde_json::to_writer(&mut out, &entry.event).expect("events serialise");
+    write_event(&mut out);
     out[event_start] = b','; // in place of the event's own `{`
     let end = out.len();
     out.extend_from_slice(b"]}");

@@ -347,7 +347,8 @@ fn a_one_entry_record_is_what_change_record_writes() {
         },
     ] {
         for from_seq in [None, Some(entry.seq)] {
-            let (record, range) = one_entry_record(&entry, from_seq);
+            let write = |out: &mut Vec<u8>| serde_json::to_writer(out, &entry.event).unwrap();
+            let (record, range) = one_entry_record(entry.seq, entry.time_ms, write, from_seq);
             let general = change_record(entry.seq + 1, from_seq, &[entry_json(&entry)], None);
             assert_eq!(
                 String::from_utf8_lossy(&record),

@@ -231,6 +231,7 @@ impl<H: Host> Task<H> {
         // however long the host takes over the action.
         let snapshot = snapshot.unwrap_or_else(|| self.snapshot.load_full());
         let mut reason = None;
+        let mut hex = [0; 32];
         let (md5, url, action, handle, path) =
             match object {
                 Object::File(query, object) => {
@@ -258,12 +259,9 @@ impl<H: Host> Task<H> {
                         } else {
                             ObjectAction::LOGGED
                         };
-                    let path = object
-                        .map(|o| o.path.as_str())
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_string);
+                    let path = object.map(|o| o.path.as_str()).filter(|p| !p.is_empty());
                     (
-                        Some(query.md5_hex()),
+                        Some(hex_of(&query.md5, &mut hex)),
                         None,
                         action,
                         object.map(|o| o.handle),
@@ -271,17 +269,11 @@ impl<H: Host> Task<H> {
                     )
                 }
                 // A URL is not an object on the device: the detection is recorded.
-                Object::Url(url) => (
-                    None,
-                    Some(url.to_string()),
-                    ObjectAction::LOGGED,
-                    None,
-                    None,
-                ),
+                Object::Url(url) => (None, Some(url), ObjectAction::LOGGED, None, None),
             };
         self.egress.enqueue(&snapshot, DataCategory::STATISTICS);
         self.egress.enqueue(&snapshot, DataCategory::KMP);
-        self.record_one(Event::ObjectUntrusted {
+        let detection = Detection {
             md5,
             url,
             verdict,
@@ -289,8 +281,9 @@ impl<H: Host> Task<H> {
             action,
             object: handle,
             path,
-            reason,
-        });
+            reason: reason.as_deref(),
+        };
+        self.record_one(|out| detection.write_json(out), || detection.to_event());
         LookupAnswer {
             verdict,
             action,
@@ -344,5 +337,125 @@ fn answer(verdict: Verdict, source: AnswerSource, cached: bool) -> LookupAnswer 
         action: ObjectAction::NONE,
         source,
         cached,
+    }
+}
+
+/// The `object_untrusted` event as it is written, borrowing what it names: the common
+/// detection is recorded without building the owned `Event` (which the general path, when
+/// records wait, still gets from `to_event`). `write_json` writes exactly what
+/// `Event::ObjectUntrusted` serialises to (tested), escaping only the texts that need it.
+pub(super) struct Detection<'a> {
+    pub md5: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub verdict: Verdict,
+    pub source: AnswerSource,
+    pub action: ObjectAction,
+    pub object: Option<u64>,
+    pub path: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+impl Detection<'_> {
+    /// The event as a JSON object, fields in `Event::ObjectUntrusted`'s order.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let text = |out: &mut Vec<u8>, key: &[u8], value: &str| {
+            out.extend_from_slice(key);
+            serde_json::to_writer(&mut *out, value).expect("strings serialise");
+        };
+        // Names and hexadecimal digits need no escaping.
+        let name = |out: &mut Vec<u8>, key: &[u8], value: &str| {
+            out.extend_from_slice(key);
+            out.push(b'"');
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'"');
+        };
+        out.extend_from_slice(br#"{"type":"object_untrusted""#);
+        if let Some(md5) = self.md5 {
+            name(out, br#","md5":"#, md5);
+        }
+        if let Some(url) = self.url {
+            text(out, br#","url":"#, url);
+        }
+        name(out, br#","verdict":"#, self.verdict.as_str());
+        name(out, br#","source":"#, self.source.as_str());
+        name(out, br#","action":"#, self.action.as_str());
+        if let Some(object) = self.object {
+            out.extend_from_slice(br#","object":"#);
+            serde_json::to_writer(&mut *out, &object).expect("numbers serialise");
+        }
+        if let Some(path) = self.path {
+            text(out, br#","path":"#, path);
+        }
+        if let Some(reason) = self.reason {
+            text(out, br#","reason":"#, reason);
+        }
+        out.push(b'}');
+    }
+
+    pub fn to_event(&self) -> Event {
+        Event::ObjectUntrusted {
+            md5: self.md5.map(str::to_string),
+            url: self.url.map(str::to_string),
+            verdict: self.verdict,
+            source: self.source,
+            action: self.action,
+            object: self.object,
+            path: self.path.map(str::to_string),
+            reason: self.reason.map(str::to_string),
+        }
+    }
+}
+
+/// The checksum as 32 lowercase hexadecimal digits, in `out`.
+fn hex_of<'a>(md5: &[u8; 16], out: &'a mut [u8; 32]) -> &'a str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in md5.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(byte >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(byte & 15)];
+    }
+    std::str::from_utf8(out).expect("hexadecimal digits are ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detection_is_written_as_its_event() {
+        let query = FileQuery {
+            md5: FileQuery::parse_md5("44d88612fea8a8f36de82e1278abb02f").unwrap(),
+            size_bytes: 68,
+        };
+        let mut hex = [0; 32];
+        assert_eq!(hex_of(&query.md5, &mut hex), query.md5_hex());
+        let eicar = Some("44d88612fea8a8f36de82e1278abb02f");
+        for (md5, url, object, path, reason) in [
+            (
+                eicar,
+                None,
+                Some(7),
+                Some("C:\\a \"b\".exe"),
+                Some("in use"),
+            ),
+            (eicar, None, None, None, None),
+            (None, Some("https://example.com/\u{e9}"), None, None, None),
+        ] {
+            let detection = Detection {
+                md5,
+                url,
+                verdict: Verdict::UNTRUSTED,
+                source: AnswerSource::PRIVATE_DATABASE,
+                action: ObjectAction::DELETE_FAILED,
+                object,
+                path,
+                reason,
+            };
+            let mut written = Vec::new();
+            detection.write_json(&mut written);
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(&detection.to_event()).unwrap()
+            );
+        }
     }
 }

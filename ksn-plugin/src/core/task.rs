@@ -34,7 +34,7 @@ use super::{
     egress::{Egress, BATCH_INTERVAL_MS},
     explain,
     host::Host,
-    journal::{self, compact_after, entry_json, Event, LogEntry, JOURNAL_KEY},
+    journal::{self, compact_after, entry_json, Event, JOURNAL_KEY},
     oddities::Oddities,
     reconcile,
     route::Route,
@@ -446,23 +446,22 @@ impl<H: Host> Task<H> {
     /// Records one event of the data plane (a detection): one record, appended at once,
     /// with nothing of the control plane's state copied or published (a fact changes none
     /// of it); the general path when records wait, a change waits, or storage refuses.
-    pub(super) fn record_one(&self, event: Event) {
+    pub(super) fn record_one(
+        &self,
+        write_event: impl FnOnce(&mut Vec<u8>),
+        owned: impl FnOnce() -> Event,
+    ) {
         let mut plane = self.plane();
         if !plane.unrecorded.is_empty() || plane.state.waiting.is_some() {
             drop(plane);
-            return self.record(vec![event]);
+            return self.record(vec![owned()]);
         }
         let seq = plane.state.next_seq;
-        let entry = LogEntry {
-            seq,
-            time_ms: self.now(),
-            event,
-        };
         let from_seq = (seq != plane.journal_next).then_some(seq);
-        let (record, json) = journal::one_entry_record(&entry, from_seq);
+        let (record, json) = journal::one_entry_record(seq, self.now(), write_event, from_seq);
         if self.host.storage_append(JOURNAL_KEY, &record).is_err() {
             drop(plane);
-            return self.record(vec![entry.event]);
+            return self.record(vec![owned()]);
         }
         plane.state.next_seq = seq + 1;
         plane.journal_next = seq + 1;
