@@ -10,6 +10,30 @@
 //! (`not implemented by this plugin`). The `ksn_contract` cfg exists only for the
 //! contract-drift test fixtures (`tests/fixtures/contracts/`), which build this same
 //! source with one method more (`next`) or a changed layout (`changed`).
+//!
+//! # Driving a task
+//!
+//! - **Boot order.** The plugin's factory (`new_task`) creates the task over the host's
+//!   services and restores what it stored: settings, consent, the log, the Private KSN
+//!   mode and the licence last reported (and reconciles its journal with the host's
+//!   `events_since`). Then the host calls `set_license` and `set_private_ksn` with what it
+//!   knows now, `push_policy` with the device's stored policy, unchanged, and last
+//!   `application_started`. A task whose licence was never reported refuses
+//!   `application_started` with `invalid_state` when a start is scheduled, and changes
+//!   nothing.
+//! - **What a call causes.** `control` makes any control call and answers the status
+//!   after it, so a host learns from the call itself that `set_private_ksn(false)` failed
+//!   the running task with `license_violation`. Lookups, documents, `tick` and
+//!   `purge_cache` never change the state.
+//! - **Objects.** `check_object` names the host's object; the action
+//!   (`backup_and_delete_object`) applies to that object, not to whatever shares its
+//!   checksum, and every lookup that finds it untrusted is a detection of it.
+//! - **Bounds.** A task keeps its records under its own storage keys (the KSN Usage task:
+//!   `journal`) and must not share its storage with another task. The host's
+//!   `log_retention` is read once, at creation. Every integer in a document is below 2^53,
+//!   so readers that use doubles read it exactly.
+//! - **Whose mistake.** An argument the contract does not take (an empty or malformed URL,
+//!   a licence or operation it does not know) is `invalid_argument`, and changes nothing.
 
 use abi_stable::std_types::{RBox, RResult, RStr, RString};
 
@@ -157,12 +181,16 @@ macro_rules! ksn_task_contract {
                 fn set_private_ksn(&self, enabled: bool => bool)
                     -> RResult<(), TaskError> => Result<(), TaskError>;
 
-                /// The licence changed.
+                /// The licence changed (a value the contract does not know is
+                /// `invalid_argument`). The task keeps the last one reported across
+                /// restarts.
                 fn set_license(&self, license: LicenseState => LicenseState)
                     -> RResult<(), TaskError> => Result<(), TaskError>;
 
                 /// The application (host) has started: the task starts itself if its
-                /// schedule says so.
+                /// schedule says so. Call it last in the boot order; with a start
+                /// scheduled and the licence never reported it is refused
+                /// (`invalid_state`).
                 fn application_started(&self)
                     -> RResult<(), TaskError> => Result<(), TaskError>;
 
@@ -177,7 +205,9 @@ macro_rules! ksn_task_contract {
                 fn status(&self) -> TaskStatus => TaskStatus,
                     on_panic crate::guard::FAILED_BY_PANIC;
 
-                /// File reputation for the application's other tasks.
+                /// File reputation for the application's other tasks. A cached trusted
+                /// or unknown answer allocates nothing; an untrusted one is acted on and
+                /// recorded (one durable record, one event).
                 fn check_file(&self, query: FileQuery => FileQuery)
                     -> RResult<LookupAnswer, TaskError> => Result<LookupAnswer, TaskError>;
 

@@ -660,6 +660,14 @@ impl TaskImpl for MinimalTask {
             if !scheduled || inner.state.state == TaskState::RUNNING {
                 return Ok(());
             }
+            // The boot order is licence first: a start decided without it would be wrong.
+            if inner.state.license == LicenseState::UNKNOWN {
+                let e = TaskError::new(
+                    ErrorKind::INVALID_STATE,
+                    "application_started: the licence is unknown (never reported): call set_license first, then application_started",
+                );
+                return Err(self.refuse(inner, "application_started", e));
+            }
             match may_run(&inner.state) {
                 Ok(()) => self.begin(inner, Some("application_started")),
                 Err(e) => {

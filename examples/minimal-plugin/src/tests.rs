@@ -510,6 +510,29 @@ fn the_log_and_settings_survive_a_restart_and_events_match_the_log() {
     assert_eq!(task.status().state, TaskState::RUNNING);
 }
 
+/// The boot order: a scheduled start needs the licence first; the licence last reported
+/// is restored.
+#[test]
+fn a_scheduled_start_waits_for_the_licence_and_the_licence_is_restored() {
+    let host = TestHost::new();
+    let task = host.boot();
+    task.push_policy(ACCEPT_LOCKED).unwrap();
+    task.set_local(r#"{"task": {"schedule": "at_application_start"}}"#)
+        .unwrap();
+    let early = task.application_started().unwrap_err();
+    assert_eq!(early.kind, ErrorKind::INVALID_STATE, "{early}");
+    assert!(early.message.contains("set_license"), "{early}");
+    assert_eq!(task.status().state, TaskState::STOPPED);
+    task.set_license(LicenseState::VALID).unwrap();
+    task.application_started().unwrap();
+    assert_eq!(task.status().state, TaskState::RUNNING);
+    drop(task);
+    let task = host.boot();
+    assert_eq!(task.status().license, LicenseState::VALID);
+    task.application_started().unwrap();
+    assert_eq!(task.status().state, TaskState::RUNNING);
+}
+
 #[test]
 fn pages_read_the_same_log_and_ledger() {
     let host = TestHost::new();
