@@ -120,7 +120,8 @@ pub fn hit_ns(
 }
 
 /// For instruction counting (`valgrind --tool=callgrind ksn-bench lookups ...`): `calls`
-/// cache-hit lookups through the ABI (`abi`) or in-process (`core`).
+/// cache-hit lookups through the ABI (`abi`) or in-process (`core`); `capi` is served by
+/// main, which owns the C API's loader.
 pub fn hits_only(plugin: Plugin, mode: &str, calls: usize) -> Result<(), String> {
     let LookupPair { world, core, query } = lookup_pair(plugin)?;
     let abi = &world.devices[0].task;
@@ -131,7 +132,7 @@ pub fn hits_only(plugin: Plugin, mode: &str, calls: usize) -> Result<(), String>
         "core" => time_per_call(calls, || {
             black_box(core.check_file(black_box(query)));
         }),
-        other => return Err(format!("--mode: expected abi or core, got {other}")),
+        other => return Err(format!("--mode: expected abi, capi or core, got {other}")),
     };
     Ok(())
 }

@@ -50,7 +50,7 @@ enum Internal {
     /// Cache-hit lookups only, for instruction counts under callgrind.
     #[command(hide = true)]
     Lookups {
-        /// Through the ABI (`abi`) or the core directly (`core`).
+        /// Through the ABI (`abi`), the C API (`capi`) or the core directly (`core`).
         #[arg(long)]
         mode: String,
         /// How many lookups.
@@ -98,6 +98,11 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Internal::Lookups { mode, calls }) => {
+            if mode == "capi" {
+                let mut capi = capi::CapiLookup::new(&path)?;
+                lookups::time_per_call(*calls, || capi.hit());
+                return Ok(ExitCode::SUCCESS);
+            }
             let plugin = loader::load(&path).map_err(|e| e.to_string())?;
             lookups::hits_only(plugin, mode, *calls)?;
             return Ok(ExitCode::SUCCESS);

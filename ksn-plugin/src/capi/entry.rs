@@ -283,7 +283,7 @@ pub unsafe extern "C" fn ksn_task_check_file(
         } else {
             (t.check_file(file), 0)
         };
-        slot.write(c_answer(found, object));
+        slot.write_with(|| c_answer(found, object));
         Ok(())
     })
 }

@@ -123,19 +123,40 @@ impl<T: Versioned> Out<T> {
     /// sets `struct_size` to the bytes written.
     #[inline]
     pub fn write(self, value: T) {
-        let ours = size_of::<T>();
+        self.write_with(|| value);
+    }
+
+    /// As [`Out::write`], with the value made where it is stored: a hot path's answer goes
+    /// straight into the host's struct, not through a copy on the stack.
+    #[inline]
+    pub fn write_with(self, make: impl FnOnce() -> T) {
         // SAFETY: `new` checked the pointer, and the host promised `size` bytes.
         unsafe {
-            if self.size >= ours {
-                ptr::write(self.ptr, value);
+            if self.size >= size_of::<T>() {
+                // A fixed-size store, kept apart from an older host's shorter copy so that
+                // a hot path's answer is not a call to memcpy.
+                ptr::write(self.ptr, make());
+                ptr::write(self.ptr.cast::<u32>(), size_of::<T>() as u32);
             } else {
-                let value = std::mem::ManuallyDrop::new(value);
-                let from: *const T = &*value;
-                ptr::copy_nonoverlapping(from.cast::<u8>(), self.ptr.cast::<u8>(), self.size);
+                write_prefix(self.ptr, make(), self.size);
             }
-            ptr::write(self.ptr.cast::<u32>(), self.size.min(ours) as u32);
         }
     }
+}
+
+/// An older host's shorter struct: the first `size` bytes of `value`, `struct_size` saying
+/// so.
+///
+/// # Safety
+///
+/// `ptr` points to `size` writable bytes, `size` below `size_of::<T>()` and at least 4.
+#[cold]
+#[inline(never)]
+unsafe fn write_prefix<T>(ptr: *mut T, value: T, size: usize) {
+    let value = std::mem::ManuallyDrop::new(value);
+    let from: *const T = &*value;
+    ptr::copy_nonoverlapping(from.cast::<u8>(), ptr.cast::<u8>(), size);
+    ptr::write(ptr.cast::<u32>(), size as u32);
 }
 
 /// The `len` bytes at `data`, which may be null when `len` is 0.
@@ -173,6 +194,10 @@ pub unsafe fn text<'a>(
     what: &'static str,
     kind: ErrorKind,
 ) -> Result<&'a str, ArgError> {
+    if len == 0 {
+        // No call out for the empty text a hot path passes (a lookup without a path).
+        return Ok("");
+    }
     let raw = bytes(data.cast::<u8>(), len, what)?;
     std::str::from_utf8(raw).map_err(|_| ArgError {
         kind,
