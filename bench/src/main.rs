@@ -144,7 +144,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let (repetitions, calls) = if quick { (3, 20_000) } else { (15, 1_000_000) };
     let mut capi = capi::CapiLookup::new(&path)?;
     let (abi_lookup_ns, inproc_lookup_ns, capi_lookup_ns) =
-        lookups::hit_ns(plugin, &mut || capi.hit(), repetitions, calls)?;
+        lookups::hit_ns(plugin, || capi.hit(), repetitions, calls)?;
     drop(capi);
     let (untrusted_hit_us, untrusted_hit_allocations) =
         lookups::untrusted_hit(repetitions, if quick { 2_000 } else { 20_000 })?;

@@ -266,7 +266,7 @@ pub unsafe extern "C" fn ksn_task_check_file(
             size_bytes: ptr::read(ptr::addr_of!((*query).size_bytes)),
         };
         // The object's reference (1.3.0), when the host's struct holds it.
-        let (found, object) = if size >= size_of::<KsnFileQuery>() {
+        let object = if size >= size_of::<KsnFileQuery>() {
             let handle = ptr::read(ptr::addr_of!((*query).object));
             let path = text(
                 ptr::read(ptr::addr_of!((*query).path)),
@@ -274,15 +274,12 @@ pub unsafe extern "C" fn ksn_task_check_file(
                 "query->path",
                 ErrorKind::INVALID_ARGUMENT,
             )?;
-            let found = if handle == 0 && path.is_empty() {
-                t.check_file(file)
-            } else {
-                t.check_object(file, ObjectRef::new(handle, path))
-            };
-            (found, handle)
+            (handle != 0 || !path.is_empty()).then(|| ObjectRef::new(handle, path))
         } else {
-            (t.check_file(file), 0)
+            None
         };
+        let found = t.check_file_object(file, object);
+        let object = object.map_or(0, |o| o.handle);
         slot.write_with(|| c_answer(found, object));
         Ok(())
     })

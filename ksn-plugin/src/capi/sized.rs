@@ -51,24 +51,51 @@ impl From<ArgError> for TaskError {
     }
 }
 
+/// What is wrong with a struct pointer, as a byte (so a check's result stays in registers;
+/// the error naming the argument is made only on the cold path).
+#[derive(Clone, Copy)]
+enum Unusable {
+    Null,
+    Misaligned,
+    TooSmall,
+}
+
+impl Unusable {
+    #[cold]
+    #[inline(never)]
+    fn error(self, what: &'static str) -> ArgError {
+        ArgError::new(
+            what,
+            match self {
+                Unusable::Null => "is a null pointer",
+                Unusable::Misaligned => "is not aligned",
+                Unusable::TooSmall => "has a struct_size below the size of its first version",
+            },
+        )
+    }
+}
+
 /// The host's `struct_size` of the struct at `ptr`, checked to hold the first version.
 ///
 /// # Safety
 ///
 /// `ptr`, when not null and aligned, points to at least a `u32` the host initialised.
+#[inline(always)]
 unsafe fn host_size<T: Versioned>(ptr: *const T, what: &'static str) -> Result<usize, ArgError> {
+    size_of_host(ptr).map_err(|problem| problem.error(what))
+}
+
+#[inline(always)]
+unsafe fn size_of_host<T: Versioned>(ptr: *const T) -> Result<usize, Unusable> {
     if ptr.is_null() {
-        return Err(ArgError::new(what, "is a null pointer"));
+        return Err(Unusable::Null);
     }
     if !ptr.is_aligned() {
-        return Err(ArgError::new(what, "is not aligned"));
+        return Err(Unusable::Misaligned);
     }
     let size = ptr::read(ptr.cast::<u32>()) as usize;
     if size < T::MIN_SIZE {
-        return Err(ArgError::new(
-            what,
-            "has a struct_size below the size of its first version",
-        ));
+        return Err(Unusable::TooSmall);
     }
     Ok(size)
 }

@@ -45,8 +45,14 @@ impl<H: Host> Task<H> {
         self.check_file_object(query, Some(object))
     }
 
+    /// `check_file` or `check_object`, as a shell that reads an optional object calls it
+    /// (one call site, so the lookup inlines into it).
     #[inline]
-    fn check_file_object(&self, query: FileQuery, object: Option<ObjectRef<'_>>) -> LookupAnswer {
+    pub fn check_file_object(
+        &self,
+        query: FileQuery,
+        object: Option<ObjectRef<'_>>,
+    ) -> LookupAnswer {
         let hot = self.hot();
         if !hot.running {
             return LookupAnswer::UNAVAILABLE;
@@ -283,7 +289,11 @@ impl<H: Host> Task<H> {
             path,
             reason: reason.as_deref(),
         };
-        self.record_one(|out| detection.write_json(out), || detection.to_event());
+        self.record_one(
+            super::importance::DETECTION,
+            |out| detection.write_json(out),
+            || detection.to_event(),
+        );
         LookupAnswer {
             verdict,
             action,
