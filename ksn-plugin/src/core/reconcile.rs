@@ -39,8 +39,11 @@ pub fn reconcile(
         .collect();
     entries.sort_by_key(|e| e.seq);
     entries.dedup_by_key(|e| e.seq);
-    superseded_by_earlier_reconciliations(&mut entries);
+    // Every number the host holds is taken, those of earlier reconciliations too: this
+    // one's entries come after all of them, so that no number is used twice and a later
+    // restart tells each entry from every other.
     let (first_seq, last_seq) = (entries.first()?.seq, entries.last()?.seq);
+    superseded_by_earlier_reconciliations(&mut entries);
 
     // Replayed from the state the journal last recorded, running or not, so that a mode
     // or licence change that failed the task says so again.

@@ -306,3 +306,38 @@ fn past_the_bound_the_log_says_how_many_detections_it_did_not_keep() {
     let task = boot(&host, LicenseState::VALID, false);
     assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), true);
 }
+
+/// Found by the property test: each reconciliation numbers its entries after every entry
+/// the host holds (earlier reconciliations' own included), so that restart after restart
+/// before storage works keeps a narrowed value, and no number is used twice.
+#[test]
+fn a_narrowed_value_survives_any_number_of_restarts_before_storage_works() {
+    let host = host();
+    let task = boot(&host, LicenseState::VALID, false);
+    task.push_policy("{\"settings\": {}}").unwrap();
+    storage(&host, false);
+    let narrowing = r#"{"settings": {"task": {"use_ksn_if_proxy_unavailable": false}}}"#;
+    match task.push_policy(narrowing) {
+        Ok(()) => {}
+        Err(e) => assert_eq!(e.kind, ErrorKind::STORAGE_ERROR, "{e}"),
+    }
+    assert_eq!(value(&task, "task.use_ksn_if_proxy_unavailable"), false);
+    drop(task);
+    for restart in 1..=5 {
+        let task = boot(&host, LicenseState::VALID, false);
+        assert_eq!(
+            value(&task, "task.use_ksn_if_proxy_unavailable"),
+            false,
+            "after restart {restart}"
+        );
+    }
+    let events = host.0.events.lock().unwrap().clone();
+    let mut seqs: Vec<u64> = events
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(e).unwrap()["seq"].as_u64().unwrap())
+        .collect();
+    let count = seqs.len();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), count, "a number used twice: {events:#?}");
+}
