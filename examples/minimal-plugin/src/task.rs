@@ -14,8 +14,8 @@ use std::{
 use plugin_api::{
     abi_stable::std_types::{ROption, RSlice, RStr},
     documents::{
-        Counters, Event, LedgerItem, LedgerOutcome, LedgerPage, LogEntry, LogPage, Source,
-        Statement,
+        Counters, Event, Importance, LedgerItem, LedgerOutcome, LedgerPage, LogEntry, LogPage,
+        Source, Statement,
     },
     AnswerSource, DataCategory, ErrorKind, FileQuery, HostBox, LicenseState, LogRetention,
     LookupAnswer, ObjectAction, Service, TaskError, TaskImpl, TaskState, TaskStatus,
@@ -306,10 +306,8 @@ impl MinimalTask {
         }
         let now = self.host.now_ms().max(inner.state.time_ms);
         let base = inner.state.next_seq;
-        let entry = |offset: usize, event: Event| LogEntry {
-            seq: base + offset as u64,
-            time_ms: now,
-            event,
+        let entry = |offset: usize, event: Event| {
+            LogEntry::new(base + offset as u64, now, importance(&event), event)
         };
         let mut fresh: Vec<LogEntry> = events
             .into_iter()
@@ -863,5 +861,18 @@ impl TaskImpl for MinimalTask {
             oldest_seq,
         })
         .map_err(internal)
+    }
+}
+
+/// How much an event matters to an administrator: a licence that stops the task is
+/// critical, any other task error a functional failure, a refusal a warning.
+fn importance(event: &Event) -> Importance {
+    match event {
+        Event::TaskError { kind, .. } if *kind == ErrorKind::LICENSE_VIOLATION => {
+            Importance::Critical
+        }
+        Event::TaskError { .. } => Importance::FunctionalFailure,
+        Event::OperationRefused { .. } => Importance::Warning,
+        _ => Importance::Info,
     }
 }

@@ -202,3 +202,29 @@ fn time_stops_at_the_largest_integer_json_readers_hold_exactly() {
         .iter()
         .all(|e| e["time_ms"].as_u64().unwrap() <= super::clock::MAX_JSON_INTEGER));
 }
+
+/// Every event carries the plugin's importance: a detection and a licence that stops the
+/// task are critical, an outage a warning, a change of state info.
+#[test]
+fn every_event_says_how_much_it_matters() {
+    let host = untrusted_host();
+    let task = running(&host);
+    task.check_object(FILE, ObjectRef::new(1, ""));
+    task.set_license(LicenseState::EXPIRED).unwrap();
+    let events = host.events();
+    assert!(
+        events.iter().all(|e| e.get("importance").is_some()),
+        "{events:#?}"
+    );
+    let of = |kind: &str| host.events_of(kind).last().unwrap()["importance"].clone();
+    assert_eq!(of("object_untrusted"), "critical");
+    assert_eq!(of("task_error"), "critical");
+    assert_eq!(of("license_changed"), "warning");
+    assert_eq!(host.events_of("license_changed")[0]["importance"], "info", "to valid");
+    assert_eq!(of("state_changed"), "info");
+    // The task log says the same.
+    let log: Vec<serde_json::Value> = serde_json::from_str(&task.task_log_json().unwrap()).unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e["type"] == "object_untrusted" && e["importance"] == "critical"));
+}

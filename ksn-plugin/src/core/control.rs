@@ -255,11 +255,9 @@ impl Txn {
     fn log(&mut self, event: Event) -> u64 {
         let seq = self.next.next_seq;
         self.next.next_seq += 1;
-        self.entries.push(LogEntry {
-            seq,
-            time_ms: self.now,
-            event,
-        });
+        let importance = super::importance::importance(&event);
+        self.entries
+            .push(LogEntry::new(seq, self.now, importance, event));
         seq
     }
 

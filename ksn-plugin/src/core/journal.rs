@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 
-use plugin_api::{LogRetention, TaskState};
+use plugin_api::{documents::Importance, LogRetention, TaskState};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -174,7 +174,8 @@ struct EntryHead<'a> {
     accepted: Option<bool>,
 }
 
-/// The head of an entry as this plugin writes it (`{"seq":N,"time_ms":T,"type":"name",`),
+/// The head of an entry as this plugin writes it (`{"seq":N,"time_ms":T,"importance":"i",
+/// "type":"name",`, the importance absent from entries written before 1.3.0),
 /// read from its first bytes; anything else (a `state_changed`, whose `to` matters, or an
 /// entry written otherwise) is read whole.
 fn entry_head(raw: &str) -> Result<EntryHead<'_>, serde_json::Error> {
@@ -186,7 +187,11 @@ fn entry_head(raw: &str) -> Result<EntryHead<'_>, serde_json::Error> {
     let quick = (|| {
         let (seq, a) = number(raw, "{\"seq\":")?;
         let (time_ms, b) = number(&raw[a..], ",\"time_ms\":")?;
-        let kind = raw[a + b..].strip_prefix(",\"type\":\"")?;
+        let mut rest = &raw[a + b..];
+        if let Some(importance) = rest.strip_prefix(",\"importance\":\"") {
+            rest = &importance[importance.find('"')? + 1..];
+        }
+        let kind = rest.strip_prefix(",\"type\":\"")?;
         let kind = &kind[..kind.find('"')?];
         if kind.contains('\\') || kind == "state_changed" {
             return None;
@@ -291,6 +296,7 @@ pub fn change_record(
 pub fn one_entry_record(
     seq: u64,
     time_ms: u64,
+    importance: Importance,
     write_event: impl FnOnce(&mut Vec<u8>),
     from_seq: Option<u64>,
 ) -> (Vec<u8>, std::ops::Range<usize>) {
@@ -312,6 +318,9 @@ pub fn one_entry_record(
     number(&mut out, seq);
     out.extend_from_slice(b",\"time_ms\":");
     number(&mut out, time_ms);
+    out.extend_from_slice(b",\"importance\":\"");
+    out.extend_from_slice(importance.as_str().as_bytes());
+    out.push(b'"');
     let event_start = out.len();
     write_event(&mut out);
     out[event_start] = b','; // in place of the event's own `{`

@@ -1,4 +1,7 @@
-use plugin_api::{documents::Statement, LicenseState, Service};
+use plugin_api::{
+    documents::{Importance, Statement},
+    LicenseState, Service,
+};
 
 use super::*;
 use crate::core::{
@@ -9,11 +12,8 @@ use crate::core::{
 };
 
 fn entry(seq: u64, event: Event) -> Box<RawValue> {
-    entry_json(&LogEntry {
-        seq,
-        time_ms: seq * 10,
-        event,
-    })
+    let importance = crate::core::importance::importance(&event);
+    entry_json(&LogEntry::new(seq, seq * 10, importance, event))
 }
 
 fn licence(seq: u64) -> Box<RawValue> {
@@ -324,10 +324,11 @@ fn an_entry_s_head_is_read_from_its_first_bytes_or_whole() {
 #[test]
 fn a_one_entry_record_is_what_change_record_writes() {
     for entry in [
-        LogEntry {
-            seq: 41,
-            time_ms: 7,
-            event: Event::ObjectUntrusted {
+        LogEntry::new(
+            41,
+            7,
+            Importance::Critical,
+            Event::ObjectUntrusted {
                 md5: Some("44d88612fea8a8f36de82e1278abb02f".into()),
                 url: None,
                 verdict: plugin_api::Verdict::UNTRUSTED,
@@ -337,18 +338,25 @@ fn a_one_entry_record_is_what_change_record_writes() {
                 path: Some("C:\\a \"b\".exe".into()),
                 reason: Some("in use".into()),
             },
-        },
-        LogEntry {
-            seq: 0,
-            time_ms: 0,
-            event: Event::KsnRestored {
+        ),
+        LogEntry::new(
+            0,
+            0,
+            Importance::Info,
+            Event::KsnRestored {
                 service: Service::PROXY,
             },
-        },
+        ),
     ] {
         for from_seq in [None, Some(entry.seq)] {
             let write = |out: &mut Vec<u8>| serde_json::to_writer(out, &entry.event).unwrap();
-            let (record, range) = one_entry_record(entry.seq, entry.time_ms, write, from_seq);
+            let (record, range) = one_entry_record(
+                entry.seq,
+                entry.time_ms,
+                entry.importance(),
+                write,
+                from_seq,
+            );
             let general = change_record(entry.seq + 1, from_seq, &[entry_json(&entry)], None);
             assert_eq!(
                 String::from_utf8_lossy(&record),

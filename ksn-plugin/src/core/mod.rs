@@ -9,6 +9,7 @@ pub mod doc;
 pub mod egress;
 pub mod explain;
 pub mod host;
+pub mod importance;
 pub mod journal;
 pub mod layers;
 pub mod oddities;

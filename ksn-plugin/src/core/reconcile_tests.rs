@@ -334,7 +334,11 @@ fn a_narrowed_value_survives_any_number_of_restarts_before_storage_works() {
     let events = host.0.events.lock().unwrap().clone();
     let mut seqs: Vec<u64> = events
         .iter()
-        .map(|e| serde_json::from_str::<serde_json::Value>(e).unwrap()["seq"].as_u64().unwrap())
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(e).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     let count = seqs.len();
     seqs.sort_unstable();

@@ -19,7 +19,7 @@ use std::sync::{
 
 use arc_swap::ArcSwap;
 use plugin_api::{
-    documents::{Counters, LedgerItem},
+    documents::{Counters, Importance, LedgerItem},
     CallOutcome, ControlCall, DataCategory, ErrorKind, LicenseState, LogRetention, Operation,
     Service, TaskError, TaskState, TaskStatus,
 };
@@ -448,6 +448,7 @@ impl<H: Host> Task<H> {
     /// of it); the general path when records wait, a change waits, or storage refuses.
     pub(super) fn record_one(
         &self,
+        importance: Importance,
         write_event: impl FnOnce(&mut Vec<u8>),
         owned: impl FnOnce() -> Event,
     ) {
@@ -458,7 +459,8 @@ impl<H: Host> Task<H> {
         }
         let seq = plane.state.next_seq;
         let from_seq = (seq != plane.journal_next).then_some(seq);
-        let (record, json) = journal::one_entry_record(seq, self.now(), write_event, from_seq);
+        let (record, json) =
+            journal::one_entry_record(seq, self.now(), importance, write_event, from_seq);
         if self.host.storage_append(JOURNAL_KEY, &record).is_err() {
             drop(plane);
             return self.record(vec![owned()]);

@@ -41,8 +41,93 @@ pub struct LogEntry {
     pub seq: u64,
     /// Host time (milliseconds), never going backwards.
     pub time_ms: u64,
+    /// How much it matters to an administrator, as the plugin judges it (added in 1.3.0;
+    /// absent from an older plugin's entries: see [`LogEntry::importance`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "Importance::lenient_option"
+    )]
+    pub importance: Option<Importance>,
     #[serde(flatten)]
     pub event: Event,
+}
+
+impl LogEntry {
+    /// An entry the plugin judged `importance`.
+    pub fn new(seq: u64, time_ms: u64, importance: Importance, event: Event) -> Self {
+        Self {
+            seq,
+            time_ms,
+            importance: Some(importance),
+            event,
+        }
+    }
+
+    /// Its importance: the plugin's, or for an entry without one (an older plugin's) the
+    /// contract's default for its event.
+    pub fn importance(&self) -> Importance {
+        self.importance
+            .unwrap_or_else(|| Importance::default_for(&self.event))
+    }
+}
+
+/// How much an event matters, as a management server sorts them: the four importances of
+/// the security center's events, least first.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Importance {
+    Info,
+    Warning,
+    FunctionalFailure,
+    Critical,
+}
+
+impl Importance {
+    /// Every importance, least first.
+    pub const ALL: [Importance; 4] = [
+        Importance::Info,
+        Importance::Warning,
+        Importance::FunctionalFailure,
+        Importance::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Importance::Info => "info",
+            Importance::Warning => "warning",
+            Importance::FunctionalFailure => "functional_failure",
+            Importance::Critical => "critical",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|i| i.as_str() == name)
+    }
+
+    /// The importance of an event whose plugin states none (one built before 1.3.0): a
+    /// task error is a functional failure; anything else is info.
+    pub fn default_for(event: &Event) -> Self {
+        match event {
+            Event::TaskError { .. } => Importance::FunctionalFailure,
+            _ => Importance::Info,
+        }
+    }
+
+    /// Reads an importance a plugin wrote; one this contract does not know (a newer
+    /// plugin's) reads as none, so the default for its event applies.
+    pub fn lenient_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Self>, D::Error> {
+        let name = Option::<Cow<'de, str>>::deserialize(d)?;
+        Ok(name.and_then(|n| Self::from_name(&n)))
+    }
+}
+
+impl std::fmt::Display for Importance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Something that happened to the task, tagged by `type`.

@@ -28,7 +28,7 @@ mod strict;
 pub use description::{
     PluginDescription, SettingDescription, SettingRole, StatementText, ValueType,
 };
-pub use log::{Changes, Event, LogEntry, LogPage};
+pub use log::{Changes, Event, Importance, LogEntry, LogPage};
 pub use outbound::{Counters, LedgerItem, LedgerOutcome, LedgerPage};
 pub use read::{read_document, DocumentError};
 pub use settings::{
