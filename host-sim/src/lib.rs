@@ -12,6 +12,7 @@ pub mod network;
 pub mod reference;
 pub mod scenario;
 pub(crate) mod schemas;
+pub mod server;
 pub mod shell;
 pub mod steps;
 pub mod storage;

@@ -220,7 +220,11 @@ fn every_event_says_how_much_it_matters() {
     assert_eq!(of("object_untrusted"), "critical");
     assert_eq!(of("task_error"), "critical");
     assert_eq!(of("license_changed"), "warning");
-    assert_eq!(host.events_of("license_changed")[0]["importance"], "info", "to valid");
+    assert_eq!(
+        host.events_of("license_changed")[0]["importance"],
+        "info",
+        "to valid"
+    );
     assert_eq!(of("state_changed"), "info");
     // The task log says the same.
     let log: Vec<serde_json::Value> = serde_json::from_str(&task.task_log_json().unwrap()).unwrap();

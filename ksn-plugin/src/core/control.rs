@@ -659,9 +659,11 @@ impl Control {
                         Source::Policy,
                         Some(versions),
                     ),
-                _ if locked => {}
+                _ if locked && !self.applies(setting) => {}
                 // Settings that do not apply in Private KSN mode wait for it to go off.
                 _ if !self.applies(setting) => txn.next.deferred_policy = true,
+                // A locked value is written below the lock too: a policy that releases it
+                // later leaves it as it is (nothing from before the policy comes back).
                 _ => txn.next.layers.set_local(setting, value, Source::Policy),
             }
         }

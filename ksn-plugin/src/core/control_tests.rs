@@ -180,7 +180,7 @@ fn an_unlocked_policy_value_is_changeable_until_the_next_push() {
 }
 
 #[test]
-fn a_new_policy_replaces_the_previous_one() {
+fn a_new_policy_replaces_the_previous_one_and_a_released_lock_restores_nothing() {
     let mut c = fresh();
     local(&mut c, r#"{"task": {"lookup_timeout_ms": 500}}"#).unwrap();
     push(
@@ -193,10 +193,11 @@ fn a_new_policy_replaces_the_previous_one() {
     assert!(c.layers.policy.locked_paths().is_empty());
     assert_eq!(
         c.value(Setting::LookupTimeoutMs),
-        Value::Int(500),
-        "the local value shows again"
+        Value::Int(2000),
+        "the value the policy enforced stays; the one from before it does not come back"
     );
     local(&mut c, r#"{"task": {"lookup_timeout_ms": 700}}"#).unwrap();
+    assert_eq!(c.value(Setting::LookupTimeoutMs), Value::Int(700));
 }
 
 #[test]

@@ -1,0 +1,201 @@
+//! The server's event store, as the vendor's server keeps it: every event its devices
+//! send, with its importance; at most `cap` (400,000 by default), and when the count
+//! reaches the cap plus `headroom` (10,000) the oldest are deleted down to the cap; each
+//! event type may have its own storage term, in days of host time.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use plugin_api::documents::Importance;
+use serde::Serialize;
+
+use super::tree::GroupId;
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRules {
+    pub cap: usize,
+    pub headroom: usize,
+    /// Storage term in days, by event type; a type without one is kept until the cap.
+    pub terms_days: BTreeMap<String, u64>,
+}
+
+impl Default for EventRules {
+    fn default() -> Self {
+        Self {
+            cap: 400_000,
+            headroom: 10_000,
+            terms_days: BTreeMap::new(),
+        }
+    }
+}
+
+/// One event as the server stores it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredEvent {
+    /// Numbered by the server, from 1, in arrival order.
+    pub id: u64,
+    pub time_ms: u64,
+    pub device: usize,
+    /// The device's group when the event arrived.
+    pub group: GroupId,
+    pub importance: Importance,
+    #[serde(rename = "type")]
+    pub kind: Box<str>,
+    /// The event as the plugin sent it (kept when the run keeps events' texts).
+    #[serde(skip)]
+    pub body: Option<Box<str>>,
+}
+
+/// Which events a query selects; every condition given must hold.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub devices: Option<Vec<bool>>,
+    pub importance: Option<Importance>,
+    pub kind: Option<String>,
+    pub since_ms: Option<u64>,
+    pub until_ms: Option<u64>,
+}
+
+impl Filter {
+    pub fn selects(&self, e: &StoredEvent) -> bool {
+        self.devices
+            .as_ref()
+            .is_none_or(|d| d.get(e.device).copied().unwrap_or(false))
+            && self.importance.is_none_or(|i| i == e.importance)
+            && self.kind.as_deref().is_none_or(|k| k == &*e.kind)
+            && self.since_ms.is_none_or(|t| e.time_ms >= t)
+            && self.until_ms.is_none_or(|t| e.time_ms <= t)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventStore {
+    pub rules: EventRules,
+    events: VecDeque<StoredEvent>,
+    next_id: u64,
+    /// How many the cap and the terms deleted, over the store's life.
+    pub deleted: u64,
+}
+
+impl EventStore {
+    pub fn new(rules: EventRules) -> Self {
+        Self {
+            rules,
+            ..Self::default()
+        }
+    }
+
+    pub fn add(
+        &mut self,
+        time_ms: u64,
+        device: usize,
+        group: GroupId,
+        importance: Importance,
+        kind: &str,
+        body: Option<Box<str>>,
+    ) {
+        self.next_id += 1;
+        self.events.push_back(StoredEvent {
+            id: self.next_id,
+            time_ms,
+            device,
+            group,
+            importance,
+            kind: kind.into(),
+            body,
+        });
+        if self.events.len() >= self.rules.cap.saturating_add(self.rules.headroom) {
+            let excess = self.events.len() - self.rules.cap;
+            self.events.drain(..excess);
+            self.deleted += excess as u64;
+        }
+    }
+
+    /// Deletes the events older than their type's storage term.
+    pub fn expire(&mut self, now_ms: u64) {
+        if self.rules.terms_days.is_empty() {
+            return;
+        }
+        let terms = &self.rules.terms_days;
+        let before = self.events.len();
+        self.events.retain(|e| {
+            terms
+                .get(&*e.kind)
+                .is_none_or(|days| now_ms.saturating_sub(e.time_ms) <= days.saturating_mul(DAY_MS))
+        });
+        self.deleted += (before - self.events.len()) as u64;
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &StoredEvent> {
+        self.events.iter()
+    }
+
+    pub fn query<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = &'a StoredEvent> {
+        self.events.iter().filter(move |e| filter.selects(e))
+    }
+
+    /// How many events of each importance the filter selects, least first.
+    pub fn counts(&self, filter: &Filter) -> [u64; 4] {
+        let mut counts = [0; 4];
+        for e in self.query(filter) {
+            counts[e.importance as usize] += 1;
+        }
+        counts
+    }
+
+    pub fn clear(&mut self) {
+        self.events.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_go_when_the_count_reaches_the_cap_plus_the_headroom() {
+        let mut store = EventStore::new(EventRules {
+            cap: 10,
+            headroom: 5,
+            ..EventRules::default()
+        });
+        for i in 0..14 {
+            store.add(i, 0, 0, Importance::Info, "state_changed", None);
+        }
+        assert_eq!(store.len(), 14, "below cap + headroom nothing is deleted");
+        store.add(14, 0, 0, Importance::Critical, "task_error", None);
+        assert_eq!(store.len(), 10, "down to the cap");
+        assert_eq!(store.iter().next().unwrap().id, 6, "the oldest went first");
+        assert_eq!(store.deleted, 5);
+        assert_eq!(store.counts(&Filter::default()), [9, 0, 0, 1]);
+    }
+
+    #[test]
+    fn a_type_s_term_deletes_its_events_only() {
+        let mut rules = EventRules::default();
+        rules.terms_days.insert("ksn_restored".into(), 1);
+        let mut store = EventStore::new(rules);
+        store.add(0, 0, 0, Importance::Info, "ksn_restored", None);
+        store.add(0, 1, 0, Importance::Warning, "ksn_unavailable", None);
+        store.expire(DAY_MS);
+        assert_eq!(store.len(), 2, "a day old is within a day's term");
+        store.expire(DAY_MS + 1);
+        assert_eq!(store.len(), 1);
+        assert_eq!(&*store.iter().next().unwrap().kind, "ksn_unavailable");
+        let filter = Filter {
+            importance: Some(Importance::Warning),
+            devices: Some(vec![false, true]),
+            ..Filter::default()
+        };
+        assert_eq!(store.query(&filter).count(), 1);
+    }
+}
