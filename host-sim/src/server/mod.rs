@@ -45,6 +45,9 @@ pub struct Delivered {
     pub document: Option<Arc<str>>,
     /// The save each unlocked value sent came from.
     pub unlocked: BTreeMap<String, DeliveryKey>,
+    /// The revision of every policy that reached the device: a new save of one is sent,
+    /// even when its document reads the same (a push applies its values again).
+    pub revisions: Vec<(PolicyId, u32)>,
     pub private_ksn: Option<bool>,
 }
 
@@ -93,6 +96,7 @@ pub struct Delivery {
     pub private_ksn: Option<bool>,
     pub document: Option<Arc<str>>,
     unlocked: BTreeMap<String, DeliveryKey>,
+    revisions: Vec<(PolicyId, u32)>,
     sent: Vec<String>,
 }
 
@@ -125,6 +129,21 @@ impl Default for Server {
 }
 
 impl Server {
+    /// The policies and groups as they are, for a change that may have to be undone.
+    pub fn clone_policies(&self) -> Saved {
+        Saved {
+            tree: self.tree.clone(),
+            policies: self.policies.clone(),
+            next_policy: self.next_policy,
+        }
+    }
+
+    pub fn restore_policies(&mut self, saved: Saved) {
+        self.tree = saved.tree;
+        self.policies = saved.policies;
+        self.next_policy = saved.next_policy;
+    }
+
     pub fn policy(&self, name: &str) -> Result<&Policy, String> {
         self.policies
             .iter()
@@ -337,11 +356,15 @@ impl Server {
                     Arc::new(self.planned(i))
                 };
                 let mode = self.mode_of(i);
+                // A device no policy ever reached has nothing to be sent.
+                let never = planned.revisions.is_empty() && d.delivered.document.is_none();
+                let changed = d.delivered.document.as_deref() != Some(&*planned.text)
+                    || d.delivered.revisions != planned.revisions;
                 let delivery = Delivery {
                     private_ksn: (d.delivered.private_ksn != Some(mode)).then_some(mode),
-                    document: (force || d.delivered.document.as_deref() != Some(&*planned.text))
-                        .then(|| planned.text.clone()),
+                    document: ((force || changed) && !never).then(|| planned.text.clone()),
                     unlocked: planned.unlocked.clone(),
+                    revisions: planned.revisions.clone(),
                     sent: planned.sent.clone(),
                 };
                 (delivery.private_ksn.is_some() || delivery.document.is_some()).then_some(delivery)
@@ -366,9 +389,14 @@ impl Server {
             sent.push(path.clone());
             included.insert(path, setting.entry);
         }
+        let revisions = effective::reaching(&self.tree, &self.policies, d.group)
+            .iter()
+            .map(|p| (p.id, p.current().number))
+            .collect();
         Planned {
             text: policy::document(&included).to_string().into(),
             unlocked,
+            revisions,
             sent,
         }
     }
@@ -382,6 +410,7 @@ impl Server {
         if let Some(text) = delivery.document {
             d.delivered.document = Some(text);
             d.delivered.unlocked = delivery.unlocked;
+            d.delivered.revisions = delivery.revisions;
             for path in &delivery.sent {
                 d.local.remove(path);
             }
@@ -469,10 +498,19 @@ impl Server {
     }
 }
 
+/// The server's policies and groups at one moment (`clone_policies`).
+#[derive(Clone, Debug)]
+pub struct Saved {
+    tree: Tree,
+    policies: Vec<Policy>,
+    next_policy: PolicyId,
+}
+
 #[derive(Debug)]
 struct Planned {
     text: Arc<str>,
     unlocked: BTreeMap<String, DeliveryKey>,
+    revisions: Vec<(PolicyId, u32)>,
     sent: Vec<String>,
 }
 

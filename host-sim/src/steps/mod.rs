@@ -100,8 +100,11 @@ macro_rules! steps {
                 }
             }
 
+            /// Does it, then files the events it caused in the server's store.
             pub fn perform(&self, world: &mut World) -> Result<Answers, String> {
-                match self { $( Action::$step(s) => s.perform(world), )* }
+                let answers = match self { $( Action::$step(s) => s.perform(world), )* };
+                world.collect_events();
+                answers
             }
 
             pub fn check(&self, answer: &Answer) -> Result<(), Mismatch> {

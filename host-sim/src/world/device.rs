@@ -7,7 +7,11 @@ use std::sync::{
     Arc, Mutex,
 };
 
-use plugin_api::LogRetention;
+use plugin_api::{
+    documents::{Importance, LogEntry},
+    LogRetention,
+};
+use serde::Deserialize;
 
 use super::received::Received;
 use crate::{
@@ -44,6 +48,8 @@ pub struct DeviceState {
     pub holding_events: AtomicBool,
     /// Events as the task emitted them (kept only if `keep_events`), and how many.
     events: Mutex<Vec<Box<str>>>,
+    /// Events on their way to the server's store (`World::collect_events`).
+    inbox: Mutex<Vec<Arrived>>,
     pub event_total: AtomicU64,
     pub keep_events: bool,
     /// A call into the plugin on this device never returned (see `World::each`).
@@ -91,6 +97,7 @@ impl DeviceState {
             storage_failing: AtomicBool::new(false),
             holding_events: AtomicBool::new(false),
             events: Mutex::default(),
+            inbox: Mutex::default(),
             event_total: AtomicU64::new(0),
             keep_events: true,
             hung: AtomicBool::new(false),
@@ -112,6 +119,12 @@ impl DeviceState {
 
     pub(super) fn record_event(&self, event_json: &str) {
         self.event_total.fetch_add(1, Ordering::Relaxed);
+        if let Some(arrived) = Arrived::read(event_json, self.keep_events) {
+            self.inbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(arrived);
+        }
         if self.storage_failing.load(Ordering::Relaxed) {
             self.storage.hold_event(event_json);
             self.holding_events.store(true, Ordering::Relaxed);
@@ -138,6 +151,11 @@ impl DeviceState {
         }
     }
 
+    /// The events that arrived since the last call, for the server's store.
+    pub fn take_arrived(&self) -> Vec<Arrived> {
+        std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Every event since the last `reset_counters`.
     pub fn events(&self) -> Vec<Box<str>> {
         self.events
@@ -161,5 +179,64 @@ impl DeviceState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+}
+
+/// An event as the server files it: what it needs of it, read once where it arrives.
+#[derive(Debug, Clone)]
+pub struct Arrived {
+    pub time_ms: u64,
+    pub importance: Importance,
+    pub kind: Box<str>,
+    /// A consent event of the task's main statement (KSN, or Private KSN): whether it is
+    /// accepted now.
+    pub accepted: Option<bool>,
+    /// `Some(false)`: a KSN service became unavailable; `Some(true)`: it is back.
+    pub ksn_available: Option<bool>,
+    /// The event as the plugin sent it, when the run keeps texts.
+    pub body: Option<Box<str>>,
+}
+
+impl Arrived {
+    /// `None` for what is not an event document (the plugin's log says why).
+    pub fn read(json: &str, keep_body: bool) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            #[serde(default)]
+            time_ms: u64,
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+            #[serde(default, deserialize_with = "Importance::lenient_option")]
+            importance: Option<Importance>,
+            #[serde(default, borrow)]
+            statement: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default)]
+            accepted: Option<bool>,
+            #[serde(default)]
+            category: Option<serde::de::IgnoredAny>,
+        }
+        let head: Head<'_> = serde_json::from_str(json).ok()?;
+        let importance = match head.importance {
+            Some(importance) => importance,
+            // An older plugin's event: the contract's default for it.
+            None => serde_json::from_str::<LogEntry>(json)
+                .map(|e| e.importance())
+                .unwrap_or(Importance::Info),
+        };
+        let main_statement = matches!(head.statement.as_deref(), Some("ksn" | "private_ksn"));
+        Some(Self {
+            time_ms: head.time_ms,
+            importance,
+            accepted: (head.kind == "consent_changed" && main_statement && head.category.is_none())
+                .then_some(head.accepted)
+                .flatten(),
+            ksn_available: match &*head.kind {
+                "ksn_unavailable" => Some(false),
+                "ksn_restored" => Some(true),
+                _ => None,
+            },
+            kind: head.kind.into(),
+            body: keep_body.then(|| json.into()),
+        })
     }
 }

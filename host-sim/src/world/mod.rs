@@ -2,6 +2,7 @@
 //! Scenario steps, console verbs and the fleet story all act through it. Devices are
 //! independent, so every step runs on them in parallel.
 
+mod admin;
 mod device;
 mod host;
 mod received;
@@ -13,7 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use device::{Clock, DeviceState};
+pub use admin::GroupSpec;
+pub use device::{Arrived, Clock, DeviceState};
 pub use host::DeviceHost;
 pub use received::Received;
 pub use watchdog::Watchdog;
@@ -27,6 +29,7 @@ use plugin_api::{
 use crate::{
     consumers::{self, Access, Launch, LaunchControl, LaunchControlSpec},
     network::{Database, DatabaseSpec, KsnSpec, Network},
+    server::{EventRules, Server, StatusRules},
     storage::{SqliteStore, Storage},
 };
 
@@ -49,7 +52,17 @@ pub struct HostDatabase {
 
 /// How a world is set up; `Setup::new(n)` and struct update syntax for the rest.
 pub struct Setup {
+    /// Devices in the root group ("Managed devices").
     pub devices: usize,
+    /// Administration groups below the root, with their devices (numbered after the
+    /// root's, depth first, in the order given).
+    pub groups: Vec<GroupSpec>,
+    /// The server's event store: its cap, headroom and storage terms.
+    pub event_rules: EventRules,
+    /// The thresholds of device statuses.
+    pub status_rules: StatusRules,
+    /// Devices synchronise this often, in host time.
+    pub sync_interval_ms: u64,
     pub ksn: KsnSpec,
     pub local_lists: DatabaseSpec,
     pub launch_control: LaunchControlSpec,
@@ -71,6 +84,10 @@ impl Setup {
     pub fn new(devices: usize) -> Self {
         Self {
             devices,
+            groups: Vec::new(),
+            event_rules: EventRules::default(),
+            status_rules: StatusRules::default(),
+            sync_interval_ms: crate::server::SYNC_INTERVAL_MS,
             ksn: default_ksn(),
             local_lists: DatabaseSpec::default(),
             launch_control: LaunchControlSpec::default(),
@@ -85,6 +102,10 @@ impl Setup {
 
 pub struct World {
     pub plugin: Plugin,
+    /// The Administration Server: groups, policies, what each device was sent, events.
+    pub server: Server,
+    /// The devices the current step addresses (`on`); `None`: all.
+    pub selection: Option<Arc<Vec<bool>>>,
     /// The loaded plugin's description (`None` if it gives none): what the policy editor
     /// knows of its settings and statements.
     pub description: Option<PluginDescription>,
@@ -144,6 +165,9 @@ impl Device {
 #[derive(Debug, Clone)]
 pub enum Answer {
     Done,
+    /// The step did not address this device (`on`), or the server had nothing to send it
+    /// now (not in the group, or not connected: it gets it at its next synchronisation).
+    Skipped,
     Lookup(LookupAnswer),
     Access(Access, LookupAnswer),
     Launch(Launch, Option<LookupAnswer>),
@@ -200,7 +224,8 @@ impl World {
         let network = Arc::new(Network::new(&setup.ksn, setup.real_latency)?);
         let local_lists = Arc::new(Database::from_spec(&setup.local_lists, "local_lists")?);
         let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
-        let ids: Vec<usize> = (0..setup.devices).collect();
+        let mut server = admin::server_for(setup)?;
+        let ids: Vec<usize> = (0..server.devices.len()).collect();
         let holding: std::collections::HashSet<usize> = match &setup.database {
             Some(db) => db
                 .store
@@ -248,8 +273,16 @@ impl World {
             Some(db) => db.store.policy(&db.host)?,
             None => None,
         };
-        Ok(Self {
+        for (record, device) in server.devices.iter_mut().zip(&devices) {
+            record.delivered.private_ksn = Some(device.state.environment().private_ksn);
+        }
+        server.private_ksn = devices
+            .first()
+            .is_some_and(|d| d.state.environment().private_ksn);
+        let mut world = Self {
             description: plugin.describe().ok(),
+            server,
+            selection: None,
             policy,
             plugin,
             database: setup.database.clone(),
@@ -259,7 +292,11 @@ impl World {
             launch_control,
             watchdog: setup.watchdog.map(|d| Arc::new(Watchdog::new(d))),
             devices,
-        })
+        };
+        world.restore_root_policy();
+        // Groups with their own KSN proxy setting: their devices get it at once.
+        world.synchronise(|_| true, false);
+        Ok(world)
     }
 
     /// Runs `f` on every device, collecting each device's result in device order. With a
@@ -308,62 +345,26 @@ impl World {
             .collect()
     }
 
+    /// Runs a step's `f` on the devices it addresses (`selection`); the others answer
+    /// `Skipped`.
+    pub fn each_answer(
+        &self,
+        f: impl Fn(&Device) -> Result<Answer, TaskError> + Send + Sync + Clone + 'static,
+    ) -> Answers {
+        let selection = self.selection.clone();
+        self.each(move |d| {
+            if selection.as_ref().is_some_and(|s| !s[d.state.id]) {
+                return Ok(Answer::Skipped);
+            }
+            f(d)
+        })
+    }
+
     fn each_done(
         &self,
         f: impl Fn(&Device) -> Result<(), TaskError> + Send + Sync + Clone + 'static,
     ) -> Answers {
-        self.each(move |d| f(d).map(|()| Answer::Done))
-    }
-
-    /// Whether the server uses Private KSN (what it last reported to its devices).
-    pub fn private_ksn(&self) -> bool {
-        self.devices
-            .first()
-            .is_some_and(|d| d.state.environment().private_ksn)
-    }
-
-    /// The administrator saves a policy in the editor (which stamps each acceptance with
-    /// the version of the statement it shows now) and the server sends it to every
-    /// device. The server keeps the document as stamped.
-    pub fn push_policy(&mut self, policy_json: &str) -> Answers {
-        let text = match serde_json::from_str::<serde_json::Value>(policy_json) {
-            Ok(policy) => {
-                crate::editor::stamp(&policy, self.description.as_ref(), self.private_ksn())
-                    .to_string()
-            }
-            // Not JSON: the plugin says why, in its own words.
-            Err(_) => policy_json.to_string(),
-        };
-        let answers = self.send_policy(&text);
-        if answers.iter().any(Result::is_ok) || answers.is_empty() {
-            if let Some(db) = &self.database {
-                if let Err(e) = db.store.save_policy(&db.host, &text) {
-                    log::warn!("the policy was not stored: {e}");
-                }
-            }
-            self.policy = Some(text);
-        }
-        answers
-    }
-
-    /// Synchronisation: the server sends every device its stored policy again, unchanged
-    /// (an acceptance stays of the version the administrator read). Nothing to send
-    /// without one.
-    pub fn resync(&mut self) -> Answers {
-        match self.policy.clone() {
-            Some(text) => self.send_policy(&text),
-            None => self.devices.iter().map(|_| Ok(Answer::Done)).collect(),
-        }
-    }
-
-    fn send_policy(&mut self, text: &str) -> Answers {
-        let text = text.to_string();
-        self.each_done(move |d| d.task.push_policy(text.as_str().into()).into_result())
-    }
-
-    pub fn set_local(&mut self, settings_json: &str) -> Answers {
-        let text = settings_json.to_string();
-        self.each_done(move |d| d.task.set_local(text.as_str().into()).into_result())
+        self.each_answer(move |d| f(d).map(|()| Answer::Done))
     }
 
     pub fn start(&mut self) -> Answers {
@@ -372,14 +373,6 @@ impl World {
 
     pub fn stop(&mut self) -> Answers {
         self.each_done(|d| d.task.stop().into_result())
-    }
-
-    pub fn set_private_ksn(&mut self, enabled: bool) -> Answers {
-        self.each_done(move |d| {
-            d.state.set_environment(|e| e.private_ksn = enabled);
-            d.state.storage.save_environment(d.state.environment());
-            d.task.set_private_ksn(enabled).into_result()
-        })
     }
 
     pub fn set_license(&mut self, license: LicenseState) -> Answers {
@@ -406,12 +399,12 @@ impl World {
     }
 
     pub fn check_file(&mut self, query: FileQuery) -> Answers {
-        self.each(move |d| d.task.check_file(query).into_result().map(Answer::Lookup))
+        self.each_answer(move |d| d.task.check_file(query).into_result().map(Answer::Lookup))
     }
 
     pub fn check_url(&mut self, url: &str) -> Answers {
         let url = url.to_string();
-        self.each(move |d| {
+        self.each_answer(move |d| {
             d.task
                 .check_url(url.as_str().into())
                 .into_result()
@@ -422,7 +415,7 @@ impl World {
     /// On-access protection opens a file: each device's own object (its handle numbers
     /// the objects the device's consumers asked about).
     pub fn open_file(&mut self, query: FileQuery) -> Answers {
-        self.each(move |d| {
+        self.each_answer(move |d| {
             let (handle, path) = d.state.object("on-access", &query);
             consumers::open_file(&d.task, query, ObjectRef::new(handle, &path))
                 .map(|(a, l)| Answer::Access(a, l))
@@ -431,7 +424,7 @@ impl World {
 
     pub fn launch_app(&mut self, query: FileQuery) -> Answers {
         let control = self.launch_control.clone();
-        self.each(move |d| {
+        self.each_answer(move |d| {
             let (handle, path) = d.state.object("launch", &query);
             control
                 .launch(&d.task, query, ObjectRef::new(handle, &path))
@@ -472,16 +465,6 @@ impl World {
                 }
             })
             .collect()
-    }
-
-    pub fn advance_time(&mut self, ms: u64) -> Answers {
-        self.clock.advance(ms);
-        if let Some(db) = &self.database {
-            if let Err(e) = db.store.save_clock(&db.host, self.clock.now_ms()) {
-                log::warn!("{e}");
-            }
-        }
-        self.each_done(|d| d.task.tick().into_result())
     }
 
     pub fn reset_counters(&mut self) -> Answers {

@@ -1,0 +1,476 @@
+//! The world as its Administration Server drives it: policies saved and delivered at
+//! synchronisation, the server's KSN proxy setting, local changes it learns of, the events
+//! it files, device statuses, and which devices a step addresses.
+
+use std::sync::Arc;
+
+use plugin_api::{
+    documents::{read_document, SettingsView, Statement},
+    ErrorKind, TaskError,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::{Answer, Answers, Device, Setup, World};
+use crate::server::{
+    policy::{self, Settings},
+    status::{self, Facts, Status},
+    Delivery, EventStore, GroupId, ManagedDevice, Server, Tree,
+};
+
+/// An administration group of a scenario's tree: its name, how many devices it holds, its
+/// flags, and its subgroups.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    #[serde(default)]
+    pub devices: usize,
+    /// "Inherit from parent" (default true).
+    #[serde(default = "yes")]
+    pub inherit: bool,
+    /// The group's own KSN proxy setting: its devices use Private KSN (or not) whatever
+    /// the server's setting.
+    #[serde(default)]
+    pub private_ksn: Option<bool>,
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which devices a step addresses (`on`): `"all"`, `{"group": "Servers"}` (the group
+/// and its subgroups), `{"device": 3}` or `{"devices": [0, 2]}`.
+#[derive(Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum Target {
+    All(AllDevices),
+    Group { group: String },
+    Device { device: usize },
+    Devices { devices: Vec<usize> },
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum AllDevices {
+    All,
+}
+
+/// The server of a world set up so: its groups and their devices, its rules.
+pub(super) fn server_for(setup: &Setup) -> Result<Server, String> {
+    let mut server = Server::default();
+    server.events = EventStore::new(setup.event_rules.clone());
+    server.status_rules = setup.status_rules;
+    server.sync_interval_ms = setup.sync_interval_ms;
+    for _ in 0..setup.devices {
+        server.devices.push(ManagedDevice::new(Tree::ROOT));
+    }
+    fn add(server: &mut Server, parent: GroupId, spec: &GroupSpec) -> Result<(), String> {
+        let id = server.tree.add(parent, &spec.name)?;
+        let group = server.tree.group_mut(id);
+        group.inherit = spec.inherit;
+        group.private_ksn = spec.private_ksn;
+        for _ in 0..spec.devices {
+            server.devices.push(ManagedDevice::new(id));
+        }
+        spec.groups.iter().try_for_each(|g| add(server, id, g))
+    }
+    for spec in &setup.groups {
+        add(&mut server, Tree::ROOT, spec).map_err(|e| format!("groups: {e}"))?;
+    }
+    Ok(server)
+}
+
+/// The settings of a policy document the server can hold (`{"settings": {...}}` and
+/// nothing else); `None` for anything else, which only the plugin can say why it refuses.
+fn policy_settings(doc: &Json) -> Option<Settings> {
+    let object = doc.as_object()?;
+    if object.keys().any(|k| k != "settings") {
+        return None;
+    }
+    policy::parse_settings(object.get("settings")?, "settings").ok()
+}
+
+/// The dotted paths a local change document sets.
+fn local_paths(doc: &Json) -> Vec<String> {
+    let mut paths = Vec::new();
+    if let Some(sections) = doc.as_object() {
+        for (section, keys) in sections {
+            if let Some(keys) = keys.as_object() {
+                paths.extend(keys.keys().map(|k| format!("{section}.{k}")));
+            }
+        }
+    }
+    paths
+}
+
+/// Whether every device that was sent a document refused it as invalid: the save
+/// changes nothing.
+fn refused_as_invalid(answers: &Answers) -> bool {
+    let mut sent = answers
+        .iter()
+        .filter(|a| !matches!(a, Ok(Answer::Skipped)))
+        .peekable();
+    sent.peek().is_some()
+        && sent.all(|a| matches!(a, Err(e) if e.kind == ErrorKind::INVALID_SETTINGS))
+}
+
+impl World {
+    /// Whether the server uses Private KSN (its KSN proxy setting).
+    pub fn private_ksn(&self) -> bool {
+        self.server.private_ksn
+    }
+
+    /// After a restart over a database: the root policy the server stored, as delivered
+    /// (every device took it before).
+    pub(super) fn restore_root_policy(&mut self) {
+        let Some(settings) = self
+            .policy
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Json>(t).ok())
+            .and_then(|doc| policy_settings(&doc))
+        else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        if self
+            .server
+            .save_root_policy(settings, "admin", now)
+            .is_err()
+        {
+            return;
+        }
+        let plans = self.server.plan(|_| true, false);
+        for (i, plan) in plans.into_iter().enumerate() {
+            if let Some(mut plan) = plan {
+                plan.private_ksn = None;
+                self.server.delivered(i, plan, now);
+            }
+        }
+    }
+
+    /// Sends each selected device what the server has for it (`force`: its policy even if
+    /// unchanged), and records what each took.
+    pub fn synchronise(&mut self, selected: impl Fn(usize) -> bool, force: bool) -> Answers {
+        let now = self.clock.now_ms();
+        let plans = Arc::new(self.server.plan(selected, force));
+        let shared = plans.clone();
+        // Each device's answer, and whether it took the mode (its policy may still fail).
+        let results = self.each(move |d: &Device| {
+            let Some(plan) = &shared[d.state.id] else {
+                return Ok((Ok(Answer::Skipped), false));
+            };
+            let mut mode_taken = false;
+            let mut waiting = None;
+            if let Some(mode) = plan.private_ksn {
+                d.state.set_environment(|e| e.private_ksn = mode);
+                d.state.storage.save_environment(d.state.environment());
+                match d.task.set_private_ksn(mode).into_result() {
+                    // The mode took effect; only its record waits, and the answer says so.
+                    Err(e) if e.kind == ErrorKind::STORAGE_ERROR => {
+                        mode_taken = true;
+                        waiting = Some(e);
+                    }
+                    Err(e) => return Ok((Err(e), false)),
+                    Ok(()) => mode_taken = true,
+                }
+            }
+            if let Some(document) = &plan.document {
+                if let Err(e) = d.task.push_policy(document.as_ref().into()).into_result() {
+                    return Ok((Err(e), mode_taken));
+                }
+            }
+            Ok((waiting.map_or(Ok(Answer::Done), Err), mode_taken))
+        });
+        let plans: Vec<Option<Delivery>> =
+            Arc::try_unwrap(plans).unwrap_or_else(|shared| (*shared).clone());
+        let mut answers = Vec::with_capacity(results.len());
+        for (i, (result, plan)) in results.into_iter().zip(plans).enumerate() {
+            let answer = match result {
+                Ok((answer, mode_taken)) => {
+                    if let Some(mut plan) = plan {
+                        let mode_only_waits = matches!(&answer, Err(e) if e.kind == ErrorKind::STORAGE_ERROR)
+                            && mode_taken
+                            && plan.document.is_none();
+                        if answer.is_ok() || mode_only_waits {
+                            self.server.delivered(i, plan, now);
+                        } else if mode_taken {
+                            // The policy waits for the next synchronisation.
+                            plan.document = None;
+                            self.server.delivered(i, plan, now);
+                        }
+                    }
+                    answer
+                }
+                Err(e) => Err(e),
+            };
+            answers.push(answer);
+        }
+        answers
+    }
+
+    /// The devices changes reach at once: connected and switched on.
+    fn connected(&self) -> Vec<bool> {
+        self.server
+            .devices
+            .iter()
+            .map(|d| d.connected && d.online)
+            .collect()
+    }
+
+    /// The administrator changes the server's policies (`change`), and the server sends
+    /// connected devices what that changes for them. A change every device it was sent to
+    /// refuses as invalid changes nothing.
+    pub fn change_policies(
+        &mut self,
+        change: impl FnOnce(&mut Server, u64) -> Result<(), String>,
+    ) -> Result<Answers, String> {
+        let saved = self.server.clone_policies();
+        change(&mut self.server, self.clock.now_ms())?;
+        let connected = self.connected();
+        let answers = self.synchronise(|i| connected[i], false);
+        if refused_as_invalid(&answers) {
+            self.server.restore_policies(saved);
+        }
+        self.store_root_policy();
+        Ok(answers)
+    }
+
+    /// The root policy's document, kept in the host database for the next run.
+    fn store_root_policy(&mut self) {
+        let text = self
+            .server
+            .active_policy(Tree::ROOT)
+            .map(|p| policy::document(&p.current().content.settings).to_string());
+        if text.is_none() || text == self.policy {
+            return;
+        }
+        if let (Some(db), Some(text)) = (&self.database, &text) {
+            if let Err(e) = db.store.save_policy(&db.host, text) {
+                log::warn!("the policy was not stored: {e}");
+            }
+        }
+        self.policy = text;
+    }
+
+    /// `push_policy`: the administrator saves the root group's policy in the editor (which
+    /// stamps each acceptance with the version of the statement it shows now) and the
+    /// server sends it. A document the server cannot hold goes to the devices as it is,
+    /// so the plugin says why it refuses it; nothing is stored.
+    pub fn push_policy(&mut self, policy_json: &str) -> Answers {
+        let Ok(doc) = serde_json::from_str::<Json>(policy_json) else {
+            return self.send_as_is(policy_json);
+        };
+        let stamped = crate::editor::stamp(&doc, self.description.as_ref(), self.private_ksn());
+        let Some(settings) = policy_settings(&stamped) else {
+            return self.send_as_is(&stamped.to_string());
+        };
+        self.change_policies(|server, now| server.save_root_policy(settings, "admin", now))
+            .unwrap_or_else(|e| {
+                self.devices
+                    .iter()
+                    .map(|_| Err(TaskError::invalid_state(e.as_str())))
+                    .collect()
+            })
+    }
+
+    fn send_as_is(&mut self, text: &str) -> Answers {
+        let text = text.to_string();
+        self.each_done(move |d| d.task.push_policy(text.as_str().into()).into_result())
+    }
+
+    /// Synchronisation of every device that is switched on: each gets its effective policy
+    /// again, unchanged (an acceptance stays of the version read then; a value the device
+    /// changed locally since stays as it is).
+    pub fn resync(&mut self) -> Answers {
+        self.synchronise(|_| true, true)
+    }
+
+    /// The server's KSN proxy setting (or a group's own) switches Private KSN; connected
+    /// devices get it at once, the others at their next synchronisation.
+    pub fn set_private_ksn(&mut self, enabled: bool) -> Answers {
+        self.set_private_ksn_of(None, enabled)
+            .expect("the server's own setting always exists")
+    }
+
+    pub fn set_private_ksn_of(
+        &mut self,
+        group: Option<&str>,
+        enabled: bool,
+    ) -> Result<Answers, String> {
+        match group {
+            Some(path) => {
+                let id = self.server.tree.find(path)?;
+                self.server.tree.group_mut(id).private_ksn = Some(enabled);
+            }
+            None => self.server.private_ksn = enabled,
+        }
+        let connected = self.connected();
+        Ok(self.synchronise(|i| connected[i], false))
+    }
+
+    /// A local change on each addressed device; the server learns which settings each
+    /// changed, so a synchronisation leaves them as they are.
+    pub fn set_local(&mut self, settings_json: &str) -> Answers {
+        let text = settings_json.to_string();
+        let answers = self.each_done(move |d| d.task.set_local(text.as_str().into()).into_result());
+        let paths = serde_json::from_str::<Json>(settings_json)
+            .map(|doc| local_paths(&doc))
+            .unwrap_or_default();
+        for (i, answer) in answers.iter().enumerate() {
+            if matches!(answer, Ok(Answer::Done)) {
+                self.server.devices[i].local.extend(paths.iter().cloned());
+            }
+        }
+        answers
+    }
+
+    /// Host time passes: periodic work on every device, then each device whose
+    /// synchronisation falls in the time passed synchronises.
+    pub fn advance_time(&mut self, ms: u64) -> Answers {
+        let from = self.clock.now_ms();
+        self.clock.advance(ms);
+        let now = self.clock.now_ms();
+        if let Some(db) = &self.database {
+            if let Err(e) = db.store.save_clock(&db.host, now) {
+                log::warn!("{e}");
+            }
+        }
+        let answers = self.each_done(|d| d.task.tick().into_result());
+        let due = self.server.due(from, now);
+        for (i, outcome) in self.synchronise(|i| due[i], false).into_iter().enumerate() {
+            if let Err(e) = outcome {
+                log::warn!("device {i}: its synchronisation failed: {e}");
+            }
+        }
+        for (record, due) in self.server.devices.iter_mut().zip(&due) {
+            if record.online && (*due || record.connected) {
+                record.last_sync_ms = now;
+            }
+        }
+        self.server.events.expire(now);
+        answers
+    }
+
+    /// Files the events devices sent since the last call in the server's store, and
+    /// what they say of each device (its acceptance, KSN's availability).
+    pub fn collect_events(&mut self) {
+        for (i, device) in self.devices.iter().enumerate() {
+            let arrived = device.state.take_arrived();
+            let record = &mut self.server.devices[i];
+            for a in arrived {
+                if let Some(accepted) = a.accepted {
+                    record.accepted = Some(accepted);
+                }
+                match a.ksn_available {
+                    Some(false) => {
+                        record.ksn_unavailable_since.get_or_insert(a.time_ms);
+                    }
+                    Some(true) => record.ksn_unavailable_since = None,
+                    None => {}
+                }
+                self.server
+                    .events
+                    .add(a.time_ms, i, record.group, a.importance, &a.kind, a.body);
+            }
+        }
+    }
+
+    /// Device `i`'s status and its reasons.
+    pub fn status_of(&self, i: usize) -> (Status, Vec<String>) {
+        let device = &self.devices[i];
+        let record = &self.server.devices[i];
+        let hung = device.state.hung.load(std::sync::atomic::Ordering::Relaxed);
+        let task = (!hung).then(|| {
+            let s = device.task.status();
+            (s.state, s.error.into_option())
+        });
+        let accepted = record
+            .accepted
+            .unwrap_or_else(|| self.accepted_in_view(device));
+        let now = self.clock.now_ms();
+        let facts = Facts {
+            task,
+            accepted,
+            ksn_unavailable_since: record.ksn_unavailable_since,
+            last_sync_ms: if record.connected && record.online {
+                now
+            } else {
+                record.last_sync_ms
+            },
+            now_ms: now,
+        };
+        status::status(&facts, &self.server.status_rules)
+    }
+
+    /// Whether the device's main acceptance box (the one accepting the KSN statement)
+    /// reads true, from its settings view.
+    fn accepted_in_view(&self, device: &Device) -> bool {
+        let Some(description) = &self.description else {
+            return false;
+        };
+        let Some(boxed) = description
+            .settings
+            .iter()
+            .find(|s| s.accepts.contains(&Statement::Ksn))
+        else {
+            return false;
+        };
+        let Ok(text) = device.task.settings_json().into_result() else {
+            return false;
+        };
+        read_document::<SettingsView>("settings_json", &text)
+            .ok()
+            .and_then(|v| {
+                v.details
+                    .get(&boxed.path)
+                    .map(|d| d.value == Json::Bool(true))
+            })
+            .unwrap_or(false)
+    }
+
+    /// The devices `target` names, each checked to exist.
+    pub fn select(&self, target: &Target) -> Result<Vec<bool>, String> {
+        let n = self.devices.len();
+        let device = |d: usize| {
+            if d < n {
+                Ok(d)
+            } else {
+                Err(format!(
+                    "no device {d} (devices 0 to {})",
+                    n.saturating_sub(1)
+                ))
+            }
+        };
+        match target {
+            Target::All(_) => Ok(vec![true; n]),
+            Target::Group { group } => {
+                let id = self.server.tree.find(group)?;
+                Ok(self.server.in_group(id))
+            }
+            Target::Device { device: d } => {
+                let d = device(*d)?;
+                Ok((0..n).map(|i| i == d).collect())
+            }
+            Target::Devices { devices } => {
+                let mut chosen = vec![false; n];
+                for d in devices {
+                    chosen[device(*d)?] = true;
+                }
+                Ok(chosen)
+            }
+        }
+    }
+
+    /// Counts of devices by status, OK first.
+    pub fn status_counts(&self) -> [usize; 3] {
+        let mut counts = [0; 3];
+        for i in 0..self.devices.len() {
+            counts[self.status_of(i).0 as usize] += 1;
+        }
+        counts
+    }
+}
