@@ -50,6 +50,32 @@ pub fn stamp(policy: &Json, description: Option<&PluginDescription>, private_ksn
     stamped
 }
 
+/// Checks a stamped policy against the plugin's own policy schema, as the editor does
+/// before it saves a group policy (its devices may not be there to refuse it): the first
+/// error, with its place (`settings.task.checksum_limit_mb: 5000 is greater than ...`).
+pub fn check(policy: &Json, description: Option<&PluginDescription>) -> Result<(), String> {
+    let Some(description) = description else {
+        return Ok(());
+    };
+    // A schema that does not compile says nothing; the plugin still judges the document.
+    let Ok(validator) = jsonschema::validator_for(&description.policy_schema) else {
+        return Ok(());
+    };
+    let first = validator.iter_errors(policy).next().map(|error| {
+        let place = error
+            .instance_path
+            .to_string()
+            .trim_start_matches('/')
+            .replace('/', ".");
+        if place.is_empty() {
+            error.to_string()
+        } else {
+            format!("{place}: {error}")
+        }
+    });
+    first.map_or(Ok(()), Err)
+}
+
 /// The policy as the editor takes it (a scenario's `push_policy`): the plugin's own schema,
 /// but for acceptance boxes, whose versions the editor stamps when they are not given.
 pub fn policy_schema(description: &PluginDescription) -> Json {

@@ -16,6 +16,12 @@ pub(crate) fn policy(_: &mut SchemaGenerator) -> Schema {
     )
 }
 
+pub(crate) fn policy_or_null(_: &mut SchemaGenerator) -> Schema {
+    schema(
+        json!({"description": "a policy (`host-sim schema policy`), replacing the policy's settings; absent or null: they stay"}),
+    )
+}
+
 pub(crate) fn local(_: &mut SchemaGenerator) -> Schema {
     schema(
         json!({"description": "a local settings change (`host-sim schema local`); checked against it unless the step has expect_error"}),

@@ -16,25 +16,108 @@ use crate::world::{Device, World};
 /// What differed on one device: what, expected, found.
 type Mismatch = (String, String, String);
 
-/// Checks an `expect` step on every device; the first device that differs fails it.
+/// Checks an `expect` step on every device it names (`on`, default all); the first
+/// device that differs fails it.
 pub fn check(world: &World, expect: &Expect) -> Result<(), Failure> {
-    let expect = expect.clone();
-    let results = world.each(move |device| Ok(check_device(device, &expect)));
+    let selection = match &expect.on {
+        Some(target) => Some(world.select(target).map_err(Failure::setup)?),
+        None => None,
+    };
+    let chosen = |i: usize| selection.as_ref().is_none_or(|s| s[i]);
+    let shared = expect.clone();
+    let on = selection.clone();
+    let results = world.each(move |device| {
+        if on.as_ref().is_some_and(|s| !s[device.state.id]) {
+            return Ok(Ok(()));
+        }
+        Ok(check_device(device, &shared))
+    });
+    let fail = |index: usize, (what, expected, found): Mismatch| Failure {
+        step: None,
+        device: Some(index),
+        what,
+        expected,
+        found,
+    };
     for (index, result) in results.into_iter().enumerate() {
-        let (what, expected, found) = match result {
-            Ok(Ok(())) => continue,
-            Ok(Err(mismatch)) => mismatch,
-            Err(e) => ("device".to_string(), "an answer".to_string(), e.to_string()),
-        };
-        return Err(Failure {
-            step: None,
-            device: Some(index),
-            what,
-            expected,
-            found,
-        });
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(mismatch)) => return Err(fail(index, mismatch)),
+            Err(e) => {
+                return Err(fail(
+                    index,
+                    ("device".to_string(), "an answer".to_string(), e.to_string()),
+                ))
+            }
+        }
+    }
+    for index in (0..world.devices.len()).filter(|&i| chosen(i)) {
+        check_on_server(world, index, expect).map_err(|m| fail(index, m))?;
     }
     Ok(())
+}
+
+/// What the server shows of device `index`: its status, where its settings come from, the
+/// events it holds from it.
+fn check_on_server(world: &World, index: usize, expect: &Expect) -> Result<(), Mismatch> {
+    if let Some(want) = expect.status {
+        let (status, reasons) = world.status_of(index);
+        if status != want {
+            let why = if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reasons.join("; "))
+            };
+            return differ("status", want.as_str(), format!("{}{why}", status.as_str()));
+        }
+    }
+    if let Some(wanted) = &expect.provenance {
+        let effective = world.server.effective(index);
+        for (path, want) in wanted {
+            let found = effective
+                .get(path)
+                .map_or(Json::Null, |s| world.server.provenance_json(s));
+            if !matches(want, &found) {
+                return differ(&format!("provenance.{path}"), want, found);
+            }
+        }
+    }
+    if let Some(want) = &expect.events {
+        let mut devices = vec![false; world.devices.len()];
+        devices[index] = true;
+        let filter = crate::server::Filter {
+            after_id: Some(world.events_from),
+            devices: Some(devices),
+            ..Default::default()
+        };
+        let [info, warning, failure, critical] = world.server.events.counts(&filter);
+        for (name, want, have) in [
+            ("critical", want.critical, critical),
+            ("functional_failure", want.functional_failure, failure),
+            ("warning", want.warning, warning),
+            ("info", want.info, info),
+            ("total", want.total, info + warning + failure + critical),
+        ] {
+            if let Some(want) = want.filter(|w| *w != have) {
+                return differ(&format!("events.{name}"), want, have);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `found` holds what `want` states: every key of an object (recursively), every
+/// element of an array in order, any other value equal.
+fn matches(want: &Json, found: &Json) -> bool {
+    match (want, found) {
+        (Json::Object(w), Json::Object(f)) => w
+            .iter()
+            .all(|(k, v)| f.get(k).is_some_and(|fv| matches(v, fv))),
+        (Json::Array(w), Json::Array(f)) => {
+            w.len() == f.len() && w.iter().zip(f).all(|(a, b)| matches(a, b))
+        }
+        _ => want == found,
+    }
 }
 
 fn differ(what: &str, expected: impl ToString, found: impl ToString) -> Result<(), Mismatch> {

@@ -15,6 +15,8 @@ use crate::{
     consumers::LaunchControlSpec,
     network::{DatabaseSpec, KsnSpec},
     schemas::schema,
+    server::{EventRules, Status, StatusRules},
+    world::{admin::Target, GroupSpec},
 };
 
 /// A scenario file (SPEC §4).
@@ -24,10 +26,17 @@ pub(super) struct ScenarioHead {
     name: String,
     #[serde(default)]
     description: Option<String>,
-    /// Every step runs on this many devices (task instances of one loaded library).
-    #[serde(default = "one")]
-    #[schemars(range(min = 1))]
-    devices: usize,
+    /// Every step runs on this many devices (task instances of one loaded library): the
+    /// root group's, "Managed devices" (default 1, or 0 when `groups` holds devices).
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    devices: Option<usize>,
+    /// Administration groups below the root, each with its devices and subgroups.
+    #[serde(default)]
+    groups: Vec<GroupSpec>,
+    /// The Administration Server: its event store, status thresholds, sync interval.
+    #[serde(default)]
+    server: ServerSpec,
     /// The KSN services' databases (default: tests/data/ksn-database.json).
     #[serde(default)]
     ksn: Option<KsnSpec>,
@@ -71,8 +80,40 @@ fn received_schema(generator: &mut SchemaGenerator) -> Schema {
     }))
 }
 
-fn one() -> usize {
-    1
+/// How the scenario's Administration Server is configured.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    #[serde(default)]
+    pub events: Option<EventsSpec>,
+    #[serde(default)]
+    pub status: Option<StatusRules>,
+    /// How often devices that hold no connection synchronise (default 15).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub sync_interval_minutes: Option<u64>,
+}
+
+/// The server's event store: at most `cap` events (default 400,000); when the count
+/// reaches `cap + headroom` (default 10,000) the oldest go, down to the cap; `terms_days`
+/// keeps each listed type that many days of host time.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSpec {
+    #[serde(default = "default_cap")]
+    pub cap: usize,
+    #[serde(default = "default_headroom")]
+    pub headroom: usize,
+    #[serde(default)]
+    pub terms_days: BTreeMap<String, u64>,
+}
+
+fn default_cap() -> usize {
+    EventRules::default().cap
+}
+
+fn default_headroom() -> usize {
+    EventRules::default().headroom
 }
 
 /// The host's retention of task-log entries; consent records are kept whatever it says.
@@ -109,7 +150,12 @@ impl RetentionSpec {
 pub struct Scenario {
     pub name: String,
     pub description: Option<String>,
+    /// Devices in the root group.
     pub devices: usize,
+    pub groups: Vec<GroupSpec>,
+    pub event_rules: EventRules,
+    pub status_rules: StatusRules,
+    pub sync_interval_ms: u64,
     /// `None`: the bundled default database.
     pub ksn: Option<KsnSpec>,
     pub local_lists: DatabaseSpec,
@@ -124,6 +170,8 @@ pub enum Step {
     Do {
         action: Action,
         expect_error: Option<ErrorKind>,
+        /// The devices it addresses (`None`: all).
+        on: Option<Target>,
     },
     Expect(Box<Expect>),
 }
@@ -131,6 +179,9 @@ pub enum Step {
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
+    /// The devices checked (default all).
+    #[serde(default)]
+    pub on: Option<Target>,
     #[serde(default)]
     pub state: Option<TaskState>,
     /// `Some(None)`: the key was there with `null` (no error).
@@ -155,6 +206,33 @@ pub struct Expect {
     /// The task log holds at most this many entries (the host's retention at work).
     #[serde(default)]
     pub log_entries_at_most: Option<u64>,
+    /// Where each effective setting comes from, by dotted path: a partial object of
+    /// `{group, policy, revision, profile, locked, overrides}` that must match, or `null`
+    /// for a setting no policy sets.
+    #[serde(default)]
+    pub provenance: Option<BTreeMap<String, Json>>,
+    /// The device's status as the server shows it.
+    #[serde(default)]
+    pub status: Option<Status>,
+    /// How many events of each importance the server's store holds from the device since
+    /// the last `reset_counters` (each count given must be exact).
+    #[serde(default)]
+    pub events: Option<EventCounts>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventCounts {
+    #[serde(default)]
+    pub critical: Option<u64>,
+    #[serde(default)]
+    pub functional_failure: Option<u64>,
+    #[serde(default)]
+    pub warning: Option<u64>,
+    #[serde(default)]
+    pub info: Option<u64>,
+    #[serde(default)]
+    pub total: Option<u64>,
 }
 
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
@@ -209,9 +287,23 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         )
     })?;
     let head: ScenarioHead = strict(&doc, "")?;
-    if head.devices == 0 {
-        return Err("devices: must be at least 1".into());
+    fn count(groups: &[GroupSpec]) -> usize {
+        groups.iter().map(|g| g.devices + count(&g.groups)).sum()
     }
+    let in_groups = count(&head.groups);
+    let devices = head.devices.unwrap_or(if in_groups > 0 { 0 } else { 1 });
+    if devices + in_groups == 0 {
+        return Err("devices: must be at least 1 (in the root group or in groups)".into());
+    }
+    let events = head.server.events.clone();
+    let event_rules = match events {
+        Some(e) => EventRules {
+            cap: e.cap,
+            headroom: e.headroom,
+            terms_days: e.terms_days,
+        },
+        None => EventRules::default(),
+    };
     let mut steps = Vec::with_capacity(head.steps.len());
     for (index, raw) in head.steps.iter().enumerate() {
         steps.push(parse_step(raw, &format!("steps[{index}]"))?);
@@ -219,7 +311,14 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
     Ok(Scenario {
         name: head.name,
         description: head.description,
-        devices: head.devices,
+        devices,
+        groups: head.groups,
+        event_rules,
+        status_rules: head.server.status.unwrap_or_default(),
+        sync_interval_ms: head
+            .server
+            .sync_interval_minutes
+            .map_or(crate::server::SYNC_INTERVAL_MS, |m| m.max(1) * 60_000),
         ksn: head.ksn,
         local_lists: head.local_lists,
         launch_control: head.launch_control,
@@ -245,12 +344,19 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
                 None => None,
                 Some(kind) => Some(strict::<ErrorKind>(&kind, &format!("{path}.expect_error"))?),
             };
+            let on = match body.remove("on") {
+                None => None,
+                Some(target) => Some(strict::<Target>(&target, &format!("{path}.on")).map_err(|_| {
+                    format!("{path}.on: expected \"all\", {{\"group\": path}}, {{\"device\": n}} or {{\"devices\": [n, ...]}}")
+                })?),
+            };
             let action: Action = strict(&Json::Object(body), path)
                 .map_err(|e| e + &unknown_step_hint(&object["do"]))?;
             action.validate(path)?;
             Ok(Step::Do {
                 action,
                 expect_error,
+                on,
             })
         }
         (false, true) => {

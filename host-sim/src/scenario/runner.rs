@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     network::KsnSpec,
-    world::{Answer, HostDatabase, Setup, World},
+    world::{admin::Target, Answer, HostDatabase, Setup, World},
 };
 
 /// How long a call into the plugin may take before the device is declared hung.
@@ -55,6 +55,10 @@ pub fn run(
             store: store.clone(),
             host: file.to_string(),
         }),
+        groups: scenario.groups.clone(),
+        event_rules: scenario.event_rules.clone(),
+        status_rules: scenario.status_rules,
+        sync_interval_ms: scenario.sync_interval_ms,
         ..Setup::new(scenario.devices)
     };
     if let Some(db) = &setup.database {
@@ -101,11 +105,30 @@ pub fn run_step(world: &mut World, step: &Step) -> (String, Result<String, Failu
         Step::Do {
             action,
             expect_error,
-        } => (action.describe(), perform(world, action, *expect_error)),
-        Step::Expect(expected) => (
-            "expect".to_string(),
-            expect::check(world, expected).map(|()| "ok".to_string()),
-        ),
+            on,
+        } => {
+            let label = match on {
+                Some(target) => format!("{} on {}", action.describe(), describe_target(target)),
+                None => action.describe(),
+            };
+            let result = match on.as_ref().map(|t| world.select(t)).transpose() {
+                Ok(selection) => {
+                    world.selection = selection.map(std::sync::Arc::new);
+                    let result = perform(world, action, *expect_error);
+                    world.selection = None;
+                    result
+                }
+                Err(e) => Err(Failure::setup(e)),
+            };
+            (label, result)
+        }
+        Step::Expect(expected) => {
+            world.collect_events();
+            (
+                "expect".to_string(),
+                expect::check(world, expected).map(|()| "ok".to_string()),
+            )
+        }
     };
     let events = world.devices[0]
         .state
@@ -154,6 +177,23 @@ pub fn perform(
         }
     }
     Ok(summary)
+}
+
+/// A step's `on`, in a few words.
+pub fn describe_target(target: &Target) -> String {
+    match target {
+        Target::All(_) => "all".into(),
+        Target::Group { group } => format!("group {group}"),
+        Target::Device { device } => format!("device {device}"),
+        Target::Devices { devices } => format!(
+            "devices {}",
+            devices
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 fn name_of(value: &impl Serialize) -> String {

@@ -21,10 +21,16 @@ fn without_header(mut value: Json) -> Json {
 pub fn scenario_schema(description: &PluginDescription) -> Json {
     let mut root = schemars::schema_for!(ScenarioHead).to_value();
     root["title"] = json!("KSN Usage task: host-sim scenario");
+    // Devices in the root group, at least one unless groups hold them.
+    root["if"] = json!({"not": {"required": ["groups"]}});
+    root["then"] = json!({"properties": {"devices": {"minimum": 1}}});
     let expect_error = json!({"enum": ErrorKind::names(), "description": "the step must fail with exactly this kind"});
+    let on = schemars::schema_for!(crate::world::admin::Target).to_value();
+    let on = without_header(on);
     if let Some(variants) = root["$defs"]["Action"]["oneOf"].as_array_mut() {
         for variant in variants {
             variant["properties"]["expect_error"] = expect_error.clone();
+            variant["properties"]["on"] = on.clone();
             // A step that expects an error may carry a broken document on purpose; one that
             // does not must carry a valid one.
             for (field, strict) in [

@@ -50,6 +50,8 @@ pub struct StoredEvent {
 /// Which events a query selects; every condition given must hold.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
+    /// Only events numbered above this one.
+    pub after_id: Option<u64>,
     pub devices: Option<Vec<bool>>,
     pub importance: Option<Importance>,
     pub kind: Option<String>,
@@ -59,9 +61,11 @@ pub struct Filter {
 
 impl Filter {
     pub fn selects(&self, e: &StoredEvent) -> bool {
-        self.devices
-            .as_ref()
-            .is_none_or(|d| d.get(e.device).copied().unwrap_or(false))
+        self.after_id.is_none_or(|id| e.id > id)
+            && self
+                .devices
+                .as_ref()
+                .is_none_or(|d| d.get(e.device).copied().unwrap_or(false))
             && self.importance.is_none_or(|i| i == e.importance)
             && self.kind.as_deref().is_none_or(|k| k == &*e.kind)
             && self.since_ms.is_none_or(|t| e.time_ms >= t)
@@ -152,8 +156,9 @@ impl EventStore {
         counts
     }
 
-    pub fn clear(&mut self) {
-        self.events.clear();
+    /// The number of the newest event (0 before the first).
+    pub fn last_id(&self) -> u64 {
+        self.next_id
     }
 }
 

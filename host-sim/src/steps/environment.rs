@@ -9,34 +9,50 @@ use serde_json::{Map, Value as Json};
 use super::{no_fields, number, usage, StepKind};
 use crate::world::{Answers, World};
 
-/// The Administration Server switches Private KSN on or off.
+/// The Administration Server's KSN proxy settings switch Private KSN on or off (or a
+/// group's own, with `group`): connected devices get it at once, the others at their next
+/// synchronisation.
 #[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct SetPrivateKsn {
     pub enabled: bool,
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl StepKind for SetPrivateKsn {
     const NAME: &'static str = "set_private_ksn";
-    const USAGE: &'static str = "on|off";
-    const HELP: &'static str = "the Administration Server switches Private KSN";
+    const USAGE: &'static str = "on|off [group]";
+    const HELP: &'static str = "the Administration Server (or a group) switches Private KSN";
     const COMPLETE: &'static [&'static [&'static str]] = &[&["on", "off"]];
 
     fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
-        let enabled = match words {
-            ["on" | "true"] => true,
-            ["off" | "false"] => false,
+        let (switch, group) = match words {
+            [switch] => (switch, None),
+            [switch, group] => (switch, Some(*group)),
             _ => return Err(usage::<Self>()),
         };
-        Ok(Map::from_iter([("enabled".into(), Json::from(enabled))]))
+        let enabled = match *switch {
+            "on" | "true" => true,
+            "off" | "false" => false,
+            _ => return Err(usage::<Self>()),
+        };
+        let mut fields = Map::from_iter([("enabled".into(), Json::from(enabled))]);
+        if let Some(group) = group {
+            fields.insert("group".into(), Json::from(group));
+        }
+        Ok(fields)
     }
 
     fn arguments(&self) -> String {
-        format!("enabled={}", self.enabled)
+        match &self.group {
+            Some(group) => format!("enabled={} in group {group}", self.enabled),
+            None => format!("enabled={}", self.enabled),
+        }
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        Ok(world.set_private_ksn(self.enabled))
+        world.set_private_ksn_of(self.group.as_deref(), self.enabled)
     }
 }
 

@@ -8,6 +8,7 @@
 mod console;
 mod environment;
 mod lookups;
+mod server;
 mod settings;
 mod task;
 
@@ -21,6 +22,11 @@ pub use environment::{
 };
 pub use lookups::{
     AccessExpect, AnswerExpect, CheckFile, CheckUrl, LaunchApp, LaunchExpect, OpenFile,
+};
+pub use server::{
+    ActivatePolicy, ConditionSpec, CreateGroup, CreatePolicy, DeactivatePolicy, DeletePolicy,
+    EditPolicy, MoveDevices, ProfileSpec, RemoveProfile, RollBackPolicy, SetDevice, SetGroup,
+    SetProfile,
 };
 pub use settings::{PushPolicy, Resync, SetLocal};
 pub use task::{RestartHost, Start, Stop};
@@ -155,6 +161,18 @@ steps! {
     RestartHost,
     AdvanceTime,
     ResetCounters,
+    CreateGroup,
+    SetGroup,
+    MoveDevices,
+    SetDevice,
+    CreatePolicy,
+    EditPolicy,
+    ActivatePolicy,
+    DeactivatePolicy,
+    DeletePolicy,
+    RollBackPolicy,
+    SetProfile,
+    RemoveProfile,
 }
 
 /// A usage error for `S`.

@@ -2,7 +2,7 @@
 //! Scenario steps, console verbs and the fleet story all act through it. Devices are
 //! independent, so every step runs on them in parallel.
 
-mod admin;
+pub mod admin;
 mod device;
 mod host;
 mod received;
@@ -106,6 +106,9 @@ pub struct World {
     pub server: Server,
     /// The devices the current step addresses (`on`); `None`: all.
     pub selection: Option<Arc<Vec<bool>>>,
+    /// The server's newest event at the last `reset_counters`: `expect.events` counts
+    /// those after it.
+    pub events_from: u64,
     /// The loaded plugin's description (`None` if it gives none): what the policy editor
     /// knows of its settings and statements.
     pub description: Option<PluginDescription>,
@@ -283,6 +286,7 @@ impl World {
             description: plugin.describe().ok(),
             server,
             selection: None,
+            events_from: 0,
             policy,
             plugin,
             database: setup.database.clone(),
@@ -468,6 +472,8 @@ impl World {
     }
 
     pub fn reset_counters(&mut self) -> Answers {
+        self.collect_events();
+        self.events_from = self.server.events.last_id();
         self.each_done(|d| {
             d.state.received.reset();
             d.state.clear_events();

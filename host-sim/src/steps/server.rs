@@ -1,0 +1,777 @@
+//! Steps of the Administration Server's administrator: groups, devices in them, group
+//! policies (create, edit, activate, deactivate, delete, roll back), profiles. Each change
+//! reaches connected devices at once and the others at their next synchronisation.
+
+use std::collections::BTreeSet;
+
+use plugin_api::{ErrorKind, TaskError};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Map, Value as Json};
+
+use super::{json_argument, number, usage, StepKind};
+use crate::{
+    server::{
+        policy::{parse_settings, Condition, Content, Profile, Settings},
+        GroupId, Server, Tree,
+    },
+    world::{Answers, World},
+};
+
+/// `key=value` words of the console, as JSON fields (`on`/`off` are booleans, a list is
+/// comma-separated).
+fn flags(words: &[&str], known: &[(&str, Kind)]) -> Result<Map<String, Json>, String> {
+    let mut fields = Map::new();
+    for word in words {
+        let Some((key, value)) = word.split_once('=') else {
+            return Err(format!("expected key=value, got `{word}`"));
+        };
+        let Some((_, kind)) = known.iter().find(|(k, _)| *k == key) else {
+            let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+            return Err(format!(
+                "unknown `{key}`; expected one of {}",
+                names.join(", ")
+            ));
+        };
+        let value = match kind {
+            Kind::Switch => match value {
+                "on" | "true" => Json::Bool(true),
+                "off" | "false" => Json::Bool(false),
+                _ => return Err(format!("{key}: expected on or off, got `{value}`")),
+            },
+            Kind::List => Json::from(
+                value
+                    .split(',')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        fields.insert(key.to_string(), value);
+    }
+    Ok(fields)
+}
+
+enum Kind {
+    Switch,
+    List,
+}
+
+/// A save the server refuses as a policy: every device answers it so, so that a scenario
+/// can expect it (`expect_error: invalid_settings`).
+fn refused(world: &World, message: String) -> Answers {
+    world
+        .devices
+        .iter()
+        .map(|_| {
+            Err(TaskError::new(
+                ErrorKind::INVALID_SETTINGS,
+                message.as_str(),
+            ))
+        })
+        .collect()
+}
+
+/// A policy document's settings, as the editor takes it in `group`'s mode: stamped with
+/// the statement versions shown, checked against the plugin's policy schema.
+fn editor_settings(
+    world: &World,
+    group: GroupId,
+    policy: &Json,
+    place: &str,
+) -> Result<Settings, String> {
+    let mode = world
+        .server
+        .tree
+        .private_ksn(group, world.server.private_ksn);
+    let stamped = crate::editor::stamp(policy, world.description.as_ref(), mode);
+    crate::editor::check(&stamped, world.description.as_ref())
+        .map_err(|e| format!("{place}: {e}"))?;
+    let Some(settings) = stamped.get("settings") else {
+        return Err(format!("{place}: a policy is {{\"settings\": {{...}}}}"));
+    };
+    if let Some(extra) = stamped
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "settings"))
+    {
+        return Err(format!(
+            "{place}.{extra}: unknown field, expected `settings`"
+        ));
+    }
+    parse_settings(settings, &format!("{place}.settings"))
+}
+
+/// A profile of a policy, as a scenario states it.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSpec {
+    pub name: String,
+    /// When it is active on a device: every condition given holds.
+    #[serde(default)]
+    pub when: ConditionSpec,
+    /// The settings it overrides, as in a policy: `{section: {key: value | {value, locked}}}`.
+    #[serde(default)]
+    pub settings: Json,
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSpec {
+    #[serde(default)]
+    pub out_of_office: Option<bool>,
+    /// The device has every one of these tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn profile(
+    world: &World,
+    group: GroupId,
+    spec: &ProfileSpec,
+    place: &str,
+) -> Result<Profile, String> {
+    let settings = if spec.settings.is_null() {
+        Settings::new()
+    } else {
+        editor_settings(world, group, &json!({"settings": spec.settings}), place)?
+    };
+    Ok(Profile {
+        name: spec.name.clone(),
+        condition: Condition {
+            out_of_office: spec.when.out_of_office,
+            tags: spec.when.tags.clone(),
+        },
+        settings,
+    })
+}
+
+fn profiles(world: &World, group: GroupId, specs: &[ProfileSpec]) -> Result<Vec<Profile>, String> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| profile(world, group, p, &format!("profiles[{i}]")))
+        .collect()
+}
+
+fn admin(by: &Option<String>) -> String {
+    by.clone().unwrap_or_else(|| "admin".into())
+}
+
+fn group_of_policy(server: &Server, name: &str) -> Result<GroupId, String> {
+    server.policy(name).map(|p| p.group)
+}
+
+/// Runs a policy change: a refusal of the document is every device's `invalid_settings`;
+/// any other mistake (no such policy or group) is the step's own error.
+fn save(
+    world: &mut World,
+    prepare: impl FnOnce(
+        &World,
+    ) -> Result<
+        Result<Box<dyn FnOnce(&mut Server, u64) -> Result<(), String>>, String>,
+        String,
+    >,
+) -> Result<Answers, String> {
+    match prepare(world)? {
+        Ok(change) => world.change_policies(change),
+        Err(invalid) => Ok(refused(world, invalid)),
+    }
+}
+
+/// Creates an administration group (its parent must exist): `Servers/Private KSN`.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    pub group: String,
+    #[serde(default)]
+    pub inherit: Option<bool>,
+    #[serde(default)]
+    pub private_ksn: Option<bool>,
+}
+
+impl StepKind for CreateGroup {
+    const NAME: &'static str = "create_group";
+    const USAGE: &'static str = "<path> [inherit=on|off] [private_ksn=on|off]";
+    const HELP: &'static str = "create an administration group";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        let Some((path, rest)) = words.split_first() else {
+            return Err(usage::<Self>());
+        };
+        let mut fields = flags(
+            rest,
+            &[("inherit", Kind::Switch), ("private_ksn", Kind::Switch)],
+        )?;
+        fields.insert("group".into(), Json::from(*path));
+        Ok(fields)
+    }
+
+    fn arguments(&self) -> String {
+        self.group.clone()
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let path = self.group.trim_matches('/');
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((parent, name)) => (world.server.tree.find(parent)?, name),
+            None => (Tree::ROOT, path),
+        };
+        let id = world.server.tree.add(parent, name)?;
+        let group = world.server.tree.group_mut(id);
+        group.inherit = self.inherit.unwrap_or(true);
+        group.private_ksn = self.private_ksn;
+        world.change_policies(|_, _| Ok(()))
+    }
+}
+
+/// Changes a group's flags: "inherit from parent", its own KSN proxy setting.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SetGroup {
+    pub group: String,
+    #[serde(default)]
+    pub inherit: Option<bool>,
+    #[serde(default)]
+    pub private_ksn: Option<bool>,
+}
+
+impl StepKind for SetGroup {
+    const NAME: &'static str = "set_group";
+    const USAGE: &'static str = "<path> [inherit=on|off] [private_ksn=on|off]";
+    const HELP: &'static str = "change a group's inherit flag or KSN proxy setting";
+
+    fn fields(words: &[&str], rest: &str) -> Result<Map<String, Json>, String> {
+        CreateGroup::fields(words, rest)
+    }
+
+    fn arguments(&self) -> String {
+        let mut parts = vec![self.group.clone()];
+        if let Some(i) = self.inherit {
+            parts.push(format!("inherit={i}"));
+        }
+        if let Some(p) = self.private_ksn {
+            parts.push(format!("private_ksn={p}"));
+        }
+        parts.join(" ")
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let id = world.server.tree.find(&self.group)?;
+        if id == Tree::ROOT && self.inherit == Some(false) {
+            return Err("the root group has no parent to inherit from".into());
+        }
+        if let Some(inherit) = self.inherit {
+            world.server.tree.group_mut(id).inherit = inherit;
+        }
+        if let Some(private_ksn) = self.private_ksn {
+            return world.set_private_ksn_of(Some(&self.group), private_ksn);
+        }
+        world.change_policies(|_, _| Ok(()))
+    }
+}
+
+/// Moves the step's devices (`on`) into a group.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct MoveDevices {
+    pub group: String,
+}
+
+impl StepKind for MoveDevices {
+    const NAME: &'static str = "move_devices";
+    const USAGE: &'static str = "<group>";
+    const HELP: &'static str = "move the step's devices (on) into a group";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        match words {
+            [group] => Ok(Map::from_iter([("group".into(), Json::from(*group))])),
+            _ => Err(usage::<Self>()),
+        }
+    }
+
+    fn arguments(&self) -> String {
+        self.group.clone()
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let id = world.server.tree.find(&self.group)?;
+        let selection = world.selection.clone();
+        for (i, record) in world.server.devices.iter_mut().enumerate() {
+            if selection.as_ref().is_none_or(|s| s[i]) {
+                record.group = id;
+            }
+        }
+        world.change_policies(|_, _| Ok(()))
+    }
+}
+
+/// Device properties as the server knows them, on the step's devices (`on`): whether it
+/// holds a connection (`connected`), is switched on (`online`), is out of the office, its
+/// tags. A device that connects or comes back synchronises at once.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SetDevice {
+    #[serde(default)]
+    pub connected: Option<bool>,
+    #[serde(default)]
+    pub online: Option<bool>,
+    #[serde(default)]
+    pub out_of_office: Option<bool>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+impl StepKind for SetDevice {
+    const NAME: &'static str = "set_device";
+    const USAGE: &'static str =
+        "[connected=on|off] [online=on|off] [out_of_office=on|off] [tags=a,b]";
+    const HELP: &'static str = "change the step's devices' properties (on)";
+    const COMPLETE: &'static [&'static [&'static str]] = &[&[
+        "connected=on",
+        "connected=off",
+        "online=on",
+        "online=off",
+        "out_of_office=on",
+        "out_of_office=off",
+        "tags=",
+    ]];
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        flags(
+            words,
+            &[
+                ("connected", Kind::Switch),
+                ("online", Kind::Switch),
+                ("out_of_office", Kind::Switch),
+                ("tags", Kind::List),
+            ],
+        )
+    }
+
+    fn arguments(&self) -> String {
+        let mut parts = Vec::new();
+        for (name, value) in [
+            ("connected", self.connected),
+            ("online", self.online),
+            ("out_of_office", self.out_of_office),
+        ] {
+            if let Some(v) = value {
+                parts.push(format!("{name}={v}"));
+            }
+        }
+        if let Some(tags) = &self.tags {
+            parts.push(format!("tags={}", tags.join(",")));
+        }
+        parts.join(" ")
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let selection = world.selection.clone();
+        let mut back = vec![false; world.devices.len()];
+        for (i, record) in world.server.devices.iter_mut().enumerate() {
+            if !selection.as_ref().is_none_or(|s| s[i]) {
+                continue;
+            }
+            let was_reachable = record.connected && record.online;
+            if let Some(c) = self.connected {
+                record.connected = c;
+            }
+            if let Some(o) = self.online {
+                record.online = o;
+            }
+            if let Some(away) = self.out_of_office {
+                record.out_of_office = away;
+            }
+            if let Some(tags) = &self.tags {
+                record.tags = tags.iter().cloned().collect::<BTreeSet<_>>();
+            }
+            back[i] = !was_reachable
+                && record.online
+                && (self.connected == Some(true) || self.online == Some(true));
+        }
+        // A device that came back synchronises now; the others get what their new
+        // properties change (a profile) if they are connected.
+        let connected: Vec<bool> = world
+            .server
+            .devices
+            .iter()
+            .map(|d| d.connected && d.online)
+            .collect();
+        Ok(world.synchronise(|i| back[i] || connected[i], false))
+    }
+}
+
+/// Creates a policy in a group (revision 1), active unless told otherwise; an active one
+/// makes the group's active policy inactive.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePolicy {
+    pub name: String,
+    /// The group (default the root, `/`).
+    #[serde(default = "root")]
+    pub group: String,
+    #[serde(default = "empty_policy")]
+    #[schemars(schema_with = "crate::schemas::policy")]
+    pub policy: Json,
+    #[serde(default)]
+    pub profiles: Vec<ProfileSpec>,
+    #[serde(default)]
+    pub force_inheritance: bool,
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Who saves it (default `admin`).
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+fn root() -> String {
+    "/".into()
+}
+
+fn empty_policy() -> Json {
+    json!({"settings": {}})
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl StepKind for CreatePolicy {
+    const NAME: &'static str = "create_policy";
+    const USAGE: &'static str = "<name> <group> [<json> | @file]";
+    const HELP: &'static str = "create a group policy";
+
+    fn fields(words: &[&str], rest: &str) -> Result<Map<String, Json>, String> {
+        let [name, group, ..] = words else {
+            return Err(usage::<Self>());
+        };
+        let mut fields = Map::from_iter([
+            ("name".into(), Json::from(*name)),
+            ("group".into(), Json::from(*group)),
+        ]);
+        let doc = rest
+            .trim_start()
+            .strip_prefix(name)
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix(group))
+            .unwrap_or("")
+            .trim();
+        if !doc.is_empty() {
+            fields.insert("policy".into(), json_argument(doc)?);
+        }
+        Ok(fields)
+    }
+
+    fn arguments(&self) -> String {
+        format!("{:?} in {}", self.name, self.group)
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let group = world.server.tree.find(&self.group)?;
+        save(world, |world| {
+            let settings = match editor_settings(world, group, &self.policy, "policy") {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            let profiles = match profiles(world, group, &self.profiles) {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(e)),
+            };
+            let content = Content {
+                settings,
+                profiles,
+                force_inheritance: self.force_inheritance,
+            };
+            let (name, active, by) = (self.name.clone(), self.active, admin(&self.by));
+            Ok(Ok(Box::new(move |server: &mut Server, now| {
+                server
+                    .create_policy(group, &name, content, active, &by, now)
+                    .map(|_| ())
+            })))
+        })
+    }
+}
+
+/// Saves a new revision of a policy: each part given replaces that part.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct EditPolicy {
+    pub name: String,
+    #[serde(default)]
+    #[schemars(schema_with = "crate::schemas::policy_or_null")]
+    pub policy: Option<Json>,
+    #[serde(default)]
+    pub profiles: Option<Vec<ProfileSpec>>,
+    #[serde(default)]
+    pub force_inheritance: Option<bool>,
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+impl StepKind for EditPolicy {
+    const NAME: &'static str = "edit_policy";
+    const USAGE: &'static str = "<name> <json> | @file";
+    const HELP: &'static str = "save a new revision of a policy's settings";
+
+    fn fields(words: &[&str], rest: &str) -> Result<Map<String, Json>, String> {
+        let Some(name) = words.first() else {
+            return Err(usage::<Self>());
+        };
+        let doc = rest.trim_start().strip_prefix(name).unwrap_or("").trim();
+        Ok(Map::from_iter([
+            ("name".into(), Json::from(*name)),
+            ("policy".into(), json_argument(doc)?),
+        ]))
+    }
+
+    fn arguments(&self) -> String {
+        format!("{:?}", self.name)
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let group = group_of_policy(&world.server, &self.name)?;
+        save(world, |world| {
+            let settings = match &self.policy {
+                Some(doc) => match editor_settings(world, group, doc, "policy") {
+                    Ok(s) => Some(s),
+                    Err(e) => return Ok(Err(e)),
+                },
+                None => None,
+            };
+            let profiles = match &self.profiles {
+                Some(specs) => match profiles(world, group, specs) {
+                    Ok(p) => Some(p),
+                    Err(e) => return Ok(Err(e)),
+                },
+                None => None,
+            };
+            let (name, force, by) = (self.name.clone(), self.force_inheritance, admin(&self.by));
+            Ok(Ok(Box::new(move |server: &mut Server, now| {
+                server
+                    .edit_policy(&name, "edited", &by, now, |c| {
+                        if let Some(s) = settings {
+                            c.settings = s;
+                        }
+                        if let Some(p) = profiles {
+                            c.profiles = p;
+                        }
+                        if let Some(f) = force {
+                            c.force_inheritance = f;
+                        }
+                        Ok(())
+                    })
+                    .map(|_| ())
+            })))
+        })
+    }
+}
+
+macro_rules! named_policy_step {
+    ($step:ident, $name:literal, $help:literal, $doc:literal, |$server:ident, $policy:ident| $body:expr) => {
+        #[doc = $doc]
+        #[derive(Deserialize, JsonSchema, Debug, Clone)]
+        #[serde(deny_unknown_fields)]
+        pub struct $step {
+            pub name: String,
+        }
+
+        impl StepKind for $step {
+            const NAME: &'static str = $name;
+            const USAGE: &'static str = "<policy>";
+            const HELP: &'static str = $help;
+
+            fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+                match words {
+                    [name] => Ok(Map::from_iter([("name".into(), Json::from(*name))])),
+                    _ => Err(usage::<Self>()),
+                }
+            }
+
+            fn arguments(&self) -> String {
+                format!("{:?}", self.name)
+            }
+
+            fn perform(&self, world: &mut World) -> Result<Answers, String> {
+                world.server.policy(&self.name)?;
+                let $policy = self.name.clone();
+                world.change_policies(move |$server: &mut Server, _| $body)
+            }
+        }
+    };
+}
+
+named_policy_step!(
+    ActivatePolicy,
+    "activate_policy",
+    "make a policy its group's active one",
+    "Makes a policy its group's active one (the active one becomes inactive).",
+    |server, name| server.activate(&name)
+);
+named_policy_step!(
+    DeactivatePolicy,
+    "deactivate_policy",
+    "make a policy inactive (its locks are released)",
+    "Makes a policy inactive: it reaches no device; its locks are released and nothing is restored.",
+    |server, name| server.deactivate(&name)
+);
+named_policy_step!(
+    DeletePolicy,
+    "delete_policy",
+    "delete a policy (made inactive first)",
+    "Deletes a policy, made inactive first: its locks are released and nothing is restored.",
+    |server, name| server.delete(&name)
+);
+
+/// Rolls a policy back to one of its revisions (saved as a new revision).
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RollBackPolicy {
+    pub name: String,
+    pub revision: u32,
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+impl StepKind for RollBackPolicy {
+    const NAME: &'static str = "roll_back_policy";
+    const USAGE: &'static str = "<policy> <revision>";
+    const HELP: &'static str = "roll a policy back to a revision";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        match words {
+            [name, revision] => Ok(Map::from_iter([
+                ("name".into(), Json::from(*name)),
+                ("revision".into(), Json::from(number(revision)?)),
+            ])),
+            _ => Err(usage::<Self>()),
+        }
+    }
+
+    fn arguments(&self) -> String {
+        format!("{:?} to revision {}", self.name, self.revision)
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        world.server.policy(&self.name)?.revision(self.revision)?;
+        let (name, revision, by) = (self.name.clone(), self.revision, admin(&self.by));
+        world.change_policies(move |server, now| {
+            server.roll_back(&name, revision, &by, now).map(|_| ())
+        })
+    }
+}
+
+/// Adds a profile to a policy, or replaces the one of that name; `priority` is its place
+/// in the list (1 first; the first active profile wins), by default the end for a new one.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SetProfile {
+    pub name: String,
+    pub profile: ProfileSpec,
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub priority: Option<usize>,
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+impl StepKind for SetProfile {
+    const NAME: &'static str = "set_profile";
+    const USAGE: &'static str = "<policy> <json> | @file";
+    const HELP: &'static str = "add or replace a profile of a policy";
+
+    fn fields(words: &[&str], rest: &str) -> Result<Map<String, Json>, String> {
+        let Some(name) = words.first() else {
+            return Err(usage::<Self>());
+        };
+        let doc = rest.trim_start().strip_prefix(name).unwrap_or("").trim();
+        Ok(Map::from_iter([
+            ("name".into(), Json::from(*name)),
+            ("profile".into(), json_argument(doc)?),
+        ]))
+    }
+
+    fn arguments(&self) -> String {
+        format!("{:?} profile {:?}", self.name, self.profile.name)
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let group = group_of_policy(&world.server, &self.name)?;
+        save(world, |world| {
+            let profile = match profile(world, group, &self.profile, "profile") {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(e)),
+            };
+            let (name, priority, by) = (self.name.clone(), self.priority, admin(&self.by));
+            Ok(Ok(Box::new(move |server: &mut Server, now| {
+                let what = format!("profile {:?} set", profile.name);
+                server
+                    .edit_policy(&name, &what, &by, now, |c| {
+                        let at = c.profiles.iter().position(|p| p.name == profile.name);
+                        if let Some(at) = at {
+                            c.profiles.remove(at);
+                        }
+                        let place = priority
+                            .map(|p| p.saturating_sub(1))
+                            .or(at)
+                            .unwrap_or(c.profiles.len())
+                            .min(c.profiles.len());
+                        c.profiles.insert(place, profile);
+                        Ok(())
+                    })
+                    .map(|_| ())
+            })))
+        })
+    }
+}
+
+/// Removes a profile from a policy.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveProfile {
+    pub name: String,
+    pub profile: String,
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+impl StepKind for RemoveProfile {
+    const NAME: &'static str = "remove_profile";
+    const USAGE: &'static str = "<policy> <profile>";
+    const HELP: &'static str = "remove a profile from a policy";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        match words {
+            [name, profile] => Ok(Map::from_iter([
+                ("name".into(), Json::from(*name)),
+                ("profile".into(), Json::from(*profile)),
+            ])),
+            _ => Err(usage::<Self>()),
+        }
+    }
+
+    fn arguments(&self) -> String {
+        format!("{:?} profile {:?}", self.name, self.profile)
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let (name, profile, by) = (self.name.clone(), self.profile.clone(), admin(&self.by));
+        world.change_policies(move |server, now| {
+            server
+                .edit_policy(
+                    &name,
+                    &format!("profile {profile:?} removed"),
+                    &by,
+                    now,
+                    |c| {
+                        let before = c.profiles.len();
+                        c.profiles.retain(|p| p.name != profile);
+                        if c.profiles.len() == before {
+                            return Err(format!("policy {name:?} has no profile {profile:?}"));
+                        }
+                        Ok(())
+                    },
+                )
+                .map(|_| ())
+        })
+    }
+}
