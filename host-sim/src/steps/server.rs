@@ -60,16 +60,21 @@ enum Kind {
 /// A save the server refuses as a policy: every device answers it so, so that a scenario
 /// can expect it (`expect_error: invalid_settings`).
 fn refused(world: &World, message: String) -> Answers {
+    every(world, ErrorKind::INVALID_SETTINGS, &message)
+}
+
+fn every(world: &World, kind: ErrorKind, message: &str) -> Answers {
     world
         .devices
         .iter()
-        .map(|_| {
-            Err(TaskError::new(
-                ErrorKind::INVALID_SETTINGS,
-                message.as_str(),
-            ))
-        })
+        .map(|_| Err(TaskError::new(kind, message)))
         .collect()
+}
+
+/// What the server refuses that is not a document (no such policy, group or revision; a
+/// name taken): every device answers `invalid_state`, so that a scenario can expect it.
+fn answered(world: &World, result: Result<Answers, String>) -> Result<Answers, String> {
+    Ok(result.unwrap_or_else(|e| every(world, ErrorKind::INVALID_STATE, &e)))
 }
 
 /// A policy document's settings, as the editor takes it in `group`'s mode: stamped with
@@ -153,6 +158,11 @@ fn profiles(world: &World, group: GroupId, specs: &[ProfileSpec]) -> Result<Vec<
         .collect()
 }
 
+/// What a step does, before its refusals become the devices' answers (`answered`).
+trait Act {
+    fn act(&self, world: &mut World) -> Result<Answers, String>;
+}
+
 fn admin(by: &Option<String>) -> String {
     by.clone().unwrap_or_else(|| "admin".into())
 }
@@ -211,6 +221,13 @@ impl StepKind for CreateGroup {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for CreateGroup {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         let path = self.group.trim_matches('/');
         let (parent, name) = match path.rsplit_once('/') {
             Some((parent, name)) => (world.server.tree.find(parent)?, name),
@@ -256,6 +273,13 @@ impl StepKind for SetGroup {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for SetGroup {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         let id = world.server.tree.find(&self.group)?;
         if id == Tree::ROOT && self.inherit == Some(false) {
             return Err("the root group has no parent to inherit from".into());
@@ -294,6 +318,13 @@ impl StepKind for MoveDevices {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for MoveDevices {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         let id = world.server.tree.find(&self.group)?;
         let selection = world.selection.clone();
         for (i, record) in world.server.devices.iter_mut().enumerate() {
@@ -366,6 +397,13 @@ impl StepKind for SetDevice {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for SetDevice {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         let selection = world.selection.clone();
         let mut back = vec![false; world.devices.len()];
         for (i, record) in world.server.devices.iter_mut().enumerate() {
@@ -467,6 +505,13 @@ impl StepKind for CreatePolicy {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for CreatePolicy {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         let group = world.server.tree.find(&self.group)?;
         save(world, |world| {
             let settings = match editor_settings(world, group, &self.policy, "policy") {
@@ -529,6 +574,13 @@ impl StepKind for EditPolicy {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for EditPolicy {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         let group = group_of_policy(&world.server, &self.name)?;
         save(world, |world| {
             let settings = match &self.policy {
@@ -592,6 +644,13 @@ macro_rules! named_policy_step {
             }
 
             fn perform(&self, world: &mut World) -> Result<Answers, String> {
+                let result = self.act(world);
+                answered(world, result)
+            }
+        }
+
+        impl Act for $step {
+            fn act(&self, world: &mut World) -> Result<Answers, String> {
                 world.server.policy(&self.name)?;
                 let $policy = self.name.clone();
                 world.change_policies(move |$server: &mut Server, _| $body)
@@ -652,6 +711,13 @@ impl StepKind for RollBackPolicy {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for RollBackPolicy {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         world.server.policy(&self.name)?.revision(self.revision)?;
         let (name, revision, by) = (self.name.clone(), self.revision, admin(&self.by));
         world.change_policies(move |server, now| {
@@ -695,6 +761,13 @@ impl StepKind for SetProfile {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for SetProfile {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         let group = group_of_policy(&world.server, &self.name)?;
         save(world, |world| {
             let profile = match profile(world, group, &self.profile, "profile") {
@@ -754,6 +827,13 @@ impl StepKind for RemoveProfile {
     }
 
     fn perform(&self, world: &mut World) -> Result<Answers, String> {
+        let result = self.act(world);
+        answered(world, result)
+    }
+}
+
+impl Act for RemoveProfile {
+    fn act(&self, world: &mut World) -> Result<Answers, String> {
         let (name, profile, by) = (self.name.clone(), self.profile.clone(), admin(&self.by));
         world.change_policies(move |server, now| {
             server
