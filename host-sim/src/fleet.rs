@@ -1,12 +1,18 @@
-//! The Private KSN story on a fleet: every device goes through it, each phase is timed,
-//! and each phase's outcome is checked on every device.
+//! The Private KSN story on a fleet in administration groups: every device goes through
+//! it, each phase is timed, and each phase's outcome is checked on every device. Ten groups
+//! share the devices; half of the tenth's sit in its subgroup "Private KSN", whose own KSN
+//! proxy setting keeps them in Private KSN mode whatever the server's, so the server's
+//! switches reach some devices and not others. The report counts devices by status.
 
 use std::time::Instant;
 
 use plugin_api::{loader::Plugin, ErrorKind, LicenseState, Service, TaskState, TaskStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::world::{HostDatabase, Setup, World};
+use crate::{
+    server::Status,
+    world::{GroupSpec, HostDatabase, Setup, World},
+};
 
 /// The administrator's policy: participation accepted and locked, and the task started
 /// with the application.
@@ -32,6 +38,9 @@ pub struct FleetReport {
     pub phases: Vec<Phase>,
     /// The story's phases end to end (checks excluded).
     pub story_s: f64,
+    /// Devices by status at the end, as the server shows them: OK, Warning, Critical.
+    #[serde(default)]
+    pub statuses: [usize; 3],
     pub peak_rss_mib: f64,
     pub passed: bool,
 }
@@ -51,6 +60,34 @@ pub fn peak_rss_mib() -> f64 {
 
 type Expectation = (TaskState, Option<ErrorKind>, Service);
 
+/// How many groups share the fleet's devices.
+pub const GROUPS: usize = 10;
+
+/// The fleet's tree: ten groups of a tenth of the devices each (the rest in the root), the
+/// tenth's devices half in its subgroup "Private KSN", which uses Private KSN.
+pub fn groups(devices: usize) -> (usize, Vec<GroupSpec>) {
+    let each = devices / GROUPS;
+    let group = |name: String, devices, groups| GroupSpec {
+        name,
+        devices,
+        inherit: true,
+        private_ksn: None,
+        groups,
+    };
+    let mut tree: Vec<GroupSpec> = (1..GROUPS)
+        .map(|g| group(format!("Group {g:02}"), each, Vec::new()))
+        .collect();
+    let private = each / 2;
+    let mut subgroup = group("Private KSN".into(), private, Vec::new());
+    subgroup.private_ksn = Some(true);
+    tree.push(group(
+        format!("Group {GROUPS:02}"),
+        each - private,
+        vec![subgroup],
+    ));
+    (devices - each * GROUPS, tree)
+}
+
 /// How many phases the story has (for progress).
 pub const PHASES: usize = 10;
 
@@ -61,16 +98,26 @@ struct Story<'a> {
 }
 
 impl Story<'_> {
+    /// A phase: `act`, then every device checked against `expect` (by whether its group
+    /// keeps it in Private KSN mode).
     fn phase<T>(
         &mut self,
         name: &'static str,
-        expect: Expectation,
+        expect: impl Fn(bool) -> Expectation,
         act: impl FnOnce(&mut World) -> Vec<Result<T, plugin_api::TaskError>>,
     ) {
         (self.on_phase)(name);
         let started = Instant::now();
         let results = act(&mut self.world);
+        // The server files what the devices sent, as part of the phase.
+        self.world.collect_events();
         let elapsed = started.elapsed().as_secs_f64();
+        let private: Vec<bool> = (0..self.world.devices.len())
+            .map(|i| {
+                let group = self.world.server.devices[i].group;
+                self.world.server.tree.private_ksn(group, false)
+            })
+            .collect();
         let mut wrong = 0;
         let mut example = None;
         let statuses: Vec<TaskStatus> = self
@@ -81,6 +128,7 @@ impl Story<'_> {
             .collect();
         for (i, (result, status)) in results.iter().zip(&statuses).enumerate() {
             let found = (status.state, status.error.into_option(), status.network);
+            let expect = expect(private[i]);
             let problem = match result {
                 Err(e) => Some(format!("device {i}: {e}")),
                 Ok(_) if found != expect => {
@@ -112,10 +160,12 @@ pub fn run(
     on_phase: &dyn Fn(&'static str),
 ) -> Result<FleetReport, String> {
     on_phase("boot: create the task on every device");
+    let (in_root, groups) = groups(devices);
     let setup = Setup {
         keep_events: false,
         database,
-        ..Setup::new(devices)
+        groups,
+        ..Setup::new(in_root)
     };
     let started = Instant::now();
     let world = World::new(plugin, &setup)?;
@@ -131,60 +181,87 @@ pub fn run(
         }],
         on_phase,
     };
-    let stopped = (TaskState::STOPPED, None, Service::NONE);
+    let stopped = |_| (TaskState::STOPPED, None, Service::NONE);
     let failed = |kind| (TaskState::FAILED, Some(kind), Service::NONE);
+    // A device of the Private KSN subgroup runs on through the server's switches.
+    let unless_private = move |private: bool, other: Expectation| {
+        if private {
+            (TaskState::RUNNING, None, Service::PRIVATE)
+        } else {
+            other
+        }
+    };
     story.phase("push policy: accept KSN (locked)", stopped, |w| {
         w.push_policy(FLEET_POLICY)
     });
-    story.phase("start", (TaskState::RUNNING, None, Service::PROXY), |w| {
-        w.start()
-    });
+    story.phase(
+        "start",
+        |p| unless_private(p, (TaskState::RUNNING, None, Service::PROXY)),
+        |w| w.start(),
+    );
     story.phase(
         "Private KSN on",
-        failed(ErrorKind::STATEMENT_NOT_ACCEPTED),
+        |p| unless_private(p, failed(ErrorKind::STATEMENT_NOT_ACCEPTED)),
         |w| w.set_private_ksn(true),
     );
     story.phase(
         "push policy: accepts the Private KSN statement",
-        failed(ErrorKind::STATEMENT_NOT_ACCEPTED),
+        |p| unless_private(p, failed(ErrorKind::STATEMENT_NOT_ACCEPTED)),
         |w| w.push_policy(FLEET_POLICY),
     );
-    story.phase("start", (TaskState::RUNNING, None, Service::PRIVATE), |w| {
-        w.start()
-    });
+    story.phase(
+        "start where not running",
+        |_| (TaskState::RUNNING, None, Service::PRIVATE),
+        start_where_not_running,
+    );
     story.phase(
         "Private KSN off",
-        failed(ErrorKind::LICENSE_VIOLATION),
+        |p| unless_private(p, failed(ErrorKind::LICENSE_VIOLATION)),
         |w| w.set_private_ksn(false),
     );
     story.phase(
         "push policy: accepts the Global KSN statement",
-        failed(ErrorKind::LICENSE_VIOLATION),
+        |p| unless_private(p, failed(ErrorKind::LICENSE_VIOLATION)),
         |w| w.push_policy(FLEET_POLICY),
     );
     story.phase(
         "restart host: starts at application start",
-        (TaskState::RUNNING, None, Service::PROXY),
+        |p| unless_private(p, (TaskState::RUNNING, None, Service::PROXY)),
         |w| w.restart_host(None),
     );
     // The licence lapses everywhere at once.
     story.phase(
         "licence expires",
-        failed(ErrorKind::LICENSE_VIOLATION),
+        |_| failed(ErrorKind::LICENSE_VIOLATION),
         |w| w.set_license(LicenseState::EXPIRED),
     );
 
     let story_s = story.phases.iter().map(|p| p.ms).sum::<f64>() / 1e3;
     debug_assert_eq!(story.phases.len(), PHASES);
     let passed = story.phases.iter().all(|p| p.wrong == 0);
+    let statuses = story.world.status_counts();
     Ok(FleetReport {
         devices,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         phases: story.phases,
         story_s,
+        statuses,
         peak_rss_mib: peak_rss_mib(),
         passed,
     })
+}
+
+/// The administrator starts the task where it is not running.
+fn start_where_not_running(world: &mut World) -> crate::world::Answers {
+    let stopped: Vec<bool> = world
+        .devices
+        .iter()
+        .map(|d| d.task.status().state != TaskState::RUNNING)
+        .collect();
+    world.selection = Some(std::sync::Arc::new(stopped));
+    let answers = world.start();
+    world.selection = None;
+    answers
 }
 
 pub fn text(report: &FleetReport) -> String {
@@ -201,6 +278,13 @@ pub fn text(report: &FleetReport) -> String {
             out.push_str(&format!("    e.g. {example}\n"));
         }
     }
+    let [ok, warning, critical] = report.statuses;
+    out.push_str(&format!(
+        "statuses: {ok} {}, {warning} {}, {critical} {}\n",
+        Status::Ok,
+        Status::Warning,
+        Status::Critical
+    ));
     out.push_str(&format!(
         "story: {:.2} s, peak RSS {:.0} MiB, {}\n",
         report.story_s,

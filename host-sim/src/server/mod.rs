@@ -95,9 +95,8 @@ impl ManagedDevice {
 pub struct Delivery {
     pub private_ksn: Option<bool>,
     pub document: Option<Arc<str>>,
-    unlocked: BTreeMap<String, DeliveryKey>,
-    revisions: Vec<(PolicyId, u32)>,
-    sent: Vec<String>,
+    /// What the document was made of (shared by the devices that get the same one).
+    planned: Arc<Planned>,
 }
 
 #[derive(Clone, Debug)]
@@ -363,9 +362,7 @@ impl Server {
                 let delivery = Delivery {
                     private_ksn: (d.delivered.private_ksn != Some(mode)).then_some(mode),
                     document: ((force || changed) && !never).then(|| planned.text.clone()),
-                    unlocked: planned.unlocked.clone(),
-                    revisions: planned.revisions.clone(),
-                    sent: planned.sent.clone(),
+                    planned,
                 };
                 (delivery.private_ksn.is_some() || delivery.document.is_some()).then_some(delivery)
             })
@@ -408,11 +405,18 @@ impl Server {
             d.delivered.private_ksn = Some(mode);
         }
         if let Some(text) = delivery.document {
+            let planned = &delivery.planned;
             d.delivered.document = Some(text);
-            d.delivered.unlocked = delivery.unlocked;
-            d.delivered.revisions = delivery.revisions;
-            for path in &delivery.sent {
-                d.local.remove(path);
+            if d.delivered.unlocked != planned.unlocked {
+                d.delivered.unlocked = planned.unlocked.clone();
+            }
+            if d.delivered.revisions != planned.revisions {
+                d.delivered.revisions = planned.revisions.clone();
+            }
+            if !d.local.is_empty() {
+                for path in &planned.sent {
+                    d.local.remove(path);
+                }
             }
         }
         d.last_sync_ms = now;
@@ -506,7 +510,7 @@ pub struct Saved {
     next_policy: PolicyId,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 struct Planned {
     text: Arc<str>,
     unlocked: BTreeMap<String, DeliveryKey>,

@@ -148,11 +148,14 @@ impl Tree {
 
     /// Whether devices of `id` use Private KSN, given the server's own setting.
     pub fn private_ksn(&self, id: GroupId, server: bool) -> bool {
-        self.chain(id)
-            .iter()
-            .rev()
-            .find_map(|&g| self.groups[g].private_ksn)
-            .unwrap_or(server)
+        let mut at = Some(id);
+        while let Some(g) = at {
+            if let Some(own) = self.groups[g].private_ksn {
+                return own;
+            }
+            at = self.groups[g].parent;
+        }
+        server
     }
 }
 

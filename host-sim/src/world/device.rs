@@ -200,6 +200,23 @@ pub struct Arrived {
 impl Arrived {
     /// `None` for what is not an event document (the plugin's log says why).
     pub fn read(json: &str, keep_body: bool) -> Option<Self> {
+        if let Some((time_ms, importance, kind)) = quick_head(json) {
+            // Only these say something of the device beyond their importance.
+            if !matches!(kind, "consent_changed" | "ksn_unavailable" | "ksn_restored") {
+                return Some(Self {
+                    time_ms,
+                    importance,
+                    kind: kind.into(),
+                    accepted: None,
+                    ksn_available: None,
+                    body: keep_body.then(|| json.into()),
+                });
+            }
+        }
+        Self::read_whole(json, keep_body)
+    }
+
+    fn read_whole(json: &str, keep_body: bool) -> Option<Self> {
         #[derive(Deserialize)]
         struct Head<'a> {
             #[serde(default)]
@@ -238,5 +255,75 @@ impl Arrived {
             kind: head.kind.into(),
             body: keep_body.then(|| json.into()),
         })
+    }
+}
+
+/// The head of an event as a plugin of this contract writes it, from its first bytes
+/// (`{"seq":N,"time_ms":T,"importance":"i","type":"t"`): time, importance and type, or
+/// `None` for any other shape (read whole).
+fn quick_head(json: &str) -> Option<(u64, Importance, &str)> {
+    fn number<'a>(text: &'a str, key: &str) -> Option<(u64, &'a str)> {
+        let rest = text.strip_prefix(key)?;
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        Some((rest[..digits].parse().ok()?, &rest[digits..]))
+    }
+    fn name<'a>(text: &'a str, key: &str) -> Option<(&'a str, &'a str)> {
+        let rest = text.strip_prefix(key)?;
+        let end = rest.find('"')?;
+        let value = &rest[..end];
+        (!value.contains('\\')).then_some((value, &rest[end + 1..]))
+    }
+    let (_, rest) = number(json, "{\"seq\":")?;
+    let (time_ms, rest) = number(rest, ",\"time_ms\":")?;
+    let (importance, rest) = name(rest, ",\"importance\":\"")?;
+    let (kind, _) = name(rest, ",\"type\":\"")?;
+    Some((time_ms, Importance::from_name(importance)?, kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_reads_the_same_from_its_head_as_whole() {
+        for json in [
+            r#"{"seq":3,"time_ms":70,"importance":"critical","type":"task_error","kind":"license_violation","message":"m"}"#,
+            r#"{"seq":4,"time_ms":71,"importance":"info","type":"consent_changed","statement":"ksn","version":1,"accepted":false,"source":"local"}"#,
+            r#"{"seq":5,"time_ms":72,"importance":"info","type":"consent_changed","statement":"ksn","version":1,"accepted":false,"source":"local","category":"statistics"}"#,
+            r#"{"seq":6,"time_ms":73,"importance":"warning","type":"ksn_unavailable","service":"proxy","reason":"refused"}"#,
+        ] {
+            let quick = Arrived::read(json, true).unwrap();
+            let whole = Arrived::read_whole(json, true).unwrap();
+            assert_eq!(
+                (
+                    quick.time_ms,
+                    quick.importance,
+                    &quick.kind,
+                    quick.accepted,
+                    quick.ksn_available
+                ),
+                (
+                    whole.time_ms,
+                    whole.importance,
+                    &whole.kind,
+                    whole.accepted,
+                    whole.ksn_available
+                ),
+                "{json}"
+            );
+        }
+        let older = Arrived::read(
+            r#"{"seq":1,"time_ms":2,"type":"task_error","kind":"storage_error","message":"m"}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            older.importance,
+            Importance::FunctionalFailure,
+            "the contract's default"
+        );
+        let consent = Arrived::read(r#"{"seq":4,"time_ms":71,"importance":"info","type":"consent_changed","statement":"private_ksn","version":1,"accepted":true,"source":"policy"}"#, false).unwrap();
+        assert_eq!(consent.accepted, Some(true));
+        assert!(Arrived::read("[]", false).is_none());
     }
 }
