@@ -200,20 +200,39 @@ pub struct Arrived {
 impl Arrived {
     /// `None` for what is not an event document (the plugin's log says why).
     pub fn read(json: &str, keep_body: bool) -> Option<Self> {
-        if let Some((time_ms, importance, kind)) = quick_head(json) {
-            // Only these say something of the device beyond their importance.
-            if !matches!(kind, "consent_changed" | "ksn_unavailable" | "ksn_restored") {
-                return Some(Self {
-                    time_ms,
-                    importance,
-                    kind: kind.into(),
-                    accepted: None,
-                    ksn_available: None,
-                    body: keep_body.then(|| json.into()),
-                });
+        let Some((time_ms, importance, kind)) = quick_head(json) else {
+            return Self::read_whole(json, keep_body);
+        };
+        // What an event says of the device beyond its importance, from its fields as
+        // this contract's plugins write them (`"accepted":true`, ...).
+        let accepted = match kind {
+            "consent_changed" => {
+                let main = json.contains(r#""statement":"ksn""#)
+                    || json.contains(r#""statement":"private_ksn""#);
+                if !main || json.contains(r#""category":"#) {
+                    None
+                } else if json.contains(r#""accepted":true"#) {
+                    Some(true)
+                } else if json.contains(r#""accepted":false"#) {
+                    Some(false)
+                } else {
+                    return Self::read_whole(json, keep_body);
+                }
             }
-        }
-        Self::read_whole(json, keep_body)
+            _ => None,
+        };
+        Some(Self {
+            time_ms,
+            importance,
+            kind: kind.into(),
+            accepted,
+            ksn_available: match kind {
+                "ksn_unavailable" => Some(false),
+                "ksn_restored" => Some(true),
+                _ => None,
+            },
+            body: keep_body.then(|| json.into()),
+        })
     }
 
     fn read_whole(json: &str, keep_body: bool) -> Option<Self> {

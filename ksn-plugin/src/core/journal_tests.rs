@@ -11,12 +11,12 @@ use crate::core::{
     table::{Setting, Value},
 };
 
-fn entry(seq: u64, event: Event) -> Box<RawValue> {
+fn entry(seq: u64, event: Event) -> String {
     let importance = crate::core::importance::importance(&event);
     entry_json(&LogEntry::new(seq, seq * 10, importance, event))
 }
 
-fn licence(seq: u64) -> Box<RawValue> {
+fn licence(seq: u64) -> String {
     entry(
         seq,
         Event::LicenseChanged {
@@ -25,7 +25,7 @@ fn licence(seq: u64) -> Box<RawValue> {
     )
 }
 
-fn consent(seq: u64, accepted: bool) -> Box<RawValue> {
+fn consent(seq: u64, accepted: bool) -> String {
     entry(
         seq,
         Event::ConsentChanged {
@@ -365,5 +365,62 @@ fn a_one_entry_record_is_what_change_record_writes() {
             let back: LogEntry = serde_json::from_slice(&record[range]).unwrap();
             assert_eq!(back, entry);
         }
+    }
+}
+
+#[test]
+fn an_entry_is_written_as_the_log_entry_serialises() {
+    let mut other = serde_json::Map::new();
+    other.insert("type".into(), "quantum_scan".into());
+    other.insert("qubits".into(), 3.into());
+    for (importance, event) in [
+        (
+            Some(Importance::Warning),
+            Event::OperationRefused {
+                operation: "set_local".into(),
+                kind: plugin_api::ErrorKind::LOCKED_BY_POLICY,
+                message: "a \"quoted\"\nmessage".into(),
+            },
+        ),
+        (
+            None,
+            Event::KsnRestored {
+                service: Service::PROXY,
+            },
+        ),
+        (Some(Importance::Info), Event::Other(other)),
+    ] {
+        let entry = LogEntry {
+            seq: 12,
+            time_ms: 34,
+            importance,
+            event,
+        };
+        assert_eq!(entry_json(&entry), serde_json::to_string(&entry).unwrap());
+    }
+}
+
+/// `change_record` writes by hand what `RecordOut` serialises to.
+#[test]
+fn a_change_record_is_what_its_shape_serialises() {
+    let (layers, given) = (layers(), accepted());
+    let out = Stored::capture(
+        &layers,
+        &given,
+        true,
+        LicenseState::VALID,
+        false,
+        Some(60_000),
+    );
+    let entries = [licence(4), consent(5, false)];
+    let raw: Vec<Box<RawValue>> = entries
+        .iter()
+        .map(|e| RawValue::from_string(e.clone()).unwrap())
+        .collect();
+    for (from_seq, with_state) in [(None, None), (Some(4), Some(&out)), (None, Some(&out))] {
+        assert_eq!(
+            String::from_utf8(change_record(6, from_seq, &entries, with_state)).unwrap(),
+            String::from_utf8(encode(&RecordOut::change(6, from_seq, with_state, &raw))).unwrap()
+        );
     }
 }

@@ -23,7 +23,6 @@ use plugin_api::{
     CallOutcome, ControlCall, DataCategory, ErrorKind, LicenseState, LogRetention, Operation,
     Service, TaskError, TaskState, TaskStatus,
 };
-use serde_json::value::RawValue;
 
 use super::{
     cache::{url_shelf, Shelf, UrlWeight},
@@ -210,7 +209,7 @@ impl<H: Host> Task<H> {
             return Ok(());
         }
         txn.drop_waiting_rest(&plane.state);
-        let entries: Vec<Box<RawValue>> = txn.entries.iter().map(entry_json).collect();
+        let entries: Vec<String> = txn.entries.iter().map(entry_json).collect();
         let from_seq = (txn.first_seq != plane.journal_next).then_some(txn.first_seq);
         let record =
             journal::change_record(txn.next.next_seq, from_seq, &entries, txn.stored().as_ref());
@@ -268,7 +267,7 @@ impl<H: Host> Task<H> {
             },
         );
         for entry in &entries {
-            self.host.emit_event(entry.get());
+            self.host.emit_event(entry);
         }
         // Only now is the state current that a base record must hold.
         if plane.unrecorded.is_empty() && plane.since_base >= compact_after(self.retention) {
