@@ -326,3 +326,54 @@ fn statement_shows_the_text_the_current_mode_accepts_with_its_version() {
         "{out}"
     );
 }
+
+#[test]
+fn the_server_s_views_show_groups_policies_revisions_events_and_statuses() {
+    let input = r#"create_group Servers
+{"do": "move_devices", "group": "Servers", "on": {"device": 1}}
+create_policy Root / {"settings": {"task": {"checksum_limit_mb": {"value": 8, "locked": true}}}}
+edit_policy Root {"settings": {"task": {"checksum_limit_mb": 16}}}
+groups
+policies
+diff Root 1 2
+explain task.checksum_limit_mb
+statuses
+events info 3
+diff Nothing
+"#;
+    let (code, out) = session_on(2, input);
+    assert_eq!(code, 1, "the last command is an error: {out}");
+    let groups = answer(&out, 4);
+    assert!(
+        groups.contains("/ (Managed devices): 1 device (1 Warning); policy \"Root\" revision 2")
+            && groups.contains("  Servers: 1 device (1 Warning)"),
+        "{groups}"
+    );
+    let policies = answer(&out, 5);
+    assert!(
+        policies.contains("\"Root\" of /: active, revision 2")
+            && policies.contains("task.checksum_limit_mb = 16"),
+        "{policies}"
+    );
+    assert!(
+        answer(&out, 6).contains("task.checksum_limit_mb: 8 (locked) → 16"),
+        "{out}"
+    );
+    assert!(
+        answer(&out, 7).contains("policy:  set by policy \"Root\" of group / (revision 2)"),
+        "{out}"
+    );
+    let statuses = answer(&out, 8);
+    assert!(
+        statuses.contains("device 1 (Servers): Warning: the statement is not accepted")
+            && statuses.contains("statuses: 2 devices (2 Warning)"),
+        "{statuses}"
+    );
+    let events = answer(&out, 9);
+    assert_eq!(
+        events.lines().filter(|l| l.contains(" info: ")).count(),
+        3,
+        "{events}"
+    );
+    assert!(answer(&out, 10).contains("no policy \"Nothing\""), "{out}");
+}

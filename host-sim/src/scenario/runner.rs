@@ -216,7 +216,9 @@ fn describe_lookup(a: &plugin_api::LookupAnswer) -> String {
 pub fn describe_answer(answer: &Answer) -> String {
     match answer {
         Answer::Done => "ok".into(),
-        Answer::Skipped => "not sent (not addressed, or not connected)".into(),
+        Answer::Skipped => {
+            "ok: nothing to send it now (not addressed, not affected, or not connected)".into()
+        }
         Answer::Lookup(a) => describe_lookup(a),
         Answer::Access(access, a) => format!("{}: {}", name_of(access), describe_lookup(a)),
         Answer::Launch(decision, Some(a)) => {

@@ -5,6 +5,7 @@
 //! are read line by line, so a session can be scripted (`console`).
 
 mod console;
+mod server_views;
 mod views;
 
 use std::time::Duration;
@@ -30,6 +31,31 @@ const VIEWS: &[(&str, &str, &str)] = &[
         "status",
         "",
         "each device's state, error, network, mode and licence",
+    ),
+    (
+        "statuses",
+        "",
+        "each device's status as the server shows it (OK, Warning, Critical) and why",
+    ),
+    (
+        "groups",
+        "",
+        "the administration groups, their devices' statuses and active policies",
+    ),
+    (
+        "policies",
+        "",
+        "every group policy: group, active, revision, profiles, settings",
+    ),
+    (
+        "diff",
+        "<policy> [<a> <b>]",
+        "what changed between two revisions of a policy (default the last two)",
+    ),
+    (
+        "events",
+        "[importance|type] [N]",
+        "the newest N events of the server's store (default 20)",
     ),
     (
         "settings",
@@ -132,6 +158,11 @@ impl Shell {
         match verb {
             "help" | "?" => Ok(help()),
             "status" => Ok(views::status(&self.world)),
+            "statuses" => Ok(server_views::statuses(&self.world)),
+            "groups" => Ok(server_views::groups(&self.world)),
+            "policies" => Ok(server_views::policies(&self.world)),
+            "diff" => server_views::diff(&self.world, &words),
+            "events" => server_views::events(&self.world, &words),
             "settings" => views::settings(&self.world),
             "explain" => views::explain(&self.world, rest.trim(), &self.paths),
             "log" => views::log(&self.world, count(20)?),

@@ -112,6 +112,12 @@ pub fn explain(world: &World, path: &str, paths: &[String]) -> Result<String, St
     if let Some(policy_value) = &d.policy_value {
         lines.push(format!("  policy value: {policy_value}"));
     }
+    // The server's side: which group's policy, revision and profile set it.
+    let effective = world.server.effective(0);
+    lines.push(format!(
+        "  policy:  {}",
+        world.server.provenance_line(path, &effective)
+    ));
     lines.push(format!("  default: {}", d.default));
     lines.push(format!("  meaning: {}", d.meaning));
     Ok(lines.join("\n"))

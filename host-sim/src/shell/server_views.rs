@@ -1,0 +1,213 @@
+//! The console's views of the Administration Server: the group tree with each group's
+//! statuses, the policies and their revisions, a diff of two revisions, the event store.
+
+use plugin_api::documents::Importance;
+
+use crate::{
+    server::{policy, Filter, GroupId, Status, Tree},
+    world::World,
+};
+
+fn counts_line(world: &World, devices: &[usize]) -> String {
+    let mut counts = [0usize; 3];
+    for &i in devices {
+        counts[world.status_of(i).0 as usize] += 1;
+    }
+    let parts: Vec<String> = Status::ALL
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    let n = devices.len();
+    let noun = if n == 1 { "device" } else { "devices" };
+    if parts.is_empty() {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun} ({})", parts.join(", "))
+    }
+}
+
+/// The tree: each group with its own devices' statuses, its flags and its active policy.
+pub fn groups(world: &World) -> String {
+    let server = &world.server;
+    let mut lines = Vec::new();
+    fn walk(world: &World, group: GroupId, depth: usize, lines: &mut Vec<String>) {
+        let server = &world.server;
+        let g = server.tree.group(group);
+        let devices: Vec<usize> = (0..server.devices.len())
+            .filter(|&i| server.devices[i].group == group)
+            .collect();
+        let mut notes = vec![counts_line(world, &devices)];
+        if !g.inherit {
+            notes.push("inherit cleared".into());
+        }
+        if let Some(private) = g.private_ksn {
+            notes.push(format!(
+                "Private KSN {}",
+                if private { "on" } else { "off" }
+            ));
+        }
+        if let Some(p) = server.active_policy(group) {
+            notes.push(format!(
+                "policy {:?} revision {}{}",
+                p.name,
+                p.current().number,
+                if p.current().content.force_inheritance {
+                    ", forced"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let name = if group == Tree::ROOT {
+            format!("/ ({})", Tree::ROOT_NAME)
+        } else {
+            g.name.clone()
+        };
+        lines.push(format!(
+            "{}{name}: {}",
+            "  ".repeat(depth),
+            notes.join("; ")
+        ));
+        for child in server.tree.children(group).collect::<Vec<_>>() {
+            walk(world, child, depth + 1, lines);
+        }
+    }
+    walk(world, Tree::ROOT, 0, &mut lines);
+    lines.push(format!(
+        "Private KSN (the server's setting): {}",
+        if server.private_ksn { "on" } else { "off" }
+    ));
+    lines.join("\n")
+}
+
+/// Every policy: its group, whether it is active, its revisions, its profiles.
+pub fn policies(world: &World) -> String {
+    let server = &world.server;
+    if server.policies.is_empty() {
+        return "no policies (create_policy, or push_policy for the root group's)".into();
+    }
+    let mut lines = Vec::new();
+    for p in &server.policies {
+        let current = p.current();
+        lines.push(format!(
+            "{:?} of {}: {}, revision {} ({} by {} at {} ms)",
+            p.name,
+            server.tree.path(p.group),
+            if p.active { "active" } else { "inactive" },
+            current.number,
+            current.what,
+            current.by,
+            current.time_ms
+        ));
+        for (place, profile) in current.content.profiles.iter().enumerate() {
+            lines.push(format!(
+                "  profile {} {:?}: when {}, {} settings",
+                place + 1,
+                profile.name,
+                profile.condition.describe(),
+                profile.settings.len()
+            ));
+        }
+        for (path, entry) in &current.content.settings {
+            lines.push(format!(
+                "  {path} = {}{}",
+                entry.value,
+                if entry.locked { " (locked)" } else { "" }
+            ));
+        }
+    }
+    lines.join("\n")
+}
+
+/// `diff <policy> <a> <b>`: what changed from revision a to revision b (default: the
+/// last two).
+pub fn diff(world: &World, words: &[&str]) -> Result<String, String> {
+    let usage = || "usage: diff <policy> [<revision> <revision>]".to_string();
+    let (name, numbers) = words.split_first().ok_or_else(usage)?;
+    let policy = world.server.policy(name)?;
+    let current = policy.current().number;
+    let (a, b) = match numbers {
+        [] => (current.saturating_sub(1).max(1), current),
+        [a, b] => (
+            crate::steps::number(a)? as u32,
+            crate::steps::number(b)? as u32,
+        ),
+        _ => return Err(usage()),
+    };
+    let lines = policy::diff(&policy.revision(a)?.content, &policy.revision(b)?.content);
+    if lines.is_empty() {
+        return Ok(format!("revisions {a} and {b} of {name:?} hold the same"));
+    }
+    let b_revision = policy.revision(b)?;
+    Ok(std::iter::once(format!(
+        "{name:?} revision {a} → {b} ({} by {}):",
+        b_revision.what, b_revision.by
+    ))
+    .chain(lines.into_iter().map(|l| format!("  {l}")))
+    .collect::<Vec<_>>()
+    .join("\n"))
+}
+
+/// `events [importance|type] [N]`: the newest N events of the server's store (default 20).
+pub fn events(world: &World, words: &[&str]) -> Result<String, String> {
+    let mut filter = Filter::default();
+    let mut count = 20;
+    for word in words {
+        if let Ok(n) = word.parse::<usize>() {
+            count = n;
+        } else if let Some(importance) = Importance::from_name(word) {
+            filter.importance = Some(importance);
+        } else {
+            filter.kind = Some(word.to_string());
+        }
+    }
+    let store = &world.server.events;
+    let chosen: Vec<_> = store.query(&filter).collect();
+    let mut lines: Vec<String> = chosen[chosen.len().saturating_sub(count)..]
+        .iter()
+        .map(|e| {
+            format!(
+                "#{} {} ms device {} ({}) {}: {}",
+                e.id,
+                e.time_ms,
+                e.device,
+                world.server.tree.path(e.group),
+                e.importance,
+                e.kind
+            )
+        })
+        .collect();
+    let [info, warning, failure, critical] = store.counts(&filter);
+    lines.push(format!(
+        "{} events kept (cap {}), {} deleted; shown: {critical} critical, {failure} functional failure, {warning} warning, {info} info",
+        store.len(),
+        store.rules.cap,
+        store.deleted
+    ));
+    Ok(lines.join("\n"))
+}
+
+/// Each device's status and its reasons, with counts.
+pub fn statuses(world: &World) -> String {
+    let all: Vec<usize> = (0..world.devices.len()).collect();
+    let mut lines: Vec<String> = all
+        .iter()
+        .take(10)
+        .map(|&i| {
+            let (status, reasons) = world.status_of(i);
+            let group = world.server.tree.path(world.server.devices[i].group);
+            if reasons.is_empty() {
+                format!("device {i} ({group}): {status}")
+            } else {
+                format!("device {i} ({group}): {status}: {}", reasons.join("; "))
+            }
+        })
+        .collect();
+    if all.len() > 10 {
+        lines.push(format!("... and {} more", all.len() - 10));
+    }
+    lines.push(format!("statuses: {}", counts_line(world, &all)));
+    lines.join("\n")
+}
