@@ -99,6 +99,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the events a host database's server kept (`--db` of run, shell or fleet), oldest
+    /// first, with filters.
+    Events {
+        /// The SQLite database.
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// Only this host's (a scenario's file, `shell`, `fleet`).
+        #[arg(long)]
+        host: Option<String>,
+        /// Only the devices of this group and its subgroups (a path such as `Servers`).
+        #[arg(long)]
+        group: Option<String>,
+        /// Only this device's.
+        #[arg(long)]
+        device: Option<usize>,
+        /// Only this importance: critical, functional_failure, warning or info.
+        #[arg(long)]
+        importance: Option<String>,
+        /// Only this event type (`task_error`, ...).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// Only from this host time on (milliseconds).
+        #[arg(long, value_name = "MS")]
+        since: Option<u64>,
+        /// Only up to this host time (milliseconds).
+        #[arg(long, value_name = "MS")]
+        until: Option<u64>,
+        /// Print the events as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: apply the crash test's stream of changes to a host database until killed.
     #[command(hide = true)]
     CrashWriter {
@@ -363,6 +394,65 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 );
             } else {
                 print!("{}", host_sim::audit::text(&histories));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events {
+            db,
+            host,
+            group,
+            device,
+            importance,
+            kind,
+            since,
+            until,
+            json,
+        } => {
+            if !db.exists() {
+                return Err(Failure(2, format!("--db {}: no such file", db.display())));
+            }
+            let importance = match importance {
+                Some(name) => Some(
+                    plugin_api::documents::Importance::from_name(name).ok_or_else(|| {
+                        Failure(
+                            2,
+                            format!(
+                                "--importance: expected critical, functional_failure, warning or info, got {name:?}"
+                            ),
+                        )
+                    })?,
+                ),
+                None => None,
+            };
+            let store = open_database(db)?;
+            let group = group.as_deref().map(|g| g.trim_matches('/').to_string());
+            let rows: Vec<_> = store
+                .events(host.as_deref())
+                .map_err(|e| Failure(1, e))?
+                .into_iter()
+                .filter(|e| {
+                    group.as_deref().is_none_or(|g| {
+                        g.is_empty() || e.group == g || e.group.starts_with(&format!("{g}/"))
+                    }) && device.is_none_or(|d| e.device == d)
+                        && importance.is_none_or(|i| e.importance == i)
+                        && kind.as_deref().is_none_or(|k| e.kind == k)
+                        && since.is_none_or(|t| e.time_ms >= t)
+                        && until.is_none_or(|t| e.time_ms <= t)
+                })
+                .collect();
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).expect("events serialise")
+                );
+            } else {
+                for e in &rows {
+                    println!(
+                        "{}  #{}  {} ms  device {} ({})  {}  {}",
+                        e.host, e.id, e.time_ms, e.device, e.group, e.importance, e.kind
+                    );
+                }
+                println!("{} events", rows.len());
             }
             Ok(ExitCode::SUCCESS)
         }

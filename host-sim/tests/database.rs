@@ -184,3 +184,44 @@ fn a_withdrawal_waiting_for_storage_survives_a_sigkill_of_the_host() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The server's event store is in the database: kept under its cap and terms, read back by
+/// a later session on the same file, and listed with filters by `host-sim events`.
+#[test]
+fn the_server_s_events_are_kept_in_the_database_and_listed_with_filters() {
+    let dir = temporary("server-events");
+    let db = dir.join("host.db");
+    let (code, out) = shell(
+        &db,
+        "set_local {\"data_handling\": {\"ksn_statement_accepted\": true}}\nstart\nset_license expired\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    // A later session finds them in its store.
+    let (code, out) = shell(&db, "events critical\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("critical: task_error"), "{out}");
+    let list = |args: &[&str]| {
+        let out = common::host_sim()
+            .args(["events", "--db"])
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, all, _) = list(&[]);
+    assert_eq!(code, Some(0));
+    let (_, critical, _) = list(&["--importance", "critical", "--type", "task_error"]);
+    assert!(critical.ends_with("1 events\n"), "{critical}");
+    assert!(all.lines().count() > critical.lines().count(), "{all}");
+    let (_, none, _) = list(&["--group", "Servers"]);
+    assert!(none.ends_with("0 events\n"), "{none}");
+    let (code, _, err) = list(&["--importance", "loud"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--importance: expected critical"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

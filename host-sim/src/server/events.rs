@@ -160,6 +160,17 @@ impl EventStore {
     pub fn last_id(&self) -> u64 {
         self.next_id
     }
+
+    /// The number of the oldest event kept (the next one's when none is).
+    pub fn oldest_id(&self) -> u64 {
+        self.events.front().map_or(self.next_id + 1, |e| e.id)
+    }
+
+    /// An event read back from the host database, numbered as it was.
+    pub fn restore(&mut self, event: StoredEvent) {
+        self.next_id = self.next_id.max(event.id);
+        self.events.push_back(event);
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 //! reports the same), and, apart from those, the server's own record of the events the
 //! device sent while its storage refused writes.
 
+mod server_events;
 mod sqlite;
 
 use std::{collections::HashMap, sync::Mutex};
 
+pub use server_events::EventRow;
 pub use sqlite::{SqliteStorage, SqliteStore};
 
 /// The environment the Administration Server reports to a device's task.

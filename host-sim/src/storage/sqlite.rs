@@ -70,13 +70,17 @@ impl SqliteStore {
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
             .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(10)))
             .and_then(|()| connection.execute_batch(SCHEMA))
+            .and_then(|()| connection.execute_batch(super::server_events::SCHEMA))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Arc::new(Self {
             connection: Mutex::new(connection),
         }))
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+    pub(super) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut connection).map_err(sql)
     }
@@ -115,7 +119,14 @@ impl SqliteStore {
     pub fn clear_host(&self, host: &str) -> Result<(), String> {
         self.with(|c| {
             let tx = c.transaction()?;
-            for table in ["records", "devices", "hosts", "held_events", "policies"] {
+            for table in [
+                "records",
+                "devices",
+                "hosts",
+                "held_events",
+                "policies",
+                "server_events",
+            ] {
                 tx.execute(&format!("DELETE FROM {table} WHERE host = ?1"), [host])?;
             }
             tx.commit()

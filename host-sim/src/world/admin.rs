@@ -16,8 +16,9 @@ use super::{Answer, Answers, Device, Setup, World};
 use crate::server::{
     policy::{self, Settings},
     status::{self, Facts, Status},
-    Delivery, EventStore, GroupId, ManagedDevice, Server, Tree,
+    Delivery, EventStore, GroupId, ManagedDevice, Server, StoredEvent, Tree,
 };
+use crate::storage::EventRow;
 
 /// An administration group of a scenario's tree: its name, how many devices it holds, its
 /// flags, and its subgroups.
@@ -352,12 +353,14 @@ impl World {
             }
         }
         self.server.events.expire(now);
+        self.expire_saved_events(now);
         answers
     }
 
     /// Files the events devices sent since the last call in the server's store, and
     /// what they say of each device (its acceptance, KSN's availability).
     pub fn collect_events(&mut self) {
+        let first_new = self.server.events.last_id() + 1;
         for (i, device) in self.devices.iter().enumerate() {
             let arrived = device.state.take_arrived();
             let record = &mut self.server.devices[i];
@@ -376,6 +379,75 @@ impl World {
                     .events
                     .add(a.time_ms, i, record.group, a.importance, &a.kind, a.body);
             }
+        }
+        self.save_events(first_new);
+    }
+
+    /// Writes the events numbered from `first_new` on to the host database, in one
+    /// transaction, and deletes there what the store's cap deleted.
+    fn save_events(&self, first_new: u64) {
+        let Some(db) = &self.database else {
+            return;
+        };
+        let store = &self.server.events;
+        if store.last_id() < first_new && store.deleted == 0 {
+            return;
+        }
+        let rows: Vec<EventRow> = store
+            .iter()
+            .filter(|e| e.id >= first_new)
+            .map(|e| EventRow {
+                host: db.host.clone(),
+                id: e.id,
+                time_ms: e.time_ms,
+                device: e.device,
+                group: self.server.tree.path(e.group),
+                importance: e.importance,
+                kind: e.kind.to_string(),
+                body: e.body.as_deref().map(String::from),
+            })
+            .collect();
+        if let Err(e) = db.store.save_events(&db.host, &rows, store.oldest_id()) {
+            log::warn!("the server's events were not stored: {e}");
+        }
+    }
+
+    /// The storage terms at work in the host database too.
+    pub(super) fn expire_saved_events(&self, now: u64) {
+        let Some(db) = &self.database else {
+            return;
+        };
+        for (kind, days) in &self.server.events.rules.terms_days {
+            let before = now.saturating_sub(days.saturating_mul(24 * 60 * 60 * 1000));
+            if let Err(e) = db.store.expire_events(&db.host, kind, before) {
+                log::warn!("{e}");
+            }
+        }
+    }
+
+    /// After a restart over a database: the events the server kept.
+    pub(super) fn restore_events(&mut self) {
+        let Some(db) = &self.database else {
+            return;
+        };
+        let rows = match db.store.events(Some(&db.host)) {
+            Ok(rows) => rows,
+            Err(e) => {
+                log::warn!("{e}");
+                return;
+            }
+        };
+        for r in rows {
+            let group = self.server.tree.find(&r.group).unwrap_or(Tree::ROOT);
+            self.server.events.restore(StoredEvent {
+                id: r.id,
+                time_ms: r.time_ms,
+                device: r.device,
+                group,
+                importance: r.importance,
+                kind: r.kind.into(),
+                body: r.body.map(String::into_boxed_str),
+            });
         }
     }
 

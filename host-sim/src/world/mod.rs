@@ -298,6 +298,7 @@ impl World {
             devices,
         };
         world.restore_root_policy();
+        world.restore_events();
         // Groups with their own KSN proxy setting: their devices get it at once.
         world.synchronise(|_| true, false);
         Ok(world)
