@@ -377,10 +377,16 @@ fn a_failure_shows_its_timeline_and_steps_shows_every_timeline() {
                 .starts_with("failed at steps[1], device 0: state"),
             "{default}"
         );
-        assert_eq!(lines[5], "1 of 2 scenarios passed", "{default}");
+        assert!(
+            lines[5]
+                .trim_start()
+                .starts_with("statuses at the end: 0 OK, 1 Warning, 0 Critical"),
+            "{default}"
+        );
+        assert_eq!(lines[6], "1 of 2 scenarios passed", "{default}");
         assert_eq!(
             lines.len(),
-            6,
+            7,
             "the failing scenario stops at its failure: {default}"
         );
     }
@@ -398,7 +404,11 @@ fn a_failure_shows_its_timeline_and_steps_shows_every_timeline() {
         lines[2].trim_start().starts_with("steps[1] expect → ok"),
         "{steps}"
     );
-    assert!(lines[3].starts_with("FAIL  fails"), "{steps}");
+    assert!(
+        lines[3].trim_start().starts_with("statuses at the end:"),
+        "{steps}"
+    );
+    assert!(lines[4].starts_with("FAIL  fails"), "{steps}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

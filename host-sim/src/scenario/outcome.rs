@@ -9,6 +9,8 @@ pub struct Outcome {
     pub file: String,
     pub passed: bool,
     pub duration_ms: u64,
+    /// Devices by status as the server showed them at the end: OK, Warning, Critical.
+    pub statuses: [usize; 3],
     pub steps: Vec<StepReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -53,6 +55,7 @@ pub fn unreadable(file: &str, error: String) -> Outcome {
         file: file.to_string(),
         passed: false,
         duration_ms: 0,
+        statuses: [0; 3],
         steps: Vec::new(),
         failure: Some(Failure::setup(error)),
     }

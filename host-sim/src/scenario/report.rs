@@ -55,6 +55,13 @@ pub fn text(outcomes: &[Outcome], steps: bool) -> String {
         if let Some(failure) = failure_line(o) {
             let _ = writeln!(out, "      {}", styled(PROBLEM, failure));
         }
+        if steps || !o.passed {
+            let [ok, warning, critical] = o.statuses;
+            let _ = writeln!(
+                out,
+                "      statuses at the end: {ok} OK, {warning} Warning, {critical} Critical"
+            );
+        }
     }
     let passed = outcomes.iter().filter(|o| o.passed).count();
     let summary = format!("{passed} of {} scenarios passed", outcomes.len());

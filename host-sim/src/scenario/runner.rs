@@ -42,6 +42,7 @@ pub fn run(
         file: file.to_string(),
         passed: false,
         duration_ms: 0,
+        statuses: [0; 3],
         steps: Vec::with_capacity(scenario.steps.len()),
         failure: None,
     };
@@ -94,6 +95,8 @@ pub fn run(
         }
     }
     outcome.passed = outcome.failure.is_none();
+    world.collect_events();
+    outcome.statuses = world.status_counts();
     outcome.duration_ms = started.elapsed().as_millis() as u64;
     outcome
 }
