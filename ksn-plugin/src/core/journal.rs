@@ -302,30 +302,19 @@ pub fn change_record(
     state: Option<&StoredOut<'_>>,
 ) -> Vec<u8> {
     // As `RecordOut` serialises (`encode`), its entries copied in as they are.
-    let number =
-        |out: &mut Vec<u8>, n: u64| serde_json::to_writer(out, &n).expect("numbers serialise");
     let size: usize = entries.iter().map(|e| e.len() + 1).sum();
     let mut out = Vec::with_capacity(size + if state.is_some() { 1024 } else { 64 });
     out.extend_from_slice(b"00000000 {\"next_seq\":");
-    number(&mut out, next_seq);
+    write_number(&mut out, next_seq);
     if let Some(from) = from_seq {
         out.extend_from_slice(b",\"from_seq\":");
-        number(&mut out, from);
+        write_number(&mut out, from);
     }
     if let Some(state) = state {
         out.extend_from_slice(b",\"state\":");
         serde_json::to_writer(&mut out, state).expect("states serialise");
     }
-    out.extend_from_slice(b",\"entries\":[");
-    for (i, entry) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(entry.as_bytes());
-    }
-    out.extend_from_slice(b"]}");
-    seal(&mut out);
-    out
+    end_with_entries(out, entries.iter().map(String::as_str))
 }
 
 /// A record of one entry (a detection), written in one buffer as `change_record` would
@@ -339,24 +328,21 @@ pub fn one_entry_record(
     write_event: impl FnOnce(&mut Vec<u8>),
     from_seq: Option<u64>,
 ) -> (Vec<u8>, std::ops::Range<usize>) {
-    // Numbers as serde_json writes them (without the formatting machinery).
-    let number =
-        |out: &mut Vec<u8>, n: u64| serde_json::to_writer(out, &n).expect("numbers serialise");
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"00000000 {\"next_seq\":");
-    number(&mut out, seq + 1);
+    write_number(&mut out, seq + 1);
     if let Some(from) = from_seq {
         out.extend_from_slice(b",\"from_seq\":");
-        number(&mut out, from);
+        write_number(&mut out, from);
     }
     out.extend_from_slice(b",\"entries\":[");
     let start = out.len();
     // As `LogEntry` serialises (its number and time, then the event's own fields, the tag
     // first), without serde's flattening.
     out.extend_from_slice(b"{\"seq\":");
-    number(&mut out, seq);
+    write_number(&mut out, seq);
     out.extend_from_slice(b",\"time_ms\":");
-    number(&mut out, time_ms);
+    write_number(&mut out, time_ms);
     out.extend_from_slice(b",\"importance\":\"");
     out.extend_from_slice(importance.as_str().as_bytes());
     out.push(b'"');
@@ -390,8 +376,13 @@ fn encode_base(
     .expect("bases serialise");
     out.extend_from_slice(b",\"state\":");
     serde_json::to_writer(&mut out, state).expect("states serialise");
+    end_with_entries(out, entries.iter().copied())
+}
+
+/// A record's last field, its entries as they were serialised, then the seal.
+fn end_with_entries<'a>(mut out: Vec<u8>, entries: impl Iterator<Item = &'a str>) -> Vec<u8> {
     out.extend_from_slice(b",\"entries\":[");
-    for (i, entry) in entries.iter().enumerate() {
+    for (i, entry) in entries.enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -400,6 +391,11 @@ fn encode_base(
     out.extend_from_slice(b"]}");
     seal(&mut out);
     out
+}
+
+/// A number as serde_json writes it, without the formatting machinery.
+fn write_number(out: &mut Vec<u8>, n: u64) {
+    serde_json::to_writer(out, &n).expect("numbers serialise");
 }
 
 /// Writes the CRC-32 of everything after the first nine bytes into the first eight.
@@ -414,13 +410,11 @@ fn seal(out: &mut [u8]) {
 /// to (its number, time and importance, then the event's own fields, the tag first),
 /// written without serde's flattening, which costs several times the rest.
 pub fn entry_json(entry: &LogEntry) -> String {
-    let number =
-        |out: &mut Vec<u8>, n: u64| serde_json::to_writer(out, &n).expect("numbers serialise");
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"seq\":");
-    number(&mut out, entry.seq);
+    write_number(&mut out, entry.seq);
     out.extend_from_slice(b",\"time_ms\":");
-    number(&mut out, entry.time_ms);
+    write_number(&mut out, entry.time_ms);
     if let Some(importance) = entry.importance {
         out.extend_from_slice(b",\"importance\":\"");
         out.extend_from_slice(importance.as_str().as_bytes());
