@@ -74,6 +74,11 @@ pub struct ManagedDevice {
 }
 
 impl ManagedDevice {
+    /// Changes reach it at once: it holds a connection and is switched on.
+    pub fn reachable(&self) -> bool {
+        self.connected && self.online
+    }
+
     pub fn new(group: GroupId) -> Self {
         Self {
             group,

@@ -25,6 +25,12 @@ fn content(settings: &[(&str, i64, bool)]) -> Content {
     }
 }
 
+/// An active policy of `group`, saved by the admin at time 0.
+fn active(s: &mut Server, group: GroupId, name: &str, content: Content) {
+    s.create_policy(group, name, content, true, "admin", 0)
+        .unwrap();
+}
+
 fn value(server: &Server, device: usize, path: &str) -> Option<Json> {
     server
         .effective(device)
@@ -44,24 +50,13 @@ fn three_levels() -> (Server, GroupId, GroupId) {
 #[test]
 fn an_upstream_lock_wins_over_a_subgroup_s_policy_and_says_so() {
     let (mut s, servers, _) = three_levels();
-    s.create_policy(
-        Tree::ROOT,
-        "Root",
-        content(&[("a.x", 1, true)]),
-        true,
-        "admin",
-        0,
-    )
-    .unwrap();
-    s.create_policy(
+    active(&mut s, Tree::ROOT, "Root", content(&[("a.x", 1, true)]));
+    active(
+        &mut s,
         servers,
         "Servers",
         content(&[("a.x", 2, false), ("a.y", 3, false)]),
-        true,
-        "admin",
-        0,
-    )
-    .unwrap();
+    );
     let effective = s.effective(0);
     assert_eq!(effective["a.x"].entry, entry(1, true));
     let p = s.provenance_json(&effective["a.x"]);
@@ -76,39 +71,15 @@ fn an_upstream_lock_wins_over_a_subgroup_s_policy_and_says_so() {
 #[test]
 fn a_child_may_lock_what_its_parent_leaves_unlocked() {
     let (mut s, servers, _) = three_levels();
-    s.create_policy(
-        Tree::ROOT,
-        "Root",
-        content(&[("a.x", 1, false)]),
-        true,
-        "admin",
-        0,
-    )
-    .unwrap();
-    s.create_policy(
-        servers,
-        "Servers",
-        content(&[("a.x", 2, true)]),
-        true,
-        "admin",
-        0,
-    )
-    .unwrap();
+    active(&mut s, Tree::ROOT, "Root", content(&[("a.x", 1, false)]));
+    active(&mut s, servers, "Servers", content(&[("a.x", 2, true)]));
     assert_eq!(s.effective(0)["a.x"].entry, entry(2, true));
 }
 
 #[test]
 fn inherit_cleared_cuts_the_parent_off_unless_it_forces_inheritance() {
     let (mut s, servers, private) = three_levels();
-    s.create_policy(
-        Tree::ROOT,
-        "Root",
-        content(&[("a.x", 1, true)]),
-        true,
-        "admin",
-        0,
-    )
-    .unwrap();
+    active(&mut s, Tree::ROOT, "Root", content(&[("a.x", 1, true)]));
     s.tree.group_mut(private).inherit = false;
     assert_eq!(
         value(&s, 0, "a.x"),
@@ -127,15 +98,7 @@ fn inherit_cleared_cuts_the_parent_off_unless_it_forces_inheritance() {
 #[test]
 fn a_group_without_an_active_policy_inherits_and_an_inactive_one_is_never_inherited() {
     let (mut s, servers, _) = three_levels();
-    s.create_policy(
-        Tree::ROOT,
-        "Root",
-        content(&[("a.x", 1, false)]),
-        true,
-        "admin",
-        0,
-    )
-    .unwrap();
+    active(&mut s, Tree::ROOT, "Root", content(&[("a.x", 1, false)]));
     s.create_policy(
         servers,
         "Draft",
@@ -148,15 +111,7 @@ fn a_group_without_an_active_policy_inherits_and_an_inactive_one_is_never_inheri
     assert_eq!(value(&s, 0, "a.x"), Some(json!(1)));
     s.activate("Draft").unwrap();
     assert_eq!(value(&s, 0, "a.x"), Some(json!(2)));
-    s.create_policy(
-        servers,
-        "Other",
-        content(&[("a.x", 3, false)]),
-        true,
-        "admin",
-        0,
-    )
-    .unwrap();
+    active(&mut s, servers, "Other", content(&[("a.x", 3, false)]));
     assert!(
         !s.policy("Draft").unwrap().active,
         "one active policy per group"
@@ -251,15 +206,7 @@ fn every_save_is_a_revision_that_can_be_compared_and_rolled_back() {
 #[test]
 fn a_sync_never_undoes_a_local_change_but_a_new_save_applies_again() {
     let (mut s, _, _) = three_levels();
-    s.create_policy(
-        Tree::ROOT,
-        "Root",
-        content(&[("a.x", 1, false)]),
-        true,
-        "admin",
-        0,
-    )
-    .unwrap();
+    active(&mut s, Tree::ROOT, "Root", content(&[("a.x", 1, false)]));
     let first = s.plan(|_| true, false).remove(0).unwrap();
     assert!(first.document.as_deref().unwrap().contains("\"x\":1"));
     s.delivered(0, first, 0);

@@ -9,10 +9,7 @@ use crate::{
 };
 
 fn counts_line(world: &World, devices: &[usize]) -> String {
-    let mut counts = [0usize; 3];
-    for &i in devices {
-        counts[world.status_of(i).0 as usize] += 1;
-    }
+    let counts = world.status_counts_of(devices.iter().copied());
     let parts: Vec<String> = Status::ALL
         .iter()
         .zip(counts)

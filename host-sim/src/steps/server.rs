@@ -410,7 +410,7 @@ impl Act for SetDevice {
             if !selection.as_ref().is_none_or(|s| s[i]) {
                 continue;
             }
-            let was_reachable = record.connected && record.online;
+            let was_reachable = record.reachable();
             if let Some(c) = self.connected {
                 record.connected = c;
             }
@@ -429,12 +429,7 @@ impl Act for SetDevice {
         }
         // A device that came back synchronises now; the others get what their new
         // properties change (a profile) if they are connected.
-        let connected: Vec<bool> = world
-            .server
-            .devices
-            .iter()
-            .map(|d| d.connected && d.online)
-            .collect();
+        let connected = world.connected();
         Ok(world.synchronise(|i| back[i] || connected[i], false))
     }
 }

@@ -214,11 +214,11 @@ impl World {
     }
 
     /// The devices changes reach at once: connected and switched on.
-    fn connected(&self) -> Vec<bool> {
+    pub(crate) fn connected(&self) -> Vec<bool> {
         self.server
             .devices
             .iter()
-            .map(|d| d.connected && d.online)
+            .map(ManagedDevice::reachable)
             .collect()
     }
 
@@ -468,7 +468,7 @@ impl World {
             task,
             accepted,
             ksn_unavailable_since: record.ksn_unavailable_since,
-            last_sync_ms: if record.connected && record.online {
+            last_sync_ms: if record.reachable() {
                 now
             } else {
                 record.last_sync_ms
@@ -539,8 +539,13 @@ impl World {
 
     /// Counts of devices by status, OK first.
     pub fn status_counts(&self) -> [usize; 3] {
+        self.status_counts_of(0..self.devices.len())
+    }
+
+    /// The same, of some devices.
+    pub fn status_counts_of(&self, devices: impl IntoIterator<Item = usize>) -> [usize; 3] {
         let mut counts = [0; 3];
-        for i in 0..self.devices.len() {
+        for i in devices {
             counts[self.status_of(i).0 as usize] += 1;
         }
         counts
