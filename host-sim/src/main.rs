@@ -11,6 +11,10 @@ use plugin_api::{
     LogRetention,
 };
 
+/// The simulator holds a fleet's records in memory: mimalloc keeps that churn cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// A management-host simulator for the KSN Usage task plugin.

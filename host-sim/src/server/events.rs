@@ -3,7 +3,11 @@
 //! reaches the cap plus `headroom` (10,000) the oldest are deleted down to the cap; each
 //! event type may have its own storage term, in days of host time.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+};
 
 use plugin_api::documents::Importance;
 use serde::Serialize;
@@ -30,6 +34,25 @@ impl Default for EventRules {
     }
 }
 
+/// An event's type, shared by every event of it: a fleet sends millions of events of a
+/// few dozen types.
+pub type EventType = Arc<str>;
+
+/// The one `EventType` of this name (per thread: no lock on the devices' path).
+pub fn event_type(name: &str) -> EventType {
+    thread_local! {
+        static TYPES: RefCell<HashMap<Box<str>, EventType>> = RefCell::default();
+    }
+    TYPES.with(|types| {
+        if let Some(known) = types.borrow().get(name) {
+            return known.clone();
+        }
+        let new: EventType = name.into();
+        types.borrow_mut().insert(name.into(), new.clone());
+        new
+    })
+}
+
 /// One event as the server stores it.
 #[derive(Clone, Debug, Serialize)]
 pub struct StoredEvent {
@@ -41,7 +64,7 @@ pub struct StoredEvent {
     pub group: GroupId,
     pub importance: Importance,
     #[serde(rename = "type")]
-    pub kind: Box<str>,
+    pub kind: EventType,
     /// The event as the plugin sent it (kept when the run keeps events' texts).
     #[serde(skip)]
     pub body: Option<Box<str>>,
@@ -96,7 +119,7 @@ impl EventStore {
         device: usize,
         group: GroupId,
         importance: Importance,
-        kind: &str,
+        kind: impl Into<EventType>,
         body: Option<Box<str>>,
     ) {
         self.next_id += 1;

@@ -6,7 +6,7 @@
 mod server_events;
 mod sqlite;
 
-use std::{collections::HashMap, sync::Mutex};
+use std::sync::Mutex;
 
 pub use server_events::EventRow;
 pub use sqlite::{SqliteStorage, SqliteStore};
@@ -58,33 +58,47 @@ pub const HELD_EVENTS: usize = 100_000;
 /// not the process.
 #[derive(Default)]
 pub struct MemoryStorage {
-    logs: Mutex<HashMap<String, Vec<Vec<u8>>>>,
+    /// By key (a device has one or two): each record boxed to its size, as a fleet holds
+    /// millions of them.
+    logs: Mutex<Vec<(Box<str>, Vec<Box<[u8]>>)>>,
     held: Mutex<std::collections::VecDeque<Box<str>>>,
+}
+
+impl MemoryStorage {
+    fn under<'a>(
+        logs: &'a mut Vec<(Box<str>, Vec<Box<[u8]>>)>,
+        key: &str,
+    ) -> &'a mut Vec<Box<[u8]>> {
+        let at = match logs.iter().position(|(k, _)| &**k == key) {
+            Some(at) => at,
+            None => {
+                logs.push((key.into(), Vec::new()));
+                logs.len() - 1
+            }
+        };
+        &mut logs[at].1
+    }
 }
 
 impl Storage for MemoryStorage {
     fn append(&self, key: &str, record: &[u8]) -> Result<(), String> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        match logs.get_mut(key) {
-            Some(records) => records.push(record.to_vec()),
-            None => {
-                logs.insert(key.to_string(), vec![record.to_vec()]);
-            }
-        }
+        Self::under(&mut logs, key).push(record.into());
         Ok(())
     }
 
     fn records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
         let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(logs.get(key).cloned().unwrap_or_default())
+        Ok(logs
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, records)| records.iter().map(|r| r.to_vec()).collect())
+            .unwrap_or_default())
     }
 
     fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        logs.insert(
-            key.to_string(),
-            records.iter().map(|r| r.to_vec()).collect(),
-        );
+        *Self::under(&mut logs, key) = records.iter().map(|&r| r.into()).collect();
         Ok(())
     }
 

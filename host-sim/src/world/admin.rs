@@ -377,7 +377,7 @@ impl World {
                 }
                 self.server
                     .events
-                    .add(a.time_ms, i, record.group, a.importance, &a.kind, a.body);
+                    .add(a.time_ms, i, record.group, a.importance, a.kind, a.body);
             }
         }
         self.save_events(first_new);
@@ -445,7 +445,7 @@ impl World {
                 device: r.device,
                 group,
                 importance: r.importance,
-                kind: r.kind.into(),
+                kind: crate::server::events::event_type(&r.kind),
                 body: r.body.map(String::into_boxed_str),
             });
         }

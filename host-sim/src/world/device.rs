@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::received::Received;
 use crate::{
     network::{Database, Network},
+    server::events::{event_type, EventType},
     storage::{Environment, MemoryStorage, Storage},
 };
 
@@ -187,7 +188,7 @@ impl DeviceState {
 pub struct Arrived {
     pub time_ms: u64,
     pub importance: Importance,
-    pub kind: Box<str>,
+    pub kind: EventType,
     /// A consent event of the task's main statement (KSN, or Private KSN): whether it is
     /// accepted now.
     pub accepted: Option<bool>,
@@ -224,7 +225,7 @@ impl Arrived {
         Some(Self {
             time_ms,
             importance,
-            kind: kind.into(),
+            kind: event_type(kind),
             accepted,
             ksn_available: match kind {
                 "ksn_unavailable" => Some(false),
@@ -271,7 +272,7 @@ impl Arrived {
                 "ksn_restored" => Some(true),
                 _ => None,
             },
-            kind: head.kind.into(),
+            kind: event_type(&head.kind),
             body: keep_body.then(|| json.into()),
         })
     }
@@ -288,9 +289,9 @@ fn quick_head(json: &str) -> Option<(u64, Importance, &str)> {
     }
     fn name<'a>(text: &'a str, key: &str) -> Option<(&'a str, &'a str)> {
         let rest = text.strip_prefix(key)?;
-        let end = rest.find('"')?;
-        let value = &rest[..end];
-        (!value.contains('\\')).then_some((value, &rest[end + 1..]))
+        // Names are short: a plain loop beats a searcher's set-up.
+        let end = rest.bytes().position(|b| b == b'"' || b == b'\\')?;
+        (rest.as_bytes()[end] == b'"').then(|| (&rest[..end], &rest[end + 1..]))
     }
     let (_, rest) = number(json, "{\"seq\":")?;
     let (time_ms, rest) = number(rest, ",\"time_ms\":")?;

@@ -312,7 +312,7 @@ pub fn change_record(
     }
     if let Some(state) = state {
         out.extend_from_slice(b",\"state\":");
-        serde_json::to_writer(&mut out, state).expect("states serialise");
+        state.write_json(&mut out);
     }
     end_with_entries(out, entries.iter().map(String::as_str))
 }
@@ -375,7 +375,7 @@ fn encode_base(
     )
     .expect("bases serialise");
     out.extend_from_slice(b",\"state\":");
-    serde_json::to_writer(&mut out, state).expect("states serialise");
+    state.write_json(&mut out);
     end_with_entries(out, entries.iter().copied())
 }
 

@@ -80,6 +80,100 @@ pub struct StoredLocalValue {
     pub source: Source,
 }
 
+impl StoredOut<'_> {
+    /// Writes the bytes `serde_json::to_vec(self)` writes (tested), the keys and the
+    /// table's names (paths, choices: `[a-z0-9_.]`, nothing to escape) copied in rather
+    /// than escaped one by one: the state is most of a change record.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        fn flag(out: &mut Vec<u8>, b: bool) {
+            out.extend_from_slice(if b { b"true" } else { b"false" });
+        }
+        fn number(out: &mut Vec<u8>, n: u64) {
+            let mut digits = [0u8; 20];
+            let mut at = digits.len();
+            let mut n = n;
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&digits[at..]);
+        }
+        fn name(out: &mut Vec<u8>, name: &str) {
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'"');
+        }
+        fn value(out: &mut Vec<u8>, value: Value) {
+            match value {
+                Value::Bool(b) => flag(out, b),
+                Value::Int(i) => number(out, i.into()),
+                Value::Choice(c) => name(out, c),
+            }
+        }
+        fn source(out: &mut Vec<u8>, source: Source) {
+            serde_json::to_writer(out, &source).expect("sources serialise");
+        }
+        out.extend_from_slice(b"{\"private_ksn\":");
+        flag(out, self.private_ksn);
+        if let Some(license) = self.license {
+            out.extend_from_slice(b",\"license\":");
+            name(out, license.as_str());
+        }
+        out.extend_from_slice(b",\"policy\":[");
+        for (i, p) in self.policy.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"path\":");
+            name(out, p.path);
+            out.extend_from_slice(b",\"value\":");
+            value(out, p.value);
+            out.extend_from_slice(b",\"locked\":");
+            flag(out, p.locked);
+            if !p.versions.is_empty() {
+                out.extend_from_slice(b",\"versions\":{");
+                for (i, (statement, version)) in p.versions.named().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    name(out, statement.as_str());
+                    out.push(b':');
+                    number(out, version.into());
+                }
+                out.push(b'}');
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"local\":[");
+        for (i, l) in self.local.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"path\":");
+            name(out, l.path);
+            out.extend_from_slice(b",\"value\":");
+            value(out, l.value);
+            out.extend_from_slice(b",\"source\":");
+            source(out, l.source);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"consent\":");
+        serde_json::to_writer(&mut *out, self.consent).expect("consent serialises");
+        if self.deferred_policy {
+            out.extend_from_slice(b",\"deferred_policy\":true");
+        }
+        if let Some(ms) = self.last_batch_ms {
+            out.extend_from_slice(b",\"last_batch_ms\":");
+            number(out, ms);
+        }
+        out.push(b'}');
+    }
+}
+
 impl Stored {
     /// The persistent state to write: settings layers, consent, the mode, whether the
     /// policy has values waiting for Private KSN to go off, and the last batch's time.
@@ -146,5 +240,95 @@ impl Stored {
             layers.set_local(setting, value, l.source);
         }
         Ok(layers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::core::{
+        consent::{Acceptance, Ended, Statement},
+        table::Kind,
+    };
+
+    fn any_value(setting: Setting, pick: u32) -> Value {
+        match setting.descriptor().kind {
+            Kind::Bool => Value::Bool(pick % 2 == 1),
+            Kind::Int { min, max } => Value::Int(min + pick % (max - min + 1)),
+            Kind::Choice(names) => Value::Choice(names[pick as usize % names.len()]),
+        }
+    }
+
+    const SOURCES: [Source; 5] = [
+        Source::Default,
+        Source::Policy,
+        Source::Local,
+        Source::ModeChange,
+        Source::StatementChanged,
+    ];
+
+    proptest! {
+        /// What `write_json` writes is what serde writes, for any state.
+        #[test]
+        fn the_state_writes_as_it_serialises(
+            picks in proptest::collection::vec((0u8..4, any::<u32>(), any::<bool>(), 0u8..8), Setting::ALL.len()),
+            private_ksn in any::<bool>(),
+            license in 0u8..4,
+            deferred in any::<bool>(),
+            last_batch in proptest::option::of(any::<u64>()),
+            time in any::<u64>(),
+        ) {
+            let mut layers = Layers::default();
+            for (setting, (layer, pick, locked, versions)) in Setting::ALL.iter().zip(&picks) {
+                let value = any_value(*setting, *pick);
+                if *layer & 1 == 1 {
+                    let mut named = crate::core::doc::Versions::default();
+                    for (bit, statement) in [Statement::Ksn, Statement::PrivateKsn, Statement::Kmp].into_iter().enumerate() {
+                        if versions & (1 << bit) != 0 {
+                            named.set(statement, pick % 7);
+                        }
+                    }
+                    layers.policy.entries.push(PolicyEntry { setting: *setting, value, locked: *locked, versions: named });
+                }
+                if *layer & 2 == 2 {
+                    layers.set_local(*setting, value, SOURCES[*pick as usize % SOURCES.len()]);
+                }
+            }
+            let consent = Consent {
+                ksn: Some(Acceptance { statement: Statement::PrivateKsn, version: 2, source: Source::Policy, time_ms: time, record: 7 }),
+                kmp_ended: Some(Ended { statement: Statement::Kmp, version: 1, source: Source::StatementChanged, time_ms: 3, record: 9, with_ksn: true }),
+                ..Consent::default()
+            };
+            let license = [
+                plugin_api::LicenseState::UNKNOWN,
+                plugin_api::LicenseState::VALID,
+                plugin_api::LicenseState::EXPIRED,
+                plugin_api::LicenseState::NO_KSN,
+            ][license as usize];
+            let out = Stored::capture(&layers, &consent, private_ksn, license, deferred, last_batch);
+            let mut written = Vec::new();
+            out.write_json(&mut written);
+            prop_assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&out).unwrap());
+        }
+    }
+
+    /// `write_json` copies the table's names in unescaped: they must need no escaping.
+    #[test]
+    fn the_tables_names_need_no_escaping() {
+        let plain = |name: &str| {
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        };
+        for setting in Setting::ALL {
+            assert!(plain(setting.path()), "{}", setting.path());
+            if let Kind::Choice(names) = setting.descriptor().kind {
+                assert!(names.iter().all(|n| plain(n)), "{names:?}");
+            }
+        }
+        for license in plugin_api::LicenseState::ALL {
+            assert!(plain(license.as_str()));
+        }
     }
 }
