@@ -56,19 +56,18 @@ pub const HELD_EVENTS: usize = 100_000;
 
 /// Storage that survives `restart_host` (the device state outlives the task instance) but
 /// not the process.
+/// Records by key (a device has one or two): each record boxed to its size, as a fleet
+/// holds millions of them.
+type Logs = Vec<(Box<str>, Vec<Box<[u8]>>)>;
+
 #[derive(Default)]
 pub struct MemoryStorage {
-    /// By key (a device has one or two): each record boxed to its size, as a fleet holds
-    /// millions of them.
-    logs: Mutex<Vec<(Box<str>, Vec<Box<[u8]>>)>>,
+    logs: Mutex<Logs>,
     held: Mutex<std::collections::VecDeque<Box<str>>>,
 }
 
 impl MemoryStorage {
-    fn under<'a>(
-        logs: &'a mut Vec<(Box<str>, Vec<Box<[u8]>>)>,
-        key: &str,
-    ) -> &'a mut Vec<Box<[u8]>> {
+    fn under<'a>(logs: &'a mut Logs, key: &str) -> &'a mut Vec<Box<[u8]>> {
         let at = match logs.iter().position(|(k, _)| &**k == key) {
             Some(at) => at,
             None => {

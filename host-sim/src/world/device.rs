@@ -201,25 +201,17 @@ pub struct Arrived {
 impl Arrived {
     /// `None` for what is not an event document (the plugin's log says why).
     pub fn read(json: &str, keep_body: bool) -> Option<Self> {
-        let Some((time_ms, importance, kind)) = quick_head(json) else {
+        let Some((time_ms, importance, kind, rest)) = quick_head(json) else {
             return Self::read_whole(json, keep_body);
         };
         // What an event says of the device beyond its importance, from its fields as
-        // this contract's plugins write them (`"accepted":true`, ...).
+        // this contract's plugins write them, in order: a consent event of the main
+        // statement, whole (no category), says whether it is accepted now.
         let accepted = match kind {
-            "consent_changed" => {
-                let main = json.contains(r#""statement":"ksn""#)
-                    || json.contains(r#""statement":"private_ksn""#);
-                if !main || json.contains(r#""category":"#) {
-                    None
-                } else if json.contains(r#""accepted":true"#) {
-                    Some(true)
-                } else if json.contains(r#""accepted":false"#) {
-                    Some(false)
-                } else {
-                    return Self::read_whole(json, keep_body);
-                }
-            }
+            "consent_changed" => match quick_consent(rest) {
+                Some(accepted) => accepted,
+                None => return Self::read_whole(json, keep_body),
+            },
             _ => None,
         };
         Some(Self {
@@ -279,9 +271,9 @@ impl Arrived {
 }
 
 /// The head of an event as a plugin of this contract writes it, from its first bytes
-/// (`{"seq":N,"time_ms":T,"importance":"i","type":"t"`): time, importance and type, or
-/// `None` for any other shape (read whole).
-fn quick_head(json: &str) -> Option<(u64, Importance, &str)> {
+/// (`{"seq":N,"time_ms":T,"importance":"i","type":"t"`): time, importance, type and what
+/// follows, or `None` for any other shape (read whole).
+fn quick_head(json: &str) -> Option<(u64, Importance, &str, &str)> {
     fn number<'a>(text: &'a str, key: &str) -> Option<(u64, &'a str)> {
         let rest = text.strip_prefix(key)?;
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -296,8 +288,35 @@ fn quick_head(json: &str) -> Option<(u64, Importance, &str)> {
     let (_, rest) = number(json, "{\"seq\":")?;
     let (time_ms, rest) = number(rest, ",\"time_ms\":")?;
     let (importance, rest) = name(rest, ",\"importance\":\"")?;
-    let (kind, _) = name(rest, ",\"type\":\"")?;
-    Some((time_ms, Importance::from_name(importance)?, kind))
+    let (kind, rest) = name(rest, ",\"type\":\"")?;
+    Some((time_ms, Importance::from_name(importance)?, kind, rest))
+}
+
+/// The fields of a `consent_changed` after its type, as serde writes them
+/// (`,"statement":"s","version":N,"accepted":b,"source":"x"`, then `}` or the category):
+/// `Some(Some(accepted))` for the main statement whole, `Some(None)` for another
+/// statement or one category, `None` for any other shape (read whole).
+fn quick_consent(rest: &str) -> Option<Option<bool>> {
+    let rest = rest.strip_prefix(",\"statement\":\"")?;
+    let end = rest.bytes().position(|b| b == b'"')?;
+    let main = matches!(&rest[..end], "ksn" | "private_ksn");
+    let rest = rest[end + 1..].strip_prefix(",\"version\":")?;
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = rest.strip_prefix(",\"accepted\":")?;
+    let (accepted, rest) = if let Some(rest) = rest.strip_prefix("true") {
+        (true, rest)
+    } else {
+        (false, rest.strip_prefix("false")?)
+    };
+    let rest = rest.strip_prefix(",\"source\":\"")?;
+    let rest = &rest[rest.bytes().position(|b| b == b'"')? + 1..];
+    if rest.starts_with(",\"category\":") {
+        Some(None)
+    } else if rest == "}" {
+        Some(main.then_some(accepted))
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -311,6 +330,8 @@ mod tests {
             r#"{"seq":4,"time_ms":71,"importance":"info","type":"consent_changed","statement":"ksn","version":1,"accepted":false,"source":"local"}"#,
             r#"{"seq":5,"time_ms":72,"importance":"info","type":"consent_changed","statement":"ksn","version":1,"accepted":false,"source":"local","category":"statistics"}"#,
             r#"{"seq":6,"time_ms":73,"importance":"warning","type":"ksn_unavailable","service":"proxy","reason":"refused"}"#,
+            r#"{"seq":7,"time_ms":74,"importance":"info","type":"consent_changed","statement":"private_ksn","version":2,"accepted":true,"source":"policy","needs":"ksn"}"#,
+            r#"{"seq":8,"time_ms":75,"importance":"info","type":"consent_changed","statement":"kmp","version":1,"accepted":true,"source":"local"}"#,
         ] {
             let quick = Arrived::read(json, true).unwrap();
             let whole = Arrived::read_whole(json, true).unwrap();

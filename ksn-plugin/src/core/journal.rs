@@ -120,6 +120,7 @@ struct Entries<'a>(EntryList<'a>);
 
 /// A record's entries, each with its head and its JSON: one (the common record, a
 /// detection) held in place, or many.
+#[cfg_attr(test, derive(Debug))]
 enum EntryList<'a> {
     One((EntryHead<'a>, &'a str)),
     Many(Vec<(EntryHead<'a>, &'a str)>),
@@ -183,6 +184,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
 
 /// Just enough of a log entry to check its numbering and follow the task's state.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq, Clone))]
 struct EntryHead<'a> {
     seq: u64,
     time_ms: u64,
@@ -264,11 +266,13 @@ fn one_entry(body: &[u8]) -> Option<Record<'_>> {
 }
 
 /// One record, checked: its checksum, its shape, and its entries' numbering.
+#[cfg_attr(test, derive(Debug))]
 struct Record<'a> {
     next_seq: u64,
     from_seq: Option<u64>,
     base: Option<BaseOut>,
-    state: Option<&'a RawValue>,
+    /// The snapshot's JSON, as written.
+    state: Option<&'a str>,
     entries: EntryList<'a>,
 }
 
@@ -447,14 +451,15 @@ fn parse(index: usize, bytes: &[u8]) -> Result<Record<'_>, Damaged> {
     if let Some(record) = one_entry(body) {
         return Ok(record);
     }
-    let record: RecordIn<'_> =
-        serde_json::from_slice(body).map_err(|e| damaged(format!("unreadable: {e}")))?;
-    let entries = record.entries.0;
+    let record = match std::str::from_utf8(body).ok().and_then(scan::own_shape) {
+        Some(record) => record,
+        None => read_whole(body).map_err(|e| damaged(format!("unreadable: {e}")))?,
+    };
     if record.base.is_some() && record.state.is_none() {
         return Err(damaged("a base record without a state".into()));
     }
     let mut last = None;
-    for (head, _) in entries.iter() {
+    for (head, _) in record.entries.iter() {
         if head.seq >= record.next_seq || last.is_some_and(|l| head.seq <= l) {
             return Err(damaged(format!(
                 "entry {} is out of order (next_seq {})",
@@ -470,12 +475,18 @@ fn parse(index: usize, bytes: &[u8]) -> Result<Record<'_>, Damaged> {
             record.next_seq
         )));
     }
+    Ok(record)
+}
+
+/// A record's body read by serde: any field order, any whitespace.
+fn read_whole(body: &[u8]) -> Result<Record<'_>, serde_json::Error> {
+    let record: RecordIn<'_> = serde_json::from_slice(body)?;
     Ok(Record {
         next_seq: record.next_seq,
         from_seq: record.from_seq,
         base: record.base,
-        state: record.state,
-        entries,
+        state: record.state.map(RawValue::get),
+        entries: record.entries.0,
     })
 }
 
@@ -601,7 +612,7 @@ pub fn restore(records: &[Vec<u8>]) -> Result<Restored, Damaged> {
             .ok()
             .and_then(|r| r.state)
             .expect("the last state record was parsed");
-        let state: Stored = serde_json::from_str(raw.get()).map_err(|e| Damaged {
+        let state: Stored = serde_json::from_str(raw).map_err(|e| Damaged {
             record: index,
             reason: format!("its state is unreadable: {e}"),
         })?;
@@ -783,6 +794,8 @@ pub fn compact(
     })
 }
 
+#[path = "journal_scan.rs"]
+mod scan;
 #[cfg(test)]
 #[path = "journal_tests.rs"]
 mod tests;
