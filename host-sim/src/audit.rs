@@ -58,40 +58,8 @@ pub fn histories(plugin: Plugin, store: &Arc<SqliteStore>) -> Result<Vec<History
         let task = plugin
             .new_task(services)
             .map_err(|e| format!("{host}, device {device}: {e}"))?;
-        let mut records = Vec::new();
-        let mut from = 0;
-        loop {
-            let text = task
-                .task_log_page(from, 1000)
-                .into_result()
-                .map_err(|e| format!("{host}, device {device}: {e}"))?;
-            let page: LogPage = read_document("task_log_page", &text).map_err(|e| e.to_string())?;
-            for entry in &page.entries {
-                if let Event::ConsentChanged {
-                    statement,
-                    version,
-                    accepted,
-                    source,
-                    category,
-                    ..
-                } = &entry.event
-                {
-                    records.push(ConsentRecord {
-                        seq: entry.seq,
-                        time_ms: entry.time_ms,
-                        statement: *statement,
-                        version: *version,
-                        accepted: *accepted,
-                        source: *source,
-                        category: *category,
-                    });
-                }
-            }
-            if page.entries.is_empty() || page.next_seq <= from {
-                break;
-            }
-            from = page.next_seq;
-        }
+        let records =
+            consent_records(&task).map_err(|e| format!("{host}, device {device}: {e}"))?;
         out.push(History {
             host,
             device,
@@ -99,6 +67,68 @@ pub fn histories(plugin: Plugin, store: &Arc<SqliteStore>) -> Result<Vec<History
         });
     }
     Ok(out)
+}
+
+/// Every acceptance and withdrawal a task's log holds, oldest first, read page by page.
+pub fn consent_records(task: &plugin_api::KsnTaskBox) -> Result<Vec<ConsentRecord>, String> {
+    let mut records = Vec::new();
+    let mut from = 0;
+    loop {
+        let text = task
+            .task_log_page(from, 1000)
+            .into_result()
+            .map_err(|e| e.to_string())?;
+        let page: LogPage = read_document("task_log_page", &text).map_err(|e| e.to_string())?;
+        for entry in &page.entries {
+            if let Event::ConsentChanged {
+                statement,
+                version,
+                accepted,
+                source,
+                category,
+                ..
+            } = &entry.event
+            {
+                records.push(ConsentRecord {
+                    seq: entry.seq,
+                    time_ms: entry.time_ms,
+                    statement: *statement,
+                    version: *version,
+                    accepted: *accepted,
+                    source: *source,
+                    category: *category,
+                });
+            }
+        }
+        if page.entries.is_empty() || page.next_seq <= from {
+            break;
+        }
+        from = page.next_seq;
+    }
+    Ok(records)
+}
+
+/// The histories as CSV, a record a row (RFC 4180; every field plain words or numbers).
+pub fn csv(histories: &[History]) -> String {
+    let mut out =
+        String::from("host,device,seq,time_ms,statement,version,accepted,source,category\n");
+    for h in histories {
+        for r in &h.records {
+            let host = h.host.replace('"', "\"\"");
+            out.push_str(&format!(
+                "\"{host}\",{},{},{},{},{},{},{},{}\n",
+                h.device,
+                r.seq,
+                r.time_ms,
+                name(&r.statement),
+                r.version,
+                r.accepted,
+                name(&r.source),
+                r.category.map(|c| c.as_str()).unwrap_or("")
+            ));
+        }
+    }
+    out
 }
 
 fn name(value: &impl Serialize) -> String {

@@ -16,4 +16,5 @@ pub mod server;
 pub mod shell;
 pub mod steps;
 pub mod storage;
+pub mod web;
 pub mod world;

@@ -93,6 +93,27 @@ enum Command {
         #[arg(long, value_name = "DAYS", default_value_t = LogRetention::DEFAULT.max_age_ms / DAY_MS)]
         log_max_days: u64,
     },
+    /// The simulated Administration Server with its Web Console (devices, the KSN Usage
+    /// task's Data handling window, policies, events, the server), on 127.0.0.1 unless
+    /// told otherwise. Prints the address to open, with its access token.
+    Serve {
+        /// A scenario whose world to start from (its groups, devices and services), its
+        /// steps played first; without one, `--devices` devices in the root group.
+        scenario: Option<PathBuf>,
+        /// How many devices, without a scenario.
+        #[arg(long, default_value_t = 1)]
+        devices: usize,
+        /// Keep the devices' records and the server's events in this SQLite database.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// The port (0: any free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The address to listen on. Anything but loopback lets other machines reach the
+        /// console (the access token still guards it).
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+    },
     /// Print each device's consent history from a host database: every acceptance and
     /// withdrawal, with its time, statement and version, and who made it.
     Audit {
@@ -360,6 +381,70 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Serve {
+            scenario,
+            devices,
+            db,
+            port,
+            bind,
+        } => {
+            let plugin = load(cli)?;
+            let store = db.as_deref().map(open_database).transpose()?;
+            let shell = match scenario {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file)
+                        .map_err(|e| Failure(2, format!("{}: {e}", file.display())))?;
+                    let parsed = scenario::model::parse(&text)
+                        .map_err(|e| Failure(2, format!("{}: {e}", file.display())))?;
+                    let options = scenario::runner::Options {
+                        watchdog: Some(Duration::from_secs(10)),
+                        database: store,
+                    };
+                    let setup = scenario::runner::setup_of(
+                        &parsed,
+                        &scenario::shown(file),
+                        &world::default_ksn(),
+                        &options,
+                    );
+                    let mut world = world::World::new(plugin, &setup).map_err(|e| Failure(1, e))?;
+                    for (index, step) in parsed.steps.iter().enumerate() {
+                        let (label, result, _) = scenario::runner::run_step(&mut world, step);
+                        if let Err(failure) = result {
+                            eprintln!(
+                                "{}: steps[{index}] {label} did not go as written ({}); serving the world as it is",
+                                file.display(),
+                                failure.what
+                            );
+                            break;
+                        }
+                    }
+                    host_sim::shell::Shell::on_world(world)
+                }
+                None => {
+                    if *devices == 0 {
+                        return Err(Failure(2, "--devices: must be at least 1".into()));
+                    }
+                    let database = store.map(|store| world::HostDatabase {
+                        store,
+                        host: "serve".into(),
+                    });
+                    host_sim::shell::Shell::new(plugin, *devices, database, LogRetention::DEFAULT)
+                        .map_err(|e| Failure(1, e))?
+                }
+            };
+            let options = host_sim::web::Options {
+                bind: *bind,
+                port: *port,
+            };
+            host_sim::web::serve(shell, options, |url| {
+                println!("The Web Console is at {url}");
+                println!(
+                    "(open it in a browser; the token in it lets you in. Ctrl-C stops the server.)"
+                );
+            })
+            .map_err(|e| Failure(1, e))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::CrashWriter { db, limit } => {
             let plugin = load(cli)?;

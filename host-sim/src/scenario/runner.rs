@@ -46,22 +46,7 @@ pub fn run(
         steps: Vec::with_capacity(scenario.steps.len()),
         failure: None,
     };
-    let setup = Setup {
-        ksn: scenario.ksn.as_ref().unwrap_or(default_ksn).clone(),
-        local_lists: scenario.local_lists.clone(),
-        launch_control: scenario.launch_control.clone(),
-        watchdog: options.watchdog,
-        retention: scenario.log_retention,
-        database: options.database.as_ref().map(|store| HostDatabase {
-            store: store.clone(),
-            host: file.to_string(),
-        }),
-        groups: scenario.groups.clone(),
-        event_rules: scenario.event_rules.clone(),
-        status_rules: scenario.status_rules,
-        sync_interval_ms: scenario.sync_interval_ms,
-        ..Setup::new(scenario.devices)
-    };
+    let setup = setup_of(scenario, file, default_ksn, options);
     if let Some(db) = &setup.database {
         // A scenario starts from nothing, however often it ran before on this file.
         if let Err(e) = db.store.clear_host(&db.host) {
@@ -99,6 +84,32 @@ pub fn run(
     outcome.statuses = world.status_counts();
     outcome.duration_ms = started.elapsed().as_millis() as u64;
     outcome
+}
+
+/// The world a scenario's head describes: devices, groups, KSN services, the server's
+/// rules, and where records are kept (`file` names the host in a database).
+pub fn setup_of(
+    scenario: &Scenario,
+    file: &str,
+    default_ksn: &KsnSpec,
+    options: &Options,
+) -> Setup {
+    Setup {
+        ksn: scenario.ksn.as_ref().unwrap_or(default_ksn).clone(),
+        local_lists: scenario.local_lists.clone(),
+        launch_control: scenario.launch_control.clone(),
+        watchdog: options.watchdog,
+        retention: scenario.log_retention,
+        database: options.database.as_ref().map(|store| HostDatabase {
+            store: store.clone(),
+            host: file.to_string(),
+        }),
+        groups: scenario.groups.clone(),
+        event_rules: scenario.event_rules.clone(),
+        status_rules: scenario.status_rules,
+        sync_interval_ms: scenario.sync_interval_ms,
+        ..Setup::new(scenario.devices)
+    }
 }
 
 /// Runs one step: how it reads, what came of it, and the events device 0 emitted in it.

@@ -6,7 +6,7 @@
 
 mod console;
 mod server_views;
-mod views;
+pub mod views;
 
 use std::time::Duration;
 
@@ -135,6 +135,24 @@ impl Shell {
             paths,
             expectations_failed: false,
         })
+    }
+
+    /// A console on a world already made (a scenario's, for `serve`).
+    pub fn on_world(world: World) -> Self {
+        let paths = world
+            .plugin
+            .describe()
+            .map(|d| d.settings.into_iter().map(|s| s.path).collect())
+            .unwrap_or_default();
+        Self {
+            world,
+            paths,
+            expectations_failed: false,
+        }
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
     }
 
     /// Runs one command line; the text to show, or one line saying what was wrong.

@@ -15,8 +15,8 @@ fn error(e: impl std::fmt::Display) -> String {
     format!("error: {e}")
 }
 
-fn settings_view(world: &World) -> Result<SettingsView, String> {
-    let text = world.devices[0]
+pub fn settings_view(world: &World, device: usize) -> Result<SettingsView, String> {
+    let text = world.devices[device]
         .task
         .settings_json()
         .into_result()
@@ -67,7 +67,7 @@ pub fn status(world: &World) -> String {
 }
 
 pub fn settings(world: &World) -> Result<String, String> {
-    let view = settings_view(world)?;
+    let view = settings_view(world, 0)?;
     Ok(view
         .details
         .iter()
@@ -86,10 +86,20 @@ pub fn settings(world: &World) -> Result<String, String> {
 }
 
 pub fn explain(world: &World, path: &str, paths: &[String]) -> Result<String, String> {
+    explain_on(world, 0, path, paths)
+}
+
+/// `explain` of one device's setting.
+pub fn explain_on(
+    world: &World,
+    device: usize,
+    path: &str,
+    paths: &[String],
+) -> Result<String, String> {
     if path.is_empty() {
         return Err("usage: explain <setting>, e.g. explain data_handling.send_statistics".into());
     }
-    let view = settings_view(world)?;
+    let view = settings_view(world, device)?;
     let Some(d) = view.setting(path) else {
         return Err(match nearest(path, paths.iter().map(String::as_str)) {
             Some(near) => format!("no setting `{path}`; did you mean `{near}`?"),
@@ -113,7 +123,7 @@ pub fn explain(world: &World, path: &str, paths: &[String]) -> Result<String, St
         lines.push(format!("  policy value: {policy_value}"));
     }
     // The server's side: which group's policy, revision and profile set it.
-    let effective = world.server.effective(0);
+    let effective = world.server.effective(device);
     lines.push(format!(
         "  policy:  {}",
         world.server.provenance_line(path, &effective)
@@ -124,7 +134,12 @@ pub fn explain(world: &World, path: &str, paths: &[String]) -> Result<String, St
 }
 
 pub fn log(world: &World, n: usize) -> Result<String, String> {
-    let text = world.devices[0]
+    Ok(log_lines(world, 0, n)?.join("\n"))
+}
+
+/// The last `n` entries of one device's task log, a line each.
+pub fn log_lines(world: &World, device: usize, n: usize) -> Result<Vec<String>, String> {
+    let text = world.devices[device]
         .task
         .task_log_json()
         .into_result()
@@ -133,8 +148,7 @@ pub fn log(world: &World, n: usize) -> Result<String, String> {
     Ok(log[log.len().saturating_sub(n)..]
         .iter()
         .map(entry_line)
-        .collect::<Vec<_>>()
-        .join("\n"))
+        .collect())
 }
 
 pub fn received(world: &World) -> String {

@@ -1,0 +1,128 @@
+//! Who may use the console: a request must name an allowed host (against DNS rebinding),
+//! come from no other origin, and carry the access token (in `?token=` once, then the
+//! cookie it sets, or as `Authorization: Bearer`); a change made with the cookie must also
+//! carry the CSRF token the pages hold (`X-CSRF-Token`). Each refusal is a page saying
+//! what to do, never a stack trace.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    http::{header, HeaderMap, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+
+use super::{pages, Console};
+
+pub const COOKIE: &str = "ksn_console";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Equal, in a time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then_some(value)
+        })
+}
+
+fn refuse(status: StatusCode, title: &str, what_to_do: &str) -> Response {
+    (status, pages::error_page(title, what_to_do)).into_response()
+}
+
+pub async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = header(headers, header::HOST).unwrap_or("");
+    if !console.hosts.iter().any(|h| h == host) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This console does not answer to that host name",
+            &format!(
+                "Open it as {} (the address host-sim serve printed): other names are refused against DNS rebinding.",
+                console.hosts[0]
+            ),
+        );
+    }
+    if let Some(origin) = header(headers, header::ORIGIN) {
+        let allowed = console
+            .hosts
+            .iter()
+            .any(|h| origin == format!("http://{h}"));
+        if !allowed {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "A page of another site tried to use this console",
+                "Use the console from its own pages.",
+            );
+        }
+    }
+    let by_cookie = cookie(headers, COOKIE).is_some_and(|t| same(t, &console.token));
+    let by_bearer = header(headers, header::AUTHORIZATION)
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| same(t, &console.token));
+    let query_token = request.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+            .map(str::to_string)
+    });
+    if let Some(token) = query_token {
+        if request.method() == Method::GET && same(&token, &console.token) {
+            // The token moves to a cookie, and out of the address bar and the history.
+            let rest: Vec<&str> = request
+                .uri()
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .filter(|p| !p.starts_with("token=") && !p.is_empty())
+                .collect();
+            let path = request.uri().path();
+            let target = if rest.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", rest.join("&"))
+            };
+            let mut response = Redirect::to(&target).into_response();
+            if let Ok(value) = format!(
+                "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+                console.token
+            )
+            .parse()
+            {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            return response;
+        }
+    }
+    if !by_cookie && !by_bearer {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "This console needs its access token",
+            "Open the address host-sim serve printed when it started (it ends in ?token=…); the console then remembers it in a cookie.",
+        );
+    }
+    let changes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if changes && !by_bearer {
+        let csrf = header(request.headers(), CSRF_HEADER).unwrap_or("");
+        if !same(csrf, &console.csrf) {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "This change did not come from the console's own page",
+                "Reload the page and make the change again: its CSRF token did not match.",
+            );
+        }
+    }
+    next.run(request).await
+}

@@ -1,0 +1,188 @@
+//! `host-sim serve`: the simulated Administration Server's Web Console. Its pages are
+//! generated from the loaded plugin's `describe`, so any plugin of the contract gets them
+//! without a change here; every page action is a JSON API call (`api.rs`, documented by
+//! its OpenAPI document), and every change is a scenario step run by the same console
+//! the text shell is (`Shell::execute`), so the task's own rules apply unchanged.
+//!
+//! No one in who does not belong (`guard.rs`): loopback unless told otherwise, a random
+//! access token printed at start (then kept in a cookie), a CSRF token on every change,
+//! and the Host and Origin headers checked against DNS rebinding.
+
+mod api;
+mod guard;
+mod pages;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use axum::{routing::get, routing::post, Router};
+use plugin_api::Service;
+
+use crate::{server::status::Status, shell::Shell, world::World};
+
+/// What each KSN service had received at one moment of host time, summed over devices.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub time_ms: u64,
+    pub received: [u64; 3],
+}
+
+/// The services a server page shows, in its order.
+pub const SERVICES: [Service; 3] = [Service::GLOBAL, Service::PROXY, Service::PRIVATE];
+
+/// Each device's status and the reasons for it.
+pub type Statuses = Arc<Vec<(Status, Vec<String>)>>;
+
+pub struct Console {
+    shell: Mutex<Shell>,
+    /// Each device's status and reasons, as of the last change (a page of 100,000
+    /// devices counts them without asking every task again).
+    statuses: Mutex<Statuses>,
+    history: Mutex<Vec<Sample>>,
+    pub token: String,
+    pub csrf: String,
+    /// The Host header values a request may carry (`127.0.0.1:PORT`, `localhost:PORT`, ...).
+    pub hosts: Vec<String>,
+}
+
+impl Console {
+    pub fn new(shell: Shell, token: String, csrf: String, hosts: Vec<String>) -> Arc<Self> {
+        let console = Arc::new(Self {
+            shell: Mutex::new(shell),
+            statuses: Mutex::new(Arc::new(Vec::new())),
+            history: Mutex::new(Vec::new()),
+            token,
+            csrf,
+            hosts,
+        });
+        console.changed();
+        console
+    }
+
+    pub fn shell(&self) -> MutexGuard<'_, Shell> {
+        self.shell.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn statuses(&self) -> Statuses {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn history(&self) -> Vec<Sample> {
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// After a change: the statuses again, and a sample of what the services received.
+    pub fn changed(&self) {
+        let shell = self.shell();
+        let world = shell.world();
+        let statuses: Vec<_> = (0..world.devices.len())
+            .map(|i| world.status_of(i))
+            .collect();
+        let sample = sample(world);
+        drop(shell);
+        *self.statuses.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(statuses);
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        if history
+            .last()
+            .is_some_and(|last| last.time_ms == sample.time_ms)
+        {
+            history.pop();
+        }
+        history.push(sample);
+    }
+}
+
+fn sample(world: &World) -> Sample {
+    let mut received = [0; 3];
+    for device in &world.devices {
+        for (total, service) in received.iter_mut().zip(SERVICES) {
+            *total += device.state.received.total(service);
+        }
+    }
+    Sample {
+        time_ms: world.clock.now_ms(),
+        received,
+    }
+}
+
+/// The console's routes, behind the guard.
+pub fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/devices", get(pages::devices))
+        .route("/devices/{id}", get(pages::device))
+        .route("/policies", get(pages::policies))
+        .route("/events", get(pages::events))
+        .route("/server", get(pages::server))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/describe", get(api::describe))
+        .route("/api/devices", get(api::devices))
+        .route("/api/devices/{id}", get(api::device))
+        .route("/api/devices/{id}/audit", get(api::audit))
+        .route("/api/groups", get(api::groups))
+        .route("/api/policies", get(api::policies))
+        .route("/api/events", get(api::events))
+        .route("/api/server", get(api::server))
+        .route("/api/steps", post(api::step))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            guard::guard,
+        ))
+        .with_state(console)
+}
+
+/// Where to listen, and how to introduce the console.
+pub struct Options {
+    pub bind: std::net::IpAddr,
+    pub port: u16,
+}
+
+/// A random token of 128 bits, as hexadecimal.
+pub fn random_token() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for the access token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Serves the console until the process ends; `ready` gets the URL to open (with the
+/// access token) once it listens.
+pub fn serve(shell: Shell, options: Options, ready: impl FnOnce(&str)) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(options.bind, options.port))
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen on {}:{}: {e} (choose another --port)",
+                    options.bind, options.port
+                )
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the address listened on: {e}"))?;
+        let port = address.port();
+        let mut hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+        if !options.bind.is_loopback() && !options.bind.is_unspecified() {
+            hosts.push(format!("{}:{port}", options.bind));
+        }
+        let token = random_token()?;
+        let console = Console::new(shell, token.clone(), random_token()?, hosts);
+        ready(&format!("http://127.0.0.1:{port}/?token={token}"));
+        axum::serve(listener, router(console))
+            .await
+            .map_err(|e| format!("the server stopped: {e}"))
+    })
+}
