@@ -5,6 +5,7 @@
 
 mod allocations;
 mod capi;
+mod console;
 mod control;
 mod fleet;
 mod lookups;
@@ -47,6 +48,12 @@ enum Internal {
     /// The cached untrusted hit alone: microseconds and allocations per hit.
     #[command(hide = true)]
     UntrustedHit,
+    /// The Web Console's pages alone: the median page and the slowest page, in ms.
+    #[command(hide = true)]
+    ConsolePages {
+        #[arg(long, default_value_t = 100_000)]
+        devices: usize,
+    },
     /// Cache-hit lookups only, for instruction counts under callgrind.
     #[command(hide = true)]
     Lookups {
@@ -132,6 +139,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             );
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Internal::ConsolePages { devices }) => {
+            let plugin = loader::load(&path).map_err(|e| e.to_string())?;
+            let (p50, slowest) = console::page_ms(plugin, *devices, 15)?;
+            println!("median page {p50:.1} ms, slowest page {slowest:.1} ms");
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(Internal::UntrustedHit) => {
             let (us, allocations) = lookups::untrusted_hit(15, 20_000)?;
             println!("{us:.3} µs, {allocations:.2} allocations per untrusted hit");
@@ -208,6 +221,8 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     let last_restore = restore_curve.last().cloned().unwrap_or_default();
+    let (console_page_ms_p50, console_slowest_page_ms) =
+        console::page_ms(plugin, cli.fleet_devices, if quick { 3 } else { 15 })?;
     let figures = report::Report {
         abi_lookup_ns,
         inproc_lookup_ns,
@@ -246,6 +261,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             if quick { 100_000 } else { 1_000_000 },
         )?,
         fleet_story_db_s: uptime::fleet_story_db_s(&path, cli.fleet_devices)?,
+        console_devices: cli.fleet_devices,
+        console_page_ms_p50,
+        console_slowest_page_ms,
         machine: report::machine(),
         repetitions,
     };

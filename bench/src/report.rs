@@ -46,6 +46,11 @@ pub struct Report {
     pub rss_bytes_per_lookup: f64,
     /// The fleet story with every device's records in a host database (SQLite).
     pub fleet_story_db_s: f64,
+    /// The Web Console on this many devices: the median time of a page (request to last
+    /// byte, over HTTP), and the slowest page's median.
+    pub console_devices: usize,
+    pub console_page_ms_p50: f64,
+    pub console_slowest_page_ms: f64,
     pub machine: String,
     pub repetitions: usize,
 }
@@ -193,6 +198,15 @@ fn rows(r: &Report) -> Vec<Row> {
             ),
             "measured".into(),
             true,
+        ),
+        (
+            format!("Web Console page, {} devices", r.console_devices),
+            format!(
+                "median {:.1} ms (slowest page {:.1} ms)",
+                r.console_page_ms_p50, r.console_slowest_page_ms
+            ),
+            "median ≤ 100 ms".into(),
+            r.console_page_ms_p50 <= 100.0,
         ),
     ]
 }

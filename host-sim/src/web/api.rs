@@ -218,10 +218,12 @@ pub async fn devices(
 #[derive(Serialize, ToSchema)]
 pub struct SettingRow {
     pub path: String,
-    #[schema(value_type = Object)]
     pub value: Value,
     pub source: String,
     pub locked: bool,
+    /// The policy's value, if the policy in force sets it (a locked box may be set to it
+    /// locally, re-stating it, when it reads otherwise).
+    pub policy_value: Option<Value>,
     pub applies: bool,
     pub why: String,
     pub meaning: String,
@@ -275,6 +277,7 @@ pub fn device_detail(
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default(),
                 locked: d.locked,
+                policy_value: d.policy_value.clone(),
                 applies: d.applies,
                 why: d.why.clone(),
                 meaning: d.meaning.clone(),
@@ -410,7 +413,6 @@ pub struct RevisionRow {
     pub time_ms: u64,
     pub what: String,
     /// The settings document of this revision.
-    #[schema(value_type = Object)]
     pub policy: Value,
     pub force_inheritance: bool,
     pub profiles: Vec<String>,
@@ -621,6 +623,10 @@ pub async fn step(State(console): State<Arc<Console>>, body: axum::body::Bytes) 
     let line = step.to_string();
     tokio::task::spawn_blocking(move || {
         let result = console.shell().execute(&line);
+        let result = result.map_err(|e| {
+            let shell = console.shell();
+            with_locking_policies(shell.world(), &step, e)
+        });
         console.changed();
         match result {
             Ok(output) => Json(StepAnswer { output }).into_response(),
@@ -629,6 +635,47 @@ pub async fn step(State(console): State<Arc<Console>>, body: axum::body::Bytes) 
     })
     .await
     .unwrap_or_else(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "the step did not finish"))
+}
+
+/// A refusal of a local change to locked settings, with the policies that lock them (the
+/// plugin knows a lock; the server knows whose it is).
+fn with_locking_policies(world: &World, step: &Value, error: String) -> String {
+    if !error.contains("locked_by_policy") {
+        return error;
+    }
+    let device = step["on"]["device"]
+        .as_u64()
+        .or_else(|| step["on"]["devices"][0].as_u64())
+        .unwrap_or(0) as usize;
+    if device >= world.devices.len() {
+        return error;
+    }
+    let effective = world.server.effective(device);
+    let mut named = Vec::new();
+    if let Some(sections) = step["settings"].as_object() {
+        for (section, keys) in sections {
+            for key in keys.as_object().into_iter().flat_map(|k| k.keys()) {
+                let path = format!("{section}.{key}");
+                let Some(setting) = effective.get(&path).filter(|s| s.entry.locked) else {
+                    continue;
+                };
+                let p = &setting.provenance;
+                if let Some(policy) = world.server.policy_by_id(p.policy) {
+                    named.push(format!(
+                        "{path} is locked by the policy \"{}\", revision {}, of group {}",
+                        policy.name,
+                        p.revision,
+                        world.server.tree.path(p.group)
+                    ));
+                }
+            }
+        }
+    }
+    if named.is_empty() {
+        error
+    } else {
+        format!("{error}\n{}", named.join("\n"))
+    }
 }
 
 /// The statement a device's acceptance box accepts now, with its text.

@@ -36,6 +36,7 @@ th { background: #e9eef2; font-weight: 600; }
 .unavailable { color: #7b8794; }
 .lock { color: #8a5a00; font-size: 12px; margin-left: 6px; }
 .why { color: #55606b; font-size: 12px; }
+.row { margin: 8px 0; }
 #answer { white-space: pre-wrap; padding: 8px 12px; margin-bottom: 12px; border-radius: 4px; display: none; }
 #answer.error { display: block; background: #fde8e8; border: 1px solid #d03434; }
 #answer.done { display: block; background: #e6f4ea; border: 1px solid #2e9d4f; }
@@ -254,12 +255,17 @@ pub async fn devices(
     .await
 }
 
+/// A padlock, drawn (no font on a server need have the emoji).
+const PADLOCK: PreEscaped<&str> = PreEscaped(
+    r##"<svg width="11" height="13" viewBox="0 0 11 13" aria-label="locked" role="img" style="vertical-align:-2px"><rect x="0.5" y="5.5" width="10" height="7" rx="1" fill="#8a5a00"/><path d="M2.5 5.5V3.8a3 3 0 0 1 6 0v1.7" fill="none" stroke="#8a5a00" stroke-width="1.6"/></svg>"##,
+);
+
 /// The padlock of a locked setting: which policy, revision and group lock it.
 fn padlock(row: &api::SettingRow) -> Markup {
     html! {
         @if row.locked {
             span.lock data-lock-of=(row.path) {
-                "🔒 locked by policy " (row.policy.clone().unwrap_or_else(|| "?".into()))
+                (PADLOCK) " locked by policy " (row.policy.clone().unwrap_or_else(|| "?".into()))
                 @if let Some(r) = row.revision { ", revision " (r) }
                 @if let Some(g) = &row.policy_group { " (group " (g) ")" }
             }
@@ -275,7 +281,10 @@ fn local_control(
     description: Option<&SettingDescription>,
     versions: Option<Value>,
 ) -> Markup {
-    let disabled = row.locked || !row.applies;
+    // A lock leaves one local change: re-stating the policy's value where the box reads
+    // otherwise (the plugin's rule; it refuses any other).
+    let restates = row.policy_value.as_ref().is_some_and(|v| *v != row.value);
+    let disabled = (row.locked && !restates) || !row.applies;
     let step = json!({"do": "set_local", "on": {"device": id}});
     html! {
         form data-step=(step.to_string()) style="display:inline" {
@@ -334,7 +343,7 @@ pub async fn device(State(console): State<Arc<Console>>, Path(id): Path<usize>) 
                     @let accepts = setting(&row.path).and_then(|s| s.statement_in_mode(d.private_ksn));
                     @let version = accepts.and_then(|st| describe?.statement(st)).map(|t| t.version);
                     @let versions = accepts.zip(version).map(|(st, v)| json!({ st.as_str(): v }));
-                    p {
+                    div.row {
                         (local_control(id, row, setting(&row.path), versions))
                         label for=(format!("local-{}", row.path)) { " " (row.meaning) }
                         (padlock(row))
@@ -343,7 +352,7 @@ pub async fn device(State(console): State<Arc<Console>>, Path(id): Path<usize>) 
                 }
                 h3 { "What the task sends to KSN" }
                 @for row in &categories {
-                    p class=[(!row.applies).then_some("unavailable")] data-category=(row.path) {
+                    div class=[(!row.applies).then_some("unavailable")] data-category=(row.path) {
                         (local_control(id, row, setting(&row.path), None))
                         label for=(format!("local-{}", row.path)) { " " (row.meaning) }
                         (padlock(row))
@@ -430,7 +439,7 @@ pub async fn policies(
                 h2 { "Policies of " (group_path) }
                 @if here.is_empty() { p { "None yet: the form below creates one." } }
                 @for p in &here {
-                    p {
+                    div.row {
                         b { (p.name) } " — " @if p.active { "active" } @else { "inactive" } " "
                         @if p.active { (step_form(json!({"do": "deactivate_policy", "name": p.name}), "Deactivate")) }
                         @else { (step_form(json!({"do": "activate_policy", "name": p.name}), "Activate")) }
@@ -483,7 +492,7 @@ pub async fn policies(
                                         }
                                     }
                                 }
-                                td { input type="checkbox" data-lock=(s.path) checked[locked]; " 🔒" }
+                                td { label { input type="checkbox" data-lock=(s.path) checked[locked]; " " (PADLOCK) } }
                             }
                         }
                     }
@@ -566,18 +575,18 @@ pub async fn server(State(console): State<Arc<Console>>) -> Response {
         let body = html! {
             div.panel {
                 h2 { "KSN proxy settings" }
-                p {
+                div.row {
                     "Private KSN: " b #server-private-ksn { @if view.private_ksn { "on" } @else { "off" } } " "
                     @if view.private_ksn { (step_form(json!({"do": "set_private_ksn", "enabled": false}), "Switch Private KSN off")) }
                     @else { (step_form(json!({"do": "set_private_ksn", "enabled": true}), "Switch Private KSN on")) }
                 }
-                p {
+                div.row {
                     "Licence: " b { (view.license) } " "
                     @for state in ["valid", "expired", "no_ksn"] {
                         (step_form(json!({"do": "set_license", "state": state}), state)) " "
                     }
                 }
-                p { "Host time: " (view.time_ms) " ms · " (view.devices) " devices · "
+                div.row { "Host time: " (view.time_ms) " ms · " (view.devices) " devices · "
                     (step_form(json!({"do": "advance_time", "ms": 15 * 60 * 1000}), "Advance 15 minutes")) }
             }
             div.panel {
