@@ -13,19 +13,21 @@ use plugin_api::{loader::Plugin, LogRetention};
 
 use crate::report::median;
 
-/// The pages a console session goes through.
-const PAGES: &[&str] = &[
-    "/devices",
-    "/devices?page=1000",
-    "/devices?status=warning&page=3",
-    "/devices?group=/",
-    "/devices/99999",
-    "/api/devices?page=7",
-    "/api/groups",
-    "/events",
-    "/server",
-    "/policies",
-];
+/// The pages a console session goes through, on `devices` devices.
+fn pages(devices: usize) -> Vec<String> {
+    vec![
+        "/devices".into(),
+        format!("/devices?page={}", devices / 100),
+        "/devices?status=warning&page=3".into(),
+        "/devices?group=/".into(),
+        format!("/devices/{}", devices - 1),
+        "/api/devices?page=7".into(),
+        "/api/groups".into(),
+        "/events".into(),
+        "/server".into(),
+        "/policies".into(),
+    ]
+}
 
 fn get(authority: &str, path: &str, cookie: &str) -> Result<(), String> {
     let mut stream = TcpStream::connect(authority).map_err(|e| e.to_string())?;
@@ -74,7 +76,7 @@ pub fn page_ms(plugin: Plugin, devices: usize, rounds: usize) -> Result<(f64, f6
     let cookie = format!("ksn_console={}", url.split("token=").nth(1).unwrap_or(""));
     let mut all = Vec::new();
     let mut slowest: f64 = 0.0;
-    for page in PAGES {
+    for page in &pages(devices.max(1)) {
         get(&authority, page, &cookie)?; // warm
         let times: Vec<f64> = (0..rounds)
             .map(|_| {

@@ -75,6 +75,7 @@ document.addEventListener('submit', (e) => {
     step.policy = { settings };
     const force = form.querySelector('[name=force_inheritance]'); if (force) step.force_inheritance = force.checked;
   }
+  form.querySelectorAll('[data-field]').forEach((input) => { step[input.dataset.field] = read(input); });
   form.querySelectorAll('[data-local]').forEach((input) => {
     const settings = {}; let value = read(input);
     if (input.dataset.versions && value === true) value = { value, versions: JSON.parse(input.dataset.versions) };
@@ -310,6 +311,17 @@ fn local_control(
 }
 
 pub async fn device(State(console): State<Arc<Console>>, Path(id): Path<usize>) -> Response {
+    let devices = console.statuses().len();
+    if id >= devices {
+        return failed(
+            StatusCode::NOT_FOUND,
+            "No such device",
+            format!(
+                "This server manages devices 0 to {}.",
+                devices.saturating_sub(1)
+            ),
+        );
+    }
     page(console, move |console, world| {
         let detail = api::device_detail(world, &console.statuses(), id)?;
         let d = &detail.device;
@@ -435,6 +447,14 @@ pub async fn policies(
                 "Group: "
                 @for g in &groups { a href=(format!("/policies?group={}", g.path)) { (g.path) } " · " }
             }
+            @if group != crate::server::tree::Tree::ROOT {
+                @let inherit = world.server.tree.group(group).inherit;
+                div.panel.row {
+                    "Inherit from parent: " b #inherit { @if inherit { "yes" } @else { "no" } } " "
+                    (step_form(json!({"do": "set_group", "group": group_path, "inherit": !inherit}), if inherit { "Clear" } else { "Set" }))
+                    span.why { " (a parent policy that forces inheritance covers this group either way)" }
+                }
+            }
             div.panel {
                 h2 { "Policies of " (group_path) }
                 @if here.is_empty() { p { "None yet: the form below creates one." } }
@@ -445,10 +465,14 @@ pub async fn policies(
                         @else { (step_form(json!({"do": "activate_policy", "name": p.name}), "Activate")) }
                     }
                     table.revisions {
-                        tr { th { "revision" } th { "by" } th { "time (ms)" } th { "what" } th { "profiles" } th {} }
+                        tr { th { "revision" } th { "by" } th { "time (ms)" } th { "what" } th { "profiles" } th { "changes" } th {} }
                         @for r in &p.revisions {
                             tr {
                                 td { (r.number) } td { (r.by) } td { (r.time_ms) } td { (r.what) } td { (r.profiles.join(", ")) }
+                                td { @if r.number > 1 {
+                                    details.diff { summary.why { "diff with " (r.number - 1) }
+                                        pre { (revision_diff(world, &p.name, r.number).join("\n")) } }
+                                } }
                                 td { @if Some(r.number) != p.revisions.last().map(|l| l.number) { (step_form(json!({"do": "roll_back_policy", "name": p.name, "revision": r.number}), "Roll back to this")) } }
                             }
                         }
@@ -503,6 +527,24 @@ pub async fn policies(
         Ok((format!("Policies of {group_path}"), body))
     })
     .await
+}
+
+/// What revision `number` of a policy changed from the one before, a line a change.
+fn revision_diff(world: &World, name: &str, number: u32) -> Vec<String> {
+    let Ok(policy) = world.server.policy(name) else {
+        return Vec::new();
+    };
+    match (policy.revision(number - 1), policy.revision(number)) {
+        (Ok(a), Ok(b)) => {
+            let lines = crate::server::policy::diff(&a.content, &b.content);
+            if lines.is_empty() {
+                vec!["the same settings".into()]
+            } else {
+                lines
+            }
+        }
+        _ => Vec::new(),
+    }
 }
 
 pub async fn events(
@@ -596,7 +638,14 @@ pub async fn server(State(console): State<Arc<Console>>) -> Response {
                     @for s in &view.services {
                         tr {
                             td { (s.service) } td { @if s.up { "up" } @else { "down" } } td { (s.latency_ms) " ms" } td { (s.received) }
-                            td { (step_form(json!({"do": "set_network", "service": s.service, "up": !s.up}), if s.up { "Take down" } else { "Bring up" })) }
+                            td {
+                                (step_form(json!({"do": "set_network", "service": s.service, "up": !s.up}), if s.up { "Take down" } else { "Bring up" }))
+                                " "
+                                form data-step=(json!({"do": "set_network", "service": s.service, "up": true}).to_string()) style="display:inline" {
+                                    input type="number" data-field="latency_ms" min="0" value=(s.latency_ms) style="width:70px";
+                                    " ms " button type="submit" { "Set latency" }
+                                }
+                            }
                         }
                     }
                 }
