@@ -371,20 +371,35 @@ async fn the_private_ksn_story_plays_in_the_browser() {
     assert_eq!(forged, 403);
 
     // A second save is revision 2, shown with its diff; rolling back to 1 saves revision 3.
-    client.goto(&format!("{base}/policies?group=Servers")).await.unwrap();
-    client.find(Locator::Css("[data-set='task.schedule']")).await.unwrap().click().await.unwrap();
+    client
+        .goto(&format!("{base}/policies?group=Servers"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("[data-set='task.schedule']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     client
         .execute("document.querySelector(\"[data-value='task.schedule']\").value = 'at_application_start'", vec![])
         .await
         .unwrap();
     click_and_reload(&client, "#save-policy").await;
     let diff: Value = client
-        .execute("return document.querySelector('details.diff pre').textContent", vec![])
+        .execute(
+            "return document.querySelector('details.diff pre').textContent",
+            vec![],
+        )
         .await
         .unwrap();
     assert!(diff.as_str().unwrap().contains("task.schedule"), "{diff}");
     click_and_reload(&client, "form[data-step*='roll_back_policy'] button").await;
-    let rows = client.find_all(Locator::Css(".revisions tr")).await.unwrap();
+    let rows = client
+        .find_all(Locator::Css(".revisions tr"))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 4, "a heading and revisions 1, 2 and 3");
     let third = rows[3].text().await.unwrap();
     assert!(third.starts_with('3') && third.contains('1'), "{third}");

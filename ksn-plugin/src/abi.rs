@@ -10,7 +10,7 @@ use crate::core::{Host, Task};
 
 /// The factory the plugin exports.
 pub fn new_task(host: HostBox) -> Result<Task<HostBox>, TaskError> {
-    let task = Task::new(host)?;
+    let task = Task::sharing(host, crate::shared_policies())?;
     log::debug!(target: "ksn_plugin", "task instance created");
     Ok(task)
 }

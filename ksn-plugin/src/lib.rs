@@ -11,6 +11,14 @@ pub mod core;
 
 pub use crate::core::{Host, Task};
 
+/// The policy documents the tasks of this process read, shared by both shells' tasks (the
+/// core holds no statics; this is the one place that does).
+pub(crate) fn shared_policies() -> std::sync::Arc<core::doc::LastPolicy> {
+    static POLICIES: std::sync::OnceLock<std::sync::Arc<core::doc::LastPolicy>> =
+        std::sync::OnceLock::new();
+    POLICIES.get_or_init(Default::default).clone()
+}
+
 pub const PLUGIN_NAME: &str = "ksn-usage-task";
 pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
 

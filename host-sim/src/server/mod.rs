@@ -430,11 +430,13 @@ impl Server {
     /// The devices whose periodic synchronisation falls in `(from, to]`: each at its own
     /// phase of the interval, so a fleet does not synchronise in the same instant.
     pub fn due(&self, from: u64, to: u64) -> Vec<bool> {
-        let interval = self.sync_interval_ms.max(1);
-        let n = self.devices.len().max(1) as u64;
+        // In u128: any interval, at any time, without overflow.
+        let interval = u128::from(self.sync_interval_ms.max(1));
+        let n = self.devices.len().max(1) as u128;
+        let (from, to) = (u128::from(from), u128::from(to));
         (0..self.devices.len())
             .map(|i| {
-                let phase = (i as u64 % n) * interval / n;
+                let phase = (i as u128 % n) * interval / n;
                 // The first sync time after `from` at this phase.
                 let next = if from < phase {
                     phase

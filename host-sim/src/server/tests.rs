@@ -246,6 +246,10 @@ fn devices_synchronise_at_their_own_phase_once_an_interval() {
     );
     let all = s.due(0, 3 * SYNC_INTERVAL_MS);
     assert!(all.iter().all(|d| *d));
+    // At the end of time, and with an interval of ages: no overflow.
+    assert_eq!(s.due(u64::MAX - 1, u64::MAX), vec![false; 4]);
+    s.sync_interval_ms = u64::MAX;
+    assert_eq!(s.due(0, u64::MAX), vec![true; 4]);
 }
 
 // The property: for random trees, policies, profiles and local changes, every device's

@@ -117,6 +117,7 @@ pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) 
 
 /// Which devices a list shows.
 #[derive(Deserialize, IntoParams, Default, Clone)]
+#[into_params(parameter_in = Query)]
 pub struct DeviceQuery {
     /// Only this group and its subgroups (a path such as `Servers`).
     pub group: Option<String>,
@@ -158,7 +159,6 @@ pub fn device_page(
         None => None,
     };
     let per_page = query.per_page.unwrap_or(50).clamp(1, 500);
-    let page = query.page.unwrap_or(0);
     let mut counts = [0; 3];
     let mut selected = Vec::new();
     for (id, record) in world.server.devices.iter().enumerate() {
@@ -171,6 +171,9 @@ pub fn device_page(
             selected.push(id);
         }
     }
+    // Past the last page: the last page.
+    let last = selected.len().saturating_sub(1) / per_page;
+    let page = query.page.unwrap_or(0).min(last);
     let devices = selected
         .iter()
         .skip(page * per_page)
@@ -309,6 +312,7 @@ pub async fn device(State(console): State<Arc<Console>>, Path(id): Path<usize>) 
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// `json` (default) or `csv`.
     pub format: Option<String>,
@@ -316,7 +320,7 @@ pub struct AuditQuery {
 
 /// A device's consent history, as `host-sim audit` prints it: every acceptance and
 /// withdrawal, when, of which statement and version, and who made it.
-#[utoipa::path(get, path = "/api/devices/{id}/audit", params(("id" = usize, Path, description = "The device"), AuditQuery), responses((status = 200, description = "The history, as JSON or CSV"), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/devices/{id}/audit", params(("id" = usize, Path, description = "The device"), AuditQuery), responses((status = 200, description = "The history, as JSON or CSV"), (status = 400, description = "An unknown format", body = Problem), (status = 404, description = "No such device", body = Problem)))]
 pub async fn audit(
     State(console): State<Arc<Console>>,
     Path(id): Path<usize>,
@@ -461,6 +465,7 @@ pub async fn policies(State(console): State<Arc<Console>>) -> Json<Vec<PolicyRow
 
 /// Which events a list shows.
 #[derive(Deserialize, IntoParams, Default, Clone)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// `critical`, `functional_failure`, `warning` or `info`.
     pub importance: Option<String>,
@@ -609,7 +614,7 @@ pub struct StepAnswer {
 
 /// Runs one scenario step (as in a scenario file, with `on` to address a group or
 /// devices), as `host-sim shell` runs it: every change of the console is one.
-#[utoipa::path(post, path = "/api/steps", request_body(content = Object, description = "A scenario step, e.g. `{\"do\": \"start\", \"on\": {\"device\": 0}}`"), responses((status = 200, body = StepAnswer), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/steps", request_body(content = Object, description = "A scenario step, e.g. `{\"do\": \"start\", \"on\": {\"device\": 0}}`"), responses((status = 200, body = StepAnswer), (status = 400, description = "Not a JSON object", body = Problem), (status = 401, description = "No access token", body = Problem), (status = 403, description = "A wrong CSRF token, host or origin", body = Problem), (status = 422, description = "The step was refused (the plugin's or the server's reason)", body = Problem)))]
 pub async fn step(State(console): State<Arc<Console>>, body: axum::body::Bytes) -> Response {
     let Ok(step) = serde_json::from_slice::<Value>(&body) else {
         return problem(

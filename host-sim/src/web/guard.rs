@@ -39,11 +39,55 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         })
 }
 
-fn refuse(status: StatusCode, title: &str, what_to_do: &str) -> Response {
-    (status, pages::error_page(title, what_to_do)).into_response()
+/// A refusal: a page, or for the API the same words as JSON (what a page's script shows).
+fn refuse_at(api: bool, status: StatusCode, title: &str, what_to_do: &str) -> Response {
+    if api {
+        super::api::problem(status, format!("{title}: {what_to_do}"))
+    } else {
+        (status, pages::error_page(title, what_to_do)).into_response()
+    }
+}
+
+/// What the framework answers itself (a path or query that does not parse, a body too
+/// large, a method not allowed) as a page, or JSON for the API, with its reason: never a
+/// bare text.
+pub async fn errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let typed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"));
+    if status.as_u16() < 400 || typed {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let reason = String::from_utf8_lossy(&body).trim().to_string();
+    let reason = if reason.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase()
+    } else {
+        reason
+    };
+    refuse_at(
+        api,
+        status,
+        "The request was refused",
+        &format!(
+            "{reason}. The API's document at /api/openapi.json lists what each address takes."
+        ),
+    )
 }
 
 pub async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let refuse = |status, title: &str, what: &str| refuse_at(api, status, title, what);
     let headers = request.headers();
     let host = header(headers, header::HOST).unwrap_or("");
     if !console.hosts.iter().any(|h| h == host) {

@@ -137,6 +137,7 @@ pub fn router(console: Arc<Console>) -> Router {
             console.clone(),
             guard::guard,
         ))
+        .layer(axum::middleware::from_fn(guard::errors))
         .with_state(console)
 }
 

@@ -140,7 +140,16 @@ fn failed(status: StatusCode, title: &str, what: String) -> Response {
     (status, error_page(title, &what)).into_response()
 }
 
-pub async fn not_found() -> Response {
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return api::problem(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no such address {}: /api/openapi.json lists the API",
+                uri.path()
+            ),
+        );
+    }
     failed(
         StatusCode::NOT_FOUND,
         "No such page",

@@ -28,8 +28,13 @@ impl Clock {
     pub fn now_ms(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
+    /// Time moves on, never round past the end of `u64` (where it stays).
     pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::Relaxed);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                Some(now.saturating_add(ms))
+            });
     }
 }
 

@@ -38,7 +38,7 @@ fn failed_after_panic() -> TaskError {
 impl KsnTask {
     /// Creates the task over `host`, restoring its state from the host's storage.
     pub fn new(host: CHost) -> Result<Self, TaskError> {
-        let task = Task::new(host)?;
+        let task = Task::sharing(host, crate::shared_policies())?;
         log::debug!(target: "ksn_plugin", "task instance created for a C host");
         Ok(Self {
             task,

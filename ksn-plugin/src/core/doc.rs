@@ -245,6 +245,27 @@ impl<'de> Visitor<'de> for Strict<'_> {
 }
 
 /// A policy document: `{"settings": {section: {key: value | {"value": v, "locked": b}}}}`.
+/// The last policy document read and what it read to, for the tasks that share it: a
+/// management host sends one group's policy to the task of every device it manages, and
+/// reading is a function of the text alone, so one reading serves them all. Only a
+/// document that reads is kept; a refused one is read (and refused) again.
+#[derive(Default)]
+pub struct LastPolicy(std::sync::Mutex<Option<(Box<str>, Policy)>>);
+
+impl LastPolicy {
+    pub fn parse(&self, text: &str) -> Result<Policy, DocError> {
+        let last = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((read, policy)) = &*last() {
+            if **read == *text {
+                return Ok(policy.clone());
+            }
+        }
+        let policy = parse_policy(text)?;
+        *last() = Some((text.into(), policy.clone()));
+        Ok(policy)
+    }
+}
+
 pub fn parse_policy(text: &str) -> Result<Policy, DocError> {
     policy_from_json(&parse_json(text)?)
 }
@@ -527,6 +548,23 @@ fn statement_versions(setting: Setting, json: &Json, path: &str) -> Result<Versi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shared reading reads as `parse_policy` does, a new text anew, and keeps no
+    /// refusal.
+    #[test]
+    fn a_shared_reading_is_the_reading_of_the_same_text() {
+        let last = LastPolicy::default();
+        let lock = r#"{"settings": {"task": {"schedule": {"value": "at_application_start", "locked": true}}}}"#;
+        let other = r#"{"settings": {"task": {"checksum_limit_mb": {"value": 7}}}}"#;
+        let bad = r#"{"settings": {"task": {"schedule": {"value": "hourly"}}}}"#;
+        for text in [lock, lock, other, lock, bad, lock, bad] {
+            assert_eq!(
+                last.parse(text).map_err(|e| e.to_string()),
+                parse_policy(text).map_err(|e| e.to_string()),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn policy_values_plain_and_locked() {

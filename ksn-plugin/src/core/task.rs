@@ -53,6 +53,8 @@ pub struct Task<H: Host> {
     pub(super) egress: Egress,
     pub(super) oddities: Oddities,
     retention: LogRetention,
+    /// The policy documents read, shared with the other tasks the host made.
+    policies: Arc<doc::LastPolicy>,
 }
 
 /// The control plane: the state, and what the journal has not taken yet.
@@ -101,6 +103,11 @@ fn storage_error(message: impl std::fmt::Display) -> TaskError {
 impl<H: Host> Task<H> {
     /// Creates the task, restoring settings, consent and log numbering from storage.
     pub fn new(host: H) -> Result<Self, TaskError> {
+        Self::sharing(host, Arc::default())
+    }
+
+    /// The same, reading policy documents through `policies`, which other tasks share.
+    pub fn sharing(host: H, policies: Arc<doc::LastPolicy>) -> Result<Self, TaskError> {
         let records = host
             .storage_records(JOURNAL_KEY)
             .map_err(|e| storage_error(format_args!("cannot read the journal: {e}")))?;
@@ -130,6 +137,7 @@ impl<H: Host> Task<H> {
             egress: Egress::new(retention.max_entries.min(usize::MAX as u64) as usize),
             oddities: Oddities::default(),
             retention,
+            policies,
             host,
         };
         {
@@ -493,7 +501,10 @@ impl<H: Host> Task<H> {
         let document = call.document.as_str();
         match call.operation {
             Operation::PUSH_POLICY => {
-                let policy = doc::parse_policy(document).map_err(TaskError::invalid_settings);
+                let policy = self
+                    .policies
+                    .parse(document)
+                    .map_err(TaskError::invalid_settings);
                 let rest = policy
                     .as_ref()
                     .ok()
