@@ -40,6 +40,20 @@ impl Drop for Running {
     }
 }
 
+/// The browser's profile folder: when dropped (a test that fails included), every browser
+/// process started on it is ended and the folder removed.
+struct Profile(PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(format!("--user-data-dir={}", self.0.display()))
+            .status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -207,8 +221,8 @@ async fn the_private_ksn_story_plays_in_the_browser() {
     let scenario = repo().join("tests/console/private_ksn_story.json");
     let (_server, url) = serve(&scenario);
     let (_driver, port) = chromedriver();
-    let profile = std::env::temp_dir().join(format!("ksn-console-{}", std::process::id()));
-    let client = browser(port, &profile).await;
+    let profile = Profile(std::env::temp_dir().join(format!("ksn-console-{}", std::process::id())));
+    let client = browser(port, &profile.0).await;
     let base = url.split("/?").next().unwrap().to_string();
 
     // The token lets the browser in, and moves to a cookie.
@@ -404,7 +418,6 @@ async fn the_private_ksn_story_plays_in_the_browser() {
     let third = rows[3].text().await.unwrap();
     assert!(third.starts_with('3') && third.contains('1'), "{third}");
     client.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
 }
 
 /// Without the token, with a wrong CSRF token, or under another host name: refused, each

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::{
-    consent::{Consent, Source},
+    consent::{Acceptance, Consent, Ended, Source, Statement},
     doc::{PolicyEntry, Versions},
     layers::Layers,
     table::{Setting, Value},
@@ -162,7 +162,7 @@ impl StoredOut<'_> {
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"consent\":");
-        serde_json::to_writer(&mut *out, self.consent).expect("consent serialises");
+        write_consent(out, self.consent);
         if self.deferred_policy {
             out.extend_from_slice(b",\"deferred_policy\":true");
         }
@@ -172,6 +172,71 @@ impl StoredOut<'_> {
         }
         out.push(b'}');
     }
+}
+
+/// The bytes serde writes of `consent` (tested with the state): the acceptances and how
+/// they ended by hand, the rare rest (acceptances not in force, withheld categories)
+/// through serde.
+fn write_consent(out: &mut Vec<u8>, consent: &Consent) {
+    fn head(
+        out: &mut Vec<u8>,
+        statement: Statement,
+        version: u32,
+        source: Source,
+        time_ms: u64,
+        record: u64,
+    ) {
+        out.extend_from_slice(b"{\"statement\":\"");
+        out.extend_from_slice(statement.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"version\":");
+        out.extend_from_slice(version.to_string().as_bytes());
+        out.extend_from_slice(b",\"source\":");
+        serde_json::to_writer(&mut *out, &source).expect("sources serialise");
+        out.extend_from_slice(b",\"time_ms\":");
+        out.extend_from_slice(time_ms.to_string().as_bytes());
+        out.extend_from_slice(b",\"record\":");
+        out.extend_from_slice(record.to_string().as_bytes());
+    }
+    let acceptance = |out: &mut Vec<u8>, a: &Option<Acceptance>| match a {
+        Some(a) => {
+            head(out, a.statement, a.version, a.source, a.time_ms, a.record);
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    };
+    let ended = |out: &mut Vec<u8>, e: &Option<Ended>| match e {
+        Some(e) => {
+            head(out, e.statement, e.version, e.source, e.time_ms, e.record);
+            out.extend_from_slice(if e.with_ksn {
+                b",\"with_ksn\":true}"
+            } else {
+                b",\"with_ksn\":false}"
+            });
+        }
+        None => out.extend_from_slice(b"null"),
+    };
+    out.extend_from_slice(b"{\"ksn\":");
+    acceptance(out, &consent.ksn);
+    out.extend_from_slice(b",\"kmp\":");
+    acceptance(out, &consent.kmp);
+    out.extend_from_slice(b",\"ksn_ended\":");
+    ended(out, &consent.ksn_ended);
+    out.extend_from_slice(b",\"kmp_ended\":");
+    ended(out, &consent.kmp_ended);
+    for (key, value) in [
+        (&b",\"ksn_not_in_force\":"[..], &consent.ksn_not_in_force),
+        (&b",\"kmp_not_in_force\":"[..], &consent.kmp_not_in_force),
+    ] {
+        if let Some(value) = value {
+            out.extend_from_slice(key);
+            serde_json::to_writer(&mut *out, value).expect("consent serialises");
+        }
+    }
+    if consent.withheld.iter().any(Option::is_some) {
+        out.extend_from_slice(b",\"withheld\":");
+        serde_json::to_writer(&mut *out, &consent.withheld).expect("consent serialises");
+    }
+    out.push(b'}');
 }
 
 impl Stored {
@@ -279,6 +344,7 @@ mod tests {
             deferred in any::<bool>(),
             last_batch in proptest::option::of(any::<u64>()),
             time in any::<u64>(),
+            consent_picks in proptest::collection::vec((any::<bool>(), 0usize..3, 0usize..5, any::<u32>(), any::<u64>()), 7),
         ) {
             let mut layers = Layers::default();
             for (setting, (layer, pick, locked, versions)) in Setting::ALL.iter().zip(&picks) {
@@ -296,10 +362,33 @@ mod tests {
                     layers.set_local(*setting, value, SOURCES[*pick as usize % SOURCES.len()]);
                 }
             }
+            const STATEMENTS: [Statement; 3] = [Statement::Ksn, Statement::PrivateKsn, Statement::Kmp];
+            let pick = |i: usize| consent_picks[i];
+            let acceptance = |i: usize| {
+                let (given, st, so, version, record) = pick(i);
+                given.then_some(Acceptance { statement: STATEMENTS[st], version, source: SOURCES[so], time_ms: time, record })
+            };
+            let ended = |i: usize| {
+                let (given, st, so, version, record) = pick(i);
+                given.then_some(Ended { statement: STATEMENTS[st], version, source: SOURCES[so], time_ms: time / 2, record, with_ksn: version % 2 == 0 })
+            };
+            let not_in_force = |i: usize| {
+                let (given, st, so, version, record) = pick(i);
+                given.then_some(crate::core::consent::NotInForce { statement: STATEMENTS[st], version: (version % 3 != 0).then_some(version), source: SOURCES[so], time_ms: time, record })
+            };
+            let (withhold, _, so, _, record) = pick(6);
+            let mut withheld = [None; crate::core::consent::CATEGORIES];
+            if withhold {
+                withheld[record as usize % withheld.len()] = Some(crate::core::consent::Withheld { source: SOURCES[so], time_ms: time, record });
+            }
             let consent = Consent {
-                ksn: Some(Acceptance { statement: Statement::PrivateKsn, version: 2, source: Source::Policy, time_ms: time, record: 7 }),
-                kmp_ended: Some(Ended { statement: Statement::Kmp, version: 1, source: Source::StatementChanged, time_ms: 3, record: 9, with_ksn: true }),
-                ..Consent::default()
+                ksn: acceptance(0),
+                kmp: acceptance(1),
+                ksn_ended: ended(2),
+                kmp_ended: ended(3),
+                ksn_not_in_force: not_in_force(4),
+                kmp_not_in_force: not_in_force(5),
+                withheld,
             };
             let license = [
                 plugin_api::LicenseState::UNKNOWN,
