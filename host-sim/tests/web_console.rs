@@ -47,8 +47,9 @@ struct Profile(PathBuf);
 impl Drop for Profile {
     fn drop(&mut self) {
         let _ = Command::new("pkill")
-            .arg("-f")
+            .args(["-f", "--"])
             .arg(format!("--user-data-dir={}", self.0.display()))
+            .stderr(Stdio::null())
             .status();
         let _ = std::fs::remove_dir_all(&self.0);
     }
