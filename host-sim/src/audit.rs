@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::{
     network::{Database, KsnSpec, Network},
+    serde_name as name,
     storage::SqliteStore,
     world::{Clock, DeviceHost, DeviceState},
 };
@@ -129,13 +130,6 @@ pub fn csv(histories: &[History]) -> String {
         }
     }
     out
-}
-
-fn name(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }
 
 pub fn text(histories: &[History]) -> String {

@@ -18,3 +18,12 @@ pub mod steps;
 pub mod storage;
 pub mod web;
 pub mod world;
+
+/// The name a value of the contract's vocabularies serialises to (`policy`,
+/// `mode_change`), for text: one place, not one per view.
+pub fn serde_name(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}

@@ -114,8 +114,5 @@ pub fn summarise_event(event: &Event) -> String {
 }
 
 fn source_name(source: plugin_api::documents::Source) -> String {
-    serde_json::to_value(source)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
+    crate::serde_name(&source)
 }

@@ -25,10 +25,7 @@ pub fn settings_view(world: &World, device: usize) -> Result<SettingsView, Strin
 }
 
 fn source_name(source: Source) -> String {
-    serde_json::to_value(source)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
+    crate::serde_name(&source)
 }
 
 pub fn status(world: &World) -> String {

@@ -275,10 +275,7 @@ pub fn device_detail(
             Some(SettingRow {
                 path: path.clone(),
                 value: d.value.clone(),
-                source: serde_json::to_value(d.source)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                source: crate::serde_name(&d.source),
                 locked: d.locked,
                 policy_value: d.policy_value.clone(),
                 applies: d.applies,
@@ -582,17 +579,14 @@ pub fn server_view(world: &World) -> ServerView {
         devices: world.devices.len(),
         services: SERVICES
             .iter()
-            .map(|&service| {
+            .zip(super::sample(world).received)
+            .map(|(&service, received)| {
                 let (up, latency_ms) = world.network.link(service);
                 ServiceRow {
                     service: service.to_string(),
                     up,
                     latency_ms,
-                    received: world
-                        .devices
-                        .iter()
-                        .map(|d| d.state.received.total(service))
-                        .sum(),
+                    received,
                 }
             })
             .collect(),

@@ -100,7 +100,7 @@ impl Console {
     }
 }
 
-fn sample(world: &World) -> Sample {
+pub fn sample(world: &World) -> Sample {
     let mut received = [0; 3];
     for device in &world.devices {
         for (total, service) in received.iter_mut().zip(SERVICES) {

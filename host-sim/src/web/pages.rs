@@ -407,7 +407,7 @@ pub async fn device(State(console): State<Arc<Console>>, Path(id): Path<usize>) 
                     @for r in &history {
                         tr {
                             td { (r.seq) } td { (r.time_ms) } td { (r.statement.as_str()) } td { (r.version) }
-                            td { (r.accepted) } td { (serde_json::to_value(r.source).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()) }
+                            td { (r.accepted) } td { (crate::serde_name(&r.source)) }
                             td { (r.category.map(|c| c.as_str()).unwrap_or("")) }
                         }
                     }
