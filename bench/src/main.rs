@@ -123,7 +123,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             let plugin = loader::load(&path).map_err(|e| e.to_string())?;
             let database = match db {
                 Some(file) => {
-                    let store = host_sim::storage::SqliteStore::open(file)?;
+                    let store = host_sim::storage::HostStore::open(file)?;
                     store.clear_host("fleet")?;
                     Some(host_sim::world::HostDatabase {
                         store,

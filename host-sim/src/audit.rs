@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::{
     network::{Database, KsnSpec, Network},
     serde_name as name,
-    storage::SqliteStore,
+    storage::HostStore,
     world::{Clock, DeviceHost, DeviceState},
 };
 
@@ -44,7 +44,7 @@ pub struct History {
 }
 
 /// The consent history of every device in `store`.
-pub fn histories(plugin: Plugin, store: &Arc<SqliteStore>) -> Result<Vec<History>, String> {
+pub fn histories(plugin: Plugin, store: &Arc<HostStore>) -> Result<Vec<History>, String> {
     let network = Arc::new(Network::new(&KsnSpec::default(), false)?);
     let mut out = Vec::new();
     for (host, device) in store.devices()? {

@@ -11,7 +11,7 @@ use plugin_api::{loader::Plugin, LogRetention};
 
 use crate::{
     network::{Database, KsnSpec, Network},
-    storage::SqliteStore,
+    storage::HostStore,
     world::{Clock, Device, DeviceState},
 };
 
@@ -68,7 +68,7 @@ pub fn applied(settings_json: &str) -> Result<u64, String> {
 /// Boots one device on the host database `db`, keeping a short log (16 entries), so that
 /// its journal is compacted every 16 changes.
 pub fn device(plugin: &Plugin, db: &Path) -> Result<Device, String> {
-    let storage = SqliteStore::open(db)?.device("crash", 0);
+    let storage = HostStore::open(db)?.device("crash", 0);
     let mut state = DeviceState::with_storage(
         0,
         Arc::new(Clock::default()),

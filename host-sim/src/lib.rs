@@ -9,6 +9,7 @@ pub mod crash;
 pub mod editor;
 pub mod fleet;
 pub mod network;
+pub mod pg_cluster;
 pub mod reference;
 pub mod scenario;
 pub(crate) mod schemas;

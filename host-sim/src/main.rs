@@ -244,8 +244,8 @@ fn load(cli: &Cli) -> Result<Plugin, Failure> {
 
 fn open_database(
     path: &std::path::Path,
-) -> Result<std::sync::Arc<host_sim::storage::SqliteStore>, Failure> {
-    host_sim::storage::SqliteStore::open(path).map_err(|e| Failure(2, format!("--db {e}")))
+) -> Result<std::sync::Arc<host_sim::storage::HostStore>, Failure> {
+    host_sim::storage::HostStore::open(path).map_err(|e| Failure(2, format!("--db {e}")))
 }
 
 /// The loaded plugin's description of itself; a plugin that gives none cannot be driven

@@ -26,7 +26,7 @@ pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(10);
 pub struct Options {
     pub watchdog: Option<Duration>,
     /// Keep the devices' records in a host database (`--db`), under the scenario's name.
-    pub database: Option<std::sync::Arc<crate::storage::SqliteStore>>,
+    pub database: Option<std::sync::Arc<crate::storage::HostStore>>,
 }
 
 pub fn run(

@@ -1,15 +1,21 @@
 //! The host's persistent storage for one device: the plugin's records by key, the
 //! environment the host last reported to the device (so that a host that comes back
 //! reports the same), and, apart from those, the server's own record of the events the
-//! device sent while its storage refused writes.
+//! device sent while its storage refused writes. In memory here; in the host database
+//! (`store.rs`: SQLite or PostgreSQL, `backend.rs`) when it must outlive the process.
 
-mod server_events;
+mod backend;
+mod codec;
+mod pool;
+mod postgres;
 mod sqlite;
+mod store;
+mod writer;
 
 use std::sync::Mutex;
 
-pub use server_events::EventRow;
-pub use sqlite::{SqliteStorage, SqliteStore};
+pub use backend::EventRow;
+pub use store::{is_postgres, DeviceStorage, HostStore};
 
 /// The environment the Administration Server reports to a device's task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

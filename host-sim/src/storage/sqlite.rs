@@ -1,28 +1,19 @@
-//! The host's durable state in one SQLite database file (rusqlite, with SQLite bundled, so
-//! nothing is installed by hand): every device's records, and the environment each device
-//! was last told, for every simulated host that uses the file (a console session, a fleet,
-//! each scenario).
-//!
-//! Each append and each replacement is one transaction, so a replacement (the plugin's
-//! compaction) is atomic: after a crash the key holds the old records or the new ones. The
-//! database runs in WAL mode with `synchronous=NORMAL`: a transaction that returned
-//! survives a crash of the host process; after a power loss the last few may be missing,
-//! never half there.
+//! The host store in one SQLite file (rusqlite, with SQLite bundled, so nothing is
+//! installed by hand). WAL mode with `synchronous=NORMAL`: a committed transaction survives
+//! a crash of the host process; after a power loss the last few may be missing, never half
+//! there. One connection writes (the writer's); a few read beside it, as WAL allows.
 
-use std::{
-    path::Path,
-    sync::{Arc, Mutex},
+use std::path::{Path, PathBuf};
+
+use plugin_api::{documents::Importance, LicenseState};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{
+    backend::{Backend, Committer, EventRow, Op, Owner, TABLES},
+    codec::Encoded,
+    pool::Pool,
+    Environment,
 };
-
-use plugin_api::LicenseState;
-use rusqlite::{params, Connection, OptionalExtension};
-
-use super::{Environment, Storage};
-
-/// One database file, shared by the devices of every host that uses it.
-pub struct SqliteStore {
-    connection: Mutex<Connection>,
-}
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS records (
@@ -31,6 +22,7 @@ const SCHEMA: &str = "
         key TEXT NOT NULL,
         seq INTEGER NOT NULL,
         bytes BLOB NOT NULL,
+        codec INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (host, device, key, seq)
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS devices (
@@ -55,57 +47,286 @@ const SCHEMA: &str = "
         host TEXT PRIMARY KEY,
         document TEXT NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS server_events (
+        host TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        device INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        importance TEXT NOT NULL,
+        type TEXT NOT NULL,
+        body TEXT,
+        PRIMARY KEY (host, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS dictionaries (
+        id INTEGER PRIMARY KEY,
+        bytes BLOB NOT NULL
+    );
 ";
 
-fn sql(e: rusqlite::Error) -> String {
-    format!("the host database: {e}")
+/// The writer's page cache: larger costs more at every commit's end than it saves.
+const WRITER_CACHE_KIB: i64 = 8192;
+
+/// Readers beside the writer.
+const READERS: usize = 4;
+
+pub struct SqliteBackend {
+    path: PathBuf,
+    readers: Pool<Connection>,
 }
 
-impl SqliteStore {
-    /// Opens (or creates) the database file.
-    pub fn open(path: &Path) -> Result<Arc<Self>, String> {
-        let connection = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn failed(path: &Path) -> impl Fn(rusqlite::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+fn connect(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    connection.pragma_update(None, "cache_size", -cache_kib)?;
+    Ok(connection)
+}
+
+impl SqliteBackend {
+    /// Opens (or creates) the file and its tables; a file written before records were
+    /// compressed gains their codec column (its records read as given).
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let connection = connect(path, 2048).map_err(failed(path))?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
-            .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
-            .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(10)))
             .and_then(|()| connection.execute_batch(SCHEMA))
-            .and_then(|()| connection.execute_batch(super::server_events::SCHEMA))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Arc::new(Self {
-            connection: Mutex::new(connection),
+            .and_then(|()| {
+                let has_codec: bool = connection.query_row(
+                    "SELECT COUNT(*) > 0 FROM pragma_table_info('records') WHERE name = 'codec'",
+                    [],
+                    |row| row.get(0),
+                )?;
+                if !has_codec {
+                    connection.execute_batch(
+                        "ALTER TABLE records ADD COLUMN codec INTEGER NOT NULL DEFAULT 0",
+                    )?;
+                }
+                Ok(())
+            })
+            .map_err(failed(path))?;
+        let owned = path.to_path_buf();
+        Ok(Self {
+            path: path.to_path_buf(),
+            readers: Pool::new(READERS, move || {
+                let c = connect(&owned, 8192).map_err(failed(&owned))?;
+                c.pragma_update(None, "query_only", true)
+                    .map_err(failed(&owned))?;
+                Ok(c)
+            }),
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+        self.readers
+            .with(|c| f(c).map_err(|e| format!("the host database {}: {e}", self.path.display())))
+    }
+}
+
+struct SqliteCommitter {
+    connection: Connection,
+}
+
+fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
+    match op {
+        Op::Append { owner, key, record } => {
+            c.prepare_cached(
+                "INSERT INTO records (host, device, key, seq, codec, bytes) VALUES (?1, ?2, ?3,
+                 (SELECT COALESCE(MAX(seq) + 1, 0) FROM records
+                  WHERE host = ?1 AND device = ?2 AND key = ?3), ?4, ?5)",
+            )?
+            .execute(params![
+                &*owner.host,
+                owner.device,
+                &**key,
+                record.codec,
+                record.bytes
+            ])?;
+        }
+        Op::Replace {
+            owner,
+            key,
+            records,
+        } => {
+            c.prepare_cached("DELETE FROM records WHERE host = ?1 AND device = ?2 AND key = ?3")?
+                .execute(params![&*owner.host, owner.device, &**key])?;
+            let mut insert = c.prepare_cached(
+                "INSERT INTO records (host, device, key, seq, codec, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (seq, record) in records.iter().enumerate() {
+                insert.execute(params![
+                    &*owner.host,
+                    owner.device,
+                    &**key,
+                    seq as i64,
+                    record.codec,
+                    record.bytes
+                ])?;
+            }
+        }
+        Op::Environment { owner, environment } => {
+            c.prepare_cached(
+                "INSERT INTO devices (host, device, private_ksn, license) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (host, device) DO UPDATE
+                 SET private_ksn = excluded.private_ksn, license = excluded.license",
+            )?
+            .execute(params![
+                &*owner.host,
+                owner.device,
+                environment.private_ksn,
+                environment.license.as_str()
+            ])?;
+        }
+        Op::HoldEvent { owner, event, keep } => {
+            c.prepare_cached(
+                "INSERT INTO held_events (host, device, n, event)
+                 SELECT ?1, ?2, COALESCE(MAX(n) + 1, 0), ?3 FROM held_events
+                 WHERE host = ?1 AND device = ?2",
+            )?
+            .execute(params![&*owner.host, owner.device, event])?;
+            c.prepare_cached(
+                "DELETE FROM held_events WHERE host = ?1 AND device = ?2 AND n <=
+                 (SELECT MAX(n) FROM held_events WHERE host = ?1 AND device = ?2) - ?3",
+            )?
+            .execute(params![&*owner.host, owner.device, *keep as i64])?;
+        }
+        Op::ReleaseHeldEvents { owner } => {
+            c.prepare_cached("DELETE FROM held_events WHERE host = ?1 AND device = ?2")?
+                .execute(params![&*owner.host, owner.device])?;
+        }
+        Op::Dictionary { id, bytes } => {
+            c.prepare_cached("INSERT OR IGNORE INTO dictionaries (id, bytes) VALUES (?1, ?2)")?
+                .execute(params![id, bytes])?;
+        }
+        Op::Events {
+            host,
+            rows,
+            oldest_kept,
+        } => {
+            let mut insert = c.prepare_cached(
+                "INSERT OR REPLACE INTO server_events
+                 (host, id, time_ms, device, grp, importance, type, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for r in rows {
+                insert.execute(params![
+                    host,
+                    r.id as i64,
+                    r.time_ms as i64,
+                    r.device as i64,
+                    r.group,
+                    r.importance.as_str(),
+                    r.kind,
+                    r.body
+                ])?;
+            }
+            c.prepare_cached("DELETE FROM server_events WHERE host = ?1 AND id < ?2")?
+                .execute(params![host, *oldest_kept as i64])?;
+        }
+        Op::ExpireEvents {
+            host,
+            kind,
+            before_ms,
+        } => {
+            c.prepare_cached(
+                "DELETE FROM server_events WHERE host = ?1 AND type = ?2 AND time_ms < ?3",
+            )?
+            .execute(params![host, kind, *before_ms as i64])?;
+        }
+        Op::Policy { host, document } => {
+            c.prepare_cached(
+                "INSERT INTO policies (host, document) VALUES (?1, ?2)
+                 ON CONFLICT (host) DO UPDATE SET document = excluded.document",
+            )?
+            .execute(params![host, document])?;
+        }
+        Op::Clock { host, ms } => {
+            c.prepare_cached(
+                "INSERT INTO hosts (host, clock_ms) VALUES (?1, ?2)
+                 ON CONFLICT (host) DO UPDATE SET clock_ms = excluded.clock_ms",
+            )?
+            .execute(params![host, *ms as i64])?;
+        }
+        Op::ClearHost { host } => {
+            for table in TABLES {
+                c.execute(&format!("DELETE FROM {table} WHERE host = ?1"), [host])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Committer for SqliteCommitter {
+    fn commit(&mut self, ops: &[Op]) -> Result<(), String> {
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| format!("the host database: {e}"))?;
+        for op in ops {
+            apply(&tx, op).map_err(|e| format!("the host database: {e}"))?;
+        }
+        tx.commit().map_err(|e| format!("the host database: {e}"))
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn committer(&self) -> Result<Box<dyn Committer>, String> {
+        let connection = connect(&self.path, WRITER_CACHE_KIB).map_err(failed(&self.path))?;
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(failed(&self.path))?;
+        Ok(Box::new(SqliteCommitter { connection }))
+    }
+
+    fn records(&self, owner: &Owner, key: &str) -> Result<Vec<Encoded>, String> {
+        self.read(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT codec, bytes FROM records WHERE host = ?1 AND device = ?2 AND key = ?3
+                 ORDER BY seq",
+            )?;
+            let rows = statement.query_map(params![&*owner.host, owner.device, key], |row| {
+                Ok(Encoded {
+                    codec: row.get(0)?,
+                    bytes: row.get(1)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn environment(&self, owner: &Owner) -> Result<Option<Environment>, String> {
+        let found = self.read(|c| {
+            c.prepare_cached(
+                "SELECT private_ksn, license FROM devices WHERE host = ?1 AND device = ?2",
+            )?
+            .query_row(params![&*owner.host, owner.device], |row| {
+                Ok((row.get::<_, bool>(0)?, row.get::<_, String>(1)?))
+            })
+            .optional()
+        })?;
+        Ok(found.map(|(private_ksn, license)| Environment {
+            private_ksn,
+            license: LicenseState::from_name(&license).unwrap_or(LicenseState::UNKNOWN),
         }))
     }
 
-    pub(super) fn with<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, String> {
-        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut connection).map_err(sql)
+    fn held_events(&self, owner: &Owner) -> Result<Vec<String>, String> {
+        self.read(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT event FROM held_events WHERE host = ?1 AND device = ?2 ORDER BY n",
+            )?;
+            let rows =
+                statement.query_map(params![&*owner.host, owner.device], |row| row.get(0))?;
+            rows.collect()
+        })
     }
 
-    /// Device `device` of host `host`.
-    pub fn device(self: &Arc<Self>, host: &str, device: usize) -> SqliteStorage {
-        SqliteStorage {
-            store: self.clone(),
-            host: host.to_string(),
-            device: device as i64,
-            read_only: false,
-        }
-    }
-
-    /// The same, refusing every write: for reading a device without changing it.
-    pub fn device_read_only(self: &Arc<Self>, host: &str, device: usize) -> SqliteStorage {
-        SqliteStorage {
-            read_only: true,
-            ..self.device(host, device)
-        }
-    }
-
-    /// Every (host, device) with records, in order.
-    pub fn devices(&self) -> Result<Vec<(String, usize)>, String> {
-        self.with(|c| {
+    fn devices(&self) -> Result<Vec<(String, usize)>, String> {
+        self.read(|c| {
             let mut statement =
                 c.prepare("SELECT DISTINCT host, device FROM records ORDER BY host, device")?;
             let rows = statement.query_map([], |row| {
@@ -115,27 +336,8 @@ impl SqliteStore {
         })
     }
 
-    /// Forgets everything of `host`: a scenario starts from nothing.
-    pub fn clear_host(&self, host: &str) -> Result<(), String> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            for table in [
-                "records",
-                "devices",
-                "hosts",
-                "held_events",
-                "policies",
-                "server_events",
-            ] {
-                tx.execute(&format!("DELETE FROM {table} WHERE host = ?1"), [host])?;
-            }
-            tx.commit()
-        })
-    }
-
-    /// The simulated time `host` had reached, if it ran before.
-    pub fn clock(&self, host: &str) -> Result<Option<u64>, String> {
-        self.with(|c| {
+    fn clock(&self, host: &str) -> Result<Option<u64>, String> {
+        self.read(|c| {
             c.query_row(
                 "SELECT clock_ms FROM hosts WHERE host = ?1",
                 [host],
@@ -146,9 +348,8 @@ impl SqliteStore {
         .map(|ms| ms.map(|ms| ms as u64))
     }
 
-    /// The devices of `host` for which the server holds events.
-    pub fn devices_holding_events(&self, host: &str) -> Result<Vec<usize>, String> {
-        self.with(|c| {
+    fn devices_holding_events(&self, host: &str) -> Result<Vec<usize>, String> {
+        self.read(|c| {
             let mut statement =
                 c.prepare("SELECT DISTINCT device FROM held_events WHERE host = ?1")?;
             let rows = statement.query_map([host], |row| Ok(row.get::<_, i64>(0)? as usize))?;
@@ -156,210 +357,68 @@ impl SqliteStore {
         })
     }
 
-    /// The policy `host` last pushed, as stored (with the statement versions it stamped).
-    pub fn policy(&self, host: &str) -> Result<Option<String>, String> {
-        self.with(|c| {
+    fn policy(&self, host: &str) -> Result<Option<String>, String> {
+        self.read(|c| {
             c.query_row(
                 "SELECT document FROM policies WHERE host = ?1",
                 [host],
-                |row| row.get::<_, String>(0),
+                |row| row.get(0),
             )
             .optional()
         })
     }
 
-    pub fn save_policy(&self, host: &str, document: &str) -> Result<(), String> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO policies (host, document) VALUES (?1, ?2)
-                 ON CONFLICT (host) DO UPDATE SET document = excluded.document",
-                params![host, document],
-            )
-            .map(|_| ())
-        })
-    }
-
-    pub fn save_clock(&self, host: &str, ms: u64) -> Result<(), String> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO hosts (host, clock_ms) VALUES (?1, ?2)
-                 ON CONFLICT (host) DO UPDATE SET clock_ms = excluded.clock_ms",
-                params![host, ms as i64],
-            )
-            .map(|_| ())
-        })
-    }
-}
-
-/// One device's records in the host database.
-pub struct SqliteStorage {
-    store: Arc<SqliteStore>,
-    host: String,
-    device: i64,
-    read_only: bool,
-}
-
-impl SqliteStorage {
-    fn writable(&self) -> Result<(), String> {
-        if self.read_only {
-            Err("the host database is open for reading only".into())
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Storage for SqliteStorage {
-    fn append(&self, key: &str, record: &[u8]) -> Result<(), String> {
-        self.writable()?;
-        self.store.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO records (host, device, key, seq, bytes)
-                 SELECT ?1, ?2, ?3, COALESCE(MAX(seq) + 1, 0), ?4 FROM records
-                 WHERE host = ?1 AND device = ?2 AND key = ?3",
-            )?
-            .execute(params![self.host, self.device, key, record])
-            .map(|_| ())
-        })
-    }
-
-    fn records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
-        self.store.with(|c| {
-            let mut statement = c.prepare_cached(
-                "SELECT bytes FROM records WHERE host = ?1 AND device = ?2 AND key = ?3
-                 ORDER BY seq",
+    fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String> {
+        self.read(|c| {
+            let mut statement = c.prepare(
+                "SELECT host, id, time_ms, device, grp, importance, type, body FROM server_events
+                 WHERE ?1 IS NULL OR host = ?1 ORDER BY host, id",
             )?;
-            let rows = statement.query_map(params![self.host, self.device, key], |row| {
-                row.get::<_, Vec<u8>>(0)
+            let rows = statement.query_map([host], |row| {
+                let importance: String = row.get(5)?;
+                Ok(EventRow {
+                    host: row.get(0)?,
+                    id: row.get::<_, i64>(1)? as u64,
+                    time_ms: row.get::<_, i64>(2)? as u64,
+                    device: row.get::<_, i64>(3)? as usize,
+                    group: row.get(4)?,
+                    importance: Importance::from_name(&importance).unwrap_or(Importance::Info),
+                    kind: row.get(6)?,
+                    body: row.get(7)?,
+                })
             })?;
             rows.collect()
         })
     }
 
-    fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
-        self.writable()?;
-        self.store.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "DELETE FROM records WHERE host = ?1 AND device = ?2 AND key = ?3",
-                params![self.host, self.device, key],
-            )?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO records (host, device, key, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for (seq, record) in records.iter().enumerate() {
-                    insert.execute(params![self.host, self.device, key, seq as i64, record])?;
-                }
-            }
-            tx.commit()
+    fn dictionaries(&self) -> Result<Vec<(u32, Vec<u8>)>, String> {
+        self.read(|c| {
+            let mut statement = c.prepare("SELECT id, bytes FROM dictionaries")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
         })
     }
 
-    fn environment(&self) -> Option<Environment> {
-        self.store
-            .with(|c| {
-                c.query_row(
-                    "SELECT private_ksn, license FROM devices WHERE host = ?1 AND device = ?2",
-                    params![self.host, self.device],
-                    |row| Ok((row.get::<_, bool>(0)?, row.get::<_, String>(1)?)),
-                )
-                .optional()
-            })
-            .ok()
-            .flatten()
-            .map(|(private_ksn, license)| Environment {
-                private_ksn,
-                license: LicenseState::from_name(&license).unwrap_or(LicenseState::UNKNOWN),
-            })
-    }
-
-    fn save_environment(&self, environment: Environment) {
-        if self.read_only {
-            return;
-        }
-        let saved = self.store.with(|c| {
-            c.execute(
-                "INSERT INTO devices (host, device, private_ksn, license) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (host, device) DO UPDATE
-                 SET private_ksn = excluded.private_ksn, license = excluded.license",
-                params![
-                    self.host,
-                    self.device,
-                    environment.private_ksn,
-                    environment.license.as_str()
-                ],
+    fn size_bytes(&self) -> Result<u64, String> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |row| row.get::<_, i64>(0),
             )
-        });
-        if let Err(e) = saved {
-            log::warn!("device {}: the environment was not saved: {e}", self.device);
-        }
+        })
+        .map(|n| n as u64)
     }
 
-    fn hold_event(&self, event_json: &str) {
-        if self.read_only {
-            return;
-        }
-        let held = self.store.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO held_events (host, device, n, event)
-                 SELECT ?1, ?2, COALESCE(MAX(n) + 1, 0), ?3 FROM held_events
-                 WHERE host = ?1 AND device = ?2",
-            )?
-            .execute(params![self.host, self.device, event_json])?;
-            c.prepare_cached(
-                "DELETE FROM held_events WHERE host = ?1 AND device = ?2 AND n <=
-                 (SELECT MAX(n) FROM held_events WHERE host = ?1 AND device = ?2) - ?3",
-            )?
-            .execute(params![self.host, self.device, super::HELD_EVENTS as i64])
-            .map(|_| ())
-        });
-        if let Err(e) = held {
-            log::warn!(
-                "device {}: the server could not keep an event: {e}",
-                self.device
-            );
-        }
-    }
-
-    fn held_events(&self) -> Vec<String> {
-        self.store
-            .with(|c| {
-                let mut statement = c.prepare_cached(
-                    "SELECT event FROM held_events WHERE host = ?1 AND device = ?2 ORDER BY n",
-                )?;
-                let rows = statement.query_map(params![self.host, self.device], |row| {
-                    row.get::<_, String>(0)
-                })?;
-                rows.collect()
-            })
-            .unwrap_or_else(|e| {
-                log::warn!(
-                    "device {}: the server's events could not be read: {e}",
-                    self.device
-                );
-                Vec::new()
-            })
-    }
-
-    fn release_held_events(&self) {
-        if self.read_only {
-            return;
-        }
-        let released = self.store.with(|c| {
-            c.prepare_cached("DELETE FROM held_events WHERE host = ?1 AND device = ?2")?
-                .execute(params![self.host, self.device])
-                .map(|_| ())
-        });
-        if let Err(e) = released {
-            log::warn!("device {}: {e}", self.device);
-        }
+    fn location(&self) -> String {
+        self.path.display().to_string()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::{Environment, HostStore, Storage};
+    use plugin_api::LicenseState;
 
     fn temporary(name: &str) -> std::path::PathBuf {
         let path = std::env::temp_dir().join(format!("ksn-{name}-{}.db", std::process::id()));
@@ -371,7 +430,7 @@ mod tests {
     fn records_and_environments_survive_reopening_per_host_and_device() {
         let path = temporary("sqlite");
         {
-            let store = SqliteStore::open(&path).unwrap();
+            let store = HostStore::open(&path).unwrap();
             let a = store.device("shell", 0);
             a.append("journal", b"one").unwrap();
             a.append("journal", b"two").unwrap();
@@ -389,7 +448,7 @@ mod tests {
             });
             store.save_clock("shell", 60_000).unwrap();
         }
-        let store = SqliteStore::open(&path).unwrap();
+        let store = HostStore::open(&path).unwrap();
         let a = store.device("shell", 0);
         assert_eq!(
             a.records("journal").unwrap(),
@@ -416,6 +475,68 @@ mod tests {
             .is_err());
         store.clear_host("shell").unwrap();
         assert!(a.records("journal").unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// A file written before records were compressed opens, and its records read as given.
+    #[test]
+    fn a_file_of_the_earlier_schema_gains_the_codec_column() {
+        let path = temporary("sqlite-v1");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE records (host TEXT NOT NULL, device INTEGER NOT NULL,
+                 key TEXT NOT NULL, seq INTEGER NOT NULL, bytes BLOB NOT NULL,
+                 PRIMARY KEY (host, device, key, seq)) WITHOUT ROWID;
+                 INSERT INTO records VALUES ('shell', 0, 'journal', 0, x'6f6e65');",
+            )
+            .unwrap();
+        }
+        let store = HostStore::open(&path).unwrap();
+        let a = store.device("shell", 0);
+        a.append("journal", b"two").unwrap();
+        assert_eq!(
+            a.records("journal").unwrap(),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Many devices writing at once: every write is there after its call returned, in its
+    /// device's order, and they shared transactions.
+    #[test]
+    fn writes_from_many_threads_are_each_committed_in_order() {
+        let path = temporary("sqlite-group");
+        let store = HostStore::open(&path).unwrap();
+        std::thread::scope(|s| {
+            for device in 0..32 {
+                let store = store.clone();
+                s.spawn(move || {
+                    let storage = store.device("fleet", device);
+                    for i in 0..200 {
+                        let record =
+                            format!("{{\"device\":{device},\"change\":{i},\"state\":\"running\"}}");
+                        storage.append("journal", record.as_bytes()).unwrap();
+                        // Read back at once: committed before the call returned.
+                        let records = storage.records("journal").unwrap();
+                        assert_eq!(records.len(), i + 1);
+                        assert_eq!(records[i], record.as_bytes());
+                    }
+                });
+            }
+        });
+        // 6,400 records: two dictionaries were made, and the records read back through them.
+        let records = store.device("fleet", 7).records("journal").unwrap();
+        assert_eq!(records.len(), 200);
+        assert!(records[199].starts_with(b"{\"device\":7,\"change\":199"));
+        drop(store);
+        let store = HostStore::open(&path).unwrap();
+        assert_eq!(
+            store.device("fleet", 31).records("journal").unwrap().len(),
+            200
+        );
         drop(store);
         let _ = std::fs::remove_file(&path);
     }

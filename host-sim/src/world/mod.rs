@@ -30,7 +30,7 @@ use crate::{
     consumers::{self, Access, Launch, LaunchControl, LaunchControlSpec},
     network::{Database, DatabaseSpec, KsnSpec, Network},
     server::{EventRules, Server, StatusRules},
-    storage::{SqliteStore, Storage},
+    storage::{HostStore, Storage},
 };
 
 pub use crate::storage::Environment;
@@ -46,7 +46,7 @@ pub fn default_ksn() -> KsnSpec {
 /// and its simulated time, under the host's name in the file.
 #[derive(Clone)]
 pub struct HostDatabase {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<HostStore>,
     pub host: String,
 }
 
@@ -178,11 +178,17 @@ pub enum Answer {
 
 pub type Answers = Vec<Result<Answer, TaskError>>;
 
-fn threads_for(items: usize) -> usize {
+/// Threads per core for work that waits on the host database's commits (measured: more
+/// makes the batches larger but costs more in switching than it saves).
+const WAITING_PER_CORE: usize = 32;
+
+fn threads_for(items: usize, waits: bool) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Below this, spawning threads costs more than it saves.
     if items < 256 {
         1
+    } else if waits {
+        (cores * WAITING_PER_CORE).min(items / 16).max(cores)
     } else {
         cores
     }
@@ -190,7 +196,54 @@ fn threads_for(items: usize) -> usize {
 
 /// Maps `f` over `items` on every core, keeping the order.
 pub fn par_map<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
-    let threads = threads_for(items.len());
+    par_map_on(threads_for(items.len(), false), items, f)
+}
+
+/// The same for work that waits on the host database: a device's write returns once its
+/// transaction commits, so more threads than cores keep the cores busy while some wait,
+/// and each commit takes the writes of every thread waiting (group commit). The threads
+/// take the next device from one counter, so the devices in flight are neighbours: their
+/// rows share pages, and a commit writes a few pages rather than one per device.
+pub fn par_map_waiting<I: Sync, T: Send>(
+    waits: bool,
+    items: &[I],
+    f: impl Fn(&I) -> T + Sync,
+) -> Vec<T> {
+    let threads = threads_for(items.len(), waits);
+    if !waits || threads == 1 {
+        return par_map_on(threads, items, f);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<T>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    let done: Vec<Vec<(usize, T)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (f, next) = (&f, &next);
+                s.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break done };
+                        done.push((i, f(item)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("device worker"))
+            .collect()
+    });
+    for (i, result) in done.into_iter().flatten() {
+        results[i] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every device was taken"))
+        .collect()
+}
+
+fn par_map_on<I: Sync, T: Send>(threads: usize, items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
     if threads == 1 {
         return items.iter().map(f).collect();
     }
@@ -237,7 +290,7 @@ impl World {
                 .collect(),
             None => Default::default(),
         };
-        let devices = par_map(&ids, |&id| {
+        let devices = par_map_waiting(setup.database.is_some(), &ids, |&id| {
             let storage: Option<Arc<dyn Storage>> = setup
                 .database
                 .as_ref()
@@ -312,7 +365,7 @@ impl World {
         f: impl Fn(&Device) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
     ) -> Vec<Result<T, TaskError>> {
         let Some(watchdog) = &self.watchdog else {
-            return par_map(&self.devices, |d| {
+            return par_map_waiting(self.database.is_some(), &self.devices, |d| {
                 if d.state.hung.load(std::sync::atomic::Ordering::Relaxed) {
                     return Err(hung(d));
                 }
@@ -452,7 +505,9 @@ impl World {
         // write is written before the new ones read storage.
         let states: Vec<Arc<DeviceState>> =
             self.devices.drain(..).map(|d| d.state.clone()).collect();
-        let booted = par_map(&states, |state| Device::boot(&plugin, state.clone()));
+        let booted = par_map_waiting(self.database.is_some(), &states, |state| {
+            Device::boot(&plugin, state.clone())
+        });
         states
             .into_iter()
             .zip(booted)

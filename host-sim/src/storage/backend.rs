@@ -1,0 +1,122 @@
+//! What a database engine does for the host store: the writes it commits in batches (one
+//! list, `Op`) and the reads. SQLite and PostgreSQL implement it with the same tables.
+
+use std::sync::Arc;
+
+use plugin_api::documents::Importance;
+
+use super::{codec::Encoded, Environment};
+
+/// A device of a host: whose records a row holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub host: Arc<str>,
+    pub device: i64,
+}
+
+/// One stored event as the database holds it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventRow {
+    pub host: String,
+    pub id: u64,
+    pub time_ms: u64,
+    pub device: usize,
+    /// The device's group (its path) when the event arrived.
+    pub group: String,
+    pub importance: Importance,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// Every write, committed by the writer in batches, in the order given.
+#[derive(Debug)]
+pub enum Op {
+    /// One record after the others under `key`.
+    Append {
+        owner: Owner,
+        key: Box<str>,
+        record: Encoded,
+    },
+    /// Every record under `key` replaced, atomically.
+    Replace {
+        owner: Owner,
+        key: Box<str>,
+        records: Vec<Encoded>,
+    },
+    Environment {
+        owner: Owner,
+        environment: Environment,
+    },
+    /// An event the server keeps for a device; at most `keep` are kept.
+    HoldEvent {
+        owner: Owner,
+        event: String,
+        keep: usize,
+    },
+    ReleaseHeldEvents {
+        owner: Owner,
+    },
+    Dictionary {
+        id: u32,
+        bytes: Vec<u8>,
+    },
+    /// The server's events of `host`, then those numbered below `oldest_kept` deleted.
+    Events {
+        host: String,
+        rows: Vec<EventRow>,
+        oldest_kept: u64,
+    },
+    ExpireEvents {
+        host: String,
+        kind: String,
+        before_ms: u64,
+    },
+    Policy {
+        host: String,
+        document: String,
+    },
+    Clock {
+        host: String,
+        ms: u64,
+    },
+    ClearHost {
+        host: String,
+    },
+}
+
+/// The tables a store clears for a host, and the ones it creates.
+pub const TABLES: [&str; 6] = [
+    "records",
+    "devices",
+    "hosts",
+    "held_events",
+    "policies",
+    "server_events",
+];
+
+/// The writer's connection: runs a batch as one transaction.
+pub trait Committer: Send {
+    fn commit(&mut self, ops: &[Op]) -> Result<(), String>;
+}
+
+/// A database engine holding the host store's tables.
+pub trait Backend: Send + Sync {
+    /// The connection the writer thread commits on.
+    fn committer(&self) -> Result<Box<dyn Committer>, String>;
+    fn records(&self, owner: &Owner, key: &str) -> Result<Vec<Encoded>, String>;
+    fn environment(&self, owner: &Owner) -> Result<Option<Environment>, String>;
+    fn held_events(&self, owner: &Owner) -> Result<Vec<String>, String>;
+    /// Every (host, device) with records, in order.
+    fn devices(&self) -> Result<Vec<(String, usize)>, String>;
+    fn clock(&self, host: &str) -> Result<Option<u64>, String>;
+    fn devices_holding_events(&self, host: &str) -> Result<Vec<usize>, String>;
+    fn policy(&self, host: &str) -> Result<Option<String>, String>;
+    fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String>;
+    fn dictionaries(&self) -> Result<Vec<(u32, Vec<u8>)>, String>;
+    /// The bytes the database takes on disk now, for the tables of this store.
+    fn size_bytes(&self) -> Result<u64, String>;
+    /// Where the data is, for messages.
+    fn location(&self) -> String;
+}

@@ -1,0 +1,581 @@
+//! The host store in PostgreSQL (the `postgres` client): the same tables as the SQLite
+//! file, in a schema of their own (`schema=NAME` in the URL, `public` by default), so that
+//! one database can hold several servers. The writer commits each batch as one transaction
+//! at PostgreSQL's default durability (`synchronous_commit = on`: the commit is on disk
+//! before it returns); a run of appends, or of environment saves, is one statement over
+//! arrays (`unnest`), so a batch costs a few round trips, not one per write. Reads use a
+//! small pool of connections, each with its statements prepared once.
+
+use std::collections::{HashMap, HashSet};
+
+use plugin_api::{documents::Importance, LicenseState};
+use postgres::{types::ToSql, Client, Config, NoTls, Statement};
+
+use super::{
+    backend::{Backend, Committer, EventRow, Op, Owner, TABLES},
+    codec::Encoded,
+    pool::Pool,
+    Environment,
+};
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS records (
+        host TEXT NOT NULL,
+        device BIGINT NOT NULL,
+        key TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        bytes BYTEA NOT NULL,
+        codec BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (host, device, key, seq)
+    );
+    CREATE TABLE IF NOT EXISTS devices (
+        host TEXT NOT NULL,
+        device BIGINT NOT NULL,
+        private_ksn BOOLEAN NOT NULL,
+        license TEXT NOT NULL,
+        PRIMARY KEY (host, device)
+    );
+    CREATE TABLE IF NOT EXISTS hosts (
+        host TEXT PRIMARY KEY,
+        clock_ms BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS held_events (
+        host TEXT NOT NULL,
+        device BIGINT NOT NULL,
+        n BIGINT NOT NULL,
+        event TEXT NOT NULL,
+        PRIMARY KEY (host, device, n)
+    );
+    CREATE TABLE IF NOT EXISTS policies (
+        host TEXT PRIMARY KEY,
+        document TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS server_events (
+        host TEXT NOT NULL,
+        id BIGINT NOT NULL,
+        time_ms BIGINT NOT NULL,
+        device BIGINT NOT NULL,
+        grp TEXT NOT NULL,
+        importance TEXT NOT NULL,
+        type TEXT NOT NULL,
+        body TEXT,
+        PRIMARY KEY (host, id)
+    );
+    CREATE TABLE IF NOT EXISTS dictionaries (
+        id BIGINT PRIMARY KEY,
+        bytes BYTEA NOT NULL
+    );
+";
+
+const READERS: usize = 8;
+
+/// A connection with its statements prepared once.
+struct Connection {
+    client: Client,
+    prepared: HashMap<&'static str, Statement>,
+}
+
+impl Connection {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.prepared.insert(sql, s.clone());
+        Ok(s)
+    }
+}
+
+pub struct PostgresBackend {
+    config: Config,
+    schema: String,
+    label: String,
+    readers: Pool<Connection>,
+}
+
+/// Splits `schema=NAME` off a URL's parameters (the client does not know it).
+fn split_schema(url: &str) -> Result<(String, String), String> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, query),
+        None => (url, ""),
+    };
+    let mut schema = "public".to_string();
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| match p.strip_prefix("schema=") {
+            Some(name) => {
+                schema = name.to_string();
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit());
+    if !valid {
+        return Err(format!(
+            "schema={schema}: a schema name is lower-case letters, digits and _, not starting with a digit"
+        ));
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, schema))
+}
+
+fn connect(config: &Config, schema: &str, label: &str) -> Result<Connection, String> {
+    let mut client = config.connect(NoTls).map_err(|e| {
+        format!("{label}: could not connect: {e} (is the server running, and the URL's host and port right?)")
+    })?;
+    client
+        .batch_execute(&format!("SET search_path TO {schema}"))
+        .map_err(|e| format!("{label}: {e}"))?;
+    Ok(Connection {
+        client,
+        prepared: HashMap::new(),
+    })
+}
+
+fn failed(label: &str) -> impl Fn(postgres::Error) -> String + '_ {
+    move |e| match e.as_db_error() {
+        Some(db) => format!("{label}: {}", db.message()),
+        None => format!("{label}: {e}"),
+    }
+}
+
+impl PostgresBackend {
+    pub fn connect(url: &str) -> Result<Self, String> {
+        let (url, schema) = split_schema(url)?;
+        let config: Config = url
+            .parse()
+            .map_err(|e| format!("{url}: not a PostgreSQL URL: {e}"))?;
+        let host = config
+            .get_hosts()
+            .first()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .unwrap_or_else(|| "localhost".into());
+        let label = format!(
+            "PostgreSQL database {} on {host}, schema {schema}",
+            config.get_dbname().unwrap_or("(default)")
+        );
+        let mut first = connect(&config, "public", &label)?;
+        first
+            .client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}; {SCHEMA}"
+            ))
+            .map_err(failed(&label))?;
+        let (c, s, l) = (config.clone(), schema.clone(), label.clone());
+        Ok(Self {
+            config,
+            schema,
+            label,
+            readers: Pool::new(READERS, move || connect(&c, &s, &l)),
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, postgres::Error>,
+    ) -> Result<T, String> {
+        self.readers.with(|c| f(c).map_err(failed(&self.label)))
+    }
+}
+
+struct PostgresCommitter {
+    connection: Connection,
+    label: String,
+}
+
+const APPEND: &str = "INSERT INTO records (host, device, key, seq, codec, bytes)
+    SELECT u.h, u.d, u.k,
+        COALESCE((SELECT MAX(r.seq) + 1 FROM records r
+                  WHERE r.host = u.h AND r.device = u.d AND r.key = u.k), 0),
+        u.c, u.b
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[]) AS u(h, d, k, c, b)";
+
+const ENVIRONMENTS: &str = "INSERT INTO devices (host, device, private_ksn, license)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::boolean[], $4::text[])
+    ON CONFLICT (host, device) DO UPDATE
+    SET private_ksn = excluded.private_ksn, license = excluded.license";
+
+/// How many ops from `ops[0]` one array statement takes: the run of ops `take` accepts,
+/// up to the first that would address an owner twice (one statement cannot write one row
+/// twice).
+fn run_of<'a>(ops: &'a [Op], take: impl Fn(&'a Op) -> Option<(&'a Owner, &'a str)>) -> usize {
+    let mut seen = HashSet::new();
+    ops.iter()
+        .take_while(|op| take(op).is_some_and(|key| seen.insert(key)))
+        .count()
+}
+
+fn apply_appends(tx: &mut postgres::Transaction<'_>, ops: &[Op]) -> Result<(), postgres::Error> {
+    let (mut hosts, mut devices, mut keys, mut codecs, mut bytes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for op in ops {
+        if let Op::Append { owner, key, record } = op {
+            hosts.push(&*owner.host);
+            devices.push(owner.device);
+            keys.push(&**key);
+            codecs.push(i64::from(record.codec));
+            bytes.push(record.bytes.as_slice());
+        }
+    }
+    tx.execute(APPEND, &[&hosts, &devices, &keys, &codecs, &bytes])?;
+    Ok(())
+}
+
+fn apply_environments(
+    tx: &mut postgres::Transaction<'_>,
+    ops: &[Op],
+) -> Result<(), postgres::Error> {
+    let (mut hosts, mut devices, mut private, mut licenses) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for op in ops {
+        if let Op::Environment { owner, environment } = op {
+            hosts.push(&*owner.host);
+            devices.push(owner.device);
+            private.push(environment.private_ksn);
+            licenses.push(environment.license.as_str());
+        }
+    }
+    tx.execute(ENVIRONMENTS, &[&hosts, &devices, &private, &licenses])?;
+    Ok(())
+}
+
+fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Error> {
+    match op {
+        Op::Append { .. } => apply_appends(tx, std::slice::from_ref(op))?,
+        Op::Environment { .. } => apply_environments(tx, std::slice::from_ref(op))?,
+        Op::Replace {
+            owner,
+            key,
+            records,
+        } => {
+            tx.execute(
+                "DELETE FROM records WHERE host = $1 AND device = $2 AND key = $3",
+                &[&&*owner.host, &owner.device, &&**key],
+            )?;
+            let seqs: Vec<i64> = (0..records.len() as i64).collect();
+            let codecs: Vec<i64> = records.iter().map(|r| i64::from(r.codec)).collect();
+            let bytes: Vec<&[u8]> = records.iter().map(|r| r.bytes.as_slice()).collect();
+            tx.execute(
+                "INSERT INTO records (host, device, key, seq, codec, bytes)
+                 SELECT $1::text, $2::bigint, $3::text, u.s, u.c, u.b
+                 FROM unnest($4::bigint[], $5::bigint[], $6::bytea[]) AS u(s, c, b)",
+                &[
+                    &&*owner.host,
+                    &owner.device,
+                    &&**key,
+                    &seqs,
+                    &codecs,
+                    &bytes,
+                ],
+            )?;
+        }
+        Op::HoldEvent { owner, event, keep } => {
+            tx.execute(
+                "INSERT INTO held_events (host, device, n, event)
+                 SELECT $1::text, $2::bigint, COALESCE(MAX(n) + 1, 0), $3::text FROM held_events
+                 WHERE host = $1 AND device = $2",
+                &[&&*owner.host, &owner.device, event],
+            )?;
+            tx.execute(
+                "DELETE FROM held_events WHERE host = $1 AND device = $2 AND n <=
+                 (SELECT MAX(n) FROM held_events WHERE host = $1 AND device = $2) - $3",
+                &[&&*owner.host, &owner.device, &(*keep as i64)],
+            )?;
+        }
+        Op::ReleaseHeldEvents { owner } => {
+            tx.execute(
+                "DELETE FROM held_events WHERE host = $1 AND device = $2",
+                &[&&*owner.host, &owner.device],
+            )?;
+        }
+        Op::Dictionary { id, bytes } => {
+            tx.execute(
+                "INSERT INTO dictionaries (id, bytes) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                &[&i64::from(*id), bytes],
+            )?;
+        }
+        Op::Events {
+            host,
+            rows,
+            oldest_kept,
+        } => {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id as i64).collect();
+            let times: Vec<i64> = rows.iter().map(|r| r.time_ms as i64).collect();
+            let devices: Vec<i64> = rows.iter().map(|r| r.device as i64).collect();
+            let groups: Vec<&str> = rows.iter().map(|r| r.group.as_str()).collect();
+            let importance: Vec<&str> = rows.iter().map(|r| r.importance.as_str()).collect();
+            let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+            let bodies: Vec<Option<&str>> = rows.iter().map(|r| r.body.as_deref()).collect();
+            let params: [&(dyn ToSql + Sync); 8] = [
+                host,
+                &ids,
+                &times,
+                &devices,
+                &groups,
+                &importance,
+                &kinds,
+                &bodies,
+            ];
+            tx.execute(
+                "INSERT INTO server_events (host, id, time_ms, device, grp, importance, type, body)
+                 SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+                     $6::text[], $7::text[], $8::text[])
+                 ON CONFLICT (host, id) DO UPDATE SET time_ms = excluded.time_ms,
+                     device = excluded.device, grp = excluded.grp,
+                     importance = excluded.importance, type = excluded.type, body = excluded.body",
+                &params,
+            )?;
+            tx.execute(
+                "DELETE FROM server_events WHERE host = $1 AND id < $2",
+                &[host, &(*oldest_kept as i64)],
+            )?;
+        }
+        Op::ExpireEvents {
+            host,
+            kind,
+            before_ms,
+        } => {
+            tx.execute(
+                "DELETE FROM server_events WHERE host = $1 AND type = $2 AND time_ms < $3",
+                &[host, kind, &(*before_ms as i64)],
+            )?;
+        }
+        Op::Policy { host, document } => {
+            tx.execute(
+                "INSERT INTO policies (host, document) VALUES ($1, $2)
+                 ON CONFLICT (host) DO UPDATE SET document = excluded.document",
+                &[host, document],
+            )?;
+        }
+        Op::Clock { host, ms } => {
+            tx.execute(
+                "INSERT INTO hosts (host, clock_ms) VALUES ($1, $2)
+                 ON CONFLICT (host) DO UPDATE SET clock_ms = excluded.clock_ms",
+                &[host, &(*ms as i64)],
+            )?;
+        }
+        Op::ClearHost { host } => {
+            for table in TABLES {
+                tx.execute(&format!("DELETE FROM {table} WHERE host = $1"), &[host])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Committer for PostgresCommitter {
+    fn commit(&mut self, ops: &[Op]) -> Result<(), String> {
+        let label = &self.label;
+        let mut tx = self
+            .connection
+            .client
+            .transaction()
+            .map_err(failed(label))?;
+        let mut at = 0;
+        while at < ops.len() {
+            let rest = &ops[at..];
+            let appends = run_of(rest, |op| match op {
+                Op::Append { owner, key, .. } => Some((owner, key)),
+                _ => None,
+            });
+            let environments = run_of(rest, |op| match op {
+                Op::Environment { owner, .. } => Some((owner, "")),
+                _ => None,
+            });
+            let taken = if appends > 0 {
+                apply_appends(&mut tx, &rest[..appends]).map_err(failed(label))?;
+                appends
+            } else if environments > 0 {
+                apply_environments(&mut tx, &rest[..environments]).map_err(failed(label))?;
+                environments
+            } else {
+                apply(&mut tx, &rest[0]).map_err(failed(label))?;
+                1
+            };
+            at += taken;
+        }
+        tx.commit().map_err(failed(label))
+    }
+}
+
+fn environment_of(private_ksn: bool, license: &str) -> Environment {
+    Environment {
+        private_ksn,
+        license: LicenseState::from_name(license).unwrap_or(LicenseState::UNKNOWN),
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn committer(&self) -> Result<Box<dyn Committer>, String> {
+        Ok(Box::new(PostgresCommitter {
+            connection: connect(&self.config, &self.schema, &self.label)?,
+            label: self.label.clone(),
+        }))
+    }
+
+    fn records(&self, owner: &Owner, key: &str) -> Result<Vec<Encoded>, String> {
+        self.read(|c| {
+            let s = c.statement(
+                "SELECT codec, bytes FROM records WHERE host = $1 AND device = $2 AND key = $3
+                 ORDER BY seq",
+            )?;
+            let rows = c.client.query(&s, &[&&*owner.host, &owner.device, &key])?;
+            Ok(rows
+                .iter()
+                .map(|row| Encoded {
+                    codec: row.get::<_, i64>(0) as u32,
+                    bytes: row.get(1),
+                })
+                .collect())
+        })
+    }
+
+    fn environment(&self, owner: &Owner) -> Result<Option<Environment>, String> {
+        self.read(|c| {
+            let s = c.statement(
+                "SELECT private_ksn, license FROM devices WHERE host = $1 AND device = $2",
+            )?;
+            let row = c.client.query_opt(&s, &[&&*owner.host, &owner.device])?;
+            Ok(row.map(|row| environment_of(row.get(0), row.get(1))))
+        })
+    }
+
+    fn held_events(&self, owner: &Owner) -> Result<Vec<String>, String> {
+        self.read(|c| {
+            let s = c.statement(
+                "SELECT event FROM held_events WHERE host = $1 AND device = $2 ORDER BY n",
+            )?;
+            let rows = c.client.query(&s, &[&&*owner.host, &owner.device])?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
+        })
+    }
+
+    fn devices(&self) -> Result<Vec<(String, usize)>, String> {
+        self.read(|c| {
+            let rows = c.client.query(
+                "SELECT DISTINCT host, device FROM records ORDER BY host, device",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| (row.get(0), row.get::<_, i64>(1) as usize))
+                .collect())
+        })
+    }
+
+    fn clock(&self, host: &str) -> Result<Option<u64>, String> {
+        self.read(|c| {
+            let row = c
+                .client
+                .query_opt("SELECT clock_ms FROM hosts WHERE host = $1", &[&host])?;
+            Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+        })
+    }
+
+    fn devices_holding_events(&self, host: &str) -> Result<Vec<usize>, String> {
+        self.read(|c| {
+            let rows = c.client.query(
+                "SELECT DISTINCT device FROM held_events WHERE host = $1",
+                &[&host],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| row.get::<_, i64>(0) as usize)
+                .collect())
+        })
+    }
+
+    fn policy(&self, host: &str) -> Result<Option<String>, String> {
+        self.read(|c| {
+            let row = c
+                .client
+                .query_opt("SELECT document FROM policies WHERE host = $1", &[&host])?;
+            Ok(row.map(|row| row.get(0)))
+        })
+    }
+
+    fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String> {
+        self.read(|c| {
+            let rows = c.client.query(
+                "SELECT host, id, time_ms, device, grp, importance, type, body FROM server_events
+                 WHERE $1::text IS NULL OR host = $1 ORDER BY host, id",
+                &[&host],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| EventRow {
+                    host: row.get(0),
+                    id: row.get::<_, i64>(1) as u64,
+                    time_ms: row.get::<_, i64>(2) as u64,
+                    device: row.get::<_, i64>(3) as usize,
+                    group: row.get(4),
+                    importance: Importance::from_name(row.get(5)).unwrap_or(Importance::Info),
+                    kind: row.get(6),
+                    body: row.get(7),
+                })
+                .collect())
+        })
+    }
+
+    fn dictionaries(&self) -> Result<Vec<(u32, Vec<u8>)>, String> {
+        self.read(|c| {
+            let rows = c.client.query("SELECT id, bytes FROM dictionaries", &[])?;
+            Ok(rows
+                .iter()
+                .map(|row| (row.get::<_, i64>(0) as u32, row.get(1)))
+                .collect())
+        })
+    }
+
+    fn size_bytes(&self) -> Result<u64, String> {
+        self.read(|c| {
+            let row = c.client.query_one(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relkind = 'r'",
+                &[&self.schema],
+            )?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn location(&self) -> String {
+        self.label.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_schema;
+
+    #[test]
+    fn the_schema_parameter_is_taken_off_the_url_and_checked() {
+        assert_eq!(
+            split_schema("postgres://u@localhost/db?schema=server_01&port=5432").unwrap(),
+            (
+                "postgres://u@localhost/db?port=5432".into(),
+                "server_01".into()
+            )
+        );
+        assert_eq!(
+            split_schema("postgres://u@localhost/db").unwrap().1,
+            "public"
+        );
+        let bad = split_schema("postgres://u@h/db?schema=x;drop").unwrap_err();
+        assert!(bad.starts_with("schema=x;drop: "), "{bad}");
+    }
+}

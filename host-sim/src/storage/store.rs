@@ -1,0 +1,291 @@
+//! The host database: every device's records, the environment each device was last told,
+//! the server's events, policy and time, for every simulated host that uses it (a console
+//! session, a fleet, each scenario), in one SQLite file (the embedded default) or in a
+//! PostgreSQL database (`postgres://…`).
+//!
+//! Writes go through one writer that commits them in groups (`writer.rs`); a write returns
+//! once committed, so "a change is current only once recorded" still means durable. Records
+//! are kept compressed (`codec.rs`).
+
+use std::{path::Path, sync::Arc};
+
+use super::{
+    backend::{Backend, EventRow, Op, Owner},
+    codec::Codec,
+    writer::Writer,
+    Environment, Storage,
+};
+
+pub struct HostStore {
+    backend: Arc<dyn Backend>,
+    // Dropped before the backend's other connections: the last commits finish first.
+    writer: Writer,
+    codec: Codec,
+}
+
+/// Whether `location` names a PostgreSQL database rather than a file.
+pub fn is_postgres(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+impl HostStore {
+    /// Opens (or creates) the database: a file, or a `postgres://` URL (with an optional
+    /// `schema=NAME` parameter: the schema the tables live in, `public` by default).
+    pub fn open(location: &Path) -> Result<Arc<Self>, String> {
+        let text = location.to_string_lossy();
+        let backend: Arc<dyn Backend> = if is_postgres(&text) {
+            Arc::new(super::postgres::PostgresBackend::connect(&text)?)
+        } else {
+            Arc::new(super::sqlite::SqliteBackend::open(location)?)
+        };
+        let writer = Writer::start(backend.committer()?)?;
+        let codec = Codec::new(true);
+        for (id, bytes) in backend.dictionaries()? {
+            codec.know(id, &bytes);
+        }
+        Ok(Arc::new(Self {
+            backend,
+            writer,
+            codec,
+        }))
+    }
+
+    fn write(&self, op: Op) -> Result<(), String> {
+        self.writer.write(op)
+    }
+
+    /// Device `device` of host `host`.
+    pub fn device(self: &Arc<Self>, host: &str, device: usize) -> DeviceStorage {
+        DeviceStorage {
+            store: self.clone(),
+            owner: Owner {
+                host: host.into(),
+                device: device as i64,
+            },
+            read_only: false,
+        }
+    }
+
+    /// The same, refusing every write: for reading a device without changing it.
+    pub fn device_read_only(self: &Arc<Self>, host: &str, device: usize) -> DeviceStorage {
+        DeviceStorage {
+            read_only: true,
+            ..self.device(host, device)
+        }
+    }
+
+    /// Every (host, device) with records, in order.
+    pub fn devices(&self) -> Result<Vec<(String, usize)>, String> {
+        self.backend.devices()
+    }
+
+    /// Forgets everything of `host`: a scenario starts from nothing.
+    pub fn clear_host(&self, host: &str) -> Result<(), String> {
+        self.write(Op::ClearHost { host: host.into() })
+    }
+
+    /// The simulated time `host` had reached, if it ran before.
+    pub fn clock(&self, host: &str) -> Result<Option<u64>, String> {
+        self.backend.clock(host)
+    }
+
+    pub fn save_clock(&self, host: &str, ms: u64) -> Result<(), String> {
+        self.write(Op::Clock {
+            host: host.into(),
+            ms,
+        })
+    }
+
+    /// The devices of `host` for which the server holds events.
+    pub fn devices_holding_events(&self, host: &str) -> Result<Vec<usize>, String> {
+        self.backend.devices_holding_events(host)
+    }
+
+    /// The policy `host` last pushed, as stored (with the statement versions it stamped).
+    pub fn policy(&self, host: &str) -> Result<Option<String>, String> {
+        self.backend.policy(host)
+    }
+
+    pub fn save_policy(&self, host: &str, document: &str) -> Result<(), String> {
+        self.write(Op::Policy {
+            host: host.into(),
+            document: document.into(),
+        })
+    }
+
+    /// Adds `rows` (of one host) in one transaction, then deletes that host's events
+    /// numbered below `oldest_kept` (the cap at work).
+    pub fn save_events(
+        &self,
+        host: &str,
+        rows: &[EventRow],
+        oldest_kept: u64,
+    ) -> Result<(), String> {
+        self.write(Op::Events {
+            host: host.into(),
+            rows: rows.to_vec(),
+            oldest_kept,
+        })
+    }
+
+    /// Deletes `host`'s events of type `kind` older than `before_ms` (a storage term).
+    pub fn expire_events(&self, host: &str, kind: &str, before_ms: u64) -> Result<(), String> {
+        self.write(Op::ExpireEvents {
+            host: host.into(),
+            kind: kind.into(),
+            before_ms,
+        })
+    }
+
+    /// The events the database keeps, of one host or of all, oldest first.
+    pub fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String> {
+        self.backend.events(host)
+    }
+
+    /// The bytes the database takes now.
+    pub fn size_bytes(&self) -> Result<u64, String> {
+        self.backend.size_bytes()
+    }
+
+    pub fn location(&self) -> String {
+        self.backend.location()
+    }
+
+    fn encode(&self, record: &[u8]) -> Result<super::codec::Encoded, String> {
+        let (encoded, trained) = self.codec.encode(record);
+        if let Some((id, bytes)) = trained {
+            // Stored before any record uses it.
+            match self.write(Op::Dictionary {
+                id,
+                bytes: bytes.clone(),
+            }) {
+                Ok(()) => self.codec.adopt(id, &bytes),
+                Err(e) => log::warn!("a record dictionary was not stored: {e}"),
+            }
+        }
+        Ok(encoded)
+    }
+
+    fn decode_all(&self, encoded: Vec<super::codec::Encoded>) -> Result<Vec<Vec<u8>>, String> {
+        if encoded.iter().any(|e| !self.codec.knows(e.codec)) {
+            // Another process stored a dictionary since this one opened the database.
+            for (id, bytes) in self.backend.dictionaries()? {
+                if !self.codec.knows(id) {
+                    self.codec.know(id, &bytes);
+                }
+            }
+        }
+        encoded
+            .into_iter()
+            .map(|e| self.codec.decode(e))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{}: {e}", self.backend.location()))
+    }
+}
+
+/// One device's records in the host database.
+pub struct DeviceStorage {
+    store: Arc<HostStore>,
+    owner: Owner,
+    read_only: bool,
+}
+
+impl DeviceStorage {
+    fn writable(&self) -> Result<(), String> {
+        if self.read_only {
+            Err("the host database is open for reading only".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn warn(&self, what: &str, e: String) {
+        log::warn!("device {}: {what}: {e}", self.owner.device);
+    }
+}
+
+impl Storage for DeviceStorage {
+    fn append(&self, key: &str, record: &[u8]) -> Result<(), String> {
+        self.writable()?;
+        let record = self.store.encode(record)?;
+        self.store.write(Op::Append {
+            owner: self.owner.clone(),
+            key: key.into(),
+            record,
+        })
+    }
+
+    fn records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
+        let encoded = self.store.backend.records(&self.owner, key)?;
+        self.store.decode_all(encoded)
+    }
+
+    fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
+        self.writable()?;
+        let records = records
+            .iter()
+            .map(|r| self.store.encode(r))
+            .collect::<Result<_, _>>()?;
+        self.store.write(Op::Replace {
+            owner: self.owner.clone(),
+            key: key.into(),
+            records,
+        })
+    }
+
+    fn environment(&self) -> Option<Environment> {
+        self.store
+            .backend
+            .environment(&self.owner)
+            .unwrap_or_else(|e| {
+                self.warn("the environment could not be read", e);
+                None
+            })
+    }
+
+    fn save_environment(&self, environment: Environment) {
+        if self.read_only {
+            return;
+        }
+        if let Err(e) = self.store.write(Op::Environment {
+            owner: self.owner.clone(),
+            environment,
+        }) {
+            self.warn("the environment was not saved", e);
+        }
+    }
+
+    fn hold_event(&self, event_json: &str) {
+        if self.read_only {
+            return;
+        }
+        if let Err(e) = self.store.write(Op::HoldEvent {
+            owner: self.owner.clone(),
+            event: event_json.into(),
+            keep: super::HELD_EVENTS,
+        }) {
+            self.warn("the server could not keep an event", e);
+        }
+    }
+
+    fn held_events(&self) -> Vec<String> {
+        self.store
+            .backend
+            .held_events(&self.owner)
+            .unwrap_or_else(|e| {
+                self.warn("the server's events could not be read", e);
+                Vec::new()
+            })
+    }
+
+    fn release_held_events(&self) {
+        if self.read_only {
+            return;
+        }
+        if let Err(e) = self.store.write(Op::ReleaseHeldEvents {
+            owner: self.owner.clone(),
+        }) {
+            self.warn("the held events were not released", e);
+        }
+    }
+}
