@@ -35,6 +35,9 @@ struct Cli {
     /// Devices in the fleet story.
     #[arg(long, default_value_t = 100_000)]
     fleet_devices: usize,
+    /// Devices of the hierarchy (on PostgreSQL), 100,000 a server.
+    #[arg(long, default_value_t = 1_000_000)]
+    hierarchy_devices: usize,
     /// Fewer, shorter repetitions (noisier), for tests.
     #[arg(long)]
     quick: bool,
@@ -223,6 +226,21 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let last_restore = restore_curve.last().cloned().unwrap_or_default();
     let (console_page_ms_p50, console_slowest_page_ms) =
         console::page_ms(plugin, cli.fleet_devices, if quick { 3 } else { 15 })?;
+    let (fleet_story_sqlite_s, db_bytes_per_device) =
+        uptime::fleet_story_sqlite(&path, cli.fleet_devices)?;
+    let cluster = host_sim::pg_cluster::TempCluster::start("bench")?;
+    let (fleet_story_postgres_s, postgres_bytes_per_device) =
+        uptime::fleet_story_postgres(&path, cli.fleet_devices, &cluster)?;
+    let hierarchy = uptime::hierarchy(
+        &path,
+        if quick {
+            2 * cli.fleet_devices
+        } else {
+            cli.hierarchy_devices
+        },
+        &cluster,
+    )?;
+    drop(cluster);
     let figures = report::Report {
         abi_lookup_ns,
         inproc_lookup_ns,
@@ -238,6 +256,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         )?,
         fleet_devices: story.devices,
         fleet_story_s: story.story_s,
+        story_ratio_to_reference: story.story_s / report::REFERENCE_STORY_S,
         fleet_peak_rss_mib: story.peak_rss_mib,
         miss_requests,
         miss_total_ms,
@@ -260,7 +279,16 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             if quick { 20_000 } else { 200_000 },
             if quick { 100_000 } else { 1_000_000 },
         )?,
-        fleet_story_db_s: uptime::fleet_story_db_s(&path, cli.fleet_devices)?,
+        fleet_story_sqlite_s,
+        db_bytes_per_device,
+        fleet_story_postgres_s,
+        postgres_bytes_per_device,
+        hierarchy_servers: hierarchy.servers,
+        hierarchy_devices: hierarchy.devices,
+        hierarchy_story_s: hierarchy.story_s,
+        hierarchy_peak_rss_mib: hierarchy.peak_rss_mib,
+        hierarchy_total_rss_mib: hierarchy.total_rss_mib,
+        hierarchy_db_bytes_per_device: hierarchy.db_bytes as f64 / hierarchy.devices.max(1) as f64,
         console_devices: cli.fleet_devices,
         console_page_ms_p50,
         console_slowest_page_ms,

@@ -1,7 +1,7 @@
 //! Months of uptime: what a restart costs after a long history, how much storage that
 //! history takes, how a long scenario runs, and whether memory grows with lookups.
 
-use std::{hint::black_box, sync::Arc, time::Instant};
+use std::{hint::black_box, path::Path, sync::Arc, time::Instant};
 
 use host_sim::{
     network::DatabaseSpec,
@@ -187,18 +187,74 @@ pub fn rss_per_lookup(plugin: Plugin, warm_up: usize, lookups: usize) -> Result<
     Ok(after.saturating_sub(before) as f64 / lookups as f64)
 }
 
-/// The fleet story with the devices' records in a host database, in a process of its own:
-/// seconds.
-pub fn fleet_story_db_s(plugin_path: &std::path::Path, devices: usize) -> Result<f64, String> {
+/// The fleet story with the devices' records in an SQLite host database, in a process of
+/// its own: seconds, and the bytes of the file per device once the process ended (its WAL
+/// checkpointed into it).
+pub fn fleet_story_sqlite(plugin_path: &Path, devices: usize) -> Result<(f64, f64), String> {
     let dir = std::env::temp_dir().join(format!("ksn-bench-db-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let db = dir.join("host.db");
     let story = crate::fleet::story_with(plugin_path, devices, Some(&db));
+    let bytes: u64 = std::fs::read_dir(&dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     let _ = std::fs::remove_dir_all(&dir);
     let story = story?;
     if !story.passed {
-        return Err("the fleet story on a database did not leave every device as expected".into());
+        return Err("the fleet story on SQLite did not leave every device as expected".into());
     }
-    Ok(story.story_s)
+    Ok((story.story_s, bytes as f64 / devices.max(1) as f64))
+}
+
+/// The same on PostgreSQL (a throwaway cluster): seconds, and bytes per device.
+pub fn fleet_story_postgres(
+    plugin_path: &Path,
+    devices: usize,
+    cluster: &host_sim::pg_cluster::TempCluster,
+) -> Result<(f64, f64), String> {
+    let url = cluster.url("bench_story");
+    let story = crate::fleet::story_with(plugin_path, devices, Some(Path::new(&url)))?;
+    if !story.passed {
+        return Err("the fleet story on PostgreSQL did not leave every device as expected".into());
+    }
+    let bytes = host_sim::storage::HostStore::open(Path::new(&url))?.size_bytes()?;
+    Ok((story.story_s, bytes as f64 / devices.max(1) as f64))
+}
+
+/// A hierarchy of servers on PostgreSQL, as `host-sim fleet --servers` runs it (the
+/// host-sim beside this executable).
+pub fn hierarchy(
+    plugin_path: &Path,
+    devices: usize,
+    cluster: &host_sim::pg_cluster::TempCluster,
+) -> Result<host_sim::hierarchy::HierarchyReport, String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("host-sim");
+    if !exe.is_file() {
+        return Err(format!(
+            "{}: not built (cargo build --release builds it)",
+            exe.display()
+        ));
+    }
+    let servers = devices.div_ceil(host_sim::hierarchy::MOST_PER_SERVER).max(2);
+    let report = host_sim::hierarchy::run(
+        &exe,
+        Some(plugin_path),
+        servers,
+        devices,
+        Path::new(&cluster.url("bench")),
+        &|_| {},
+    )?;
+    if !report.passed {
+        return Err(format!(
+            "the hierarchy did not leave every device as expected: {}",
+            host_sim::hierarchy::text(&report)
+        ));
+    }
+    Ok(report)
 }

@@ -35,11 +35,19 @@ fn the_json_report_has_every_figure() {
         "long_run_steps_per_s",
         "long_run_growth_20k_over_5k",
         "rss_bytes_per_lookup",
-        "fleet_story_db_s",
+        "story_ratio_to_reference",
+        "fleet_story_sqlite_s",
+        "fleet_story_postgres_s",
+        "db_bytes_per_device",
+        "hierarchy_devices",
+        "hierarchy_story_s",
+        "hierarchy_peak_rss_mib",
     ] {
         assert!(report[key].is_number(), "{key} missing: {report}");
     }
     assert_eq!(report["fleet_devices"], 500);
+    // The primary counts every device of its secondaries (two of 500).
+    assert_eq!(report["hierarchy_devices"], 1000);
     // Concurrent lookups of the same file share one request: exactly one per file.
     assert_eq!(report["miss_requests"], 100);
     // A withdrawal waits for the affected sends in flight (2 s), not for others.

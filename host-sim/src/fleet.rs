@@ -240,6 +240,13 @@ pub fn run(
     debug_assert_eq!(story.phases.len(), PHASES);
     let passed = story.phases.iter().all(|p| p.wrong == 0);
     let statuses = story.world.status_counts();
+    // The server's statuses, for a primary server reading this one's database.
+    if let Some(db) = &story.world.database {
+        let rows = (0..story.world.devices.len())
+            .map(|i| (i, story.world.status_of(i).0.as_str()))
+            .collect();
+        db.store.save_statuses(&db.host, rows)?;
+    }
     Ok(FleetReport {
         devices,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -8,6 +8,7 @@ pub mod consumers;
 pub mod crash;
 pub mod editor;
 pub mod fleet;
+pub mod hierarchy;
 pub mod network;
 pub mod pg_cluster;
 pub mod reference;

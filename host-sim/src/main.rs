@@ -63,7 +63,7 @@ enum Command {
         /// Also write the results as JUnit XML, for CI systems.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
-        /// Keep the devices' records in this SQLite database (each scenario under its own
+        /// Keep the devices' records in this database (an SQLite file, or a postgres:// URL) (each scenario under its own
         /// name, starting from nothing) instead of in memory.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
@@ -81,7 +81,7 @@ enum Command {
         /// How many devices.
         #[arg(long, default_value_t = 1)]
         devices: usize,
-        /// Keep the devices' records, environment and time in this SQLite database, so that
+        /// Keep the devices' records, environment and time in this database (an SQLite file or a postgres:// URL), so that
         /// a later session on the same file finds them as this one left them.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
@@ -103,7 +103,7 @@ enum Command {
         /// How many devices, without a scenario.
         #[arg(long, default_value_t = 1)]
         devices: usize,
-        /// Keep the devices' records and the server's events in this SQLite database.
+        /// Keep the devices' records and the server's events in this database (an SQLite file or a postgres:// URL).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
         /// The port (0: any free one).
@@ -117,7 +117,7 @@ enum Command {
     /// Print each device's consent history from a host database: every acceptance and
     /// withdrawal, with its time, statement and version, and who made it.
     Audit {
-        /// The SQLite database (`--db` of run, shell or fleet).
+        /// The host database, a file or a postgres:// URL (`--db` of run, shell or fleet).
         #[arg(long, value_name = "FILE")]
         db: PathBuf,
         /// Print the history as JSON.
@@ -127,7 +127,7 @@ enum Command {
     /// List the events a host database's server kept (`--db` of run, shell or fleet), oldest
     /// first, with filters.
     Events {
-        /// The SQLite database.
+        /// The host database, a file or a postgres:// URL.
         #[arg(long, value_name = "FILE")]
         db: PathBuf,
         /// Only this host's (a scenario's file, `shell`, `fleet`).
@@ -181,12 +181,22 @@ enum Command {
         /// How many devices.
         #[arg(long, default_value_t = 1000)]
         devices: usize,
-        /// Keep the devices' records in this SQLite database (the fleet starts from nothing).
-        #[arg(long, value_name = "FILE")]
+        /// Keep the devices' records in this database (the fleet starts from nothing): an
+        /// SQLite file, or a postgres:// URL. With --servers: a folder of SQLite files (one a
+        /// server), or a postgres:// URL (one schema a server).
+        #[arg(long, value_name = "FILE|URL")]
         db: Option<PathBuf>,
         /// Print the report (each phase timed and checked) as one JSON object.
         #[arg(long)]
         json: bool,
+        /// A hierarchy: this many secondary servers, each a process with its share of
+        /// --devices (at most 100,000 each) and its part of --db, under a primary that
+        /// counts them through the database.
+        #[arg(long, value_name = "S")]
+        servers: Option<usize>,
+        /// The server's name in the database (a secondary's, given by its primary).
+        #[arg(long, hide = true, default_value = "fleet")]
+        server: String,
     },
 }
 
@@ -470,7 +480,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::Audit { db, json } => {
             let plugin = load(cli)?;
-            if !db.exists() {
+            if !db.exists() && !host_sim::storage::is_postgres(&db.to_string_lossy()) {
                 return Err(Failure(2, format!("--db {}: no such file", db.display())));
             }
             let store = open_database(db)?;
@@ -497,7 +507,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             until,
             json,
         } => {
-            if !db.exists() {
+            if !db.exists() && !host_sim::storage::is_postgres(&db.to_string_lossy()) {
                 return Err(Failure(2, format!("--db {}: no such file", db.display())));
             }
             let importance = match importance {
@@ -545,7 +555,52 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fleet { devices, json, db } => {
+        Command::Fleet {
+            devices,
+            json,
+            db,
+            servers: Some(servers),
+            ..
+        } => {
+            let plugin = loader::locate(cli.plugin.as_deref())
+                .map_err(|e| Failure::load(e, cli.verbose))?;
+            let Some(db) = db else {
+                return Err(Failure(
+                    2,
+                    "--servers: needs --db (a folder for SQLite files, or a postgres:// URL)"
+                        .into(),
+                ));
+            };
+            host_sim::hierarchy::shares(*servers, *devices).map_err(|e| Failure(2, e))?;
+            let exe = std::env::current_exe().map_err(|e| Failure(1, e.to_string()))?;
+            let progress = progress_bar(*servers as u64, "servers");
+            progress.set_message("the story on every server");
+            let report = host_sim::hierarchy::run(&exe, Some(&plugin), *servers, *devices, db, &|_| {
+                progress.inc(1)
+            })
+            .map_err(|e| Failure(1, e))?;
+            progress.finish_and_clear();
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serialises")
+                );
+            } else {
+                print!("{}", host_sim::hierarchy::text(&report));
+            }
+            Ok(if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Fleet {
+            devices,
+            json,
+            db,
+            server,
+            ..
+        } => {
             let plugin = load(cli)?;
             if *devices == 0 {
                 return Err(Failure(2, "--devices: must be at least 1".into()));
@@ -553,10 +608,10 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let database = match db {
                 Some(path) => {
                     let store = open_database(path)?;
-                    store.clear_host("fleet").map_err(|e| Failure(1, e))?;
+                    store.clear_host(server).map_err(|e| Failure(1, e))?;
                     Some(world::HostDatabase {
                         store,
-                        host: "fleet".into(),
+                        host: server.clone(),
                     })
                 }
                 None => None,

@@ -28,7 +28,8 @@ fn find_bin() -> Result<PathBuf, String> {
             Ok(dir)
         } else {
             Err(format!(
-                "KSN_PG_BIN={}: initdb and pg_ctl are not there",
+                "KSN_PG_BIN={}: initdb and pg_ctl are not there (they come with the Debian \
+                 package {DEBIAN_PACKAGE}: apt-get install -y {DEBIAN_PACKAGE})",
                 dir.display()
             ))
         };

@@ -84,10 +84,16 @@ pub enum Op {
     ClearHost {
         host: String,
     },
+    /// Every device's status as the server shows it (replacing the host's last).
+    Statuses {
+        host: String,
+        rows: Vec<(i64, &'static str)>,
+    },
 }
 
 /// The tables a store clears for a host, and the ones it creates.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
+    "statuses",
     "records",
     "devices",
     "hosts",
@@ -115,6 +121,10 @@ pub trait Backend: Send + Sync {
     fn policy(&self, host: &str) -> Result<Option<String>, String>;
     fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String>;
     fn dictionaries(&self) -> Result<Vec<(u32, Vec<u8>)>, String>;
+    /// How many devices of `host` have each status (as last saved).
+    fn status_counts(&self, host: &str) -> Result<Vec<(String, u64)>, String>;
+    /// How many events of `host` the server keeps, by importance and type.
+    fn event_counts(&self, host: &str) -> Result<Vec<(String, String, u64)>, String>;
     /// The bytes the database takes on disk now, for the tables of this store.
     fn size_bytes(&self) -> Result<u64, String>;
     /// Where the data is, for messages.

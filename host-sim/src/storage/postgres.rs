@@ -61,6 +61,12 @@ const SCHEMA: &str = "
         body TEXT,
         PRIMARY KEY (host, id)
     );
+    CREATE TABLE IF NOT EXISTS statuses (
+        host TEXT NOT NULL,
+        device BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (host, device)
+    );
     CREATE TABLE IF NOT EXISTS dictionaries (
         id BIGINT PRIMARY KEY,
         bytes BYTEA NOT NULL
@@ -368,6 +374,16 @@ fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Er
                 &[host, &(*ms as i64)],
             )?;
         }
+        Op::Statuses { host, rows } => {
+            tx.execute("DELETE FROM statuses WHERE host = $1", &[host])?;
+            let devices: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            let statuses: Vec<&str> = rows.iter().map(|r| r.1).collect();
+            tx.execute(
+                "INSERT INTO statuses (host, device, status)
+                 SELECT $1::text, * FROM unnest($2::bigint[], $3::text[])",
+                &[host, &devices, &statuses],
+            )?;
+        }
         Op::ClearHost { host } => {
             for table in TABLES {
                 tx.execute(&format!("DELETE FROM {table} WHERE host = $1"), &[host])?;
@@ -537,6 +553,33 @@ impl Backend for PostgresBackend {
             Ok(rows
                 .iter()
                 .map(|row| (row.get::<_, i64>(0) as u32, row.get(1)))
+                .collect())
+        })
+    }
+
+    fn status_counts(&self, host: &str) -> Result<Vec<(String, u64)>, String> {
+        self.read(|c| {
+            let rows = c.client.query(
+                "SELECT status, COUNT(*) FROM statuses WHERE host = $1 GROUP BY status",
+                &[&host],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| (row.get(0), row.get::<_, i64>(1) as u64))
+                .collect())
+        })
+    }
+
+    fn event_counts(&self, host: &str) -> Result<Vec<(String, String, u64)>, String> {
+        self.read(|c| {
+            let rows = c.client.query(
+                "SELECT importance, type, COUNT(*) FROM server_events WHERE host = $1
+                 GROUP BY importance, type ORDER BY importance, type",
+                &[&host],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| (row.get(0), row.get(1), row.get::<_, i64>(2) as u64))
                 .collect())
         })
     }

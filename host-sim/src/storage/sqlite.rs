@@ -58,6 +58,12 @@ const SCHEMA: &str = "
         body TEXT,
         PRIMARY KEY (host, id)
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS statuses (
+        host TEXT NOT NULL,
+        device INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (host, device)
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS dictionaries (
         id INTEGER PRIMARY KEY,
         bytes BLOB NOT NULL
@@ -251,6 +257,16 @@ fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
             )?
             .execute(params![host, *ms as i64])?;
         }
+        Op::Statuses { host, rows } => {
+            c.prepare_cached("DELETE FROM statuses WHERE host = ?1")?
+                .execute([host])?;
+            let mut insert = c.prepare_cached(
+                "INSERT INTO statuses (host, device, status) VALUES (?1, ?2, ?3)",
+            )?;
+            for (device, status) in rows {
+                insert.execute(params![host, device, status])?;
+            }
+        }
         Op::ClearHost { host } => {
             for table in TABLES {
                 c.execute(&format!("DELETE FROM {table} WHERE host = ?1"), [host])?;
@@ -395,6 +411,31 @@ impl Backend for SqliteBackend {
         self.read(|c| {
             let mut statement = c.prepare("SELECT id, bytes FROM dictionaries")?;
             let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    fn status_counts(&self, host: &str) -> Result<Vec<(String, u64)>, String> {
+        self.read(|c| {
+            let mut statement = c.prepare(
+                "SELECT status, COUNT(*) FROM statuses WHERE host = ?1 GROUP BY status",
+            )?;
+            let rows = statement.query_map([host], |row| {
+                Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn event_counts(&self, host: &str) -> Result<Vec<(String, String, u64)>, String> {
+        self.read(|c| {
+            let mut statement = c.prepare(
+                "SELECT importance, type, COUNT(*) FROM server_events WHERE host = ?1
+                 GROUP BY importance, type ORDER BY importance, type",
+            )?;
+            let rows = statement.query_map([host], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+            })?;
             rows.collect()
         })
     }

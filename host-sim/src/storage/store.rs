@@ -142,6 +142,24 @@ impl HostStore {
         self.backend.events(host)
     }
 
+    /// Saves every device's status as the server shows it now.
+    pub fn save_statuses(&self, host: &str, rows: Vec<(usize, &'static str)>) -> Result<(), String> {
+        self.write(Op::Statuses {
+            host: host.into(),
+            rows: rows.into_iter().map(|(d, s)| (d as i64, s)).collect(),
+        })
+    }
+
+    /// How many devices of `host` had each status when last saved.
+    pub fn status_counts(&self, host: &str) -> Result<Vec<(String, u64)>, String> {
+        self.backend.status_counts(host)
+    }
+
+    /// How many events of `host` the server keeps, by importance and type.
+    pub fn event_counts(&self, host: &str) -> Result<Vec<(String, String, u64)>, String> {
+        self.backend.event_counts(host)
+    }
+
     /// The bytes the database takes now.
     pub fn size_bytes(&self) -> Result<u64, String> {
         self.backend.size_bytes()
