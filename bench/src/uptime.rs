@@ -241,7 +241,9 @@ pub fn hierarchy(
             exe.display()
         ));
     }
-    let servers = devices.div_ceil(host_sim::hierarchy::MOST_PER_SERVER).max(2);
+    let servers = devices
+        .div_ceil(host_sim::hierarchy::MOST_PER_SERVER)
+        .max(2);
     let report = host_sim::hierarchy::run(
         &exe,
         Some(plugin_path),

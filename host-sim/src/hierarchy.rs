@@ -94,7 +94,7 @@ pub fn shares(servers: usize, devices: usize) -> Result<Vec<usize>, String> {
             shares[0]
         ));
     }
-    if shares.iter().any(|&n| n == 0) {
+    if shares.contains(&0) {
         return Err(format!(
             "--devices {devices} over --servers {servers}: a server would have none"
         ));
@@ -127,7 +127,14 @@ pub fn run(
                 command.arg("--plugin").arg(plugin);
             }
             command
-                .args(["fleet", "--json", "--devices", &n.to_string(), "--server", &name])
+                .args([
+                    "fleet",
+                    "--json",
+                    "--devices",
+                    &n.to_string(),
+                    "--server",
+                    &name,
+                ])
                 .arg("--db")
                 .arg(location_of(db, &name))
                 .stdin(Stdio::null())
@@ -290,7 +297,10 @@ mod tests {
     #[test]
     fn each_secondary_has_its_own_schema_or_file() {
         assert_eq!(
-            location_of(Path::new("postgresql:///postgres?host=/tmp/x&schema=a"), "server_02"),
+            location_of(
+                Path::new("postgresql:///postgres?host=/tmp/x&schema=a"),
+                "server_02"
+            ),
             PathBuf::from("postgresql:///postgres?host=/tmp/x&schema=server_02")
         );
         assert_eq!(

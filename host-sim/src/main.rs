@@ -562,8 +562,8 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             servers: Some(servers),
             ..
         } => {
-            let plugin = loader::locate(cli.plugin.as_deref())
-                .map_err(|e| Failure::load(e, cli.verbose))?;
+            let plugin =
+                loader::locate(cli.plugin.as_deref()).map_err(|e| Failure::load(e, cli.verbose))?;
             let Some(db) = db else {
                 return Err(Failure(
                     2,
@@ -575,10 +575,11 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let exe = std::env::current_exe().map_err(|e| Failure(1, e.to_string()))?;
             let progress = progress_bar(*servers as u64, "servers");
             progress.set_message("the story on every server");
-            let report = host_sim::hierarchy::run(&exe, Some(&plugin), *servers, *devices, db, &|_| {
-                progress.inc(1)
-            })
-            .map_err(|e| Failure(1, e))?;
+            let report =
+                host_sim::hierarchy::run(&exe, Some(&plugin), *servers, *devices, db, &|_| {
+                    progress.inc(1)
+                })
+                .map_err(|e| Failure(1, e))?;
             progress.finish_and_clear();
             if *json {
                 println!(

@@ -42,7 +42,10 @@ fn the_store_keeps_records_environments_and_order(url: &str) {
         let a = store.device("shell", 0);
         a.append("journal", b"one").unwrap();
         a.append("journal", b"two").unwrap();
-        store.device("shell", 1).append("journal", b"other").unwrap();
+        store
+            .device("shell", 1)
+            .append("journal", b"other")
+            .unwrap();
         a.save_environment(Environment {
             private_ksn: true,
             license: LicenseState::EXPIRED,
@@ -61,7 +64,10 @@ fn the_store_keeps_records_environments_and_order(url: &str) {
                     }
                     let records = storage.records("journal").unwrap();
                     assert_eq!(records.len(), 100);
-                    assert_eq!(records[99], format!("{{\"device\":{device},\"change\":99}}").as_bytes());
+                    assert_eq!(
+                        records[99],
+                        format!("{{\"device\":{device},\"change\":99}}").as_bytes()
+                    );
                 });
             }
         });
@@ -93,7 +99,10 @@ fn the_store_keeps_records_environments_and_order(url: &str) {
         .is_err());
     store.clear_host("shell").unwrap();
     assert!(a.records("journal").unwrap().is_empty());
-    assert_eq!(store.device("fleet", 20).records("journal").unwrap().len(), 100);
+    assert_eq!(
+        store.device("fleet", 20).records("journal").unwrap().len(),
+        100
+    );
     assert!(store.size_bytes().unwrap() > 0);
 }
 
@@ -114,7 +123,15 @@ fn a_second_session_finds_the_acceptance_and_audit_and_events_read_it(url: &str)
     assert_eq!(histories[0]["host"], "shell");
     assert_eq!(histories[0]["records"][0]["statement"], "private_ksn");
     let (code, events, err) = host_sim(
-        &["events", "--db", url, "--importance", "critical", "--type", "task_error"],
+        &[
+            "events",
+            "--db",
+            url,
+            "--importance",
+            "critical",
+            "--type",
+            "task_error",
+        ],
         "",
     );
     assert_eq!(code, 0, "{err}");
@@ -128,7 +145,16 @@ fn the_fleet_story_and_a_hierarchy_run_on_it(cluster: &TempCluster) {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["passed"], true);
     let (code, out, err) = host_sim(
-        &["fleet", "--servers", "3", "--devices", "900", "--json", "--db", &cluster.url("x")],
+        &[
+            "fleet",
+            "--servers",
+            "3",
+            "--devices",
+            "900",
+            "--json",
+            "--db",
+            &cluster.url("x"),
+        ],
         "",
     );
     assert_eq!(code, 0, "{out}{err}");
@@ -165,6 +191,8 @@ fn the_host_database_in_postgresql() {
     );
     the_fleet_story_and_a_hierarchy_run_on_it(&cluster);
     // A bad schema name is refused before anything is written.
-    let bad = HostStore::open(Path::new(&cluster.url("x;drop"))).err().unwrap();
+    let bad = HostStore::open(Path::new(&cluster.url("x;drop")))
+        .err()
+        .unwrap();
     assert!(bad.contains("schema=x;drop"), "{bad}");
 }

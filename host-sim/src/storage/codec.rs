@@ -161,9 +161,9 @@ impl Codec {
             (j < SAMPLE as u64).then_some(j as usize)
         };
         // At 1,024 records, then at each fourfold.
-        let training = n % FIRST_TRAINING == 0 && {
+        let training = n.is_multiple_of(FIRST_TRAINING) && {
             let m = n / FIRST_TRAINING;
-            m.is_power_of_two() && m.trailing_zeros() % 2 == 0
+            m.is_power_of_two() && m.trailing_zeros().is_multiple_of(2)
         };
         if slot.is_none() && !training {
             return None;
@@ -241,7 +241,7 @@ mod tests {
     fn record(i: u64) -> Vec<u8> {
         format!(
             r#"{{"next_seq":{i},"state":{{"private_ksn":{},"license":"valid","policy":[{{"path":"data_handling.ksn_statement_accepted","value":true,"locked":true}}]}}}}"#,
-            i % 2 == 0
+            i.is_multiple_of(2)
         )
         .into_bytes()
     }

@@ -215,17 +215,21 @@ const ENVIRONMENTS: &str = "INSERT INTO devices (host, device, private_ksn, lice
     ON CONFLICT (host, device) DO UPDATE
     SET private_ksn = excluded.private_ksn, license = excluded.license";
 
-/// How many ops from `ops[0]` one array statement takes: the run of ops `take` accepts,
-/// up to the first that would address an owner twice (one statement cannot write one row
+/// The row an append or environment save writes (one statement cannot write one row
 /// twice).
-fn run_of<'a>(ops: &'a [Op], take: impl Fn(&'a Op) -> Option<(&'a Owner, &'a str)>) -> usize {
-    let mut seen = HashSet::new();
-    ops.iter()
-        .take_while(|op| take(op).is_some_and(|key| seen.insert(key)))
-        .count()
+fn row_of(op: &Op) -> (&Owner, &str) {
+    match op {
+        Op::Append { owner, key, .. } => (owner, key),
+        Op::Environment { owner, .. } => (owner, ""),
+        _ => unreachable!("only appends and environment saves are grouped"),
+    }
 }
 
-fn apply_appends(tx: &mut postgres::Transaction<'_>, ops: &[Op]) -> Result<(), postgres::Error> {
+fn groupable(op: &Op) -> bool {
+    matches!(op, Op::Append { .. } | Op::Environment { .. })
+}
+
+fn apply_appends(tx: &mut postgres::Transaction<'_>, ops: &[&Op]) -> Result<(), postgres::Error> {
     let (mut hosts, mut devices, mut keys, mut codecs, mut bytes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for op in ops {
@@ -243,7 +247,7 @@ fn apply_appends(tx: &mut postgres::Transaction<'_>, ops: &[Op]) -> Result<(), p
 
 fn apply_environments(
     tx: &mut postgres::Transaction<'_>,
-    ops: &[Op],
+    ops: &[&Op],
 ) -> Result<(), postgres::Error> {
     let (mut hosts, mut devices, mut private, mut licenses) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -261,8 +265,8 @@ fn apply_environments(
 
 fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Error> {
     match op {
-        Op::Append { .. } => apply_appends(tx, std::slice::from_ref(op))?,
-        Op::Environment { .. } => apply_environments(tx, std::slice::from_ref(op))?,
+        Op::Append { .. } => apply_appends(tx, &[op])?,
+        Op::Environment { .. } => apply_environments(tx, &[op])?,
         Op::Replace {
             owner,
             key,
@@ -403,26 +407,36 @@ impl Committer for PostgresCommitter {
             .map_err(failed(label))?;
         let mut at = 0;
         while at < ops.len() {
-            let rest = &ops[at..];
-            let appends = run_of(rest, |op| match op {
-                Op::Append { owner, key, .. } => Some((owner, key)),
-                _ => None,
-            });
-            let environments = run_of(rest, |op| match op {
-                Op::Environment { owner, .. } => Some((owner, "")),
-                _ => None,
-            });
-            let taken = if appends > 0 {
-                apply_appends(&mut tx, &rest[..appends]).map_err(failed(label))?;
-                appends
-            } else if environments > 0 {
-                apply_environments(&mut tx, &rest[..environments]).map_err(failed(label))?;
-                environments
-            } else {
-                apply(&mut tx, &rest[0]).map_err(failed(label))?;
-                1
-            };
-            at += taken;
+            // A segment: the appends and environment saves up to the next other write.
+            // They write two tables, each row of its own device: one statement a table,
+            // and a device's second write to a row in a later one, in order.
+            let end = ops[at..]
+                .iter()
+                .position(|op| !groupable(op))
+                .map_or(ops.len(), |n| at + n);
+            if end == at {
+                apply(&mut tx, &ops[at]).map_err(failed(label))?;
+                at += 1;
+                continue;
+            }
+            for appends in [true, false] {
+                let mut pending: Vec<&Op> = ops[at..end]
+                    .iter()
+                    .filter(|op| matches!(op, Op::Append { .. }) == appends)
+                    .collect();
+                while !pending.is_empty() {
+                    let mut seen = HashSet::new();
+                    let (now, later): (Vec<&Op>, Vec<&Op>) =
+                        pending.into_iter().partition(|op| seen.insert(row_of(op)));
+                    if appends {
+                        apply_appends(&mut tx, &now).map_err(failed(label))?;
+                    } else {
+                        apply_environments(&mut tx, &now).map_err(failed(label))?;
+                    }
+                    pending = later;
+                }
+            }
+            at = end;
         }
         tx.commit().map_err(failed(label))
     }

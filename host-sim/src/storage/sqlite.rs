@@ -417,9 +417,8 @@ impl Backend for SqliteBackend {
 
     fn status_counts(&self, host: &str) -> Result<Vec<(String, u64)>, String> {
         self.read(|c| {
-            let mut statement = c.prepare(
-                "SELECT status, COUNT(*) FROM statuses WHERE host = ?1 GROUP BY status",
-            )?;
+            let mut statement =
+                c.prepare("SELECT status, COUNT(*) FROM statuses WHERE host = ?1 GROUP BY status")?;
             let rows = statement.query_map([host], |row| {
                 Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
             })?;

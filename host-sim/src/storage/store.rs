@@ -143,7 +143,11 @@ impl HostStore {
     }
 
     /// Saves every device's status as the server shows it now.
-    pub fn save_statuses(&self, host: &str, rows: Vec<(usize, &'static str)>) -> Result<(), String> {
+    pub fn save_statuses(
+        &self,
+        host: &str,
+        rows: Vec<(usize, &'static str)>,
+    ) -> Result<(), String> {
         self.write(Op::Statuses {
             host: host.into(),
             rows: rows.into_iter().map(|(d, s)| (d as i64, s)).collect(),
