@@ -225,8 +225,8 @@ pub fn fleet_story_postgres(
     Ok((story.story_s, bytes as f64 / devices.max(1) as f64))
 }
 
-/// A hierarchy of servers on PostgreSQL, as `host-sim fleet --servers` runs it (the
-/// host-sim beside this executable).
+/// A hierarchy of servers on PostgreSQL, run by `host-sim fleet --servers` (the host-sim
+/// beside this executable) in a process of its own, so that the primary's RSS is its own.
 pub fn hierarchy(
     plugin_path: &Path,
     devices: usize,
@@ -244,14 +244,25 @@ pub fn hierarchy(
     let servers = devices
         .div_ceil(host_sim::hierarchy::MOST_PER_SERVER)
         .max(2);
-    let report = host_sim::hierarchy::run(
-        &exe,
-        Some(plugin_path),
-        servers,
-        devices,
-        Path::new(&cluster.url("bench")),
-        &|_| {},
-    )?;
+    let out = std::process::Command::new(&exe)
+        .arg("--plugin")
+        .arg(plugin_path)
+        .args(["fleet", "--json", "--servers", &servers.to_string()])
+        .args([
+            "--devices",
+            &devices.to_string(),
+            "--db",
+            &cluster.url("bench"),
+        ])
+        .output()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    let report: host_sim::hierarchy::HierarchyReport = serde_json::from_slice(&out.stdout)
+        .map_err(|e| {
+            format!(
+                "the hierarchy gave no report ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
     if !report.passed {
         return Err(format!(
             "the hierarchy did not leave every device as expected: {}",

@@ -10,7 +10,7 @@ use std::{
     time::Instant,
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     fleet::FleetReport,
@@ -21,7 +21,7 @@ use crate::{
 /// A secondary server manages at most this many devices.
 pub const MOST_PER_SERVER: usize = 100_000;
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct SecondaryReport {
     pub name: String,
     pub devices: usize,
@@ -37,7 +37,7 @@ pub struct SecondaryReport {
     pub consent_changes: u64,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct HierarchyReport {
     pub servers: usize,
     /// Every device the primary counts through the database.
