@@ -7,25 +7,13 @@ mod common;
 use std::{io::Write, path::Path, process::Stdio};
 
 fn shell(db: &Path, input: &str) -> (i32, String) {
-    let mut child = common::host_sim()
-        .args(["shell", "--db"])
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let args = [
+        std::ffi::OsStr::new("shell"),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ];
+    let (code, out, _) = common::host_sim_with_input(&args, input);
+    (code, out)
 }
 
 fn temporary(name: &str) -> std::path::PathBuf {

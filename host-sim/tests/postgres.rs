@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::{io::Write, path::Path, process::Stdio};
+use std::path::Path;
 
 use host_sim::{
     pg_cluster::{TempCluster, DEBIAN_PACKAGE},
@@ -15,25 +15,7 @@ use host_sim::{
 use plugin_api::LicenseState;
 
 fn host_sim(args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = common::host_sim()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::host_sim_with_input(args, input)
 }
 
 fn the_store_keeps_records_environments_and_order(url: &str) {

@@ -3,31 +3,14 @@
 
 mod common;
 
-use std::{io::Write, process::Stdio};
-
 fn session(input: &str) -> (i32, String) {
     session_on(1, input)
 }
 
 fn session_on(devices: usize, input: &str) -> (i32, String) {
-    let mut child = common::host_sim()
-        .args(["shell", "--devices", &devices.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let devices = devices.to_string();
+    let (code, out, _) = common::host_sim_with_input(&["shell", "--devices", &devices], input);
+    (code, out)
 }
 
 /// The output of command `n` (0-based) of a session.

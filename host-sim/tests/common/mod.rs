@@ -8,6 +8,33 @@ use host_sim::{
 };
 use plugin_api::loader::{self, LoadError, Plugin};
 
+/// `host-sim ARGS` with `input` on its standard input: exit code, stdout, stderr.
+pub fn host_sim_with_input<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    input: &str,
+) -> (i32, String, String) {
+    use std::{io::Write, process::Stdio};
+    let mut child = host_sim()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A cdylib cargo built beside this test binary (the plugin, or a fixture).
 pub fn artifact(lib_name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
