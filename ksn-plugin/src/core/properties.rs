@@ -813,8 +813,10 @@ impl Device {
                 | Op::HeldDetection(_)
         );
         // (A restart keeps what waits for a record of its own: Private KSN's deferred
-        // values; `explain` says so.)
-        if waits(&s.outcome) || (matches!(s.op, Op::Restart { .. }) && s.after.shows_waiting()) {
+        // values; `explain` says so. A held detection's own changes may wait too: their
+        // outcomes are its, not the step's.)
+        let waits_inside = matches!(s.op, Op::Restart { .. } | Op::HeldDetection(_));
+        if waits(&s.outcome) || (waits_inside && s.after.shows_waiting()) {
             self.rest_at = Some(step);
         } else if matches!(s.op, Op::Restart { .. })
             || s.logged_of("change_dropped").next().is_some()
@@ -1219,6 +1221,18 @@ fn found_sequences_keep_the_rules() {
                 entry("task.checksum_limit_enabled", json!(false), None),
                 entry("task.checksum_limit_mb", json!(270), Some(true)),
             ]),
+        ],
+        vec![
+            Op::SetPrivateKsn(true),
+            Op::PushPolicy(vec![
+                entry(KSN_BOX, json!(true), Some(false)),
+                entry(urls, json!(false), None),
+            ]),
+            Op::Start,
+            Op::Storage { fails: true },
+            Op::HeldDetection(Narrowing::PrivateKsnOn),
+            Op::Restart { mended: true },
+            Op::PushPolicy(vec![]),
         ],
     ];
     for ops in sequences {
