@@ -19,6 +19,8 @@ pub fn world(plugin: Plugin, devices: usize, real_latency: bool) -> Result<World
         plugin,
         &Setup {
             keep_events: false,
+            keep_history: false,
+            report_events: false,
             real_latency,
             ..Setup::new(devices)
         },

@@ -88,6 +88,18 @@ enum Internal {
     },
 }
 
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// How the long run's peak memory grows per step, from the shortest run to the longest.
+fn long_run_bytes_per_step(curve: &[report::RunPoint]) -> f64 {
+    match (curve.first(), curve.last()) {
+        (Some(a), Some(b)) if b.steps > a.steps => {
+            (b.peak_rss_mib - a.peak_rss_mib) * MIB / (b.steps - a.steps) as f64
+        }
+        _ => 0.0,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -119,7 +131,8 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         }
         Some(Internal::LongRun { steps }) => {
             let plugin = loader::load(&path).map_err(|e| e.to_string())?;
-            println!("{}", uptime::long_run_s(plugin, *steps)?);
+            let (seconds, peak_rss) = uptime::long_run_s(plugin, *steps)?;
+            println!("{seconds} {peak_rss}");
             return Ok(ExitCode::SUCCESS);
         }
         Some(Internal::FleetStory { devices, db }) => {
@@ -204,22 +217,23 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let long_run_curve = steps
         .iter()
         .map(|&steps| {
-            let seconds = median(
-                // Short runs are the noisiest: more of them.
-                (0..if quick {
-                    1
-                } else if steps <= 20_000 {
-                    11
-                } else {
-                    3
-                })
-                    .map(|_| uptime::long_run_in_own_process(&path, steps))
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
+            // Short runs are the noisiest: more of them.
+            let runs = (0..if quick {
+                1
+            } else if steps <= 20_000 {
+                11
+            } else {
+                3
+            })
+                .map(|_| uptime::long_run_in_own_process(&path, steps))
+                .collect::<Result<Vec<_>, _>>()?;
+            let seconds = median(runs.iter().map(|r| r.0).collect());
+            let peak_rss_mib = median(runs.iter().map(|r| r.1 as f64 / MIB).collect());
             Ok(report::RunPoint {
                 steps,
                 seconds,
                 steps_per_s: steps as f64 / seconds,
+                peak_rss_mib,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -273,6 +287,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         restore_curve,
         long_run_steps_per_s: long_run_curve.last().map_or(0.0, |p| p.steps_per_s),
         long_run_growth_20k_over_5k: long_run_curve[1].seconds / long_run_curve[0].seconds,
+        long_run_bytes_per_step: long_run_bytes_per_step(&long_run_curve),
         long_run_curve,
         rss_bytes_per_lookup: uptime::rss_per_lookup(
             plugin,

@@ -45,6 +45,9 @@ pub struct Report {
     pub long_run_curve: Vec<RunPoint>,
     /// Time of 20,000 steps over time of 5,000 (4 when linear).
     pub long_run_growth_20k_over_5k: f64,
+    /// How the long run's peak resident memory grows per step, from the shortest run of
+    /// the curve to the longest (the scenario's own steps included).
+    pub long_run_bytes_per_step: f64,
     /// Resident memory growth per lookup of a distinct file once the cache is full.
     pub rss_bytes_per_lookup: f64,
     /// The fleet story with every device's records in a host database: SQLite (the file's
@@ -82,6 +85,7 @@ pub struct RunPoint {
     pub steps: usize,
     pub seconds: f64,
     pub steps_per_s: f64,
+    pub peak_rss_mib: f64,
 }
 
 /// The story on 100,000 devices of the build before the fail-closed and uptime work
@@ -190,17 +194,20 @@ fn rows(r: &Report) -> Vec<Row> {
                 r.long_run_curve.last().map_or(0, |p| p.steps)
             ),
             format!(
-                "{:.0} steps/s; 20k/5k time {:.2} ({})",
+                "{:.0} steps/s; 20k/5k time {:.2}; {:.0} B of peak memory per step ({})",
                 r.long_run_steps_per_s,
                 r.long_run_growth_20k_over_5k,
+                r.long_run_bytes_per_step,
                 r.long_run_curve
                     .iter()
-                    .map(|p| format!("{}: {:.3} s", p.steps, p.seconds))
+                    .map(|p| format!("{}: {:.3} s, {:.0} MiB", p.steps, p.seconds, p.peak_rss_mib))
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
-            "≥ 50,000 steps/s (at 100,000), ≤ 5".into(),
-            r.long_run_steps_per_s >= 50_000.0 && r.long_run_growth_20k_over_5k <= 5.0,
+            "≥ 50,000 steps/s (at 100,000), ≤ 5, ≤ 1,024 B/step".into(),
+            r.long_run_steps_per_s >= 50_000.0
+                && r.long_run_growth_20k_over_5k <= 5.0
+                && r.long_run_bytes_per_step <= 1024.0,
         ),
         (
             "memory per lookup, cache full".into(),

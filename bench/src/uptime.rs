@@ -37,6 +37,8 @@ fn detecting_world(plugin: Plugin) -> Result<World, String> {
         plugin,
         &Setup {
             keep_events: false,
+            keep_history: false,
+            report_events: false,
             local_lists,
             ..Setup::new(1)
         },
@@ -93,8 +95,9 @@ pub fn restore_after_detections(
 }
 
 /// A single-device scenario of `steps` lookups, every other one a detection, run as
-/// `host-sim run` runs it (the watchdog included): seconds.
-pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<f64, String> {
+/// `host-sim run` runs it (the watchdog included): seconds, and the process's peak
+/// resident memory (bytes).
+pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<(f64, u64), String> {
     let trusted = "e99a18c428cb38d5f260853678922e03";
     let mut text = format!(
         r#"{{"name": "{steps} lookups", "local_lists": {{"files": {{"{DENIED}": "untrusted"}}}},
@@ -108,9 +111,12 @@ pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<f64, String> {
     }
     text.push_str("]}");
     let parsed = scenario::parse(&text)?;
+    // As `host-sim run`: the text goes once the steps are parsed.
+    drop(text);
     let options = runner::Options {
         watchdog: Some(runner::DEFAULT_WATCHDOG),
         database: None,
+        whole_timeline: false,
     };
     let started = Instant::now();
     let outcome = runner::run(plugin, &parsed, "long run", &default_ksn(), &options);
@@ -118,12 +124,15 @@ pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<f64, String> {
     if !outcome.passed {
         return Err(format!("the long run failed: {:?}", outcome.failure));
     }
-    Ok(elapsed)
+    Ok((elapsed, peak_rss_bytes()))
 }
 
 /// `long_run_s` in a process of its own (`ksn-bench long-run`), so that no earlier
 /// measurement's heap is in its way, as `host-sim run` would run it.
-pub fn long_run_in_own_process(plugin_path: &std::path::Path, steps: usize) -> Result<f64, String> {
+pub fn long_run_in_own_process(
+    plugin_path: &std::path::Path,
+    steps: usize,
+) -> Result<(f64, u64), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = std::process::Command::new(exe)
         .arg("--plugin")
@@ -131,15 +140,31 @@ pub fn long_run_in_own_process(plugin_path: &std::path::Path, steps: usize) -> R
         .args(["long-run", "--steps", &steps.to_string()])
         .output()
         .map_err(|e| format!("long-run: {e}"))?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .map_err(|e| {
-            format!(
-                "the long run failed ({e}): {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.split_whitespace();
+    match (
+        fields.next().and_then(|s| s.parse().ok()),
+        fields.next().and_then(|r| r.parse().ok()),
+    ) {
+        (Some(seconds), Some(rss)) => Ok((seconds, rss)),
+        _ => Err(format!(
+            "the long run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+/// The process's peak resident memory so far (bytes).
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
         })
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn rss_bytes() -> u64 {
@@ -161,6 +186,8 @@ pub fn rss_per_lookup(plugin: Plugin, warm_up: usize, lookups: usize) -> Result<
         plugin,
         &Setup {
             keep_events: false,
+            keep_history: false,
+            report_events: false,
             ..Setup::new(1)
         },
     )?;

@@ -163,6 +163,8 @@ pub fn run(
     let (in_root, groups) = groups(devices);
     let setup = Setup {
         keep_events: false,
+        keep_history: false,
+        report_events: false,
         database,
         groups,
         ..Setup::new(in_root)

@@ -315,6 +315,8 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let options = scenario::Options {
                 watchdog: Some(Duration::from_millis(*watchdog_ms)),
                 database: db.as_deref().map(open_database).transpose()?,
+                // The default report shows only a failure's last steps.
+                whole_timeline: *json || *steps || junit.is_some(),
             };
             let progress = progress_bar(files.len() as u64, "scenarios");
             let outcomes: Vec<_> = files
@@ -410,6 +412,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                     let options = scenario::runner::Options {
                         watchdog: Some(Duration::from_secs(10)),
                         database: store,
+                        whole_timeline: false,
                     };
                     let setup = scenario::runner::setup_of(
                         &parsed,

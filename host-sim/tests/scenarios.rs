@@ -38,6 +38,7 @@ fn holds_on_one_device_and_on_three(dir: std::path::PathBuf) {
                 &runner::Options {
                     watchdog: Some(runner::DEFAULT_WATCHDOG),
                     database: None,
+                    whole_timeline: false,
                 },
             );
             assert!(
@@ -65,6 +66,7 @@ fn the_bundled_suite_passes_through_the_loaded_plugin() {
                 &runner::Options {
                     watchdog: Some(runner::DEFAULT_WATCHDOG),
                     database: None,
+                    whole_timeline: false,
                 },
             )
         })
@@ -84,6 +86,7 @@ fn run_text(text: &str) -> runner::Outcome {
         &runner::Options {
             watchdog: Some(runner::DEFAULT_WATCHDOG),
             database: None,
+            whole_timeline: false,
         },
     )
 }
@@ -509,4 +512,75 @@ fn a_missing_entry_shows_near_misses_before_the_latest() {
 #[test]
 fn the_plugin_update_scenarios_pass_with_the_updated_fixture() {
     holds_on_one_device_and_on_three(common::repo_root().join("tests/update-scenarios"));
+}
+
+/// A long scenario keeps only the last steps for its report (memory stays flat); the
+/// whole timeline is kept when a report shows it.
+#[test]
+fn a_failing_long_scenario_shows_its_last_steps_and_every_one_when_asked() {
+    use host_sim::scenario::timeline::RECENT_STEPS;
+    let dir = std::env::temp_dir().join(format!("long-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("long.json");
+    let n = RECENT_STEPS + 150;
+    let mut steps = vec![
+        r#"{"do": "set_local", "settings": {"data_handling": {"ksn_statement_accepted": true}}}"#
+            .to_string(),
+        r#"{"do": "start"}"#.to_string(),
+    ];
+    for _ in 2..n - 1 {
+        steps.push(
+            r#"{"do": "check_file", "md5": "44d88612fea8a8f36de82e1278abb02f", "size_bytes": 1}"#
+                .into(),
+        );
+    }
+    steps.push(r#"{"expect": {"state": "stopped"}}"#.into());
+    std::fs::write(
+        &file,
+        format!(r#"{{"name": "long", "steps": [{}]}}"#, steps.join(",")),
+    )
+    .unwrap();
+    let last = n - 1;
+    let first_kept = n - RECENT_STEPS;
+
+    let out = common::host_sim().arg("run").arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains(&format!(
+            "steps[0] to steps[{}] ran (not kept: --steps shows every step)",
+            first_kept - 1
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("steps[{first_kept}] check_file")),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("steps[{}] check_file", first_kept - 1)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("failed at steps[{last}]")), "{text}");
+
+    let out = common::host_sim()
+        .args(["run", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reported = json[0]["steps"].as_array().unwrap();
+    assert_eq!(reported.len(), n, "every step, in order");
+    assert!(reported.iter().enumerate().all(|(i, s)| s["index"] == i));
+    assert_eq!(reported[last]["result"], "FAILED");
+
+    let out = common::host_sim()
+        .args(["run", "--steps"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("steps[0] set_local"), "{text}");
+    assert!(!text.contains("not kept"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

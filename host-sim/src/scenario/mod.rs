@@ -7,6 +7,7 @@ pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod summary;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -64,7 +65,10 @@ pub fn run_file(plugin: Plugin, file: &Path, default_ksn: &KsnSpec, options: &Op
         Ok(text) => text,
         Err(e) => return runner::unreadable(&name, format!("{name}: {e}")),
     };
-    match parse(&text) {
+    let parsed = parse(&text);
+    // The steps are parsed: the text is not needed while they run.
+    drop(text);
+    match parsed {
         Ok(scenario) => runner::run(plugin, &scenario, &name, default_ksn, options),
         Err(e) => runner::unreadable(&name, format!("{name}: {e}")),
     }

@@ -48,7 +48,9 @@ pub(super) struct ScenarioHead {
     /// contract's, 10,000 entries of the last 90 days).
     #[serde(default)]
     log_retention: Option<RetentionSpec>,
+    /// Required, and an array; `parse` reads its steps one by one.
     #[schemars(schema_with = "steps_schema")]
+    #[allow(dead_code)]
     steps: Vec<Json>,
 }
 
@@ -165,6 +167,16 @@ pub struct Scenario {
     pub steps: Vec<Step>,
 }
 
+impl Scenario {
+    /// Whether an expectation reads every event since the last `reset_counters`
+    /// (`events_include`), so that the devices must keep them.
+    pub fn reads_every_event(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Expect(e) if e.events_include.is_some()))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Step {
     Do {
@@ -275,18 +287,141 @@ fn strict<T: DeserializeOwned>(value: &Json, path: &str) -> Result<T, String> {
     })
 }
 
+/// A scenario document's fields, and its steps parsed one at a time as the text is read:
+/// a step is a tree of values only while it is parsed, so that a long scenario's peak
+/// memory is its text and its parsed steps, not a tree of the whole document.
+struct Document {
+    fields: serde_json::Map<String, Json>,
+    steps: Option<StepsField>,
+}
+
+enum StepsField {
+    /// An array: its steps, or the first step's error.
+    Parsed(Result<Vec<Step>, String>),
+    /// Anything else, for the head to refuse.
+    Other(Json),
+}
+
+impl<'de> Deserialize<'de> for Document {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Document;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a scenario object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Document, A::Error> {
+                let mut doc = Document {
+                    fields: serde_json::Map::new(),
+                    steps: None,
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "steps" {
+                        doc.steps = Some(map.next_value::<StepsField>()?);
+                    } else {
+                        doc.fields.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for StepsField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Steps;
+        impl<'de> serde::de::Visitor<'de> for Steps {
+            type Value = StepsField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of steps")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StepsField, A::Error> {
+                let mut steps = Vec::new();
+                let mut index = 0;
+                while let Some(raw) = seq.next_element::<Json>()? {
+                    match parse_step(&raw, &format!("steps[{index}]")) {
+                        Ok(step) => steps.push(step),
+                        Err(e) => {
+                            // The rest is read (it must be JSON), not parsed.
+                            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                            return Ok(StepsField::Parsed(Err(e)));
+                        }
+                    }
+                    index += 1;
+                }
+                Ok(StepsField::Parsed(Ok(steps)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<StepsField, A::Error> {
+                Json::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(StepsField::Other)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<StepsField, E> {
+                Ok(StepsField::Other(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<StepsField, E> {
+                Ok(StepsField::Other(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<StepsField, E> {
+                Ok(StepsField::Other(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<StepsField, E> {
+                Ok(StepsField::Other(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<StepsField, E> {
+                Ok(StepsField::Other(v.into()))
+            }
+            fn visit_unit<E>(self) -> Result<StepsField, E> {
+                Ok(StepsField::Other(Json::Null))
+            }
+        }
+        d.deserialize_any(Steps)
+    }
+}
+
+fn malformed(e: serde_json::Error) -> String {
+    // serde_json ends its message with the place; put the place first, once.
+    let place = format!("line {} column {}", e.line(), e.column());
+    let reason = e.to_string();
+    format!(
+        "{place}: malformed JSON: {}",
+        reason.trim_end_matches(&format!(" at {place}"))
+    )
+}
+
 /// Parses a scenario document.
 pub fn parse(text: &str) -> Result<Scenario, String> {
-    let doc: Json = serde_json::from_str(text).map_err(|e| {
-        // serde_json ends its message with the place; put the place first, once.
-        let place = format!("line {} column {}", e.line(), e.column());
-        let reason = e.to_string();
-        format!(
-            "{place}: malformed JSON: {}",
-            reason.trim_end_matches(&format!(" at {place}"))
-        )
-    })?;
-    let head: ScenarioHead = strict(&doc, "")?;
+    let Ok(Document { mut fields, steps }) = serde_json::from_str::<Document>(text) else {
+        // Not an object, or not JSON: the whole tree says which, and where.
+        let doc: Json = serde_json::from_str(text).map_err(malformed)?;
+        strict::<ScenarioHead>(&doc, "")?;
+        return Err("scenario: expected an object".into());
+    };
+    // The head is checked first, then the steps; anything but an array is the head's to
+    // refuse.
+    let parsed_steps = match steps {
+        Some(StepsField::Parsed(steps)) => {
+            fields.insert("steps".into(), Json::Array(Vec::new()));
+            steps
+        }
+        Some(StepsField::Other(value)) => {
+            fields.insert("steps".into(), value);
+            Ok(Vec::new())
+        }
+        None => Ok(Vec::new()),
+    };
+    let head: ScenarioHead = strict(&Json::Object(fields), "")?;
+    let steps = parsed_steps?;
     fn count(groups: &[GroupSpec]) -> usize {
         groups.iter().map(|g| g.devices + count(&g.groups)).sum()
     }
@@ -304,10 +439,6 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         },
         None => EventRules::default(),
     };
-    let mut steps = Vec::with_capacity(head.steps.len());
-    for (index, raw) in head.steps.iter().enumerate() {
-        steps.push(parse_step(raw, &format!("steps[{index}]"))?);
-    }
     Ok(Scenario {
         name: head.name,
         description: head.description,

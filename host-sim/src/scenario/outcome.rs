@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-#[derive(Serialize, Debug, Clone)]
+pub use super::timeline::{StepReport, Timeline};
+
+#[derive(Serialize, Debug)]
 pub struct Outcome {
     pub name: String,
     pub file: String,
@@ -11,18 +13,9 @@ pub struct Outcome {
     pub duration_ms: u64,
     /// Devices by status as the server showed them at the end: OK, Warning, Critical.
     pub statuses: [usize; 3],
-    pub steps: Vec<StepReport>,
+    pub steps: Timeline,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
-}
-
-#[derive(Serialize, Debug, Clone)]
-pub struct StepReport {
-    pub index: usize,
-    pub step: String,
-    pub result: String,
-    /// Events device 0 emitted during the step, summarised.
-    pub events: Vec<String>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -56,7 +49,7 @@ pub fn unreadable(file: &str, error: String) -> Outcome {
         passed: false,
         duration_ms: 0,
         statuses: [0; 3],
-        steps: Vec::new(),
+        steps: Timeline::recent(),
         failure: Some(Failure::setup(error)),
     }
 }

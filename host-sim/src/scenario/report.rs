@@ -34,7 +34,20 @@ pub fn text(outcomes: &[Outcome], steps: bool) -> String {
             o.name, o.file, o.duration_ms
         );
         if steps || !o.passed {
-            for s in &o.steps {
+            if o.steps.not_kept() > 0 {
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    styled(
+                        STEP,
+                        format!(
+                            "steps[0] to steps[{}] ran (not kept: --steps shows every step)",
+                            o.steps.not_kept() - 1
+                        )
+                    )
+                );
+            }
+            for s in o.steps.iter() {
                 let _ = write!(
                     out,
                     "      {} {} → {}",

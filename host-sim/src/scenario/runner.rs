@@ -1,13 +1,14 @@
 //! Runs a scenario against a world and reports each step, the events it caused, and the
 //! first difference between what was expected and what was found. Each step costs the
-//! same however long the scenario has run: it copies only its own events.
+//! same however long the scenario has run, in time and in memory: it takes only its own
+//! events, and the timeline keeps what the report asked for (`Timeline`).
 
 use std::time::{Duration, Instant};
 
 use plugin_api::{loader::Plugin, ErrorKind};
 use serde::Serialize;
 
-pub use super::outcome::{unreadable, Failure, Outcome, StepReport};
+pub use super::outcome::{unreadable, Failure, Outcome, StepReport, Timeline};
 use super::{
     expect,
     model::{Action, Scenario, Step},
@@ -27,6 +28,8 @@ pub struct Options {
     pub watchdog: Option<Duration>,
     /// Keep the devices' records in a host database (`--db`), under the scenario's name.
     pub database: Option<std::sync::Arc<crate::storage::HostStore>>,
+    /// Keep every step's report (`--steps`, `--json`, `--junit`), not only the last ones.
+    pub whole_timeline: bool,
 }
 
 pub fn run(
@@ -43,9 +46,18 @@ pub fn run(
         passed: false,
         duration_ms: 0,
         statuses: [0; 3],
-        steps: Vec::with_capacity(scenario.steps.len()),
+        steps: Timeline::recent(),
         failure: None,
     };
+    if options.whole_timeline {
+        match Timeline::whole() {
+            Ok(timeline) => outcome.steps = timeline,
+            Err(e) => {
+                outcome.failure = Some(Failure::setup(e));
+                return outcome;
+            }
+        }
+    }
     let setup = setup_of(scenario, file, default_ksn, options);
     if let Some(db) = &setup.database {
         // A scenario starts from nothing, however often it ran before on this file.
@@ -64,7 +76,7 @@ pub fn run(
     };
     for (index, step) in scenario.steps.iter().enumerate() {
         let (label, result, events) = run_step(&mut world, step);
-        outcome.steps.push(StepReport {
+        let kept = outcome.steps.push(StepReport {
             index,
             step: label,
             result: match &result {
@@ -73,6 +85,13 @@ pub fn run(
             },
             events,
         });
+        if let Err(e) = kept {
+            outcome.failure = Some(Failure {
+                step: Some(index),
+                ..Failure::setup(e)
+            });
+            break;
+        }
         if let Err(mut failure) = result {
             failure.step = Some(index);
             outcome.failure = Some(failure);
@@ -104,6 +123,8 @@ pub fn setup_of(
             store: store.clone(),
             host: file.to_string(),
         }),
+        // Every event is kept only where an expectation reads them all.
+        keep_history: scenario.reads_every_event(),
         groups: scenario.groups.clone(),
         event_rules: scenario.event_rules.clone(),
         status_rules: scenario.status_rules,
@@ -114,7 +135,8 @@ pub fn setup_of(
 
 /// Runs one step: how it reads, what came of it, and the events device 0 emitted in it.
 pub fn run_step(world: &mut World, step: &Step) -> (String, Result<String, Failure>, Vec<String>) {
-    let before = world.devices[0].state.event_count();
+    // (Events between steps belong to none.)
+    drop(world.devices[0].state.take_step_events());
     let (label, result) = match step {
         Step::Do {
             action,
@@ -146,7 +168,7 @@ pub fn run_step(world: &mut World, step: &Step) -> (String, Result<String, Failu
     };
     let events = world.devices[0]
         .state
-        .events_since(before)
+        .take_step_events()
         .iter()
         .map(|e| summarise(e))
         .collect();

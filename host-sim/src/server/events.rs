@@ -65,9 +65,6 @@ pub struct StoredEvent {
     pub importance: Importance,
     #[serde(rename = "type")]
     pub kind: EventType,
-    /// The event as the plugin sent it (kept when the run keeps events' texts).
-    #[serde(skip)]
-    pub body: Option<Box<str>>,
 }
 
 /// Which events a query selects; every condition given must hold.
@@ -120,7 +117,6 @@ impl EventStore {
         group: GroupId,
         importance: Importance,
         kind: impl Into<EventType>,
-        body: Option<Box<str>>,
     ) {
         self.next_id += 1;
         self.events.push_back(StoredEvent {
@@ -130,7 +126,6 @@ impl EventStore {
             group,
             importance,
             kind: kind.into(),
-            body,
         });
         if self.events.len() >= self.rules.cap.saturating_add(self.rules.headroom) {
             let excess = self.events.len() - self.rules.cap;
@@ -208,10 +203,10 @@ mod tests {
             ..EventRules::default()
         });
         for i in 0..14 {
-            store.add(i, 0, 0, Importance::Info, "state_changed", None);
+            store.add(i, 0, 0, Importance::Info, "state_changed");
         }
         assert_eq!(store.len(), 14, "below cap + headroom nothing is deleted");
-        store.add(14, 0, 0, Importance::Critical, "task_error", None);
+        store.add(14, 0, 0, Importance::Critical, "task_error");
         assert_eq!(store.len(), 10, "down to the cap");
         assert_eq!(store.iter().next().unwrap().id, 6, "the oldest went first");
         assert_eq!(store.deleted, 5);
@@ -223,8 +218,8 @@ mod tests {
         let mut rules = EventRules::default();
         rules.terms_days.insert("ksn_restored".into(), 1);
         let mut store = EventStore::new(rules);
-        store.add(0, 0, 0, Importance::Info, "ksn_restored", None);
-        store.add(0, 1, 0, Importance::Warning, "ksn_unavailable", None);
+        store.add(0, 0, 0, Importance::Info, "ksn_restored");
+        store.add(0, 1, 0, Importance::Warning, "ksn_unavailable");
         store.expire(DAY_MS);
         assert_eq!(store.len(), 2, "a day old is within a day's term");
         store.expire(DAY_MS + 1);

@@ -77,7 +77,8 @@ macro_rules! steps {
         #[derive(Deserialize, JsonSchema, Debug, Clone)]
         #[serde(tag = "do", rename_all = "snake_case")]
         pub enum Action {
-            $( $step($step), )*
+            // Boxed: a long scenario holds many steps, and a few kinds are large.
+            $( $step(Box<$step>), )*
         }
 
         impl Action {

@@ -361,6 +361,9 @@ impl World {
     /// what they say of each device (its acceptance, KSN's availability).
     pub fn collect_events(&mut self) {
         let first_new = self.server.events.last_id() + 1;
+        // The texts go to the host database only: the server's store in memory keeps
+        // what it counts and filters by, so that its memory does not grow with them.
+        let mut bodies = Vec::new();
         for (i, device) in self.devices.iter().enumerate() {
             let arrived = device.state.take_arrived();
             let record = &mut self.server.devices[i];
@@ -377,15 +380,17 @@ impl World {
                 }
                 self.server
                     .events
-                    .add(a.time_ms, i, record.group, a.importance, a.kind, a.body);
+                    .add(a.time_ms, i, record.group, a.importance, a.kind);
+                bodies.push(a.body);
             }
         }
-        self.save_events(first_new);
+        self.save_events(first_new, bodies);
     }
 
-    /// Writes the events numbered from `first_new` on to the host database, in one
-    /// transaction, and deletes there what the store's cap deleted.
-    fn save_events(&self, first_new: u64) {
+    /// Writes the events numbered from `first_new` on (their texts in `bodies`, in order)
+    /// to the host database, in one transaction, and deletes there what the store's cap
+    /// deleted.
+    fn save_events(&self, first_new: u64, mut bodies: Vec<Option<Box<str>>>) {
         let Some(db) = &self.database else {
             return;
         };
@@ -404,7 +409,10 @@ impl World {
                 group: self.server.tree.path(e.group),
                 importance: e.importance,
                 kind: e.kind.to_string(),
-                body: e.body.as_deref().map(String::from),
+                body: bodies
+                    .get_mut((e.id - first_new) as usize)
+                    .and_then(Option::take)
+                    .map(String::from),
             })
             .collect();
         if let Err(e) = db.store.save_events(&db.host, &rows, store.oldest_id()) {
@@ -446,7 +454,6 @@ impl World {
                 group,
                 importance: r.importance,
                 kind: crate::server::events::event_type(&r.kind),
-                body: r.body.map(String::into_boxed_str),
             });
         }
     }

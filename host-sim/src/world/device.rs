@@ -52,8 +52,13 @@ pub struct DeviceState {
     pub storage_failing: AtomicBool,
     /// The server holds events for this device.
     pub holding_events: AtomicBool,
-    /// Events as the task emitted them (kept only if `keep_events`), and how many.
+    /// Events as the task emitted them since `clear_events` (kept only if `keep_history`).
     events: Mutex<Vec<Box<str>>>,
+    pub keep_history: bool,
+    /// Events of the step in progress, for its report (`take_step_events`; kept only if
+    /// `report_events`).
+    step_events: Mutex<Vec<Box<str>>>,
+    pub report_events: bool,
     /// Events on their way to the server's store (`World::collect_events`).
     inbox: Mutex<Vec<Arrived>>,
     pub event_total: AtomicU64,
@@ -103,6 +108,9 @@ impl DeviceState {
             storage_failing: AtomicBool::new(false),
             holding_events: AtomicBool::new(false),
             events: Mutex::default(),
+            keep_history: true,
+            step_events: Mutex::default(),
+            report_events: false,
             inbox: Mutex::default(),
             event_total: AtomicU64::new(0),
             keep_events: true,
@@ -135,12 +143,23 @@ impl DeviceState {
             self.storage.hold_event(event_json);
             self.holding_events.store(true, Ordering::Relaxed);
         }
-        if self.keep_events {
+        if self.keep_history {
             self.events
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(event_json.into());
         }
+        if self.report_events {
+            self.step_events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(event_json.into());
+        }
+    }
+
+    /// The events since the last call (`report_events`): a step's own.
+    pub fn take_step_events(&self) -> Vec<Box<str>> {
+        std::mem::take(&mut *self.step_events.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// A new object of the device's, as consumer `by` names it: a handle and a path.
@@ -168,16 +187,6 @@ impl DeviceState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-
-    /// The events from number `start` on: a step's own, copied without the history.
-    pub fn events_since(&self, start: usize) -> Vec<Box<str>> {
-        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        events.get(start..).unwrap_or(&[]).to_vec()
-    }
-
-    pub fn event_count(&self) -> usize {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     pub fn clear_events(&self) {

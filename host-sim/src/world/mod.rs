@@ -66,8 +66,14 @@ pub struct Setup {
     pub ksn: KsnSpec,
     pub local_lists: DatabaseSpec,
     pub launch_control: LaunchControlSpec,
-    /// Keep each event's text (scenarios check them); a large fleet only counts them.
+    /// The server writes each event's text to its host database (`host-sim events`
+    /// lists them); a large fleet only counts them.
     pub keep_events: bool,
+    /// Each device keeps every event's text since `reset_counters` (`events_include` and
+    /// `conform` read them all).
+    pub keep_history: bool,
+    /// Device 0 keeps the events of the step in progress for its report.
+    pub report_events: bool,
     /// Sleep for the services' latency instead of only accounting for it.
     pub real_latency: bool,
     /// Give up on a call into the plugin after this long, marking its device hung (see
@@ -92,6 +98,8 @@ impl Setup {
             local_lists: DatabaseSpec::default(),
             launch_control: LaunchControlSpec::default(),
             keep_events: true,
+            keep_history: true,
+            report_events: true,
             real_latency: false,
             watchdog: None,
             database: None,
@@ -305,7 +313,11 @@ impl World {
                 ),
                 None => DeviceState::new(id, clock.clone(), network.clone(), local_lists.clone()),
             };
-            state.keep_events = setup.keep_events;
+            // Only a host database keeps the texts the server receives.
+            state.keep_events = setup.keep_events && setup.database.is_some();
+            state.keep_history = setup.keep_history;
+            // Step reports show device 0's events.
+            state.report_events = setup.report_events && id == 0;
             state.retention = setup.retention;
             // A host that comes back tells each device what it told it last.
             if let Some(environment) = state.storage.environment() {
