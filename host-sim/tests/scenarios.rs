@@ -584,3 +584,25 @@ fn a_failing_long_scenario_shows_its_last_steps_and_every_one_when_asked() {
     assert!(!text.contains("not kept"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Where the whole timeline cannot be kept, the scenario fails at once, saying where.
+#[test]
+fn a_timeline_that_cannot_be_kept_fails_the_scenario_naming_the_folder() {
+    let missing = std::env::temp_dir().join(format!("no-such-folder-{}", std::process::id()));
+    let out = common::host_sim()
+        .args(["run", "--json"])
+        .arg(common::repo_root().join("tests/scenarios"))
+        .env("TMPDIR", &missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &json[0];
+    assert_eq!(first["passed"], false);
+    let what = first["failure"]["what"].as_str().unwrap();
+    assert!(
+        what.contains("the timeline cannot be kept in")
+            && what.contains(&*missing.to_string_lossy()),
+        "{what}"
+    );
+}
