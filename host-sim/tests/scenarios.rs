@@ -548,7 +548,7 @@ fn a_failing_long_scenario_shows_its_last_steps_and_every_one_when_asked() {
     assert!(!out.status.success());
     assert!(
         text.contains(&format!(
-            "steps[0] to steps[{}] ran (not kept: --steps shows every step)",
+            "steps[0] to steps[{}] passed (not kept: --steps shows every step)",
             first_kept - 1
         )),
         "{text}"

@@ -41,7 +41,7 @@ pub fn text(outcomes: &[Outcome], steps: bool) -> String {
                     styled(
                         STEP,
                         format!(
-                            "steps[0] to steps[{}] ran (not kept: --steps shows every step)",
+                            "steps[0] to steps[{}] passed (not kept: --steps shows every step)",
                             o.steps.not_kept() - 1
                         )
                     )
