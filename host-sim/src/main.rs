@@ -414,12 +414,16 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                         database: store,
                         whole_timeline: false,
                     };
-                    let setup = scenario::runner::setup_of(
-                        &parsed,
-                        &scenario::shown(file),
-                        &world::default_ksn(),
-                        &options,
-                    );
+                    let setup = world::Setup {
+                        // The console can check any expectation, `events_include` too.
+                        keep_history: true,
+                        ..scenario::runner::setup_of(
+                            &parsed,
+                            &scenario::shown(file),
+                            &world::default_ksn(),
+                            &options,
+                        )
+                    };
                     let mut world = world::World::new(plugin, &setup).map_err(|e| Failure(1, e))?;
                     for (index, step) in parsed.steps.iter().enumerate() {
                         let (label, result, _) = scenario::runner::run_step(&mut world, step);

@@ -606,3 +606,22 @@ fn a_timeline_that_cannot_be_kept_fails_the_scenario_naming_the_folder() {
         "{what}"
     );
 }
+
+/// The head is refused before the steps, whatever is wrong with both.
+#[test]
+fn a_bad_head_is_reported_before_a_bad_step() {
+    let bad_step = r#"{"do": "no_such_step"}"#;
+    for (head, expected) in [
+        (r#""devices": 0"#, "devices: must be at least 1"),
+        (r#""devices": "two""#, "devices: invalid type"),
+    ] {
+        let text = format!(r#"{{"name": "x", {head}, "steps": [{bad_step}]}}"#);
+        let error = scenario::parse(&text).unwrap_err();
+        assert!(error.starts_with(expected), "{head}: {error}");
+    }
+    let error = scenario::parse(&format!(
+        r#"{{"name": "x", "steps": [{{"do": "start"}}, {bad_step}]}}"#
+    ))
+    .unwrap_err();
+    assert!(error.starts_with("steps[1]"), "{error}");
+}

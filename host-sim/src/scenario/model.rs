@@ -421,7 +421,6 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         None => Ok(Vec::new()),
     };
     let head: ScenarioHead = strict(&Json::Object(fields), "")?;
-    let steps = parsed_steps?;
     fn count(groups: &[GroupSpec]) -> usize {
         groups.iter().map(|g| g.devices + count(&g.groups)).sum()
     }
@@ -430,6 +429,7 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
     if devices + in_groups == 0 {
         return Err("devices: must be at least 1 (in the root group or in groups)".into());
     }
+    let steps = parsed_steps?;
     let events = head.server.events.clone();
     let event_rules = match events {
         Some(e) => EventRules {
