@@ -228,7 +228,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 .map(|_| uptime::long_run_in_own_process(&path, steps))
                 .collect::<Result<Vec<_>, _>>()?;
             let seconds = median(runs.iter().map(|r| r.0).collect());
-            let peak_rss_mib = median(runs.iter().map(|r| r.1 as f64 / MIB).collect());
+            let peak_rss_mib = median(runs.iter().map(|r| r.1).collect());
             Ok(report::RunPoint {
                 steps,
                 seconds,

@@ -96,8 +96,8 @@ pub fn restore_after_detections(
 
 /// A single-device scenario of `steps` lookups, every other one a detection, run as
 /// `host-sim run` runs it (the watchdog included): seconds, and the process's peak
-/// resident memory (bytes).
-pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<(f64, u64), String> {
+/// resident memory (MiB).
+pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<(f64, f64), String> {
     let trusted = "e99a18c428cb38d5f260853678922e03";
     let mut text = format!(
         r#"{{"name": "{steps} lookups", "local_lists": {{"files": {{"{DENIED}": "untrusted"}}}},
@@ -124,7 +124,7 @@ pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<(f64, u64), String> {
     if !outcome.passed {
         return Err(format!("the long run failed: {:?}", outcome.failure));
     }
-    Ok((elapsed, peak_rss_bytes()))
+    Ok((elapsed, host_sim::fleet::peak_rss_mib()))
 }
 
 /// `long_run_s` in a process of its own (`ksn-bench long-run`), so that no earlier
@@ -132,7 +132,7 @@ pub fn long_run_s(plugin: Plugin, steps: usize) -> Result<(f64, u64), String> {
 pub fn long_run_in_own_process(
     plugin_path: &std::path::Path,
     steps: usize,
-) -> Result<(f64, u64), String> {
+) -> Result<(f64, f64), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = std::process::Command::new(exe)
         .arg("--plugin")
@@ -152,19 +152,6 @@ pub fn long_run_in_own_process(
             String::from_utf8_lossy(&out.stderr)
         )),
     }
-}
-
-/// The process's peak resident memory so far (bytes).
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 fn rss_bytes() -> u64 {
