@@ -18,11 +18,8 @@ pub fn world(plugin: Plugin, devices: usize, real_latency: bool) -> Result<World
     World::new(
         plugin,
         &Setup {
-            keep_events: false,
-            keep_history: false,
-            report_events: false,
             real_latency,
-            ..Setup::new(devices)
+            ..Setup::counting(devices)
         },
     )
 }

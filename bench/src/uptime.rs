@@ -36,11 +36,8 @@ fn detecting_world(plugin: Plugin) -> Result<World, String> {
     let world = World::new(
         plugin,
         &Setup {
-            keep_events: false,
-            keep_history: false,
-            report_events: false,
             local_lists,
-            ..Setup::new(1)
+            ..Setup::counting(1)
         },
     )?;
     let task = &world.devices[0].task;
@@ -172,10 +169,7 @@ pub fn rss_per_lookup(plugin: Plugin, warm_up: usize, lookups: usize) -> Result<
     let world = World::new(
         plugin,
         &Setup {
-            keep_events: false,
-            keep_history: false,
-            report_events: false,
-            ..Setup::new(1)
+            ..Setup::counting(1)
         },
     )?;
     let task = world.devices[0].task.clone();

@@ -162,12 +162,9 @@ pub fn run(
     on_phase("boot: create the task on every device");
     let (in_root, groups) = groups(devices);
     let setup = Setup {
-        keep_events: false,
-        keep_history: false,
-        report_events: false,
         database,
         groups,
-        ..Setup::new(in_root)
+        ..Setup::counting(in_root)
     };
     let started = Instant::now();
     let world = World::new(plugin, &setup)?;

@@ -86,6 +86,17 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// `devices` devices keeping no event's text anywhere: a world that only counts them (a large
+    /// fleet, a benchmark).
+    pub fn counting(devices: usize) -> Self {
+        Self {
+            keep_events: false,
+            keep_history: false,
+            report_events: false,
+            ..Self::new(devices)
+        }
+    }
+
     /// `devices` devices on the bundled database, keeping events, without a watchdog.
     pub fn new(devices: usize) -> Self {
         Self {
