@@ -98,7 +98,7 @@ pub struct ServerSpec {
 
 /// The server's event store: at most `cap` events (default 400,000); when the count
 /// reaches `cap + headroom` (default 10,000) the oldest go, down to the cap; `terms_days`
-/// keeps each listed type that many days of host time.
+/// keeps each listed type that many days of host time (0: never stored).
 #[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct EventsSpec {

@@ -1,7 +1,9 @@
 //! The server's event store, as the vendor's server keeps it: every event its devices
 //! send, with its importance; at most `cap` (400,000 by default), and when the count
 //! reaches the cap plus `headroom` (10,000) the oldest are deleted down to the cap; each
-//! event type may have its own storage term, in days of host time.
+//! event type may have its own storage term, in days of host time. A term of 0 days keeps
+//! that type out of the store altogether (the vendor's "detected, not shown": the server
+//! still reads what the event says of its device, and counts it).
 
 use std::{
     cell::RefCell,
@@ -20,7 +22,8 @@ const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 pub struct EventRules {
     pub cap: usize,
     pub headroom: usize,
-    /// Storage term in days, by event type; a type without one is kept until the cap.
+    /// Storage term in days, by event type; a type without one is kept until the cap, a
+    /// type with 0 is never stored.
     pub terms_days: BTreeMap<String, u64>,
 }
 
@@ -100,6 +103,8 @@ pub struct EventStore {
     next_id: u64,
     /// How many the cap and the terms deleted, over the store's life.
     pub deleted: u64,
+    /// How many arrived of a type whose term is 0 days: detected, never stored.
+    pub not_stored: u64,
 }
 
 impl EventStore {
@@ -110,6 +115,7 @@ impl EventStore {
         }
     }
 
+    /// Files an event; `false` when its type's term is 0 days and it is not stored.
     pub fn add(
         &mut self,
         time_ms: u64,
@@ -117,7 +123,12 @@ impl EventStore {
         group: GroupId,
         importance: Importance,
         kind: impl Into<EventType>,
-    ) {
+    ) -> bool {
+        let kind = kind.into();
+        if self.rules.terms_days.get(&*kind) == Some(&0) {
+            self.not_stored += 1;
+            return false;
+        }
         self.next_id += 1;
         self.events.push_back(StoredEvent {
             id: self.next_id,
@@ -125,13 +136,14 @@ impl EventStore {
             device,
             group,
             importance,
-            kind: kind.into(),
+            kind,
         });
         if self.events.len() >= self.rules.cap.saturating_add(self.rules.headroom) {
             let excess = self.events.len() - self.rules.cap;
             self.events.drain(..excess);
             self.deleted += excess as u64;
         }
+        true
     }
 
     /// Deletes the events older than their type's storage term.
@@ -231,5 +243,17 @@ mod tests {
             ..Filter::default()
         };
         assert_eq!(store.query(&filter).count(), 1);
+    }
+
+    #[test]
+    fn a_term_of_zero_days_keeps_the_type_out_of_the_store_at_once() {
+        let mut rules = EventRules::default();
+        rules.terms_days.insert("ksn_restored".into(), 0);
+        let mut store = EventStore::new(rules);
+        assert!(!store.add(5, 0, 0, Importance::Info, "ksn_restored"));
+        assert!(store.add(5, 0, 0, Importance::Warning, "ksn_unavailable"));
+        assert_eq!(store.len(), 1, "not even until time advances");
+        assert_eq!(store.last_id(), 1, "numbered only when stored");
+        assert_eq!(store.not_stored, 1);
     }
 }

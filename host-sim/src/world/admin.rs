@@ -378,10 +378,13 @@ impl World {
                     Some(true) => record.ksn_unavailable_since = None,
                     None => {}
                 }
-                self.server
+                if self
+                    .server
                     .events
-                    .add(a.time_ms, i, record.group, a.importance, a.kind);
-                bodies.push(a.body);
+                    .add(a.time_ms, i, record.group, a.importance, a.kind)
+                {
+                    bodies.push(a.body);
+                }
             }
         }
         self.save_events(first_new, bodies);
