@@ -174,19 +174,30 @@ fn check_device(device: &Device, expect: &Expect) -> Result<(), Mismatch> {
             }
         }
     }
-    if let Some(wanted) = &expect.events_include {
+    if expect.events_include.is_some() || expect.events_exclude.is_some() {
         let events: Vec<String> = device
             .state
             .events()
             .iter()
             .map(|e| e.to_string())
             .collect();
-        find_all("events_include", "emit_event", &events, wanted)?;
+        if let Some(wanted) = &expect.events_include {
+            find_all("events_include", "emit_event", &events, wanted)?;
+        }
+        if let Some(unwanted) = &expect.events_exclude {
+            find_none("events_exclude", "emit_event", &events, unwanted)?;
+        }
     }
-    if expect.log_include.is_some() || expect.log_entries_at_most.is_some() {
+    if expect.log_include.is_some()
+        || expect.log_exclude.is_some()
+        || expect.log_entries_at_most.is_some()
+    {
         let entries = task_log(device)?;
         if let Some(wanted) = &expect.log_include {
             find_all("log_include", "task_log_json", &entries, wanted)?;
+        }
+        if let Some(unwanted) = &expect.log_exclude {
+            find_none("log_exclude", "task_log_json", &entries, unwanted)?;
         }
         if let Some(most) = expect.log_entries_at_most {
             if entries.len() as u64 > most {
@@ -271,6 +282,33 @@ fn find_all(what: &str, method: &str, texts: &[String], wanted: &[Json]) -> Resu
     for want in wanted {
         if !entries.iter().any(|(_, json)| includes(json, want)) {
             return Err((what.to_string(), want.to_string(), nearest(&entries, want)));
+        }
+    }
+    Ok(())
+}
+
+/// No unwanted partial entry may match any entry; every entry must be a `LogEntry`.
+fn find_none(
+    what: &str,
+    method: &str,
+    texts: &[String],
+    unwanted: &[Json],
+) -> Result<(), Mismatch> {
+    for text in texts {
+        let entry: LogEntry = read_document(method, text).map_err(|e| {
+            (
+                what.to_string(),
+                "entries of the contract's shape".to_string(),
+                e.to_string(),
+            )
+        })?;
+        let json: Json = serde_json::from_str(text).unwrap_or(Json::Null);
+        if let Some(hit) = unwanted.iter().find(|u| includes(&json, u)) {
+            return Err((
+                what.to_string(),
+                format!("no entry matching {hit}"),
+                format!("#{} {}", entry.seq, summarise_event(&entry.event)),
+            ));
         }
     }
     Ok(())

@@ -169,11 +169,11 @@ pub struct Scenario {
 
 impl Scenario {
     /// Whether an expectation reads every event since the last `reset_counters`
-    /// (`events_include`), so that the devices must keep them.
+    /// (`events_include`, `events_exclude`), so that the devices must keep them.
     pub fn reads_every_event(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s, Step::Expect(e) if e.events_include.is_some()))
+        self.steps.iter().any(|s| {
+            matches!(s, Step::Expect(e) if e.events_include.is_some() || e.events_exclude.is_some())
+        })
     }
 }
 
@@ -211,10 +211,17 @@ pub struct Expect {
     pub received: Option<BTreeMap<String, ReceivedExpect>>,
     #[serde(default)]
     pub events_include: Option<Vec<Json>>,
+    /// Partial events none of which may match an event since the last `reset_counters`
+    /// (nothing of that kind happened).
+    #[serde(default)]
+    pub events_exclude: Option<Vec<Json>>,
     /// Partial entries that must be in the task log as the plugin reads it back from
     /// storage (which, unlike the host's event record, survives `restart_host`).
     #[serde(default)]
     pub log_include: Option<Vec<Json>>,
+    /// Partial entries none of which may match an entry of the task log.
+    #[serde(default)]
+    pub log_exclude: Option<Vec<Json>>,
     /// The task log holds at most this many entries (the host's retention at work).
     #[serde(default)]
     pub log_entries_at_most: Option<u64>,

@@ -7,10 +7,17 @@
 //! loaded plugin reads, and sends each device that one document.
 //!
 //! Effective settings follow the vendor's rule "the policy's unlocked values < local values
-//! < the policy's locked values": a locked value is always sent; an unlocked one is sent
-//! when the save that set it is new to the device (every save of a policy applies its
-//! unlocked values again, as a push does), and otherwise not where the device changed the
-//! setting locally since, so a synchronisation never undoes a local change.
+//! < the policy's locked values": a locked value is always sent; an unlocked one only when
+//! the save that set it is new to the device (a policy saved or rolled back, a policy that
+//! reaches the device for the first time, a change of the device's active profiles). A
+//! policy that goes away (deleted, deactivated, no longer inherited) releases its locks and
+//! restores nothing: the values that come into force then were applied at their own save,
+//! and are not applied again; a synchronisation sends nothing new. So no acceptance, and no
+//! value, changes on a device without an administrator's or a user's act.
+//!
+//! Unlocked values of settings that do not apply in Private KSN mode are applied by the
+//! plugin when the device leaves it; the server sends them with every document until then
+//! (a later document that left them out would cancel them), unless a lock supersedes them.
 
 pub mod effective;
 pub mod events;
@@ -39,15 +46,28 @@ pub const ROOT_POLICY: &str = "Policy of Managed devices";
 
 type DeliveryKey = (PolicyId, u32, Option<String>);
 
+/// One save of a policy as a device sees it: the policy, its revision, and which of its
+/// profiles are active on the device. Its unlocked values are applied once, when the view
+/// is new to the device.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct View {
+    pub policy: PolicyId,
+    pub revision: u32,
+    pub profiles: Vec<String>,
+}
+
 /// What the server last sent a device.
 #[derive(Clone, Debug, Default)]
 pub struct Delivered {
-    pub document: Option<Arc<str>>,
-    /// The save each unlocked value sent came from.
-    pub unlocked: BTreeMap<String, DeliveryKey>,
-    /// The revision of every policy that reached the device: a new save of one is sent,
-    /// even when its document reads the same (a push applies its values again).
-    pub revisions: Vec<(PolicyId, u32)>,
+    /// The locks last sent (as a policy document of the locked values alone): a change of
+    /// them is sent, whatever else changed.
+    pub locks: Option<Arc<str>>,
+    /// The last view of each policy whose values reached the device, while it is the
+    /// policy's current revision (an older revision or a deleted policy never comes back).
+    pub seen: Arc<[View]>,
+    /// Unlocked values of settings not applied in Private KSN mode, sent while the device
+    /// was in it: sent again with every document until the device leaves the mode.
+    pub pending: BTreeMap<String, DeliveryKey>,
     pub private_ksn: Option<bool>,
 }
 
@@ -62,8 +82,6 @@ pub struct ManagedDevice {
     pub connected: bool,
     /// Switched on; a device that is not synchronises with nothing until it is again.
     pub online: bool,
-    /// Settings the device changed locally since the server last sent them.
-    pub local: BTreeSet<String>,
     pub delivered: Delivered,
     pub last_sync_ms: u64,
     /// Whether its statement is accepted, as its consent events last said (`None`: not
@@ -86,7 +104,6 @@ impl ManagedDevice {
             tags: BTreeSet::new(),
             connected: true,
             online: true,
-            local: BTreeSet::new(),
             delivered: Delivered::default(),
             last_sync_ms: 0,
             accepted: None,
@@ -115,6 +132,9 @@ pub struct Server {
     pub sync_interval_ms: u64,
     pub events: EventStore,
     pub status_rules: StatusRules,
+    /// The settings (dotted paths) the plugin does not apply in Private KSN mode, from its
+    /// `describe`: their unlocked values wait on the device for the mode to go off.
+    pub deferred_in_private_ksn: BTreeSet<String>,
 }
 
 impl Default for Server {
@@ -128,6 +148,7 @@ impl Default for Server {
             sync_interval_ms: SYNC_INTERVAL_MS,
             events: EventStore::default(),
             status_rules: StatusRules::default(),
+            deferred_in_private_ksn: BTreeSet::new(),
         }
     }
 }
@@ -342,18 +363,20 @@ impl Server {
     /// What each selected device is to be sent now (`None`: nothing). `force` sends the
     /// policy even when it is what the device last got (a re-sync).
     pub fn plan(&self, selected: impl Fn(usize) -> bool, force: bool) -> Vec<Option<Delivery>> {
-        // Devices of one group with the same properties and no local changes get the same
+        // Devices of one group with the same properties and the same history get the same
         // document: computed once.
-        let mut shared: HashMap<(GroupId, bool, &BTreeSet<String>), Arc<Planned>> = HashMap::new();
+        type Shape<'a> = (GroupId, bool, &'a BTreeSet<String>, &'a [View], bool);
+        let mut shared: HashMap<Shape, Arc<Planned>> = HashMap::new();
         (0..self.devices.len())
             .map(|i| {
                 if !selected(i) || !self.devices[i].online {
                     return None;
                 }
                 let d = &self.devices[i];
-                let planned = if d.local.is_empty() {
+                let planned = if d.delivered.pending.is_empty() {
+                    let mode = self.mode_after(i);
                     shared
-                        .entry((d.group, d.out_of_office, &d.tags))
+                        .entry((d.group, d.out_of_office, &d.tags, &d.delivered.seen, mode))
                         .or_insert_with(|| Arc::new(self.planned(i)))
                         .clone()
                 } else {
@@ -361,9 +384,9 @@ impl Server {
                 };
                 let mode = self.mode_of(i);
                 // A device no policy ever reached has nothing to be sent.
-                let never = planned.revisions.is_empty() && d.delivered.document.is_none();
-                let changed = d.delivered.document.as_deref() != Some(&*planned.text)
-                    || d.delivered.revisions != planned.revisions;
+                let never = planned.views.is_empty() && d.delivered.locks.is_none();
+                let changed = d.delivered.locks.as_deref() != Some(&*planned.locks)
+                    || planned.views.iter().any(|v| !d.delivered.seen.contains(v));
                 let delivery = Delivery {
                     private_ksn: (d.delivered.private_ksn != Some(mode)).then_some(mode),
                     document: ((force || changed) && !never).then(|| planned.text.clone()),
@@ -374,55 +397,111 @@ impl Server {
             .collect()
     }
 
+    /// The mode device `index` is in once it takes what it is sent now.
+    fn mode_after(&self, index: usize) -> bool {
+        self.mode_of(index)
+    }
+
+    /// The current views of the policies that reach device `index`.
+    fn views(&self, index: usize) -> Vec<View> {
+        let d = &self.devices[index];
+        effective::reaching(&self.tree, &self.policies, d.group)
+            .iter()
+            .map(|p| {
+                let revision = p.current();
+                View {
+                    policy: p.id,
+                    revision: revision.number,
+                    profiles: revision
+                        .content
+                        .profiles
+                        .iter()
+                        .filter(|f| f.condition.holds(d.out_of_office, &d.tags))
+                        .map(|f| f.name.clone())
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
     fn planned(&self, index: usize) -> Planned {
         let d = &self.devices[index];
+        let views = self.views(index);
+        let private = self.mode_after(index);
         let mut included = Settings::new();
-        let mut unlocked = BTreeMap::new();
-        let mut sent = Vec::new();
+        let mut locks = Settings::new();
+        let mut pending = BTreeMap::new();
         for (path, setting) in self.effective(index) {
-            let key = setting.provenance.key();
-            if !setting.entry.locked {
-                let kept = d.local.contains(&path) && d.delivered.unlocked.get(&path) == Some(&key);
-                unlocked.insert(path.clone(), key);
-                if kept {
+            if setting.entry.locked {
+                locks.insert(path.clone(), setting.entry.clone());
+            } else {
+                let key = setting.provenance.key();
+                let view = views
+                    .iter()
+                    .find(|v| v.policy == key.0)
+                    .expect("an effective value comes from a reaching policy");
+                let new = !d.delivered.seen.contains(view);
+                let waiting = d.delivered.pending.get(&path) == Some(&key);
+                if !new && !waiting {
                     continue;
                 }
+                if private && self.deferred_in_private_ksn.contains(&path) {
+                    pending.insert(path.clone(), key);
+                }
             }
-            sent.push(path.clone());
             included.insert(path, setting.entry);
         }
-        let revisions = effective::reaching(&self.tree, &self.policies, d.group)
-            .iter()
-            .map(|p| (p.id, p.current().number))
-            .collect();
         Planned {
             text: policy::document(&included).to_string().into(),
-            unlocked,
-            revisions,
-            sent,
+            locks: policy::document(&locks).to_string().into(),
+            views,
+            pending,
         }
     }
 
     /// Device `index` took `delivery` at `now`.
     pub fn delivered(&mut self, index: usize, delivery: Delivery, now: u64) {
+        let still_current = |v: &View| {
+            self.policy_by_id(v.policy)
+                .is_some_and(|p| p.current().number == v.revision)
+        };
+        let d = &self.devices[index];
+        let seen: Option<Arc<[View]>> = delivery.document.as_ref().map(|_| {
+            let mut seen: Vec<View> = d
+                .delivered
+                .seen
+                .iter()
+                .filter(|v| {
+                    still_current(v) && !delivery.planned.views.iter().any(|n| n.policy == v.policy)
+                })
+                .cloned()
+                .chain(delivery.planned.views.iter().cloned())
+                .collect();
+            seen.sort();
+            if *seen == *d.delivered.seen {
+                d.delivered.seen.clone()
+            } else {
+                seen.into()
+            }
+        });
         let d = &mut self.devices[index];
         if let Some(mode) = delivery.private_ksn {
             d.delivered.private_ksn = Some(mode);
         }
-        if let Some(text) = delivery.document {
-            let planned = &delivery.planned;
-            d.delivered.document = Some(text);
-            if d.delivered.unlocked != planned.unlocked {
-                d.delivered.unlocked = planned.unlocked.clone();
+        if delivery.document.is_some() {
+            if d.delivered.locks.as_deref() != Some(&*delivery.planned.locks) {
+                d.delivered.locks = Some(delivery.planned.locks.clone());
             }
-            if d.delivered.revisions != planned.revisions {
-                d.delivered.revisions = planned.revisions.clone();
+            if let Some(seen) = seen {
+                d.delivered.seen = seen;
             }
-            if !d.local.is_empty() {
-                for path in &planned.sent {
-                    d.local.remove(path);
-                }
+            if d.delivered.pending != delivery.planned.pending {
+                d.delivered.pending = delivery.planned.pending.clone();
             }
+        }
+        // Out of Private KSN mode the plugin has applied what waited for it.
+        if d.delivered.private_ksn == Some(false) {
+            d.delivered.pending.clear();
         }
         d.last_sync_ms = now;
     }
@@ -520,9 +599,12 @@ pub struct Saved {
 #[derive(Debug, Clone, Default)]
 struct Planned {
     text: Arc<str>,
-    unlocked: BTreeMap<String, DeliveryKey>,
-    revisions: Vec<(PolicyId, u32)>,
-    sent: Vec<String>,
+    /// The document of its locked values alone.
+    locks: Arc<str>,
+    /// The views of the policies that reach the device.
+    views: Vec<View>,
+    /// What of the document waits on the device for Private KSN to go off.
+    pending: BTreeMap<String, DeliveryKey>,
 }
 
 fn check_profiles(content: &Content) -> Result<(), String> {

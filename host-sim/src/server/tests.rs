@@ -210,15 +210,13 @@ fn a_sync_never_undoes_a_local_change_but_a_new_save_applies_again() {
     let first = s.plan(|_| true, false).remove(0).unwrap();
     assert!(first.document.as_deref().unwrap().contains("\"x\":1"));
     s.delivered(0, first, 0);
-    s.devices[0].local.insert("a.x".into());
     let resync = s.plan(|_| true, true).remove(0).unwrap();
     assert_eq!(
         resync.document.as_deref(),
         Some(r#"{"settings":{}}"#),
-        "kept local"
+        "an unlocked value already applied is not sent again"
     );
     s.delivered(0, resync, 0);
-    assert!(s.devices[0].local.contains("a.x"));
     s.edit_policy("Root", "edited", "admin", 1, |_| Ok(()))
         .unwrap();
     let save = s.plan(|_| true, false).remove(0).unwrap();
@@ -227,8 +225,143 @@ fn a_sync_never_undoes_a_local_change_but_a_new_save_applies_again() {
         "applied again"
     );
     s.delivered(0, save, 1);
-    assert!(s.devices[0].local.is_empty());
     assert!(s.plan(|_| true, false)[0].is_none(), "nothing new to send");
+}
+
+#[test]
+fn a_policy_that_goes_away_brings_back_no_unlocked_value_of_another() {
+    let (mut s, servers, _) = three_levels();
+    active(
+        &mut s,
+        Tree::ROOT,
+        "Root",
+        content(&[("d.accepted", 1, false), ("t.limit", 2, false)]),
+    );
+    active(
+        &mut s,
+        servers,
+        "Servers",
+        content(&[("d.accepted", 0, true), ("t.limit", 16, true)]),
+    );
+    let first = s.plan(|_| true, false).remove(0).unwrap();
+    let text = first.document.clone().unwrap();
+    assert!(text.contains("\"locked\":true"), "{text}");
+    s.delivered(0, first, 0);
+    for change in ["deactivate", "delete"] {
+        let mut s = s.clone();
+        match change {
+            "deactivate" => s.deactivate("Servers").unwrap(),
+            _ => s.delete("Servers").unwrap(),
+        }
+        let after = s.plan(|_| true, false).remove(0).unwrap();
+        assert_eq!(
+            after.document.as_deref(),
+            Some(r#"{"settings":{}}"#),
+            "{change}: the locks are released, and the root's unlocked values, saved before, are not applied again"
+        );
+        s.delivered(0, after, 1);
+        // A new save of the root's policy applies its values.
+        s.edit_policy("Root", "edited", "admin", 2, |_| Ok(()))
+            .unwrap();
+        let saved = s.plan(|_| true, false).remove(0).unwrap();
+        assert!(saved
+            .document
+            .as_deref()
+            .unwrap()
+            .contains("\"accepted\":1"));
+    }
+}
+
+#[test]
+fn a_device_moved_under_a_policy_new_to_it_gets_its_values_and_profiles_count_as_new() {
+    let (mut s, servers, private) = three_levels();
+    let other = s.tree.add(Tree::ROOT, "Other").unwrap();
+    let mut c = content(&[("a.x", 1, false)]);
+    c.profiles.push(Profile {
+        name: "away".into(),
+        condition: Condition {
+            out_of_office: Some(true),
+            tags: vec![],
+        },
+        settings: [("a.x".to_string(), entry(7, false))].into(),
+    });
+    active(&mut s, servers, "Servers", c);
+    active(&mut s, other, "Other", content(&[("a.x", 3, false)]));
+    let first = s.plan(|_| true, false).remove(0).unwrap();
+    s.delivered(0, first, 0);
+    s.devices[0].out_of_office = true;
+    let away = s.plan(|_| true, false).remove(0).unwrap();
+    assert!(away.document.as_deref().unwrap().contains("\"x\":7"));
+    s.delivered(0, away, 1);
+    s.devices[0].out_of_office = false;
+    let back = s.plan(|_| true, false).remove(0).unwrap();
+    assert!(
+        back.document.as_deref().unwrap().contains("\"x\":1"),
+        "the policy's own value applies again when its profile no longer does"
+    );
+    s.delivered(0, back, 2);
+    s.devices[0].group = other;
+    let moved = s.plan(|_| true, false).remove(0).unwrap();
+    assert!(moved.document.as_deref().unwrap().contains("\"x\":3"));
+    s.delivered(0, moved, 3);
+    s.devices[0].group = private;
+    assert!(
+        s.plan(|_| true, false)[0].is_none(),
+        "a save the device already applied is not applied again"
+    );
+}
+
+#[test]
+fn values_waiting_for_private_ksn_to_go_off_are_sent_until_it_does_or_a_lock_supersedes_them() {
+    let (mut s, servers, _) = three_levels();
+    s.deferred_in_private_ksn.insert("d.files".into());
+    s.private_ksn = true;
+    active(
+        &mut s,
+        Tree::ROOT,
+        "Root",
+        content(&[("d.files", 0, false)]),
+    );
+    let first = s.plan(|_| true, false).remove(0).unwrap();
+    s.delivered(0, first, 0);
+    assert!(s.devices[0].delivered.pending.contains_key("d.files"));
+    // Another policy's save reaches the device: the waiting value goes with it.
+    active(
+        &mut s,
+        servers,
+        "Servers",
+        content(&[("t.limit", 4, false)]),
+    );
+    let second = s.plan(|_| true, false).remove(0).unwrap();
+    assert!(second.document.as_deref().unwrap().contains("\"files\":0"));
+    s.delivered(0, second, 1);
+    // Private KSN goes off: the plugin applied it; it is not sent again.
+    s.private_ksn = false;
+    let off = s.plan(|_| true, false).remove(0).unwrap();
+    s.delivered(0, off, 2);
+    assert!(s.devices[0].delivered.pending.is_empty());
+    let resync = s.plan(|_| true, true).remove(0).unwrap();
+    assert!(!resync.document.as_deref().unwrap().contains("files"));
+
+    // A lock supersedes a waiting value: released, the value is the lock's, not this one.
+    let (mut s, servers, _) = three_levels();
+    s.deferred_in_private_ksn.insert("d.files".into());
+    s.private_ksn = true;
+    active(
+        &mut s,
+        Tree::ROOT,
+        "Root",
+        content(&[("d.files", 1, false)]),
+    );
+    let first = s.plan(|_| true, false).remove(0).unwrap();
+    s.delivered(0, first, 0);
+    active(&mut s, servers, "Servers", content(&[("d.files", 0, true)]));
+    let locked = s.plan(|_| true, false).remove(0).unwrap();
+    s.delivered(0, locked, 1);
+    assert!(s.devices[0].delivered.pending.is_empty());
+    s.delete("Servers").unwrap();
+    let released = s.plan(|_| true, false).remove(0).unwrap();
+    assert_eq!(released.document.as_deref(), Some(r#"{"settings":{}}"#));
 }
 
 #[test]
@@ -432,7 +565,6 @@ proptest! {
                 continue;
             }
             plugins[device].layer.insert(path.into(), json!(v));
-            s.devices[device].local.insert(path.into());
             local[device].insert(path.into(), json!(v));
         }
         deliver(&mut s, &mut plugins, false);
@@ -441,6 +573,102 @@ proptest! {
             for path in PATHS {
                 let want = expected(&s, i, path, local[i].get(path));
                 prop_assert_eq!(plugin.value(path), want, "device {} {}", i, path);
+            }
+        }
+    }
+}
+
+// The second property: over random sequences of administrators' and users' acts, a value
+// on a device changes only by an act that concerns it. A lock always holds; a policy that
+// goes away (deleted, deactivated) and a synchronisation change no value; a save (an
+// edit, a rollback) applies that policy's unlocked values; a local change its own.
+
+/// One act: what, on which policy or device, which path, which value.
+type Act = (u8, usize, usize, i64);
+
+fn acts() -> impl Strategy<Value = Vec<Act>> {
+    prop::collection::vec((0..7u8, 0..8usize, 0..PATHS.len(), 20..25i64), 1..12)
+}
+
+fn snapshot(plugins: &[Plugin]) -> Vec<Vec<Option<Json>>> {
+    plugins
+        .iter()
+        .map(|p| PATHS.iter().map(|path| p.value(path)).collect())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_value_changes_without_an_act_that_concerns_it(w in world(), acts in acts()) {
+        let mut s = Server::default();
+        for g in 1..w.parents.len() {
+            s.tree.add(w.parents[g] % g, &format!("g{g}")).unwrap();
+        }
+        for (g, inherit) in w.inherit.iter().enumerate() {
+            s.tree.group_mut(g).inherit = *inherit;
+        }
+        let mut names = Vec::new();
+        for (n, (g, active, force, own, _)) in w.policies.iter().enumerate() {
+            let c = Content { settings: settings_of(own), force_inheritance: *force, ..Content::default() };
+            s.create_policy(*g, &format!("P{n}"), c, *active, "admin", 0).unwrap();
+            names.push(format!("P{n}"));
+        }
+        for (g, away) in &w.devices {
+            let mut d = ManagedDevice::new(*g);
+            d.out_of_office = *away;
+            s.devices.push(d);
+        }
+        let mut plugins = vec![Plugin::default(); s.devices.len()];
+        deliver(&mut s, &mut plugins, false);
+        for (what, which, path, v) in acts {
+            let before = snapshot(&plugins);
+            let name = names.get(which % names.len().max(1)).cloned();
+            // The policy whose save this is, if the act is a save.
+            let mut saved = None;
+            let mut local = None;
+            match (what, &name) {
+                (0, Some(n)) => { let _ = s.delete(n); }
+                (1, Some(n)) => { let _ = s.deactivate(n); }
+                (2, Some(n)) if s.policy(n).is_ok() => {
+                    s.edit_policy(n, "edited", "admin", 1, |c| {
+                        c.settings.insert(PATHS[path].into(), entry(v, v % 2 == 0));
+                        Ok(())
+                    }).unwrap();
+                    saved = Some(s.policy(n).unwrap().id);
+                }
+                (3, Some(n)) if s.policy(n).is_ok() => {
+                    s.roll_back(n, 1, "admin", 2).unwrap();
+                    saved = Some(s.policy(n).unwrap().id);
+                }
+                (4, _) => {
+                    let device = which % s.devices.len();
+                    let path = PATHS[path];
+                    if plugins[device].locks.get(path).is_none_or(|l| *l == json!(v)) {
+                        plugins[device].layer.insert(path.into(), json!(v));
+                        local = Some((device, path));
+                    }
+                }
+                _ => {}
+            }
+            deliver(&mut s, &mut plugins, what == 5);
+            let after = snapshot(&plugins);
+            for (i, plugin) in plugins.iter().enumerate() {
+                let effective = s.effective(i);
+                for (k, path) in PATHS.iter().enumerate() {
+                    let now = plugin.value(path);
+                    match effective.get(*path) {
+                        Some(e) if e.entry.locked => {
+                            prop_assert_eq!(now, Some(e.entry.value.clone()), "device {} {}: the lock holds", i, path);
+                        }
+                        Some(e) if saved == Some(e.provenance.policy) => {
+                            prop_assert_eq!(now, Some(e.entry.value.clone()), "device {} {}: the save applies", i, path);
+                        }
+                        _ if local == Some((i, *path)) => {}
+                        _ => prop_assert_eq!(&after[i][k], &before[i][k], "device {} {}: act {} changed it", i, path, what),
+                    }
+                }
             }
         }
     }

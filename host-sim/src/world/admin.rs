@@ -1,6 +1,6 @@
 //! The world as its Administration Server drives it: policies saved and delivered at
-//! synchronisation, the server's KSN proxy setting, local changes it learns of, the events
-//! it files, device statuses, and which devices a step addresses.
+//! synchronisation, the server's KSN proxy setting, the events it files, device statuses,
+//! and which devices a step addresses.
 
 use std::sync::Arc;
 
@@ -95,19 +95,6 @@ fn policy_settings(doc: &Json) -> Option<Settings> {
     policy::parse_settings(object.get("settings")?, "settings").ok()
 }
 
-/// The dotted paths a local change document sets.
-fn local_paths(doc: &Json) -> Vec<String> {
-    let mut paths = Vec::new();
-    if let Some(sections) = doc.as_object() {
-        for (section, keys) in sections {
-            if let Some(keys) = keys.as_object() {
-                paths.extend(keys.keys().map(|k| format!("{section}.{k}")));
-            }
-        }
-    }
-    paths
-}
-
 /// Whether every device that was sent a document refused it as invalid: the save
 /// changes nothing.
 fn refused_as_invalid(answers: &Answers) -> bool {
@@ -117,6 +104,22 @@ fn refused_as_invalid(answers: &Answers) -> bool {
         .peekable();
     sent.peek().is_some()
         && sent.all(|a| matches!(a, Err(e) if e.kind == ErrorKind::INVALID_SETTINGS))
+}
+
+/// The settings a plugin does not apply in Private KSN mode, by its description.
+pub(super) fn deferred_in_private_ksn(
+    description: Option<&plugin_api::documents::PluginDescription>,
+) -> std::collections::BTreeSet<String> {
+    use plugin_api::documents::SettingRole;
+    description
+        .map(|d| {
+            d.settings
+                .iter()
+                .filter(|s| matches!(s.role, SettingRole::GlobalOnly | SettingRole::GlobalRouting))
+                .map(|s| s.path.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl World {
@@ -284,8 +287,8 @@ impl World {
     }
 
     /// Synchronisation of every device that is switched on: each gets its effective policy
-    /// again, unchanged (an acceptance stays of the version read then; a value the device
-    /// changed locally since stays as it is).
+    /// again, its locks and nothing it already applied (an acceptance stays of the version
+    /// read then; a value the device changed locally since stays as it is).
     pub fn resync(&mut self) -> Answers {
         self.synchronise(|_| true, true)
     }
@@ -313,20 +316,12 @@ impl World {
         Ok(self.synchronise(|i| connected[i], false))
     }
 
-    /// A local change on each addressed device; the server learns which settings each
-    /// changed, so a synchronisation leaves them as they are.
+    /// A local change on each addressed device. The server need not learn of it: it sends
+    /// an unlocked value only with a save that is new to the device, so a synchronisation
+    /// never undoes a local change.
     pub fn set_local(&mut self, settings_json: &str) -> Answers {
         let text = settings_json.to_string();
-        let answers = self.each_done(move |d| d.task.set_local(text.as_str().into()).into_result());
-        let paths = serde_json::from_str::<Json>(settings_json)
-            .map(|doc| local_paths(&doc))
-            .unwrap_or_default();
-        for (i, answer) in answers.iter().enumerate() {
-            if matches!(answer, Ok(Answer::Done)) {
-                self.server.devices[i].local.extend(paths.iter().cloned());
-            }
-        }
-        answers
+        self.each_done(move |d| d.task.set_local(text.as_str().into()).into_result())
     }
 
     /// Host time passes: periodic work on every device, then each device whose

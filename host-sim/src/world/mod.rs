@@ -358,8 +358,10 @@ impl World {
         server.private_ksn = devices
             .first()
             .is_some_and(|d| d.state.environment().private_ksn);
+        let description = plugin.describe().ok();
+        server.deferred_in_private_ksn = admin::deferred_in_private_ksn(description.as_ref());
         let mut world = Self {
-            description: plugin.describe().ok(),
+            description,
             server,
             selection: None,
             events_from: 0,
@@ -522,6 +524,8 @@ impl World {
         if let Some(plugin) = plugin {
             self.plugin = plugin;
             self.description = plugin.describe().ok();
+            self.server.deferred_in_private_ksn =
+                admin::deferred_in_private_ksn(self.description.as_ref());
         }
         let plugin = self.plugin;
         // The old instances end first, as in a host that restarts: what they could still
