@@ -392,7 +392,7 @@ fn accepts_and_starts(world: &mut World, description: &PluginDescription) -> Out
     let policy = crate::editor::stamp(
         &json!({"settings": {section: {key: {"value": true, "locked": true}}}}),
         Some(description),
-        world.private_ksn(),
+        crate::editor::one_mode(world.private_ksn()),
     )
     .to_string();
     call(world, "push_policy", move |t| {

@@ -1,18 +1,23 @@
 //! The Administration Server's policy editor. An administrator who ticks an acceptance box
-//! accepts the statement the editor shows: its version, of the statement the box accepts
-//! in the server's Private KSN mode, as the loaded plugin describes it. A policy saved
-//! with an acceptance that names no version is stamped with that one; a version given is
-//! kept as given. The server stores the stamped document and sends it unchanged whenever
-//! it sends that policy again. Generic: the editor knows acceptance boxes only from the
-//! plugin's `describe` (the settings whose `accepts` lists statements).
+//! accepts the statements the editor shows: for a policy whose groups are all in one mode,
+//! the statement the box accepts in that mode; for a policy that covers groups in both
+//! modes (a group with its own Private KSN setting below it), both statements, each with
+//! its version, as the loaded plugin describes them. A policy saved with an acceptance
+//! that names no version is stamped with those; a version given is kept as given. The
+//! server stores the stamped document and sends it unchanged whenever it sends that policy
+//! again, so an acceptance is in force on a device only where it names the version of the
+//! statement of the device's mode (a group that changes mode later needs a new save).
+//! Generic: the editor knows acceptance boxes only from the plugin's `describe` (the
+//! settings whose `accepts` lists statements).
 
 use plugin_api::documents::PluginDescription;
-use serde_json::{json, Value as Json};
+use serde_json::{json, Map, Value as Json};
 
-/// `policy` with every unversioned acceptance stamped; unchanged when the plugin describes
-/// no versioned statements (an older plugin, whose policies carry none), or when the
-/// document is not a policy at all (the plugin will say why).
-pub fn stamp(policy: &Json, description: Option<&PluginDescription>, private_ksn: bool) -> Json {
+/// `policy` with every unversioned acceptance stamped with the statement of each mode in
+/// `modes` (`[Global, Private]`); unchanged when the plugin describes no versioned
+/// statements (an older plugin, whose policies carry none), or when the document is not a
+/// policy at all (the plugin will say why).
+pub fn stamp(policy: &Json, description: Option<&PluginDescription>, modes: [bool; 2]) -> Json {
     let mut stamped = policy.clone();
     let Some(description) = description else {
         return stamped;
@@ -22,12 +27,18 @@ pub fn stamp(policy: &Json, description: Option<&PluginDescription>, private_ksn
         .iter()
         .filter(|s| !s.accepts.is_empty())
     {
-        let Some(statement) = setting.statement_in_mode(private_ksn) else {
+        let mut versions = Map::new();
+        for private in [false, true].into_iter().filter(|m| modes[usize::from(*m)]) {
+            let Some(statement) = setting.statement_in_mode(private) else {
+                continue;
+            };
+            if let Some(shown) = description.statement(statement) {
+                versions.insert(statement.as_str().into(), json!(shown.version));
+            }
+        }
+        if versions.is_empty() {
             continue;
-        };
-        let Some(shown) = description.statement(statement) else {
-            continue;
-        };
+        }
         let Some(value) = stamped
             .get_mut("settings")
             .and_then(|s| s.get_mut(setting.section()))
@@ -35,7 +46,7 @@ pub fn stamp(policy: &Json, description: Option<&PluginDescription>, private_ksn
         else {
             continue;
         };
-        let versions = json!({ statement.as_str(): shown.version });
+        let versions = Json::Object(versions);
         match value {
             Json::Bool(true) => *value = json!({"value": true, "versions": versions}),
             Json::Object(wrapped)
@@ -48,6 +59,13 @@ pub fn stamp(policy: &Json, description: Option<&PluginDescription>, private_ksn
         }
     }
     stamped
+}
+
+/// The modes of a server whose groups are all in the server's.
+pub fn one_mode(private_ksn: bool) -> [bool; 2] {
+    let mut modes = [false; 2];
+    modes[usize::from(private_ksn)] = true;
+    modes
 }
 
 /// Checks a stamped policy against the plugin's own policy schema, as the editor does
@@ -158,16 +176,25 @@ mod tests {
     fn an_acceptance_is_of_the_statement_shown_in_the_server_s_mode() {
         let d = description();
         assert_eq!(
-            stamp(&policy(json!(true)), Some(&d), false),
+            stamp(&policy(json!(true)), Some(&d), one_mode(false)),
             policy(json!({"value": true, "versions": {"ksn": 2}}))
         );
         assert_eq!(
             stamp(
                 &policy(json!({"value": true, "locked": true})),
                 Some(&d),
-                true
+                one_mode(true)
             ),
             policy(json!({"value": true, "locked": true, "versions": {"private_ksn": 1}}))
+        );
+    }
+
+    #[test]
+    fn a_policy_over_groups_in_both_modes_names_a_version_of_each_statement() {
+        let d = description();
+        assert_eq!(
+            stamp(&policy(json!(true)), Some(&d), [true, true]),
+            policy(json!({"value": true, "versions": {"ksn": 2, "private_ksn": 1}}))
         );
     }
 
@@ -175,17 +202,17 @@ mod tests {
     fn versions_given_withdrawals_and_older_plugins_are_left_as_they_are() {
         let d = description();
         let given = policy(json!({"value": true, "versions": {"ksn": 1}}));
-        assert_eq!(stamp(&given, Some(&d), false), given);
+        assert_eq!(stamp(&given, Some(&d), one_mode(false)), given);
         for value in [json!(false), json!({"value": false, "locked": true})] {
             assert_eq!(
-                stamp(&policy(value.clone()), Some(&d), false),
+                stamp(&policy(value.clone()), Some(&d), one_mode(false)),
                 policy(value)
             );
         }
         assert_eq!(
-            stamp(&policy(json!(true)), None, false),
+            stamp(&policy(json!(true)), None, one_mode(false)),
             policy(json!(true))
         );
-        assert_eq!(stamp(&json!([1]), Some(&d), false), json!([1]));
+        assert_eq!(stamp(&json!([1]), Some(&d), one_mode(false)), json!([1]));
     }
 }

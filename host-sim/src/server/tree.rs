@@ -147,6 +147,16 @@ impl Tree {
     }
 
     /// Whether devices of `id` use Private KSN, given the server's own setting.
+    /// The Private KSN modes of `id` and every group below it (the server's setting where
+    /// a group has none of its own): `[Global, Private]`, each true when some group is in it.
+    pub fn modes_within(&self, id: GroupId, server: bool) -> [bool; 2] {
+        let mut modes = [false; 2];
+        for g in (0..self.len()).filter(|g| self.within(*g, id)) {
+            modes[usize::from(self.private_ksn(g, server))] = true;
+        }
+        modes
+    }
+
     pub fn private_ksn(&self, id: GroupId, server: bool) -> bool {
         let mut at = Some(id);
         while let Some(g) = at {

@@ -77,19 +77,20 @@ fn answered(world: &World, result: Result<Answers, String>) -> Result<Answers, S
     Ok(result.unwrap_or_else(|e| every(world, ErrorKind::INVALID_STATE, &e)))
 }
 
-/// A policy document's settings, as the editor takes it in `group`'s mode: stamped with
-/// the statement versions shown, checked against the plugin's policy schema.
+/// A policy document's settings, as the editor takes it for `group`: stamped with the
+/// versions of the statements shown for the modes of the groups it covers, checked against
+/// the plugin's policy schema.
 fn editor_settings(
     world: &World,
     group: GroupId,
     policy: &Json,
     place: &str,
 ) -> Result<Settings, String> {
-    let mode = world
+    let modes = world
         .server
         .tree
-        .private_ksn(group, world.server.private_ksn);
-    let stamped = crate::editor::stamp(policy, world.description.as_ref(), mode);
+        .modes_within(group, world.server.private_ksn);
+    let stamped = crate::editor::stamp(policy, world.description.as_ref(), modes);
     crate::editor::check(&stamped, world.description.as_ref())
         .map_err(|e| format!("{place}: {e}"))?;
     let Some(settings) = stamped.get("settings") else {

@@ -268,7 +268,11 @@ impl World {
         let Ok(doc) = serde_json::from_str::<Json>(policy_json) else {
             return self.send_as_is(policy_json);
         };
-        let stamped = crate::editor::stamp(&doc, self.description.as_ref(), self.private_ksn());
+        let modes = self
+            .server
+            .tree
+            .modes_within(Tree::ROOT, self.server.private_ksn);
+        let stamped = crate::editor::stamp(&doc, self.description.as_ref(), modes);
         let Some(settings) = policy_settings(&stamped) else {
             return self.send_as_is(&stamped.to_string());
         };
