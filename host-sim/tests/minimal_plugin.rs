@@ -55,7 +55,12 @@ fn policy(name: &str) -> String {
         }
     }
     let description = plugin().describe().unwrap();
-    host_sim::editor::stamp(&document, Some(&description), false).to_string()
+    host_sim::editor::stamp(
+        &document,
+        Some(&description),
+        host_sim::editor::one_mode(false),
+    )
+    .to_string()
 }
 
 fn log(task: &KsnTaskBox) -> Vec<LogEntry> {
