@@ -6,7 +6,9 @@
 
 use std::time::Instant;
 
-use plugin_api::{loader::Plugin, ErrorKind, LicenseState, Service, TaskState, TaskStatus};
+use plugin_api::{
+    loader::Plugin, ErrorKind, LicenseState, Service, TaskError, TaskState, TaskStatus,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -153,6 +155,20 @@ impl Story<'_> {
 }
 
 /// Runs the story on `devices` devices, telling `on_phase` as each phase begins.
+
+/// The administrator saves the fleet's policy; a refusal of the server's (it has none to
+/// give for this one) is every device's.
+fn push_fleet_policy(w: &mut World) -> crate::world::Answers {
+    match w.push_policy(FLEET_POLICY) {
+        Ok(answers) => answers,
+        Err(e) => w
+            .devices
+            .iter()
+            .map(|_| Err(TaskError::invalid_state(e.to_string())))
+            .collect(),
+    }
+}
+
 pub fn run(
     plugin: Plugin,
     devices: usize,
@@ -190,9 +206,11 @@ pub fn run(
             other
         }
     };
-    story.phase("push policy: accept KSN (locked)", stopped, |w| {
-        w.push_policy(FLEET_POLICY)
-    });
+    story.phase(
+        "push policy: accept KSN (locked)",
+        stopped,
+        push_fleet_policy,
+    );
     story.phase(
         "start",
         |p| unless_private(p, (TaskState::RUNNING, None, Service::PROXY)),
@@ -206,7 +224,7 @@ pub fn run(
     story.phase(
         "push policy: accepts the Private KSN statement",
         |p| unless_private(p, failed(ErrorKind::STATEMENT_NOT_ACCEPTED)),
-        |w| w.push_policy(FLEET_POLICY),
+        push_fleet_policy,
     );
     story.phase(
         "start where not running",
@@ -221,7 +239,7 @@ pub fn run(
     story.phase(
         "push policy: accepts the Global KSN statement",
         |p| unless_private(p, failed(ErrorKind::LICENSE_VIOLATION)),
-        |w| w.push_policy(FLEET_POLICY),
+        push_fleet_policy,
     );
     story.phase(
         "restart host: starts at application start",

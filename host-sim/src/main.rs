@@ -426,8 +426,8 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                     };
                     let mut world = world::World::new(plugin, &setup).map_err(|e| Failure(1, e))?;
                     for (index, step) in parsed.steps.iter().enumerate() {
-                        let (label, result, _) = scenario::runner::run_step(&mut world, step);
-                        if let Err(failure) = result {
+                        let (label, done, _) = scenario::runner::run_step(&mut world, step);
+                        if let Err(failure) = done.result {
                             eprintln!(
                                 "{}: steps[{index}] {label} did not go as written ({}); serving the world as it is",
                                 file.display(),

@@ -625,3 +625,104 @@ fn a_bad_head_is_reported_before_a_bad_step() {
     .unwrap_err();
     assert!(error.starts_with("steps[1]"), "{error}");
 }
+
+#[test]
+fn a_step_on_several_devices_reports_every_device_s_outcome_and_events() {
+    // Devices 0 and 2 accept; a start on all three is refused on device 1 only.
+    let text = r#"{"name": "x", "devices": 3, "steps": [
+        {"do": "set_local", "on": {"devices": [0, 2]},
+         "settings": {"data_handling": {"ksn_statement_accepted": true}}},
+        {"do": "start"}]}"#;
+    let outcome = run_text(text);
+    let failure = outcome.failure.expect("device 1 refuses");
+    assert_eq!((failure.step, failure.device), (Some(1), Some(1)));
+    assert!(
+        failure.found.contains("ok on devices 0, 2")
+            && failure
+                .found
+                .contains("statement_not_accepted: cannot start")
+            && failure.found.contains("on device 1"),
+        "{}",
+        failure.found
+    );
+    let steps: Vec<_> = outcome.steps.iter().collect();
+    let events = &steps[1].events;
+    assert!(
+        events.contains(&"state stopped→running (devices 0, 2)".to_string()),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("start refused") && e.ends_with("(device 1)")),
+        "{events:?}"
+    );
+    // The devices a step does not address are left out of its outcomes.
+    let first = &steps[0];
+    assert_eq!(first.outcomes.len(), 1, "{:?}", first.outcomes);
+    assert_eq!(first.outcomes[0].devices, "devices 0, 2");
+
+    // Every device alike: one answer, counted.
+    let alike = run_text(
+        r#"{"name": "x", "devices": 3, "steps": [{"do": "set_local",
+            "settings": {"data_handling": {"ksn_statement_accepted": true}}}, {"do": "start"}]}"#,
+    );
+    assert!(alike.passed, "{:?}", alike.failure);
+    assert_eq!(alike.steps.iter().nth(1).unwrap().result, "ok (3 devices)");
+}
+
+#[test]
+fn a_refusal_of_the_server_s_is_of_its_own_kind() {
+    let base = r#"{"do": "create_group", "group": "Servers"},
+        {"do": "create_policy", "name": "P", "group": "Servers"}"#;
+    for (step, kind) in [
+        (
+            r#"{"do": "create_group", "group": "Nowhere/Web"}"#,
+            "not_found",
+        ),
+        (
+            r#"{"do": "create_group", "group": "Servers"}"#,
+            "name_taken",
+        ),
+        (r#"{"do": "create_policy", "name": "P"}"#, "name_taken"),
+        (r#"{"do": "create_policy", "name": " "}"#, "invalid_name"),
+        (
+            r#"{"do": "roll_back_policy", "name": "P", "revision": 4}"#,
+            "not_found",
+        ),
+        (
+            r#"{"do": "remove_profile", "name": "P", "profile": "away"}"#,
+            "not_found",
+        ),
+        (
+            r#"{"do": "set_group", "group": "/", "inherit": false}"#,
+            "not_allowed",
+        ),
+        (
+            r#"{"do": "create_policy", "name": "Q", "policy": {"settings": {"task": {"checksum_limit_mb": 0}}}}"#,
+            "invalid_settings",
+        ),
+    ] {
+        let with = |kind: &str| {
+            let mut step: serde_json::Value = serde_json::from_str(step).unwrap();
+            step["expect_error"] = kind.into();
+            step.to_string()
+        };
+        let expected = with(kind);
+        let text = format!(r#"{{"name": "x", "devices": 2, "steps": [{base}, {expected}]}}"#);
+        let outcome = run_text(&text);
+        assert!(outcome.passed, "{step}: {:?}", outcome.failure);
+        // Expected as a device's kind instead, it fails naming the server's refusal.
+        let wrong = with("invalid_state");
+        let text = format!(r#"{{"name": "x", "devices": 2, "steps": [{base}, {wrong}]}}"#);
+        let failure = run_text(&text).failure.expect("not the device's kind");
+        assert_eq!(failure.device, None, "{step}: the server's, not a device's");
+        assert!(
+            failure
+                .found
+                .starts_with(&format!("the server refused it: {kind}: ")),
+            "{step}: {}",
+            failure.found
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Scenario files: the format, the runner, the reports.
 
+pub mod devices;
 pub mod expect;
 pub mod model;
 pub mod outcome;

@@ -5,17 +5,19 @@
 
 use std::time::{Duration, Instant};
 
-use plugin_api::{loader::Plugin, ErrorKind};
+use plugin_api::loader::Plugin;
 use serde::Serialize;
 
 pub use super::outcome::{unreadable, Failure, Outcome, StepReport, Timeline};
 use super::{
+    devices::{self, Group},
     expect,
-    model::{Action, Scenario, Step},
+    model::{Action, ExpectedError, Scenario, Step},
     summary::summarise,
 };
 use crate::{
     network::KsnSpec,
+    steps::StepError,
     world::{admin::Target, Answer, HostDatabase, Setup, World},
 };
 
@@ -75,7 +77,8 @@ pub fn run(
         }
     };
     for (index, step) in scenario.steps.iter().enumerate() {
-        let (label, result, events) = run_step(&mut world, step);
+        let (label, done, events) = run_step(&mut world, step);
+        let result = done.result;
         let kept = outcome.steps.push(StepReport {
             index,
             step: label,
@@ -83,6 +86,7 @@ pub fn run(
                 Ok(summary) => summary.clone(),
                 Err(_) => "FAILED".into(),
             },
+            outcomes: done.outcomes,
             events,
         });
         if let Err(e) = kept {
@@ -133,11 +137,20 @@ pub fn setup_of(
     }
 }
 
-/// Runs one step: how it reads, what came of it, and the events device 0 emitted in it.
-pub fn run_step(world: &mut World, step: &Step) -> (String, Result<String, Failure>, Vec<String>) {
+/// What came of a step: its result in words, every device's outcome grouped, or what
+/// differed.
+pub struct Done {
+    pub result: Result<String, Failure>,
+    pub outcomes: Vec<Group>,
+}
+
+/// Runs one step: how it reads, what came of it, and the events its devices emitted in it.
+pub fn run_step(world: &mut World, step: &Step) -> (String, Done, Vec<String>) {
     // (Events between steps belong to none.)
-    drop(world.devices[0].state.take_step_events());
-    let (label, result) = match step {
+    for d in &world.devices {
+        drop(d.state.take_step_events());
+    }
+    let (label, done) = match step {
         Step::Do {
             action,
             expect_error,
@@ -147,72 +160,149 @@ pub fn run_step(world: &mut World, step: &Step) -> (String, Result<String, Failu
                 Some(target) => format!("{} on {}", action.describe(), describe_target(target)),
                 None => action.describe(),
             };
-            let result = match on.as_ref().map(|t| world.select(t)).transpose() {
+            let done = match on.as_ref().map(|t| world.select(t)).transpose() {
                 Ok(selection) => {
                     world.selection = selection.map(std::sync::Arc::new);
-                    let result = perform(world, action, *expect_error);
+                    let done = perform(world, action, *expect_error);
                     world.selection = None;
-                    result
+                    done
                 }
-                Err(e) => Err(Failure::setup(e)),
+                Err(e) => Done {
+                    result: Err(Failure::setup(e)),
+                    outcomes: Vec::new(),
+                },
             };
-            (label, result)
+            (label, done)
         }
         Step::Expect(expected) => {
             world.collect_events();
             (
                 "expect".to_string(),
-                expect::check(world, expected).map(|()| "ok".to_string()),
+                Done {
+                    result: expect::check(world, expected).map(|()| "ok".to_string()),
+                    outcomes: Vec::new(),
+                },
             )
         }
     };
-    let events = world.devices[0]
-        .state
-        .take_step_events()
+    let by_device = world
+        .devices
         .iter()
-        .map(|e| summarise(e))
+        .enumerate()
+        .map(|(i, d)| {
+            let events = d.state.take_step_events();
+            (i, events.iter().map(|e| summarise(e)).collect())
+        })
         .collect();
-    (label, result, events)
+    (label, done, devices::events(by_device, world.devices.len()))
 }
 
-/// Performs a `do` step on every device: a summary of the answers, or what differed.
-pub fn perform(
-    world: &mut World,
-    action: &Action,
-    expect_error: Option<ErrorKind>,
-) -> Result<String, Failure> {
-    let results = action.perform(world).map_err(Failure::setup)?;
-    let mut summary = String::new();
+/// Performs a `do` step on every device it addresses: each device's outcome, grouped, and
+/// whether every one is what the step expects (its `expect_error`, or success and its own
+/// `expect`); a refusal of the server's is the server's, of its own kind.
+pub fn perform(world: &mut World, action: &Action, expect_error: Option<ExpectedError>) -> Done {
+    let results = match action.perform(world) {
+        Ok(results) => results,
+        Err(StepError::Refused(refusal)) => {
+            let found = format!("the server refused it: {refusal}");
+            let result = match expect_error {
+                Some(kind) if kind.is_servers(refusal.kind) => {
+                    Ok(format!("refused by the server as expected: {refusal}"))
+                }
+                Some(kind) => Err(Failure {
+                    what: "error".into(),
+                    expected: kind.to_string(),
+                    found,
+                    ..Failure::setup("")
+                }),
+                None => Err(Failure {
+                    what: "result".into(),
+                    expected: "success".into(),
+                    found,
+                    ..Failure::setup("")
+                }),
+            };
+            return Done {
+                result,
+                outcomes: Vec::new(),
+            };
+        }
+        Err(StepError::Invalid(e)) => {
+            return Done {
+                result: Err(Failure::setup(e)),
+                outcomes: Vec::new(),
+            }
+        }
+    };
+    let devices = results.len();
+    // Each device: its outcome and answer in words, and what differed from the step's
+    // expectation, if anything.
+    let mut first_wrong: Option<(usize, &'static str, String)> = None;
+    let mut expected_words = String::new();
+    let mut outcomes = Vec::with_capacity(devices);
     for (device, result) in results.into_iter().enumerate() {
-        let fail = |what: &str, expected: String, found: String| Failure {
+        let (outcome, answer, wrong) = match (result, expect_error) {
+            // Not addressed, or nothing to send it now: nothing to check.
+            (Ok(Answer::Skipped), _) => ("not_sent", describe_answer(&Answer::Skipped), None),
+            (Ok(answer), Some(kind)) => {
+                expected_words = kind.to_string();
+                ("ok", describe_answer(&answer), Some("error"))
+            }
+            (Err(e), Some(kind)) if !kind.is_plugins(e.kind) => {
+                expected_words = kind.to_string();
+                ("refused", e.to_string(), Some("error"))
+            }
+            (Err(e), Some(_)) => ("refused", format!("refused as expected: {e}"), None),
+            (Err(e), None) => {
+                expected_words = "success".into();
+                ("refused", e.to_string(), Some("result"))
+            }
+            (Ok(answer), None) => match action.check(&answer) {
+                Ok(()) => ("ok", describe_answer(&answer), None),
+                Err((what, expected, found)) => {
+                    if first_wrong.is_none() {
+                        first_wrong = Some((device, what, found.clone()));
+                        expected_words = expected;
+                    }
+                    ("ok", found, None)
+                }
+            },
+        };
+        if let (Some(what), None) = (wrong, &first_wrong) {
+            first_wrong = Some((device, what, answer.clone()));
+        }
+        outcomes.push((device, outcome, answer));
+    }
+    let addressed: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, outcome, _)| *outcome != "not_sent")
+        .cloned()
+        .collect();
+    let shown = if addressed.is_empty() {
+        outcomes
+    } else {
+        addressed
+    };
+    let groups = devices::group(shown);
+    let words = devices::words(&groups, devices);
+    let result = match first_wrong {
+        None => Ok(words),
+        Some((device, what, found)) => Err(Failure {
             step: None,
             device: Some(device),
             what: what.to_string(),
-            expected,
-            found,
-        };
-        match (result, expect_error) {
-            // Not addressed, or nothing to send it now: nothing to check.
-            (Ok(Answer::Skipped), _) => {
-                if summary.is_empty() {
-                    summary = describe_answer(&Answer::Skipped);
-                }
-            }
-            (Ok(_), Some(kind)) => return Err(fail("error", kind.to_string(), "success".into())),
-            (Err(e), Some(kind)) if e.kind != kind => {
-                return Err(fail("error", kind.to_string(), e.to_string()))
-            }
-            (Err(e), Some(_)) => summary = format!("refused as expected: {e}"),
-            (Err(e), None) => return Err(fail("result", "success".into(), e.to_string())),
-            (Ok(answer), None) => {
-                action
-                    .check(&answer)
-                    .map_err(|(what, expected, found)| fail(what, expected, found))?;
-                summary = describe_answer(&answer);
-            }
-        }
+            expected: expected_words,
+            found: if groups.len() > 1 || devices > 1 {
+                format!("{found} (every device: {words})")
+            } else {
+                found
+            },
+        }),
+    };
+    Done {
+        result,
+        outcomes: if devices > 1 { groups } else { Vec::new() },
     }
-    Ok(summary)
 }
 
 /// A step's `on`, in a few words.

@@ -2,10 +2,10 @@
 //! with the loaded plugin's policy and local-change schemas (from its `describe`) in the
 //! steps that carry those documents. `host-sim schema` prints it.
 
-use plugin_api::{documents::PluginDescription, ErrorKind};
+use plugin_api::documents::PluginDescription;
 use serde_json::{json, Value as Json};
 
-use super::model::ScenarioHead;
+use super::model::{ExpectedError, ScenarioHead};
 
 fn without_header(mut value: Json) -> Json {
     if let Some(object) = value.as_object_mut() {
@@ -24,7 +24,7 @@ pub fn scenario_schema(description: &PluginDescription) -> Json {
     // Devices in the root group, at least one unless groups hold them.
     root["if"] = json!({"not": {"required": ["groups"]}});
     root["then"] = json!({"properties": {"devices": {"minimum": 1}}});
-    let expect_error = json!({"enum": ErrorKind::names(), "description": "the step must fail with exactly this kind"});
+    let expect_error = json!({"enum": ExpectedError::names(), "description": "the step must fail with exactly this kind: the plugin's error kind, or the server's refusal (not_found, name_taken, invalid_name, invalid_settings, limit_exceeded, not_allowed)"});
     let on = schemars::schema_for!(crate::world::admin::Target).to_value();
     let on = without_header(on);
     if let Some(variants) = root["$defs"]["Action"]["oneOf"].as_array_mut() {

@@ -22,8 +22,14 @@ const BLOCK: usize = 64 << 10;
 pub struct StepReport {
     pub index: usize,
     pub step: String,
+    /// Every device's outcome in a line (`ok (3 devices)`, `ok on devices 0, 2;
+    /// storage_error: … on device 1`).
     pub result: String,
-    /// Events device 0 emitted during the step, summarised.
+    /// The devices' outcomes, grouped (a `do` step on several devices).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<super::devices::Group>,
+    /// Events the devices emitted during the step, summarised, each naming its devices
+    /// unless every device emitted it.
     pub events: Vec<String>,
 }
 
@@ -141,6 +147,7 @@ impl Timeline {
                             index: usize::MAX,
                             step: "(the temporary file of the timeline could not be read)".into(),
                             result: "unknown".into(),
+                            outcomes: Vec::new(),
                             events: Vec::new(),
                         })
                 }),
@@ -196,6 +203,7 @@ mod tests {
             index,
             step: format!("check_file {index}"),
             result: "ok".into(),
+            outcomes: Vec::new(),
             events: vec![format!("object_untrusted {index}")],
         }
     }

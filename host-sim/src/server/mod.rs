@@ -20,6 +20,7 @@
 //! (a later document that left them out would cancel them), unless a lock supersedes them.
 
 pub mod effective;
+pub mod error;
 pub mod events;
 pub mod policy;
 pub mod status;
@@ -33,6 +34,7 @@ use std::{
 use serde_json::{json, Value as Json};
 
 pub use effective::{Effective, EffectiveSetting, Provenance};
+pub use error::{ServerError, ServerErrorKind};
 pub use events::{EventRules, EventStore, Filter, StoredEvent};
 pub use policy::{Condition, Content, Entry, Policy, PolicyId, Profile, Revision, Settings};
 pub use status::{Status, StatusRules};
@@ -169,20 +171,20 @@ impl Server {
         self.next_policy = saved.next_policy;
     }
 
-    pub fn policy(&self, name: &str) -> Result<&Policy, String> {
+    pub fn policy(&self, name: &str) -> Result<&Policy, ServerError> {
         self.policies
             .iter()
             .find(|p| p.name == name)
             .ok_or_else(|| {
                 let names: Vec<&str> = self.policies.iter().map(|p| p.name.as_str()).collect();
-                format!(
+                ServerError::not_found(format!(
                     "no policy {name:?}{}",
                     plugin_api::documents::path::did_you_mean(name, names)
-                )
+                ))
             })
     }
 
-    fn policy_mut(&mut self, name: &str) -> Result<&mut Policy, String> {
+    fn policy_mut(&mut self, name: &str) -> Result<&mut Policy, ServerError> {
         let id = self.policy(name)?.id;
         Ok(self
             .policies
@@ -210,12 +212,14 @@ impl Server {
         active: bool,
         by: &str,
         now: u64,
-    ) -> Result<PolicyId, String> {
+    ) -> Result<PolicyId, ServerError> {
         if name.trim().is_empty() {
-            return Err("a policy needs a name".into());
+            return Err(ServerError::invalid_name("a policy needs a name"));
         }
         if self.policies.iter().any(|p| p.name == name) {
-            return Err(format!("a policy named {name:?} already exists"));
+            return Err(ServerError::name_taken(format!(
+                "a policy named {name:?} already exists"
+            )));
         }
         check_profiles(&content)?;
         let id = self.next_policy;
@@ -253,8 +257,8 @@ impl Server {
         what: &str,
         by: &str,
         now: u64,
-        change: impl FnOnce(&mut Content) -> Result<(), String>,
-    ) -> Result<u32, String> {
+        change: impl FnOnce(&mut Content) -> Result<(), ServerError>,
+    ) -> Result<u32, ServerError> {
         let policy = self.policy_mut(name)?;
         let mut content = (*policy.current().content).clone();
         change(&mut content)?;
@@ -277,7 +281,7 @@ impl Server {
         number: u32,
         by: &str,
         now: u64,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, ServerError> {
         let old = self.policy(name)?.revision(number)?.content.clone();
         self.edit_policy(
             name,
@@ -291,21 +295,21 @@ impl Server {
         )
     }
 
-    pub fn activate(&mut self, name: &str) -> Result<(), String> {
+    pub fn activate(&mut self, name: &str) -> Result<(), ServerError> {
         let group = self.policy(name)?.group;
         self.deactivate_group(group);
         self.policy_mut(name)?.active = true;
         Ok(())
     }
 
-    pub fn deactivate(&mut self, name: &str) -> Result<(), String> {
+    pub fn deactivate(&mut self, name: &str) -> Result<(), ServerError> {
         self.policy_mut(name)?.active = false;
         Ok(())
     }
 
     /// Deletes a policy (made inactive first): its locks are released, and nothing is
     /// restored on its devices.
-    pub fn delete(&mut self, name: &str) -> Result<(), String> {
+    pub fn delete(&mut self, name: &str) -> Result<(), ServerError> {
         let id = self.policy(name)?.id;
         self.policies.retain(|p| p.id != id);
         Ok(())
@@ -318,7 +322,7 @@ impl Server {
         settings: Settings,
         by: &str,
         now: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServerError> {
         match self.active_policy(Tree::ROOT).map(|p| p.name.clone()) {
             Some(name) => self
                 .edit_policy(&name, "edited", by, now, |c| {
@@ -607,18 +611,24 @@ struct Planned {
     pending: BTreeMap<String, DeliveryKey>,
 }
 
-fn check_profiles(content: &Content) -> Result<(), String> {
+fn check_profiles(content: &Content) -> Result<(), ServerError> {
     if content.profiles.len() > policy::MOST_PROFILES {
-        return Err(format!(
-            "a policy holds at most {} profiles, this one {}",
-            policy::MOST_PROFILES,
-            content.profiles.len()
+        return Err(ServerError::new(
+            ServerErrorKind::LimitExceeded,
+            format!(
+                "a policy holds at most {} profiles, this one {}",
+                policy::MOST_PROFILES,
+                content.profiles.len()
+            ),
         ));
     }
     let mut names = BTreeSet::new();
     for p in &content.profiles {
         if !names.insert(&p.name) {
-            return Err(format!("two profiles named {:?}", p.name));
+            return Err(ServerError::name_taken(format!(
+                "two profiles named {:?}",
+                p.name
+            )));
         }
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use plugin_api::documents::path::join;
 use serde_json::{json, Map, Value as Json};
 
-use super::tree::GroupId;
+use super::{error::ServerError, tree::GroupId};
 
 pub type PolicyId = usize;
 
@@ -120,16 +120,16 @@ impl Policy {
             .expect("a policy has its first revision")
     }
 
-    pub fn revision(&self, number: u32) -> Result<&Revision, String> {
+    pub fn revision(&self, number: u32) -> Result<&Revision, ServerError> {
         self.revisions
             .iter()
             .find(|r| r.number == number)
             .ok_or_else(|| {
-                format!(
+                ServerError::not_found(format!(
                     "policy {:?} has no revision {number} (revisions 1 to {})",
                     self.name,
                     self.current().number
-                )
+                ))
             })
     }
 }

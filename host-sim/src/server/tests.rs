@@ -200,6 +200,7 @@ fn every_save_is_a_revision_that_can_be_compared_and_rolled_back() {
     assert!(s
         .roll_back("Root", 9, "carol", 30)
         .unwrap_err()
+        .message
         .contains("no revision 9"));
 }
 

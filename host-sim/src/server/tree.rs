@@ -2,6 +2,7 @@
 //! by its path from the root (`Servers/Private KSN`; the root is `/`). Groups are never
 //! removed, so a group's number stays valid for the life of the server.
 
+use super::error::ServerError;
 use plugin_api::documents::path::did_you_mean;
 
 pub type GroupId = usize;
@@ -58,17 +59,17 @@ impl Tree {
     }
 
     /// Adds a subgroup of `parent`; names are unique among siblings.
-    pub fn add(&mut self, parent: GroupId, name: &str) -> Result<GroupId, String> {
+    pub fn add(&mut self, parent: GroupId, name: &str) -> Result<GroupId, ServerError> {
         if name.trim().is_empty() || name.contains('/') {
-            return Err(format!(
+            return Err(ServerError::invalid_name(format!(
                 "a group's name is not empty and holds no '/', got {name:?}"
-            ));
+            )));
         }
         if self.children(parent).any(|c| self.groups[c].name == name) {
-            return Err(format!(
+            return Err(ServerError::name_taken(format!(
                 "group {} already has a subgroup named {name:?}",
                 self.path(parent)
-            ));
+            )));
         }
         self.groups.push(Group {
             name: name.to_string(),
@@ -84,7 +85,7 @@ impl Tree {
     }
 
     /// The group at `path` (`/` or the root's name for the root, `A/B` below it).
-    pub fn find(&self, path: &str) -> Result<GroupId, String> {
+    pub fn find(&self, path: &str) -> Result<GroupId, ServerError> {
         let trimmed = path.trim_matches('/');
         if trimmed.is_empty() || trimmed == Self::ROOT_NAME {
             return Ok(Self::ROOT);
@@ -99,10 +100,10 @@ impl Tree {
                 Some(child) => at = child,
                 None => {
                     let paths: Vec<String> = (1..self.groups.len()).map(|g| self.path(g)).collect();
-                    return Err(format!(
+                    return Err(ServerError::not_found(format!(
                         "no group {path:?}{}",
                         did_you_mean(trimmed, paths.iter().map(String::as_str))
-                    ));
+                    )));
                 }
             }
         }
@@ -186,7 +187,8 @@ mod tests {
         assert_eq!(tree.chain(private), vec![Tree::ROOT, servers, private]);
         assert!(tree.within(private, servers) && !tree.within(servers, private));
         let e = tree.find("Servers/Private").unwrap_err();
-        assert!(e.contains("Servers/Private KSN"), "{e}");
+        assert_eq!(e.kind, crate::server::ServerErrorKind::NotFound);
+        assert!(e.message.contains("Servers/Private KSN"), "{e}");
         assert!(tree.add(servers, "Private KSN").is_err());
         assert!(tree.add(servers, "a/b").is_err());
     }

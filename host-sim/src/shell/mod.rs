@@ -204,9 +204,9 @@ impl Shell {
                 "step"
             });
         let step = parse_step(raw, place)?;
-        let (_, result, events) = run_step(&mut self.world, &step);
+        let (_, done, events) = run_step(&mut self.world, &step);
         let events = events.into_iter().map(|e| format!("  · {e}"));
-        match result {
+        match done.result {
             Ok(summary) => {
                 let summary = match step {
                     Step::Expect(_) => "ok: as expected".to_string(),

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use super::{no_fields, number, usage, StepKind};
+use super::{no_fields, number, usage, StepError, StepKind};
 use crate::world::{Answers, World};
 
 /// The Administration Server's KSN proxy settings switch Private KSN on or off (or a
@@ -51,8 +51,8 @@ impl StepKind for SetPrivateKsn {
         }
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        world.set_private_ksn_of(self.group.as_deref(), self.enabled)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        Ok(world.set_private_ksn_of(self.group.as_deref(), self.enabled)?)
     }
 }
 
@@ -80,7 +80,7 @@ impl StepKind for SetLicense {
         format!("state={}", self.state)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.set_license(self.state))
     }
 }
@@ -136,7 +136,7 @@ impl StepKind for SetNetwork {
         }
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.set_network(self.service, self.up, self.latency_ms))
     }
 }
@@ -167,7 +167,7 @@ impl StepKind for SetStorage {
         format!("writable={}", self.writable)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.set_storage(self.writable))
     }
 }
@@ -195,7 +195,7 @@ impl StepKind for AdvanceTime {
         format!("{}ms", self.ms)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.advance_time(self.ms))
     }
 }
@@ -214,7 +214,7 @@ impl StepKind for ResetCounters {
         no_fields::<Self>(words)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.reset_counters())
     }
 }

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use super::{lookup_of, number, usage, Mismatch, StepKind};
+use super::{lookup_of, number, usage, Mismatch, StepError, StepKind};
 use crate::{
     consumers::{Access, Launch},
     world::{Answer, Answers, World},
@@ -113,7 +113,7 @@ impl StepKind for CheckFile {
         format!("{} ({} bytes)", self.md5, self.size_bytes)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.check_file(query(&self.md5, self.size_bytes)?))
     }
 
@@ -150,7 +150,7 @@ impl StepKind for CheckUrl {
         self.url.clone()
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.check_url(&self.url))
     }
 
@@ -198,7 +198,7 @@ impl StepKind for OpenFile {
         format!("{} ({} bytes)", self.md5, self.size_bytes)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.open_file(query(&self.md5, self.size_bytes)?))
     }
 
@@ -241,7 +241,7 @@ impl StepKind for LaunchApp {
         format!("{} ({} bytes)", self.md5, self.size_bytes)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.launch_app(query(&self.md5, self.size_bytes)?))
     }
 

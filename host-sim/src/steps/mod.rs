@@ -31,7 +31,27 @@ pub use server::{
 pub use settings::{PushPolicy, Resync, SetLocal};
 pub use task::{RestartHost, Start, Stop};
 
-use crate::world::{Answer, Answers, World};
+use crate::{
+    server::ServerError,
+    world::{Answer, Answers, World},
+};
+
+/// Why a step could not be done on the devices.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StepError {
+    /// The server refused it (its own error, by kind); nothing changed.
+    #[error("the server refused it: {0}")]
+    Refused(#[from] ServerError),
+    /// It cannot be done as written (a plugin that cannot be loaded, say).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<String> for StepError {
+    fn from(message: String) -> Self {
+        StepError::Invalid(message)
+    }
+}
 
 /// What differed between a step's answer and its own `expect`: what, expected, found.
 pub type Mismatch = (&'static str, String, String);
@@ -63,7 +83,7 @@ pub trait StepKind: DeserializeOwned + JsonSchema + Clone + std::fmt::Debug {
     }
 
     /// Does it, on every device.
-    fn perform(&self, world: &mut World) -> Result<Answers, String>;
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError>;
 
     /// Compares one device's answer with the step's own `expect`, if it has one.
     fn check(&self, _answer: &Answer) -> Result<(), Mismatch> {
@@ -108,7 +128,7 @@ macro_rules! steps {
             }
 
             /// Does it, then files the events it caused in the server's store.
-            pub fn perform(&self, world: &mut World) -> Result<Answers, String> {
+            pub fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
                 let answers = match self { $( Action::$step(s) => s.perform(world), )* };
                 world.collect_events();
                 answers

@@ -4,16 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use plugin_api::{ErrorKind, TaskError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
-use super::{json_argument, number, usage, StepKind};
+use super::{json_argument, number, usage, StepError, StepKind};
 use crate::{
     server::{
         policy::{parse_settings, Condition, Content, Profile, Settings},
-        GroupId, Server, Tree,
+        GroupId, Server, ServerError, Tree,
     },
     world::{Answers, World},
 };
@@ -57,26 +56,6 @@ enum Kind {
     List,
 }
 
-/// A save the server refuses as a policy: every device answers it so, so that a scenario
-/// can expect it (`expect_error: invalid_settings`).
-fn refused(world: &World, message: String) -> Answers {
-    every(world, ErrorKind::INVALID_SETTINGS, &message)
-}
-
-fn every(world: &World, kind: ErrorKind, message: &str) -> Answers {
-    world
-        .devices
-        .iter()
-        .map(|_| Err(TaskError::new(kind, message)))
-        .collect()
-}
-
-/// What the server refuses that is not a document (no such policy, group or revision; a
-/// name taken): every device answers `invalid_state`, so that a scenario can expect it.
-fn answered(world: &World, result: Result<Answers, String>) -> Result<Answers, String> {
-    Ok(result.unwrap_or_else(|e| every(world, ErrorKind::INVALID_STATE, &e)))
-}
-
 /// A policy document's settings, as the editor takes it for `group`: stamped with the
 /// versions of the statements shown for the modes of the groups it covers, checked against
 /// the plugin's policy schema.
@@ -85,26 +64,29 @@ fn editor_settings(
     group: GroupId,
     policy: &Json,
     place: &str,
-) -> Result<Settings, String> {
+) -> Result<Settings, ServerError> {
     let modes = world
         .server
         .tree
         .modes_within(group, world.server.private_ksn);
     let stamped = crate::editor::stamp(policy, world.description.as_ref(), modes);
+    let invalid = ServerError::invalid_settings;
     crate::editor::check(&stamped, world.description.as_ref())
-        .map_err(|e| format!("{place}: {e}"))?;
+        .map_err(|e| invalid(format!("{place}: {e}")))?;
     let Some(settings) = stamped.get("settings") else {
-        return Err(format!("{place}: a policy is {{\"settings\": {{...}}}}"));
+        return Err(invalid(format!(
+            "{place}: a policy is {{\"settings\": {{...}}}}"
+        )));
     };
     if let Some(extra) = stamped
         .as_object()
         .and_then(|o| o.keys().find(|k| *k != "settings"))
     {
-        return Err(format!(
+        return Err(invalid(format!(
             "{place}.{extra}: unknown field, expected `settings`"
-        ));
+        )));
     }
-    parse_settings(settings, &format!("{place}.settings"))
+    parse_settings(settings, &format!("{place}.settings")).map_err(invalid)
 }
 
 /// A profile of a policy, as a scenario states it.
@@ -135,7 +117,7 @@ fn profile(
     group: GroupId,
     spec: &ProfileSpec,
     place: &str,
-) -> Result<Profile, String> {
+) -> Result<Profile, ServerError> {
     let settings = if spec.settings.is_null() {
         Settings::new()
     } else {
@@ -151,7 +133,11 @@ fn profile(
     })
 }
 
-fn profiles(world: &World, group: GroupId, specs: &[ProfileSpec]) -> Result<Vec<Profile>, String> {
+fn profiles(
+    world: &World,
+    group: GroupId,
+    specs: &[ProfileSpec],
+) -> Result<Vec<Profile>, ServerError> {
     specs
         .iter()
         .enumerate()
@@ -159,34 +145,30 @@ fn profiles(world: &World, group: GroupId, specs: &[ProfileSpec]) -> Result<Vec<
         .collect()
 }
 
-/// What a step does, before its refusals become the devices' answers (`answered`).
+/// What a step does: the devices' answers, or the server's refusal (nothing changed).
 trait Act {
-    fn act(&self, world: &mut World) -> Result<Answers, String>;
+    fn act(&self, world: &mut World) -> Result<Answers, StepError>;
 }
 
 fn admin(by: &Option<String>) -> String {
     by.clone().unwrap_or_else(|| "admin".into())
 }
 
-fn group_of_policy(server: &Server, name: &str) -> Result<GroupId, String> {
+fn group_of_policy(server: &Server, name: &str) -> Result<GroupId, ServerError> {
     server.policy(name).map(|p| p.group)
 }
 
-/// Runs a policy change: a refusal of the document is every device's `invalid_settings`;
-/// any other mistake (no such policy or group) is the step's own error.
+/// A change of the server's policies, once the editor took its documents.
+type Change = Box<dyn FnOnce(&mut Server, u64) -> Result<(), ServerError>>;
+
+/// Runs a policy change: the editor reads its documents first (a refusal changes nothing),
+/// then the server saves it and sends it.
 fn save(
     world: &mut World,
-    prepare: impl FnOnce(
-        &World,
-    ) -> Result<
-        Result<Box<dyn FnOnce(&mut Server, u64) -> Result<(), String>>, String>,
-        String,
-    >,
-) -> Result<Answers, String> {
-    match prepare(world)? {
-        Ok(change) => world.change_policies(change),
-        Err(invalid) => Ok(refused(world, invalid)),
-    }
+    prepare: impl FnOnce(&World) -> Result<Change, ServerError>,
+) -> Result<Answers, StepError> {
+    let change = prepare(world)?;
+    Ok(world.change_policies(change)?)
 }
 
 /// Creates an administration group (its parent must exist): `Servers/Private KSN`.
@@ -221,14 +203,13 @@ impl StepKind for CreateGroup {
         self.group.clone()
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for CreateGroup {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         let path = self.group.trim_matches('/');
         let (parent, name) = match path.rsplit_once('/') {
             Some((parent, name)) => (world.server.tree.find(parent)?, name),
@@ -238,7 +219,7 @@ impl Act for CreateGroup {
         let group = world.server.tree.group_mut(id);
         group.inherit = self.inherit.unwrap_or(true);
         group.private_ksn = self.private_ksn;
-        world.change_policies(|_, _| Ok(()))
+        Ok(world.change_policies(|_, _| Ok(()))?)
     }
 }
 
@@ -273,25 +254,26 @@ impl StepKind for SetGroup {
         parts.join(" ")
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for SetGroup {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         let id = world.server.tree.find(&self.group)?;
         if id == Tree::ROOT && self.inherit == Some(false) {
-            return Err("the root group has no parent to inherit from".into());
+            return Err(
+                ServerError::not_allowed("the root group has no parent to inherit from").into(),
+            );
         }
         if let Some(inherit) = self.inherit {
             world.server.tree.group_mut(id).inherit = inherit;
         }
         if let Some(private_ksn) = self.private_ksn {
-            return world.set_private_ksn_of(Some(&self.group), private_ksn);
+            return Ok(world.set_private_ksn_of(Some(&self.group), private_ksn)?);
         }
-        world.change_policies(|_, _| Ok(()))
+        Ok(world.change_policies(|_, _| Ok(()))?)
     }
 }
 
@@ -318,14 +300,13 @@ impl StepKind for MoveDevices {
         self.group.clone()
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for MoveDevices {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         let id = world.server.tree.find(&self.group)?;
         let selection = world.selection.clone();
         for (i, record) in world.server.devices.iter_mut().enumerate() {
@@ -333,7 +314,7 @@ impl Act for MoveDevices {
                 record.group = id;
             }
         }
-        world.change_policies(|_, _| Ok(()))
+        Ok(world.change_policies(|_, _| Ok(()))?)
     }
 }
 
@@ -397,14 +378,13 @@ impl StepKind for SetDevice {
         parts.join(" ")
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for SetDevice {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         let selection = world.selection.clone();
         let mut back = vec![false; world.devices.len()];
         for (i, record) in world.server.devices.iter_mut().enumerate() {
@@ -500,35 +480,28 @@ impl StepKind for CreatePolicy {
         format!("{:?} in {}", self.name, self.group)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for CreatePolicy {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         let group = world.server.tree.find(&self.group)?;
         save(world, |world| {
-            let settings = match editor_settings(world, group, &self.policy, "policy") {
-                Ok(s) => s,
-                Err(e) => return Ok(Err(e)),
-            };
-            let profiles = match profiles(world, group, &self.profiles) {
-                Ok(p) => p,
-                Err(e) => return Ok(Err(e)),
-            };
+            let settings = editor_settings(world, group, &self.policy, "policy")?;
+            let profiles = profiles(world, group, &self.profiles)?;
             let content = Content {
                 settings,
                 profiles,
                 force_inheritance: self.force_inheritance,
             };
             let (name, active, by) = (self.name.clone(), self.active, admin(&self.by));
-            Ok(Ok(Box::new(move |server: &mut Server, now| {
+            Ok(Box::new(move |server: &mut Server, now| {
                 server
                     .create_policy(group, &name, content, active, &by, now)
                     .map(|_| ())
-            })))
+            }))
         })
     }
 }
@@ -569,32 +542,27 @@ impl StepKind for EditPolicy {
         format!("{:?}", self.name)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for EditPolicy {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         let group = group_of_policy(&world.server, &self.name)?;
         save(world, |world| {
-            let settings = match &self.policy {
-                Some(doc) => match editor_settings(world, group, doc, "policy") {
-                    Ok(s) => Some(s),
-                    Err(e) => return Ok(Err(e)),
-                },
-                None => None,
-            };
-            let profiles = match &self.profiles {
-                Some(specs) => match profiles(world, group, specs) {
-                    Ok(p) => Some(p),
-                    Err(e) => return Ok(Err(e)),
-                },
-                None => None,
-            };
+            let settings = self
+                .policy
+                .as_ref()
+                .map(|doc| editor_settings(world, group, doc, "policy"))
+                .transpose()?;
+            let profiles = self
+                .profiles
+                .as_ref()
+                .map(|specs| profiles(world, group, specs))
+                .transpose()?;
             let (name, force, by) = (self.name.clone(), self.force_inheritance, admin(&self.by));
-            Ok(Ok(Box::new(move |server: &mut Server, now| {
+            Ok(Box::new(move |server: &mut Server, now| {
                 server
                     .edit_policy(&name, "edited", &by, now, |c| {
                         if let Some(s) = settings {
@@ -609,7 +577,7 @@ impl Act for EditPolicy {
                         Ok(())
                     })
                     .map(|_| ())
-            })))
+            }))
         })
     }
 }
@@ -639,17 +607,16 @@ macro_rules! named_policy_step {
                 format!("{:?}", self.name)
             }
 
-            fn perform(&self, world: &mut World) -> Result<Answers, String> {
-                let result = self.act(world);
-                answered(world, result)
+            fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+                self.act(world)
             }
         }
 
         impl Act for $step {
-            fn act(&self, world: &mut World) -> Result<Answers, String> {
+            fn act(&self, world: &mut World) -> Result<Answers, StepError> {
                 world.server.policy(&self.name)?;
                 let $policy = self.name.clone();
-                world.change_policies(move |$server: &mut Server, _| $body)
+                Ok(world.change_policies(move |$server: &mut Server, _| $body)?)
             }
         }
     };
@@ -706,19 +673,18 @@ impl StepKind for RollBackPolicy {
         format!("{:?} to revision {}", self.name, self.revision)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for RollBackPolicy {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         world.server.policy(&self.name)?.revision(self.revision)?;
         let (name, revision, by) = (self.name.clone(), self.revision, admin(&self.by));
-        world.change_policies(move |server, now| {
+        Ok(world.change_policies(move |server, now| {
             server.roll_back(&name, revision, &by, now).map(|_| ())
-        })
+        })?)
     }
 }
 
@@ -756,22 +722,18 @@ impl StepKind for SetProfile {
         format!("{:?} profile {:?}", self.name, self.profile.name)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for SetProfile {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         let group = group_of_policy(&world.server, &self.name)?;
         save(world, |world| {
-            let profile = match profile(world, group, &self.profile, "profile") {
-                Ok(p) => p,
-                Err(e) => return Ok(Err(e)),
-            };
+            let profile = profile(world, group, &self.profile, "profile")?;
             let (name, priority, by) = (self.name.clone(), self.priority, admin(&self.by));
-            Ok(Ok(Box::new(move |server: &mut Server, now| {
+            Ok(Box::new(move |server: &mut Server, now| {
                 let what = format!("profile {:?} set", profile.name);
                 server
                     .edit_policy(&name, &what, &by, now, |c| {
@@ -788,7 +750,7 @@ impl Act for SetProfile {
                         Ok(())
                     })
                     .map(|_| ())
-            })))
+            }))
         })
     }
 }
@@ -822,16 +784,15 @@ impl StepKind for RemoveProfile {
         format!("{:?} profile {:?}", self.name, self.profile)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        let result = self.act(world);
-        answered(world, result)
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
     }
 }
 
 impl Act for RemoveProfile {
-    fn act(&self, world: &mut World) -> Result<Answers, String> {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
         let (name, profile, by) = (self.name.clone(), self.profile.clone(), admin(&self.by));
-        world.change_policies(move |server, now| {
+        Ok(world.change_policies(move |server, now| {
             server
                 .edit_policy(
                     &name,
@@ -842,12 +803,14 @@ impl Act for RemoveProfile {
                         let before = c.profiles.len();
                         c.profiles.retain(|p| p.name != profile);
                         if c.profiles.len() == before {
-                            return Err(format!("policy {name:?} has no profile {profile:?}"));
+                            return Err(ServerError::not_found(format!(
+                                "policy {name:?} has no profile {profile:?}"
+                            )));
                         }
                         Ok(())
                     },
                 )
                 .map(|_| ())
-        })
+        })?)
     }
 }

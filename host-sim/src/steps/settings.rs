@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use super::{json_argument, StepKind};
+use super::{json_argument, StepError, StepKind};
 use crate::world::{Answers, World};
 
 /// The administrator saves a policy and the Administration Server pushes it, replacing the
@@ -31,8 +31,8 @@ impl StepKind for PushPolicy {
         compact(&self.policy)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
-        Ok(world.push_policy(&self.policy.to_string()))
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        Ok(world.push_policy(&self.policy.to_string())?)
     }
 }
 
@@ -51,7 +51,7 @@ impl StepKind for Resync {
         super::no_fields::<Self>(words)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.resync())
     }
 }
@@ -77,7 +77,7 @@ impl StepKind for SetLocal {
         compact(&self.settings)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.set_local(&self.settings.to_string()))
     }
 }

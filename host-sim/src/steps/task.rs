@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use super::{no_fields, StepKind};
+use super::{no_fields, StepError, StepKind};
 use crate::world::{Answers, World};
 
 /// Starts the task.
@@ -22,7 +22,7 @@ impl StepKind for Start {
         no_fields::<Self>(words)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.start())
     }
 }
@@ -41,7 +41,7 @@ impl StepKind for Stop {
         no_fields::<Self>(words)
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         Ok(world.stop())
     }
 }
@@ -76,7 +76,7 @@ impl StepKind for RestartHost {
             .unwrap_or_default()
     }
 
-    fn perform(&self, world: &mut World) -> Result<Answers, String> {
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
         let update = match &self.plugin {
             None => None,
             Some(name) => Some(

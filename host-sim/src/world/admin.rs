@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use plugin_api::{
     documents::{read_document, SettingsView, Statement},
-    ErrorKind, TaskError,
+    ErrorKind,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use super::{Answer, Answers, Device, Setup, World};
 use crate::server::{
     policy::{self, Settings},
     status::{self, Facts, Status},
-    Delivery, EventStore, GroupId, ManagedDevice, Server, StoredEvent, Tree,
+    Delivery, EventStore, GroupId, ManagedDevice, Server, ServerError, StoredEvent, Tree,
 };
 use crate::storage::EventRow;
 
@@ -230,8 +230,8 @@ impl World {
     /// refuses as invalid changes nothing.
     pub fn change_policies(
         &mut self,
-        change: impl FnOnce(&mut Server, u64) -> Result<(), String>,
-    ) -> Result<Answers, String> {
+        change: impl FnOnce(&mut Server, u64) -> Result<(), ServerError>,
+    ) -> Result<Answers, ServerError> {
         let saved = self.server.clone_policies();
         change(&mut self.server, self.clock.now_ms())?;
         let connected = self.connected();
@@ -264,9 +264,9 @@ impl World {
     /// stamps each acceptance with the version of the statement it shows now) and the
     /// server sends it. A document the server cannot hold goes to the devices as it is,
     /// so the plugin says why it refuses it; nothing is stored.
-    pub fn push_policy(&mut self, policy_json: &str) -> Answers {
+    pub fn push_policy(&mut self, policy_json: &str) -> Result<Answers, ServerError> {
         let Ok(doc) = serde_json::from_str::<Json>(policy_json) else {
-            return self.send_as_is(policy_json);
+            return Ok(self.send_as_is(policy_json));
         };
         let modes = self
             .server
@@ -274,15 +274,9 @@ impl World {
             .modes_within(Tree::ROOT, self.server.private_ksn);
         let stamped = crate::editor::stamp(&doc, self.description.as_ref(), modes);
         let Some(settings) = policy_settings(&stamped) else {
-            return self.send_as_is(&stamped.to_string());
+            return Ok(self.send_as_is(&stamped.to_string()));
         };
         self.change_policies(|server, now| server.save_root_policy(settings, "admin", now))
-            .unwrap_or_else(|e| {
-                self.devices
-                    .iter()
-                    .map(|_| Err(TaskError::invalid_state(e.as_str())))
-                    .collect()
-            })
     }
 
     fn send_as_is(&mut self, text: &str) -> Answers {
@@ -308,7 +302,7 @@ impl World {
         &mut self,
         group: Option<&str>,
         enabled: bool,
-    ) -> Result<Answers, String> {
+    ) -> Result<Answers, ServerError> {
         match group {
             Some(path) => {
                 let id = self.server.tree.find(path)?;

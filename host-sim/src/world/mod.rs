@@ -328,7 +328,7 @@ impl World {
             state.keep_events = setup.keep_events && setup.database.is_some();
             state.keep_history = setup.keep_history;
             // Step reports show device 0's events.
-            state.report_events = setup.report_events && id == 0;
+            state.report_events = setup.report_events;
             state.retention = setup.retention;
             // A host that comes back tells each device what it told it last.
             if let Some(environment) = state.storage.environment() {
