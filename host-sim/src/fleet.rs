@@ -154,8 +154,6 @@ impl Story<'_> {
     }
 }
 
-/// Runs the story on `devices` devices, telling `on_phase` as each phase begins.
-
 /// The administrator saves the fleet's policy; a refusal of the server's (it has none to
 /// give for this one) is every device's.
 fn push_fleet_policy(w: &mut World) -> crate::world::Answers {
@@ -169,6 +167,7 @@ fn push_fleet_policy(w: &mut World) -> crate::world::Answers {
     }
 }
 
+/// Runs the story on `devices` devices, telling `on_phase` as each phase begins.
 pub fn run(
     plugin: Plugin,
     devices: usize,
