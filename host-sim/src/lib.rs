@@ -9,6 +9,7 @@ pub mod crash;
 pub mod editor;
 pub mod fleet;
 pub mod hierarchy;
+pub mod logs;
 pub mod network;
 pub mod pg_cluster;
 pub mod reference;

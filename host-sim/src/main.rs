@@ -212,10 +212,12 @@ enum SchemaFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(
+    let logger = env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or(if cli.verbose { "info" } else { "warn" }),
     )
-    .init();
+    .build();
+    let level = logger.filter();
+    host_sim::logs::install(Box::new(logger), level);
     match execute(&cli) {
         Ok(code) => code,
         Err(Failure(code, message)) => {
@@ -341,7 +343,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let text = if *json {
                 report::json(&outcomes)
             } else {
-                report::text(&outcomes, *steps)
+                report::text(&outcomes, *steps, cli.verbose)
             };
             let mut stdout = anstream::stdout().lock();
             let _ = writeln!(stdout, "{}", text.trim_end());

@@ -343,6 +343,6 @@ fn scenario_steps_run_on_it() {
     assert!(
         outcome.passed,
         "{}",
-        report::text(std::slice::from_ref(&outcome), true)
+        report::text(std::slice::from_ref(&outcome), true, false)
     );
 }

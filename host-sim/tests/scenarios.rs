@@ -44,7 +44,7 @@ fn holds_on_one_device_and_on_three(dir: std::path::PathBuf) {
             assert!(
                 outcome.passed,
                 "on {devices} devices: {}",
-                scenario::report::text(&[outcome], true)
+                scenario::report::text(&[outcome], true, false)
             );
         }
     }
@@ -71,7 +71,7 @@ fn the_bundled_suite_passes_through_the_loaded_plugin() {
             )
         })
         .filter(|o| !o.passed)
-        .map(|o| scenario::report::text(&[o], true))
+        .map(|o| scenario::report::text(&[o], true, false))
         .collect();
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
@@ -239,7 +239,7 @@ fn reports_are_styled_for_terminals_plain_when_piped_and_junit_for_ci() {
     let outcome = run_text(
         r#"{"name": "a <tricky> & \"quoted\" name", "steps": [{"expect": {"state": "running"}}]}"#,
     );
-    let styled = scenario::report::text(std::slice::from_ref(&outcome), true);
+    let styled = scenario::report::text(std::slice::from_ref(&outcome), true, false);
     assert!(
         styled.contains("\u{1b}["),
         "the text carries styles for a terminal"
@@ -326,6 +326,29 @@ fn the_default_report_is_one_line_per_pass_with_paths_relative_to_here() {
     }
     let n = passes.len();
     assert_eq!(*summary, format!("{n} of {n} scenarios passed"));
+    // Scenarios that fault storage on purpose make the plugin warn: a passing one's log
+    // is its report's, not the terminal's.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "a passing suite prints nothing else"
+    );
+    let verbose = common::host_sim()
+        .args([
+            "run",
+            "--verbose",
+            "tests/scenarios/withdrawal_while_storage_refuses_writes.json",
+        ])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verbose.stdout);
+    assert!(
+        text.contains("logged while it ran")
+            && text.contains("WARN ksn_plugin::core::task: storage refused"),
+        "{text}"
+    );
+    assert_eq!(String::from_utf8_lossy(&verbose.stderr), "");
 }
 
 #[test]

@@ -59,8 +59,16 @@ pub fn shown(file: &Path) -> String {
     relative.as_deref().unwrap_or(file).display().to_string()
 }
 
-/// Reads, parses and runs one scenario file.
+/// Reads, parses and runs one scenario file; what is logged meanwhile belongs to its
+/// outcome.
 pub fn run_file(plugin: Plugin, file: &Path, default_ksn: &KsnSpec, options: &Options) -> Outcome {
+    crate::logs::begin();
+    let mut outcome = read_and_run(plugin, file, default_ksn, options);
+    outcome.log = crate::logs::end();
+    outcome
+}
+
+fn read_and_run(plugin: Plugin, file: &Path, default_ksn: &KsnSpec, options: &Options) -> Outcome {
     let name = shown(file);
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,

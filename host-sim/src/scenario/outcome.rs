@@ -16,6 +16,13 @@ pub struct Outcome {
     pub steps: Timeline,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// What the plugin and the host logged while it ran (its last lines).
+    #[serde(skip_serializing_if = "no_lines")]
+    pub log: crate::logs::Captured,
+}
+
+fn no_lines(log: &crate::logs::Captured) -> bool {
+    log.total == 0
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -51,5 +58,6 @@ pub fn unreadable(file: &str, error: String) -> Outcome {
         statuses: [0; 3],
         steps: Timeline::recent(),
         failure: Some(Failure::setup(error)),
+        log: Default::default(),
     }
 }

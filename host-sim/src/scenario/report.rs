@@ -18,9 +18,9 @@ fn styled(style: Style, text: impl std::fmt::Display) -> String {
     format!("{style}{text}{style:#}")
 }
 
-/// The timeline of each scenario (every step when `steps`, else only failures'), then a
-/// summary line.
-pub fn text(outcomes: &[Outcome], steps: bool) -> String {
+/// The timeline of each scenario (every step when `steps`, else only failures'), what was
+/// logged while it ran (with `steps` or `verbose`, or when it failed), then a summary line.
+pub fn text(outcomes: &[Outcome], steps: bool, verbose: bool) -> String {
     let mut out = String::new();
     for o in outcomes {
         let mark = if o.passed {
@@ -68,6 +68,12 @@ pub fn text(outcomes: &[Outcome], steps: bool) -> String {
         if let Some(failure) = failure_line(o) {
             let _ = writeln!(out, "      {}", styled(PROBLEM, failure));
         }
+        if (steps || verbose || !o.passed) && o.log.total > 0 {
+            let _ = writeln!(out, "      {}", log_heading(&o.log));
+            for line in &o.log.lines {
+                let _ = writeln!(out, "        {}", styled(EVENTS, line));
+            }
+        }
         if steps || !o.passed {
             let [ok, warning, critical] = o.statuses;
             let _ = writeln!(
@@ -81,6 +87,19 @@ pub fn text(outcomes: &[Outcome], steps: bool) -> String {
     let style = if passed == outcomes.len() { PASS } else { FAIL };
     let _ = writeln!(out, "{}", styled(style, summary));
     out
+}
+
+/// The heading of what a scenario logged: how many lines, and how many are shown.
+fn log_heading(log: &crate::logs::Captured) -> String {
+    if log.total > log.lines.len() {
+        format!(
+            "logged {} lines while it ran (the last {}):",
+            log.total,
+            log.lines.len()
+        )
+    } else {
+        format!("logged while it ran ({} lines):", log.total)
+    }
 }
 
 /// Where and how a scenario failed, in one line.
@@ -135,6 +154,14 @@ fn test_case(o: &Outcome) -> TestCase {
         .set_time(Duration::from_millis(o.duration_ms));
     if !o.steps.is_empty() {
         case.set_system_out(timeline(o));
+    }
+    if o.log.total > 0 {
+        let mut log = log_heading(&o.log);
+        for line in &o.log.lines {
+            log.push('\n');
+            log.push_str(line);
+        }
+        case.set_system_err(log);
     }
     case
 }

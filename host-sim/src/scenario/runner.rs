@@ -50,6 +50,7 @@ pub fn run(
         statuses: [0; 3],
         steps: Timeline::recent(),
         failure: None,
+        log: Default::default(),
     };
     if options.whole_timeline {
         match Timeline::whole() {
