@@ -345,7 +345,8 @@ fn the_default_report_is_one_line_per_pass_with_paths_relative_to_here() {
     let text = String::from_utf8_lossy(&verbose.stdout);
     assert!(
         text.contains("logged while it ran")
-            && text.contains("WARN ksn_plugin::core::task: storage refused"),
+            && text.contains("WARN ")
+            && text.contains("storage refused a change"),
         "{text}"
     );
     assert_eq!(String::from_utf8_lossy(&verbose.stderr), "");
