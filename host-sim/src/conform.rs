@@ -389,10 +389,10 @@ fn versioned_acceptance(world: &mut World, description: &PluginDescription) -> O
 fn accepts_and_starts(world: &mut World, description: &PluginDescription) -> Outcome {
     let (section, key) = acceptance_box(description)?;
     // As the policy editor saves it: with the version of the statement shown.
-    let policy = crate::editor::stamp(
+    let policy = admin_server::editor::stamp(
         &json!({"settings": {section: {key: {"value": true, "locked": true}}}}),
         Some(description),
-        crate::editor::one_mode(world.private_ksn()),
+        admin_server::editor::one_mode(world.private_ksn()),
     )
     .to_string();
     call(world, "push_policy", move |t| {

@@ -11,10 +11,8 @@ use plugin_api::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    server::Status,
-    world::{GroupSpec, HostDatabase, Setup, World},
-};
+use crate::world::{GroupSpec, HostDatabase, Setup, World};
+use admin_server::Status;
 
 /// The administrator's policy: participation accepted and locked, and the task started
 /// with the application.
@@ -116,8 +114,8 @@ impl Story<'_> {
         let elapsed = started.elapsed().as_secs_f64();
         let private: Vec<bool> = (0..self.world.devices.len())
             .map(|i| {
-                let group = self.world.server.devices[i].group;
-                self.world.server.tree.private_ksn(group, false)
+                let group = self.world.server.devices()[i].group;
+                self.world.server.tree().private_ksn(group, false)
             })
             .collect();
         let mut wrong = 0;

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     fleet::FleetReport,
-    server::Status,
     storage::{is_postgres, HostStore},
 };
+use admin_server::Status;
 
 /// A secondary server manages at most this many devices.
 pub const MOST_PER_SERVER: usize = 100_000;

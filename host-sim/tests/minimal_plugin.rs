@@ -55,10 +55,10 @@ fn policy(name: &str) -> String {
         }
     }
     let description = plugin().describe().unwrap();
-    host_sim::editor::stamp(
+    admin_server::editor::stamp(
         &document,
         Some(&description),
-        host_sim::editor::one_mode(false),
+        admin_server::editor::one_mode(false),
     )
     .to_string()
 }

@@ -85,12 +85,12 @@ fn check_on_server(world: &World, index: usize, expect: &Expect) -> Result<(), M
     if let Some(want) = &expect.events {
         let mut devices = vec![false; world.devices.len()];
         devices[index] = true;
-        let filter = crate::server::Filter {
+        let filter = admin_server::Filter {
             after_id: Some(world.events_from),
             devices: Some(devices),
             ..Default::default()
         };
-        let [info, warning, failure, critical] = world.server.events.counts(&filter);
+        let [info, warning, failure, critical] = world.server.events().counts(&filter);
         for (name, want, have) in [
             ("critical", want.critical, critical),
             ("functional_failure", want.functional_failure, failure),

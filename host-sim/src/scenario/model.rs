@@ -15,9 +15,9 @@ use crate::{
     consumers::LaunchControlSpec,
     network::{DatabaseSpec, KsnSpec},
     schemas::schema,
-    server::{EventRules, ServerErrorKind, Status, StatusRules},
     world::{admin::Target, GroupSpec},
 };
+use admin_server::{EventRules, ServerErrorKind, Status, StatusRules};
 
 /// A scenario file (SPEC §4).
 #[derive(Deserialize, JsonSchema, Debug)]
@@ -513,7 +513,7 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         sync_interval_ms: head
             .server
             .sync_interval_minutes
-            .map_or(crate::server::SYNC_INTERVAL_MS, |m| m.max(1) * 60_000),
+            .map_or(admin_server::SYNC_INTERVAL_MS, |m| m.max(1) * 60_000),
         ksn: head.ksn,
         local_lists: head.local_lists,
         launch_control: head.launch_control,

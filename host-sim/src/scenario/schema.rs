@@ -35,7 +35,7 @@ pub fn scenario_schema(description: &PluginDescription) -> Json {
             // does not must carry a valid one.
             for (field, strict) in [
                 // As the policy editor takes it: it stamps the versions not given.
-                ("policy", crate::editor::policy_schema(description)),
+                ("policy", admin_server::editor::policy_schema(description)),
                 ("settings", description.local_schema.clone()),
             ] {
                 if variant["properties"].get(field).is_some() {

@@ -3,10 +3,8 @@
 
 use plugin_api::documents::Importance;
 
-use crate::{
-    server::{policy, Filter, GroupId, Status, Tree},
-    world::World,
-};
+use crate::world::World;
+use admin_server::{policy, Filter, GroupId, Status, Tree};
 
 fn counts_line(world: &World, devices: &[usize]) -> String {
     let counts = world.status_counts_of(devices.iter().copied());
@@ -31,9 +29,9 @@ pub fn groups(world: &World) -> String {
     let mut lines = Vec::new();
     fn walk(world: &World, group: GroupId, depth: usize, lines: &mut Vec<String>) {
         let server = &world.server;
-        let g = server.tree.group(group);
-        let devices: Vec<usize> = (0..server.devices.len())
-            .filter(|&i| server.devices[i].group == group)
+        let g = server.tree().group(group);
+        let devices: Vec<usize> = (0..server.devices().len())
+            .filter(|&i| server.devices()[i].group == group)
             .collect();
         let mut notes = vec![counts_line(world, &devices)];
         if !g.inherit {
@@ -67,14 +65,14 @@ pub fn groups(world: &World) -> String {
             "  ".repeat(depth),
             notes.join("; ")
         ));
-        for child in server.tree.children(group).collect::<Vec<_>>() {
+        for child in server.tree().children(group).collect::<Vec<_>>() {
             walk(world, child, depth + 1, lines);
         }
     }
     walk(world, Tree::ROOT, 0, &mut lines);
     lines.push(format!(
         "Private KSN (the server's setting): {}",
-        if server.private_ksn { "on" } else { "off" }
+        if server.private_ksn() { "on" } else { "off" }
     ));
     lines.join("\n")
 }
@@ -82,16 +80,16 @@ pub fn groups(world: &World) -> String {
 /// Every policy: its group, whether it is active, its revisions, its profiles.
 pub fn policies(world: &World) -> String {
     let server = &world.server;
-    if server.policies.is_empty() {
+    if server.policies().is_empty() {
         return "no policies (create_policy, or push_policy for the root group's)".into();
     }
     let mut lines = Vec::new();
-    for p in &server.policies {
+    for p in server.policies() {
         let current = p.current();
         lines.push(format!(
             "{:?} of {}: {}, revision {} ({} by {} at {} ms)",
             p.name,
-            server.tree.path(p.group),
+            server.tree().path(p.group),
             if p.active { "active" } else { "inactive" },
             current.number,
             current.what,
@@ -160,7 +158,7 @@ pub fn events(world: &World, words: &[&str]) -> Result<String, String> {
             filter.kind = Some(word.to_string());
         }
     }
-    let store = &world.server.events;
+    let store = &world.server.events();
     let chosen: Vec<_> = store.query(&filter).collect();
     let mut lines: Vec<String> = chosen[chosen.len().saturating_sub(count)..]
         .iter()
@@ -170,7 +168,7 @@ pub fn events(world: &World, words: &[&str]) -> Result<String, String> {
                 e.id,
                 e.time_ms,
                 e.device,
-                world.server.tree.path(e.group),
+                world.server.tree().path(e.group),
                 e.importance,
                 e.kind
             )
@@ -194,7 +192,7 @@ pub fn statuses(world: &World) -> String {
         .take(10)
         .map(|&i| {
             let (status, reasons) = world.status_of(i);
-            let group = world.server.tree.path(world.server.devices[i].group);
+            let group = world.server.tree().path(world.server.devices()[i].group);
             if reasons.is_empty() {
                 format!("device {i} ({group}): {status}")
             } else {

@@ -31,10 +31,8 @@ pub use server::{
 pub use settings::{PushPolicy, Resync, SetLocal};
 pub use task::{RestartHost, Start, Stop};
 
-use crate::{
-    server::ServerError,
-    world::{Answer, Answers, World},
-};
+use crate::world::{Answer, Answers, World};
+use admin_server::ServerError;
 
 /// Why a step could not be done on the devices.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -2,20 +2,13 @@
 //! policies (create, edit, activate, deactivate, delete, roll back), profiles. Each change
 //! reaches connected devices at once and the others at their next synchronisation.
 
-use std::collections::BTreeSet;
-
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
 use super::{json_argument, number, usage, StepError, StepKind};
-use crate::{
-    server::{
-        policy::{parse_settings, Condition, Content, Profile, Settings},
-        GroupId, Server, ServerError, Tree,
-    },
-    world::{Answers, World},
-};
+use crate::world::{Answers, World};
+use admin_server::{Condition, Operation, ProfileDoc};
 
 /// `key=value` words of the console, as JSON fields (`on`/`off` are booleans, a list is
 /// comma-separated).
@@ -56,39 +49,6 @@ enum Kind {
     List,
 }
 
-/// A policy document's settings, as the editor takes it for `group`: stamped with the
-/// versions of the statements shown for the modes of the groups it covers, checked against
-/// the plugin's policy schema.
-fn editor_settings(
-    world: &World,
-    group: GroupId,
-    policy: &Json,
-    place: &str,
-) -> Result<Settings, ServerError> {
-    let modes = world
-        .server
-        .tree
-        .modes_within(group, world.server.private_ksn);
-    let stamped = crate::editor::stamp(policy, world.description.as_ref(), modes);
-    let invalid = ServerError::invalid_settings;
-    crate::editor::check(&stamped, world.description.as_ref())
-        .map_err(|e| invalid(format!("{place}: {e}")))?;
-    let Some(settings) = stamped.get("settings") else {
-        return Err(invalid(format!(
-            "{place}: a policy is {{\"settings\": {{...}}}}"
-        )));
-    };
-    if let Some(extra) = stamped
-        .as_object()
-        .and_then(|o| o.keys().find(|k| *k != "settings"))
-    {
-        return Err(invalid(format!(
-            "{place}.{extra}: unknown field, expected `settings`"
-        )));
-    }
-    parse_settings(settings, &format!("{place}.settings")).map_err(invalid)
-}
-
 /// A profile of a policy, as a scenario states it.
 #[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -112,37 +72,20 @@ pub struct ConditionSpec {
     pub tags: Vec<String>,
 }
 
-fn profile(
-    world: &World,
-    group: GroupId,
-    spec: &ProfileSpec,
-    place: &str,
-) -> Result<Profile, ServerError> {
-    let settings = if spec.settings.is_null() {
-        Settings::new()
-    } else {
-        editor_settings(world, group, &json!({"settings": spec.settings}), place)?
-    };
-    Ok(Profile {
+/// A profile as the step states it, as the server takes it.
+fn profile_doc(spec: &ProfileSpec) -> ProfileDoc {
+    ProfileDoc {
         name: spec.name.clone(),
-        condition: Condition {
+        when: Condition {
             out_of_office: spec.when.out_of_office,
             tags: spec.when.tags.clone(),
         },
-        settings,
-    })
+        settings: (!spec.settings.is_null()).then(|| spec.settings.clone()),
+    }
 }
 
-fn profiles(
-    world: &World,
-    group: GroupId,
-    specs: &[ProfileSpec],
-) -> Result<Vec<Profile>, ServerError> {
-    specs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| profile(world, group, p, &format!("profiles[{i}]")))
-        .collect()
+fn admin(by: &Option<String>) -> &str {
+    by.as_deref().unwrap_or("admin")
 }
 
 /// What a step does: the devices' answers, or the server's refusal (nothing changed).
@@ -150,25 +93,12 @@ trait Act {
     fn act(&self, world: &mut World) -> Result<Answers, StepError>;
 }
 
-fn admin(by: &Option<String>) -> String {
-    by.clone().unwrap_or_else(|| "admin".into())
-}
-
-fn group_of_policy(server: &Server, name: &str) -> Result<GroupId, ServerError> {
-    server.policy(name).map(|p| p.group)
-}
-
-/// A change of the server's policies, once the editor took its documents.
-type Change = Box<dyn FnOnce(&mut Server, u64) -> Result<(), ServerError>>;
-
-/// Runs a policy change: the editor reads its documents first (a refusal changes nothing),
-/// then the server saves it and sends it.
-fn save(
-    world: &mut World,
-    prepare: impl FnOnce(&World) -> Result<Change, ServerError>,
-) -> Result<Answers, StepError> {
-    let change = prepare(world)?;
-    Ok(world.change_policies(change)?)
+/// The devices a step addresses (`on`), by number.
+fn addressed(world: &World) -> Vec<usize> {
+    let selection = world.selection.clone();
+    (0..world.devices.len())
+        .filter(|i| selection.as_ref().is_none_or(|s| s[*i]))
+        .collect()
 }
 
 /// Creates an administration group (its parent must exist): `Servers/Private KSN`.
@@ -210,16 +140,12 @@ impl StepKind for CreateGroup {
 
 impl Act for CreateGroup {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        let path = self.group.trim_matches('/');
-        let (parent, name) = match path.rsplit_once('/') {
-            Some((parent, name)) => (world.server.tree.find(parent)?, name),
-            None => (Tree::ROOT, path),
+        let op = Operation::CreateGroup {
+            path: self.group.clone(),
+            inherit: self.inherit.unwrap_or(true),
+            private_ksn: self.private_ksn,
         };
-        let id = world.server.tree.add(parent, name)?;
-        let group = world.server.tree.group_mut(id);
-        group.inherit = self.inherit.unwrap_or(true);
-        group.private_ksn = self.private_ksn;
-        Ok(world.change_policies(|_, _| Ok(()))?)
+        Ok(world.apply(&op, "admin")?)
     }
 }
 
@@ -261,19 +187,12 @@ impl StepKind for SetGroup {
 
 impl Act for SetGroup {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        let id = world.server.tree.find(&self.group)?;
-        if id == Tree::ROOT && self.inherit == Some(false) {
-            return Err(
-                ServerError::not_allowed("the root group has no parent to inherit from").into(),
-            );
-        }
-        if let Some(inherit) = self.inherit {
-            world.server.tree.group_mut(id).inherit = inherit;
-        }
-        if let Some(private_ksn) = self.private_ksn {
-            return Ok(world.set_private_ksn_of(Some(&self.group), private_ksn)?);
-        }
-        Ok(world.change_policies(|_, _| Ok(()))?)
+        let op = Operation::SetGroup {
+            path: self.group.clone(),
+            inherit: self.inherit,
+            private_ksn: self.private_ksn,
+        };
+        Ok(world.apply(&op, "admin")?)
     }
 }
 
@@ -307,14 +226,11 @@ impl StepKind for MoveDevices {
 
 impl Act for MoveDevices {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        let id = world.server.tree.find(&self.group)?;
-        let selection = world.selection.clone();
-        for (i, record) in world.server.devices.iter_mut().enumerate() {
-            if selection.as_ref().is_none_or(|s| s[i]) {
-                record.group = id;
-            }
-        }
-        Ok(world.change_policies(|_, _| Ok(()))?)
+        let op = Operation::MoveDevices {
+            devices: addressed(world),
+            group: self.group.clone(),
+        };
+        Ok(world.apply(&op, "admin")?)
     }
 }
 
@@ -385,33 +301,14 @@ impl StepKind for SetDevice {
 
 impl Act for SetDevice {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        let selection = world.selection.clone();
-        let mut back = vec![false; world.devices.len()];
-        for (i, record) in world.server.devices.iter_mut().enumerate() {
-            if !selection.as_ref().is_none_or(|s| s[i]) {
-                continue;
-            }
-            let was_reachable = record.reachable();
-            if let Some(c) = self.connected {
-                record.connected = c;
-            }
-            if let Some(o) = self.online {
-                record.online = o;
-            }
-            if let Some(away) = self.out_of_office {
-                record.out_of_office = away;
-            }
-            if let Some(tags) = &self.tags {
-                record.tags = tags.iter().cloned().collect::<BTreeSet<_>>();
-            }
-            back[i] = !was_reachable
-                && record.online
-                && (self.connected == Some(true) || self.online == Some(true));
-        }
-        // A device that came back synchronises now; the others get what their new
-        // properties change (a profile) if they are connected.
-        let connected = world.connected();
-        Ok(world.synchronise(|i| back[i] || connected[i], false))
+        let op = Operation::SetDevices {
+            devices: addressed(world),
+            connected: self.connected,
+            online: self.online,
+            out_of_office: self.out_of_office,
+            tags: self.tags.clone(),
+        };
+        Ok(world.apply(&op, "admin")?)
     }
 }
 
@@ -487,22 +384,15 @@ impl StepKind for CreatePolicy {
 
 impl Act for CreatePolicy {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        let group = world.server.tree.find(&self.group)?;
-        save(world, |world| {
-            let settings = editor_settings(world, group, &self.policy, "policy")?;
-            let profiles = profiles(world, group, &self.profiles)?;
-            let content = Content {
-                settings,
-                profiles,
-                force_inheritance: self.force_inheritance,
-            };
-            let (name, active, by) = (self.name.clone(), self.active, admin(&self.by));
-            Ok(Box::new(move |server: &mut Server, now| {
-                server
-                    .create_policy(group, &name, content, active, &by, now)
-                    .map(|_| ())
-            }))
-        })
+        let op = Operation::CreatePolicy {
+            name: self.name.clone(),
+            group: self.group.clone(),
+            policy: self.policy.clone(),
+            profiles: self.profiles.iter().map(profile_doc).collect(),
+            force_inheritance: self.force_inheritance,
+            active: self.active,
+        };
+        Ok(world.apply(&op, admin(&self.by))?)
     }
 }
 
@@ -549,41 +439,21 @@ impl StepKind for EditPolicy {
 
 impl Act for EditPolicy {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        let group = group_of_policy(&world.server, &self.name)?;
-        save(world, |world| {
-            let settings = self
-                .policy
-                .as_ref()
-                .map(|doc| editor_settings(world, group, doc, "policy"))
-                .transpose()?;
-            let profiles = self
+        let op = Operation::EditPolicy {
+            name: self.name.clone(),
+            policy: self.policy.clone(),
+            profiles: self
                 .profiles
                 .as_ref()
-                .map(|specs| profiles(world, group, specs))
-                .transpose()?;
-            let (name, force, by) = (self.name.clone(), self.force_inheritance, admin(&self.by));
-            Ok(Box::new(move |server: &mut Server, now| {
-                server
-                    .edit_policy(&name, "edited", &by, now, |c| {
-                        if let Some(s) = settings {
-                            c.settings = s;
-                        }
-                        if let Some(p) = profiles {
-                            c.profiles = p;
-                        }
-                        if let Some(f) = force {
-                            c.force_inheritance = f;
-                        }
-                        Ok(())
-                    })
-                    .map(|_| ())
-            }))
-        })
+                .map(|specs| specs.iter().map(profile_doc).collect()),
+            force_inheritance: self.force_inheritance,
+        };
+        Ok(world.apply(&op, admin(&self.by))?)
     }
 }
 
 macro_rules! named_policy_step {
-    ($step:ident, $name:literal, $help:literal, $doc:literal, |$server:ident, $policy:ident| $body:expr) => {
+    ($step:ident, $name:literal, $help:literal, $doc:literal, |$policy:ident| $body:expr) => {
         #[doc = $doc]
         #[derive(Deserialize, JsonSchema, Debug, Clone)]
         #[serde(deny_unknown_fields)]
@@ -614,9 +484,8 @@ macro_rules! named_policy_step {
 
         impl Act for $step {
             fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-                world.server.policy(&self.name)?;
                 let $policy = self.name.clone();
-                Ok(world.change_policies(move |$server: &mut Server, _| $body)?)
+                Ok(world.apply(&$body, "admin")?)
             }
         }
     };
@@ -627,21 +496,21 @@ named_policy_step!(
     "activate_policy",
     "make a policy its group's active one",
     "Makes a policy its group's active one (the active one becomes inactive).",
-    |server, name| server.activate(&name)
+    |name| Operation::ActivatePolicy { name }
 );
 named_policy_step!(
     DeactivatePolicy,
     "deactivate_policy",
     "make a policy inactive (its locks are released)",
     "Makes a policy inactive: it reaches no device; its locks are released and nothing is restored.",
-    |server, name| server.deactivate(&name)
+    |name| Operation::DeactivatePolicy { name }
 );
 named_policy_step!(
     DeletePolicy,
     "delete_policy",
     "delete a policy (made inactive first)",
     "Deletes a policy, made inactive first: its locks are released and nothing is restored.",
-    |server, name| server.delete(&name)
+    |name| Operation::DeletePolicy { name }
 );
 
 /// Rolls a policy back to one of its revisions (saved as a new revision).
@@ -680,11 +549,11 @@ impl StepKind for RollBackPolicy {
 
 impl Act for RollBackPolicy {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        world.server.policy(&self.name)?.revision(self.revision)?;
-        let (name, revision, by) = (self.name.clone(), self.revision, admin(&self.by));
-        Ok(world.change_policies(move |server, now| {
-            server.roll_back(&name, revision, &by, now).map(|_| ())
-        })?)
+        let op = Operation::RollBackPolicy {
+            name: self.name.clone(),
+            revision: self.revision,
+        };
+        Ok(world.apply(&op, admin(&self.by))?)
     }
 }
 
@@ -729,29 +598,12 @@ impl StepKind for SetProfile {
 
 impl Act for SetProfile {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        let group = group_of_policy(&world.server, &self.name)?;
-        save(world, |world| {
-            let profile = profile(world, group, &self.profile, "profile")?;
-            let (name, priority, by) = (self.name.clone(), self.priority, admin(&self.by));
-            Ok(Box::new(move |server: &mut Server, now| {
-                let what = format!("profile {:?} set", profile.name);
-                server
-                    .edit_policy(&name, &what, &by, now, |c| {
-                        let at = c.profiles.iter().position(|p| p.name == profile.name);
-                        if let Some(at) = at {
-                            c.profiles.remove(at);
-                        }
-                        let place = priority
-                            .map(|p| p.saturating_sub(1))
-                            .or(at)
-                            .unwrap_or(c.profiles.len())
-                            .min(c.profiles.len());
-                        c.profiles.insert(place, profile);
-                        Ok(())
-                    })
-                    .map(|_| ())
-            }))
-        })
+        let op = Operation::SetProfile {
+            name: self.name.clone(),
+            profile: profile_doc(&self.profile),
+            priority: self.priority,
+        };
+        Ok(world.apply(&op, admin(&self.by))?)
     }
 }
 
@@ -791,26 +643,10 @@ impl StepKind for RemoveProfile {
 
 impl Act for RemoveProfile {
     fn act(&self, world: &mut World) -> Result<Answers, StepError> {
-        let (name, profile, by) = (self.name.clone(), self.profile.clone(), admin(&self.by));
-        Ok(world.change_policies(move |server, now| {
-            server
-                .edit_policy(
-                    &name,
-                    &format!("profile {profile:?} removed"),
-                    &by,
-                    now,
-                    |c| {
-                        let before = c.profiles.len();
-                        c.profiles.retain(|p| p.name != profile);
-                        if c.profiles.len() == before {
-                            return Err(ServerError::not_found(format!(
-                                "policy {name:?} has no profile {profile:?}"
-                            )));
-                        }
-                        Ok(())
-                    },
-                )
-                .map(|_| ())
-        })?)
+        let op = Operation::RemoveProfile {
+            name: self.name.clone(),
+            profile: self.profile.clone(),
+        };
+        Ok(world.apply(&op, admin(&self.by))?)
     }
 }

@@ -16,11 +16,8 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{Console, SERVICES};
-use crate::{
-    server::{events::Filter, status::Status},
-    shell::views,
-    world::World,
-};
+use crate::{shell::views, world::World};
+use admin_server::{events::Filter, status::Status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -104,7 +101,7 @@ pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) 
         .unwrap_or_else(|| world.status_of(id));
     DeviceRow {
         id,
-        group: world.server.tree.path(world.server.devices[id].group),
+        group: world.server.tree().path(world.server.devices()[id].group),
         status,
         reasons,
         state: task.state.to_string(),
@@ -146,7 +143,7 @@ pub fn device_page(
     query: &DeviceQuery,
 ) -> Result<DevicePage, String> {
     let group = match query.group.as_deref().filter(|g| !g.is_empty()) {
-        Some(path) => Some(world.server.tree.find(path)?),
+        Some(path) => Some(world.server.tree().find(path)?),
         None => None,
     };
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
@@ -161,8 +158,8 @@ pub fn device_page(
     let per_page = query.per_page.unwrap_or(50).clamp(1, 500);
     let mut counts = [0; 3];
     let mut selected = Vec::new();
-    for (id, record) in world.server.devices.iter().enumerate() {
-        if group.is_some_and(|g| !world.server.tree.within(record.group, g)) {
+    for (id, record) in world.server.devices().iter().enumerate() {
+        if group.is_some_and(|g| !world.server.tree().within(record.group, g)) {
             continue;
         }
         let found = statuses.get(id).map_or(Status::Ok, |s| s.0);
@@ -283,7 +280,7 @@ pub fn device_detail(
                 meaning: d.meaning.clone(),
                 policy: policy.map(|p| p.name.clone()),
                 revision: from.map(|e| e.provenance.revision),
-                policy_group: from.map(|e| world.server.tree.path(e.provenance.group)),
+                policy_group: from.map(|e| world.server.tree().path(e.provenance.group)),
                 profile: from.and_then(|e| e.provenance.profile.clone()),
                 explain: views::explain_on(world, id, path, &paths).unwrap_or_else(|e| e),
             })
@@ -371,12 +368,12 @@ pub struct GroupRow {
 }
 
 pub fn group_rows(world: &World, statuses: &[(Status, Vec<String>)]) -> Vec<GroupRow> {
-    let tree = &world.server.tree;
+    let tree = &world.server.tree();
     (0..tree.len())
         .map(|id| {
             let mut counts = [0; 3];
             let mut devices = 0;
-            for (i, d) in world.server.devices.iter().enumerate() {
+            for (i, d) in world.server.devices().iter().enumerate() {
                 if tree.within(d.group, id) {
                     devices += 1;
                     counts[statuses.get(i).map_or(0, |s| s.0 as usize)] += 1;
@@ -431,11 +428,11 @@ pub struct PolicyRow {
 pub fn policy_rows(world: &World) -> Vec<PolicyRow> {
     world
         .server
-        .policies
+        .policies()
         .iter()
         .map(|p| PolicyRow {
             name: p.name.clone(),
-            group: world.server.tree.path(p.group),
+            group: world.server.tree().path(p.group),
             active: p.active,
             revisions: p
                 .revisions
@@ -445,7 +442,7 @@ pub fn policy_rows(world: &World) -> Vec<PolicyRow> {
                     by: r.by.clone(),
                     time_ms: r.time_ms,
                     what: r.what.clone(),
-                    policy: crate::server::policy::document(&r.content.settings),
+                    policy: admin_server::policy::document(&r.content.settings),
                     force_inheritance: r.content.force_inheritance,
                     profiles: r.content.profiles.iter().map(|p| p.name.clone()).collect(),
                 })
@@ -505,7 +502,7 @@ pub fn event_rows(world: &World, query: &EventQuery) -> Result<Vec<EventRow>, St
     };
     let n = world.devices.len();
     let devices = match (blank(&query.group), query.device) {
-        (Some(group), _) => Some(world.server.in_group(world.server.tree.find(&group)?)),
+        (Some(group), _) => Some(world.server.in_group(world.server.tree().find(&group)?)),
         (None, Some(d)) => Some((0..n).map(|i| i == d).collect()),
         (None, None) => None,
     };
@@ -520,13 +517,13 @@ pub fn event_rows(world: &World, query: &EventQuery) -> Result<Vec<EventRow>, St
     let limit = query.limit.unwrap_or(200);
     let mut rows: Vec<EventRow> = world
         .server
-        .events
+        .events()
         .query(&filter)
         .map(|e| EventRow {
             id: e.id,
             time_ms: e.time_ms,
             device: e.device,
-            group: world.server.tree.path(e.group),
+            group: world.server.tree().path(e.group),
             importance: e.importance.as_str().to_string(),
             kind: e.kind.to_string(),
         })
@@ -571,7 +568,7 @@ pub struct ServerView {
 
 pub fn server_view(world: &World) -> ServerView {
     ServerView {
-        private_ksn: world.server.private_ksn,
+        private_ksn: world.server.private_ksn(),
         license: world.devices.first().map_or("valid".to_string(), |d| {
             d.state.environment().license.to_string()
         }),
@@ -664,7 +661,7 @@ fn with_locking_policies(world: &World, step: &Value, error: String) -> String {
                         "{path} is locked by the policy \"{}\", revision {}, of group {}",
                         policy.name,
                         p.revision,
-                        world.server.tree.path(p.group)
+                        world.server.tree().path(p.group)
                     ));
                 }
             }

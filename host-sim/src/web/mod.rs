@@ -20,7 +20,8 @@ use std::{
 use axum::{routing::get, routing::post, Router};
 use plugin_api::Service;
 
-use crate::{server::status::Status, shell::Shell, world::World};
+use crate::{shell::Shell, world::World};
+use admin_server::Status;
 
 /// What each KSN service had received at one moment of host time, summed over devices.
 #[derive(Clone, Copy, Debug)]

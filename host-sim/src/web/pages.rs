@@ -17,7 +17,8 @@ use super::{
     api::{self, DeviceQuery, EventQuery},
     Console, Sample,
 };
-use crate::{server::status::Status, world::World};
+use crate::world::World;
+use admin_server::Status;
 
 const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: #1d2733; background: #f4f6f8; }
@@ -434,9 +435,9 @@ pub async fn policies(
 ) -> Response {
     page(console, move |_, world| {
         let group_path = query.group.clone().filter(|g| !g.is_empty()).unwrap_or_else(|| "/".into());
-        let group = world.server.tree.find(&group_path)?;
+        let group = world.server.tree().find(&group_path)?;
         let policies = api::policy_rows(world);
-        let here: Vec<&api::PolicyRow> = policies.iter().filter(|p| world.server.tree.find(&p.group).ok() == Some(group)).collect();
+        let here: Vec<&api::PolicyRow> = policies.iter().filter(|p| world.server.tree().find(&p.group).ok() == Some(group)).collect();
         let describe = world.description.as_ref().ok_or("the plugin does not describe itself: no settings form")?;
         let editing = here.iter().find(|p| p.active).or(here.first());
         let current = editing.and_then(|p| p.revisions.last());
@@ -449,15 +450,15 @@ pub async fn policies(
             Some(p) => json!({"do": "edit_policy", "name": p.name}),
             None => json!({"do": "create_policy", "name": name, "group": group_path}),
         };
-        let private = world.server.private_ksn;
+        let private = world.server.private_ksn();
         let groups = api::group_rows(world, &[]);
         let body = html! {
             div.panel {
                 "Group: "
                 @for g in &groups { a href=(format!("/policies?group={}", g.path)) { (g.path) } " · " }
             }
-            @if group != crate::server::tree::Tree::ROOT {
-                @let inherit = world.server.tree.group(group).inherit;
+            @if group != admin_server::tree::Tree::ROOT {
+                @let inherit = world.server.tree().group(group).inherit;
                 div.panel.row {
                     "Inherit from parent: " b #inherit { @if inherit { "yes" } @else { "no" } } " "
                     (step_form(json!({"do": "set_group", "group": group_path, "inherit": !inherit}), if inherit { "Clear" } else { "Set" }))
@@ -545,7 +546,7 @@ fn revision_diff(world: &World, name: &str, number: u32) -> Vec<String> {
     };
     match (policy.revision(number - 1), policy.revision(number)) {
         (Ok(a), Ok(b)) => {
-            let lines = crate::server::policy::diff(&a.content, &b.content);
+            let lines = admin_server::policy::diff(&a.content, &b.content);
             if lines.is_empty() {
                 vec!["the same settings".into()]
             } else {

@@ -13,12 +13,12 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::{Answer, Answers, Device, Setup, World};
-use crate::server::{
-    policy::{self, Settings},
-    status::{self, Facts, Status},
-    Delivery, EventStore, GroupId, ManagedDevice, Server, ServerError, StoredEvent, Tree,
-};
 use crate::storage::EventRow;
+use admin_server::{
+    policy,
+    status::{self, Facts, Status},
+    Change, Context, Delivery, Operation, Rules, Server, ServerError, StoredEvent, Tree,
+};
 
 /// An administration group of a scenario's tree: its name, how many devices it holds, its
 /// flags, and its subgroups.
@@ -62,37 +62,43 @@ pub enum AllDevices {
 
 /// The server of a world set up so: its groups and their devices, its rules.
 pub(super) fn server_for(setup: &Setup) -> Result<Server, String> {
-    let mut server = Server::default();
-    server.events = EventStore::new(setup.event_rules.clone());
-    server.status_rules = setup.status_rules;
-    server.sync_interval_ms = setup.sync_interval_ms;
+    let mut server = Server::new(Rules {
+        events: setup.event_rules.clone(),
+        status: setup.status_rules,
+        sync_interval_ms: setup.sync_interval_ms,
+    });
     for _ in 0..setup.devices {
-        server.devices.push(ManagedDevice::new(Tree::ROOT));
+        server.add_device(Tree::ROOT);
     }
-    fn add(server: &mut Server, parent: GroupId, spec: &GroupSpec) -> Result<(), String> {
-        let id = server.tree.add(parent, &spec.name)?;
-        let group = server.tree.group_mut(id);
-        group.inherit = spec.inherit;
-        group.private_ksn = spec.private_ksn;
-        for _ in 0..spec.devices {
-            server.devices.push(ManagedDevice::new(id));
+    fn add(server: &mut Server, parent: &str, spec: &GroupSpec) -> Result<(), String> {
+        if spec.name.contains('/') {
+            return Err(format!("a group's name holds no '/', got {:?}", spec.name));
         }
-        spec.groups.iter().try_for_each(|g| add(server, id, g))
+        let path = if parent.is_empty() {
+            spec.name.clone()
+        } else {
+            format!("{parent}/{}", spec.name)
+        };
+        let op = Operation::CreateGroup {
+            path: path.clone(),
+            inherit: spec.inherit,
+            private_ksn: spec.private_ksn,
+        };
+        let applied = server
+            .apply(&op, &Context::new("setup", 0))
+            .map_err(|e| e.message)?;
+        let Some(Change::Group(id)) = applied.changes.first() else {
+            unreachable!("a group made is its change");
+        };
+        for _ in 0..spec.devices {
+            server.add_device(*id);
+        }
+        spec.groups.iter().try_for_each(|g| add(server, &path, g))
     }
     for spec in &setup.groups {
-        add(&mut server, Tree::ROOT, spec).map_err(|e| format!("groups: {e}"))?;
+        add(&mut server, "", spec).map_err(|e| format!("groups: {e}"))?;
     }
     Ok(server)
-}
-
-/// The settings of a policy document the server can hold (`{"settings": {...}}` and
-/// nothing else); `None` for anything else, which only the plugin can say why it refuses.
-fn policy_settings(doc: &Json) -> Option<Settings> {
-    let object = doc.as_object()?;
-    if object.keys().any(|k| k != "settings") {
-        return None;
-    }
-    policy::parse_settings(object.get("settings")?, "settings").ok()
 }
 
 /// Whether every device that was sent a document refused it as invalid: the save
@@ -106,45 +112,25 @@ fn refused_as_invalid(answers: &Answers) -> bool {
         && sent.all(|a| matches!(a, Err(e) if e.kind == ErrorKind::INVALID_SETTINGS))
 }
 
-/// The settings a plugin does not apply in Private KSN mode, by its description.
-pub(super) fn deferred_in_private_ksn(
-    description: Option<&plugin_api::documents::PluginDescription>,
-) -> std::collections::BTreeSet<String> {
-    use plugin_api::documents::SettingRole;
-    description
-        .map(|d| {
-            d.settings
-                .iter()
-                .filter(|s| matches!(s.role, SettingRole::GlobalOnly | SettingRole::GlobalRouting))
-                .map(|s| s.path.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl World {
     /// Whether the server uses Private KSN (its KSN proxy setting).
     pub fn private_ksn(&self) -> bool {
-        self.server.private_ksn
+        self.server.private_ksn()
     }
 
     /// After a restart over a database: the root policy the server stored, as delivered
     /// (every device took it before).
     pub(super) fn restore_root_policy(&mut self) {
-        let Some(settings) = self
+        let Some(policy) = self
             .policy
             .as_deref()
             .and_then(|t| serde_json::from_str::<Json>(t).ok())
-            .and_then(|doc| policy_settings(&doc))
         else {
             return;
         };
         let now = self.clock.now_ms();
-        if self
-            .server
-            .save_root_policy(settings, "admin", now)
-            .is_err()
-        {
+        let op = Operation::SaveRootPolicy { policy };
+        if self.server.apply(&op, &Context::new("admin", now)).is_err() {
             return;
         }
         let plans = self.server.plan(|_| true, false);
@@ -218,27 +204,19 @@ impl World {
 
     /// The devices changes reach at once: connected and switched on.
     pub(crate) fn connected(&self) -> Vec<bool> {
-        self.server
-            .devices
-            .iter()
-            .map(ManagedDevice::reachable)
-            .collect()
+        self.server.reachable()
     }
 
-    /// The administrator changes the server's policies (`change`), and the server sends
-    /// connected devices what that changes for them. A change every device it was sent to
-    /// refuses as invalid changes nothing.
-    pub fn change_policies(
-        &mut self,
-        change: impl FnOnce(&mut Server, u64) -> Result<(), ServerError>,
-    ) -> Result<Answers, ServerError> {
-        let saved = self.server.clone_policies();
-        change(&mut self.server, self.clock.now_ms())?;
-        let connected = self.connected();
-        let answers = self.synchronise(|i| connected[i], false);
-        if refused_as_invalid(&answers) {
-            self.server.restore_policies(saved);
+    /// The administrator makes a change (`op`, by `by`), and the server sends connected
+    /// devices (and those that came back) what it changes for them.
+    pub fn apply(&mut self, op: &Operation, by: &str) -> Result<Answers, ServerError> {
+        let ctx = Context::new(by, self.clock.now_ms());
+        let applied = self.server.apply(op, &ctx)?;
+        let mut reach = self.connected();
+        for &d in &applied.back {
+            reach[d] = true;
         }
+        let answers = self.synchronise(|i| reach[i], false);
         self.store_root_policy();
         Ok(answers)
     }
@@ -263,20 +241,27 @@ impl World {
     /// `push_policy`: the administrator saves the root group's policy in the editor (which
     /// stamps each acceptance with the version of the statement it shows now) and the
     /// server sends it. A document the server cannot hold goes to the devices as it is,
-    /// so the plugin says why it refuses it; nothing is stored.
+    /// so the plugin says why it refuses it; nothing is stored. A save every device it was
+    /// sent to refuses as invalid is taken back.
     pub fn push_policy(&mut self, policy_json: &str) -> Result<Answers, ServerError> {
         let Ok(doc) = serde_json::from_str::<Json>(policy_json) else {
             return Ok(self.send_as_is(policy_json));
         };
         let modes = self
             .server
-            .tree
-            .modes_within(Tree::ROOT, self.server.private_ksn);
-        let stamped = crate::editor::stamp(&doc, self.description.as_ref(), modes);
-        let Some(settings) = policy_settings(&stamped) else {
+            .tree()
+            .modes_within(Tree::ROOT, self.server.private_ksn());
+        let stamped = admin_server::editor::stamp(&doc, self.server.description(), modes);
+        if admin_server::editor::holdable(&stamped).is_none() {
             return Ok(self.send_as_is(&stamped.to_string()));
-        };
-        self.change_policies(|server, now| server.save_root_policy(settings, "admin", now))
+        }
+        let before = self.server.checkpoint();
+        let answers = self.apply(&Operation::SaveRootPolicy { policy: doc }, "admin")?;
+        if refused_as_invalid(&answers) {
+            self.server.restore(before);
+            self.store_root_policy();
+        }
+        Ok(answers)
     }
 
     fn send_as_is(&mut self, text: &str) -> Answers {
@@ -303,15 +288,15 @@ impl World {
         group: Option<&str>,
         enabled: bool,
     ) -> Result<Answers, ServerError> {
-        match group {
-            Some(path) => {
-                let id = self.server.tree.find(path)?;
-                self.server.tree.group_mut(id).private_ksn = Some(enabled);
-            }
-            None => self.server.private_ksn = enabled,
-        }
-        let connected = self.connected();
-        Ok(self.synchronise(|i| connected[i], false))
+        let op = match group {
+            Some(path) => Operation::SetGroup {
+                path: path.to_string(),
+                inherit: None,
+                private_ksn: Some(enabled),
+            },
+            None => Operation::SetPrivateKsn { enabled },
+        };
+        self.apply(&op, "admin")
     }
 
     /// A local change on each addressed device. The server need not learn of it: it sends
@@ -340,12 +325,8 @@ impl World {
                 log::warn!("device {i}: its synchronisation failed: {e}");
             }
         }
-        for (record, due) in self.server.devices.iter_mut().zip(&due) {
-            if record.online && (*due || record.connected) {
-                record.last_sync_ms = now;
-            }
-        }
-        self.server.events.expire(now);
+        self.server.synchronised(&due, now);
+        self.server.expire_events(now);
         self.expire_saved_events(now);
         answers
     }
@@ -353,29 +334,14 @@ impl World {
     /// Files the events devices sent since the last call in the server's store, and
     /// what they say of each device (its acceptance, KSN's availability).
     pub fn collect_events(&mut self) {
-        let first_new = self.server.events.last_id() + 1;
+        let first_new = self.server.events().last_id() + 1;
         // The texts go to the host database only: the server's store in memory keeps
         // what it counts and filters by, so that its memory does not grow with them.
         let mut bodies = Vec::new();
         for (i, device) in self.devices.iter().enumerate() {
-            let arrived = device.state.take_arrived();
-            let record = &mut self.server.devices[i];
-            for a in arrived {
-                if let Some(accepted) = a.accepted {
-                    record.accepted = Some(accepted);
-                }
-                match a.ksn_available {
-                    Some(false) => {
-                        record.ksn_unavailable_since.get_or_insert(a.time_ms);
-                    }
-                    Some(true) => record.ksn_unavailable_since = None,
-                    None => {}
-                }
-                if self
-                    .server
-                    .events
-                    .add(a.time_ms, i, record.group, a.importance, a.kind)
-                {
+            for a in device.state.take_arrived() {
+                self.server.heard(i, a.accepted, a.ksn_available, a.time_ms);
+                if self.server.file_event(a.time_ms, i, a.importance, a.kind) {
                     bodies.push(a.body);
                 }
             }
@@ -390,7 +356,7 @@ impl World {
         let Some(db) = &self.database else {
             return;
         };
-        let store = &self.server.events;
+        let store = self.server.events();
         if store.last_id() < first_new && store.deleted == 0 {
             return;
         }
@@ -402,7 +368,7 @@ impl World {
                 id: e.id,
                 time_ms: e.time_ms,
                 device: e.device,
-                group: self.server.tree.path(e.group),
+                group: self.server.tree().path(e.group),
                 importance: e.importance,
                 kind: e.kind.to_string(),
                 body: bodies
@@ -421,7 +387,7 @@ impl World {
         let Some(db) = &self.database else {
             return;
         };
-        for (kind, days) in &self.server.events.rules.terms_days {
+        for (kind, days) in &self.server.events().rules.terms_days {
             let before = now.saturating_sub(days.saturating_mul(24 * 60 * 60 * 1000));
             if let Err(e) = db.store.expire_events(&db.host, kind, before) {
                 log::warn!("{e}");
@@ -442,14 +408,14 @@ impl World {
             }
         };
         for r in rows {
-            let group = self.server.tree.find(&r.group).unwrap_or(Tree::ROOT);
-            self.server.events.restore(StoredEvent {
+            let group = self.server.tree().find(&r.group).unwrap_or(Tree::ROOT);
+            self.server.restore_event(StoredEvent {
                 id: r.id,
                 time_ms: r.time_ms,
                 device: r.device,
                 group,
                 importance: r.importance,
-                kind: crate::server::events::event_type(&r.kind),
+                kind: super::device::event_type(&r.kind),
             });
         }
     }
@@ -457,7 +423,7 @@ impl World {
     /// Device `i`'s status and its reasons.
     pub fn status_of(&self, i: usize) -> (Status, Vec<String>) {
         let device = &self.devices[i];
-        let record = &self.server.devices[i];
+        let record = self.server.device(i);
         let hung = device.state.hung.load(std::sync::atomic::Ordering::Relaxed);
         let task = (!hung).then(|| {
             let s = device.task.status();
@@ -478,13 +444,13 @@ impl World {
             },
             now_ms: now,
         };
-        status::status(&facts, &self.server.status_rules)
+        status::status(&facts, self.server.status_rules())
     }
 
     /// Whether the device's main acceptance box (the one accepting the KSN statement)
     /// reads true, from its settings view.
     fn accepted_in_view(&self, device: &Device) -> bool {
-        let Some(description) = &self.description else {
+        let Some(description) = self.server.description() else {
             return false;
         };
         let Some(boxed) = description
@@ -523,7 +489,7 @@ impl World {
         match target {
             Target::All(_) => Ok(vec![true; n]),
             Target::Group { group } => {
-                let id = self.server.tree.find(group)?;
+                let id = self.server.tree().find(group)?;
                 Ok(self.server.in_group(id))
             }
             Target::Device { device: d } => {

@@ -2,6 +2,8 @@
 //! KSN services received from it. It outlives the task instance, so `restart_host` drops
 //! the task and creates a new one on the same state.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
     Arc, Mutex,
@@ -16,9 +18,9 @@ use serde::Deserialize;
 use super::received::Received;
 use crate::{
     network::{Database, Network},
-    server::events::{event_type, EventType},
     storage::{Environment, MemoryStorage, Storage},
 };
+use admin_server::events::EventType;
 
 /// Simulated time, shared by every device of a run.
 #[derive(Default)]
@@ -195,6 +197,21 @@ impl DeviceState {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
     }
+}
+
+/// The one `EventType` of this name (per thread: no lock on the devices' path).
+pub fn event_type(name: &str) -> EventType {
+    thread_local! {
+        static TYPES: RefCell<HashMap<Box<str>, EventType>> = RefCell::default();
+    }
+    TYPES.with(|types| {
+        if let Some(known) = types.borrow().get(name) {
+            return known.clone();
+        }
+        let new: EventType = name.into();
+        types.borrow_mut().insert(name.into(), new.clone());
+        new
+    })
 }
 
 /// An event as the server files it: what it needs of it, read once where it arrives.

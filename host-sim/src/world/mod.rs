@@ -29,9 +29,9 @@ use plugin_api::{
 use crate::{
     consumers::{self, Access, Launch, LaunchControl, LaunchControlSpec},
     network::{Database, DatabaseSpec, KsnSpec, Network},
-    server::{EventRules, Server, StatusRules},
     storage::{HostStore, Storage},
 };
+use admin_server::{EventRules, Server, StatusRules};
 
 pub use crate::storage::Environment;
 
@@ -104,7 +104,7 @@ impl Setup {
             groups: Vec::new(),
             event_rules: EventRules::default(),
             status_rules: StatusRules::default(),
-            sync_interval_ms: crate::server::SYNC_INTERVAL_MS,
+            sync_interval_ms: admin_server::SYNC_INTERVAL_MS,
             ksn: default_ksn(),
             local_lists: DatabaseSpec::default(),
             launch_control: LaunchControlSpec::default(),
@@ -300,7 +300,7 @@ impl World {
         let local_lists = Arc::new(Database::from_spec(&setup.local_lists, "local_lists")?);
         let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
         let mut server = admin::server_for(setup)?;
-        let ids: Vec<usize> = (0..server.devices.len()).collect();
+        let ids: Vec<usize> = (0..server.devices().len()).collect();
         let holding: std::collections::HashSet<usize> = match &setup.database {
             Some(db) => db
                 .store
@@ -352,14 +352,16 @@ impl World {
             Some(db) => db.store.policy(&db.host)?,
             None => None,
         };
-        for (record, device) in server.devices.iter_mut().zip(&devices) {
-            record.delivered.private_ksn = Some(device.state.environment().private_ksn);
+        for (i, device) in devices.iter().enumerate() {
+            server.resumed_mode(i, device.state.environment().private_ksn);
         }
-        server.private_ksn = devices
-            .first()
-            .is_some_and(|d| d.state.environment().private_ksn);
+        server.resumed_server_mode(
+            devices
+                .first()
+                .is_some_and(|d| d.state.environment().private_ksn),
+        );
         let description = plugin.describe().ok();
-        server.deferred_in_private_ksn = admin::deferred_in_private_ksn(description.as_ref());
+        server.set_description(description.clone());
         let mut world = Self {
             description,
             server,
@@ -524,8 +526,7 @@ impl World {
         if let Some(plugin) = plugin {
             self.plugin = plugin;
             self.description = plugin.describe().ok();
-            self.server.deferred_in_private_ksn =
-                admin::deferred_in_private_ksn(self.description.as_ref());
+            self.server.set_description(self.description.clone());
         }
         let plugin = self.plugin;
         // The old instances end first, as in a host that restarts: what they could still
@@ -556,7 +557,7 @@ impl World {
 
     pub fn reset_counters(&mut self) -> Answers {
         self.collect_events();
-        self.events_from = self.server.events.last_id();
+        self.events_from = self.server.events().last_id();
         self.each_done(|d| {
             d.state.received.reset();
             d.state.clear_events();

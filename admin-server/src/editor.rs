@@ -61,6 +61,16 @@ pub fn stamp(policy: &Json, description: Option<&PluginDescription>, modes: [boo
     stamped
 }
 
+/// The settings of a policy document the server can hold (`{"settings": {...}}` and
+/// nothing else); `None` for anything else, which only the plugin can say why it refuses.
+pub fn holdable(doc: &Json) -> Option<crate::Settings> {
+    let object = doc.as_object()?;
+    if object.keys().any(|k| k != "settings") {
+        return None;
+    }
+    crate::policy::parse_settings(object.get("settings")?, "settings").ok()
+}
+
 /// The modes of a server whose groups are all in the server's.
 pub fn one_mode(private_ksn: bool) -> [bool; 2] {
     let mut modes = [false; 2];

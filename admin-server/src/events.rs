@@ -6,8 +6,7 @@
 //! still reads what the event says of its device, and counts it).
 
 use std::{
-    cell::RefCell,
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, VecDeque},
     sync::Arc,
 };
 
@@ -40,21 +39,6 @@ impl Default for EventRules {
 /// An event's type, shared by every event of it: a fleet sends millions of events of a
 /// few dozen types.
 pub type EventType = Arc<str>;
-
-/// The one `EventType` of this name (per thread: no lock on the devices' path).
-pub fn event_type(name: &str) -> EventType {
-    thread_local! {
-        static TYPES: RefCell<HashMap<Box<str>, EventType>> = RefCell::default();
-    }
-    TYPES.with(|types| {
-        if let Some(known) = types.borrow().get(name) {
-            return known.clone();
-        }
-        let new: EventType = name.into();
-        types.borrow_mut().insert(name.into(), new.clone());
-        new
-    })
-}
 
 /// One event as the server stores it.
 #[derive(Clone, Debug, Serialize)]

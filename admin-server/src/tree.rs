@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(tree.chain(private), vec![Tree::ROOT, servers, private]);
         assert!(tree.within(private, servers) && !tree.within(servers, private));
         let e = tree.find("Servers/Private").unwrap_err();
-        assert_eq!(e.kind, crate::server::ServerErrorKind::NotFound);
+        assert_eq!(e.kind, crate::ServerErrorKind::NotFound);
         assert!(e.message.contains("Servers/Private KSN"), "{e}");
         assert!(tree.add(servers, "Private KSN").is_err());
         assert!(tree.add(servers, "a/b").is_err());
