@@ -26,16 +26,19 @@ pub enum ServerErrorKind {
     LimitExceeded,
     /// An operation the server's rules forbid (the root group has no parent to inherit).
     NotAllowed,
+    /// The server's database could not record the change, so it was not made.
+    NotSaved,
 }
 
 impl ServerErrorKind {
-    pub const ALL: [ServerErrorKind; 6] = [
+    pub const ALL: [ServerErrorKind; 7] = [
         Self::NotFound,
         Self::NameTaken,
         Self::InvalidName,
         Self::InvalidSettings,
         Self::LimitExceeded,
         Self::NotAllowed,
+        Self::NotSaved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl ServerErrorKind {
             Self::InvalidSettings => "invalid_settings",
             Self::LimitExceeded => "limit_exceeded",
             Self::NotAllowed => "not_allowed",
+            Self::NotSaved => "not_saved",
         }
     }
 

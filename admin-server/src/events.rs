@@ -11,13 +11,13 @@ use std::{
 };
 
 use plugin_api::documents::Importance;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::tree::GroupId;
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRules {
     pub cap: usize,
     pub headroom: usize,

@@ -22,6 +22,7 @@ pub mod tree;
 mod delivery;
 mod device;
 mod ops;
+pub mod records;
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -35,6 +36,7 @@ pub use error::{ServerError, ServerErrorKind};
 pub use events::{EventRules, EventStore, Filter, StoredEvent};
 pub use ops::{Applied, Change, Context, Operation, ProfileDoc};
 pub use policy::{Condition, Content, Entry, Policy, PolicyId, Profile, Revision, Settings};
+pub use records::{Kind, Record};
 pub use status::{Status, StatusRules};
 pub use tree::{Group, GroupId, Tree};
 
@@ -404,15 +406,16 @@ impl Server {
     // What the host reports of its devices.
 
     /// Device `index` said (in its events) whether its statement is accepted, and whether
-    /// KSN is available to it, at `time_ms`.
+    /// KSN is available to it, at `time_ms`; whether that changed what the server knows.
     pub fn heard(
         &mut self,
         index: usize,
         accepted: Option<bool>,
         ksn_available: Option<bool>,
         time_ms: u64,
-    ) {
+    ) -> bool {
         let d = &mut self.devices[index];
+        let before = (d.accepted, d.ksn_unavailable_since);
         if let Some(accepted) = accepted {
             d.accepted = Some(accepted);
         }
@@ -423,6 +426,7 @@ impl Server {
             Some(true) => d.ksn_unavailable_since = None,
             None => {}
         }
+        before != (d.accepted, d.ksn_unavailable_since)
     }
 
     /// Files an event of device `index`; `false` when its type is not stored (a term of 0
@@ -448,13 +452,20 @@ impl Server {
         self.events.restore(event);
     }
 
-    /// The devices that synchronised at `now` (`due`), or that hold a connection.
-    pub fn synchronised(&mut self, due: &[bool], now: u64) {
-        for (record, due) in self.devices.iter_mut().zip(due) {
+    /// The devices that synchronised at `now` (`due`), or that hold a connection; the
+    /// ones without a connection that did (a connected one's last synchronisation is
+    /// always now, and is not worth recording).
+    pub fn synchronised(&mut self, due: &[bool], now: u64) -> Vec<usize> {
+        let mut unconnected = Vec::new();
+        for (i, (record, due)) in self.devices.iter_mut().zip(due).enumerate() {
             if record.online && (*due || record.connected) {
                 record.last_sync_ms = now;
+                if !record.connected {
+                    unconnected.push(i);
+                }
             }
         }
+        unconnected
     }
 
     /// After a restart: what the host last told device `index` of Private KSN, and the

@@ -48,7 +48,7 @@ impl std::fmt::Display for Status {
 }
 
 /// The thresholds of the conditions that take time.
-#[derive(Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRules {
     /// KSN unavailable to the running task for longer than this: Warning.

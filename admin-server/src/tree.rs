@@ -7,7 +7,7 @@ use plugin_api::documents::path::did_you_mean;
 
 pub type GroupId = usize;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Group {
     pub name: String,
     pub parent: Option<GroupId>,
@@ -40,6 +40,26 @@ impl Default for Tree {
 
 impl Tree {
     pub const ROOT: GroupId = 0;
+
+    /// Every group, numbered as they are.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// A tree of these groups, read back from a store: the root first, each parent before
+    /// its children.
+    pub fn of(groups: Vec<Group>) -> Result<Self, String> {
+        match groups.first() {
+            Some(root) if root.parent.is_none() => {}
+            _ => return Err("the first group is not the root".into()),
+        }
+        for (id, g) in groups.iter().enumerate().skip(1) {
+            if g.parent.is_none_or(|p| p >= id) {
+                return Err(format!("group {id} ({:?}) has no parent before it", g.name));
+            }
+        }
+        Ok(Self { groups })
+    }
     pub const ROOT_NAME: &'static str = "Managed devices";
 
     pub fn group(&self, id: GroupId) -> &Group {

@@ -140,10 +140,11 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             let database = match db {
                 Some(file) => {
                     let store = host_sim::storage::HostStore::open(file)?;
-                    store.clear_host("fleet")?;
+                    let wanted = host_sim::resume::Wanted::New { name: "fleet" };
+                    let choice = host_sim::resume::choose(&store, "fleet", wanted, true)?;
                     Some(host_sim::world::HostDatabase {
                         store,
-                        host: "fleet".into(),
+                        host: choice.id,
                     })
                 }
                 None => None,

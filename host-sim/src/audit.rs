@@ -38,6 +38,7 @@ pub struct ConsentRecord {
 /// One device's history.
 #[derive(Serialize, Debug, Clone)]
 pub struct History {
+    /// Its server's name.
     pub host: String,
     pub device: usize,
     pub records: Vec<ConsentRecord>,
@@ -47,13 +48,15 @@ pub struct History {
 pub fn histories(plugin: Plugin, store: &Arc<HostStore>) -> Result<Vec<History>, String> {
     let network = Arc::new(Network::new(&KsnSpec::default(), false)?);
     let mut out = Vec::new();
-    for (host, device) in store.devices()? {
+    let names = store.server_names()?;
+    for (id, device) in store.devices()? {
+        let host = names.get(&id).cloned().unwrap_or_else(|| id.clone());
         let state = DeviceState::with_storage(
             device,
             Arc::new(Clock::default()),
             network.clone(),
             Arc::new(Database::default()),
-            Arc::new(store.device_read_only(&host, device)),
+            Arc::new(store.device_read_only(&id, device)),
         );
         let services = HostServices_TO::from_value(DeviceHost(Arc::new(state)), TD_Opaque);
         let task = plugin

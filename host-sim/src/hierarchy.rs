@@ -134,6 +134,7 @@ pub fn run(
                     &n.to_string(),
                     "--server",
                     &name,
+                    "--fresh",
                 ])
                 .arg("--db")
                 .arg(location_of(db, &name))
@@ -165,15 +166,22 @@ pub fn run(
     let mut db_bytes = 0;
     for (name, report) in reports {
         let store = HostStore::open(&location_of(db, &name))?;
+        // The secondary's server, by the name it was given.
+        let id = store
+            .servers()?
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| s.id)
+            .ok_or_else(|| format!("{}: holds no server {name:?}", store.location()))?;
         let mut statuses = [0; 3];
-        for (status, n) in store.status_counts(&name)? {
+        for (status, n) in store.status_counts(&id)? {
             if let Some(at) = Status::ALL.iter().position(|s| s.as_str() == status) {
                 statuses[at] += n;
             }
         }
         let mut events = [0; 4];
         let mut consent_changes = 0;
-        for (importance, kind, n) in store.event_counts(&name)? {
+        for (importance, kind, n) in store.event_counts(&id)? {
             let at = ["critical", "functional_failure", "warning", "info"]
                 .iter()
                 .position(|i| *i == importance);

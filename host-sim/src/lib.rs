@@ -12,6 +12,7 @@ pub mod logs;
 pub mod network;
 pub mod pg_cluster;
 pub mod reference;
+pub mod resume;
 pub mod scenario;
 pub(crate) mod schemas;
 pub mod shell;

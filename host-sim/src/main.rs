@@ -63,10 +63,15 @@ enum Command {
         /// Also write the results as JUnit XML, for CI systems.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
-        /// Keep the devices' records in this database (an SQLite file, or a postgres:// URL) (each scenario under its own
-        /// name, starting from nothing) instead of in memory.
+        /// Keep the servers and their devices' records in this database (an SQLite file, or a
+        /// postgres:// URL) instead of in memory: each scenario a new server of its own, named
+        /// by its file.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Delete the servers the database holds first (without it, a database that holds
+        /// any is refused).
+        #[arg(long, requires = "db")]
+        fresh: bool,
     },
     /// Print the JSON Schema of a file format: policy, local or scenario (those of the
     /// loaded plugin: its settings, as it describes them).
@@ -78,13 +83,21 @@ enum Command {
     /// An interactive console on simulated devices (reads commands line by line when
     /// standard input is not a terminal).
     Shell {
-        /// How many devices.
-        #[arg(long, default_value_t = 1)]
-        devices: usize,
-        /// Keep the devices' records, environment and time in this database (an SQLite file or a postgres:// URL), so that
-        /// a later session on the same file finds them as this one left them.
+        /// How many devices, for a new server (default 1).
+        #[arg(long)]
+        devices: Option<usize>,
+        /// Keep the server (its groups, policies, devices and their records, events and
+        /// time) in this database (an SQLite file or a postgres:// URL): a later session on
+        /// it resumes the server as this one left it.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Which server of the database to resume, by name or identity, when it holds
+        /// several.
+        #[arg(long, requires = "db")]
+        server: Option<String>,
+        /// Delete the servers the database holds first, and start a new one.
+        #[arg(long, requires = "db")]
+        fresh: bool,
         /// Ask each plugin to keep at most this many task-log entries besides the consent
         /// records, which it keeps for ever (0: no limit).
         #[arg(long, value_name = "N", default_value_t = LogRetention::DEFAULT.max_entries)]
@@ -98,14 +111,25 @@ enum Command {
     /// told otherwise. Prints the address to open, with its access token.
     Serve {
         /// A scenario whose world to start from (its groups, devices and services), its
-        /// steps played first; without one, `--devices` devices in the root group.
+        /// steps played first; without one, `--devices` devices in the root group, or the
+        /// server `--db` holds, resumed.
         scenario: Option<PathBuf>,
-        /// How many devices, without a scenario.
-        #[arg(long, default_value_t = 1)]
-        devices: usize,
-        /// Keep the devices' records and the server's events in this database (an SQLite file or a postgres:// URL).
+        /// How many devices, for a new server without a scenario (default 1).
+        #[arg(long)]
+        devices: Option<usize>,
+        /// Keep the server (its groups, policies, devices and their records, events and
+        /// time) in this database (an SQLite file or a postgres:// URL); without a scenario,
+        /// the server it holds is resumed.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Which server of the database to resume, by name or identity, when it holds
+        /// several.
+        #[arg(long, requires = "db")]
+        server: Option<String>,
+        /// Delete the servers the database holds first, and start a new one (from the
+        /// scenario, or with --devices).
+        #[arg(long, requires = "db")]
+        fresh: bool,
         /// The port (0: any free one).
         #[arg(long, default_value_t = 8080)]
         port: u16,
@@ -130,7 +154,8 @@ enum Command {
         /// The host database, a file or a postgres:// URL.
         #[arg(long, value_name = "FILE")]
         db: PathBuf,
-        /// Only this host's (a scenario's file, `shell`, `fleet`).
+        /// Only this server's, by name (a scenario's file, `shell`, `serve`, `fleet`) or
+        /// identity.
         #[arg(long)]
         host: Option<String>,
         /// Only the devices of this group and its subgroups (a path such as `Servers`).
@@ -197,6 +222,10 @@ enum Command {
         /// The server's name in the database (a secondary's, given by its primary).
         #[arg(long, hide = true, default_value = "fleet")]
         server: String,
+        /// Delete the servers the database holds first (the fleet's story makes a new one;
+        /// without it, a database that holds any is refused).
+        #[arg(long, requires = "db")]
+        fresh: bool,
     },
 }
 
@@ -260,6 +289,83 @@ fn open_database(
     host_sim::storage::HostStore::open(path).map_err(|e| Failure(2, format!("--db {e}")))
 }
 
+/// A command that makes new servers (from scenarios, a fleet's story) refuses a database
+/// that holds any, unless `fresh`, which deletes them.
+fn refuse_held_servers(
+    store: &host_sim::storage::HostStore,
+    command: &str,
+    fresh: bool,
+) -> Result<(), Failure> {
+    let servers = store.servers().map_err(|e| Failure(1, e))?;
+    if fresh {
+        for s in &servers {
+            store.clear_host(&s.id).map_err(|e| Failure(1, e))?;
+        }
+        return Ok(());
+    }
+    if servers.is_empty() {
+        return Ok(());
+    }
+    // The same refusal as a single new server's, naming what the database holds.
+    host_sim::resume::choose(
+        store,
+        command,
+        host_sim::resume::Wanted::New { name: command },
+        false,
+    )
+    .map(|_| ())
+    .map_err(|e| Failure(2, e))
+}
+
+/// The server a console runs: `devices` new ones without a database; with one, the server
+/// it holds resumed (or a new one of `devices` devices, default 1).
+fn server_of(
+    db: Option<&std::path::Path>,
+    command: &str,
+    devices: Option<usize>,
+    server: Option<&str>,
+    fresh: bool,
+) -> Result<(usize, Option<world::HostDatabase>), Failure> {
+    if devices == Some(0) {
+        return Err(Failure(2, "--devices: must be at least 1".into()));
+    }
+    let Some(db) = db else {
+        return Ok((devices.unwrap_or(1), None));
+    };
+    let store = open_database(db)?;
+    let wanted = host_sim::resume::Wanted::Resume {
+        server,
+        new_name: command,
+    };
+    let choice =
+        host_sim::resume::choose(&store, command, wanted, fresh).map_err(|e| Failure(2, e))?;
+    if choice.resumed && devices.is_some() {
+        return Err(Failure(
+            2,
+            format!(
+                "--devices: {} holds the server {:?} with its own devices; it is resumed as it is (--fresh starts a new one)",
+                store.location(),
+                choice.name
+            ),
+        ));
+    }
+    if choice.resumed {
+        eprintln!(
+            "host-sim: resuming the server {:?} ({}) that {} holds",
+            choice.name,
+            choice.id,
+            store.location()
+        );
+    }
+    Ok((
+        devices.unwrap_or(1),
+        Some(world::HostDatabase {
+            store,
+            host: choice.id,
+        }),
+    ))
+}
+
 /// The loaded plugin's description of itself; a plugin that gives none cannot be driven
 /// by what needs it (its schemas, its settings).
 fn describe(plugin: &Plugin) -> Result<plugin_api::documents::PluginDescription, Failure> {
@@ -302,8 +408,13 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             watchdog_ms,
             junit,
             db,
+            fresh,
         } => {
             let plugin = load(cli)?;
+            let database = db.as_deref().map(open_database).transpose()?;
+            if let Some(store) = &database {
+                refuse_held_servers(store, "run", *fresh)?;
+            }
             let paths = if paths.is_empty() {
                 vec![scenario::bundled_suite()]
             } else {
@@ -316,7 +427,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let default_ksn = world::default_ksn();
             let options = scenario::Options {
                 watchdog: Some(Duration::from_millis(*watchdog_ms)),
-                database: db.as_deref().map(open_database).transpose()?,
+                database,
                 // The default report shows only a failure's last steps.
                 whole_timeline: *json || *steps || junit.is_some(),
             };
@@ -369,26 +480,19 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Shell {
             devices,
             db,
+            server,
+            fresh,
             log_max_entries,
             log_max_days,
         } => {
             let plugin = load(cli)?;
-            if *devices == 0 {
-                return Err(Failure(2, "--devices: must be at least 1".into()));
-            }
-            let database =
-                db.as_deref()
-                    .map(open_database)
-                    .transpose()?
-                    .map(|store| world::HostDatabase {
-                        store,
-                        host: "shell".into(),
-                    });
+            let (devices, database) =
+                server_of(db.as_deref(), "shell", *devices, server.as_deref(), *fresh)?;
             let retention = LogRetention {
                 max_entries: *log_max_entries,
                 max_age_ms: log_max_days.saturating_mul(DAY_MS),
             };
-            let shell = host_sim::shell::Shell::new(plugin, *devices, database, retention)
+            let shell = host_sim::shell::Shell::new(plugin, devices, database, retention)
                 .map_err(|e| Failure(1, e))?;
             Ok(if host_sim::shell::run(shell) {
                 ExitCode::SUCCESS
@@ -400,13 +504,24 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             scenario,
             devices,
             db,
+            server,
+            fresh,
             port,
             bind,
         } => {
             let plugin = load(cli)?;
-            let store = db.as_deref().map(open_database).transpose()?;
             let shell = match scenario {
                 Some(file) => {
+                    if devices.is_some() {
+                        return Err(Failure(
+                            2,
+                            "--devices: the scenario says how many devices it has".into(),
+                        ));
+                    }
+                    let store = db.as_deref().map(open_database).transpose()?;
+                    if let Some(store) = &store {
+                        refuse_held_servers(store, "serve", *fresh)?;
+                    }
                     let text = std::fs::read_to_string(file)
                         .map_err(|e| Failure(2, format!("{}: {e}", file.display())))?;
                     let parsed = scenario::model::parse(&text)
@@ -416,7 +531,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                         database: store,
                         whole_timeline: false,
                     };
-                    let setup = world::Setup {
+                    let mut setup = world::Setup {
                         // The console can check any expectation, `events_include` too.
                         keep_history: true,
                         ..scenario::runner::setup_of(
@@ -426,6 +541,12 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                             &options,
                         )
                     };
+                    if let Some(db) = &mut setup.database {
+                        db.host = db
+                            .store
+                            .create_server(&scenario::shown(file))
+                            .map_err(|e| Failure(1, e))?;
+                    }
                     let mut world = world::World::new(plugin, &setup).map_err(|e| Failure(1, e))?;
                     for (index, step) in parsed.steps.iter().enumerate() {
                         let (label, done, _) = scenario::runner::run_step(&mut world, step);
@@ -441,14 +562,9 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                     host_sim::shell::Shell::on_world(world)
                 }
                 None => {
-                    if *devices == 0 {
-                        return Err(Failure(2, "--devices: must be at least 1".into()));
-                    }
-                    let database = store.map(|store| world::HostDatabase {
-                        store,
-                        host: "serve".into(),
-                    });
-                    host_sim::shell::Shell::new(plugin, *devices, database, LogRetention::DEFAULT)
+                    let (devices, database) =
+                        server_of(db.as_deref(), "serve", *devices, server.as_deref(), *fresh)?;
+                    host_sim::shell::Shell::new(plugin, devices, database, LogRetention::DEFAULT)
                         .map_err(|e| Failure(1, e))?
                 }
             };
@@ -534,10 +650,22 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             };
             let store = open_database(db)?;
             let group = group.as_deref().map(|g| g.trim_matches('/').to_string());
+            let server = host
+                .as_deref()
+                .map(|h| store.server_id(h))
+                .transpose()
+                .map_err(|e| Failure(2, format!("--host: {e}")))?;
+            let names = store.server_names().map_err(|e| Failure(1, e))?;
             let rows: Vec<_> = store
-                .events(host.as_deref())
+                .events(server.as_deref())
                 .map_err(|e| Failure(1, e))?
                 .into_iter()
+                .map(|mut e| {
+                    if let Some(name) = names.get(&e.host) {
+                        e.host = name.clone();
+                    }
+                    e
+                })
                 .filter(|e| {
                     group.as_deref().is_none_or(|g| {
                         g.is_empty() || e.group == g || e.group.starts_with(&format!("{g}/"))
@@ -609,6 +737,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             json,
             db,
             server,
+            fresh,
             ..
         } => {
             let plugin = load(cli)?;
@@ -618,10 +747,12 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let database = match db {
                 Some(path) => {
                     let store = open_database(path)?;
-                    store.clear_host(server).map_err(|e| Failure(1, e))?;
+                    let wanted = host_sim::resume::Wanted::New { name: server };
+                    let choice = host_sim::resume::choose(&store, "fleet", wanted, *fresh)
+                        .map_err(|e| Failure(2, e))?;
                     Some(world::HostDatabase {
                         store,
-                        host: server.clone(),
+                        host: choice.id,
                     })
                 }
                 None => None,

@@ -154,7 +154,9 @@ fn the_fleet_story_and_a_hierarchy_run_on_it(cluster: &TempCluster) {
     }
     // Each secondary in its own schema: the primary's reading of one is that one's.
     let store = HostStore::open(Path::new(&cluster.url("server_02"))).unwrap();
-    let counts = store.status_counts("server_02").unwrap();
+    let counts = store
+        .status_counts(&store.server_id("server_02").unwrap())
+        .unwrap();
     assert_eq!(counts, vec![("critical".to_string(), 300)]);
 }
 

@@ -61,12 +61,15 @@ pub fn run(
             }
         }
     }
-    let setup = setup_of(scenario, file, default_ksn, options);
-    if let Some(db) = &setup.database {
-        // A scenario starts from nothing, however often it ran before on this file.
-        if let Err(e) = db.store.clear_host(&db.host) {
-            outcome.failure = Some(Failure::setup(e));
-            return outcome;
+    let mut setup = setup_of(scenario, file, default_ksn, options);
+    if let Some(db) = &mut setup.database {
+        // A scenario starts from nothing: a new server of its own, named by its file.
+        match db.store.create_server(file) {
+            Ok(id) => db.host = id,
+            Err(e) => {
+                outcome.failure = Some(Failure::setup(e));
+                return outcome;
+            }
         }
     }
     let mut world = match World::new(plugin, &setup) {

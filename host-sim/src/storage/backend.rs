@@ -5,7 +5,27 @@ use std::sync::Arc;
 
 use plugin_api::documents::Importance;
 
+use admin_server::{Kind, Record};
+
 use super::{codec::Encoded, Environment};
+
+/// The version of the tables this build writes. 1: the tables before servers had an
+/// identity of their own (keyed by a scenario's path or a command's name), and before the
+/// server's state (groups, policies, devices) was stored.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// A server a database holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServerInfo {
+    /// Its identity: the key of its rows.
+    pub id: String,
+    pub name: String,
+    pub created_ms: u64,
+    pub devices: usize,
+}
+
+/// One stored row of a server's state.
+pub type StateRow = (Kind, i64, String);
 
 /// A device of a host: whose records a row holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -89,10 +109,23 @@ pub enum Op {
         host: String,
         rows: Vec<(i64, &'static str)>,
     },
+    /// A new server in the database, by its identity (`host`) and name.
+    NewServer {
+        host: String,
+        name: String,
+        created_ms: u64,
+    },
+    /// Rows of what the server knows: its settings, groups, policies, revisions, devices.
+    ServerRows {
+        host: String,
+        records: Vec<Record>,
+    },
 }
 
 /// The tables a store clears for a host, and the ones it creates.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 9] = [
+    "servers",
+    "server_state",
     "statuses",
     "records",
     "devices",
@@ -127,6 +160,10 @@ pub trait Backend: Send + Sync {
     fn event_counts(&self, host: &str) -> Result<Vec<(String, String, u64)>, String>;
     /// The bytes the database takes on disk now, for the tables of this store.
     fn size_bytes(&self) -> Result<u64, String>;
+    /// The servers the database holds.
+    fn servers(&self) -> Result<Vec<ServerInfo>, String>;
+    /// Every row of a server's state.
+    fn server_rows(&self, host: &str) -> Result<Vec<StateRow>, String>;
     /// Where the data is, for messages.
     fn location(&self) -> String;
 }

@@ -14,8 +14,64 @@ mod writer;
 
 use std::sync::Mutex;
 
-pub use backend::EventRow;
+pub use backend::{EventRow, ServerInfo, StateRow, SCHEMA_VERSION};
 pub use store::{is_postgres, DeviceStorage, HostStore};
+
+/// A new server's identity: 16 hex digits, from the system's randomness.
+pub fn new_server_id() -> Result<String, String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| format!("no randomness for a server's identity: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A database location as messages show it: a URL's password replaced by `***` (in
+/// `user:password@` and in a `password=` parameter).
+pub fn redacted(location: &str) -> String {
+    let mut shown = location.to_string();
+    if let Some(scheme_end) = shown.find("://") {
+        let rest = &shown[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let start = scheme_end + 3 + colon + 1;
+                let end = scheme_end + 3 + at;
+                shown.replace_range(start..end, "***");
+            }
+        }
+    }
+    if let Some(query) = shown.find('?') {
+        let (base, params) = shown.split_at(query + 1);
+        let params: Vec<String> = params
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        shown = format!("{base}{}", params.join("&"));
+    }
+    shown
+}
+
+/// The wall clock, in milliseconds since 1970.
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The tables of the first schema that held a host's data, keyed by a scenario's path or
+/// a command's name: what a migration to server identities renames.
+pub(crate) const LEGACY_TABLES: [&str; 7] = [
+    "records",
+    "devices",
+    "hosts",
+    "held_events",
+    "policies",
+    "server_events",
+    "statuses",
+];
 
 /// The environment the Administration Server reports to a device's task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,11 +11,15 @@ use std::collections::{HashMap, HashSet};
 use plugin_api::{documents::Importance, LicenseState};
 use postgres::{types::ToSql, Client, Config, NoTls, Statement};
 
+use admin_server::{records::revision_keys, Kind, Record};
+
 use super::{
-    backend::{Backend, Committer, EventRow, Op, Owner, TABLES},
+    backend::{
+        Backend, Committer, EventRow, Op, Owner, ServerInfo, StateRow, SCHEMA_VERSION, TABLES,
+    },
     codec::Encoded,
     pool::Pool,
-    Environment,
+    Environment, LEGACY_TABLES,
 };
 
 const SCHEMA: &str = "
@@ -71,7 +75,84 @@ const SCHEMA: &str = "
         id BIGINT PRIMARY KEY,
         bytes BYTEA NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS servers (
+        host TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS server_state (
+        host TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (host, kind, key)
+    );
 ";
+
+/// Brings the schema's tables to this build's version, in one transaction (as the SQLite
+/// file's `migrate`): hosts of the first schema gain a server identity; a newer schema is
+/// refused.
+fn migrate(client: &mut Client, label: &str) -> Result<(), String> {
+    let failed = failed(label);
+    let mut tx = client.transaction().map_err(&failed)?;
+    // One migration at a time, whoever else opens the schema now.
+    tx.batch_execute("LOCK TABLE schema_version IN EXCLUSIVE MODE")
+        .map_err(&failed)?;
+    let version: Option<i64> = tx
+        .query_one("SELECT MAX(version) FROM schema_version", &[])
+        .map_err(&failed)?
+        .get(0);
+    match version {
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(format!(
+                "{label}: the host database's schema is version {v}, and this host-sim reads versions up to {SCHEMA_VERSION}: open it with the newer host-sim that wrote it"
+            ))
+        }
+        Some(SCHEMA_VERSION) => return Ok(()),
+        _ => {}
+    }
+    let union = LEGACY_TABLES
+        .iter()
+        .map(|t| format!("SELECT host FROM {t}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ");
+    let hosts: Vec<String> = tx
+        .query(
+            &format!("SELECT DISTINCT host FROM ({union}) AS h ORDER BY host"),
+            &[],
+        )
+        .map_err(&failed)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let now = super::wall_clock_ms() as i64;
+    for host in hosts {
+        let id = super::new_server_id()?;
+        tx.execute(
+            "INSERT INTO servers (host, name, created_ms) VALUES ($1, $2, $3)",
+            &[&id, &host, &now],
+        )
+        .map_err(&failed)?;
+        for table in LEGACY_TABLES {
+            tx.execute(
+                &format!("UPDATE {table} SET host = $1 WHERE host = $2"),
+                &[&id, &host],
+            )
+            .map_err(&failed)?;
+        }
+    }
+    tx.execute("DELETE FROM schema_version", &[])
+        .map_err(&failed)?;
+    tx.execute(
+        "INSERT INTO schema_version (version) VALUES ($1)",
+        &[&SCHEMA_VERSION],
+    )
+    .map_err(&failed)?;
+    tx.commit().map_err(&failed)
+}
 
 const READERS: usize = 8;
 
@@ -161,7 +242,7 @@ impl PostgresBackend {
         let (url, schema) = split_schema(url)?;
         let config: Config = url
             .parse()
-            .map_err(|e| format!("{url}: not a PostgreSQL URL: {e}"))?;
+            .map_err(|e| format!("{}: not a PostgreSQL URL: {e}", super::redacted(&url)))?;
         let host = config
             .get_hosts()
             .first()
@@ -181,6 +262,7 @@ impl PostgresBackend {
                 "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}; {SCHEMA}"
             ))
             .map_err(failed(&label))?;
+        migrate(&mut first.client, &label)?;
         let (c, s, l) = (config.clone(), schema.clone(), label.clone());
         Ok(Self {
             config,
@@ -392,6 +474,52 @@ fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Er
             for table in TABLES {
                 tx.execute(&format!("DELETE FROM {table} WHERE host = $1"), &[host])?;
             }
+        }
+        Op::NewServer {
+            host,
+            name,
+            created_ms,
+        } => {
+            tx.execute(
+                "INSERT INTO servers (host, name, created_ms) VALUES ($1, $2, $3)",
+                &[host, name, &(*created_ms as i64)],
+            )?;
+        }
+        Op::ServerRows { host, records } => {
+            let (mut kinds, mut keys, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+            for record in records {
+                match record {
+                    Record::Put { kind, key, body } => {
+                        kinds.push(kind.as_str());
+                        keys.push(*key);
+                        bodies.push(body.as_str());
+                    }
+                    Record::DeletePolicy { policy } => {
+                        let (from, to) = revision_keys(*policy);
+                        tx.execute(
+                            "DELETE FROM server_state WHERE host = $1 AND
+                             ((kind = 'policy' AND key = $2) OR (kind = 'revision' AND key >= $3 AND key < $4))",
+                            &[host, &(*policy as i64), &from, &to],
+                        )?;
+                    }
+                }
+            }
+            // A row written twice in one change: the last one.
+            let mut last = HashMap::new();
+            for (i, (k, key)) in kinds.iter().zip(&keys).enumerate() {
+                last.insert((*k, *key), i);
+            }
+            let mut keep: Vec<usize> = last.into_values().collect();
+            keep.sort_unstable();
+            let kinds: Vec<&str> = keep.iter().map(|&i| kinds[i]).collect();
+            let keys: Vec<i64> = keep.iter().map(|&i| keys[i]).collect();
+            let bodies: Vec<&str> = keep.iter().map(|&i| bodies[i]).collect();
+            tx.execute(
+                "INSERT INTO server_state (host, kind, key, body)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::bigint[], $4::text[])
+                 ON CONFLICT (host, kind, key) DO UPDATE SET body = excluded.body",
+                &[host, &kinds, &keys, &bodies],
+            )?;
         }
     }
     Ok(())
@@ -612,6 +740,46 @@ impl Backend for PostgresBackend {
 
     fn location(&self) -> String {
         self.label.clone()
+    }
+
+    fn servers(&self) -> Result<Vec<ServerInfo>, String> {
+        self.read(|c| {
+            let rows = c.client.query(
+                "SELECT s.host, s.name, s.created_ms,
+                    (SELECT COUNT(*) FROM server_state d WHERE d.host = s.host AND d.kind = 'device')
+                 FROM servers s ORDER BY s.created_ms, s.name",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| ServerInfo {
+                    id: row.get(0),
+                    name: row.get(1),
+                    created_ms: row.get::<_, i64>(2) as u64,
+                    devices: row.get::<_, i64>(3) as usize,
+                })
+                .collect())
+        })
+    }
+
+    fn server_rows(&self, host: &str) -> Result<Vec<StateRow>, String> {
+        let rows: Vec<(String, i64, String)> = self.read(|c| {
+            let s = c.statement(
+                "SELECT kind, key, body FROM server_state WHERE host = $1 ORDER BY kind, key",
+            )?;
+            Ok(c.client
+                .query(&s, &[&host])?
+                .iter()
+                .map(|row| (row.get(0), row.get(1), row.get(2)))
+                .collect())
+        })?;
+        rows.into_iter()
+            .map(|(kind, key, body)| {
+                Kind::parse(&kind)
+                    .map(|k| (k, key, body))
+                    .ok_or_else(|| format!("{}: a server row of unknown kind {kind:?}", self.label))
+            })
+            .collect()
     }
 }
 

@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 use plugin_api::{documents::Importance, LicenseState};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use admin_server::{records::revision_keys, Kind, Record};
+
 use super::{
-    backend::{Backend, Committer, EventRow, Op, Owner, TABLES},
+    backend::{
+        Backend, Committer, EventRow, Op, Owner, ServerInfo, StateRow, SCHEMA_VERSION, TABLES,
+    },
     codec::Encoded,
     pool::Pool,
-    Environment,
+    Environment, LEGACY_TABLES,
 };
 
 const SCHEMA: &str = "
@@ -68,7 +72,83 @@ const SCHEMA: &str = "
         id INTEGER PRIMARY KEY,
         bytes BLOB NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS servers (
+        host TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS server_state (
+        host TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (host, kind, key)
+    ) WITHOUT ROWID;
 ";
+
+/// Brings the tables to this build's schema version, in one transaction: a database of
+/// the first schema (no version, hosts keyed by a scenario's path or a command's name)
+/// gains a server identity for each of its hosts; one written by a newer build is refused.
+fn migrate(c: &mut Connection, path: &Path) -> Result<(), String> {
+    let failed = failed(path);
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(&failed)?;
+    let version: Option<i64> = tx
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .map_err(&failed)?;
+    let legacy_hosts = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<Vec<String>> {
+        let union = LEGACY_TABLES
+            .iter()
+            .map(|t| format!("SELECT host FROM {t}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ");
+        let mut statement = tx.prepare(&format!(
+            "SELECT DISTINCT host FROM ({union}) ORDER BY host"
+        ))?;
+        let hosts = statement.query_map([], |r| r.get(0))?.collect();
+        hosts
+    };
+    match version {
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(format!(
+                "{}: the host database's schema is version {v}, and this host-sim reads versions up to {SCHEMA_VERSION}: open it with the newer host-sim that wrote it",
+                path.display()
+            ))
+        }
+        Some(SCHEMA_VERSION) => return Ok(()),
+        _ => {}
+    }
+    // Version 1 (or no version: a new file, or one of the first schema).
+    let hosts = legacy_hosts(&tx).map_err(&failed)?;
+    let now = super::wall_clock_ms() as i64;
+    for host in hosts {
+        let id = super::new_server_id()?;
+        tx.execute(
+            "INSERT INTO servers (host, name, created_ms) VALUES (?1, ?2, ?3)",
+            params![id, host, now],
+        )
+        .map_err(&failed)?;
+        for table in LEGACY_TABLES {
+            tx.execute(
+                &format!("UPDATE {table} SET host = ?1 WHERE host = ?2"),
+                params![id, host],
+            )
+            .map_err(&failed)?;
+        }
+    }
+    tx.execute("DELETE FROM schema_version", [])
+        .map_err(&failed)?;
+    tx.execute(
+        "INSERT INTO schema_version (version) VALUES (?1)",
+        [SCHEMA_VERSION],
+    )
+    .map_err(&failed)?;
+    tx.commit().map_err(&failed)
+}
 
 /// The writer's page cache: larger costs more at every commit's end than it saves.
 const WRITER_CACHE_KIB: i64 = 8192;
@@ -85,6 +165,23 @@ fn failed(path: &Path) -> impl Fn(rusqlite::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
+/// Creates the file readable and writable by its owner only (0600), if it is new: it
+/// holds every device's consent records and the server's policies. SQLite gives its
+/// journal files the same permissions.
+fn create_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 fn connect(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -96,7 +193,8 @@ impl SqliteBackend {
     /// Opens (or creates) the file and its tables; a file written before records were
     /// compressed gains their codec column (its records read as given).
     pub fn open(path: &Path) -> Result<Self, String> {
-        let connection = connect(path, 2048).map_err(failed(path))?;
+        create_private(path)?;
+        let mut connection = connect(path, 2048).map_err(failed(path))?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| connection.execute_batch(SCHEMA))
@@ -114,6 +212,7 @@ impl SqliteBackend {
                 Ok(())
             })
             .map_err(failed(path))?;
+        migrate(&mut connection, path)?;
         let owned = path.to_path_buf();
         Ok(Self {
             path: path.to_path_buf(),
@@ -270,6 +369,35 @@ fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
         Op::ClearHost { host } => {
             for table in TABLES {
                 c.execute(&format!("DELETE FROM {table} WHERE host = ?1"), [host])?;
+            }
+        }
+        Op::NewServer {
+            host,
+            name,
+            created_ms,
+        } => {
+            c.prepare_cached("INSERT INTO servers (host, name, created_ms) VALUES (?1, ?2, ?3)")?
+                .execute(params![host, name, *created_ms as i64])?;
+        }
+        Op::ServerRows { host, records } => {
+            for record in records {
+                match record {
+                    Record::Put { kind, key, body } => {
+                        c.prepare_cached(
+                            "INSERT INTO server_state (host, kind, key, body) VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (host, kind, key) DO UPDATE SET body = excluded.body",
+                        )?
+                        .execute(params![host, kind.as_str(), key, body])?;
+                    }
+                    Record::DeletePolicy { policy } => {
+                        let (from, to) = revision_keys(*policy);
+                        c.prepare_cached(
+                            "DELETE FROM server_state WHERE host = ?1 AND
+                             ((kind = 'policy' AND key = ?2) OR (kind = 'revision' AND key >= ?3 AND key < ?4))",
+                        )?
+                        .execute(params![host, *policy as i64, from, to])?;
+                    }
+                }
             }
         }
     }
@@ -453,6 +581,46 @@ impl Backend for SqliteBackend {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
+
+    fn servers(&self) -> Result<Vec<ServerInfo>, String> {
+        self.read(|c| {
+            let mut statement = c.prepare(
+                "SELECT s.host, s.name, s.created_ms,
+                    (SELECT COUNT(*) FROM server_state d WHERE d.host = s.host AND d.kind = 'device')
+                 FROM servers s ORDER BY s.created_ms, s.name",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(ServerInfo {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    created_ms: row.get::<_, i64>(2)? as u64,
+                    devices: row.get::<_, i64>(3)? as usize,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn server_rows(&self, host: &str) -> Result<Vec<StateRow>, String> {
+        let rows: Vec<(String, i64, String)> = self.read(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT kind, key, body FROM server_state WHERE host = ?1 ORDER BY kind, key",
+            )?;
+            let rows =
+                statement.query_map([host], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(kind, key, body)| {
+                Kind::parse(&kind).map(|k| (k, key, body)).ok_or_else(|| {
+                    format!(
+                        "{}: a server row of unknown kind {kind:?}",
+                        self.path.display()
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -534,7 +702,10 @@ mod tests {
             .unwrap();
         }
         let store = HostStore::open(&path).unwrap();
-        let a = store.device("shell", 0);
+        // The host of the first schema is a server now, named as the host was.
+        let id = store.server_id("shell").unwrap();
+        assert_ne!(id, "shell");
+        let a = store.device(&id, 0);
         a.append("journal", b"two").unwrap();
         assert_eq!(
             a.records("journal").unwrap(),

@@ -9,8 +9,10 @@
 
 use std::{path::Path, sync::Arc};
 
+use admin_server::Record;
+
 use super::{
-    backend::{Backend, EventRow, Op, Owner},
+    backend::{Backend, EventRow, Op, Owner, ServerInfo, StateRow},
     codec::Codec,
     writer::Writer,
     Environment, Storage,
@@ -82,6 +84,69 @@ impl HostStore {
     /// Forgets everything of `host`: a scenario starts from nothing.
     pub fn clear_host(&self, host: &str) -> Result<(), String> {
         self.write(Op::ClearHost { host: host.into() })
+    }
+
+    /// The servers the database holds, oldest first.
+    pub fn servers(&self) -> Result<Vec<ServerInfo>, String> {
+        self.backend.servers()
+    }
+
+    /// Each server's name by its identity (a server of the first schema had none: its
+    /// identity is its name).
+    pub fn server_names(&self) -> Result<std::collections::HashMap<String, String>, String> {
+        Ok(self
+            .servers()?
+            .into_iter()
+            .map(|s| (s.id, s.name))
+            .collect())
+    }
+
+    /// The identity of the server named (or identified by) `wanted`.
+    pub fn server_id(&self, wanted: &str) -> Result<String, String> {
+        let servers = self.servers()?;
+        servers
+            .iter()
+            .find(|s| s.id == wanted || s.name == wanted)
+            .map(|s| s.id.clone())
+            .ok_or_else(|| {
+                let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+                format!(
+                    "{} holds no server {wanted:?} (it holds {})",
+                    self.location(),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            })
+    }
+
+    /// A new server named `name`: its identity, once the database holds it.
+    pub fn create_server(&self, name: &str) -> Result<String, String> {
+        let id = super::new_server_id()?;
+        self.write(Op::NewServer {
+            host: id.clone(),
+            name: name.into(),
+            created_ms: super::wall_clock_ms(),
+        })?;
+        Ok(id)
+    }
+
+    /// Every row of what server `host` knows (none: a server that stored none yet).
+    pub fn server_rows(&self, host: &str) -> Result<Vec<StateRow>, String> {
+        self.backend.server_rows(host)
+    }
+
+    /// Writes rows of what server `host` knows, in one transaction; returns once durable.
+    pub fn save_server(&self, host: &str, records: Vec<Record>) -> Result<(), String> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.write(Op::ServerRows {
+            host: host.into(),
+            records,
+        })
     }
 
     /// The simulated time `host` had reached, if it ran before.
@@ -169,8 +234,9 @@ impl HostStore {
         self.backend.size_bytes()
     }
 
+    /// Where the database is, as messages show it (a URL without its password).
     pub fn location(&self) -> String {
-        self.backend.location()
+        super::redacted(&self.backend.location())
     }
 
     fn encode(&self, record: &[u8]) -> Result<super::codec::Encoded, String> {

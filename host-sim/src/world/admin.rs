@@ -15,7 +15,6 @@ use serde_json::Value as Json;
 use super::{Answer, Answers, Device, Setup, World};
 use crate::storage::EventRow;
 use admin_server::{
-    policy,
     status::{self, Facts, Status},
     Change, Context, Delivery, Operation, Rules, Server, ServerError, StoredEvent, Tree,
 };
@@ -118,13 +117,13 @@ impl World {
         self.server.private_ksn()
     }
 
-    /// After a restart over a database: the root policy the server stored, as delivered
-    /// (every device took it before).
+    /// A host database of the first schema kept only the root policy it last pushed: it
+    /// becomes the root group's policy, as every device took it before.
     pub(super) fn restore_root_policy(&mut self) {
         let Some(policy) = self
-            .policy
-            .as_deref()
-            .and_then(|t| serde_json::from_str::<Json>(t).ok())
+            .legacy_policy
+            .take()
+            .and_then(|t| serde_json::from_str::<Json>(&t).ok())
         else {
             return;
         };
@@ -140,6 +139,80 @@ impl World {
                 self.server.delivered(i, plan, now);
             }
         }
+    }
+
+    /// Writes rows of what the server knows to the host database, if it has one; returns
+    /// once they are durable.
+    fn persist(&self, records: Vec<admin_server::Record>) -> Result<(), ServerError> {
+        let Some(db) = &self.database else {
+            return Ok(());
+        };
+        db.store.save_server(&db.host, records).map_err(|e| {
+            ServerError::new(
+                admin_server::ServerErrorKind::NotSaved,
+                format!("the change was not saved, and is not made: {e}"),
+            )
+        })
+    }
+
+    /// Every row of a server made now.
+    pub(super) fn persist_all(&self) -> Result<(), String> {
+        self.persist(self.server.all_records())
+            .map_err(|e| e.message)
+    }
+
+    /// The rows of these devices (what they were sent, what they said).
+    fn persist_devices(&self, devices: impl IntoIterator<Item = usize>) {
+        if self.database.is_none() {
+            return;
+        }
+        let records: Vec<_> = devices
+            .into_iter()
+            .map(|i| self.server.device_record(i))
+            .collect();
+        if let Err(e) = self.persist(records) {
+            log::warn!("{}", e.message);
+        }
+    }
+
+    /// A resumed server and its devices agree: every device that is switched on gets what
+    /// it lacks now, connected or not, so that no device keeps a lock of a policy the
+    /// server no longer holds (a deletion it had not received), which is released by the
+    /// rule (its value stays) and recorded as an event of the server's.
+    pub(super) fn agree_at_resume(&mut self) {
+        let stale: Vec<usize> = (0..self.devices.len())
+            .filter(|&i| {
+                self.server.device(i).online
+                    && self
+                        .server
+                        .device(i)
+                        .delivered
+                        .seen
+                        .iter()
+                        .any(|v| self.server.policy_by_id(v.policy).is_none())
+            })
+            .collect();
+        let online: Vec<bool> = self.server.devices().iter().map(|d| d.online).collect();
+        self.synchronise(|i| online[i], false);
+        let now = self.clock.now_ms();
+        let first_new = self.server.events().last_id() + 1;
+        let mut bodies = Vec::new();
+        for &i in &stale {
+            let body = serde_json::json!({
+                "type": "locks_released",
+                "device": i,
+                "reason": "the policy that locked them was deleted before the device received it; released at the server's start, their values kept",
+            });
+            if self.server.file_event(
+                now,
+                i,
+                plugin_api::documents::Importance::Info,
+                super::device::event_type("locks_released"),
+            ) {
+                bodies.push(Some(body.to_string().into_boxed_str()));
+            }
+        }
+        self.save_events(first_new, bodies);
     }
 
     /// Sends each selected device what the server has for it (`force`: its policy even if
@@ -178,6 +251,7 @@ impl World {
         let plans: Vec<Option<Delivery>> =
             Arc::try_unwrap(plans).unwrap_or_else(|shared| (*shared).clone());
         let mut answers = Vec::with_capacity(results.len());
+        let mut took = Vec::new();
         for (i, (result, plan)) in results.into_iter().zip(plans).enumerate() {
             let answer = match result {
                 Ok((answer, mode_taken)) => {
@@ -187,10 +261,12 @@ impl World {
                             && plan.document.is_none();
                         if answer.is_ok() || mode_only_waits {
                             self.server.delivered(i, plan, now);
+                            took.push(i);
                         } else if mode_taken {
                             // The policy waits for the next synchronisation.
                             plan.document = None;
                             self.server.delivered(i, plan, now);
+                            took.push(i);
                         }
                     }
                     answer
@@ -199,6 +275,8 @@ impl World {
             };
             answers.push(answer);
         }
+        // What each device took is recorded, so that a resumed server sends it nothing again.
+        self.persist_devices(took);
         answers
     }
 
@@ -209,33 +287,29 @@ impl World {
 
     /// The administrator makes a change (`op`, by `by`), and the server sends connected
     /// devices (and those that came back) what it changes for them.
+    ///
+    /// The change is durable before any device hears of it: a change the host database
+    /// cannot record is taken back and refused.
     pub fn apply(&mut self, op: &Operation, by: &str) -> Result<Answers, ServerError> {
         let ctx = Context::new(by, self.clock.now_ms());
+        let before = self.database.is_some().then(|| self.server.checkpoint());
         let applied = self.server.apply(op, &ctx)?;
+        if let Err(e) = self.persist(self.server.records(&applied.changes)) {
+            if let Some(before) = before {
+                self.server.restore(before);
+            }
+            return Err(e);
+        }
+        Ok(self.deliver(&applied))
+    }
+
+    /// Sends connected devices (and those that came back) what a change changes for them.
+    fn deliver(&mut self, applied: &admin_server::Applied) -> Answers {
         let mut reach = self.connected();
         for &d in &applied.back {
             reach[d] = true;
         }
-        let answers = self.synchronise(|i| reach[i], false);
-        self.store_root_policy();
-        Ok(answers)
-    }
-
-    /// The root policy's document, kept in the host database for the next run.
-    fn store_root_policy(&mut self) {
-        let text = self
-            .server
-            .active_policy(Tree::ROOT)
-            .map(|p| policy::document(&p.current().content.settings).to_string());
-        if text.is_none() || text == self.policy {
-            return;
-        }
-        if let (Some(db), Some(text)) = (&self.database, &text) {
-            if let Err(e) = db.store.save_policy(&db.host, text) {
-                log::warn!("the policy was not stored: {e}");
-            }
-        }
-        self.policy = text;
+        self.synchronise(|i| reach[i], false)
     }
 
     /// `push_policy`: the administrator saves the root group's policy in the editor (which
@@ -255,11 +329,17 @@ impl World {
         if admin_server::editor::holdable(&stamped).is_none() {
             return Ok(self.send_as_is(&stamped.to_string()));
         }
+        // The plugin is the judge of this document: it is saved once a device took it.
         let before = self.server.checkpoint();
-        let answers = self.apply(&Operation::SaveRootPolicy { policy: doc }, "admin")?;
+        let op = Operation::SaveRootPolicy { policy: doc };
+        let applied = self
+            .server
+            .apply(&op, &Context::new("admin", self.clock.now_ms()))?;
+        let answers = self.deliver(&applied);
         if refused_as_invalid(&answers) {
             self.server.restore(before);
-            self.store_root_policy();
+        } else {
+            self.persist(self.server.records(&applied.changes))?;
         }
         Ok(answers)
     }
@@ -325,7 +405,8 @@ impl World {
                 log::warn!("device {i}: its synchronisation failed: {e}");
             }
         }
-        self.server.synchronised(&due, now);
+        let synchronised = self.server.synchronised(&due, now);
+        self.persist_devices(synchronised);
         self.server.expire_events(now);
         self.expire_saved_events(now);
         answers
@@ -338,15 +419,21 @@ impl World {
         // The texts go to the host database only: the server's store in memory keeps
         // what it counts and filters by, so that its memory does not grow with them.
         let mut bodies = Vec::new();
+        let mut changed = Vec::new();
         for (i, device) in self.devices.iter().enumerate() {
+            let mut heard = false;
             for a in device.state.take_arrived() {
-                self.server.heard(i, a.accepted, a.ksn_available, a.time_ms);
+                heard |= self.server.heard(i, a.accepted, a.ksn_available, a.time_ms);
                 if self.server.file_event(a.time_ms, i, a.importance, a.kind) {
                     bodies.push(a.body);
                 }
             }
+            if heard {
+                changed.push(i);
+            }
         }
         self.save_events(first_new, bodies);
+        self.persist_devices(changed);
     }
 
     /// Writes the events numbered from `first_new` on (their texts in `bodies`, in order)

@@ -131,9 +131,9 @@ pub struct World {
     /// The loaded plugin's description (`None` if it gives none): what the policy editor
     /// knows of its settings and statements.
     pub description: Option<PluginDescription>,
-    /// The policy the server last pushed, as stored: with the statement versions the
-    /// editor stamped, sent unchanged at every `resync`.
-    pub policy: Option<String>,
+    /// The root policy a host database of the first schema kept (its only policy), to be
+    /// taken into the server once.
+    legacy_policy: Option<String>,
     pub database: Option<HostDatabase>,
     pub clock: Arc<Clock>,
     pub network: Arc<Network>,
@@ -299,7 +299,19 @@ impl World {
         let network = Arc::new(Network::new(&setup.ksn, setup.real_latency)?);
         let local_lists = Arc::new(Database::from_spec(&setup.local_lists, "local_lists")?);
         let launch_control = Arc::new(LaunchControl::from_spec(&setup.launch_control)?);
-        let mut server = admin::server_for(setup)?;
+        // A server the database holds is resumed as it was; otherwise it is made as set up.
+        let rows = match &setup.database {
+            Some(db) => db.store.server_rows(&db.host)?,
+            None => Vec::new(),
+        };
+        let resumed = !rows.is_empty();
+        let mut server = if resumed {
+            let db = setup.database.as_ref().expect("rows come from a database");
+            Server::resume(rows)
+                .map_err(|e| format!("{}: server {}: {e}", db.store.location(), db.host))?
+        } else {
+            admin::server_for(setup)?
+        };
         let ids: Vec<usize> = (0..server.devices().len()).collect();
         let holding: std::collections::HashSet<usize> = match &setup.database {
             Some(db) => db
@@ -348,18 +360,22 @@ impl World {
         })
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-        let policy = match &setup.database {
-            Some(db) => db.store.policy(&db.host)?,
-            None => None,
+        let legacy_policy = match &setup.database {
+            Some(db) if !resumed => db.store.policy(&db.host)?,
+            _ => None,
         };
-        for (i, device) in devices.iter().enumerate() {
-            server.resumed_mode(i, device.state.environment().private_ksn);
+        if !resumed {
+            // What the host last told each device (a database of the first schema kept
+            // that, not the server's own setting).
+            for (i, device) in devices.iter().enumerate() {
+                server.resumed_mode(i, device.state.environment().private_ksn);
+            }
+            server.resumed_server_mode(
+                devices
+                    .first()
+                    .is_some_and(|d| d.state.environment().private_ksn),
+            );
         }
-        server.resumed_server_mode(
-            devices
-                .first()
-                .is_some_and(|d| d.state.environment().private_ksn),
-        );
         let description = plugin.describe().ok();
         server.set_description(description.clone());
         let mut world = Self {
@@ -367,7 +383,7 @@ impl World {
             server,
             selection: None,
             events_from: 0,
-            policy,
+            legacy_policy,
             plugin,
             database: setup.database.clone(),
             clock,
@@ -377,10 +393,16 @@ impl World {
             watchdog: setup.watchdog.map(|d| Arc::new(Watchdog::new(d))),
             devices,
         };
-        world.restore_root_policy();
-        world.restore_events();
-        // Groups with their own KSN proxy setting: their devices get it at once.
-        world.synchronise(|_| true, false);
+        if resumed {
+            world.restore_events();
+            world.agree_at_resume();
+        } else {
+            world.restore_root_policy();
+            world.persist_all()?;
+            world.restore_events();
+            // Groups with their own KSN proxy setting: their devices get it at once.
+            world.synchronise(|_| true, false);
+        }
         Ok(world)
     }
 
