@@ -180,6 +180,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Back up a host database while its server runs, into a new SQLite file (of an SQLite
+    /// file, SQLite's online backup; of a PostgreSQL schema, one consistent reading).
+    Backup {
+        /// The host database: a file or a postgres:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        db: PathBuf,
+        /// The backup file to write (it must not exist).
+        file: PathBuf,
+    },
+    /// Restore a backup (`host-sim backup`) into a host database: a file or a postgres://
+    /// URL that holds no server (or, with --fresh, whose servers it replaces).
+    Restore {
+        /// The host database to restore into.
+        #[arg(long, value_name = "FILE|URL")]
+        db: PathBuf,
+        /// The backup file.
+        file: PathBuf,
+        /// Replace the servers the database holds.
+        #[arg(long)]
+        fresh: bool,
+    },
     /// Internal: apply the crash test's stream of changes to a host database until killed.
     #[command(hide = true)]
     CrashWriter {
@@ -579,6 +600,27 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 );
             })
             .map_err(|e| Failure(1, e))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { db, file } => {
+            let copied = host_sim::storage::backup::backup(db, file).map_err(|e| Failure(1, e))?;
+            println!(
+                "backed up {} server(s), {} rows, to {}",
+                copied.servers,
+                copied.rows,
+                file.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { db, file, fresh } => {
+            let copied =
+                host_sim::storage::backup::restore(file, db, *fresh).map_err(|e| Failure(1, e))?;
+            println!(
+                "restored {} server(s), {} rows, into {}",
+                copied.servers,
+                copied.rows,
+                host_sim::storage::redacted(&db.to_string_lossy())
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::CrashWriter { db, limit } => {

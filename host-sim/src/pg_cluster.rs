@@ -171,6 +171,11 @@ impl TempCluster {
     }
 
     /// The URL of the cluster's `postgres` database, in schema `schema`.
+    /// The cluster's folder, where its Unix socket is.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn url(&self, schema: &str) -> String {
         format!(
             "postgresql:///postgres?host={}&user=ksn&schema={schema}",

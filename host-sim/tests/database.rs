@@ -213,3 +213,199 @@ fn the_server_s_events_are_kept_in_the_database_and_listed_with_filters() {
     assert!(err.contains("--importance: expected critical"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An administrator's work survives a restart: groups, moves, tags, policies with their
+/// revisions and profiles, and the server's settings come back in a second session on the
+/// same database, which resumes the server without being told anything.
+#[test]
+fn a_second_session_resumes_the_server_as_the_first_left_it() {
+    let dir = temporary("resume");
+    let db = dir.join("host.db");
+    let steps = [
+        r#"{"do": "create_group", "group": "Servers"}"#,
+        r#"{"do": "create_group", "group": "Servers/Web", "inherit": false}"#,
+        r#"{"do": "move_devices", "group": "Servers", "on": {"devices": [1, 2]}}"#,
+        r#"{"do": "move_devices", "group": "Servers/Web", "on": {"device": 2}}"#,
+        r#"{"do": "set_device", "tags": ["laptop"], "out_of_office": true, "on": {"device": 1}}"#,
+        r#"{"do": "create_policy", "name": "Servers policy", "group": "Servers", "force_inheritance": true, "by": "alice",
+            "policy": {"settings": {"task": {"checksum_limit_mb": {"value": 8, "locked": true}}}},
+            "profiles": [{"name": "Away", "when": {"out_of_office": true}, "settings": {"task": {"lookup_timeout_ms": {"value": 700, "locked": true}}}}]}"#,
+        r#"{"do": "edit_policy", "name": "Servers policy", "by": "bob", "policy": {"settings": {"task": {"checksum_limit_mb": {"value": 16, "locked": true}}}}}"#,
+        r#"{"do": "create_policy", "name": "Spare", "group": "Servers", "active": false}"#,
+        r#"{"do": "set_private_ksn", "enabled": true}"#,
+        r#"{"do": "advance_time", "ms": 60000}"#,
+    ];
+    let mut first = format!("{}\n", steps.map(|s| s.replace('\n', " ")).join("\n"));
+    first.push_str("policies\n");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> = vec!["shell".into(), "--db".into(), db.clone().into()];
+        a.extend(extra.iter().map(|s| s.into()));
+        a
+    };
+    let (code, before, err) = common::host_sim_with_input(&args(&["--devices", "3"]), &first);
+    assert_eq!(code, 0, "{before}{err}");
+
+    let check = [
+        r#"{"expect": {"on": {"device": 1}, "locked": ["task.checksum_limit_mb", "task.lookup_timeout_ms"], "settings": {"task.checksum_limit_mb": 16, "task.lookup_timeout_ms": 700}, "provenance": {"task.checksum_limit_mb": {"group": "Servers", "policy": "Servers policy", "revision": 2}, "task.lookup_timeout_ms": {"profile": "Away"}}}}"#,
+        r#"{"expect": {"on": {"device": 2}, "provenance": {"task.checksum_limit_mb": {"group": "Servers", "revision": 2}}}}"#,
+        r#"{"expect": {"on": {"device": 0}, "locked": [], "network": "none"}}"#,
+        "status",
+        "groups",
+        "policies",
+        "diff \"Servers policy\" 1 2",
+    ];
+    let (code, after, err) = common::host_sim_with_input(&args(&[]), &(check.join("\n") + "\n"));
+    assert_eq!(code, 0, "{after}{err}");
+    assert!(err.contains("resuming the server"), "{err}");
+    assert!(after.contains("Private KSN on"), "{after}");
+    for needle in [
+        "Web: 1 device",
+        "inherit cleared",
+        "Servers policy",
+        "Spare",
+        "bob",
+        "revision 1 → 2",
+    ] {
+        assert!(after.contains(needle), "{needle}: {after}");
+    }
+    // What `policies` showed before and after the restart is the same.
+    let listing = |text: &str| {
+        text.split("> policies")
+            .nth(1)
+            .map(|rest| rest.split("\n> ").next().unwrap_or("").trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(listing(&before), listing(&after));
+    // The simulated time went on from where it was.
+    let (_, later, _) = common::host_sim_with_input(
+        &args(&[]),
+        "expect {\"state\": \"stopped\"}\nadvance_time 1\n",
+    );
+    assert!(!later.contains("error"), "{later}");
+
+    // A scenario over a database that holds a server is refused, saying how to go on.
+    let scenario = common::repo_root().join("tests/scenarios/server_rollback.json");
+    let out = common::host_sim()
+        .args(["run", "--db"])
+        .arg(&db)
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let refusal = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        refusal.contains("already holds the server \"shell\"") && refusal.contains("--fresh"),
+        "{refusal}"
+    );
+    let (code, _, err) = common::host_sim_with_input(&args(&["--devices", "2"]), "status\n");
+    assert_eq!(code, 2, "--devices over a server resumed: {err}");
+    let (code, out, err) =
+        common::host_sim_with_input(&args(&["--fresh", "--devices", "2"]), "groups\n");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("Servers"), "a fresh server: {out}");
+
+    // The file is its owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A backup taken while a session has the database open restores into a fresh database
+/// that shows the same server; a restore over a database that holds one needs --fresh.
+#[test]
+fn a_backup_taken_while_the_server_runs_restores_what_it_shows() {
+    use std::io::{BufRead, BufReader};
+    let dir = temporary("backup");
+    let db = dir.join("host.db");
+    let mut child = common::host_sim()
+        .args(["shell", "--devices", "2", "--db"])
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"create_group Servers\n\
+              {\"do\": \"create_policy\", \"name\": \"P\", \"group\": \"/\", \"policy\": {\"settings\": {\"task\": {\"checksum_limit_mb\": {\"value\": 8, \"locked\": true}}}}}\n\
+              {\"do\": \"move_devices\", \"group\": \"Servers\", \"on\": {\"device\": 1}}\n\
+              set_local {\"data_handling\": {\"ksn_statement_accepted\": true}}\n\
+              status\n",
+        )
+        .unwrap();
+    stdin.flush().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("device 1:") {
+            break;
+        }
+    }
+    // The session is alive (its input open) while the backup reads the database.
+    let backup = dir.join("backup.db");
+    let out = common::host_sim()
+        .args(["backup", "--db"])
+        .arg(&db)
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(stdin);
+    child.wait().unwrap();
+
+    let shows = |file: &Path| {
+        let args = [
+            std::ffi::OsStr::new("shell"),
+            "--db".as_ref(),
+            file.as_os_str(),
+        ];
+        let (code, out, err) =
+            common::host_sim_with_input(&args, "groups\npolicies\nsettings\nlog 5\n");
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    let restored = dir.join("restored.db");
+    let out = common::host_sim()
+        .args(["restore", "--db"])
+        .arg(&restored)
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(shows(&restored), shows(&db));
+    // Over a database that holds a server: refused, unless --fresh.
+    let again = common::host_sim()
+        .args(["restore", "--db"])
+        .arg(&restored)
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--fresh"));
+    let fresh = common::host_sim()
+        .args(["restore", "--fresh", "--db"])
+        .arg(&restored)
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(fresh.status.success());
+    // A backup never overwrites.
+    let over = common::host_sim()
+        .args(["backup", "--db"])
+        .arg(&db)
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(!over.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

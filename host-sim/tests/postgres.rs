@@ -160,6 +160,89 @@ fn the_fleet_story_and_a_hierarchy_run_on_it(cluster: &TempCluster) {
     assert_eq!(counts, vec![("critical".to_string(), 300)]);
 }
 
+/// A server in a schema resumes in a later session, backs up while open into a file, and
+/// restores into another schema that then shows the same.
+fn a_server_resumes_backs_up_and_restores(cluster: &TempCluster) {
+    let url = cluster.url("resume_src");
+    let steps = "create_group Servers\n\
+        {\"do\": \"create_policy\", \"name\": \"P\", \"group\": \"Servers\", \"policy\": {\"settings\": {\"task\": {\"checksum_limit_mb\": {\"value\": 8, \"locked\": true}}}}}\n\
+        {\"do\": \"move_devices\", \"group\": \"Servers\", \"on\": {\"device\": 1}}\n\
+        set_private_ksn on\n";
+    let (code, out, err) = host_sim(&["shell", "--devices", "2", "--db", &url], steps);
+    assert_eq!(code, 0, "{out}{err}");
+    let look = "groups\npolicies\nstatus\nsettings\n";
+    let (code, before, err) = host_sim(&["shell", "--db", &url], look);
+    assert_eq!(code, 0, "{before}{err}");
+    assert!(
+        before.contains("Servers: 1 device") && before.contains("Private KSN on"),
+        "{before}"
+    );
+    let dir = std::env::temp_dir().join(format!("ksn-pg-backup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("backup.db");
+    let (code, out, err) = host_sim(&["backup", "--db", &url, file.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let dest = cluster.url("resume_dst");
+    let (code, out, err) = host_sim(&["restore", "--db", &dest, file.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, after, err) = host_sim(&["shell", "--db", &dest], look);
+    assert_eq!(code, 0, "{after}{err}");
+    assert_eq!(after, before);
+    // The backup restores into an SQLite file just as well.
+    let (code, out, err) = host_sim(
+        &[
+            "restore",
+            "--db",
+            dir.join("local.db").to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, local, _) = host_sim(
+        &["shell", "--db", dir.join("local.db").to_str().unwrap()],
+        look,
+    );
+    assert_eq!(local, before);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A schema written by a newer build is refused, naming both versions; one of the first
+/// schema (before servers had identities) is migrated.
+fn a_newer_schema_is_refused_and_an_older_one_migrated(cluster: &TempCluster) {
+    let newer = cluster.url("newer");
+    drop(HostStore::open(Path::new(&newer)).unwrap());
+    let mut client = postgres::Client::connect(
+        &format!("host={} user=ksn dbname=postgres", cluster.dir().display()),
+        postgres::NoTls,
+    )
+    .unwrap();
+    client
+        .batch_execute("UPDATE newer.schema_version SET version = 99")
+        .unwrap();
+    let refused = HostStore::open(Path::new(&newer)).err().unwrap();
+    assert!(
+        refused.contains("version 99") && refused.contains("up to 2"),
+        "{refused}"
+    );
+    // The first schema: tables keyed by a command's name, no version.
+    client
+        .batch_execute(
+            "CREATE SCHEMA first; CREATE TABLE first.records (host TEXT NOT NULL, device BIGINT NOT NULL,
+             key TEXT NOT NULL, seq BIGINT NOT NULL, bytes BYTEA NOT NULL, codec BIGINT NOT NULL DEFAULT 0,
+             PRIMARY KEY (host, device, key, seq));
+             INSERT INTO first.records VALUES ('shell', 0, 'journal', 0, 'one', 0);",
+        )
+        .unwrap();
+    let store = HostStore::open(Path::new(&cluster.url("first"))).unwrap();
+    let id = store.server_id("shell").unwrap();
+    assert_eq!(
+        store.device(&id, 0).records("journal").unwrap(),
+        vec![b"one".to_vec()]
+    );
+}
+
 #[test]
 fn the_host_database_in_postgresql() {
     // Without the binaries: one error, naming the package to install.
@@ -174,6 +257,8 @@ fn the_host_database_in_postgresql() {
         &cluster.url("session_test"),
     );
     the_fleet_story_and_a_hierarchy_run_on_it(&cluster);
+    a_server_resumes_backs_up_and_restores(&cluster);
+    a_newer_schema_is_refused_and_an_older_one_migrated(&cluster);
     // A bad schema name is refused before anything is written.
     let bad = HostStore::open(Path::new(&cluster.url("x;drop")))
         .err()

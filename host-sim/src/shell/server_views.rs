@@ -120,7 +120,16 @@ pub fn policies(world: &World) -> String {
 /// last two).
 pub fn diff(world: &World, words: &[&str]) -> Result<String, String> {
     let usage = || "usage: diff <policy> [<revision> <revision>]".to_string();
-    let (name, numbers) = words.split_first().ok_or_else(usage)?;
+    if words.is_empty() {
+        return Err(usage());
+    }
+    // A name may have spaces (quoted or not): the revisions are the last two numbers.
+    let split = match words {
+        [.., a, b] if a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok() => words.len() - 2,
+        _ => words.len(),
+    };
+    let (name, numbers) = (words[..split].join(" "), &words[split..]);
+    let name = name.trim_matches('"');
     let policy = world.server.policy(name)?;
     let current = policy.current().number;
     let (a, b) = match numbers {

@@ -5,6 +5,7 @@
 //! (`store.rs`: SQLite or PostgreSQL, `backend.rs`) when it must outlive the process.
 
 mod backend;
+pub mod backup;
 mod codec;
 mod pool;
 mod postgres;

@@ -22,7 +22,7 @@ use super::{
     Environment, LEGACY_TABLES,
 };
 
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS records (
         host TEXT NOT NULL,
         device BIGINT NOT NULL,
@@ -95,7 +95,7 @@ const SCHEMA: &str = "
 /// Brings the schema's tables to this build's version, in one transaction (as the SQLite
 /// file's `migrate`): hosts of the first schema gain a server identity; a newer schema is
 /// refused.
-fn migrate(client: &mut Client, label: &str) -> Result<(), String> {
+pub(super) fn migrate(client: &mut Client, label: &str) -> Result<(), String> {
     let failed = failed(label);
     let mut tx = client.transaction().map_err(&failed)?;
     // One migration at a time, whoever else opens the schema now.
@@ -181,7 +181,7 @@ pub struct PostgresBackend {
 }
 
 /// Splits `schema=NAME` off a URL's parameters (the client does not know it).
-fn split_schema(url: &str) -> Result<(String, String), String> {
+pub(super) fn split_schema(url: &str) -> Result<(String, String), String> {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, query),
         None => (url, ""),

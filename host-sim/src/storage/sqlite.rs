@@ -19,7 +19,7 @@ use super::{
     Environment, LEGACY_TABLES,
 };
 
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS records (
         host TEXT NOT NULL,
         device INTEGER NOT NULL,
@@ -92,7 +92,7 @@ const SCHEMA: &str = "
 /// Brings the tables to this build's schema version, in one transaction: a database of
 /// the first schema (no version, hosts keyed by a scenario's path or a command's name)
 /// gains a server identity for each of its hosts; one written by a newer build is refused.
-fn migrate(c: &mut Connection, path: &Path) -> Result<(), String> {
+pub(super) fn migrate(c: &mut Connection, path: &Path) -> Result<(), String> {
     let failed = failed(path);
     let tx = c
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -168,7 +168,7 @@ fn failed(path: &Path) -> impl Fn(rusqlite::Error) -> String + '_ {
 /// Creates the file readable and writable by its owner only (0600), if it is new: it
 /// holds every device's consent records and the server's policies. SQLite gives its
 /// journal files the same permissions.
-fn create_private(path: &Path) -> Result<(), String> {
+pub(super) fn create_private(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
         .write(true)
