@@ -409,3 +409,34 @@ fn a_backup_taken_while_the_server_runs_restores_what_it_shows() {
     assert!(!over.status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A database written by the build before servers had identities and their state was
+/// stored (kept as a fixture: two devices under a locked Private KSN acceptance, the
+/// policy pushed by `push_policy`) opens, is migrated, and resumes as it was.
+#[test]
+fn a_database_of_the_first_schema_is_migrated_and_resumed() {
+    let dir = temporary("migrate");
+    let db = dir.join("host.db");
+    std::fs::copy(
+        common::repo_root().join("tests/fixtures/databases/schema-1.db"),
+        &db,
+    )
+    .unwrap();
+    let (code, out) = shell(
+        &db,
+        "{\"expect\": {\"locked\": [\"data_handling.ksn_statement_accepted\", \"task.checksum_limit_mb\"], \
+         \"settings\": {\"data_handling.ksn_statement_accepted\": true, \"task.checksum_limit_mb\": 8}, \
+         \"provenance\": {\"task.checksum_limit_mb\": {\"policy\": \"Policy of Managed devices\", \"revision\": 1}}}}\n\
+         status\nstart\nexpect {\"state\": \"running\", \"network\": \"private\"}\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("device 1: stopped, network none, Private KSN on"),
+        "{out}"
+    );
+    // Migrated once: a later session resumes the same server, now of this schema.
+    let (code, out) = shell(&db, "expect {\"state\": \"stopped\"}\npolicies\n");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("Policy of Managed devices").count(), 1, "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -187,6 +187,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_url_s_password_never_shows() {
+        assert_eq!(
+            redacted("postgresql://ksn:s3cret@db.example:5432/postgres?schema=a"),
+            "postgresql://ksn:***@db.example:5432/postgres?schema=a"
+        );
+        assert_eq!(
+            redacted("postgres:///postgres?host=/tmp/pg&user=ksn&password=s3cret&schema=a"),
+            "postgres:///postgres?host=/tmp/pg&user=ksn&password=***&schema=a"
+        );
+        assert_eq!(redacted("/var/lib/host.db"), "/var/lib/host.db");
+        let e = HostStore::open(std::path::Path::new(
+            "postgresql://ksn:s3cret@127.0.0.1:1/postgres?connect_timeout=1",
+        ))
+        .err()
+        .unwrap();
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
     fn memory_storage_appends_and_replaces() {
         let storage = MemoryStorage::default();
         storage.append("journal", b"one").unwrap();

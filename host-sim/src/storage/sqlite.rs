@@ -715,6 +715,25 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
+    /// A file written by a newer build is refused, naming both versions, and left as it is.
+    #[test]
+    fn a_file_of_a_newer_schema_is_refused_naming_both_versions() {
+        let path = temporary("sqlite-newer");
+        drop(HostStore::open(&path).unwrap());
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE schema_version SET version = 7", [])
+            .unwrap();
+        let e = HostStore::open(&path).err().unwrap();
+        assert!(e.contains("version 7") && e.contains("up to 2"), "{e}");
+        let version: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 7);
+        let _ = std::fs::remove_file(&path);
+    }
+
     /// Many devices writing at once: every write is there after its call returned, in its
     /// device's order, and they shared transactions.
     #[test]

@@ -310,7 +310,23 @@ impl World {
             Server::resume(rows)
                 .map_err(|e| format!("{}: server {}: {e}", db.store.location(), db.host))?
         } else {
-            admin::server_for(setup)?
+            let mut server = admin::server_for(setup)?;
+            // A database of the first schema kept the devices' records, not the server's:
+            // every device it holds comes back, in the root group.
+            if let Some(db) = &setup.database {
+                let held = db
+                    .store
+                    .devices()?
+                    .into_iter()
+                    .filter(|(host, _)| *host == db.host)
+                    .map(|(_, device)| device + 1)
+                    .max()
+                    .unwrap_or(0);
+                while server.devices().len() < held {
+                    server.add_device(admin_server::Tree::ROOT);
+                }
+            }
+            server
         };
         let ids: Vec<usize> = (0..server.devices().len()).collect();
         let holding: std::collections::HashSet<usize> = match &setup.database {
