@@ -541,6 +541,10 @@ fn the_guard_refuses_who_does_not_belong_and_the_api_keeps_its_document() {
             "/api/server",
             json!({"$ref": "#/components/schemas/ServerView"}),
         ),
+        (
+            "/api/deliveries",
+            json!({"type": "array", "items": {"$ref": "#/components/schemas/DeliveryRow"}}),
+        ),
     ] {
         let documented =
             doc["paths"][path.replace("/0", "/{id}")]["get"]["responses"]["200"].clone();
@@ -566,4 +570,85 @@ fn the_guard_refuses_who_does_not_belong_and_the_api_keeps_its_document() {
     );
     assert_eq!(status, 200);
     assert!(csv.starts_with("host,device,seq,time_ms,statement"));
+
+    // A change is answered once saved, and delivered in the background: its delivery
+    // shows how far it is, and ends with every device it reaches.
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/api/steps",
+        &[("Authorization", &bearer)],
+        r#"{"do":"create_policy","name":"Limit","group":"/","policy":{"settings":{"task":{"checksum_limit_mb":{"value":8,"locked":true}}}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let id = answer["delivery"].as_u64().expect("a delivery");
+    assert!(
+        answer["output"]
+            .as_str()
+            .unwrap()
+            .contains("delivered in the background"),
+        "{answer}"
+    );
+    let mut done = false;
+    for _ in 0..200 {
+        let (_, list) = http(
+            &url,
+            "GET",
+            "/api/deliveries",
+            &[("Authorization", &bearer)],
+            "",
+        );
+        let list: Value = serde_json::from_str(&list).unwrap();
+        let d = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap()
+            .clone();
+        assert!(d["delivered"].as_u64() <= d["total"].as_u64());
+        if d["done"] == true {
+            assert_eq!(d["delivered"], d["total"]);
+            done = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(done, "the delivery ends");
+    let (_, device) = http(
+        &url,
+        "GET",
+        "/api/devices/0",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert!(device.contains("checksum_limit_mb"), "{device}");
+    // ?wait=true answers once the devices have it.
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/api/steps?wait=true",
+        &[("Authorization", &bearer)],
+        r#"{"do":"edit_policy","name":"Limit","policy":{"settings":{"task":{"checksum_limit_mb":{"value":9,"locked":true}}}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["delivery"]
+        .as_u64()
+        .unwrap();
+    let (_, list) = http(
+        &url,
+        "GET",
+        "/api/deliveries",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let d = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id)
+        .unwrap();
+    assert_eq!(d["done"], true, "{d}");
 }

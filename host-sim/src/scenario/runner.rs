@@ -355,5 +355,6 @@ pub fn describe_answer(answer: &Answer) -> String {
             format!("{}: {}", name_of(decision), describe_lookup(a))
         }
         Answer::Launch(decision, None) => format!("{} by rule", name_of(decision)),
+        Answer::Queued => "saved; delivered in the background".into(),
     }
 }

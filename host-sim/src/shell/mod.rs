@@ -151,6 +151,10 @@ impl Shell {
         }
     }
 
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
     pub fn world(&self) -> &World {
         &self.world
     }

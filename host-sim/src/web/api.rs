@@ -26,7 +26,7 @@ use admin_server::{events::Filter, status::Status};
         description = "The simulated Administration Server's console: devices, their KSN Usage task, policies, events and the server. Authenticate with the access token host-sim serve prints (`Authorization: Bearer <token>`, or the console's cookie with an `X-CSRF-Token` header on changes)."
     ),
     paths(
-        describe, devices, device, audit, groups, policies, events, server, step
+        describe, devices, device, audit, groups, policies, events, server, deliveries, step
     ),
     components(schemas(
         DeviceRow,
@@ -39,6 +39,7 @@ use admin_server::{events::Filter, status::Status};
         EventRow,
         ServerView,
         ServiceRow,
+        DeliveryRow,
         StepAnswer,
         Problem
     ))
@@ -596,17 +597,73 @@ pub async fn server(State(console): State<Arc<Console>>) -> Json<ServerView> {
     Json(view(console, |_, world| server_view(world)).await)
 }
 
+/// How a step is answered.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StepQuery {
+    /// Answer once the change reached the devices it reaches now (by default, once it is
+    /// saved: the devices get it in the background).
+    pub wait: Option<bool>,
+}
+
+/// One change's delivery to the devices it reaches now.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryRow {
+    /// Numbered in the order the changes were saved.
+    pub id: u64,
+    /// What was saved.
+    pub what: String,
+    /// The devices it reaches now (connected ones; the others get it at their next
+    /// synchronisation).
+    pub total: usize,
+    pub delivered: usize,
+    /// Devices whose task refused it.
+    pub failed: usize,
+    pub done: bool,
+}
+
+pub fn delivery_rows(world: &World) -> Vec<DeliveryRow> {
+    world
+        .deliveries
+        .progress()
+        .into_iter()
+        .map(|p| DeliveryRow {
+            id: p.id,
+            what: p.what,
+            total: p.total,
+            delivered: p.delivered,
+            failed: p.failed,
+            done: p.done,
+        })
+        .collect()
+}
+
+/// Each change's delivery to the devices, newest first: a change is answered once saved,
+/// and delivered in the background, in order.
+#[utoipa::path(get, path = "/api/deliveries", responses((status = 200, body = [DeliveryRow])))]
+pub async fn deliveries(State(console): State<Arc<Console>>) -> Json<Vec<DeliveryRow>> {
+    Json(view(console, |_, world| delivery_rows(world)).await)
+}
+
 /// What a step did.
 #[derive(Serialize, ToSchema)]
 pub struct StepAnswer {
     /// The step's result and the events it caused, as the console prints them.
     pub output: String,
+    /// The change was saved, and is delivered in the background: this delivery's number
+    /// in `/api/deliveries`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<u64>,
 }
 
 /// Runs one scenario step (as in a scenario file, with `on` to address a group or
 /// devices), as `host-sim shell` runs it: every change of the console is one.
-#[utoipa::path(post, path = "/api/steps", request_body(content = Object, description = "A scenario step, e.g. `{\"do\": \"start\", \"on\": {\"device\": 0}}`"), responses((status = 200, body = StepAnswer), (status = 400, description = "Not a JSON object", body = Problem), (status = 401, description = "No access token", body = Problem), (status = 403, description = "A wrong CSRF token, host or origin", body = Problem), (status = 422, description = "The step was refused (the plugin's or the server's reason)", body = Problem)))]
-pub async fn step(State(console): State<Arc<Console>>, body: axum::body::Bytes) -> Response {
+#[utoipa::path(post, path = "/api/steps", params(StepQuery), request_body(content = Object, description = "A scenario step, e.g. `{\"do\": \"start\", \"on\": {\"device\": 0}}`"), responses((status = 200, body = StepAnswer), (status = 400, description = "Not a JSON object", body = Problem), (status = 401, description = "No access token", body = Problem), (status = 403, description = "A wrong CSRF token, host or origin", body = Problem), (status = 422, description = "The step was refused (the plugin's or the server's reason)", body = Problem)))]
+pub async fn step(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<StepQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     let Ok(step) = serde_json::from_slice::<Value>(&body) else {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -618,14 +675,23 @@ pub async fn step(State(console): State<Arc<Console>>, body: axum::body::Bytes) 
     }
     let line = step.to_string();
     tokio::task::spawn_blocking(move || {
+        let before = console.shell().world().deliveries.last_id();
         let result = console.shell().execute(&line);
+        let after = console.shell().world().deliveries.last_id();
+        let delivery = (after > before).then_some(after);
         let result = result.map_err(|e| {
             let shell = console.shell();
             with_locking_policies(shell.world(), &step, e)
         });
         console.changed();
+        if query.wait == Some(true) {
+            // The caller waits for the devices it reaches now, as a scenario step does.
+            console.deliver_pending();
+        } else {
+            console.deliver();
+        }
         match result {
-            Ok(output) => Json(StepAnswer { output }).into_response(),
+            Ok(output) => Json(StepAnswer { output, delivery }).into_response(),
             Err(e) => problem(StatusCode::UNPROCESSABLE_ENTITY, e),
         }
     })

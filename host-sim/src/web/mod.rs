@@ -36,8 +36,14 @@ pub const SERVICES: [Service; 3] = [Service::GLOBAL, Service::PROXY, Service::PR
 /// Each device's status and the reasons for it.
 pub type Statuses = Arc<Vec<(Status, Vec<String>)>>;
 
+/// How many devices a share of a background delivery reaches: the console's lock is
+/// held for one share at a time, so pages and changes go on meanwhile.
+pub const DELIVERY_SHARE: usize = 500;
+
 pub struct Console {
     shell: Mutex<Shell>,
+    /// Woken when a change queued a delivery.
+    deliveries: (Mutex<bool>, std::sync::Condvar),
     /// Each device's status and reasons, as of the last change (a page of 100,000
     /// devices counts them without asking every task again).
     statuses: Mutex<Statuses>,
@@ -49,9 +55,12 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn new(shell: Shell, token: String, csrf: String, hosts: Vec<String>) -> Arc<Self> {
+    pub fn new(mut shell: Shell, token: String, csrf: String, hosts: Vec<String>) -> Arc<Self> {
+        // A change is answered once it is saved; the devices get it in the background.
+        shell.world_mut().deliveries.background = true;
         let console = Arc::new(Self {
             shell: Mutex::new(shell),
+            deliveries: (Mutex::new(false), std::sync::Condvar::new()),
             statuses: Mutex::new(Arc::new(Vec::new())),
             history: Mutex::new(Vec::new()),
             token,
@@ -59,7 +68,39 @@ impl Console {
             hosts,
         });
         console.changed();
+        let worker = Arc::downgrade(&console);
+        std::thread::Builder::new()
+            .name("deliveries".into())
+            .spawn(move || deliver_in_the_background(worker))
+            .expect("a thread for deliveries");
         console
+    }
+
+    /// Wakes the delivery thread: a change may have queued a delivery.
+    pub fn deliver(&self) {
+        *self.deliveries.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.deliveries.1.notify_one();
+    }
+
+    /// Delivers, a share at a time, until nothing waits; whether something was delivered.
+    pub fn deliver_pending(&self) -> bool {
+        let mut any = false;
+        loop {
+            let more = {
+                let mut shell = self.shell();
+                let world = shell.world_mut();
+                if world.deliveries.is_idle() {
+                    break;
+                }
+                any = true;
+                world.deliver_some(DELIVERY_SHARE)
+            };
+            self.changed();
+            if !more {
+                break;
+            }
+        }
+        any
     }
 
     pub fn shell(&self) -> MutexGuard<'_, Shell> {
@@ -80,16 +121,33 @@ impl Console {
             .clone()
     }
 
-    /// After a change: the statuses again, and a sample of what the services received.
+    /// After a change: the statuses of the devices it touched again (every device's at
+    /// first, or after time passed), and a sample of what the services received.
     pub fn changed(&self) {
-        let shell = self.shell();
+        let mut shell = self.shell();
+        let touched = shell.world_mut().take_touched();
         let world = shell.world();
-        let statuses: Vec<_> = (0..world.devices.len())
-            .map(|i| world.status_of(i))
-            .collect();
+        let mut statuses = self.statuses();
+        match touched {
+            Some(devices) if statuses.len() == world.devices.len() => {
+                if !devices.is_empty() {
+                    let all = Arc::make_mut(&mut statuses);
+                    for i in devices {
+                        all[i] = world.status_of(i);
+                    }
+                }
+            }
+            _ => {
+                statuses = Arc::new(
+                    (0..world.devices.len())
+                        .map(|i| world.status_of(i))
+                        .collect(),
+                );
+            }
+        }
         let sample = sample(world);
         drop(shell);
-        *self.statuses.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(statuses);
+        *self.statuses.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
         let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         if history
             .last()
@@ -98,6 +156,31 @@ impl Console {
             history.pop();
         }
         history.push(sample);
+    }
+}
+
+/// The delivery thread: waits for a change that queued a delivery, delivers it, and ends
+/// with the console.
+fn deliver_in_the_background(console: std::sync::Weak<Console>) {
+    loop {
+        let Some(c) = console.upgrade() else {
+            return;
+        };
+        {
+            let (woken, bell) = &c.deliveries;
+            let mut woken = woken.lock().unwrap_or_else(|e| e.into_inner());
+            while !*woken {
+                let (guard, timeout) = bell
+                    .wait_timeout(woken, std::time::Duration::from_millis(500))
+                    .unwrap_or_else(|e| e.into_inner());
+                woken = guard;
+                if timeout.timed_out() && std::sync::Arc::strong_count(&c) == 1 {
+                    return;
+                }
+            }
+            *woken = false;
+        }
+        c.deliver_pending();
     }
 }
 
@@ -132,6 +215,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/policies", get(api::policies))
         .route("/api/events", get(api::events))
         .route("/api/server", get(api::server))
+        .route("/api/deliveries", get(api::deliveries))
         .route("/api/steps", post(api::step))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -53,7 +53,19 @@ function show(kind, text) { const a = document.getElementById('answer'); a.class
 async function post(step) {
   const r = await fetch('/api/steps', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify(step) });
   const body = await r.json().catch(() => ({ error: 'the server answered ' + r.status }));
-  if (r.ok) { show('done', body.output); setTimeout(() => location.reload(), 400); } else { show('error', body.error); }
+  if (!r.ok) { show('error', body.error); return; }
+  show('done', body.output);
+  if (body.delivery) await delivered(body.delivery, body.output);
+  setTimeout(() => location.reload(), 400);
+}
+async function delivered(id, output) {
+  for (;;) {
+    const list = await (await fetch('/api/deliveries')).json().catch(() => []);
+    const d = list.find((x) => x.id === id);
+    if (!d || d.done) return;
+    show('done', output + '\ndelivering: ' + d.delivered + ' of ' + d.total + ' devices');
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
 }
 function put(settings, path, value) { const [s, k] = path.split('.'); (settings[s] = settings[s] || {})[k] = value; }
 function read(input) {
@@ -661,6 +673,19 @@ pub async fn server(State(console): State<Arc<Console>>) -> Response {
                 }
                 h3 { "Received over host time" }
                 (chart(&history))
+            }
+            div.panel {
+                h2 { "Deliveries" }
+                p { "A change is saved at once and delivered to the devices it reaches in the background, in order." }
+                table #deliveries {
+                    tr { th { "#" } th { "change" } th { "delivered" } th { "refused" } th { "state" } }
+                    @for d in api::delivery_rows(world) {
+                        tr {
+                            td { (d.id) } td { (d.what) } td { (d.delivered) " of " (d.total) }
+                            td { (d.failed) } td { @if d.done { "done" } @else { "delivering" } }
+                        }
+                    }
+                }
             }
         };
         Ok(("Server".into(), body))

@@ -276,6 +276,7 @@ impl World {
             answers.push(answer);
         }
         // What each device took is recorded, so that a resumed server sends it nothing again.
+        self.touch(took.iter().copied());
         self.persist_devices(took);
         answers
     }
@@ -303,13 +304,39 @@ impl World {
         Ok(self.deliver(&applied))
     }
 
-    /// Sends connected devices (and those that came back) what a change changes for them.
+    /// Sends connected devices (and those that came back) what a change changes for them:
+    /// at once, or, delivering in the background, queued (each device answers `Queued`).
     fn deliver(&mut self, applied: &admin_server::Applied) -> Answers {
         let mut reach = self.connected();
         for &d in &applied.back {
             reach[d] = true;
         }
-        self.synchronise(|i| reach[i], false)
+        if !self.deliveries.background {
+            return self.synchronise(|i| reach[i], false);
+        }
+        let devices: Vec<usize> = (0..reach.len()).filter(|&i| reach[i]).collect();
+        let answers = reach
+            .iter()
+            .map(|&r| Ok(if r { Answer::Queued } else { Answer::Skipped }))
+            .collect();
+        self.deliveries.push(applied.what.clone(), devices);
+        answers
+    }
+
+    /// Delivers what is queued to at most `most` devices, in order; whether more waits.
+    pub fn deliver_some(&mut self, most: usize) -> bool {
+        let Some((id, devices)) = self.deliveries.next(most) else {
+            return false;
+        };
+        let mut chosen = vec![false; self.devices.len()];
+        for &d in &devices {
+            chosen[d] = true;
+        }
+        let answers = self.synchronise(|i| chosen[i], false);
+        let failed = devices.iter().filter(|&&d| answers[d].is_err()).count();
+        self.deliveries.record(id, devices.len(), failed);
+        self.collect_events();
+        !self.deliveries.is_idle()
     }
 
     /// `push_policy`: the administrator saves the root group's policy in the editor (which
@@ -390,6 +417,8 @@ impl World {
     /// Host time passes: periodic work on every device, then each device whose
     /// synchronisation falls in the time passed synchronises.
     pub fn advance_time(&mut self, ms: u64) -> Answers {
+        // Statuses that take time (KSN unavailable, not synchronised) may change anywhere.
+        self.touch_every();
         let from = self.clock.now_ms();
         self.clock.advance(ms);
         let now = self.clock.now_ms();
@@ -432,6 +461,7 @@ impl World {
                 changed.push(i);
             }
         }
+        self.touch(changed.iter().copied());
         self.save_events(first_new, bodies);
         self.persist_devices(changed);
     }

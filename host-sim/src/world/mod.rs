@@ -3,6 +3,7 @@
 //! independent, so every step runs on them in parallel.
 
 pub mod admin;
+pub mod delivery;
 mod device;
 mod host;
 mod received;
@@ -141,6 +142,18 @@ pub struct World {
     pub launch_control: Arc<LaunchControl>,
     pub watchdog: Option<Arc<Watchdog>>,
     pub devices: Vec<Device>,
+    /// Changes saved and still to be delivered (the Web Console delivers in the background).
+    pub deliveries: delivery::Queue,
+    /// Devices something happened to since the console last looked (`take_touched`): their
+    /// statuses are computed again, not every device's.
+    touched: Touched,
+}
+
+/// Which devices something happened to.
+#[derive(Debug, Default)]
+struct Touched {
+    every: bool,
+    some: std::collections::BTreeSet<usize>,
 }
 
 /// A device with its task instance: a cheap handle, so a call can run on a worker thread.
@@ -193,6 +206,8 @@ pub enum Answer {
     Lookup(LookupAnswer),
     Access(Access, LookupAnswer),
     Launch(Launch, Option<LookupAnswer>),
+    /// The change was saved; the server delivers it to this device in the background.
+    Queued,
 }
 
 pub type Answers = Vec<Result<Answer, TaskError>>;
@@ -408,6 +423,11 @@ impl World {
             launch_control,
             watchdog: setup.watchdog.map(|d| Arc::new(Watchdog::new(d))),
             devices,
+            deliveries: delivery::Queue::default(),
+            touched: Touched {
+                every: true,
+                ..Touched::default()
+            },
         };
         if resumed {
             world.restore_events();
@@ -471,9 +491,20 @@ impl World {
     /// Runs a step's `f` on the devices it addresses (`selection`); the others answer
     /// `Skipped`.
     pub fn each_answer(
-        &self,
+        &mut self,
         f: impl Fn(&Device) -> Result<Answer, TaskError> + Send + Sync + Clone + 'static,
     ) -> Answers {
+        match &self.selection {
+            Some(chosen) => {
+                let touched = chosen
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, on)| **on)
+                    .map(|(i, _)| i);
+                self.touched.some.extend(touched);
+            }
+            None => self.touched.every = true,
+        }
         let selection = self.selection.clone();
         self.each(move |d| {
             if selection.as_ref().is_some_and(|s| !s[d.state.id]) {
@@ -484,7 +515,7 @@ impl World {
     }
 
     fn each_done(
-        &self,
+        &mut self,
         f: impl Fn(&Device) -> Result<(), TaskError> + Send + Sync + Clone + 'static,
     ) -> Answers {
         self.each_answer(move |d| f(d).map(|()| Answer::Done))
@@ -591,6 +622,20 @@ impl World {
                 }
             })
             .collect()
+    }
+
+    /// The devices something happened to since the last call (`None`: every device).
+    pub fn take_touched(&mut self) -> Option<Vec<usize>> {
+        let touched = std::mem::take(&mut self.touched);
+        (!touched.every).then(|| touched.some.into_iter().collect())
+    }
+
+    pub(crate) fn touch(&mut self, devices: impl IntoIterator<Item = usize>) {
+        self.touched.some.extend(devices);
+    }
+
+    pub(crate) fn touch_every(&mut self) {
+        self.touched.every = true;
     }
 
     pub fn reset_counters(&mut self) -> Answers {
