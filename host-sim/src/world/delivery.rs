@@ -101,7 +101,7 @@ impl Queue {
     pub fn progress(&self) -> Vec<Progress> {
         let mut all: Vec<Progress> = self.pending.iter().map(|(p, _)| p.clone()).collect();
         all.extend(self.finished.iter().cloned());
-        all.sort_by(|a, b| b.id.cmp(&a.id));
+        all.sort_by_key(|p| std::cmp::Reverse(p.id));
         all
     }
 }
@@ -127,7 +127,7 @@ mod tests {
         let shown = q.progress();
         assert_eq!(
             shown.iter().map(|p| (p.id, p.done)).collect::<Vec<_>>(),
-            vec![(b, true), (none, true), (a, true)]
+            vec![(none, true), (b, true), (a, true)]
         );
         assert_eq!((shown[2].delivered, shown[2].failed), (3, 1));
     }
