@@ -440,3 +440,31 @@ fn a_database_of_the_first_schema_is_migrated_and_resumed() {
     assert_eq!(out.matches("Policy of Managed devices").count(), 1, "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A device that had not received a policy's deletion (no connection) when the server
+/// stopped: at the server's start, its lock is released by the rule (its value stays) and
+/// the server records it, so that no lock names a policy the server no longer holds.
+#[test]
+fn at_resume_no_device_keeps_a_lock_of_a_policy_the_server_no_longer_holds() {
+    let dir = temporary("stale-lock");
+    let db = dir.join("host.db");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> = vec!["shell".into(), "--db".into(), db.clone().into()];
+        a.extend(extra.iter().map(|s| s.into()));
+        a
+    };
+    let first = "{\"do\": \"create_policy\", \"name\": \"Limit\", \"policy\": {\"settings\": {\"task\": {\"checksum_limit_mb\": {\"value\": 8, \"locked\": true}}}}}\n\
+        {\"do\": \"set_device\", \"connected\": false, \"on\": {\"device\": 1}}\n\
+        delete_policy Limit\n\
+        {\"expect\": {\"on\": {\"device\": 1}, \"locked\": [\"task.checksum_limit_mb\"]}}\n\
+        {\"expect\": {\"on\": {\"device\": 0}, \"locked\": []}}\n";
+    let (code, out, err) = common::host_sim_with_input(&args(&["--devices", "2"]), first);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = common::host_sim_with_input(
+        &args(&[]),
+        "{\"expect\": {\"on\": {\"device\": 1}, \"locked\": [], \"settings\": {\"task.checksum_limit_mb\": 8}}}\nevents\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("locks_released"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
