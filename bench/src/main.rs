@@ -3,6 +3,7 @@
 //! core (the in-process reference) and the host simulator (which loads the plugin through
 //! the ABI, as every host does).
 
+mod admin;
 mod allocations;
 mod capi;
 mod console;
@@ -244,6 +245,19 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let (fleet_story_sqlite_s, db_bytes_per_device) =
         uptime::fleet_story_sqlite(&path, cli.fleet_devices)?;
     let cluster = host_sim::pg_cluster::TempCluster::start("bench")?;
+    let edits = if quick { 3 } else { 15 };
+    let admin_dir = std::env::temp_dir().join(format!("ksn-bench-admin-{}", std::process::id()));
+    std::fs::create_dir_all(&admin_dir).map_err(|e| e.to_string())?;
+    let admin_sqlite = admin::measure(
+        &path,
+        cli.fleet_devices,
+        admin_dir.join("server.db").to_str().unwrap_or_default(),
+        edits,
+    );
+    let _ = std::fs::remove_dir_all(&admin_dir);
+    let admin_sqlite = admin_sqlite?;
+    let admin_postgres =
+        admin::measure(&path, cli.fleet_devices, &cluster.url("admin"), edits)?;
     let (fleet_story_postgres_s, postgres_bytes_per_device) =
         uptime::fleet_story_postgres(&path, cli.fleet_devices, &cluster)?;
     let hierarchy = uptime::hierarchy(
@@ -308,6 +322,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         console_devices: cli.fleet_devices,
         console_page_ms_p50,
         console_slowest_page_ms,
+        admin_change_ms_p50: admin_sqlite.change_ms_p50,
+        delivery_s: admin_sqlite.delivery_s,
+        serve_resume_s: admin_sqlite.resume_s,
+        admin_change_ms_p50_postgres: admin_postgres.change_ms_p50,
+        delivery_postgres_s: admin_postgres.delivery_s,
+        serve_resume_postgres_s: admin_postgres.resume_s,
         machine: report::machine(),
         repetitions,
     };

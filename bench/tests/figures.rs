@@ -42,6 +42,13 @@ fn the_json_report_has_every_figure() {
         "hierarchy_devices",
         "hierarchy_story_s",
         "hierarchy_peak_rss_mib",
+        "console_page_ms_p50",
+        "admin_change_ms_p50",
+        "delivery_s",
+        "serve_resume_s",
+        "admin_change_ms_p50_postgres",
+        "delivery_postgres_s",
+        "serve_resume_postgres_s",
     ] {
         assert!(report[key].is_number(), "{key} missing: {report}");
     }
