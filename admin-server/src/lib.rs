@@ -15,6 +15,7 @@ pub mod editor;
 pub mod effective;
 pub mod error;
 pub mod events;
+pub mod names;
 pub mod policy;
 pub mod status;
 pub mod tree;
@@ -195,7 +196,7 @@ impl Server {
             })
     }
 
-    fn policy_mut(&mut self, name: &str) -> Result<&mut Policy, ServerError> {
+    pub(crate) fn policy_mut(&mut self, name: &str) -> Result<&mut Policy, ServerError> {
         let id = self.policy(name)?.id;
         Ok(self
             .policies
@@ -224,9 +225,7 @@ impl Server {
         by: &str,
         now: u64,
     ) -> Result<PolicyId, ServerError> {
-        if name.trim().is_empty() {
-            return Err(ServerError::invalid_name("a policy needs a name"));
-        }
+        names::check("policy", name)?;
         if self.policies.iter().any(|p| p.name == name) {
             return Err(ServerError::name_taken(format!(
                 "a policy named {name:?} already exists"

@@ -43,11 +43,21 @@ pub enum Operation {
         inherit: bool,
         private_ksn: Option<bool>,
     },
-    /// A group's "inherit from parent" flag, or its own KSN proxy setting.
+    /// A group's "inherit from parent" flag, or its own KSN proxy setting (`Some(None)`:
+    /// back to its parent's, and at the top the server's).
     SetGroup {
         path: String,
         inherit: Option<bool>,
-        private_ksn: Option<bool>,
+        private_ksn: Option<Option<bool>>,
+    },
+    RenameGroup {
+        path: String,
+        name: String,
+    },
+    /// Deletes a group without subgroups: its devices move to its parent, its policies are
+    /// deleted (their locks released, nothing restored).
+    DeleteGroup {
+        path: String,
     },
     MoveDevices {
         devices: Vec<usize>,
@@ -85,6 +95,10 @@ pub enum Operation {
     /// Deletes a policy, made inactive first: its locks are released, nothing restored.
     DeletePolicy {
         name: String,
+    },
+    RenamePolicy {
+        name: String,
+        new_name: String,
     },
     RollBackPolicy {
         name: String,
@@ -182,11 +196,47 @@ impl Server {
                     group.inherit = *inherit;
                 }
                 if let Some(private_ksn) = private_ksn {
-                    group.private_ksn = Some(*private_ksn);
+                    group.private_ksn = *private_ksn;
                 }
                 Ok(Applied::of(
                     format!("changed group {}", self.tree.path(id)),
                     vec![Change::Group(id)],
+                ))
+            }
+            Operation::RenameGroup { path, name } => {
+                let id = self.tree.find(path)?;
+                let before = self.tree.path(id);
+                self.tree.rename(id, name)?;
+                Ok(Applied::of(
+                    format!("renamed group {before} to {}", self.tree.path(id)),
+                    vec![Change::Group(id)],
+                ))
+            }
+            Operation::DeleteGroup { path } => {
+                let id = self.tree.find(path)?;
+                let gone = self.tree.path(id);
+                let parent = self.tree.remove(id)?;
+                let mut changes = vec![Change::Group(id)];
+                for (i, d) in self.devices.iter_mut().enumerate() {
+                    if d.group == id {
+                        d.group = parent;
+                        changes.push(Change::Device(i));
+                    }
+                }
+                let policies: Vec<PolicyId> = self
+                    .policies
+                    .iter()
+                    .filter(|p| p.group == id)
+                    .map(|p| p.id)
+                    .collect();
+                self.policies.retain(|p| p.group != id);
+                changes.extend(policies.into_iter().map(Change::PolicyDeleted));
+                Ok(Applied::of(
+                    format!(
+                        "deleted group {gone} (its devices moved to {})",
+                        self.tree.path(parent)
+                    ),
+                    changes,
                 ))
             }
             Operation::MoveDevices { devices, group } => {
@@ -208,6 +258,9 @@ impl Server {
                 tags,
             } => {
                 self.check_devices(devices)?;
+                for tag in tags.iter().flatten() {
+                    crate::names::check("tag", tag)?;
+                }
                 let mut back = Vec::new();
                 for &i in devices {
                     let record = &mut self.devices[i];
@@ -310,6 +363,16 @@ impl Server {
                     format!("deleted policy {name:?}"),
                     vec![Change::PolicyDeleted(id)],
                 ))
+            }
+            Operation::RenamePolicy { name, new_name } => {
+                crate::names::check("policy", new_name)?;
+                if new_name != name && self.policies.iter().any(|p| p.name == *new_name) {
+                    return Err(ServerError::name_taken(format!(
+                        "a policy named {new_name:?} already exists"
+                    )));
+                }
+                self.policy_mut(name)?.name = new_name.clone();
+                self.saved(new_name, format!("renamed policy {name:?} to {new_name:?}"))
             }
             Operation::RollBackPolicy { name, revision } => {
                 let number = self.roll_back(name, *revision, &ctx.by, ctx.now_ms)?;
@@ -441,6 +504,10 @@ impl Server {
         doc: &ProfileDoc,
         place: &str,
     ) -> Result<Profile, ServerError> {
+        crate::names::check("profile", &doc.name)?;
+        for tag in &doc.when.tags {
+            crate::names::check("tag", tag)?;
+        }
         let settings = match &doc.settings {
             None | Some(Json::Null) => Settings::new(),
             Some(settings) => {

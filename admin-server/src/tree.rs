@@ -1,6 +1,6 @@
 //! Administration groups: a tree under the root group, "Managed devices". A group is named
-//! by its path from the root (`Servers/Private KSN`; the root is `/`). Groups are never
-//! removed, so a group's number stays valid for the life of the server.
+//! by its path from the root (`Servers/Private KSN`; the root is `/`). A removed group keeps
+//! its number (marked removed), so a group's number stays valid for the life of the server.
 
 use super::error::ServerError;
 use plugin_api::documents::path::did_you_mean;
@@ -18,6 +18,9 @@ pub struct Group {
     /// KSN, for it and its subgroups (as a virtual server's own setting would). `None`:
     /// the parent's, and at the root the server's.
     pub private_ksn: Option<bool>,
+    /// Removed: its number is never given again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -33,6 +36,7 @@ impl Default for Tree {
                 parent: None,
                 inherit: true,
                 private_ksn: None,
+                removed: false,
             }],
         }
     }
@@ -80,28 +84,78 @@ impl Tree {
 
     /// Adds a subgroup of `parent`; names are unique among siblings.
     pub fn add(&mut self, parent: GroupId, name: &str) -> Result<GroupId, ServerError> {
-        if name.trim().is_empty() || name.contains('/') {
-            return Err(ServerError::invalid_name(format!(
-                "a group's name is not empty and holds no '/', got {name:?}"
-            )));
-        }
-        if self.children(parent).any(|c| self.groups[c].name == name) {
-            return Err(ServerError::name_taken(format!(
-                "group {} already has a subgroup named {name:?}",
-                self.path(parent)
-            )));
-        }
+        self.check_name(parent, name, None)?;
         self.groups.push(Group {
             name: name.to_string(),
             parent: Some(parent),
             inherit: true,
             private_ksn: None,
+            removed: false,
         });
         Ok(self.groups.len() - 1)
     }
 
+    /// Whether `name` may name a subgroup of `parent` (`except` that one group, renamed).
+    fn check_name(
+        &self,
+        parent: GroupId,
+        name: &str,
+        except: Option<GroupId>,
+    ) -> Result<(), ServerError> {
+        crate::names::check("group", name)?;
+        if name.contains('/') {
+            return Err(ServerError::invalid_name(format!(
+                "a group's name holds no '/', got {name:?}"
+            )));
+        }
+        if self
+            .children(parent)
+            .any(|c| Some(c) != except && self.groups[c].name == name)
+        {
+            return Err(ServerError::name_taken(format!(
+                "group {} already has a subgroup named {name:?}",
+                self.path(parent)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Renames a group (not the root).
+    pub fn rename(&mut self, id: GroupId, name: &str) -> Result<(), ServerError> {
+        let Some(parent) = self.groups[id].parent else {
+            return Err(ServerError::not_allowed(
+                "the root group \"Managed devices\" keeps its name",
+            ));
+        };
+        self.check_name(parent, name, Some(id))?;
+        self.groups[id].name = name.to_string();
+        Ok(())
+    }
+
+    /// Removes a group without subgroups (not the root); its number is never given again.
+    pub fn remove(&mut self, id: GroupId) -> Result<GroupId, ServerError> {
+        let Some(parent) = self.groups[id].parent else {
+            return Err(ServerError::not_allowed("the root group cannot be deleted"));
+        };
+        if let Some(child) = self.children(id).next() {
+            return Err(ServerError::not_allowed(format!(
+                "group {} has subgroups ({} first): delete or move them first",
+                self.path(id),
+                self.path(child)
+            )));
+        }
+        self.groups[id].removed = true;
+        Ok(parent)
+    }
+
     pub fn children(&self, parent: GroupId) -> impl Iterator<Item = GroupId> + '_ {
-        (0..self.groups.len()).filter(move |&g| self.groups[g].parent == Some(parent))
+        (0..self.groups.len())
+            .filter(move |&g| self.groups[g].parent == Some(parent) && !self.groups[g].removed)
+    }
+
+    /// The groups not removed, by number.
+    pub fn live(&self) -> impl Iterator<Item = GroupId> + '_ {
+        (0..self.groups.len()).filter(move |&g| !self.groups[g].removed)
     }
 
     /// The group at `path` (`/` or the root's name for the root, `A/B` below it).
@@ -119,7 +173,7 @@ impl Tree {
             match self.children(at).find(|&c| self.groups[c].name == name) {
                 Some(child) => at = child,
                 None => {
-                    let paths: Vec<String> = (1..self.groups.len()).map(|g| self.path(g)).collect();
+                    let paths: Vec<String> = self.live().skip(1).map(|g| self.path(g)).collect();
                     return Err(ServerError::not_found(format!(
                         "no group {path:?}{}",
                         did_you_mean(trimmed, paths.iter().map(String::as_str))
@@ -167,17 +221,17 @@ impl Tree {
         false
     }
 
-    /// Whether devices of `id` use Private KSN, given the server's own setting.
     /// The Private KSN modes of `id` and every group below it (the server's setting where
     /// a group has none of its own): `[Global, Private]`, each true when some group is in it.
     pub fn modes_within(&self, id: GroupId, server: bool) -> [bool; 2] {
         let mut modes = [false; 2];
-        for g in (0..self.len()).filter(|g| self.within(*g, id)) {
+        for g in self.live().filter(|g| self.within(*g, id)) {
             modes[usize::from(self.private_ksn(g, server))] = true;
         }
         modes
     }
 
+    /// Whether devices of `id` use Private KSN, given the server's own setting.
     pub fn private_ksn(&self, id: GroupId, server: bool) -> bool {
         let mut at = Some(id);
         while let Some(g) = at {

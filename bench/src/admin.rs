@@ -88,7 +88,10 @@ fn call(s: &Served, method: &str, path: &str, body: &str) -> Result<Value, Strin
         .read_to_string(&mut response)
         .map_err(|e| e.to_string())?;
     if !response.starts_with("HTTP/1.1 200") {
-        return Err(format!("{method} {path}: {}", &response[..response.len().min(300)]));
+        return Err(format!(
+            "{method} {path}: {}",
+            &response[..response.len().min(300)]
+        ));
     }
     serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap_or(""))
         .map_err(|e| format!("{path}: {e}"))
@@ -102,7 +105,12 @@ fn edit(limit: u64) -> String {
 
 /// Measures the server of `devices` devices on the database `db` (a new file, or a URL
 /// whose schema the run replaces), `rounds` edits.
-pub fn measure(plugin: &Path, devices: usize, db: &str, rounds: usize) -> Result<AdminFigures, String> {
+pub fn measure(
+    plugin: &Path,
+    devices: usize,
+    db: &str,
+    rounds: usize,
+) -> Result<AdminFigures, String> {
     let served = serve(plugin, db, &["--fresh", "--devices", &devices.to_string()])?;
     call(
         &served,
@@ -115,7 +123,9 @@ pub fn measure(plugin: &Path, devices: usize, db: &str, rounds: usize) -> Result
         let started = Instant::now();
         let answer = call(&served, "POST", "/api/steps", &edit(2 + round as u64))?;
         answers.push(started.elapsed().as_secs_f64() * 1e3);
-        let id = answer["delivery"].as_u64().ok_or("the edit queued no delivery")?;
+        let id = answer["delivery"]
+            .as_u64()
+            .ok_or("the edit queued no delivery")?;
         loop {
             let list = call(&served, "GET", "/api/deliveries", "")?;
             let done = list

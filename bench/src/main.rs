@@ -256,8 +256,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     );
     let _ = std::fs::remove_dir_all(&admin_dir);
     let admin_sqlite = admin_sqlite?;
-    let admin_postgres =
-        admin::measure(&path, cli.fleet_devices, &cluster.url("admin"), edits)?;
+    let admin_postgres = admin::measure(&path, cli.fleet_devices, &cluster.url("admin"), edits)?;
     let (fleet_story_postgres_s, postgres_bytes_per_device) =
         uptime::fleet_story_postgres(&path, cli.fleet_devices, &cluster)?;
     let hierarchy = uptime::hierarchy(

@@ -290,7 +290,10 @@ fn rows(r: &Report) -> Vec<Row> {
             r.console_page_ms_p50 <= 100.0,
         ),
         (
-            format!("policy edit answered, {} devices (SQLite; PostgreSQL)", r.console_devices),
+            format!(
+                "policy edit answered, {} devices (SQLite; PostgreSQL)",
+                r.console_devices
+            ),
             format!(
                 "median {:.1} ms; {:.1} ms",
                 r.admin_change_ms_p50, r.admin_change_ms_p50_postgres
@@ -305,8 +308,14 @@ fn rows(r: &Report) -> Vec<Row> {
             true,
         ),
         (
-            format!("serve resumed, {} devices (SQLite; PostgreSQL)", r.console_devices),
-            format!("{:.2} s; {:.2} s", r.serve_resume_s, r.serve_resume_postgres_s),
+            format!(
+                "serve resumed, {} devices (SQLite; PostgreSQL)",
+                r.console_devices
+            ),
+            format!(
+                "{:.2} s; {:.2} s",
+                r.serve_resume_s, r.serve_resume_postgres_s
+            ),
             "≤ 10 s".into(),
             r.serve_resume_s <= 10.0 && r.serve_resume_postgres_s <= 10.0,
         ),

@@ -24,9 +24,9 @@ pub use lookups::{
     AccessExpect, AnswerExpect, CheckFile, CheckUrl, LaunchApp, LaunchExpect, OpenFile,
 };
 pub use server::{
-    ActivatePolicy, ConditionSpec, CreateGroup, CreatePolicy, DeactivatePolicy, DeletePolicy,
-    EditPolicy, MoveDevices, ProfileSpec, RemoveProfile, RollBackPolicy, SetDevice, SetGroup,
-    SetProfile,
+    ActivatePolicy, ConditionSpec, CreateGroup, CreatePolicy, DeactivatePolicy, DeleteGroup,
+    DeletePolicy, EditPolicy, MoveDevices, ProfileSpec, RemoveProfile, RenameGroup, RenamePolicy,
+    RollBackPolicy, SetDevice, SetGroup, SetProfile,
 };
 pub use settings::{PushPolicy, Resync, SetLocal};
 pub use task::{RestartHost, Start, Stop};
@@ -182,6 +182,8 @@ steps! {
     ResetCounters,
     CreateGroup,
     SetGroup,
+    RenameGroup,
+    DeleteGroup,
     MoveDevices,
     SetDevice,
     CreatePolicy,
@@ -189,6 +191,7 @@ steps! {
     ActivatePolicy,
     DeactivatePolicy,
     DeletePolicy,
+    RenamePolicy,
     RollBackPolicy,
     SetProfile,
     RemoveProfile,

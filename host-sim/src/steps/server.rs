@@ -149,7 +149,8 @@ impl Act for CreateGroup {
     }
 }
 
-/// Changes a group's flags: "inherit from parent", its own KSN proxy setting.
+/// Changes a group's flags: "inherit from parent", its own KSN proxy setting (`true`,
+/// `false`, or `"server"`: back to its parent's, and at the top the server's).
 #[derive(Deserialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct SetGroup {
@@ -157,7 +158,30 @@ pub struct SetGroup {
     #[serde(default)]
     pub inherit: Option<bool>,
     #[serde(default)]
-    pub private_ksn: Option<bool>,
+    pub private_ksn: Option<OwnPrivateKsn>,
+}
+
+/// A group's own KSN proxy setting, or none (`"server"`).
+#[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq)]
+#[serde(untagged)]
+pub enum OwnPrivateKsn {
+    Own(bool),
+    Inherited(ServerSetting),
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerSetting {
+    Server,
+}
+
+impl OwnPrivateKsn {
+    fn setting(self) -> Option<bool> {
+        match self {
+            OwnPrivateKsn::Own(on) => Some(on),
+            OwnPrivateKsn::Inherited(_) => None,
+        }
+    }
 }
 
 impl StepKind for SetGroup {
@@ -174,8 +198,10 @@ impl StepKind for SetGroup {
         if let Some(i) = self.inherit {
             parts.push(format!("inherit={i}"));
         }
-        if let Some(p) = self.private_ksn {
-            parts.push(format!("private_ksn={p}"));
+        match self.private_ksn {
+            Some(OwnPrivateKsn::Own(p)) => parts.push(format!("private_ksn={p}")),
+            Some(OwnPrivateKsn::Inherited(_)) => parts.push("private_ksn=server".into()),
+            None => {}
         }
         parts.join(" ")
     }
@@ -190,7 +216,7 @@ impl Act for SetGroup {
         let op = Operation::SetGroup {
             path: self.group.clone(),
             inherit: self.inherit,
-            private_ksn: self.private_ksn,
+            private_ksn: self.private_ksn.map(OwnPrivateKsn::setting),
         };
         Ok(world.apply(&op, "admin")?)
     }
@@ -512,6 +538,110 @@ named_policy_step!(
     "Deletes a policy, made inactive first: its locks are released and nothing is restored.",
     |name| Operation::DeletePolicy { name }
 );
+
+/// Renames a group (not the root).
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RenameGroup {
+    pub group: String,
+    pub name: String,
+}
+
+impl StepKind for RenameGroup {
+    const NAME: &'static str = "rename_group";
+    const USAGE: &'static str = "<path> <new name>";
+    const HELP: &'static str = "rename a group";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        match words {
+            [group, name @ ..] if !name.is_empty() => Ok(Map::from_iter([
+                ("group".into(), Json::from(*group)),
+                ("name".into(), Json::from(name.join(" "))),
+            ])),
+            _ => Err(usage::<Self>()),
+        }
+    }
+
+    fn arguments(&self) -> String {
+        format!("{} to {:?}", self.group, self.name)
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        let op = Operation::RenameGroup {
+            path: self.group.clone(),
+            name: self.name.clone(),
+        };
+        Ok(world.apply(&op, "admin")?)
+    }
+}
+
+/// Deletes a group without subgroups: its devices move to its parent, its policies are
+/// deleted (their locks released, nothing restored).
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteGroup {
+    pub group: String,
+}
+
+impl StepKind for DeleteGroup {
+    const NAME: &'static str = "delete_group";
+    const USAGE: &'static str = "<path>";
+    const HELP: &'static str = "delete a group (its devices move to its parent)";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        match words {
+            [group] => Ok(Map::from_iter([("group".into(), Json::from(*group))])),
+            _ => Err(usage::<Self>()),
+        }
+    }
+
+    fn arguments(&self) -> String {
+        self.group.clone()
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        let op = Operation::DeleteGroup {
+            path: self.group.clone(),
+        };
+        Ok(world.apply(&op, "admin")?)
+    }
+}
+
+/// Renames a policy.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RenamePolicy {
+    pub name: String,
+    pub new_name: String,
+}
+
+impl StepKind for RenamePolicy {
+    const NAME: &'static str = "rename_policy";
+    const USAGE: &'static str = "<policy> <new name>";
+    const HELP: &'static str = "rename a policy";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        match words {
+            [name, new @ ..] if !new.is_empty() => Ok(Map::from_iter([
+                ("name".into(), Json::from(*name)),
+                ("new_name".into(), Json::from(new.join(" "))),
+            ])),
+            _ => Err(usage::<Self>()),
+        }
+    }
+
+    fn arguments(&self) -> String {
+        format!("{:?} to {:?}", self.name, self.new_name)
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        let op = Operation::RenamePolicy {
+            name: self.name.clone(),
+            new_name: self.new_name.clone(),
+        };
+        Ok(world.apply(&op, "admin")?)
+    }
+}
 
 /// Rolls a policy back to one of its revisions (saved as a new revision).
 #[derive(Deserialize, JsonSchema, Debug, Clone)]

@@ -370,7 +370,7 @@ pub struct GroupRow {
 
 pub fn group_rows(world: &World, statuses: &[(Status, Vec<String>)]) -> Vec<GroupRow> {
     let tree = &world.server.tree();
-    (0..tree.len())
+    tree.live()
         .map(|id| {
             let mut counts = [0; 3];
             let mut devices = 0;

@@ -399,7 +399,7 @@ impl World {
             Some(path) => Operation::SetGroup {
                 path: path.to_string(),
                 inherit: None,
-                private_ksn: Some(enabled),
+                private_ksn: Some(Some(enabled)),
             },
             None => Operation::SetPrivateKsn { enabled },
         };

@@ -1,0 +1,70 @@
+//! What a name may be: of a group, a policy, a profile, a tag, an administrator. A page
+//! shows it and a log records it, so it is short and holds nothing that hides or reorders
+//! text: at most 256 characters, no control characters (NUL, newlines), no bidirectional
+//! controls (U+202E would reverse the text after it on a page), not blank.
+
+use crate::error::ServerError;
+
+/// The longest name, in characters.
+pub const MOST_CHARS: usize = 256;
+
+/// The bidirectional formatting characters: embeddings, overrides, isolates and marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// `name` as a `what` (`group`, `policy`, ...) may be named, or one error saying why.
+pub fn check(what: &str, name: &str) -> Result<(), ServerError> {
+    if name.trim().is_empty() {
+        return Err(ServerError::invalid_name(format!("a {what} needs a name")));
+    }
+    let count = name.chars().count();
+    if count > MOST_CHARS {
+        return Err(ServerError::invalid_name(format!(
+            "a {what}'s name is at most {MOST_CHARS} characters, this one {count}"
+        )));
+    }
+    if let Some((at, c)) = name
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() || is_bidi_control(*c))
+    {
+        return Err(ServerError::invalid_name(format!(
+            "a {what}'s name holds no control or bidirectional characters; character {} is U+{:04X}",
+            at + 1,
+            c as u32
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_short_visible_and_in_order() {
+        assert!(check("group", "Servers (Frankfurt)").is_ok());
+        assert!(check("group", &"é".repeat(256)).is_ok());
+        for bad in [
+            "",
+            "  ",
+            "a\0b",
+            "line\nbreak",
+            "abc\u{202E}txt.exe",
+            "x\u{2067}y",
+            &"a".repeat(257),
+        ] {
+            let e = check("group", bad).unwrap_err();
+            assert_eq!(e.kind, crate::ServerErrorKind::InvalidName, "{bad:?}");
+        }
+        let e = check("policy", "abc\u{202E}").unwrap_err();
+        assert!(
+            e.message.contains("U+202E") && e.message.contains("character 4"),
+            "{e}"
+        );
+    }
+}
