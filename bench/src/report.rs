@@ -302,7 +302,7 @@ fn rows(r: &Report) -> Vec<Row> {
             r.admin_change_ms_p50 <= 50.0 && r.admin_change_ms_p50_postgres <= 50.0,
         ),
         (
-            format!("that edit delivered to every device (SQLite; PostgreSQL)"),
+            "that edit delivered to every device (SQLite; PostgreSQL)".to_string(),
             format!("{:.2} s; {:.2} s", r.delivery_s, r.delivery_postgres_s),
             "measured".into(),
             true,
