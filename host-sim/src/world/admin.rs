@@ -221,33 +221,38 @@ impl World {
         let now = self.clock.now_ms();
         let plans = Arc::new(self.server.plan(selected, force));
         let shared = plans.clone();
+        let chosen: Vec<bool> = plans.iter().map(Option::is_some).collect();
         // Each device's answer, and whether it took the mode (its policy may still fail).
-        let results = self.each(move |d: &Device| {
-            let Some(plan) = &shared[d.state.id] else {
-                return Ok((Ok(Answer::Skipped), false));
-            };
-            let mut mode_taken = false;
-            let mut waiting = None;
-            if let Some(mode) = plan.private_ksn {
-                d.state.set_environment(|e| e.private_ksn = mode);
-                d.state.storage.save_environment(d.state.environment());
-                match d.task.set_private_ksn(mode).into_result() {
-                    // The mode took effect; only its record waits, and the answer says so.
-                    Err(e) if e.kind == ErrorKind::STORAGE_ERROR => {
-                        mode_taken = true;
-                        waiting = Some(e);
+        let results = self.each_chosen(
+            &chosen,
+            || (Ok(Answer::Skipped), false),
+            move |d: &Device| {
+                let Some(plan) = &shared[d.state.id] else {
+                    return Ok((Ok(Answer::Skipped), false));
+                };
+                let mut mode_taken = false;
+                let mut waiting = None;
+                if let Some(mode) = plan.private_ksn {
+                    d.state.set_environment(|e| e.private_ksn = mode);
+                    d.state.storage.save_environment(d.state.environment());
+                    match d.task.set_private_ksn(mode).into_result() {
+                        // The mode took effect; only its record waits, and the answer says so.
+                        Err(e) if e.kind == ErrorKind::STORAGE_ERROR => {
+                            mode_taken = true;
+                            waiting = Some(e);
+                        }
+                        Err(e) => return Ok((Err(e), false)),
+                        Ok(()) => mode_taken = true,
                     }
-                    Err(e) => return Ok((Err(e), false)),
-                    Ok(()) => mode_taken = true,
                 }
-            }
-            if let Some(document) = &plan.document {
-                if let Err(e) = d.task.push_policy(document.as_ref().into()).into_result() {
-                    return Ok((Err(e), mode_taken));
+                if let Some(document) = &plan.document {
+                    if let Err(e) = d.task.push_policy(document.as_ref().into()).into_result() {
+                        return Ok((Err(e), mode_taken));
+                    }
                 }
-            }
-            Ok((waiting.map_or(Ok(Answer::Done), Err), mode_taken))
-        });
+                Ok((waiting.map_or(Ok(Answer::Done), Err), mode_taken))
+            },
+        );
         let plans: Vec<Option<Delivery>> =
             Arc::try_unwrap(plans).unwrap_or_else(|shared| (*shared).clone());
         let mut answers = Vec::with_capacity(results.len());

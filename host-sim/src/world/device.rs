@@ -63,6 +63,10 @@ pub struct DeviceState {
     pub report_events: bool,
     /// Events on their way to the server's store (`World::collect_events`).
     inbox: Mutex<Vec<Arrived>>,
+    /// Something may be in `inbox`, or in `step_events`: a step over 100,000 devices
+    /// looks at a flag of each, not a lock of each.
+    fresh: std::sync::atomic::AtomicBool,
+    fresh_step: std::sync::atomic::AtomicBool,
     pub event_total: AtomicU64,
     pub keep_events: bool,
     /// A call into the plugin on this device never returned (see `World::each`).
@@ -114,6 +118,8 @@ impl DeviceState {
             step_events: Mutex::default(),
             report_events: false,
             inbox: Mutex::default(),
+            fresh: std::sync::atomic::AtomicBool::new(false),
+            fresh_step: std::sync::atomic::AtomicBool::new(false),
             event_total: AtomicU64::new(0),
             keep_events: true,
             hung: AtomicBool::new(false),
@@ -140,6 +146,7 @@ impl DeviceState {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(arrived);
+            self.fresh.store(true, Ordering::Release);
         }
         if self.storage_failing.load(Ordering::Relaxed) {
             self.storage.hold_event(event_json);
@@ -156,11 +163,15 @@ impl DeviceState {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(event_json.into());
+            self.fresh_step.store(true, Ordering::Release);
         }
     }
 
     /// The events since the last call (`report_events`): a step's own.
     pub fn take_step_events(&self) -> Vec<Box<str>> {
+        if !self.fresh_step.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.step_events.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -180,6 +191,10 @@ impl DeviceState {
 
     /// The events that arrived since the last call, for the server's store.
     pub fn take_arrived(&self) -> Vec<Arrived> {
+        // (Cleared before taking: an event recorded meanwhile sets it again.)
+        if !self.fresh.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()))
     }
 

@@ -449,8 +449,46 @@ impl World {
         &self,
         f: impl Fn(&Device) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
     ) -> Vec<Result<T, TaskError>> {
+        self.each_of(&self.devices, f)
+    }
+
+    /// The same on the chosen devices only (`chosen[i]`); the others answer `skipped()`,
+    /// and no call is made for them.
+    pub fn each_chosen<T: Send + 'static>(
+        &self,
+        chosen: &[bool],
+        skipped: impl Fn() -> T,
+        f: impl Fn(&Device) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
+    ) -> Vec<Result<T, TaskError>> {
+        let picked: Vec<Device> = self
+            .devices
+            .iter()
+            .filter(|d| chosen.get(d.state.id).copied().unwrap_or(false))
+            .cloned()
+            .collect();
+        if picked.len() == self.devices.len() {
+            return self.each_of(&self.devices, f);
+        }
+        let mut results = self.each_of(&picked, f).into_iter();
+        self.devices
+            .iter()
+            .map(|d| {
+                if chosen.get(d.state.id).copied().unwrap_or(false) {
+                    results.next().expect("one result a chosen device")
+                } else {
+                    Ok(skipped())
+                }
+            })
+            .collect()
+    }
+
+    fn each_of<T: Send + 'static>(
+        &self,
+        devices: &[Device],
+        f: impl Fn(&Device) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
+    ) -> Vec<Result<T, TaskError>> {
         let Some(watchdog) = &self.watchdog else {
-            return par_map_waiting(self.database.is_some(), &self.devices, |d| {
+            return par_map_waiting(self.database.is_some(), devices, |d| {
                 if d.state.hung.load(std::sync::atomic::Ordering::Relaxed) {
                     return Err(hung(d));
                 }
@@ -458,8 +496,7 @@ impl World {
             });
         };
         let until = Instant::now() + watchdog.deadline;
-        let pending: Vec<_> = self
-            .devices
+        let pending: Vec<_> = devices
             .iter()
             .map(|d| {
                 if d.state.hung.load(std::sync::atomic::Ordering::Relaxed) {
@@ -471,7 +508,7 @@ impl World {
             .collect();
         pending
             .into_iter()
-            .zip(&self.devices)
+            .zip(devices)
             .map(|(pending, d)| {
                 let Some(pending) = pending else {
                     return Err(hung(d));
@@ -505,13 +542,10 @@ impl World {
             }
             None => self.touched.every = true,
         }
-        let selection = self.selection.clone();
-        self.each(move |d| {
-            if selection.as_ref().is_some_and(|s| !s[d.state.id]) {
-                return Ok(Answer::Skipped);
-            }
-            f(d)
-        })
+        match self.selection.clone() {
+            Some(chosen) => self.each_chosen(&chosen, || Answer::Skipped, f),
+            None => self.each(f),
+        }
     }
 
     fn each_done(
