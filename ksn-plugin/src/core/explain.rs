@@ -84,6 +84,19 @@ fn why(control: &Control, setting: Setting, r: Resolved) -> String {
                 Statement::Kmp.title()
             };
             parts.push(format!("{title} was accepted by {}", source_word(source)));
+            // A policy whose own acceptance is not in force is never credited with this one.
+            let not_in_force = if setting == Setting::KsnStatementAccepted {
+                control.consent.ksn_not_in_force
+            } else {
+                control.consent.kmp_not_in_force
+            };
+            let statement = setting.statement_in_mode(control.private_ksn);
+            if let Some(n) = not_in_force.filter(|n| Some(n.statement) == statement) {
+                parts.push(format!(
+                    "the policy in force does not accept it: {}",
+                    n.words(n.statement.current_version())
+                ));
+            }
             if setting == Setting::KmpStatementAccepted && control.state.0 == 1 && !control.kmp_active {
                 parts.push("it takes effect at the next task start".to_string());
             }

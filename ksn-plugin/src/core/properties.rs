@@ -411,6 +411,9 @@ struct Device {
     /// The step whose change left a part waiting for storage (its acceptances count from
     /// then), until a restart loses it.
     rest_at: Option<usize>,
+    /// Which Global-KSN boxes the policy in force names, when the model knows (not while
+    /// part of a change waits, or after a restart lost what waited).
+    policy_names: Option<[bool; 3]>,
     steps: usize,
 }
 
@@ -476,6 +479,7 @@ impl Device {
             violation: None,
             withdrawn_at: [None; 5],
             rest_at: None,
+            policy_names: Some([false; 3]),
             steps: 0,
         };
         device.boot().map_err(|e| fail("the first start", e))?;
@@ -760,6 +764,8 @@ impl Device {
             self.remember_send_boxes(op);
         }
         self.the_last_policy_s_send_boxes_are_in_force()?;
+        self.released_locks_restore_nothing(&step)?;
+        no_policy_is_credited_with_an_acceptance_it_did_not_give(&step)?;
         running_needs_the_statement_of_the_mode(&step)?;
         nothing_reaches_global_ksn_or_the_proxy_in_private_mode(&step)?;
         nothing_leaves_after_full_withdrawal(&step)?;
@@ -847,6 +853,49 @@ impl Device {
                 _ => {}
             }
         }
+    }
+
+    /// 10. A released lock restores nothing, in every mode (README, "Locked settings"): a
+    ///     policy push leaves every Global-KSN box it does not name as it read, whatever
+    ///     the previous policy locked, and so does a switch of the Private KSN mode, but
+    ///     for the boxes the policy in force names (its values wait for Private KSN to go
+    ///     off, as if pushed then).
+    fn released_locks_restore_nothing(&mut self, s: &Step) -> Result<(), TestCaseError> {
+        let names_before = self.policy_names;
+        let unsure = waits(&s.outcome)
+            || s.after.shows_waiting()
+            || s.rest_waiting
+            || (matches!(s.op, Op::Restart { .. }) && s.storage_fails);
+        if let (Op::PushPolicy(entries), Ok(())) = (s.op, &s.outcome) {
+            self.policy_names = Some(std::array::from_fn(|i| {
+                entries.iter().any(|e| e.path == SEND_BOXES[i])
+            }));
+        }
+        if unsure {
+            self.policy_names = None;
+            return Ok(());
+        }
+        let named: [bool; 3] = match (s.op, &s.outcome) {
+            (Op::PushPolicy(_), Ok(())) => self.policy_names.unwrap_or([true; 3]),
+            (Op::SetPrivateKsn(_), _) => match names_before {
+                Some(names) => names,
+                None => return Ok(()),
+            },
+            _ => return Ok(()),
+        };
+        for (i, path) in SEND_BOXES.iter().enumerate() {
+            if !named[i] {
+                prop_assert_eq!(
+                    s.before.value(path),
+                    s.after.value(path),
+                    "{} changed by {:?}, which does not name it; logged: {:?}",
+                    path,
+                    s.op,
+                    s.logged
+                );
+            }
+        }
+        Ok(())
     }
 
     /// 8. The policy in force is in force in every mode (SPEC §3.2): in Global KSN mode every
@@ -1091,6 +1140,36 @@ fn a_restart_keeps_the_state(s: &Step) -> Result<(), TestCaseError> {
         s.after.accepted(),
         s.licence
     );
+    Ok(())
+}
+
+/// 11. An acceptance of a statement version the plugin does not ship is never in force
+///     (SPEC §3.13), whatever came before: after a push whose acceptance names another
+///     version (or, in Private KSN mode, only the Global statement), the box reads false,
+///     or true only by a local acceptance, never by a policy.
+fn no_policy_is_credited_with_an_acceptance_it_did_not_give(s: &Step) -> Result<(), TestCaseError> {
+    let (Op::PushPolicy(entries), Ok(())) = (s.op, &s.outcome) else {
+        return Ok(());
+    };
+    for path in [KSN_BOX, KMP_BOX] {
+        let Some(entry) = entries.iter().find(|e| e.path == path) else {
+            continue;
+        };
+        let not_in_force = entry.value == json!(true)
+            && (entry.versions == Versions::Stale
+                || (path == KSN_BOX && entry.versions == Versions::KsnOnly && s.private_ksn.1));
+        let details = &s.after.settings["details"][path];
+        if not_in_force && details["value"] == json!(true) {
+            prop_assert_eq!(
+                &details["source"],
+                &json!("local"),
+                "{} reads true by {} after a policy whose acceptance is not in force: {}",
+                path,
+                details["source"],
+                details["why"]
+            );
+        }
+    }
     Ok(())
 }
 
