@@ -285,7 +285,7 @@ ksn_task_contract! {}
 #[cfg(ksn_contract = "next")]
 ksn_task_contract! {
     /// Only in the `next` test contract: a method no released host knows.
-    ["1.4.0"]
+    ["1.5.0"]
     fn sends_immediately(&self) -> RResult<bool, TaskError> => Result<bool, TaskError>;
 }
 

@@ -383,6 +383,11 @@ impl Txn {
         self.entries.is_empty() && !self.persist_state
     }
 
+    /// Writes a record with the state even if nothing changed.
+    pub fn force_persist(&mut self) {
+        self.persist_state = true;
+    }
+
     fn accept_ksn(&mut self, source: Source) {
         let statement = Statement::for_mode(self.next.private_ksn);
         let version = statement.current_version();
@@ -529,6 +534,9 @@ impl Txn {
         }
     }
 }
+
+/// Why an acceptance ended at a start over a host that keeps no events.
+pub const UNVERIFIED: &str = "the last session did not end cleanly (it was killed, or a change waited for storage), and this host keeps no events that would show no withdrawal was lost, so the task fails closed";
 
 fn settings_error(kind: ErrorKind, path: &str, reason: impl std::fmt::Display) -> TaskError {
     TaskError::new(kind, format_args!("{path}: {reason}"))
@@ -961,6 +969,11 @@ impl Control {
                     statement.title(),
                     n.words(statement.current_version())
                 ),
+                (None, Some(ended)) if ended.source == Source::UnverifiedRestart => format!(
+                    "{}'s acceptance ended at this start (log #{}): {UNVERIFIED}; confirm it again, locally or by the next policy push",
+                    statement.title(),
+                    ended.record
+                ),
                 (None, Some(ended)) if ended.source == Source::StatementChanged => format!(
                     "{} changed (version {} replaces version {}, which was accepted): read it and accept it again",
                     statement.title(),
@@ -1023,6 +1036,21 @@ impl Control {
         }
         if !txn.entries.is_empty() || txn.persist_state {
             self.log_settings_diff(&mut txn, Source::StatementChanged);
+        }
+        txn
+    }
+
+    /// The host keeps no events, and the journal does not end with the record of a clean
+    /// close: the last session may have ended (killed, or with a narrowing waiting for
+    /// storage) without recording a withdrawal. Nothing can prove otherwise, so the
+    /// acceptance ends (and Managed Protection with it): fail closed, never open.
+    pub fn unverified_restart(&self, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        txn.reported = true;
+        if self.consent.ksn.is_some() {
+            let before = self.resolved();
+            txn.end_ksn(Source::UnverifiedRestart);
+            txn.log_diff(&before, Source::UnverifiedRestart);
         }
         txn
     }

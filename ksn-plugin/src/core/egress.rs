@@ -47,9 +47,11 @@ pub fn queue_of(category: DataCategory) -> Option<usize> {
 /// How one send through the route ended.
 pub enum Sent<T> {
     Answered(Service, T),
-    /// Nothing usable came back: every service was unreachable, one timed out, or the
-    /// gate refused.
+    /// Nothing usable came back: every service was unreachable, or one timed out.
     Failed,
+    /// Nothing was sent: the consent in force does not allow it (a withdrawal won the
+    /// race), or there was nothing to send.
+    Refused,
 }
 
 pub struct Egress {
@@ -176,7 +178,7 @@ impl Egress {
         let budget = snapshot.timeout_ms;
         let route = route(&snapshot);
         let Some((items, bytes)) = prepare(&snapshot) else {
-            return (Sent::Failed, snapshot);
+            return (Sent::Refused, snapshot);
         };
         let mut next = Some(route.first);
         while let Some(service) = next.filter(|s| *s != Service::NONE) {
@@ -188,7 +190,7 @@ impl Egress {
                     service,
                     reason: "no consent in force allows it".into(),
                 });
-                return (Sent::Failed, snapshot);
+                return (Sent::Refused, snapshot);
             }
             let result = attempt(service, items, budget).map_err(|f| self.known_failure(f));
             if !matches!(result, Err(TransportFailure::UNREACHABLE)) {

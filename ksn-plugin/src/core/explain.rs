@@ -109,7 +109,8 @@ fn why(control: &Control, setting: Setting, r: Resolved) -> String {
             "set by the last policy push (unlocked): a local change overrides it until the next push".to_string(),
         ),
         (_, Source::Local) => parts.push("changed locally".to_string()),
-        (_, Source::ModeChange | Source::StatementChanged) => {}
+        (_, Source::ModeChange | Source::StatementChanged | Source::UnverifiedRestart) => {}
+        (_, Source::Unrecognised) => {}
     }
     if let Some(waiting) = control.waiting.as_ref().filter(|w| w.sets(setting)) {
         parts.push(format!(
@@ -186,6 +187,10 @@ fn not_accepted(control: &Control, setting: Setting, parts: &mut Vec<String>) {
             ended.version,
             ended.statement.current_version()
         ),
+        (false, Source::UnverifiedRestart) => format!(
+            "its acceptance ended when the task was created {at}: {}; confirm it again, locally or by the next policy push",
+            super::control::UNVERIFIED
+        ),
         (false, source) => format!("withdrawn by {} {at}", source_word(source)),
     });
     let accepted_by_policy = control
@@ -209,5 +214,7 @@ fn source_word(source: Source) -> &'static str {
         Source::Default => "default",
         Source::ModeChange => "a mode change",
         Source::StatementChanged => "a new version of the statement",
+        Source::UnverifiedRestart => "a restart that could not prove no withdrawal was lost",
+        Source::Unrecognised => "an unrecognised source",
     }
 }
