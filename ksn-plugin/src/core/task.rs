@@ -727,12 +727,14 @@ impl<H: Host> Task<H> {
                     Ok(())
                 };
                 // The host learns from this call that records wait (the restart's own, a
-                // reconciliation's), as it would from any call that made them.
+                // reconciliation's), as it would from any call that made them, and that
+                // the scheduled start was refused, with the reason.
                 match (started, plane.unrecorded.len()) {
-                    (Err(refused), _) => Err(refused),
+                    (Err(refused), 0) => Err(refused),
                     (Ok(()), 0) => Ok(()),
-                    (Ok(()), waiting) => Err(storage_error(format_args!(
-                        "the task is up, but {waiting} record(s) of changes that took effect wait for storage, which refuses writes; they are written when it works again"
+                    (started, waiting) => Err(storage_error(format_args!(
+                        "the task is up, but {waiting} record(s) of changes that took effect wait for storage, which refuses writes; they are written when it works again{}",
+                        started.err().map_or(String::new(), |e| format!("; and {}", e.message))
                     ))),
                 }
             }
