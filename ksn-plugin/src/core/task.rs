@@ -38,7 +38,7 @@ use super::{
     consent::Source,
     control::{Control, Txn, Waiting, WaitingChange},
     doc,
-    egress::{Egress, BATCH_INTERVAL_MS},
+    egress::{Egress, BATCH_INTERVAL_MS, LEDGER_KEY},
     explain,
     host::Host,
     journal::{self, compact_after, entry_json, Event, JOURNAL_KEY},
@@ -192,6 +192,17 @@ impl<H: Host> Task<H> {
             license_reported: AtomicBool::new(false),
             host,
         };
+        // The ledger is an account of what left: a record that cannot be read loses its
+        // items, and the task goes on.
+        match task.host.storage_records(LEDGER_KEY) {
+            Ok(records) => match task.egress.restore_ledger(&records) {
+                0 => {}
+                damaged => log::warn!(
+                    "{damaged} record(s) of the ledger are unreadable: their items are lost to it"
+                ),
+            },
+            Err(e) => log::warn!("the ledger could not be read ({e}): it starts empty"),
+        }
         let held = task.host.events_since(restored.next_seq);
         task.keeps_events = held.is_ok();
         {
@@ -772,6 +783,7 @@ impl<H: Host> Task<H> {
     pub fn tick(&self) {
         let now = self.now();
         self.retry_unrecorded();
+        self.save_ledger();
         let queued = QUEUED.iter().any(|c| self.egress.queued(*c) > 0);
         if !queued || !self.batch_due(now) {
             return;
@@ -805,6 +817,24 @@ impl<H: Host> Task<H> {
             }
         }
         self.resume_waiting(&mut plane);
+    }
+
+    /// Writes the ledger's items entered since the last save to storage, as one record
+    /// (at each tick, and as the task ends): a restart keeps what left the device. While
+    /// storage refuses, they wait in memory (bounded by the ledger's own bound).
+    fn save_ledger(&self) {
+        let Some(save) = self.egress.unsaved_ledger() else {
+            return;
+        };
+        if let Err(e) = self.host.storage_append(LEDGER_KEY, &save.record) {
+            log::debug!("the ledger's newest items wait for storage: {e}");
+            return;
+        }
+        if let Some(base) = self.egress.ledger_saved(save.count) {
+            if let Err(e) = self.host.storage_replace(LEDGER_KEY, &[&base]) {
+                log::debug!("the ledger in storage was not compacted: {e}");
+            }
+        }
     }
 
     /// Whether a batch may go out now; if so its time is recorded first, so that a restart
@@ -897,6 +927,7 @@ impl<H: Host> Drop for Task<H> {
     /// nothing waiting says so in a last record: the clean close a start over a host that
     /// keeps no events needs (written over any host, so that the journal alone says it).
     fn drop(&mut self) {
+        self.save_ledger();
         let mut plane = self.plane();
         if !plane.unrecorded.is_empty() {
             match self.flush(&mut plane) {

@@ -776,3 +776,35 @@ fn a_slow_emit_event_on_one_thread_never_delays_a_withdrawal_on_another() {
             .collect();
     assert_eq!(seqs, logged);
 }
+
+#[test]
+fn the_ledger_survives_a_restart_and_its_numbering_goes_on() {
+    let host = TestHost::default();
+    let task = running(&host);
+    task.check_file(file(1));
+    task.check_url("https://example.com/").unwrap();
+    let before = task.ledger();
+    assert_eq!(before.len(), 2);
+    // Saved at each tick, and as the task ends.
+    task.tick();
+    task.check_file(file(2));
+    drop(task);
+    let task = Task::new(host.clone()).unwrap();
+    let after = task.ledger();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after[..2], before[..]);
+    task.set_license(LicenseState::VALID).unwrap();
+    task.start().unwrap();
+    task.check_file(file(3));
+    let seqs: Vec<u64> = task.ledger().iter().map(|i| i.seq).collect();
+    assert_eq!(seqs, [0, 1, 2, 3]);
+    // While storage refuses, the newest items wait in memory; written when it works.
+    host.fail_storage(true);
+    task.check_file(file(4));
+    task.tick();
+    host.fail_storage(false);
+    task.tick();
+    drop(task);
+    let task = Task::new(host).unwrap();
+    assert_eq!(task.ledger().len(), 5);
+}
