@@ -16,7 +16,9 @@ use crate::{
 /// the KSN services. Called from any thread; must not call back into the task.
 #[sabi_trait]
 pub trait HostServices: Send + Sync {
-    /// Receives one event (a JSON object with a `type`), in order.
+    /// Receives one event (a JSON object with a `type`), in order. The KSN Usage task calls
+    /// it outside its own locks, one thread at a time, so a slow sink delays no change of
+    /// consent on another thread.
     fn emit_event(&self, event_json: RStr<'_>);
 
     /// The host's clock, in milliseconds (simulated time in the simulator).
