@@ -92,7 +92,8 @@ impl Outbox {
     }
 
     /// Events waiting.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.lock().events.len()
     }
 }
@@ -105,7 +106,7 @@ mod tests {
     fn past_the_bound_the_oldest_are_dropped_and_counted() {
         let outbox = Outbox::default();
         outbox.post((0..OUTBOX_MOST + 3).map(|i| i.to_string()));
-        assert_eq!(outbox.len(), OUTBOX_MOST);
+        assert_eq!(outbox.waiting(), OUTBOX_MOST);
         let seen = Mutex::new(Vec::new());
         outbox.drain(|e| {
             seen.lock().unwrap().push(e.to_string());
@@ -114,7 +115,7 @@ mod tests {
         let seen = seen.into_inner().unwrap();
         assert_eq!(seen.first().map(String::as_str), Some("3"));
         assert_eq!(seen.len(), OUTBOX_MOST);
-        assert_eq!(outbox.len(), 0);
+        assert_eq!(outbox.waiting(), 0);
     }
 
     #[test]
