@@ -6,7 +6,7 @@
 //! What waits is bounded; what a callback failed to take, or what was dropped past the
 //! bound, is logged with its count (the task log keeps every entry either way).
 
-use std::{collections::VecDeque, sync::Mutex};
+use std::{collections::VecDeque, ops::Range, sync::Mutex};
 
 /// At most this many events wait for a slow host; past it the oldest are dropped.
 pub const OUTBOX_MOST: usize = 16_384;
@@ -16,9 +16,22 @@ pub struct Outbox {
     queue: Mutex<Queue>,
 }
 
+/// One event: its JSON at `range` of `bytes` (a detection's whole journal record, so that
+/// the hot path copies nothing).
+struct Pending {
+    bytes: Vec<u8>,
+    range: Range<usize>,
+}
+
+impl Pending {
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.bytes[self.range.clone()]).expect("events are JSON text")
+    }
+}
+
 #[derive(Default)]
 struct Queue {
-    events: VecDeque<String>,
+    events: VecDeque<Pending>,
     /// A thread is handing events to the host: it takes what is queued meanwhile too.
     draining: bool,
     /// Dropped past the bound since the last drain said so.
@@ -36,6 +49,16 @@ impl Drop for Unwinding<'_> {
     }
 }
 
+impl Queue {
+    fn push(&mut self, event: Pending) {
+        if self.events.len() >= OUTBOX_MOST {
+            self.events.pop_front();
+            self.dropped += 1;
+        }
+        self.events.push_back(event);
+    }
+}
+
 impl Outbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         // Every update leaves the queue consistent: a poisoned lock is still usable.
@@ -46,12 +69,18 @@ impl Outbox {
     pub fn post(&self, events: impl IntoIterator<Item = String>) {
         let mut queue = self.lock();
         for event in events {
-            if queue.events.len() >= OUTBOX_MOST {
-                queue.events.pop_front();
-                queue.dropped += 1;
-            }
-            queue.events.push_back(event);
+            let range = 0..event.len();
+            queue.push(Pending {
+                bytes: event.into_bytes(),
+                range,
+            });
         }
+    }
+
+    /// Queues one event that is the text at `range` of `bytes`.
+    pub fn post_within(&self, bytes: Vec<u8>, range: Range<usize>) {
+        debug_assert!(std::str::from_utf8(&bytes[range.clone()]).is_ok());
+        self.lock().push(Pending { bytes, range });
     }
 
     /// Hands every queued event to `emit`, oldest first, unless another thread already
@@ -72,7 +101,7 @@ impl Outbox {
                 break;
             };
             drop(queue);
-            if let Err(e) = emit(&event) {
+            if let Err(e) = emit(event.text()) {
                 failed += 1;
                 reason = e;
             }
