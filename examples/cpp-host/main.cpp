@@ -103,6 +103,8 @@ public:
     std::function<void(const std::string &)> on_event;
     /// emit_event throws, as a server whose event store is down.
     std::atomic<bool> throw_events{false};
+    /// events_since throws: the server cannot read the events it keeps.
+    std::atomic<bool> events_unreadable{false};
 
     uint64_t now_ms() override {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -140,6 +142,7 @@ public:
     }
 
     void events_since(uint64_t from_seq, const ksn::Sink &events) override {
+        if (events_unreadable) throw std::runtime_error("the event database is unreachable");
         std::lock_guard<std::mutex> lock(mutex_);
         for (const auto &event : events_) {
             if (seq_of(event) >= from_seq) events.push(event);
@@ -464,6 +467,23 @@ void consent(const std::shared_ptr<ksn::Library> &library) {
     {
         ksn::Task task(library, forgetful);
         expect(accepted(task), "after a clean close the journal is trusted");
+    }
+
+    std::cout << "-- an events_since that throws\n";
+    MemoryHost unreadable; // keeps events, but cannot read them at the next start
+    {
+        ksn::Task task(library, unreadable);
+        task.set_license(KSN_LICENSE_VALID);
+        task.set_local(ACCEPT);
+        unreadable.refuse_writes(true);
+        refused("withdrawal while storage refuses writes", KSN_ERROR_STORAGE_ERROR,
+                [&] { task.set_local(WITHDRAW); });
+    }
+    unreadable.refuse_writes(false);
+    unreadable.events_unreadable = true;
+    {
+        ksn::Task task(library, unreadable);
+        expect(!accepted(task), "an events_since that throws is never taken for nothing waiting");
     }
 
     std::cout << "-- a slow emit_event on one thread, a withdrawal on another\n";
