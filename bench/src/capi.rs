@@ -134,6 +134,7 @@ fn table(host: &Host) -> KsnHost {
         storage_replace: None,
         log_retention: None,
         events_since: None,
+        emit_event_checked: None,
     }
 }
 

@@ -9,10 +9,19 @@
 //   the same storage and events in boot order; and a new device whose host forgets to
 //   report the licence before application_started.
 //
+// Then the rules of consent a C++ host meets (`consent`): a host that keeps no events (the
+// wrapper's default) after a withdrawal storage never took (the task fails closed, and a
+// task over storage that refuses its first record is not created); an emit_event that is
+// slow on one thread while another withdraws, and one that throws (logged, with the
+// count); a moved-from Task; a path that is not UTF-8.
+//
 // Usage: cpp-host PATH/TO/libksn_plugin.so. Exits 0 when the story holds.
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <future>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -84,9 +93,18 @@ const char *action_name(KsnAction action) {
 class MemoryHost : public ksn::Host {
 public:
     void emit_event(std::string_view json) override {
+        if (on_event) on_event(std::string(json));
+        if (throw_events) throw std::runtime_error("the event store is down");
         std::lock_guard<std::mutex> lock(mutex_);
         events_.emplace_back(json);
     }
+
+    /// Called with every event before it is kept (a test's hook); set before the task.
+    std::function<void(const std::string &)> on_event;
+    /// emit_event throws, as a server whose event store is down.
+    std::atomic<bool> throw_events{false};
+    /// events_since throws: the server cannot read the events it keeps.
+    std::atomic<bool> events_unreadable{false};
 
     uint64_t now_ms() override {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -113,9 +131,18 @@ public:
         kept.assign(all.begin(), all.end());
     }
 
-    bool keeps_events() const override { return true; }
+    /// Whether this server keeps the task's events; when not, the wrapper's default.
+    bool keeps_events() const override { return keeps_events_ || ksn::Host::keeps_events(); }
+
+    void keep_events(bool keeps) { keeps_events_ = keeps; }
+
+    void refuse_writes(bool refuse) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        refuse_writes_ = refuse;
+    }
 
     void events_since(uint64_t from_seq, const ksn::Sink &events) override {
+        if (events_unreadable) throw std::runtime_error("the event database is unreachable");
         std::lock_guard<std::mutex> lock(mutex_);
         for (const auto &event : events_) {
             if (seq_of(event) >= from_seq) events.push(event);
@@ -153,7 +180,21 @@ public:
         }
         std::cout << "  host: backed up and deleted " << file->second << " (object "
                   << query.object() << ", path in the query: " << query.path() << ")\n";
+        deleted_path_ = std::string(query.path());
         disk_.erase(file);
+    }
+
+    std::string deleted_path() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return deleted_path_;
+    }
+
+    /// Every event's `seq`, in the order received.
+    std::vector<uint64_t> seqs() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<uint64_t> all;
+        for (const auto &event : events_) all.push_back(seq_of(event));
+        return all;
     }
 
     void put_file(uint64_t object, const std::string &path, bool in_use) {
@@ -191,6 +232,8 @@ private:
     std::mutex mutex_;
     uint64_t now_ms_ = 1000;
     bool refuse_writes_ = false;
+    bool keeps_events_ = true;
+    std::string deleted_path_;
     std::map<std::string, std::vector<std::string>> records_;
     std::vector<std::string> events_;
     std::map<uint64_t, std::string> disk_;
@@ -204,8 +247,27 @@ public:
         std::fprintf(stderr, "  log %u %.*s: %.*s\n", static_cast<unsigned>(level),
                      static_cast<int>(target.size()), target.data(),
                      static_cast<int>(message.size()), message.data());
+        try {
+            std::lock_guard<std::mutex> lock(mutex_);
+            lines_.emplace_back(message);
+        } catch (...) {
+        }
     }
+
+    bool logged(const std::string &part) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const auto &line : lines_) {
+            if (line.find(part) != std::string::npos) return true;
+        }
+        return false;
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::string> lines_;
 };
+
+StderrLogger logger; // lives as long as the process, as the library requires
 
 void print(const std::string &what, const ksn::Status &status) {
     std::cout << what << ": " << state_name(status.state);
@@ -361,6 +423,131 @@ void story(const std::shared_ptr<ksn::Library> &library) {
     }
 }
 
+const char ACCEPT[] = R"({"data_handling": {"ksn_statement_accepted": true}})";
+const char WITHDRAW[] = R"({"data_handling": {"ksn_statement_accepted": false}})";
+
+bool accepted(ksn::Task &task) {
+    return task.settings_json().find(R"("ksn_statement_accepted":true)") != std::string::npos;
+}
+
+void consent(const std::shared_ptr<ksn::Library> &library) {
+    std::cout << "-- consent with a host that keeps no events (the wrapper's default)\n";
+    MemoryHost forgetful;
+    forgetful.keep_events(false);
+    {
+        ksn::Task task(library, forgetful);
+        ksn::Answer stopped = task.check_file(ksn::FileQuery::from_hex(CLEAN, 68));
+        expect(stopped.verdict == KSN_VERDICT_UNAVAILABLE && stopped.source == KSN_SOURCE_NOT_RUNNING,
+               "a lookup on a stopped task says it is not running, not a KSN outage");
+        task.set_license(KSN_LICENSE_VALID);
+        task.set_local(ACCEPT);
+        task.start();
+        forgetful.refuse_writes(true);
+        auto withdrawn = refused("withdrawal while storage refuses writes", KSN_ERROR_STORAGE_ERROR,
+                                 [&] { task.set_local(WITHDRAW); });
+        expect(withdrawn && withdrawn->after() && !withdrawn->after()->running(),
+               "the withdrawal took effect at once");
+    } // destroyed while storage still refuses: the withdrawal was never recorded
+    refused("a Task whose first record storage refuses", KSN_ERROR_STORAGE_ERROR,
+            [&] { ksn::Task nothing(library, forgetful); });
+    forgetful.refuse_writes(false);
+    {
+        ksn::Task task(library, forgetful);
+        task.set_license(KSN_LICENSE_VALID);
+        expect(!accepted(task), "the withdrawal is not undone by the restart");
+        expect(task.log_json().find("unverified_restart") != std::string::npos,
+               "the acceptance ended at creation, recorded");
+        auto again = refused("start after the unverified restart", KSN_ERROR_STATEMENT_NOT_ACCEPTED,
+                             [&] { task.start(); });
+        expect(again && std::string(again->what()).find("confirm it again") != std::string::npos,
+               "start says the acceptance must be confirmed again");
+        task.set_local(ACCEPT);
+        expect(task.start().running(), "confirmed again, it starts");
+    } // destroyed cleanly
+    {
+        ksn::Task task(library, forgetful);
+        expect(accepted(task), "after a clean close the journal is trusted");
+    }
+
+    std::cout << "-- an events_since that throws\n";
+    MemoryHost unreadable; // keeps events, but cannot read them at the next start
+    {
+        ksn::Task task(library, unreadable);
+        task.set_license(KSN_LICENSE_VALID);
+        task.set_local(ACCEPT);
+        unreadable.refuse_writes(true);
+        refused("withdrawal while storage refuses writes", KSN_ERROR_STORAGE_ERROR,
+                [&] { task.set_local(WITHDRAW); });
+    }
+    unreadable.refuse_writes(false);
+    unreadable.events_unreadable = true;
+    {
+        ksn::Task task(library, unreadable);
+        expect(!accepted(task), "an events_since that throws is never taken for nothing waiting");
+    }
+
+    std::cout << "-- a slow emit_event on one thread, a withdrawal on another\n";
+    MemoryHost slow;
+    std::promise<void> reached, release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<bool> held{false};
+    slow.on_event = [&](const std::string &json) {
+        if (json.find("lookup_timeout_ms") != std::string::npos && !held.exchange(true)) {
+            reached.set_value();
+            released.wait();
+        }
+    };
+    {
+        ksn::Task task(library, slow);
+        task.set_license(KSN_LICENSE_VALID);
+        task.set_local(ACCEPT);
+        task.start();
+        std::thread changer([&] { task.set_local(R"({"task": {"lookup_timeout_ms": 500}})"); });
+        reached.get_future().wait();
+        auto withdrawal = std::async(std::launch::async, [&] { return task.set_local(WITHDRAW); });
+        bool returned = withdrawal.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+        release.set_value();
+        changer.join();
+        expect(returned, "the withdrawal returned while the other thread's emit_event was held");
+        expect(!withdrawal.get().running(), "and the task stopped");
+        std::vector<uint64_t> seqs = slow.seqs();
+        bool ordered = !seqs.empty();
+        for (size_t i = 1; i < seqs.size(); i++) ordered = ordered && seqs[i] == seqs[i - 1] + 1;
+        expect(ordered, "every event reached the host, in order");
+
+        std::cout << "-- an emit_event that throws\n";
+        slow.throw_events = true;
+        task.set_local(R"({"task": {"lookup_timeout_ms": 700}})");
+        slow.throw_events = false;
+        expect(logger.logged("emit_event failed for"), "the plugin logged what the host failed to take");
+        expect(task.settings_json().find(R"("lookup_timeout_ms":700)") != std::string::npos,
+               "the change took effect all the same");
+
+        std::cout << "-- a moved-from Task\n";
+        ksn::Task moved(std::move(task));
+        expect(task.raw() == nullptr && moved.raw() != nullptr, "the handle moved with the task");
+        refused("status of a moved-from Task", KSN_ERROR_INVALID_STATE, [&] { task.status(); });
+        refused("check_file on a moved-from Task", KSN_ERROR_INVALID_STATE,
+                [&] { task.check_file(ksn::FileQuery::from_hex(CLEAN, 68)); });
+        expect(!moved.status().running(), "the task itself is where it moved");
+    }
+
+    std::cout << "-- a path that is not UTF-8\n";
+    MemoryHost disk;
+    const std::string latin1 = "/srv/caf\xe9/eicar.com";
+    disk.put_file(7, latin1, false);
+    ksn::Task task(library, disk);
+    task.set_license(KSN_LICENSE_VALID);
+    task.set_local(ACCEPT);
+    task.start();
+    ksn::Answer answer = look_up(task, EICAR, 7, latin1);
+    expect(answer.verdict == KSN_VERDICT_UNTRUSTED && answer.action == KSN_ACTION_DELETED,
+           "a file whose path is not UTF-8 gets its verdict and its action");
+    expect(disk.deleted_path() == latin1, "the host got its own bytes back");
+    expect(disk.last_event("object_untrusted").find(R"(caf\\xe9)") != std::string::npos,
+           "the event shows the path escaped");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -368,11 +555,11 @@ int main(int argc, char **argv) {
         std::cerr << "usage: " << argv[0] << " PATH/TO/libksn_plugin.so\n";
         return 2;
     }
-    static StderrLogger logger; // lives as long as the process, as the library requires
     try {
         auto library = ksn::Library::open(argv[1]);
         library->install_logger(logger, KSN_LOG_WARN);
         story(library);
+        consent(library);
     } catch (const ksn::LoadError &e) {
         std::cerr << "cpp-host: " << e.what() << "\n";
         return 2;

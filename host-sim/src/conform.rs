@@ -3,31 +3,45 @@
 //! contract's type, and checks the behaviour every host relies on: the settings it
 //! describes are the ones it shows, their schemas hold its defaults, a refused operation
 //! changes nothing, events arrive in order and are the task log, and the log and the
-//! settings survive a restart through the host's storage. Each call runs under the
+//! settings survive a restart through the host's storage. Then the rules of consent every
+//! host relies on: a released lock restores nothing, in either mode; no restart brings
+//! back a withdrawal's narrowing over a host that keeps no events; and what a call caused
+//! is in its answer (a scheduled start refused, a start before the licence is reported, a
+//! lookup on a task that is not running). A check whose subject the plugin does not have
+//! (no Global-KSN box, no schedule) says "not applicable" and why. Each call runs under the
 //! watchdog, so a plugin that hangs fails a check instead of the host.
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use plugin_api::{
+    abi_stable::sabi_trait::TD_Opaque,
     documents::{
-        read_document, Counters, LedgerItem, LedgerPage, LogEntry, LogPage, PluginDescription,
-        SettingRole, SettingsView,
+        read_document, Counters, Event, LedgerItem, LedgerPage, LogEntry, LogPage,
+        PluginDescription, SettingRole, SettingsView, ValueType,
     },
     loader::Plugin,
-    ErrorKind, FileQuery, KsnTaskBox, LicenseState, TaskError, TaskState,
+    AnswerSource, ErrorKind, FileQuery, HostServices_TO, KsnTaskBox, LicenseState, TaskError,
+    TaskState, Verdict,
 };
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
-use crate::world::{Setup, World};
+use crate::world::{Device, DeviceHost, Setup, World};
 
-/// One check: its name, whether it held, and why not.
+/// One check: its name, whether it held, and why not. A check whose subject the plugin
+/// does not have is not applicable: it holds, and says so (`applicable` false).
 #[derive(Serialize, Debug, Clone)]
 pub struct Check {
     pub check: &'static str,
     pub passed: bool,
+    pub applicable: bool,
     pub reason: String,
 }
+
+/// What a check answers that does not apply to this plugin starts with this.
+const NOT_APPLICABLE: &str = "not applicable: ";
 
 #[derive(Serialize, Debug, Clone)]
 pub struct Report {
@@ -54,6 +68,7 @@ pub fn run(plugin: Plugin, deadline: Duration) -> Report {
         checks.push(Check {
             check: name,
             passed,
+            applicable: !reason.starts_with(NOT_APPLICABLE),
             reason,
         });
     };
@@ -82,6 +97,19 @@ pub fn run(plugin: Plugin, deadline: Duration) -> Report {
         // It reads every event (`events`), and runs no step that would report them.
         report_events: false,
         ..Setup::new(1)
+    };
+    // The rules of consent, each on a world of its own (a fresh device over fresh
+    // storage), so that no earlier check's policy or state decides them.
+    let fresh = |host_keeps_events: bool| {
+        World::new(
+            plugin,
+            &Setup {
+                watchdog: Some(deadline),
+                report_events: false,
+                host_keeps_events,
+                ..Setup::new(1)
+            },
+        )
     };
     let mut world = match World::new(plugin, &setup) {
         Ok(world) => world,
@@ -114,6 +142,18 @@ pub fn run(plugin: Plugin, deadline: Duration) -> Report {
     );
     check("events arrive in order, as logged", events_in_order(&world));
     check("the log survives a restart", survives_restart(&mut world));
+    check(
+        "a released lock restores nothing, in either mode",
+        released_lock_restores_nothing(&fresh, &description),
+    );
+    check(
+        "no restart brings back a withdrawal (host keeps no events)",
+        withdrawal_survives_restart(&fresh, &description),
+    );
+    check(
+        "what a call caused is in its answer",
+        calls_answer_what_they_caused(&fresh, plugin, &description),
+    );
     report(plugin, checks)
 }
 
@@ -498,17 +538,309 @@ fn survives_restart(world: &mut World) -> Outcome {
     ))
 }
 
+/// The effective value of `path` on the world's device.
+fn value(world: &World, path: &str) -> Result<Json, String> {
+    settings(world)?
+        .setting(path)
+        .map(|s| s.value.clone())
+        .ok_or_else(|| format!("{path} is not shown"))
+}
+
+/// A control call whose answer the check reads (the call's own error included).
+fn control(
+    world: &World,
+    method: &'static str,
+    f: impl Fn(&KsnTaskBox) -> Result<(), TaskError> + Send + Sync + Clone + 'static,
+) -> Result<Result<(), TaskError>, String> {
+    call(world, method, f)
+}
+
+fn push(world: &World, policy: String) -> Result<(), String> {
+    control(world, "push_policy", move |t| {
+        t.push_policy(policy.as_str().into()).into_result()
+    })?
+    .map_err(|e| format!("push_policy was refused: {e}"))
+}
+
+fn set_private_ksn(world: &World, enabled: bool) -> Result<(), String> {
+    control(world, "set_private_ksn", move |t| {
+        t.set_private_ksn(enabled).into_result()
+    })?
+    .map_err(|e| format!("set_private_ksn({enabled}) was refused: {e}"))
+}
+
+fn set_local(world: &World, change: Json) -> Result<Result<(), TaskError>, String> {
+    let change = change.to_string();
+    control(world, "set_local", move |t| {
+        t.set_local(change.as_str().into()).into_result()
+    })
+}
+
+fn running(world: &World) -> Result<bool, String> {
+    let status = call(world, "status", |t| Ok(t.status()))?.map_err(|e| e.to_string())?;
+    Ok(status.state == TaskState::RUNNING)
+}
+
+/// A lock pushed and released (by a policy that does not name the setting), in either
+/// mode and across a switch of mode, leaves the value it enforced: nothing from before it
+/// comes back, and no record says the category was accepted again.
+fn released_lock_restores_nothing(
+    fresh: &impl Fn(bool) -> Result<World, String>,
+    description: &PluginDescription,
+) -> Outcome {
+    let Some(category) = description
+        .settings
+        .iter()
+        .find(|s| s.role == SettingRole::GlobalOnly && s.value_type == ValueType::Boolean)
+    else {
+        return Ok(format!(
+            "{NOT_APPLICABLE}the plugin describes no Global-KSN category box (a boolean of role global_only)"
+        ));
+    };
+    let (section, key) = (category.section(), category.key());
+    let acceptance = acceptance_box(description).ok();
+    // The statement accepted too, in Global KSN mode where the plugin can, so that a
+    // category accepted again would be recorded.
+    let policy = |lock: bool, private_ksn: bool| {
+        let mut settings = json!({});
+        if let (Some((s, k)), false) = (acceptance, private_ksn) {
+            settings[s] = json!({ k: {"value": true} });
+        }
+        if lock {
+            settings[section][key] = json!({"value": false, "locked": true});
+        }
+        crate::editor::stamp(
+            &json!({ "settings": settings }),
+            Some(description),
+            private_ksn,
+        )
+        .to_string()
+    };
+    let mode = |private: bool| if private { "Private KSN" } else { "Global KSN" };
+    for (pushed, released) in [(false, false), (true, true), (false, true), (true, false)] {
+        let world = fresh(true)?;
+        if pushed {
+            set_private_ksn(&world, true)?;
+        }
+        push(&world, policy(true, pushed))?;
+        if released != pushed {
+            set_private_ksn(&world, released)?;
+        }
+        let before = world.devices[0].state.events().len();
+        push(&world, policy(false, released))?;
+        if released {
+            set_private_ksn(&world, false)?;
+        }
+        let shown = value(&world, &category.path)?;
+        if shown != json!(false) {
+            return Err(format!(
+                "{}: locked to false in {} mode and released in {} mode, it reads {shown} in Global KSN mode: the value from before the lock came back",
+                category.path,
+                mode(pushed),
+                mode(released)
+            ));
+        }
+        for text in &world.devices[0].state.events()[before..] {
+            let entry = read_document::<LogEntry>("emit_event", text).map_err(|e| e.to_string())?;
+            if let Event::ConsentChanged {
+                accepted: true,
+                category: Some(accepted),
+                ..
+            } = entry.event
+            {
+                return Err(format!(
+                    "releasing the lock on {} recorded an acceptance of {accepted} (log #{}) that no one gave",
+                    category.path, entry.seq
+                ));
+            }
+        }
+    }
+    Ok(format!(
+        "{}: locked to false and released, in each mode and across a switch of mode: still false, no acceptance recorded",
+        category.path
+    ))
+}
+
+/// Over a host that keeps no events: the statement accepted, then withdrawn while storage
+/// refuses writes; the host restarts before storage works again and after. The withdrawal
+/// holds each time (or the task is not created while nothing could show it), and the task
+/// does not start.
+fn withdrawal_survives_restart(
+    fresh: &impl Fn(bool) -> Result<World, String>,
+    description: &PluginDescription,
+) -> Outcome {
+    let Ok((section, key)) = acceptance_box(description) else {
+        return Ok(format!(
+            "{NOT_APPLICABLE}the plugin describes no acceptance box"
+        ));
+    };
+    let path = format!("{section}.{key}");
+    let mut world = fresh(false)?;
+    set_local(&world, json!({ section: { key: true } }))?
+        .map_err(|e| format!("a local acceptance was refused: {e}"))?;
+    world.set_storage(false);
+    match set_local(&world, json!({ section: { key: false } }))? {
+        Ok(()) => {}
+        Err(e) if e.kind == ErrorKind::STORAGE_ERROR => {}
+        Err(e) => {
+            return Err(format!(
+                "a withdrawal while storage refuses writes was refused: {e}"
+            ))
+        }
+    }
+    if value(&world, &path)? != json!(false) {
+        return Err(format!(
+            "a withdrawal while storage refuses writes did not take effect: {path} still reads true"
+        ));
+    }
+    // Before storage works again: created, it must hold the withdrawal; or not created.
+    let created = world.restart_host(None).remove(0);
+    if let Ok(shown) = value(&world, &path) {
+        if shown != json!(false) {
+            return Err(format!(
+                "restarted while storage refused writes, over a host that keeps no events: {path} reads {shown}; the withdrawal was lost ({created:?})"
+            ));
+        }
+    }
+    world.set_storage(true);
+    world
+        .restart_host(None)
+        .remove(0)
+        .map_err(|e| format!("once storage works again, the task could not be created: {e}"))
+        .or_else(|e| match e.contains("scheduled start") {
+            true => Ok(crate::world::Answer::Done),
+            false => Err(e),
+        })?;
+    let shown = value(&world, &path)?;
+    if shown != json!(false) {
+        return Err(format!(
+            "restarted once storage worked again, over a host that keeps no events: {path} reads {shown}; the withdrawal was lost"
+        ));
+    }
+    let _ = control(&world, "start", |t| t.start().into_result())?;
+    if running(&world)? {
+        return Err(format!(
+            "after the restarts the task started though {path} was withdrawn"
+        ));
+    }
+    Ok(format!(
+        "{path} withdrawn while storage refused writes; restarted before and after it worked again: still withdrawn, start refused"
+    ))
+}
+
+/// A scheduled start refused answers the refusal; a start before the licence is reported
+/// in a session is refused (`invalid_state`); a lookup on a task that is not running says
+/// so (`not_running`), not a KSN outage.
+fn calls_answer_what_they_caused(
+    fresh: &impl Fn(bool) -> Result<World, String>,
+    plugin: Plugin,
+    description: &PluginDescription,
+) -> Outcome {
+    let (mut held, mut broken) = (Vec::new(), Vec::new());
+    let schedule = description.setting("task.schedule").filter(|s| {
+        matches!(&s.value_type, ValueType::Choice { options } if options.iter().any(|o| o == "at_application_start"))
+    });
+    match schedule {
+        None => held.push(format!(
+            "scheduled start {}the plugin has no task.schedule at_application_start",
+            NOT_APPLICABLE.trim_end()
+        )),
+        Some(_) => {
+            let world = fresh(true)?;
+            set_local(
+                &world,
+                json!({"task": {"schedule": "at_application_start"}}),
+            )?
+            .map_err(|e| format!("setting the schedule locally was refused: {e}"))?;
+            let answer = control(&world, "application_started", |t| {
+                t.application_started().into_result()
+            })?;
+            match (answer, running(&world)?) {
+                (Ok(()), false) => broken.push(
+                    "application_started answered ok, but the scheduled start was refused (the statement is not accepted): the answer must say so, with the reason"
+                        .to_string(),
+                ),
+                (Err(e), false) => held.push(format!("a refused scheduled start answers {}", e.kind)),
+                (_, true) => {
+                    broken.push("the scheduled start happened with no statement accepted".into())
+                }
+            }
+        }
+    }
+    match acceptance_box(description) {
+        Err(_) => held.push(format!(
+            "boot order {}the plugin describes no acceptance box",
+            NOT_APPLICABLE.trim_end()
+        )),
+        Ok((section, key)) => {
+            let mut world = fresh(true)?;
+            set_local(&world, json!({ section: { key: true } }))?
+                .map_err(|e| format!("a local acceptance was refused: {e}"))?;
+            // The host restarts and, against the boot order, starts the task before it
+            // reports the licence.
+            let state = world.devices[0].state.clone();
+            world.devices.clear();
+            let host = HostServices_TO::from_value(DeviceHost(state.clone()), TD_Opaque);
+            let task = plugin
+                .new_task(host)
+                .map_err(|e| format!("the task could not be created again: {e}"))?;
+            world.devices.push(Device {
+                state,
+                task: Arc::new(task),
+            });
+            let early = control(&world, "start", |t| t.start().into_result())?;
+            match (early, running(&world)?) {
+                (_, true) => broken.push(
+                    "start before the licence was reported in this session started the task (under the licence restored from storage): refuse it (invalid_state) until set_license"
+                        .to_string(),
+                ),
+                (Err(e), false) if e.kind == ErrorKind::INVALID_STATE => {
+                    held.push("a start before set_license answers invalid_state".into())
+                }
+                (other, false) => broken.push(format!(
+                    "start before the licence was reported in this session: expected invalid_state naming the boot order, got {other:?}"
+                )),
+            }
+        }
+    }
+    let world = fresh(true)?;
+    let query = FileQuery {
+        md5: [7; 16],
+        size_bytes: 10,
+    };
+    let answer = call(&world, "check_file", move |t| {
+        t.check_file(query).into_result()
+    })?
+    .map_err(|e| format!("check_file on a stopped task: {e}"))?;
+    if (answer.verdict, answer.source) == (Verdict::UNAVAILABLE, AnswerSource::NOT_RUNNING) {
+        held.push("a lookup on a stopped task answers not_running".into());
+    } else {
+        broken.push(format!(
+            "a lookup on a stopped task answered {} from {}: expected unavailable from not_running (not running, not a KSN outage)",
+            answer.verdict, answer.source
+        ));
+    }
+    match broken.is_empty() {
+        true => Ok(held.join("; ")),
+        false => Err(broken.join("; ")),
+    }
+}
+
 /// The report as a table: check, result, reason.
 pub fn table(report: &Report) -> String {
     let mut out = format!(
-        "conformance of {}\n{:<42} {:<6} reason\n",
+        "conformance of {}\n{:<60} {:<6} reason\n",
         report.plugin, "check", "result"
     );
     for c in &report.checks {
         out.push_str(&format!(
-            "{:<42} {:<6} {}\n",
+            "{:<60} {:<6} {}\n",
             c.check,
-            if c.passed { "ok" } else { "FAIL" },
+            match (c.passed, c.applicable) {
+                (false, _) => "FAIL",
+                (true, false) => "n/a",
+                (true, true) => "ok",
+            },
             c.reason
         ));
     }
@@ -542,6 +874,29 @@ mod tests {
 
     fn closed(properties: Json) -> Json {
         json!({"type": "object", "properties": properties, "additionalProperties": false})
+    }
+
+    #[test]
+    fn a_check_whose_subject_the_plugin_lacks_says_not_applicable() {
+        let plain = description(json!({}), json!({}));
+        let no_world = |_: bool| -> Result<World, String> { Err("no world is needed".into()) };
+        for outcome in [
+            released_lock_restores_nothing(&no_world, &plain),
+            withdrawal_survives_restart(&no_world, &plain),
+        ] {
+            let reason = outcome.unwrap();
+            assert!(reason.starts_with(NOT_APPLICABLE), "{reason}");
+        }
+        let report = Report {
+            plugin: "p".into(),
+            checks: vec![Check {
+                check: "c",
+                passed: true,
+                applicable: false,
+                reason: format!("{NOT_APPLICABLE}no such box"),
+            }],
+        };
+        assert!(table(&report).contains("n/a"), "{}", table(&report));
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn a_plugin_built_against_an_older_contract_is_refused_with_the_reason() {
     let (summary, details) = common::refused("fixture_previous_plugin");
     assert_eq!(
         summary,
-        "it was built against plugin contract 1.1.0, older than this host's 1.3.0: it lacks methods this host calls; rebuild it against 1.3.0 or newer"
+        "it was built against plugin contract 1.1.0, older than this host's 1.4.0: it lacks methods this host calls; rebuild it against 1.4.0 or newer"
     );
     assert!(
         details.contains("too many fields"),
@@ -46,12 +46,12 @@ fn methods_added_later_have_defaults_so_older_plugin_sources_still_build() {
 #[test]
 fn a_plugin_built_against_a_newer_contract_loads_and_answers_what_this_host_knows() {
     let (plugin, task) = task("fixture_next_plugin");
-    assert_eq!(plugin.info.contract_version, 4, "1.4.0");
+    assert_eq!(plugin.info.contract_version, 5, "1.5.0");
     task.start().into_result().unwrap();
     assert_eq!(task.status().state, TaskState::RUNNING);
     let counters: serde_json::Value =
         serde_json::from_str(&task.counters_json().into_result().unwrap()).unwrap();
-    assert_eq!(counters["contract_version"], "1.4.0");
+    assert_eq!(counters["contract_version"], "1.5.0");
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn todays_plugin_answers_every_method_of_todays_contract() {
 fn another_major_version_of_the_contract_is_refused() {
     let (summary, _) = common::refused("fixture_major2_plugin");
     assert!(
-        summary.contains("2.0.0") && summary.contains("1.3.0"),
+        summary.contains("2.0.0") && summary.contains("1.4.0"),
         "{summary}"
     );
 }

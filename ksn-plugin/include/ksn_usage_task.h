@@ -84,11 +84,15 @@ typedef struct KsnFileQuery {
   uint64_t size_bytes;
   // At offset 16, so that it moves as one aligned 16-byte word on the lookup path.
   uint8_t md5[16];
-  // The host's handle of the object (opaque to the plugin; 0 for none), handed back in
-  // the answer, the `object_untrusted` event and to `backup_and_delete` (added in 1.3.0).
+  // The host's handle of the object (opaque to the plugin), handed back in the answer,
+  // the `object_untrusted` event and to `backup_and_delete` (added in 1.3.0). 0 is no
+  // object: the lookup is about the checksum, and `backup_and_delete` gets no handle
+  // (the host decides which files the checksum names), as a query without one.
   uint64_t object;
-  // The object's path, for the log (UTF-8, `path_len` bytes, not 0-terminated; NULL for
-  // none). Valid during the call only (added in 1.3.0).
+  // The object's path, for the log: `path_len` bytes, not 0-terminated, NULL for none;
+  // any bytes (a Linux path need not be UTF-8: the log shows it with each byte that is
+  // not UTF-8 as `\xNN`, and `backup_and_delete` gets the host's bytes back). Valid
+  // during the call only (added in 1.3.0).
   const char *path;
   size_t path_len;
 } KsnFileQuery;
@@ -182,6 +186,14 @@ typedef int32_t (*KsnEventsSinceFn)(void *context,
                                     const struct KsnSink *events,
                                     const struct KsnSink *error);
 
+// Receives one event, as `emit_event`, and answers whether it took it: 0, or non-zero
+// with a reason pushed to `error` (the plugin logs what a host failed to take, with the
+// count). Preferred over `emit_event` when present (added in 1.4.0).
+typedef int32_t (*KsnEmitEventCheckedFn)(void *context,
+                                         const char *event_json,
+                                         size_t len,
+                                         const struct KsnSink *error);
+
 // The host's services to one task: the only way the task reaches the outside world. The
 // plugin calls them on the threads that call into the task (it starts none), several at
 // once when the host calls in from several threads. They must not call back into the
@@ -213,9 +225,15 @@ typedef struct KsnHost {
   // Optional (added in 1.3.0). The events of this task the host keeps in its own
   // database, apart from the task's storage: at creation the task reconciles its journal
   // with those after its last entry, so that a withdrawal that took effect while storage
-  // refused to record it survives a restart. Without it nothing is reconciled: such a
-  // change is lost if the host restarts before storage works again.
+  // refused to record it survives a restart. NULL says the host keeps no events, and a
+  // non-zero answer that it cannot tell: the task then trusts its journal only if the
+  // last session closed it cleanly (`ksn_task_free` with nothing waiting for storage);
+  // otherwise the statement's acceptance ends at creation (`consent_changed`, source
+  // `unverified_restart`) and must be confirmed again (1.4.0).
   KsnEventsSinceFn events_since;
+  // Optional (added in 1.4.0): `emit_event` that says when the host could not take an
+  // event. Either way events reach the host outside the task's lock, in order.
+  KsnEmitEventCheckedFn emit_event_checked;
 } KsnHost;
 
 // An error: its kind and a one-line message. The caller sets `struct_size` and passes it
@@ -250,7 +268,7 @@ typedef struct KsnStatus {
 // What was done to an object found untrusted.
 typedef uint32_t KsnAction;
 
-// Which layer of the merge gave a verdict.
+// Which layer of the merge gave a verdict; for an answer no layer could give, why (1.4.0).
 typedef uint32_t KsnAnswerSource;
 
 // The task's answer to a reputation question.
@@ -466,6 +484,7 @@ typedef KsnErrorKind (*PFN_ksn_document_schema)(const char *name,
 // there (the `object_untrusted` event says why).
 #define KSN_ACTION_DELETE_FAILED 3
 
+// Nothing was asked (a file over the checksum limit, an overlong URL).
 #define KSN_SOURCE_NONE 0
 
 #define KSN_SOURCE_LOCAL_LIST 1
@@ -473,6 +492,17 @@ typedef KsnErrorKind (*PFN_ksn_document_schema)(const char *name,
 #define KSN_SOURCE_PRIVATE_DATABASE 2
 
 #define KSN_SOURCE_KSN 3
+
+// `KSN_VERDICT_UNAVAILABLE`: the task is not running (its status says why) (1.4.0).
+#define KSN_SOURCE_NOT_RUNNING 4
+
+// `KSN_VERDICT_UNKNOWN`: the category's data may not leave (its consent is withdrawn), so
+// only the local list and the cache were asked (1.4.0).
+#define KSN_SOURCE_NOT_CONSENTED 5
+
+// `KSN_VERDICT_UNAVAILABLE`: no service answered (unreachable, or not within the lookup
+// timeout): a KSN outage (1.4.0).
+#define KSN_SOURCE_SERVICE_DOWN 6
 
 #define KSN_SERVICE_NONE 0
 

@@ -15,6 +15,17 @@
 //   reason the plugin records); no exception ever crosses into the plugin.
 // - Every method may be called from any thread, concurrently, on the same task, except
 //   destruction and moves; the host's callbacks run on those threads (docs/loading-from-c.md).
+//   Events reach Host::emit_event outside the task's lock, in order: a slow one delays no
+//   other thread's call, and one that throws is logged by the plugin with the count.
+// - A moved-from Task holds no task: every call on it throws ksn::Error
+//   (KSN_ERROR_INVALID_STATE). raw() is the C handle, for the C functions this header
+//   does not wrap.
+// - By default a Host keeps no events (keeps_events() false): the task then trusts its
+//   journal only if the last Task was destroyed with nothing waiting for storage (a clean
+//   close); after a crash, or a withdrawal storage never took, the statement's acceptance
+//   ends at creation and must be confirmed again, and a Task over storage that refuses its
+//   first record is not created (storage_error). A server that keeps the task's events
+//   overrides keeps_events() and events_since() (docs/loading-from-c.md).
 //
 // POSIX (dlopen). Compiles with -std=c++17 -Wall -Wextra -Werror.
 #ifndef KSN_USAGE_TASK_HPP
@@ -84,6 +95,8 @@ struct PluginInfo {
 struct Answer {
     KsnVerdict verdict = KSN_VERDICT_UNKNOWN;
     KsnAction action = KSN_ACTION_NONE;
+    /// Which layer decided; for an answer none could give, why (KSN_SOURCE_NOT_RUNNING,
+    /// KSN_SOURCE_NOT_CONSENTED, KSN_SOURCE_SERVICE_DOWN; 1.4.0).
     KsnAnswerSource source = KSN_SOURCE_NONE;
     bool cached = false;
     /// The query's object, handed back (0 from a plugin older than 1.3.0).
@@ -94,9 +107,12 @@ struct Answer {
 struct FileQuery {
     std::array<uint8_t, 16> md5{};
     uint64_t size_bytes = 0;
-    /// The host's handle of the object (opaque to the plugin; 0 for none).
+    /// The host's handle of the object (opaque to the plugin). 0 is no object: the lookup
+    /// is about the checksum, and backup_and_delete gets no handle (as a query without one).
     uint64_t object = 0;
-    /// The object's path, for the log; borrowed for the call.
+    /// The object's path, for the log: any bytes (a Linux path need not be UTF-8; the log
+    /// shows such a path escaped, and backup_and_delete gets these bytes back); borrowed
+    /// for the call.
     std::string_view path;
 
     /// From 32 hexadecimal digits; throws `Error` (`KSN_ERROR_INVALID_ARGUMENT`) otherwise.
@@ -211,7 +227,8 @@ class Host {
 public:
     virtual ~Host() = default;
 
-    /// One event (a JSON object with a `type`), in order.
+    /// One event (a JSON object with a `type`), in order, outside the task's lock. Throwing
+    /// says the host could not take it: the plugin logs it (the task log keeps the entry).
     virtual void emit_event(std::string_view json) = 0;
     /// The host's clock, in milliseconds.
     virtual uint64_t now_ms() = 0;
@@ -242,7 +259,10 @@ public:
     /// Optional: the log retention (absent: the contract's default).
     virtual std::optional<Retention> log_retention() { return std::nullopt; }
     /// Optional: the events of this task the host keeps apart from its storage, for
-    /// reconciliation at creation. Return true from `keeps_events` to offer it.
+    /// reconciliation at creation. Return true from `keeps_events` to offer it; push every
+    /// event held from `from_seq` on, or throw when they cannot be read (taken as keeping
+    /// none). Without it (the default) the task relies on its journal, and fails closed
+    /// where that cannot show that no withdrawal was lost (see the top of this header).
     virtual bool keeps_events() const { return false; }
     virtual void events_since(uint64_t, const Sink &) {
         throw std::runtime_error("this host keeps no events");
@@ -359,6 +379,7 @@ inline void fail(const KsnSink *error, const char *reason) noexcept {
 // and catching everything, so that no exception unwinds into the plugin.
 inline Host &host(void *context) noexcept { return *static_cast<Host *>(context); }
 
+// For a plugin older than 1.4.0, which has no emit_event_checked: a failure is dropped.
 inline void emit_event(void *context, const char *json, size_t len) {
     try {
         host(context).emit_event(std::string_view(json, len));
@@ -408,6 +429,11 @@ inline int32_t storage_replace(void *context, const char *key, size_t key_len,
         }
         host(context).storage_replace(std::string_view(key, key_len), all);
     })
+}
+
+inline int32_t emit_event_checked(void *context, const char *json, size_t len,
+                                  const KsnSink *error) {
+    KSN_FAILABLE(error, host(context).emit_event(std::string_view(json, len)))
 }
 
 inline int32_t events_since(void *context, uint64_t from_seq, const KsnSink *events,
@@ -633,12 +659,16 @@ public:
         table.storage_replace = host.replaces_records() ? detail::storage_replace : nullptr;
         table.log_retention = detail::log_retention;
         table.events_since = host.keeps_events() ? detail::events_since : nullptr;
-        detail::ErrorSlot error(api());
-        error.check(api().task_new(&table, &task_, error.get()));
+        table.emit_event_checked = detail::emit_event_checked;
+        const detail::Api &api = library_->api();
+        detail::ErrorSlot error(api);
+        error.check(api.task_new(&table, &task_, error.get()));
     }
 
+    /// Frees the task: it writes what still waits for storage and closes its journal
+    /// cleanly, if storage takes it.
     ~Task() {
-        if (task_ != nullptr) api().task_free(task_);
+        if (task_ != nullptr) library_->api().task_free(task_);
     }
     Task(const Task &) = delete;
     Task &operator=(const Task &) = delete;
@@ -646,7 +676,7 @@ public:
         : library_(std::move(other.library_)), task_(std::exchange(other.task_, nullptr)) {}
     Task &operator=(Task &&other) noexcept {
         if (this != &other) {
-            if (task_ != nullptr) api().task_free(task_);
+            if (task_ != nullptr) library_->api().task_free(task_);
             library_ = std::move(other.library_);
             task_ = std::exchange(other.task_, nullptr);
         }
@@ -691,8 +721,9 @@ public:
         return detail::status_of(raw);
     }
 
-    /// File reputation of one object; an untrusted one is acted on (`answer.action`).
-    Answer check_file(const FileQuery &query) const {
+    /// File reputation of one object; an untrusted one is acted on (`answer.action`) and
+    /// recorded, so the call is not const.
+    Answer check_file(const FileQuery &query) {
         KsnFileQuery raw = detail::sized<KsnFileQuery>();
         std::memcpy(raw.md5, query.md5.data(), 16);
         raw.size_bytes = query.size_bytes;
@@ -705,8 +736,9 @@ public:
         return answer_of(answer);
     }
 
-    /// URL reputation; an empty or malformed URL throws (`KSN_ERROR_INVALID_ARGUMENT`).
-    Answer check_url(std::string_view url) const {
+    /// URL reputation; an empty or malformed URL throws (`KSN_ERROR_INVALID_ARGUMENT`). An
+    /// untrusted URL is recorded, so the call is not const.
+    Answer check_url(std::string_view url) {
         KsnLookupAnswer answer = detail::sized<KsnLookupAnswer>();
         detail::ErrorSlot error(api());
         error.check(api().check_url(task_, url.data(), url.size(), &answer, error.get()));
@@ -727,8 +759,19 @@ public:
 
     const std::shared_ptr<Library> &library() const noexcept { return library_; }
 
+    /// The C handle, for the C functions this header does not wrap (NULL once moved from).
+    /// It stays this Task's: do not free it.
+    KsnTask *raw() const noexcept { return task_; }
+
 private:
-    const detail::Api &api() const noexcept { return library_->api(); }
+    /// The library's functions; a moved-from Task has no task, and says so.
+    const detail::Api &api() const {
+        if (task_ == nullptr || library_ == nullptr) {
+            throw Error(KSN_ERROR_INVALID_STATE,
+                        "invalid_state: this ksn::Task was moved from: it holds no task");
+        }
+        return library_->api();
+    }
 
     Status document(KsnOperation operation, std::string_view json) {
         KsnCall call = detail::sized<KsnCall>();

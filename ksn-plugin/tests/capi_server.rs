@@ -131,18 +131,48 @@ fn a_restored_task_boots_in_the_documented_order() {
         task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"schedule": "at_application_start"}}"#)
             .unwrap();
     }
-    // Created again: the licence last reported is known, so application_started starts it
-    // even before the host reports the licence again.
+    // Created again: the licence last reported is known (the status says it), but no
+    // start is made under it before the host reports it in this session: the boot order
+    // is enforced, and the answer names it.
     let task = unsafe { Task::new(api, &table) }.unwrap();
     assert_eq!(task.status().license, KSN_LICENSE_VALID);
-    let (result, after) = task.control(control_call(
-        KSN_OPERATION_APPLICATION_STARTED,
-        "",
-        false,
-        0,
-    ));
+    let started = || {
+        task.control(control_call(
+            KSN_OPERATION_APPLICATION_STARTED,
+            "",
+            false,
+            0,
+        ))
+    };
+    let (result, after) = started();
+    let refused = result.unwrap_err();
+    assert_eq!(refused.kind, KSN_ERROR_INVALID_STATE);
+    assert!(
+        refused.message.contains("the boot order"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(after.state, KSN_STATE_STOPPED);
+    assert_eq!(task.start().unwrap_err().kind, KSN_ERROR_INVALID_STATE);
+    assert!(host.file_requests().is_empty());
+    task.set_license(KSN_LICENSE_VALID).unwrap();
+    let (result, after) = started();
     result.unwrap();
     assert_eq!(after.state, KSN_STATE_RUNNING);
+    // A scheduled start refused says so: the licence does not cover KSN.
+    task.stop().unwrap();
+    task.set_license(KSN_LICENSE_NO_KSN).unwrap();
+    let (result, after) = started();
+    let refused = result.unwrap_err();
+    assert_eq!(refused.kind, KSN_ERROR_LICENSE_VIOLATION);
+    assert!(
+        refused
+            .message
+            .starts_with("the scheduled start was refused"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(after.state, KSN_STATE_STOPPED);
 }
 
 #[test]

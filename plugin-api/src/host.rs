@@ -16,7 +16,9 @@ use crate::{
 /// the KSN services. Called from any thread; must not call back into the task.
 #[sabi_trait]
 pub trait HostServices: Send + Sync {
-    /// Receives one event (a JSON object with a `type`), in order.
+    /// Receives one event (a JSON object with a `type`), in order. The KSN Usage task calls
+    /// it outside its own locks, one thread at a time, so a slow sink delays no change of
+    /// consent on another thread.
     fn emit_event(&self, event_json: RStr<'_>);
 
     /// The host's clock, in milliseconds (simulated time in the simulator).
@@ -93,11 +95,18 @@ pub trait HostServices: Send + Sync {
     /// those after the last entry of its journal, so that a change that took effect while
     /// storage refused to record it (a withdrawal, above all) is not undone by a restart.
     /// The task applies again only what narrows what may leave, never what widens it, so
-    /// a host may answer more than was lost, or events of no use. Added in 1.3.0; a host
-    /// that keeps no events answers none.
+    /// a host may answer more than was lost, or events of no use. Added in 1.3.0.
+    ///
+    /// `Ok(list)` says the host keeps this task's events: the list is every one it holds
+    /// from `from_seq` on (empty: none were lost). `Err` says it cannot tell: it keeps no
+    /// events (the default, from 1.4.0), or reading them failed. The task then relies on
+    /// its own journal, and where that cannot prove that every narrowing was recorded (the
+    /// last session did not end cleanly) it fails closed: the statement's acceptance ends
+    /// (`consent_changed`, source `unverified_restart`) and must be confirmed again. A host
+    /// built against 1.3.0 that does not override this answers `Ok` with none.
     fn events_since(&self, from_seq: u64) -> RResult<RVec<RString>, RString> {
         let _ = from_seq;
-        abi_stable::std_types::ROk(RVec::new())
+        abi_stable::std_types::RErr(RString::from(KEEPS_NO_EVENTS))
     }
 
     /// Removes the object `object` (the one a `check_object` was about), keeping a backup
@@ -112,6 +121,9 @@ pub trait HostServices: Send + Sync {
         self.backup_and_delete(query)
     }
 }
+
+/// What `HostServices::events_since` answers by default: the host keeps no events.
+pub const KEEPS_NO_EVENTS: &str = "this host keeps no events";
 
 /// How much of the task log a plugin keeps: an entry is dropped once it is not among the
 /// newest `max_entries`, or is older than `max_age_ms` of host time. Consent records

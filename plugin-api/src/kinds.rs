@@ -226,12 +226,24 @@ abi_vocabulary! {
 }
 
 abi_vocabulary! {
-    /// Which layer of the merge gave the verdict.
+    /// Which layer of the merge gave the verdict; for an answer no layer could give, why
+    /// (from 1.4.0; an older plugin answers `none`).
     pub struct AnswerSource(u8) {
+        /// Nothing was asked (a file over the checksum limit, an overlong URL).
         NONE = 0 => "none",
         LOCAL_LIST = 1 => "local_list",
         PRIVATE_DATABASE = 2 => "private_database",
         KSN = 3 => "ksn",
+        /// `unavailable`: the task is not running (stopped or failed: its status says
+        /// why). Added in 1.4.0.
+        NOT_RUNNING = 4 => "not_running",
+        /// `unknown`: the category's data may not leave (its box is cleared, or its
+        /// withdrawal is in force), so only the local list and the cache were asked.
+        /// Added in 1.4.0.
+        NOT_CONSENTED = 5 => "not_consented",
+        /// `unavailable`: no service answered (unreachable, or not within the lookup
+        /// timeout): a KSN outage. Added in 1.4.0.
+        SERVICE_DOWN = 6 => "service_down",
     }
 }
 

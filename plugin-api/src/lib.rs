@@ -38,6 +38,7 @@ pub use error::TaskError;
 pub use guard::Guarded;
 pub use host::{
     HostBox, HostServices, HostServices_TO, LogRetention, LogSink, LogSinkBox, LogSink_TO,
+    KEEPS_NO_EVENTS,
 };
 pub use kinds::{
     AnswerSource, DataCategory, ErrorKind, LicenseState, LogLevel, ObjectAction, Operation,

@@ -73,6 +73,12 @@ impl LookupAnswer {
         source: AnswerSource::NONE,
         cached: false,
     };
+
+    /// `unavailable` because the task is not running (1.4.0: says so in `source`).
+    pub const NOT_RUNNING: Self = Self {
+        source: AnswerSource::NOT_RUNNING,
+        ..Self::UNAVAILABLE
+    };
 }
 
 /// The host's reference to the object a file lookup is about: an opaque `handle` of the

@@ -18,13 +18,20 @@
 //!   mode and the licence last reported (and reconciles its journal with the host's
 //!   `events_since`). Then the host calls `set_license` and `set_private_ksn` with what it
 //!   knows now, `push_policy` with the device's stored policy, unchanged, and last
-//!   `application_started`. A task whose licence was never reported refuses
-//!   `application_started` with `invalid_state` when a start is scheduled, and changes
-//!   nothing.
+//!   `application_started`. Until `set_license` was called on the instance, `start`, and
+//!   `application_started` with a start scheduled, are refused with `invalid_state` naming
+//!   the order, and change nothing: a start then would send under the licence restored
+//!   from storage.
 //! - **What a call causes.** `control` makes any control call and answers the status
 //!   after it, so a host learns from the call itself that `set_private_ksn(false)` failed
-//!   the running task with `license_violation`. Lookups, documents, `tick` and
-//!   `purge_cache` never change the state.
+//!   the running task with `license_violation`; a scheduled start refused at
+//!   `application_started` answers the refusal. Lookups, documents, `tick` and
+//!   `purge_cache` never change the state; an answer no layer could give says why in its
+//!   `source` (`not_running`, `not_consented`, `service_down`).
+//! - **Hosts that keep no events.** Where `events_since` answers `Err`, a task cannot learn
+//!   from the host what took effect while storage refused to record it: it goes by its own
+//!   storage, and fails closed (the acceptance ends, source `unverified_restart`) where
+//!   that cannot show no withdrawal was lost.
 //! - **Objects.** `check_object` names the host's object; the action
 //!   (`backup_and_delete_object`) applies to that object, not to whatever shares its
 //!   checksum, and every lookup that finds it untrusted is a detection of it.
@@ -188,14 +195,15 @@ macro_rules! ksn_task_contract {
                     -> RResult<(), TaskError> => Result<(), TaskError>;
 
                 /// The application (host) has started: the task starts itself if its
-                /// schedule says so. Call it last in the boot order; with a start
-                /// scheduled and the licence never reported it is refused
-                /// (`invalid_state`).
+                /// schedule says so; a scheduled start the task refuses answers the
+                /// refusal. Call it last in the boot order; with a start scheduled before
+                /// `set_license` it is refused (`invalid_state`).
                 fn application_started(&self)
                     -> RResult<(), TaskError> => Result<(), TaskError>;
 
-                /// Starts the task (refused without the statement of the current mode, or
-                /// with a licence that does not cover KSN).
+                /// Starts the task (refused without the statement of the current mode, with
+                /// a licence that does not cover KSN, or, `invalid_state`, before
+                /// `set_license` was called on this instance).
                 fn start(&self) -> RResult<(), TaskError> => Result<(), TaskError>;
 
                 /// Stops the task; queued data is discarded.
@@ -285,7 +293,7 @@ ksn_task_contract! {}
 #[cfg(ksn_contract = "next")]
 ksn_task_contract! {
     /// Only in the `next` test contract: a method no released host knows.
-    ["1.4.0"]
+    ["1.5.0"]
     fn sends_immediately(&self) -> RResult<bool, TaskError> => Result<bool, TaskError>;
 }
 

@@ -58,7 +58,8 @@ pub struct World {
     pub retention: Mutex<Option<LogRetention>>,
     /// Every event received, in order.
     pub events: Mutex<Vec<String>>,
-    /// `events_since` answers none (an older host, or one that keeps no events).
+    /// `events_since` answers that the host keeps no events (`Err`, the contract's
+    /// default), as a host that keeps none does.
     pub forget_events: AtomicBool,
     pub local_files: Mutex<HashMap<[u8; 16], Verdict>>,
     pub local_urls: Mutex<HashMap<String, Verdict>>,
@@ -172,7 +173,7 @@ impl TestHost {
     }
 
     /// The next call of the callback `point` (`backup_and_delete`, `ksn_file`, `ksn_url`,
-    /// `ksn_upload`) stops until the test sends on the returned `release`; `reached` says
+    /// `ksn_upload`, `emit_event`) stops until the test sends on the returned `release`; `reached` says
     /// when it has stopped there. No sleeps: the test decides the interleaving.
     pub fn hold(&self, point: &'static str) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
         let (reached_tx, reached) = mpsc::channel();
@@ -273,6 +274,7 @@ fn result<T>(r: Result<T, RString>) -> RResult<T, RString> {
 
 impl HostServices for TestHost {
     fn emit_event(&self, event_json: RStr<'_>) {
+        self.checkpoint("emit_event");
         let mut events = self.0.events.lock().unwrap_or_else(|e| e.into_inner());
         events.push(event_json.to_string());
     }
@@ -323,7 +325,7 @@ impl HostServices for TestHost {
 
     fn events_since(&self, from_seq: u64) -> RResult<RVec<RString>, RString> {
         if self.0.forget_events.load(Ordering::SeqCst) {
-            return ROk(RVec::new());
+            return RErr(crate::host::KEEPS_NO_EVENTS.into());
         }
         #[derive(serde::Deserialize)]
         struct Numbered {

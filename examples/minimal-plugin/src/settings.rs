@@ -600,9 +600,25 @@ impl Layers {
     }
 
     /// A new policy replaces the previous one (releasing its locks); its unlocked values
-    /// are written to the local layer.
+    /// are written to the local layer. A released lock restores nothing: the value it
+    /// enforced stays, in the local layer, unless the new policy sets one.
     pub fn apply_policy(&mut self, entries: &[Entry]) {
-        self.policy.clear();
+        let released: Vec<(String, Json)> = std::mem::take(&mut self.policy)
+            .into_iter()
+            .filter(|(_, p)| p.locked)
+            .map(|(path, p)| (path, p.value))
+            .collect();
+        for (path, value) in released {
+            if self.local.get(&path).map(|l| &l.value) != Some(&value) {
+                self.local.insert(
+                    path,
+                    Layered {
+                        value,
+                        source: Source::Policy,
+                    },
+                );
+            }
+        }
         for entry in entries {
             self.policy.insert(
                 entry.setting.path.into(),

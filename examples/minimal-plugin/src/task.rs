@@ -1,6 +1,13 @@
 //! The task: its state and task log, kept in the host's storage; the start gate; the one
 //! lookup path; the ledger of what it sent.
 //!
+//! Restart: the journal proves that nothing narrowed was lost only when it ends with the
+//! record a session writes as it ends with nothing waiting (`closed`). This plugin does
+//! not read the host's events, so where the journal does not end so (the host was killed,
+//! or storage refused a withdrawal until the end), the acceptance is suspended (fail
+//! closed) until it is confirmed again; and a session over a journal is created only once
+//! its first record is written, so that the close before it is not taken for its own.
+//!
 //! Concurrency: `inner` (a mutex) holds everything; `gate` (a read-write lock) is held
 //! shared around every request to KSN and exclusively by every control operation, taken
 //! before `inner`. So when an operation that withdraws consent returns, no request that the
@@ -54,6 +61,10 @@ struct State {
     layers: Layers,
     /// The log entry of the acceptance that allows asking about files, while one does.
     files_consent: Option<u64>,
+    /// The acceptance is not in force: a restart could not show that no withdrawal was
+    /// lost. A local change or a policy that accepts again confirms it.
+    #[serde(default)]
+    suspended: bool,
 }
 
 impl Default for State {
@@ -67,6 +78,7 @@ impl Default for State {
             private_ksn: false,
             layers: Layers::default(),
             files_consent: None,
+            suspended: false,
         }
     }
 }
@@ -76,6 +88,9 @@ impl Default for State {
 struct Record {
     entries: Vec<LogEntry>,
     state: State,
+    /// The last record of a session that ended with nothing waiting for storage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    closed: bool,
 }
 
 /// A change being made: the next state, and the events it logs.
@@ -113,6 +128,8 @@ struct Inner {
     ledger_next: u64,
     /// The last request to Global KSN failed (`ksn_unavailable` was logged).
     ksn_down: bool,
+    /// The host reported the licence in this session: no start before (the boot order).
+    license_reported: bool,
 }
 
 /// The minimal KSN Usage task.
@@ -138,7 +155,7 @@ fn may_run(state: &State) -> Result<(), TaskError> {
             "Private KSN is in use, and this plugin has no Private KSN statement (it works with Global KSN only)",
         ));
     }
-    if !state.layers.flag(KSN_ACCEPTED) {
+    if !accepted(state) {
         return Err(TaskError::new(
             ErrorKind::STATEMENT_NOT_ACCEPTED,
             format_args!("the KSN statement is not accepted ({KSN_ACCEPTED})"),
@@ -153,6 +170,18 @@ fn may_run(state: &State) -> Result<(), TaskError> {
     Ok(())
 }
 
+/// A start before the host reported the licence in this session.
+fn boot_order(operation: &str) -> TaskError {
+    TaskError::invalid_state(format_args!(
+        "{operation}: the licence has not been reported since the task was created: call set_license and set_private_ksn first, then push_policy, then {operation} (the boot order)"
+    ))
+}
+
+/// Whether the statement's acceptance is in force.
+fn accepted(state: &State) -> bool {
+    state.layers.flag(KSN_ACCEPTED) && !state.suspended
+}
+
 /// Whether a change of settings only narrows what may leave the device (a withdrawal of
 /// the statement or of the files category, and nothing else): such a change takes effect
 /// even when storage refuses to record it.
@@ -165,10 +194,12 @@ fn only_narrows(before: &State, next: &State) -> bool {
     })
 }
 
-/// Reads the journal: every record whole and in order, or why not. Never guesses.
-fn restore(records: &[impl AsRef<[u8]>]) -> Result<(State, VecDeque<LogEntry>), String> {
+/// Reads the journal: every record whole and in order, or why not; and whether it ends
+/// with a session's clean close. Never guesses.
+fn restore(records: &[impl AsRef<[u8]>]) -> Result<(State, VecDeque<LogEntry>, bool), String> {
     let mut state = State::default();
     let mut log: VecDeque<LogEntry> = VecDeque::new();
+    let mut closed = false;
     for (index, bytes) in records.iter().enumerate() {
         let record: Record = serde_json::from_slice(bytes.as_ref())
             .map_err(|e| format!("record {index} of {JOURNAL} is damaged: {e}"))?;
@@ -183,8 +214,9 @@ fn restore(records: &[impl AsRef<[u8]>]) -> Result<(State, VecDeque<LogEntry>), 
             log.push_back(entry);
         }
         state = record.state;
+        closed = record.closed;
     }
-    Ok((state, log))
+    Ok((state, log, closed))
 }
 
 /// Drops what the host's retention does not keep; consent records are kept for ever.
@@ -228,7 +260,7 @@ impl MinimalTask {
             .storage_records(RStr::from_str(JOURNAL))
             .into_result()
             .map_err(|e| storage_error(format_args!("cannot read {JOURNAL}: {e}")))?;
-        let (state, log) = restore(&records).map_err(storage_error)?;
+        let (state, log, closed) = restore(&records).map_err(storage_error)?;
         let retention = host.log_retention();
         let task = Self {
             host,
@@ -243,14 +275,16 @@ impl MinimalTask {
                 ledger: VecDeque::new(),
                 ledger_next: 0,
                 ksn_down: false,
+                license_reported: false,
             }),
         };
         {
             let mut inner = task.lock();
+            let records_before = inner.records;
+            let mut change = Change::new(&inner.state);
             // A task comes back stopped; if the log last said otherwise, it says so now.
             let was = inner.state.state;
             if was != TaskState::STOPPED {
-                let mut change = Change::new(&inner.state);
                 change.next.state = TaskState::STOPPED;
                 change.next.error = None;
                 change.push(Event::StateChanged {
@@ -258,9 +292,27 @@ impl MinimalTask {
                     to: TaskState::STOPPED,
                     reason: Some("host_restarted".into()),
                 });
-                if let Err(e) = task.commit(&mut inner, change, None) {
-                    log::warn!("{e}");
-                }
+            }
+            // Without a clean close, a withdrawal may have been lost: fail closed.
+            if !records.is_empty() && !closed && accepted(&inner.state) {
+                log::warn!("the journal does not end with a clean close: the acceptance is suspended until it is confirmed again");
+                change.next.suspended = true;
+                Self::consequences(&inner.state, &mut change, Source::UnverifiedRestart);
+            }
+            if let Err(e) = task.commit(&mut inner, change, None) {
+                log::warn!("{e}");
+            }
+            // This session's first record, before anything else: the close before it says
+            // nothing of this session.
+            if !records.is_empty() && inner.records == records_before {
+                task.append(&mut inner, false).map_err(|e| {
+                    storage_error(format_args!("the task is not created: storage refused its first record, and without it the next start could not show that no withdrawal was lost: {e}"))
+                })?;
+            }
+            if !inner.unwritten.is_empty() {
+                return Err(storage_error(
+                    "the task is not created: storage refused its first record, and without it the next start could not show that no withdrawal was lost",
+                ));
             }
             log::info!(
                 "minimal KSN Usage task restored: {} log entries, {} records",
@@ -269,6 +321,24 @@ impl MinimalTask {
             );
         }
         Ok(task)
+    }
+
+    /// Appends a record of the state as it is, with the entries that wait for storage;
+    /// `closed` for the last one of a session.
+    fn append(&self, inner: &mut Inner, closed: bool) -> Result<(), String> {
+        let record = serde_json::to_vec(&Record {
+            entries: inner.unwritten.clone(),
+            state: inner.state.clone(),
+            closed,
+        })
+        .map_err(|e| e.to_string())?;
+        self.host
+            .storage_append(RStr::from_str(JOURNAL), RSlice::from_slice(&record))
+            .into_result()
+            .map_err(String::from)?;
+        inner.unwritten.clear();
+        inner.records += 1;
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -330,6 +400,7 @@ impl MinimalTask {
         let record = serde_json::to_vec(&Record {
             entries,
             state: next.clone(),
+            closed: false,
         })
         .map_err(internal)?;
         let written = self
@@ -385,6 +456,7 @@ impl MinimalTask {
         let record = serde_json::to_vec(&Record {
             entries: inner.log.iter().cloned().collect(),
             state: inner.state.clone(),
+            closed: false,
         });
         let replaced = match record {
             Ok(record) => self
@@ -433,10 +505,7 @@ impl MinimalTask {
                 after: is,
             });
         }
-        let accepted = (
-            before.layers.flag(KSN_ACCEPTED),
-            change.next.layers.flag(KSN_ACCEPTED),
-        );
+        let accepted = (accepted(before), accepted(&change.next));
         let files = (
             before.layers.flag(SEND_FILES),
             change.next.layers.flag(SEND_FILES),
@@ -559,6 +628,20 @@ impl MinimalTask {
     }
 }
 
+impl Drop for MinimalTask {
+    /// The session ends: what waited for storage and the clean close, in one record, if
+    /// storage takes it (a journal that does not end so makes the next start fail closed).
+    fn drop(&mut self) {
+        let mut inner = self.lock();
+        if inner.records == 0 {
+            return;
+        }
+        if let Err(e) = self.append(&mut inner, true) {
+            log::warn!("the session's last record was not written ({e}): the next start suspends the acceptance until it is confirmed again");
+        }
+    }
+}
+
 fn is_verdict(verdict: Verdict) -> bool {
     matches!(verdict, Verdict::TRUSTED | Verdict::UNTRUSTED)
 }
@@ -580,6 +663,13 @@ impl TaskImpl for MinimalTask {
             });
             let mut change = Change::new(&inner.state);
             change.next.layers.apply_policy(&entries);
+            // A policy that accepts (the version shipped) confirms a suspended acceptance.
+            if entries
+                .iter()
+                .any(|e| e.setting.path == KSN_ACCEPTED && e.value == true)
+            {
+                change.next.suspended = false;
+            }
             for entry in &not_in_force {
                 change.push(Event::AcceptanceNotInForce {
                     statement: plugin_api::documents::Statement::Ksn,
@@ -615,6 +705,13 @@ impl TaskImpl for MinimalTask {
             }
             let mut change = Change::new(&inner.state);
             change.next.layers.apply_local(&entries);
+            // Accepting locally confirms a suspended acceptance.
+            if entries
+                .iter()
+                .any(|e| e.setting.path == KSN_ACCEPTED && e.value == true)
+            {
+                change.next.suspended = false;
+            }
             Self::consequences(&inner.state, &mut change, Source::Local);
             let durable = !only_narrows(&inner.state, &change.next);
             self.commit(inner, change, durable.then_some("set_local"))
@@ -623,7 +720,20 @@ impl TaskImpl for MinimalTask {
 
     fn settings_json(&self) -> Result<String, TaskError> {
         let inner = self.lock();
-        serde_json::to_string(&inner.state.layers.view(inner.state.private_ksn)).map_err(internal)
+        let mut view = inner.state.layers.view(inner.state.private_ksn);
+        if inner.state.suspended {
+            // The box reads what is in force: not accepted, and why.
+            let (section, key) = KSN_ACCEPTED.split_once('.').unwrap_or_default();
+            if let Some(value) = view.settings.get_mut(section).and_then(|s| s.get_mut(key)) {
+                *value = serde_json::Value::Bool(false);
+            }
+            if let Some(detail) = view.details.get_mut(KSN_ACCEPTED) {
+                detail.value = serde_json::Value::Bool(false);
+                detail.source = Source::UnverifiedRestart;
+                detail.why = "the acceptance is suspended: the last session did not end cleanly, so a withdrawal may have been lost; confirm it again (locally, or by a policy that accepts)".into();
+            }
+        }
+        serde_json::to_string(&view).map_err(internal)
     }
 
     fn set_private_ksn(&self, enabled: bool) -> Result<(), TaskError> {
@@ -641,6 +751,7 @@ impl TaskImpl for MinimalTask {
 
     fn set_license(&self, license: LicenseState) -> Result<(), TaskError> {
         self.control(|inner| {
+            inner.license_reported = true;
             if inner.state.license == license {
                 return Ok(());
             }
@@ -659,19 +770,24 @@ impl TaskImpl for MinimalTask {
                 return Ok(());
             }
             // The boot order is licence first: a start decided without it would be wrong.
-            if inner.state.license == LicenseState::UNKNOWN {
-                let e = TaskError::new(
-                    ErrorKind::INVALID_STATE,
-                    "application_started: the licence is unknown (never reported): call set_license first, then application_started",
-                );
-                return Err(self.refuse(inner, "application_started", e));
+            if !inner.license_reported {
+                return Err(self.refuse(
+                    inner,
+                    "application_started",
+                    boot_order("application_started"),
+                ));
             }
             match may_run(&inner.state) {
                 Ok(()) => self.begin(inner, Some("application_started")),
-                Err(e) => {
-                    log::info!("the task does not start with the application: {e}");
-                    Ok(())
-                }
+                // The call says the scheduled start was refused, and why.
+                Err(e) => Err(self.refuse(
+                    inner,
+                    "application_started",
+                    TaskError::new(
+                        e.kind,
+                        format_args!("the scheduled start was refused: {}", e.message),
+                    ),
+                )),
             }
         })
     }
@@ -680,6 +796,9 @@ impl TaskImpl for MinimalTask {
         self.control(|inner| {
             if inner.state.state == TaskState::RUNNING {
                 return Ok(());
+            }
+            if !inner.license_reported {
+                return Err(self.refuse(inner, "start", boot_order("start")));
             }
             if let Err(e) = may_run(&inner.state) {
                 let e = TaskError::new(e.kind, format_args!("cannot start: {}", e.message));
@@ -729,7 +848,7 @@ impl TaskImpl for MinimalTask {
         let (consent, timeout_ms) = {
             let inner = self.lock();
             if inner.state.state != TaskState::RUNNING {
-                return Ok(LookupAnswer::UNAVAILABLE);
+                return Ok(LookupAnswer::NOT_RUNNING);
             }
             let timeout = inner.state.layers.number(LOOKUP_TIMEOUT);
             (
@@ -744,8 +863,13 @@ impl TaskImpl for MinimalTask {
             return Ok(self.answer(&mut inner, local, AnswerSource::LOCAL_LIST, md5, None));
         }
         let Some(consent_record) = consent else {
-            // The files category is withdrawn: no request, no answer.
-            return Ok(LookupAnswer::UNAVAILABLE);
+            // The files category is withdrawn: no request, and the answer says why.
+            return Ok(LookupAnswer {
+                verdict: Verdict::UNKNOWN,
+                action: ObjectAction::NONE,
+                source: AnswerSource::NOT_CONSENTED,
+                cached: false,
+            });
         };
         let reply = self
             .host
@@ -789,14 +913,17 @@ impl TaskImpl for MinimalTask {
             }
             Err(failure) => {
                 self.health(&mut inner, Some(failure));
-                Ok(LookupAnswer::UNAVAILABLE)
+                Ok(LookupAnswer {
+                    source: AnswerSource::SERVICE_DOWN,
+                    ..LookupAnswer::UNAVAILABLE
+                })
             }
         }
     }
 
     fn check_url(&self, url: &str) -> Result<LookupAnswer, TaskError> {
         if self.lock().state.state != TaskState::RUNNING {
-            return Ok(LookupAnswer::UNAVAILABLE);
+            return Ok(LookupAnswer::NOT_RUNNING);
         }
         let local = self.host.local_url_verdict(RStr::from_str(url));
         if is_verdict(local) {

@@ -152,11 +152,15 @@ fn the_description_is_the_contract_s_and_its_defaults_are_valid_documents() {
 fn the_start_gate_wants_the_statement_then_a_valid_licence() {
     let host = TestHost::new();
     let task = host.boot();
+    // The host has not reported a licence yet: the boot order is enforced.
+    let early = task.start().unwrap_err();
+    assert_eq!(early.kind, ErrorKind::INVALID_STATE, "{early}");
+    assert!(early.message.contains("the boot order"), "{early}");
+    task.set_license(LicenseState::UNKNOWN).unwrap();
     let refused = task.start().unwrap_err();
     assert_eq!(refused.kind, ErrorKind::STATEMENT_NOT_ACCEPTED, "{refused}");
     assert!(refused.message.contains("ksn_statement_accepted"));
     task.push_policy(ACCEPT_LOCKED).unwrap();
-    // The host has not reported a licence yet.
     assert_eq!(task.start().unwrap_err().kind, ErrorKind::LICENSE_VIOLATION);
     task.set_license(LicenseState::NO_KSN).unwrap();
     assert_eq!(task.start().unwrap_err().kind, ErrorKind::LICENSE_VIOLATION);
@@ -172,6 +176,7 @@ fn the_start_gate_wants_the_statement_then_a_valid_licence() {
     assert_eq!(
         types(&entries),
         [
+            "operation_refused",
             "operation_refused",
             "policy_applied",
             "settings_changed",
@@ -361,7 +366,11 @@ fn lookups_ask_global_ksn_only_while_running_and_allowed() {
     let task = host.boot();
     host.set_reply(Ok(Verdict::UNTRUSTED));
     let answer = task.check_file(file(EICAR)).unwrap();
-    assert_eq!(answer.verdict, Verdict::UNAVAILABLE, "not running");
+    assert_eq!(
+        (answer.verdict, answer.source),
+        (Verdict::UNAVAILABLE, plugin_api::AnswerSource::NOT_RUNNING),
+        "not running, and it says so"
+    );
     assert_eq!(host.sent(), 0);
     let task = running(&host);
     let answer = task.check_file(file(EICAR)).unwrap();
@@ -384,13 +393,14 @@ fn lookups_ask_global_ksn_only_while_running_and_allowed() {
         (items[0].category, items[0].service, items[0].consent_record),
         (DataCategory::FILES, Service::GLOBAL, consent.seq)
     );
-    // The files category withdrawn: no request, no answer; the partial withdrawal is a
-    // consent record.
+    // The files category withdrawn: no request, and the answer says why; the partial
+    // withdrawal is a consent record.
     task.set_local(r#"{"data_handling": {"send_scanned_files_data": false}}"#)
         .unwrap();
+    let withheld = task.check_file(file(EICAR)).unwrap();
     assert_eq!(
-        task.check_file(file(EICAR)).unwrap().verdict,
-        Verdict::UNAVAILABLE
+        (withheld.verdict, withheld.source),
+        (Verdict::UNKNOWN, plugin_api::AnswerSource::NOT_CONSENTED)
     );
     assert_eq!(host.sent(), 1);
     assert!(log(&task).iter().any(|e| matches!(
@@ -527,10 +537,23 @@ fn a_scheduled_start_waits_for_the_licence_and_the_licence_is_restored() {
     task.application_started().unwrap();
     assert_eq!(task.status().state, TaskState::RUNNING);
     drop(task);
+    // Restored, the licence last reported is known, but no start is made under it until
+    // the host reports it in this session.
     let task = host.boot();
     assert_eq!(task.status().license, LicenseState::VALID);
+    let early = task.application_started().unwrap_err();
+    assert_eq!(early.kind, ErrorKind::INVALID_STATE, "{early}");
+    task.set_license(LicenseState::VALID).unwrap();
     task.application_started().unwrap();
     assert_eq!(task.status().state, TaskState::RUNNING);
+    // A scheduled start the task refuses says so, with the reason.
+    task.stop().unwrap();
+    task.set_license(LicenseState::EXPIRED).unwrap();
+    let refused = task.application_started().unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::LICENSE_VIOLATION, "{refused}");
+    assert!(refused
+        .message
+        .starts_with("the scheduled start was refused"));
 }
 
 #[test]
@@ -591,9 +614,11 @@ fn storage_refusing_a_write_changes_nothing_unless_the_change_only_narrows() {
         TaskState::STOPPED,
         "a start waits for storage"
     );
-    // A policy that releases the locked acceptance withdraws it: that takes effect too.
+    // A policy that withdraws the acceptance: that takes effect too.
     assert_eq!(
-        task.push_policy("{}").unwrap_err().kind,
+        task.push_policy(r#"{"settings": {"data_handling": {"ksn_statement_accepted": false}}}"#)
+            .unwrap_err()
+            .kind,
         ErrorKind::STORAGE_ERROR
     );
     assert_eq!(
@@ -744,6 +769,7 @@ fn through_the_abi_with_the_export_helper() {
 fn an_acceptance_of_another_statement_version_is_not_in_force() {
     let host = TestHost::new();
     let task = host.boot();
+    task.set_license(LicenseState::VALID).unwrap();
     task.push_policy(
         r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 2}}}}}"#,
     )
@@ -756,5 +782,80 @@ fn an_acceptance_of_another_statement_version_is_not_in_force() {
             r#""type":"acceptance_not_in_force","statement":"ksn","version":2,"current_version":1"#
         ),
         "{log}"
+    );
+}
+
+#[test]
+fn a_released_lock_restores_nothing() {
+    let host = TestHost::new();
+    let task = running(&host);
+    task.push_policy(r#"{"settings": {"data_handling": {"send_scanned_files_data": {"value": false, "locked": true}}}}"#)
+        .unwrap();
+    // The next policy does not name the box: the value the lock enforced stays, and no
+    // record says anyone accepted the category again.
+    task.push_policy(ACCEPT_LOCKED).unwrap();
+    let view = settings(&task);
+    assert_eq!(
+        view.settings["data_handling"]["send_scanned_files_data"],
+        false
+    );
+    assert!(!log(&task).iter().any(|e| matches!(
+        e.event,
+        Event::ConsentChanged {
+            accepted: true,
+            category: Some(DataCategory::FILES),
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_restart_that_cannot_show_no_withdrawal_was_lost_fails_closed() {
+    let host = TestHost::new();
+    let task = host.boot();
+    task.set_license(LicenseState::VALID).unwrap();
+    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true}}"#)
+        .unwrap();
+    task.start().unwrap();
+    host.0.refuse_writes.store(true, Ordering::SeqCst);
+    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": false}}"#)
+        .unwrap_err();
+    drop(task);
+    // Storage refused the withdrawal to the end: the next start is not made while it
+    // still refuses, and fails closed once it takes writes.
+    assert_eq!(
+        MinimalTask::new(host.services()).err().unwrap().kind,
+        ErrorKind::STORAGE_ERROR
+    );
+    host.0.refuse_writes.store(false, Ordering::SeqCst);
+    let task = host.boot();
+    let view = settings(&task);
+    let accepted = view
+        .setting("data_handling.ksn_statement_accepted")
+        .unwrap();
+    assert_eq!(
+        (&accepted.value, accepted.source),
+        (&json!(false), Source::UnverifiedRestart)
+    );
+    task.set_license(LicenseState::VALID).unwrap();
+    assert_eq!(
+        task.start().unwrap_err().kind,
+        ErrorKind::STATEMENT_NOT_ACCEPTED
+    );
+    // Confirmed again, and closed cleanly: the next start trusts the journal.
+    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true}}"#)
+        .unwrap();
+    drop(task);
+    let task = host.boot();
+    assert_eq!(
+        settings(&task).settings["data_handling"]["ksn_statement_accepted"],
+        true
+    );
+    // Killed (never dropped): the close is missing, and the acceptance is suspended.
+    std::mem::forget(task);
+    let task = host.boot();
+    assert_eq!(
+        settings(&task).settings["data_handling"]["ksn_statement_accepted"],
+        false
     );
 }

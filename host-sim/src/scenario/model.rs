@@ -48,6 +48,9 @@ pub(super) struct ScenarioHead {
     /// contract's, 10,000 entries of the last 90 days).
     #[serde(default)]
     log_retention: Option<RetentionSpec>,
+    /// The host's services as each device gives them to its task.
+    #[serde(default)]
+    host: HostSpec,
     /// Required, and an array; `parse` reads its steps one by one.
     #[schemars(schema_with = "steps_schema")]
     #[allow(dead_code)]
@@ -118,6 +121,27 @@ fn default_headroom() -> usize {
     EventRules::default().headroom
 }
 
+/// What the host gives each task beyond the contract's required services.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// The host keeps each task's events apart from its storage and answers
+    /// `events_since` (default true); false: a host that keeps none, which the contract
+    /// allows (the C++ wrapper's default), where the plugin has only its journal to go by.
+    #[serde(default = "keeps_events")]
+    pub keeps_events: bool,
+}
+
+fn keeps_events() -> bool {
+    true
+}
+
+impl Default for HostSpec {
+    fn default() -> Self {
+        Self { keeps_events: true }
+    }
+}
+
 /// The host's retention of task-log entries; consent records are kept whatever it says.
 /// Zero means no limit of that kind.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Copy)]
@@ -164,6 +188,8 @@ pub struct Scenario {
     /// The rules of the simulated application launch control task.
     pub launch_control: LaunchControlSpec,
     pub log_retention: LogRetention,
+    /// Whether the host keeps the tasks' events (`events_since`).
+    pub host_keeps_events: bool,
     pub steps: Vec<Step>,
 }
 
@@ -520,6 +546,7 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         log_retention: head
             .log_retention
             .map_or(LogRetention::DEFAULT, RetentionSpec::retention),
+        host_keeps_events: head.host.keeps_events,
         steps,
     })
 }

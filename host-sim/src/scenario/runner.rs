@@ -127,6 +127,7 @@ pub fn setup_of(
         launch_control: scenario.launch_control.clone(),
         watchdog: options.watchdog,
         retention: scenario.log_retention,
+        host_keeps_events: scenario.host_keeps_events,
         database: options.database.as_ref().map(|store| HostDatabase {
             store: store.clone(),
             host: file.to_string(),

@@ -79,6 +79,9 @@ pub struct DeviceState {
     pub environment: Mutex<Environment>,
     /// How much of the task log the plugin keeps (the host's configuration).
     pub retention: LogRetention,
+    /// The host answers `events_since` with the events it holds; `false`: it keeps none
+    /// (the contract's default answer).
+    pub keeps_task_events: bool,
 }
 
 impl DeviceState {
@@ -128,6 +131,7 @@ impl DeviceState {
             objects: AtomicU64::new(0),
             environment: Mutex::new(Environment::default()),
             retention: LogRetention::DEFAULT,
+            keeps_task_events: true,
         }
     }
 

@@ -85,6 +85,9 @@ impl HostServices for DeviceHost {
         self.0.retention
     }
     fn events_since(&self, from_seq: u64) -> RResult<RVec<RString>, RString> {
+        if !self.0.keeps_task_events {
+            return RErr(plugin_api::KEEPS_NO_EVENTS.into());
+        }
         #[derive(serde::Deserialize)]
         struct Numbered {
             seq: u64,

@@ -84,6 +84,9 @@ pub struct Setup {
     pub database: Option<HostDatabase>,
     /// How much of the task log each device's plugin is asked to keep.
     pub retention: LogRetention,
+    /// Each device's host answers `events_since` (it keeps the task's events); `false`:
+    /// one that keeps none, as the contract allows.
+    pub host_keeps_events: bool,
 }
 
 impl Setup {
@@ -116,6 +119,7 @@ impl Setup {
             watchdog: None,
             database: None,
             retention: LogRetention::DEFAULT,
+            host_keeps_events: true,
         }
     }
 }
@@ -167,7 +171,8 @@ impl Device {
     /// Creates the task on the device's state and tells it the environment, then that the
     /// application has started (so a scheduled task starts itself). A storage error of
     /// those calls does not stop the boot (what the host reports takes effect whatever
-    /// storage does; records wait): it comes back beside the device.
+    /// storage does; records wait), nor does a scheduled start the task refused (the task
+    /// is up, stopped): either comes back beside the device.
     pub fn boot(
         plugin: &Plugin,
         state: Arc<DeviceState>,
@@ -179,12 +184,16 @@ impl Device {
         for outcome in [
             task.set_license(env.license).into_result(),
             task.set_private_ksn(env.private_ksn).into_result(),
-            task.application_started().into_result(),
         ] {
             match outcome {
                 Err(e) if e.kind == ErrorKind::STORAGE_ERROR => waiting = Some(e),
                 other => other?,
             }
+        }
+        match task.application_started().into_result() {
+            Err(e) if e.kind == ErrorKind::PLUGIN_PANIC => return Err(e),
+            Err(e) => waiting = Some(e),
+            Ok(()) => {}
         }
         Ok((
             Self {
@@ -373,6 +382,7 @@ impl World {
             // Step reports show device 0's events.
             state.report_events = setup.report_events;
             state.retention = setup.retention;
+            state.keeps_task_events = setup.host_keeps_events;
             // A host that comes back tells each device what it told it last.
             if let Some(environment) = state.storage.environment() {
                 state.set_environment(|e| *e = environment);

@@ -44,6 +44,9 @@ same! {
     KSN_SOURCE_LOCAL_LIST == AnswerSource::LOCAL_LIST;
     KSN_SOURCE_PRIVATE_DATABASE == AnswerSource::PRIVATE_DATABASE;
     KSN_SOURCE_KSN == AnswerSource::KSN;
+    KSN_SOURCE_NOT_RUNNING == AnswerSource::NOT_RUNNING;
+    KSN_SOURCE_NOT_CONSENTED == AnswerSource::NOT_CONSENTED;
+    KSN_SOURCE_SERVICE_DOWN == AnswerSource::SERVICE_DOWN;
     KSN_SERVICE_NONE == Service::NONE;
     KSN_SERVICE_GLOBAL == Service::GLOBAL;
     KSN_SERVICE_PROXY == Service::PROXY;
@@ -74,7 +77,7 @@ const _: () = assert!(ErrorKind::ALL.len() == 11);
 const _: () = assert!(Verdict::ALL.len() == 4);
 const _: () = assert!(ObjectAction::ALL.len() == 4);
 const _: () = assert!(Operation::ALL.len() == 7);
-const _: () = assert!(AnswerSource::ALL.len() == 4);
+const _: () = assert!(AnswerSource::ALL.len() == 7);
 const _: () = assert!(Service::ALL.len() == 4);
 const _: () = assert!(LicenseState::ALL.len() == 4);
 const _: () = assert!(TaskState::ALL.len() == 3);

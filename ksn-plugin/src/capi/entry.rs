@@ -13,15 +13,17 @@ use std::{
 };
 
 use plugin_api::{
-    CallOutcome, ControlCall, ErrorKind, FileQuery, LicenseState, LookupAnswer, ObjectRef,
-    Operation, TaskStatus,
+    CallOutcome, ControlCall, ErrorKind, FileQuery, LicenseState, LookupAnswer, Operation,
+    TaskStatus,
 };
+
+use crate::core::host::HostObject;
 
 use super::{
     call::{contained, Failure},
     handle::{with_handle, with_task, KsnTask},
     host::CHost,
-    sized::{check_in, read_in, text, ArgError, Out},
+    sized::{bytes, check_in, read_in, text, ArgError, Out},
     strings::string,
     types::{
         KsnCall, KsnError, KsnErrorKind, KsnFileQuery, KsnHost, KsnLicense, KsnLookupAnswer,
@@ -265,16 +267,21 @@ pub unsafe extern "C" fn ksn_task_check_file(
             md5: ptr::read(ptr::addr_of!((*query).md5)),
             size_bytes: ptr::read(ptr::addr_of!((*query).size_bytes)),
         };
-        // The object's reference (1.3.0), when the host's struct holds it.
+        // The object's reference (1.3.0), when the host's struct holds it. A path is the
+        // host's bytes, UTF-8 or not (a Linux path need not be): the lookup gets its
+        // verdict, the log shows the path escaped, and the host gets its bytes back.
         let object = if size >= size_of::<KsnFileQuery>() {
             let handle = ptr::read(ptr::addr_of!((*query).object));
-            let path = text(
-                ptr::read(ptr::addr_of!((*query).path)),
-                ptr::read(ptr::addr_of!((*query).path_len)),
-                "query->path",
-                ErrorKind::INVALID_ARGUMENT,
-            )?;
-            (handle != 0 || !path.is_empty()).then(|| ObjectRef::new(handle, path))
+            let len = ptr::read(ptr::addr_of!((*query).path_len));
+            let path = match len {
+                0 => &[][..],
+                len => bytes(
+                    ptr::read(ptr::addr_of!((*query).path)).cast::<u8>(),
+                    len,
+                    "query->path",
+                )?,
+            };
+            (handle != 0 || !path.is_empty()).then_some(HostObject { handle, path })
         } else {
             None
         };

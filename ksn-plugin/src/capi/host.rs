@@ -11,21 +11,19 @@ use std::{
     sync::Mutex,
 };
 
-use plugin_api::{
-    DataCategory, FileQuery, LogRetention, ObjectRef, Service, TransportFailure, Verdict,
-};
+use plugin_api::{DataCategory, FileQuery, LogRetention, Service, TransportFailure, Verdict};
 
 use super::{
     sized::{bytes, narrow, ArgError},
     types::{
-        KsnBackupAndDeleteFn, KsnEmitEventFn, KsnEventsSinceFn, KsnFileQuery, KsnFileRequestFn,
-        KsnHost, KsnLocalFileVerdictFn, KsnLocalUrlVerdictFn, KsnLogRetention, KsnLogRetentionFn,
-        KsnNowMsFn, KsnReply, KsnSink, KsnStorageAppendFn, KsnStorageRecordsFn,
-        KsnStorageReplaceFn, KsnUploadFn, KsnUrlRequestFn, KSN_TRANSPORT_DELIVERED,
-        KSN_VERDICT_UNKNOWN,
+        KsnBackupAndDeleteFn, KsnEmitEventCheckedFn, KsnEmitEventFn, KsnEventsSinceFn,
+        KsnFileQuery, KsnFileRequestFn, KsnHost, KsnLocalFileVerdictFn, KsnLocalUrlVerdictFn,
+        KsnLogRetention, KsnLogRetentionFn, KsnNowMsFn, KsnReply, KsnSink, KsnStorageAppendFn,
+        KsnStorageRecordsFn, KsnStorageReplaceFn, KsnUploadFn, KsnUrlRequestFn,
+        KSN_TRANSPORT_DELIVERED, KSN_VERDICT_UNKNOWN,
     },
 };
-use crate::core::Host;
+use crate::core::{host::HostObject, Host};
 
 /// A callback type of the table (nullable) without its NULL.
 pub trait Nullable {
@@ -54,6 +52,7 @@ pub struct CHost {
     storage_replace: KsnStorageReplaceFn,
     log_retention: KsnLogRetentionFn,
     events_since: KsnEventsSinceFn,
+    emit_event_checked: KsnEmitEventCheckedFn,
 }
 
 // SAFETY: the host promises, with the table, that its callbacks and their context may be
@@ -83,6 +82,7 @@ impl CHost {
             storage_replace: table.storage_replace,
             log_retention: table.log_retention,
             events_since: table.events_since,
+            emit_event_checked: table.emit_event_checked,
         })
     }
 }
@@ -136,7 +136,7 @@ fn outcome(status: i32, reason: Mutex<Pushed>) -> Result<(), String> {
     Err(String::from_utf8_lossy(&text).into_owned())
 }
 
-fn c_query(query: &FileQuery, object: Option<&ObjectRef<'_>>) -> KsnFileQuery {
+fn c_query(query: &FileQuery, object: Option<&HostObject<'_>>) -> KsnFileQuery {
     KsnFileQuery {
         struct_size: size_of::<KsnFileQuery>() as u32,
         md5: query.md5,
@@ -168,10 +168,25 @@ fn delivered(transport: u32, reply: &KsnReply) -> Result<plugin_api::KsnReply, T
 }
 
 impl Host for CHost {
-    fn emit_event(&self, event_json: &str) {
+    fn emit_event(&self, event_json: &str) -> Result<(), String> {
         // SAFETY (every callback): the host gave these functions and context for the life
         // of the task; the arguments are valid for the call.
-        unsafe { (self.emit_event)(self.context, event_json.as_ptr().cast(), event_json.len()) }
+        let Some(checked) = self.emit_event_checked else {
+            unsafe {
+                (self.emit_event)(self.context, event_json.as_ptr().cast(), event_json.len())
+            };
+            return Ok(());
+        };
+        let reason = Mutex::default();
+        let status = unsafe {
+            checked(
+                self.context,
+                event_json.as_ptr().cast(),
+                event_json.len(),
+                &sink(&reason),
+            )
+        };
+        outcome(status, reason)
     }
 
     fn now_ms(&self) -> u64 {
@@ -253,7 +268,8 @@ impl Host for CHost {
 
     fn events_since(&self, from_seq: u64) -> Result<Vec<String>, String> {
         let Some(events_since) = self.events_since else {
-            return Ok(Vec::new());
+            // As the Rust contract's default: the host keeps no events.
+            return Err(plugin_api::KEEPS_NO_EVENTS.into());
         };
         let (events, reason) = (Mutex::default(), Mutex::default());
         let status =
@@ -347,9 +363,10 @@ impl Host for CHost {
 
     fn backup_and_delete(
         &self,
-        object: Option<ObjectRef<'_>>,
+        object: Option<HostObject<'_>>,
         query: FileQuery,
     ) -> Result<(), String> {
+        // The path goes back as the host's own bytes, UTF-8 or not.
         let query = c_query(&query, object.as_ref());
         let reason = Mutex::default();
         let status = unsafe { (self.backup_and_delete)(self.context, &query, &sink(&reason)) };

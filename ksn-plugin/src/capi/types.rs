@@ -42,12 +42,21 @@ pub const KSN_ACTION_LOGGED: KsnAction = 2;
 /// there (the `object_untrusted` event says why).
 pub const KSN_ACTION_DELETE_FAILED: KsnAction = 3;
 
-/// Which layer of the merge gave a verdict.
+/// Which layer of the merge gave a verdict; for an answer no layer could give, why (1.4.0).
 pub type KsnAnswerSource = u32;
+/// Nothing was asked (a file over the checksum limit, an overlong URL).
 pub const KSN_SOURCE_NONE: KsnAnswerSource = 0;
 pub const KSN_SOURCE_LOCAL_LIST: KsnAnswerSource = 1;
 pub const KSN_SOURCE_PRIVATE_DATABASE: KsnAnswerSource = 2;
 pub const KSN_SOURCE_KSN: KsnAnswerSource = 3;
+/// `KSN_VERDICT_UNAVAILABLE`: the task is not running (its status says why) (1.4.0).
+pub const KSN_SOURCE_NOT_RUNNING: KsnAnswerSource = 4;
+/// `KSN_VERDICT_UNKNOWN`: the category's data may not leave (its consent is withdrawn), so
+/// only the local list and the cache were asked (1.4.0).
+pub const KSN_SOURCE_NOT_CONSENTED: KsnAnswerSource = 5;
+/// `KSN_VERDICT_UNAVAILABLE`: no service answered (unreachable, or not within the lookup
+/// timeout): a KSN outage (1.4.0).
+pub const KSN_SOURCE_SERVICE_DOWN: KsnAnswerSource = 6;
 
 /// A reputation service, or none.
 pub type KsnService = u32;
@@ -149,11 +158,15 @@ pub struct KsnFileQuery {
     pub size_bytes: u64,
     /// At offset 16, so that it moves as one aligned 16-byte word on the lookup path.
     pub md5: [u8; 16],
-    /// The host's handle of the object (opaque to the plugin; 0 for none), handed back in
-    /// the answer, the `object_untrusted` event and to `backup_and_delete` (added in 1.3.0).
+    /// The host's handle of the object (opaque to the plugin), handed back in the answer,
+    /// the `object_untrusted` event and to `backup_and_delete` (added in 1.3.0). 0 is no
+    /// object: the lookup is about the checksum, and `backup_and_delete` gets no handle
+    /// (the host decides which files the checksum names), as a query without one.
     pub object: u64,
-    /// The object's path, for the log (UTF-8, `path_len` bytes, not 0-terminated; NULL for
-    /// none). Valid during the call only (added in 1.3.0).
+    /// The object's path, for the log: `path_len` bytes, not 0-terminated, NULL for none;
+    /// any bytes (a Linux path need not be UTF-8: the log shows it with each byte that is
+    /// not UTF-8 as `\xNN`, and `backup_and_delete` gets the host's bytes back). Valid
+    /// during the call only (added in 1.3.0).
     pub path: *const c_char,
     pub path_len: usize,
 }
@@ -302,6 +315,18 @@ pub type KsnEventsSinceFn = Option<
     ) -> i32,
 >;
 
+/// Receives one event, as `emit_event`, and answers whether it took it: 0, or non-zero
+/// with a reason pushed to `error` (the plugin logs what a host failed to take, with the
+/// count). Preferred over `emit_event` when present (added in 1.4.0).
+pub type KsnEmitEventCheckedFn = Option<
+    unsafe extern "C-unwind" fn(
+        context: *mut c_void,
+        event_json: *const c_char,
+        len: usize,
+        error: *const KsnSink,
+    ) -> i32,
+>;
+
 /// The device's local allow/deny list for files.
 pub type KsnLocalFileVerdictFn = Option<
     unsafe extern "C-unwind" fn(context: *mut c_void, query: *const KsnFileQuery) -> KsnVerdict,
@@ -404,9 +429,15 @@ pub struct KsnHost {
     /// Optional (added in 1.3.0). The events of this task the host keeps in its own
     /// database, apart from the task's storage: at creation the task reconciles its journal
     /// with those after its last entry, so that a withdrawal that took effect while storage
-    /// refused to record it survives a restart. Without it nothing is reconciled: such a
-    /// change is lost if the host restarts before storage works again.
+    /// refused to record it survives a restart. NULL says the host keeps no events, and a
+    /// non-zero answer that it cannot tell: the task then trusts its journal only if the
+    /// last session closed it cleanly (`ksn_task_free` with nothing waiting for storage);
+    /// otherwise the statement's acceptance ends at creation (`consent_changed`, source
+    /// `unverified_restart`) and must be confirmed again (1.4.0).
     pub events_since: KsnEventsSinceFn,
+    /// Optional (added in 1.4.0): `emit_event` that says when the host could not take an
+    /// event. Either way events reach the host outside the task's lock, in order.
+    pub emit_event_checked: KsnEmitEventCheckedFn,
 }
 
 /// The host's logger, installed once for the library (`ksn_install_logger`).

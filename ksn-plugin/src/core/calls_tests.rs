@@ -3,8 +3,8 @@
 //! says it is the host's.
 
 use plugin_api::{
-    testing::TestHost, ControlCall, ErrorKind, FileQuery, LicenseState, ObjectAction, ObjectRef,
-    TaskState, Verdict,
+    testing::TestHost, AnswerSource, ControlCall, ErrorKind, FileQuery, LicenseState, ObjectAction,
+    ObjectRef, Service, TaskState, Verdict,
 };
 
 use super::Task;
@@ -113,7 +113,7 @@ fn a_control_call_hands_back_what_it_caused() {
 }
 
 #[test]
-fn a_restored_task_knows_the_licence_last_reported_and_a_scheduled_start_needs_one() {
+fn no_start_before_the_licence_is_reported_in_this_session() {
     let host = TestHost::default();
     let task = Task::new(host.clone()).unwrap();
     task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"schedule": "at_application_start"}}"#)
@@ -123,14 +123,100 @@ fn a_restored_task_knows_the_licence_last_reported_and_a_scheduled_start_needs_o
     assert_eq!(err.kind, ErrorKind::INVALID_STATE);
     assert!(err.message.contains("set_license"), "{}", err.message);
     task.set_license(LicenseState::VALID).unwrap();
+    task.set_license(LicenseState::EXPIRED).unwrap();
     drop(task);
-    // Restored: the licence as last reported, so the scheduled start happens even before
-    // the host reports it again; the status after the call says so.
+    // Restored, the task knows the licence last reported (its status says it), but
+    // neither start is made under it: the host reports the licence first.
     let task = Task::new(host.clone()).unwrap();
-    assert_eq!(task.status().license, LicenseState::VALID);
+    assert_eq!(task.status().license, LicenseState::EXPIRED);
+    for call in [ControlCall::start(), ControlCall::application_started()] {
+        let refused = task.control(call);
+        let err = refused.result.into_result().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::INVALID_STATE, "{}", err.message);
+        assert!(
+            err.message
+                .contains("call set_license and set_private_ksn first"),
+            "{}",
+            err.message
+        );
+        assert_eq!(refused.status.state, TaskState::STOPPED);
+    }
+    assert!(
+        host.0.received.lock().unwrap().is_empty(),
+        "nothing was sent"
+    );
+    // Reported (the same licence as stored, or another): the boot goes on.
+    task.set_license(LicenseState::VALID).unwrap();
     let booted = task.control(ControlCall::application_started());
     assert!(booted.result.is_ok());
     assert_eq!(booted.status.state, TaskState::RUNNING);
+}
+
+#[test]
+fn a_scheduled_start_refused_at_application_started_says_so_in_the_answer() {
+    let host = TestHost::default();
+    let task = Task::new(host.clone()).unwrap();
+    task.set_license(LicenseState::NO_KSN).unwrap();
+    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true}, "task": {"schedule": "at_application_start"}}"#)
+        .unwrap();
+    let outcome = task.control(ControlCall::application_started());
+    let err = outcome.result.into_result().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LICENSE_VIOLATION);
+    assert!(
+        err.message.starts_with("the scheduled start was refused"),
+        "{}",
+        err.message
+    );
+    assert_eq!(outcome.status.state, TaskState::STOPPED);
+    // Nothing scheduled: nothing to refuse.
+    task.set_local(r#"{"task": {"schedule": "manual"}}"#)
+        .unwrap();
+    task.application_started().unwrap();
+}
+
+#[test]
+fn a_lookup_that_cannot_be_answered_says_why() {
+    let host = TestHost::default();
+    host.0
+        .ksn_files
+        .lock()
+        .unwrap()
+        .insert([4; 16], Verdict::TRUSTED);
+    let task = Task::new(host.clone()).unwrap();
+    let query = FileQuery {
+        md5: [4; 16],
+        size_bytes: 10,
+    };
+    let not_running = task.check_file(query);
+    assert_eq!(
+        (not_running.verdict, not_running.source),
+        (Verdict::UNAVAILABLE, AnswerSource::NOT_RUNNING)
+    );
+    let url = task.check_url("https://example.com/").unwrap();
+    assert_eq!(url.source, AnswerSource::NOT_RUNNING);
+    task.set_license(LicenseState::VALID).unwrap();
+    task.set_local(r#"{"data_handling": {"ksn_statement_accepted": true, "send_scanned_files_data": false}, "task": {"use_ksc_as_ksn_proxy": false}}"#)
+        .unwrap();
+    task.start().unwrap();
+    let withheld = task.check_file(query);
+    assert_eq!(
+        (withheld.verdict, withheld.source),
+        (Verdict::UNKNOWN, AnswerSource::NOT_CONSENTED)
+    );
+    task.set_local(r#"{"data_handling": {"send_scanned_files_data": true}}"#)
+        .unwrap();
+    host.set_link(Service::GLOBAL, false, 1);
+    let down = task.check_file(query);
+    assert_eq!(
+        (down.verdict, down.source),
+        (Verdict::UNAVAILABLE, AnswerSource::SERVICE_DOWN)
+    );
+    host.set_link(Service::GLOBAL, true, 1);
+    let answered = task.check_file(query);
+    assert_eq!(
+        (answered.verdict, answered.source),
+        (Verdict::TRUSTED, AnswerSource::KSN)
+    );
 }
 
 #[test]
@@ -231,4 +317,42 @@ fn every_event_says_how_much_it_matters() {
     assert!(log
         .iter()
         .any(|e| e["type"] == "object_untrusted" && e["importance"] == "critical"));
+}
+
+#[test]
+fn a_path_that_is_not_utf8_gets_its_verdict_and_is_logged_escaped() {
+    let host = untrusted_host();
+    let task = running(&host);
+    let path = b"/srv/caf\xe9/a\\b.bin";
+    let answer = task.check_file_object(
+        FILE,
+        Some(super::host::HostObject {
+            handle: 5,
+            path: &path[..],
+        }),
+    );
+    assert_eq!(
+        (answer.verdict, answer.action),
+        (Verdict::UNTRUSTED, ObjectAction::DELETED)
+    );
+    let event = &host.events_of("object_untrusted")[0];
+    assert_eq!(event["path"], r"/srv/caf\xe9/a\\b.bin");
+    assert_eq!(event["object"], 5);
+    assert_eq!(host.0.deleted.lock().unwrap()[0].0, Some(5));
+}
+
+#[test]
+fn object_handle_0_is_no_object_and_its_action_is_the_checksum_s() {
+    let host = untrusted_host();
+    let task = running(&host);
+    let answer = task.check_object(FILE, ObjectRef::new(0, "/srv/unknown-handle.bin"));
+    assert_eq!(answer.action, ObjectAction::DELETED);
+    // The host's first-contract callback (no handle), as for `check_file`.
+    assert_eq!(host.0.deleted.lock().unwrap()[0].0, None);
+    let event = &host.events_of("object_untrusted")[0];
+    assert!(event.get("object").is_none(), "{event}");
+    assert_eq!(
+        event["path"], "/srv/unknown-handle.bin",
+        "the path is still logged"
+    );
 }

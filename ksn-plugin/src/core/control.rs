@@ -383,6 +383,11 @@ impl Txn {
         self.entries.is_empty() && !self.persist_state
     }
 
+    /// Writes a record with the state even if nothing changed.
+    pub fn force_persist(&mut self) {
+        self.persist_state = true;
+    }
+
     fn accept_ksn(&mut self, source: Source) {
         let statement = Statement::for_mode(self.next.private_ksn);
         let version = statement.current_version();
@@ -530,6 +535,9 @@ impl Txn {
     }
 }
 
+/// Why an acceptance ended at a start over a host that keeps no events.
+pub const UNVERIFIED: &str = "the last session did not end cleanly (it was killed, or a change waited for storage), and this host keeps no events that would show no withdrawal was lost, so the task fails closed";
+
 fn settings_error(kind: ErrorKind, path: &str, reason: impl std::fmt::Display) -> TaskError {
     TaskError::new(kind, format_args!("{path}: {reason}"))
 }
@@ -645,6 +653,17 @@ impl Control {
             .map(|e| (e.setting, e.value, e.locked))
             .collect();
         let versions: Vec<Versions> = policy.entries.iter().map(|e| e.versions).collect();
+        // A lock this policy releases restores nothing, in every mode and wherever it was
+        // pushed: the value it left in force stays, below the lock (this policy's own value
+        // for the setting, if it sets one, is applied next, as for any push).
+        let resolved = self.resolved();
+        for entry in self.layers.policy.entries.iter().filter(|e| e.locked) {
+            let setting = entry.setting;
+            if setting.descriptor().role != Role::Statement && policy.locked(setting).is_none() {
+                let kept = resolved[setting.index()];
+                txn.next.layers.set_local(setting, kept.value, kept.source);
+            }
+        }
         txn.next.layers.policy = policy;
         txn.next.deferred_policy = false;
         // A new policy decides every category again.
@@ -659,11 +678,13 @@ impl Control {
                         Source::Policy,
                         Some(versions),
                     ),
-                _ if locked && !self.applies(setting) => {}
-                // Settings that do not apply in Private KSN mode wait for it to go off.
-                _ if !self.applies(setting) => txn.next.deferred_policy = true,
-                // A locked value is written below the lock too: a policy that releases it
+                // A locked value is written below the lock too, in every mode (a `send_*`
+                // lock pushed while Private KSN is on included): a policy that releases it
                 // later leaves it as it is (nothing from before the policy comes back).
+                _ if locked => txn.next.layers.set_local(setting, value, Source::Policy),
+                // Unlocked settings that do not apply in Private KSN mode wait for it to go
+                // off.
+                _ if !self.applies(setting) => txn.next.deferred_policy = true,
                 _ => txn.next.layers.set_local(setting, value, Source::Policy),
             }
         }
@@ -790,8 +811,41 @@ impl Control {
             (false, false, true) => txn.end_kmp(source, None),
             (true, false, false) => txn.next.consent.ksn_not_in_force = None,
             (false, false, false) => txn.next.consent.kmp_not_in_force = None,
-            _ => {}
+            (_, true, true) => Self::accept_again(txn, setting, source, versions),
         }
+    }
+
+    /// A policy's acceptance of a box already accepted. A policy replaces the previous
+    /// one: when this one's acceptance is not in force (another version than the one
+    /// shipped, or none of the mode's statement), an acceptance an earlier policy gave
+    /// ends with it, so that what is in force depends on the policy in force, never on
+    /// the order policies came in. A local acceptance stays: the user read the version
+    /// the device shows.
+    fn accept_again(txn: &mut Txn, setting: Setting, source: Source, versions: Option<Versions>) {
+        let Some(versions) = versions else {
+            return;
+        };
+        let statement = setting
+            .statement_in_mode(txn.next.private_ksn)
+            .expect("an acceptance box accepts a statement in every mode");
+        let named = versions.get(statement);
+        if named == Some(statement.current_version()) {
+            return;
+        }
+        let ksn = setting == Setting::KsnStatementAccepted;
+        let held = if ksn {
+            txn.next.consent.ksn
+        } else {
+            txn.next.consent.kmp
+        };
+        if held.is_some_and(|a| a.source == Source::Policy) {
+            if ksn {
+                txn.end_ksn(source);
+            } else {
+                txn.end_kmp(source, None);
+            }
+        }
+        txn.not_in_force(setting, statement, named, source);
     }
 
     /// Logs what changed; turns cleared category boxes into partial withdrawals and a
@@ -915,6 +969,11 @@ impl Control {
                     statement.title(),
                     n.words(statement.current_version())
                 ),
+                (None, Some(ended)) if ended.source == Source::UnverifiedRestart => format!(
+                    "{}'s acceptance ended at this start (log #{}): {UNVERIFIED}; confirm it again, locally or by the next policy push",
+                    statement.title(),
+                    ended.record
+                ),
                 (None, Some(ended)) if ended.source == Source::StatementChanged => format!(
                     "{} changed (version {} replaces version {}, which was accepted): read it and accept it again",
                     statement.title(),
@@ -977,6 +1036,21 @@ impl Control {
         }
         if !txn.entries.is_empty() || txn.persist_state {
             self.log_settings_diff(&mut txn, Source::StatementChanged);
+        }
+        txn
+    }
+
+    /// The host keeps no events, and the journal does not end with the record of a clean
+    /// close: the last session may have ended (killed, or with a narrowing waiting for
+    /// storage) without recording a withdrawal. Nothing can prove otherwise, so the
+    /// acceptance ends (and Managed Protection with it): fail closed, never open.
+    pub fn unverified_restart(&self, now: u64) -> Txn {
+        let mut txn = Txn::new(self, now);
+        txn.reported = true;
+        if self.consent.ksn.is_some() {
+            let before = self.resolved();
+            txn.end_ksn(Source::UnverifiedRestart);
+            txn.log_diff(&before, Source::UnverifiedRestart);
         }
         txn
     }

@@ -761,3 +761,259 @@ fn the_time_of_the_last_batch_is_persisted() {
         Some(120_000)
     );
 }
+
+const BOXES: [(&str, Setting, DataCategory); 3] = [
+    (
+        "send_scanned_files_data",
+        Setting::SendScannedFilesData,
+        DataCategory::FILES,
+    ),
+    (
+        "send_scanned_urls_data",
+        Setting::SendScannedUrlsData,
+        DataCategory::URLS,
+    ),
+    (
+        "send_statistics",
+        Setting::SendStatistics,
+        DataCategory::STATISTICS,
+    ),
+];
+
+fn lock(key: &str, value: bool) -> String {
+    format!(
+        r#"{{"settings": {{"data_handling": {{"{key}": {{"value": {value}, "locked": true}}}}}}}}"#
+    )
+}
+
+/// Every acceptance of a category recorded by these transactions.
+fn category_acceptances(txns: &[Txn]) -> Vec<DataCategory> {
+    txns.iter()
+        .flat_map(|t| t.entries.iter())
+        .filter_map(|e| match &e.event {
+            Event::ConsentChanged {
+                accepted: true,
+                category: Some(category),
+                ..
+            } => Some(*category),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_released_lock_restores_nothing_wherever_it_was_pushed_and_released() {
+    // (mode the lock is pushed in, mode it is released in)
+    for (pushed_private, released_private) in
+        [(false, false), (false, true), (true, true), (true, false)]
+    {
+        for (key, setting, category) in BOXES {
+            let mut c = fresh();
+            push(&mut c, ACCEPT_LOCKED).unwrap();
+            let mut txns = Vec::new();
+            if pushed_private {
+                txns.push(private_ksn(&mut c, true));
+            }
+            txns.push(push(&mut c, &lock(key, false)).unwrap());
+            if pushed_private != released_private {
+                txns.push(private_ksn(&mut c, released_private));
+            }
+            // The next policy does not name the category (it accepts the statement again
+            // in whichever mode the device is in).
+            txns.push(push(&mut c, ACCEPT_LOCKED).unwrap());
+            let case = format!(
+                "{key}: pushed private {pushed_private}, released private {released_private}"
+            );
+            assert!(c.layers.policy.locked(setting).is_none(), "{case}");
+            assert_eq!(c.value(setting), Value::Bool(false), "{case}");
+            // Back in Global mode with the statement accepted, the category stays
+            // withdrawn, and no record says anyone accepted it.
+            if c.private_ksn {
+                txns.push(private_ksn(&mut c, false));
+                txns.push(
+                    local(
+                        &mut c,
+                        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+                    )
+                    .unwrap(),
+                );
+            }
+            assert_eq!(c.value(setting), Value::Bool(false), "{case}");
+            assert!(c.consent.ksn_accepted(), "{case}");
+            assert!(
+                !category_acceptances(&txns).contains(&category),
+                "{case}: a release recorded an acceptance of {category}"
+            );
+            // And a restart keeps it so.
+            let back: Stored =
+                serde_json::from_str(&serde_json::to_string(&c.stored()).unwrap()).unwrap();
+            let restored = Control::restored(Some(&back), c.next_seq).unwrap();
+            assert_eq!(restored.value(setting), Value::Bool(false), "{case}");
+        }
+    }
+}
+
+#[test]
+fn a_lock_pushed_in_private_mode_over_an_older_lock_leaves_its_own_value_when_released() {
+    for (key, setting, _) in BOXES {
+        let mut c = fresh();
+        push(&mut c, &lock(key, false)).unwrap();
+        private_ksn(&mut c, true);
+        push(&mut c, &lock(key, true)).unwrap();
+        push(&mut c, r#"{"settings": {}}"#).unwrap();
+        assert_eq!(c.value(setting), Value::Bool(true), "{key} in Private mode");
+        private_ksn(&mut c, false);
+        assert_eq!(
+            c.value(setting),
+            Value::Bool(true),
+            "{key} back in Global mode"
+        );
+    }
+}
+
+#[test]
+fn a_release_keeps_a_category_withheld_while_its_withdrawal_waited() {
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    push(&mut c, &lock("send_scanned_files_data", true)).unwrap();
+    // The narrowing part of a change that could not be recorded withdrew the category
+    // under the lock: it is withheld.
+    let after = c
+        .push_policy(
+            parse_policy(r#"{"settings": {"data_handling": {"send_scanned_files_data": false}}}"#)
+                .unwrap(),
+            5,
+        )
+        .unwrap()
+        .next;
+    let waiting = Waiting {
+        operation: "push_policy",
+        change: WaitingChange::Local(Vec::new()),
+        since_ms: 5,
+    };
+    let part = c
+        .narrowing_part(&after, Source::Policy, waiting, 5)
+        .unwrap();
+    commit(&mut c, part);
+    assert_eq!(c.value(Setting::SendScannedFilesData), Value::Bool(false));
+    // A policy that releases the lock without naming the category: it stays withdrawn.
+    let txn = push(&mut c, r#"{"settings": {}}"#).unwrap();
+    assert_eq!(c.value(Setting::SendScannedFilesData), Value::Bool(false));
+    assert!(category_acceptances(&[txn]).is_empty());
+}
+
+const ACCEPT_STALE: &str = r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 9, "private_ksn": 9}}}}}"#;
+
+/// What the consent in force is, whatever the log says.
+fn in_force(c: &Control) -> (bool, bool, Option<Source>) {
+    (
+        c.consent.ksn_accepted(),
+        c.consent.kmp_accepted(),
+        c.consent.ksn.map(|a| a.source),
+    )
+}
+
+#[test]
+fn a_policy_acceptance_not_in_force_ends_the_one_an_earlier_policy_gave() {
+    let mut c = fresh();
+    push(&mut c, ACCEPT_LOCKED).unwrap();
+    start(&mut c).unwrap();
+    let txn = push(&mut c, ACCEPT_STALE).unwrap();
+    assert!(
+        !c.consent.ksn_accepted(),
+        "the rollback's acceptance is not in force"
+    );
+    assert_eq!(c.state, TaskState::STOPPED);
+    assert!(events(&txn).contains(&&Event::ConsentChanged {
+        statement: Statement::Ksn,
+        version: 1,
+        accepted: false,
+        source: Source::Policy,
+        category: None,
+        with_statement: None
+    }));
+    assert!(events(&txn).contains(&&Event::AcceptanceNotInForce {
+        statement: Statement::Ksn,
+        version: Some(9),
+        current_version: 1,
+        source: Source::Policy
+    }));
+    let err = c.start(9).err().unwrap();
+    assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
+    assert!(err.message.contains("version 9"), "{}", err.message);
+    let text = why(&c, "data_handling.ksn_statement_accepted");
+    assert!(
+        !text.contains("accepted by the policy") && text.contains("version 9"),
+        "{text}"
+    );
+    // Sent again unchanged (a synchronisation): nothing more is recorded.
+    let again = push(&mut c, ACCEPT_STALE).unwrap();
+    assert!(!events(&again).iter().any(|e| matches!(
+        e,
+        Event::AcceptanceNotInForce { .. } | Event::ConsentChanged { .. }
+    )));
+}
+
+#[test]
+fn the_consent_in_force_depends_on_the_policy_in_force_not_on_the_order_of_pushes() {
+    let with_kmp = |versions: &str| {
+        format!(
+            r#"{{"settings": {{"data_handling": {{"ksn_statement_accepted": {{"value": true, "locked": true, "versions": {versions}}},
+               "kmp_statement_accepted": {{"value": true, "locked": true, "versions": {{"kmp": 1}}}}}}}}}}"#
+        )
+    };
+    let good = with_kmp(r#"{"ksn": 1, "private_ksn": 1}"#);
+    let stale = with_kmp(r#"{"ksn": 9, "private_ksn": 9}"#);
+    let global_only = with_kmp(r#"{"ksn": 1}"#);
+    for private in [false, true] {
+        let run = |pushes: &[&str]| {
+            let mut c = fresh();
+            if private {
+                private_ksn(&mut c, true);
+            }
+            for p in pushes {
+                push(&mut c, p).unwrap();
+            }
+            in_force(&c)
+        };
+        for last in [&good, &stale, &global_only] {
+            let alone = run(&[last]);
+            for first in [&good, &stale, &global_only] {
+                assert_eq!(
+                    run(&[first, last]),
+                    alone,
+                    "private {private}: {first} then {last}"
+                );
+            }
+        }
+        let accepted = run(&[&good]);
+        assert_eq!(accepted, (true, true, Some(Source::Policy)));
+        assert_eq!(run(&[&good, &stale]), (false, false, None));
+        // A policy for the Global statement alone is not in force in Private mode.
+        assert_eq!(run(&[&good, &global_only]).0, !private);
+    }
+}
+
+#[test]
+fn a_local_acceptance_of_the_shipped_version_stays_under_a_policy_not_in_force() {
+    let mut c = fresh();
+    local(
+        &mut c,
+        r#"{"data_handling": {"ksn_statement_accepted": true}}"#,
+    )
+    .unwrap();
+    let txn = push(&mut c, ACCEPT_STALE).unwrap();
+    assert_eq!(in_force(&c), (true, false, Some(Source::Local)));
+    assert!(events(&txn)
+        .iter()
+        .any(|e| matches!(e, Event::AcceptanceNotInForce { .. })));
+    assert!(!events(&txn)
+        .iter()
+        .any(|e| matches!(e, Event::ConsentChanged { .. })));
+    let text = why(&c, "data_handling.ksn_statement_accepted");
+    assert!(
+        text.starts_with("the KSN statement was accepted by a local change")
+            && text.contains("the policy in force does not accept it"),
+        "{text}"
+    );
+}

@@ -47,9 +47,11 @@ pub fn queue_of(category: DataCategory) -> Option<usize> {
 /// How one send through the route ended.
 pub enum Sent<T> {
     Answered(Service, T),
-    /// Nothing usable came back: every service was unreachable, one timed out, or the
-    /// gate refused.
+    /// Nothing usable came back: every service was unreachable, or one timed out.
     Failed,
+    /// Nothing was sent: the consent in force does not allow it (a withdrawal won the
+    /// race), or there was nothing to send.
+    Refused,
 }
 
 pub struct Egress {
@@ -74,7 +76,8 @@ fn unpack(word: u64) -> (u32, u32) {
 
 impl Egress {
     /// The ledger keeps the newest `ledger_capacity` items, at most `LEDGER_MOST` (also
-    /// when the host's retention sets no limit, 0): it lives in memory.
+    /// when the host's retention sets no limit, 0), in memory; the newest
+    /// `LEDGER_STORED_MOST` of them are kept in the task's storage too (`LEDGER_KEY`).
     pub fn new(ledger_capacity: usize) -> Self {
         let capacity = match ledger_capacity {
             0 => LEDGER_MOST,
@@ -87,6 +90,8 @@ impl Egress {
                 items: VecDeque::new(),
                 next_seq: 0,
                 capacity,
+                unsaved: 0,
+                stored: 0,
             }),
             lost: Default::default(),
             proxy: ProxyHealth::default(),
@@ -176,7 +181,7 @@ impl Egress {
         let budget = snapshot.timeout_ms;
         let route = route(&snapshot);
         let Some((items, bytes)) = prepare(&snapshot) else {
-            return (Sent::Failed, snapshot);
+            return (Sent::Refused, snapshot);
         };
         let mut next = Some(route.first);
         while let Some(service) = next.filter(|s| *s != Service::NONE) {
@@ -188,7 +193,7 @@ impl Egress {
                     service,
                     reason: "no consent in force allows it".into(),
                 });
-                return (Sent::Failed, snapshot);
+                return (Sent::Refused, snapshot);
             }
             let result = attempt(service, items, budget).map_err(|f| self.known_failure(f));
             if !matches!(result, Err(TransportFailure::UNREACHABLE)) {
@@ -366,11 +371,22 @@ const DataCategory_ALL: [DataCategory; 4] = [
 /// The most ledger items a task keeps in memory, whatever the log retention.
 pub const LEDGER_MOST: usize = 1_000_000;
 
+/// The storage key of the ledger: records of items, each a JSON array, oldest first.
+pub const LEDGER_KEY: &str = "ledger";
+
+/// The most ledger items kept in storage (the newest), whatever the memory keeps: a
+/// restart restores at most these.
+pub const LEDGER_STORED_MOST: usize = 65_536;
+
 /// The items that left the device, newest kept.
 struct Ledger {
     items: VecDeque<LedgerItem>,
     next_seq: u64,
     capacity: usize,
+    /// The newest items not yet in storage (at most the items kept).
+    unsaved: usize,
+    /// Items in storage since its last compaction.
+    stored: usize,
 }
 
 impl Ledger {
@@ -380,12 +396,122 @@ impl Ledger {
         }
         self.next_seq = item.seq + 1;
         self.items.push_back(item);
+        self.unsaved = (self.unsaved + 1).min(self.items.len());
+    }
+
+    /// How many items storage keeps.
+    fn stored_bound(&self) -> usize {
+        self.capacity.min(LEDGER_STORED_MOST)
+    }
+
+    /// The newest `count` items not counting the newest `skip`, as one record.
+    fn record(&self, skip: usize, count: usize) -> Vec<u8> {
+        let end = self.items.len() - skip;
+        let items: Vec<&LedgerItem> = self.items.range(end - count..end).collect();
+        serde_json::to_vec(&items).expect("ledger items serialise")
+    }
+}
+
+/// What storage should do with the ledger's newest items: append them, then, when the
+/// key holds too many, replace them all with `base`.
+pub struct LedgerSave {
+    pub record: Vec<u8>,
+    pub count: usize,
+}
+
+impl Egress {
+    /// Restores the ledger from its records in storage: the newest items kept, numbering
+    /// going on after them. A record that cannot be read loses its items (the ledger is
+    /// an account of what left, not state the task depends on); answers how many.
+    pub fn restore_ledger(&self, records: &[Vec<u8>]) -> usize {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let mut damaged = 0;
+        for record in records {
+            let Ok(items) = serde_json::from_slice::<Vec<LedgerItem>>(record) else {
+                damaged += 1;
+                continue;
+            };
+            ledger.stored += items.len();
+            for item in items {
+                if item.seq >= ledger.next_seq {
+                    ledger.push(item);
+                }
+            }
+        }
+        ledger.unsaved = 0;
+        damaged
+    }
+
+    /// The items entered since the last save, as one record (`None`: nothing new).
+    pub fn unsaved_ledger(&self) -> Option<LedgerSave> {
+        let ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let count = ledger.unsaved.min(ledger.stored_bound());
+        (count > 0).then(|| LedgerSave {
+            record: ledger.record(0, count),
+            count,
+        })
+    }
+
+    /// `count` items were appended to storage. Answers the record that should replace
+    /// every one storage holds, when it holds more than twice what it keeps.
+    pub fn ledger_saved(&self, count: usize) -> Option<Vec<u8>> {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        ledger.unsaved = ledger.unsaved.saturating_sub(count);
+        ledger.stored += count;
+        let bound = ledger.stored_bound();
+        if ledger.stored <= 2 * bound {
+            return None;
+        }
+        // The newest stored items: those entered since are saved on their own later.
+        let skip = ledger.unsaved;
+        let count = (ledger.items.len() - skip).min(bound);
+        ledger.stored = count;
+        Some(ledger.record(skip, count))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(seq: u64) -> LedgerItem {
+        LedgerItem {
+            seq,
+            time_ms: seq,
+            category: DataCategory::FILES,
+            service: Service::GLOBAL,
+            items: 1,
+            bytes: 24,
+            consent_record: 1,
+            outcome: LedgerOutcome::Answered,
+        }
+    }
+
+    #[test]
+    fn the_ledger_in_storage_is_bounded_and_restores_numbering_on() {
+        let egress = Egress::new(4);
+        let mut storage: Vec<Vec<u8>> = Vec::new();
+        for seq in 0..20 {
+            egress.ledger.lock().unwrap().push(item(seq));
+            let save = egress.unsaved_ledger().unwrap();
+            storage.push(save.record);
+            if let Some(base) = egress.ledger_saved(save.count) {
+                storage = vec![base];
+            }
+            assert!(storage.len() <= 9, "{} records", storage.len());
+        }
+        assert!(egress.unsaved_ledger().is_none());
+        storage.push(b"not json".to_vec());
+        let again = Egress::new(4);
+        assert_eq!(
+            again.restore_ledger(&storage),
+            1,
+            "the damaged record is counted"
+        );
+        let seqs: Vec<u64> = again.ledger().iter().map(|i| i.seq).collect();
+        assert_eq!(seqs, [16, 17, 18, 19]);
+        assert_eq!(again.ledger_page(0, 10).next_seq, 20);
+    }
 
     #[test]
     fn the_ledger_is_bounded_even_when_the_log_is_not() {

@@ -84,6 +84,19 @@ fn why(control: &Control, setting: Setting, r: Resolved) -> String {
                 Statement::Kmp.title()
             };
             parts.push(format!("{title} was accepted by {}", source_word(source)));
+            // A policy whose own acceptance is not in force is never credited with this one.
+            let not_in_force = if setting == Setting::KsnStatementAccepted {
+                control.consent.ksn_not_in_force
+            } else {
+                control.consent.kmp_not_in_force
+            };
+            let statement = setting.statement_in_mode(control.private_ksn);
+            if let Some(n) = not_in_force.filter(|n| Some(n.statement) == statement) {
+                parts.push(format!(
+                    "the policy in force does not accept it: {}",
+                    n.words(n.statement.current_version())
+                ));
+            }
             if setting == Setting::KmpStatementAccepted && control.state.0 == 1 && !control.kmp_active {
                 parts.push("it takes effect at the next task start".to_string());
             }
@@ -96,7 +109,8 @@ fn why(control: &Control, setting: Setting, r: Resolved) -> String {
             "set by the last policy push (unlocked): a local change overrides it until the next push".to_string(),
         ),
         (_, Source::Local) => parts.push("changed locally".to_string()),
-        (_, Source::ModeChange | Source::StatementChanged) => {}
+        (_, Source::ModeChange | Source::StatementChanged | Source::UnverifiedRestart) => {}
+        (_, Source::Unrecognised) => {}
     }
     if let Some(waiting) = control.waiting.as_ref().filter(|w| w.sets(setting)) {
         parts.push(format!(
@@ -173,6 +187,10 @@ fn not_accepted(control: &Control, setting: Setting, parts: &mut Vec<String>) {
             ended.version,
             ended.statement.current_version()
         ),
+        (false, Source::UnverifiedRestart) => format!(
+            "its acceptance ended when the task was created {at}: {}; confirm it again, locally or by the next policy push",
+            super::control::UNVERIFIED
+        ),
         (false, source) => format!("withdrawn by {} {at}", source_word(source)),
     });
     let accepted_by_policy = control
@@ -196,5 +214,7 @@ fn source_word(source: Source) -> &'static str {
         Source::Default => "default",
         Source::ModeChange => "a mode change",
         Source::StatementChanged => "a new version of the statement",
+        Source::UnverifiedRestart => "a restart that could not prove no withdrawal was lost",
+        Source::Unrecognised => "an unrecognised source",
     }
 }

@@ -541,6 +541,18 @@ pub struct Restored {
     /// Records before the last snapshot that are damaged: their entries are lost to the
     /// log, but the state does not depend on them.
     pub damaged: Vec<Damaged>,
+    /// The journal ends with a clean-close record (`clean_close_record`): the session that
+    /// wrote it recorded every change that took effect.
+    pub clean_close: bool,
+}
+
+/// The record a session appends as it ends with nothing waiting for storage: a change
+/// record of no entries and no state, which no change writes (a change always logs or
+/// persists something), readable by any version of this journal. A journal that ends with
+/// one proves that nothing narrowed was lost; a host that keeps no events needs that proof
+/// (`task`). The next session's first record follows it.
+pub fn clean_close_record(next_seq: u64, from_seq: Option<u64>) -> Vec<u8> {
+    change_record(next_seq, from_seq, &[], None)
 }
 
 /// Reads the journal: the last snapshot, where numbering resumes, and the task's state as
@@ -558,6 +570,10 @@ pub fn restore(records: &[Vec<u8>]) -> Result<Restored, Damaged> {
     let mut task_state_known = false;
     for (index, bytes) in records.iter().enumerate().rev() {
         let record = parse(index, bytes);
+        if let (Ok(record), true) = (&record, index + 1 == records.len()) {
+            restored.clean_close =
+                record.base.is_none() && record.state.is_none() && record.entries.is_empty();
+        }
         if let Ok(record) = &record {
             if last_state.is_none() && record.state.is_some() {
                 last_state = Some(index);

@@ -13,6 +13,7 @@ pub mod importance;
 pub mod journal;
 pub mod layers;
 pub mod oddities;
+pub mod outbox;
 pub mod reconcile;
 pub mod reputation;
 pub mod route;

@@ -142,9 +142,13 @@ enum Op {
     /// Host time passes, then the task's periodic work runs.
     Advance(u64),
     /// The host goes down and comes back: a new task over the same storage, which works
-    /// again first (`mended`) or still refuses writes.
+    /// again first (`mended`) or still refuses writes. The old task is dropped, or the
+    /// process `killed` (the task never dropped); the new one's host keeps the task's
+    /// events or none (`keeps_events`).
     Restart {
         mended: bool,
+        killed: bool,
+        keeps_events: bool,
     },
     /// The host's storage starts or stops refusing writes.
     Storage {
@@ -272,7 +276,9 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(md5, big)| Op::CheckFile { md5, big }),
         3 => (0..URLS.len()).prop_map(Op::CheckUrl),
         2 => ms.prop_map(Op::Advance),
-        1 => any::<bool>().prop_map(|mended| Op::Restart { mended }),
+        1 => (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(mended, killed, keeps_events)| Op::Restart { mended, killed, keeps_events }
+        ),
         1 => any::<bool>().prop_map(|fails| Op::Storage { fails }),
         1 => prop_oneof![
             Just(Narrowing::Withdrawal),
@@ -373,6 +379,9 @@ struct Step<'a> {
     last_acceptance: Option<String>,
     /// Whether storage refused writes at the end of the step.
     storage_fails: bool,
+    /// A restart over a host that keeps no events while storage refused writes: what
+    /// waited for storage is lost (the task fails closed instead).
+    lossy_restart: bool,
     /// Whether part of an earlier change waited for storage when the step began: it may
     /// apply during any operation (in order, before it).
     rest_waiting: bool,
@@ -411,6 +420,9 @@ struct Device {
     /// The step whose change left a part waiting for storage (its acceptances count from
     /// then), until a restart loses it.
     rest_at: Option<usize>,
+    /// Which Global-KSN boxes the policy in force names, when the model knows (not while
+    /// part of a change waits, or after a restart lost what waited).
+    policy_names: Option<[bool; 3]>,
     steps: usize,
 }
 
@@ -476,11 +488,12 @@ impl Device {
             violation: None,
             withdrawn_at: [None; 5],
             rest_at: None,
+            policy_names: Some([false; 3]),
             steps: 0,
         };
         device.boot().map_err(|e| fail("the first start", e))?;
         device.seen = device.see();
-        device.read_log()?;
+        device.read_log(false)?;
         Ok(device)
     }
 
@@ -492,7 +505,18 @@ impl Device {
     /// mode, then "the application has started".
     fn boot(&mut self) -> Result<(), TaskError> {
         self.task = None;
-        let task = self.task.insert(Task::new(self.host.clone())?);
+        let created = match Task::new(self.host.clone()) {
+            // Over a host that keeps no events, a task whose first record storage refuses
+            // is not created: the host tries again once storage works.
+            Err(e)
+                if e.kind == ErrorKind::STORAGE_ERROR && e.message.contains("keeps no events") =>
+            {
+                self.storage(false);
+                Task::new(self.host.clone())?
+            }
+            other => other?,
+        };
+        let task = self.task.insert(created);
         // What the host reports takes effect whatever storage does: a storage error only
         // says that its record waits.
         let reported = |r: Result<(), TaskError>| match r {
@@ -501,7 +525,18 @@ impl Device {
         };
         reported(task.set_license(self.licence))?;
         reported(task.set_private_ksn(self.private_ksn))?;
-        reported(task.application_started())
+        // A scheduled start that is refused says so, and the task stays stopped.
+        match reported(task.application_started()) {
+            Err(e) if e.message.starts_with("the scheduled start was refused") => {
+                if task.status().state == TaskState::RUNNING {
+                    return Err(TaskError::invalid_state(format_args!(
+                        "application_started answered {e} but the task runs"
+                    )));
+                }
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     fn see(&self) -> Seen {
@@ -517,7 +552,7 @@ impl Device {
     /// The entries appended to the task log since the last call. The journal is compacted
     /// (the host keeps a short retention here, so it is, often): what was there may go, but
     /// for the consent records, which stay byte for byte; new entries follow the old ones.
-    fn read_log(&mut self) -> Result<Vec<Json>, TestCaseError> {
+    fn read_log(&mut self, may_lose: bool) -> Result<Vec<Json>, TestCaseError> {
         let text = self
             .task()
             .task_log_json()
@@ -544,11 +579,22 @@ impl Device {
             entry
         };
         let kept: Vec<Json> = entries.iter().map(|e| unnumbered(e.get())).collect();
+        let mut lost = Vec::new();
         for consent in &self.consent_records {
+            if !(entries.iter().any(|e| e.get() == consent) || kept.contains(&unnumbered(consent)))
+            {
+                lost.push(consent.clone());
+            }
+        }
+        // Only over a host that keeps no events can a restart lose a record that storage
+        // never took (a withdrawal made while it refused writes); the task then fails
+        // closed: no acceptance is in force after it (rule 12, `unverified_restart`).
+        if !lost.is_empty() {
             prop_assert!(
-                entries.iter().any(|e| e.get() == consent) || kept.contains(&unnumbered(consent)),
-                "a consent record was dropped: {consent}"
+                may_lose && self.seen.value(KSN_BOX) == &json!(false),
+                "consent records were dropped: {lost:?}"
             );
+            self.consent_records.retain(|c| !lost.contains(c));
         }
         let logged: Vec<Json> = entries
             .iter()
@@ -619,11 +665,26 @@ impl Device {
                 task.tick();
                 Ok(())
             }
-            Op::Restart { mended } => {
+            Op::Restart {
+                mended,
+                killed,
+                keeps_events,
+            } => {
                 // Storage mended first: what waited is written before the task goes.
                 if *mended {
                     self.storage(false);
                     task.tick();
+                }
+                if *killed {
+                    std::mem::forget(self.task.take());
+                }
+                self.host
+                    .0
+                    .forget_events
+                    .store(!keeps_events, std::sync::atomic::Ordering::SeqCst);
+                // A host that keeps no events has none to answer later either.
+                if !keeps_events {
+                    self.host.0.events.lock().unwrap().clear();
                 }
                 self.boot()
             }
@@ -718,12 +779,33 @@ impl Device {
         let before = self.seen.clone();
         let private_before = self.private_ksn;
         let received_before = self.host.0.received.lock().unwrap().len();
+        let storage_failed_before = self
+            .host
+            .0
+            .refuse_writes
+            .load(std::sync::atomic::Ordering::SeqCst);
+        // (A killed host loses what waited even if storage works again: nothing wrote it.)
+        let lossy_restart = matches!(
+            op,
+            Op::Restart {
+                mended: false,
+                keeps_events: false,
+                killed,
+            } if storage_failed_before || *killed
+        );
         let outcome = self.apply(op);
         if matches!(op, Op::Restart { .. }) {
             prop_assert!(outcome.is_ok(), "the restart failed: {outcome:?}");
         }
         self.seen = self.see();
-        let logged = self.read_log()?;
+        let may_lose = matches!(
+            op,
+            Op::Restart {
+                keeps_events: false,
+                ..
+            }
+        );
+        let logged = self.read_log(may_lose)?;
         let delivered = self.host.0.received.lock().unwrap()[received_before..]
             .iter()
             .map(|(service, _, _)| *service)
@@ -744,6 +826,7 @@ impl Device {
                 .refuse_writes
                 .load(std::sync::atomic::Ordering::SeqCst),
             rest_waiting: self.rest_at.is_some(),
+            lossy_restart,
         };
         if let Some(violation) = self.violation.take() {
             return Err(TestCaseError::fail(violation));
@@ -752,6 +835,7 @@ impl Device {
         if waits(&step.outcome)
             || step.after.shows_waiting()
             || (matches!(op, Op::Restart { .. }) && step.storage_fails)
+            || step.lossy_restart
         {
             // Part of the change waits (or a restart lost what waited with the settings it
             // set): the model no longer knows which policy values are in force.
@@ -760,6 +844,8 @@ impl Device {
             self.remember_send_boxes(op);
         }
         self.the_last_policy_s_send_boxes_are_in_force()?;
+        self.released_locks_restore_nothing(&step)?;
+        no_policy_is_credited_with_an_acceptance_it_did_not_give(&step)?;
         running_needs_the_statement_of_the_mode(&step)?;
         nothing_reaches_global_ksn_or_the_proxy_in_private_mode(&step)?;
         nothing_leaves_after_full_withdrawal(&step)?;
@@ -847,6 +933,50 @@ impl Device {
                 _ => {}
             }
         }
+    }
+
+    /// 10. A released lock restores nothing, in every mode (README, "Locked settings"): a
+    ///     policy push leaves every Global-KSN box it does not name as it read, whatever
+    ///     the previous policy locked, and so does a switch of the Private KSN mode, but
+    ///     for the boxes the policy in force names (its values wait for Private KSN to go
+    ///     off, as if pushed then).
+    fn released_locks_restore_nothing(&mut self, s: &Step) -> Result<(), TestCaseError> {
+        let names_before = self.policy_names;
+        let unsure = waits(&s.outcome)
+            || s.after.shows_waiting()
+            || s.rest_waiting
+            || (matches!(s.op, Op::Restart { .. }) && s.storage_fails)
+            || s.lossy_restart;
+        if let (Op::PushPolicy(entries), true) = (s.op, took_effect(&s.outcome)) {
+            self.policy_names = Some(std::array::from_fn(|i| {
+                entries.iter().any(|e| e.path == SEND_BOXES[i])
+            }));
+        }
+        if unsure {
+            self.policy_names = None;
+            return Ok(());
+        }
+        let named: [bool; 3] = match (s.op, took_effect(&s.outcome)) {
+            (Op::PushPolicy(_), true) => self.policy_names.unwrap_or([true; 3]),
+            (Op::SetPrivateKsn(_), _) => match names_before {
+                Some(names) => names,
+                None => return Ok(()),
+            },
+            _ => return Ok(()),
+        };
+        for (i, path) in SEND_BOXES.iter().enumerate() {
+            if !named[i] {
+                prop_assert_eq!(
+                    s.before.value(path),
+                    s.after.value(path),
+                    "{} changed by {:?}, which does not name it; logged: {:?}",
+                    path,
+                    s.op,
+                    s.logged
+                );
+            }
+        }
+        Ok(())
     }
 
     /// 8. The policy in force is in force in every mode (SPEC §3.2): in Global KSN mode every
@@ -1000,6 +1130,15 @@ fn locked_settings_are_not_changed_locally(s: &Step) -> Result<(), TestCaseError
 ///    `settings_changed` entry with its values before and after; each state change in a
 ///    `state_changed` entry; each new error in a `task_error` entry.
 fn every_change_is_in_the_task_log(s: &Step) -> Result<(), TestCaseError> {
+    if s.lossy_restart {
+        // What storage never took is gone with the host's events it did not keep: the
+        // values it changed read as recorded, and no acceptance is in force.
+        prop_assert!(
+            !s.after.accepted(),
+            "accepted after a restart that lost records"
+        );
+        return Ok(());
+    }
     for (path, _) in SETTINGS {
         let (was, is) = (s.before.value(path), s.after.value(path));
         if was != is {
@@ -1051,11 +1190,20 @@ fn a_restart_keeps_the_state(s: &Step) -> Result<(), TestCaseError> {
     if !matches!(s.op, Op::Restart { .. }) {
         return Ok(());
     }
-    if s.storage_fails || s.rest_waiting {
+    if s.lossy_restart || s.logged.iter().any(|e| e["source"] == "unverified_restart") {
+        // Over a host that keeps no events, after a session that did not end cleanly: the
+        // acceptance ended, failing closed, and nothing started.
+        prop_assert!(!s.after.accepted(), "accepted after an unverified restart");
+        prop_assert_eq!(s.after.state, TaskState::STOPPED);
+        return Ok(());
+    }
+    let killed = matches!(s.op, Op::Restart { killed: true, .. });
+    if s.storage_fails || s.rest_waiting || killed {
         // A restart while storage refuses writes keeps every narrowing of consent (checked
         // by `no_narrowed_permission_comes_back`), not the locks of the unrecorded changes;
         // and the scheduled start, a widening, cannot be recorded. Once storage works, what
-        // waited applies: the settings move on.
+        // waited applies: the settings move on. A killed host never wrote what still
+        // waited for storage, even if storage works again: the same holds.
         if s.storage_fails {
             prop_assert_eq!(s.after.state, TaskState::STOPPED);
         }
@@ -1091,6 +1239,36 @@ fn a_restart_keeps_the_state(s: &Step) -> Result<(), TestCaseError> {
         s.after.accepted(),
         s.licence
     );
+    Ok(())
+}
+
+/// 11. An acceptance of a statement version the plugin does not ship is never in force
+///     (SPEC §3.13), whatever came before: after a push whose acceptance names another
+///     version (or, in Private KSN mode, only the Global statement), the box reads false,
+///     or true only by a local acceptance, never by a policy.
+fn no_policy_is_credited_with_an_acceptance_it_did_not_give(s: &Step) -> Result<(), TestCaseError> {
+    let (Op::PushPolicy(entries), Ok(())) = (s.op, &s.outcome) else {
+        return Ok(());
+    };
+    for path in [KSN_BOX, KMP_BOX] {
+        let Some(entry) = entries.iter().find(|e| e.path == path) else {
+            continue;
+        };
+        let not_in_force = entry.value == json!(true)
+            && (entry.versions == Versions::Stale
+                || (path == KSN_BOX && entry.versions == Versions::KsnOnly && s.private_ksn.1));
+        let details = &s.after.settings["details"][path];
+        if not_in_force && details["value"] == json!(true) {
+            prop_assert_eq!(
+                &details["source"],
+                &json!("local"),
+                "{} reads true by {} after a policy whose acceptance is not in force: {}",
+                path,
+                details["source"],
+                details["why"]
+            );
+        }
+    }
     Ok(())
 }
 
@@ -1231,7 +1409,11 @@ fn found_sequences_keep_the_rules() {
             Op::Start,
             Op::Storage { fails: true },
             Op::HeldDetection(Narrowing::PrivateKsnOn),
-            Op::Restart { mended: true },
+            Op::Restart {
+                mended: true,
+                killed: false,
+                keeps_events: true,
+            },
             Op::PushPolicy(vec![]),
         ],
     ];

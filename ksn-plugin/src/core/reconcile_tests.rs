@@ -35,7 +35,8 @@ fn storage(host: &TestHost, works: bool) {
     host.0.refuse_writes.store(!works, Ordering::SeqCst);
 }
 
-/// What a host does at each start; a storage error only says that records wait.
+/// What a host does at each start; a storage error only says that records wait, and a
+/// scheduled start may be refused (the answer of `application_started` says why).
 fn boot(host: &TestHost, licence: LicenseState, private_ksn: bool) -> Task<TestHost> {
     let task = Task::new(host.clone()).unwrap();
     for outcome in [
@@ -44,7 +45,11 @@ fn boot(host: &TestHost, licence: LicenseState, private_ksn: bool) -> Task<TestH
         task.application_started(),
     ] {
         if let Err(e) = outcome {
-            assert_eq!(e.kind, ErrorKind::STORAGE_ERROR, "{e}");
+            assert!(
+                e.kind == ErrorKind::STORAGE_ERROR
+                    || e.message.starts_with("the scheduled start was refused"),
+                "{e}"
+            );
         }
     }
     task
@@ -230,22 +235,87 @@ fn waiting_records_are_written_when_the_task_is_dropped_if_storage_takes_them() 
 }
 
 #[test]
-fn a_host_that_keeps_no_events_loses_only_what_storage_never_took() {
-    // What remains: with neither working storage nor the host's events, a restart cannot
-    // know of the withdrawal. Documented as the limit of such a host.
+fn a_host_that_keeps_no_events_fails_closed_where_the_journal_cannot_show_nothing_was_lost() {
+    // With neither working storage nor the host's events, a restart cannot know of the
+    // withdrawal: the acceptance ends, recorded, and must be confirmed again.
     let host = host();
     host.0.forget_events.store(true, Ordering::SeqCst);
     let task = running(&host);
     storage(&host, false);
     task.set_local(WITHDRAW).unwrap_err();
     drop(task);
+    // Storage still refuses: nothing could prove the next start either, so none is made.
+    let err = Task::new(host.clone()).err().unwrap();
+    assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
+    assert!(err.message.contains("keeps no events"), "{}", err.message);
+    storage(&host, true);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), false);
+    assert_eq!(task.status().state, TaskState::STOPPED);
+    let ended = withdrawals(&task);
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["source"], "unverified_restart");
+    let err = task.start().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
+    assert!(
+        err.message.contains("did not end cleanly") && err.message.contains("confirm it again"),
+        "{}",
+        err.message
+    );
+    let view: serde_json::Value = serde_json::from_str(&task.settings_json()).unwrap();
+    let why = view["details"]["data_handling.ksn_statement_accepted"]["why"]
+        .as_str()
+        .unwrap();
+    assert!(why.contains("confirm it again"), "{why}");
+    // Confirmed again locally: it starts.
+    task.set_local(ACCEPT).unwrap();
+    task.start().unwrap();
+}
+
+#[test]
+fn a_host_that_keeps_no_events_trusts_a_journal_closed_cleanly_and_only_that() {
+    let host = host();
+    host.0.forget_events.store(true, Ordering::SeqCst);
+    let task = running(&host);
+    drop(task);
+    // Closed cleanly: the acceptance stands, and the scheduled start happens.
     let task = boot(&host, LicenseState::VALID, false);
     assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), true);
-    assert_eq!(
-        task.status().state,
-        TaskState::STOPPED,
-        "storage refuses the scheduled start"
-    );
+    assert_eq!(task.status().state, TaskState::RUNNING);
+    // This session's first record is written at once: killed now (never dropped), the
+    // clean close before it proves nothing of this session.
+    std::mem::forget(task);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), false);
+    assert_eq!(withdrawals(&task)[0]["source"], "unverified_restart");
+    drop(task);
+    // A session that opened over a clean close but whose storage refuses to write that
+    // first record is not created: nothing could prove it next time.
+    let task = boot(&host, LicenseState::VALID, false);
+    task.set_local(ACCEPT).unwrap();
+    drop(task);
+    storage(&host, false);
+    let err = Task::new(host.clone()).err().unwrap();
+    assert_eq!(err.kind, ErrorKind::STORAGE_ERROR);
+    storage(&host, true);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), true);
+}
+
+#[test]
+fn a_failing_events_since_is_never_taken_as_nothing_waiting() {
+    // A host whose events_since fails (a C++ callback that threw, say) cannot say what
+    // waited: as one that keeps none.
+    let host = host();
+    let task = running(&host);
+    storage(&host, false);
+    task.set_local(WITHDRAW).unwrap_err();
+    std::mem::forget(task);
+    storage(&host, true);
+    host.0.events.lock().unwrap().clear();
+    host.0.forget_events.store(true, Ordering::SeqCst);
+    let task = boot(&host, LicenseState::VALID, false);
+    assert_eq!(value(&task, "data_handling.ksn_statement_accepted"), false);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use plugin_api::{
 use super::{
     cache::{fill, Lookup, MAX_CACHED_URL_BYTES},
     egress::Sent,
-    host::Host,
+    host::{Host, HostObject},
     journal::Event,
     oddities::Oddities,
     snapshot::Snapshot,
@@ -27,7 +27,7 @@ pub const MAX_URL_BYTES: usize = 8192;
 
 /// The object a lookup is about: a file (the host's object, when it named one) or a URL.
 enum Object<'a> {
-    File(FileQuery, Option<ObjectRef<'a>>),
+    File(FileQuery, Option<HostObject<'a>>),
     Url(&'a str),
 }
 
@@ -40,9 +40,11 @@ impl<H: Host> Task<H> {
         self.check_file_object(query, None)
     }
 
-    /// `check_file` about one object of the host's: the action applies to it.
+    /// `check_file` about one object of the host's: the action applies to it. Handle 0 is
+    /// no object: the action is `check_file`'s (`backup_and_delete` of the query, whose
+    /// host decides which files it names), and a path given with it is only logged.
     pub fn check_object(&self, query: FileQuery, object: ObjectRef<'_>) -> LookupAnswer {
-        self.check_file_object(query, Some(object))
+        self.check_file_object(query, Some(HostObject::of(object)))
     }
 
     /// `check_file` or `check_object`, as a shell that reads an optional object calls it
@@ -51,11 +53,11 @@ impl<H: Host> Task<H> {
     pub fn check_file_object(
         &self,
         query: FileQuery,
-        object: Option<ObjectRef<'_>>,
+        object: Option<HostObject<'_>>,
     ) -> LookupAnswer {
         let hot = self.hot();
         if !hot.running {
-            return LookupAnswer::UNAVAILABLE;
+            return LookupAnswer::NOT_RUNNING;
         }
         if hot.over_checksum_limit(query.size_bytes) {
             return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
@@ -83,13 +85,16 @@ impl<H: Host> Task<H> {
             ),
             Lookup::Miss(guard) => {
                 if !hot.allow_files {
-                    return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
+                    return answer(Verdict::UNKNOWN, AnswerSource::NOT_CONSENTED, false);
                 }
                 let (verdict, source, snapshot) =
                     self.ask(DataCategory::FILES, 24, |service, timeout| {
                         self.host.ksn_file(service, query, timeout)
                     });
-                fill(guard, verdict, source, self.clock.coarse(), hot.generation);
+                // An answer the gate refused says nothing of the file: not cached.
+                if source != AnswerSource::NOT_CONSENTED {
+                    fill(guard, verdict, source, self.clock.coarse(), hot.generation);
+                }
                 self.conclude(
                     Object::File(query, object),
                     verdict,
@@ -107,7 +112,7 @@ impl<H: Host> Task<H> {
         check_url_form(url)?;
         let hot = self.hot();
         if !hot.running {
-            return Ok(LookupAnswer::UNAVAILABLE);
+            return Ok(LookupAnswer::NOT_RUNNING);
         }
         if url.len() > MAX_URL_BYTES {
             Oddities::once(&self.oddities.overlong_url, || {
@@ -153,13 +158,13 @@ impl<H: Host> Task<H> {
         )>,
     ) -> LookupAnswer {
         if !allowed {
-            return answer(Verdict::UNKNOWN, AnswerSource::NONE, false);
+            return answer(Verdict::UNKNOWN, AnswerSource::NOT_CONSENTED, false);
         }
         let (verdict, source, snapshot) =
             self.ask(DataCategory::URLS, url.len() as u64, |service, timeout| {
                 self.host.ksn_url(service, url, timeout)
             });
-        if let Some((guard, generation)) = cache {
+        if let Some((guard, generation)) = cache.filter(|_| source != AnswerSource::NOT_CONSENTED) {
             fill(guard, verdict, source, self.clock.coarse(), generation);
         }
         self.conclude(Object::Url(url), verdict, source, false, snapshot)
@@ -192,7 +197,16 @@ impl<H: Host> Task<H> {
                 let (verdict, source) = self.merge(service, reply);
                 (verdict, source, Some(snapshot))
             }
-            Sent::Failed => (Verdict::UNAVAILABLE, AnswerSource::NONE, Some(snapshot)),
+            Sent::Failed => (
+                Verdict::UNAVAILABLE,
+                AnswerSource::SERVICE_DOWN,
+                Some(snapshot),
+            ),
+            Sent::Refused => (
+                Verdict::UNKNOWN,
+                AnswerSource::NOT_CONSENTED,
+                Some(snapshot),
+            ),
         }
     }
 
@@ -238,45 +252,48 @@ impl<H: Host> Task<H> {
         let snapshot = snapshot.unwrap_or_else(|| self.snapshot.load_full());
         let mut reason = None;
         let mut hex = [0; 32];
-        let (md5, url, action, handle, path) =
-            match object {
-                Object::File(query, object) => {
-                    let action =
-                        if snapshot.delete_untrusted {
-                            match self.host.backup_and_delete(object, query) {
-                                Ok(()) => ObjectAction::DELETED,
-                                Err(e) => {
-                                    match object {
-                                        Some(o) => log::warn!(
+        let shown;
+        let (md5, url, action, handle, path) = match object {
+            Object::File(query, object) => {
+                // Handle 0 is no object: the action is the checksum's, as for `check_file`.
+                let named = object.filter(|o| o.handle != 0);
+                shown = object
+                    .filter(|o| !o.path.is_empty())
+                    .map(|o| o.shown_path());
+                let action = if snapshot.delete_untrusted {
+                    match self.host.backup_and_delete(named, query) {
+                        Ok(()) => ObjectAction::DELETED,
+                        Err(e) => {
+                            match named {
+                                Some(o) => log::warn!(
                                     "could not delete untrusted object {} ({}, MD5 {}): {e}",
                                     o.handle,
-                                    if o.path.is_empty() { "no path" } else { o.path.as_str() },
+                                    shown.as_deref().unwrap_or("no path"),
                                     query.md5_hex()
                                 ),
-                                        None => log::warn!(
-                                            "could not delete untrusted file {}: {e}",
-                                            query.md5_hex()
-                                        ),
-                                    }
-                                    reason = Some(e);
-                                    ObjectAction::DELETE_FAILED
-                                }
+                                None => log::warn!(
+                                    "could not delete untrusted file {}: {e}",
+                                    query.md5_hex()
+                                ),
                             }
-                        } else {
-                            ObjectAction::LOGGED
-                        };
-                    let path = object.map(|o| o.path.as_str()).filter(|p| !p.is_empty());
-                    (
-                        Some(hex_of(&query.md5, &mut hex)),
-                        None,
-                        action,
-                        object.map(|o| o.handle),
-                        path,
-                    )
-                }
-                // A URL is not an object on the device: the detection is recorded.
-                Object::Url(url) => (None, Some(url), ObjectAction::LOGGED, None, None),
-            };
+                            reason = Some(e);
+                            ObjectAction::DELETE_FAILED
+                        }
+                    }
+                } else {
+                    ObjectAction::LOGGED
+                };
+                (
+                    Some(hex_of(&query.md5, &mut hex)),
+                    None,
+                    action,
+                    named.map(|o| o.handle),
+                    shown.as_deref(),
+                )
+            }
+            // A URL is not an object on the device: the detection is recorded.
+            Object::Url(url) => (None, Some(url), ObjectAction::LOGGED, None, None),
+        };
         self.egress.enqueue(&snapshot, DataCategory::STATISTICS);
         self.egress.enqueue(&snapshot, DataCategory::KMP);
         let detection = Detection {

@@ -10,11 +10,19 @@
 //! record, which then waits, in order, to be written before any later one; a change that
 //! widens is refused; a change that does both takes its narrowing part at once and the
 //! rest once storage records it. At creation the journal is reconciled with the events the
-//! host holds, so a restart before storage works again loses no narrowing.
+//! host holds, so a restart before storage works again loses no narrowing; over a host
+//! that keeps no events the journal itself must prove it (a clean close), or the task
+//! fails closed.
+//!
+//! Events are queued in the outbox under the plane's lock and handed to the host once it
+//! is released (`PlaneGuard`), so a slow host callback never delays a change of consent.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc, Mutex, MutexGuard,
+use std::{
+    ops::{Deref, DerefMut},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
 };
 
 use arc_swap::ArcSwap;
@@ -30,11 +38,12 @@ use super::{
     consent::Source,
     control::{Control, Txn, Waiting, WaitingChange},
     doc,
-    egress::{Egress, BATCH_INTERVAL_MS},
+    egress::{Egress, BATCH_INTERVAL_MS, LEDGER_KEY},
     explain,
     host::Host,
     journal::{self, compact_after, entry_json, Event, JOURNAL_KEY},
     oddities::Oddities,
+    outbox::Outbox,
     reconcile,
     route::Route,
     snapshot::{Hot, Snapshot, QUEUED},
@@ -55,6 +64,42 @@ pub struct Task<H: Host> {
     retention: LogRetention,
     /// The policy documents read, shared with the other tasks the host made.
     policies: Arc<doc::LastPolicy>,
+    /// Events on their way to the host, handed over outside the plane's lock.
+    outbox: Outbox,
+    /// Whether the host answered `events_since` (it keeps this task's events); if not,
+    /// the journal must end with a clean close for the next start to trust it.
+    keeps_events: bool,
+    /// This session's first record is durable: a clean close at its end may be written.
+    session_open: bool,
+    /// The host reported the licence since the task was created (the boot order): a
+    /// start before that would send requests under the licence last restored.
+    license_reported: AtomicBool,
+}
+
+/// The plane, locked. Released, it hands the host the events its changes queued.
+struct PlaneGuard<'a, H: Host> {
+    guard: Option<MutexGuard<'a, Plane>>,
+    task: &'a Task<H>,
+}
+
+impl<H: Host> Deref for PlaneGuard<'_, H> {
+    type Target = Plane;
+    fn deref(&self) -> &Plane {
+        self.guard.as_ref().expect("held until dropped")
+    }
+}
+
+impl<H: Host> DerefMut for PlaneGuard<'_, H> {
+    fn deref_mut(&mut self) -> &mut Plane {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl<H: Host> Drop for PlaneGuard<'_, H> {
+    fn drop(&mut self) {
+        self.guard.take();
+        self.task.drain_events();
+    }
 }
 
 /// The control plane: the state, and what the journal has not taken yet.
@@ -74,6 +119,8 @@ struct Plane {
     /// The consent records of the journal's base record, when known: a compaction that
     /// drops every other entry of the base need not read it again.
     base_consent: Option<Vec<String>>,
+    /// The journal holds a record (a clean close is worth writing).
+    started: bool,
 }
 
 /// At most this many records of detections and refusals wait for storage; past it, the
@@ -119,7 +166,7 @@ impl<H: Host> Task<H> {
             .map_err(|e| storage_error(format_args!("stored state is damaged: {e}")))?;
         let snapshot = Snapshot::of(&control);
         let retention = host.log_retention();
-        let task = Self {
+        let mut task = Self {
             hot: AtomicU64::new(Hot::of(&snapshot).pack()),
             snapshot: ArcSwap::from_pointee(snapshot),
             clock: TaskClock::starting_at(restored.last_time_ms),
@@ -130,6 +177,7 @@ impl<H: Host> Task<H> {
                 facts_waiting: 0,
                 not_recorded: 0,
                 since_base: records.len(),
+                started: !records.is_empty(),
                 base_consent: journal::base_consent(&records),
             }),
             files: Shelf::default(),
@@ -138,32 +186,77 @@ impl<H: Host> Task<H> {
             oddities: Oddities::default(),
             retention,
             policies,
+            outbox: Outbox::default(),
+            keeps_events: false,
+            session_open: false,
+            license_reported: AtomicBool::new(false),
             host,
         };
+        // The ledger is an account of what left: a record that cannot be read loses its
+        // items, and the task goes on.
+        match task.host.storage_records(LEDGER_KEY) {
+            Ok(records) => match task.egress.restore_ledger(&records) {
+                0 => {}
+                damaged => log::warn!(
+                    "{damaged} record(s) of the ledger are unreadable: their items are lost to it"
+                ),
+            },
+            Err(e) => log::warn!("the ledger could not be read ({e}): it starts empty"),
+        }
+        let held = task.host.events_since(restored.next_seq);
+        task.keeps_events = held.is_ok();
         {
             let mut plane = task.plane();
             let mut last_state = restored.last_task_state;
-            let held = task
-                .host
-                .events_since(plane.state.next_seq)
-                .unwrap_or_else(|e| {
-                    log::warn!("the host's events could not be read to reconcile the journal: {e}");
-                    Vec::new()
-                });
             let now = task.now();
-            if let Some((txn, last)) =
-                reconcile::reconcile(&plane.state, last_state, &held, restored.last_time_ms, now)
-            {
-                log::warn!(
-                    "the journal lacked changes that took effect before the restart; reconciled from the host's events"
-                );
-                last_state = last;
-                task.commit_waiting_allowed(&mut plane, txn)?;
+            match &held {
+                Ok(held) => {
+                    if let Some((txn, last)) = reconcile::reconcile(
+                        &plane.state,
+                        last_state,
+                        held,
+                        restored.last_time_ms,
+                        now,
+                    ) {
+                        log::warn!(
+                            "the journal lacked changes that took effect before the restart; reconciled from the host's events"
+                        );
+                        last_state = last;
+                        task.commit_waiting_allowed(&mut plane, txn)?;
+                    }
+                }
+                Err(reason) if reason == plugin_api::KEEPS_NO_EVENTS => log::info!(
+                    "the host keeps no events: the journal alone shows whether the last session lost a withdrawal"
+                ),
+                // A host that could not say (its callback failed or threw) is taken as
+                // one that keeps none: never as one that has nothing waiting.
+                Err(reason) => log::warn!(
+                    "the host's events could not be read ({reason}): the journal alone shows whether the last session lost a withdrawal"
+                ),
             }
-            let txn = plane.state.restarted(last_state, now);
+            let mut txn = plane.state.restarted(last_state, now);
+            if held.is_err() && !records.is_empty() && !restored.clean_close {
+                txn = txn.and_then(|c| c.unverified_restart(now));
+                log::warn!(
+                    "the last session did not end cleanly and this host keeps no events: the acceptance ends until it is confirmed again (fail closed)"
+                );
+            }
+            // This session's first record, written before anything else happens: a clean
+            // close before it proves nothing about this session. A host that keeps no
+            // events has nothing else to go by, so over one it must be durable; a host that
+            // keeps them has its events, and the record waits like any other.
+            if !records.is_empty() && (held.is_err() || restored.clean_close) {
+                txn.force_persist();
+            }
             task.commit_waiting_allowed(&mut plane, txn)?;
+            if held.is_err() && !records.is_empty() && !plane.unrecorded.is_empty() {
+                return Err(storage_error(
+                    "storage refused the record that opens this session, and this host keeps no events: nothing could show at the next start that no withdrawal was lost, so the task is not created; create it again once storage takes writes",
+                ));
+            }
             task.resume_waiting(&mut plane);
         }
+        task.session_open = true;
         Ok(task)
     }
 
@@ -199,10 +292,18 @@ impl<H: Host> Task<H> {
         Hot::unpack(self.hot.load(Ordering::Acquire))
     }
 
-    fn plane(&self) -> MutexGuard<'_, Plane> {
+    fn plane(&self) -> PlaneGuard<'_, H> {
         // The plane is only ever replaced whole after a commit, so it is consistent even if
         // a panic poisoned the lock.
-        self.plane.lock().unwrap_or_else(|e| e.into_inner())
+        PlaneGuard {
+            guard: Some(self.plane.lock().unwrap_or_else(|e| e.into_inner())),
+            task: self,
+        }
+    }
+
+    /// Hands the host the events queued, unless another thread is doing so.
+    fn drain_events(&self) {
+        self.outbox.drain(|event| self.host.emit_event(event));
     }
 
     /// Records a transaction, then makes it current and tells the host. A change that must
@@ -274,9 +375,7 @@ impl<H: Host> Task<H> {
                 }
             },
         );
-        for entry in &entries {
-            self.host.emit_event(entry);
-        }
+        self.outbox.post(entries);
         // Only now is the state current that a base record must hold.
         if plane.unrecorded.is_empty() && plane.since_base >= compact_after(self.retention) {
             self.compact(plane);
@@ -329,6 +428,7 @@ impl<H: Host> Task<H> {
         let waiting = self.flush(plane)?;
         self.host.storage_append(JOURNAL_KEY, record)?;
         plane.since_base += 1;
+        plane.started = true;
         Ok(waiting)
     }
 
@@ -340,6 +440,7 @@ impl<H: Host> Task<H> {
             plane.facts_waiting -= usize::from(*fact);
             plane.unrecorded.remove(0);
             plane.since_base += 1;
+            plane.started = true;
         }
         Ok(waiting)
     }
@@ -395,7 +496,7 @@ impl<H: Host> Task<H> {
 
     fn operate_locked(
         &self,
-        plane: &mut MutexGuard<'_, Plane>,
+        plane: &mut Plane,
         operation: &'static str,
         rest: Option<(WaitingChange, Source)>,
         f: impl FnOnce(&Control, u64) -> Result<Txn, TaskError>,
@@ -475,9 +576,10 @@ impl<H: Host> Task<H> {
         plane.state.next_seq = seq + 1;
         plane.journal_next = seq + 1;
         plane.since_base += 1;
-        // The entry's JSON, as the record holds it (serde_json writes UTF-8).
-        let event = std::str::from_utf8(&record[json]).expect("serde_json writes UTF-8");
-        self.host.emit_event(event);
+        plane.started = true;
+        // The entry's JSON, as the record holds it (serde_json writes UTF-8): the record
+        // itself goes to the outbox, with no copy.
+        self.outbox.post_within(record, json);
         if plane.since_base >= compact_after(self.retention) {
             self.compact(&mut plane);
         }
@@ -537,10 +639,15 @@ impl<H: Host> Task<H> {
                         ),
                     ));
                 }
+                // Under the plane's lock: a start after this call sees it.
+                self.license_reported.store(true, Ordering::Release);
                 Ok(control.set_license(call.license, now))
             }),
             Operation::APPLICATION_STARTED => self.application_started_outcome(),
-            Operation::START => self.operate("start", None, |control, now| control.start(now)),
+            Operation::START => self.operate("start", None, |control, now| {
+                self.boot_order("start")?;
+                control.start(now)
+            }),
             Operation::STOP => self.operate("stop", None, |control, now| Ok(control.stop(now))),
             unknown => CallOutcome {
                 result: Err(TaskError::new(
@@ -590,11 +697,22 @@ impl<H: Host> Task<H> {
     }
 
     /// The host has started: with `task.schedule` at `at_application_start` the task starts
-    /// itself if it may. A refusal is logged (the status after the call says the task did
-    /// not start); the host's start does not fail for it. A task whose licence the host
-    /// never reported cannot know whether it may: that is the host's call order to mend.
+    /// itself if it may. A scheduled start that is refused answers the refusal (its kind
+    /// and why, and the status after the call says the task did not start); the task is up
+    /// all the same. Before the host reported the licence in this session (the boot
+    /// order), a scheduled start is refused with `invalid_state` and nothing changes.
     pub fn application_started(&self) -> Result<(), TaskError> {
         self.application_started_outcome().result.into_result()
+    }
+
+    /// The boot order (`set_license` before any start) as an error, if it was not kept.
+    fn boot_order(&self, operation: &str) -> Result<(), TaskError> {
+        if self.license_reported.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        Err(TaskError::invalid_state(format_args!(
+            "{operation}: the licence has not been reported since the task was created: call set_license and set_private_ksn first, then push_policy, then {operation} (the boot order); a start now would send requests under the licence last stored"
+        )))
     }
 
     fn application_started_outcome(&self) -> CallOutcome {
@@ -602,29 +720,37 @@ impl<H: Host> Task<H> {
         let scheduled = plane.state.value(Setting::Schedule)
             == Value::Choice("at_application_start")
             && plane.state.state != TaskState::RUNNING;
-        let result = if scheduled && plane.state.license == LicenseState::UNKNOWN {
-            Err(TaskError::invalid_state(
-                "application_started: the licence is unknown (never reported): call set_license (and set_private_ksn) first, then application_started",
-            ))
-        } else {
-            if scheduled {
-                if let Err(error) =
+        let result = match self.boot_order("application_started") {
+            Err(error) if scheduled => Err(error),
+            _ => {
+                let started = if scheduled {
                     self.operate_locked(&mut plane, "start", None, |control, now| {
                         control.start(now)
                     })
-                {
-                    log::info!("scheduled start refused: {error}");
+                    .map_err(|error| {
+                        log::info!("scheduled start refused: {error}");
+                        TaskError::new(
+                            error.kind,
+                            format_args!("the scheduled start was refused: {}", error.message),
+                        )
+                    })
+                } else {
+                    Ok(())
+                };
+                // The host learns from this call that records wait (the restart's own, a
+                // reconciliation's), as it would from any call that made them, and that
+                // the scheduled start was refused, with the reason.
+                match (started, plane.unrecorded.len()) {
+                    (Err(refused), 0) => Err(refused),
+                    (Ok(()), 0) => Ok(()),
+                    (started, waiting) => Err(storage_error(format_args!(
+                        "the task is up, but {waiting} record(s) of changes that took effect wait for storage, which refuses writes; they are written when it works again{}",
+                        started.err().map_or(String::new(), |e| format!("; and {}", e.message))
+                    ))),
                 }
             }
-            // The host learns from this call that records wait (the restart's own, a
-            // reconciliation's), as it would from any call that made them.
-            match plane.unrecorded.len() {
-                0 => Ok(()),
-                waiting => Err(storage_error(format_args!(
-                    "the task is up, but {waiting} record(s) of changes that took effect wait for storage, which refuses writes; they are written when it works again"
-                ))),
-            }
         };
+        drop(plane);
         CallOutcome {
             result: result.into(),
             status: self.status(),
@@ -657,6 +783,7 @@ impl<H: Host> Task<H> {
     pub fn tick(&self) {
         let now = self.now();
         self.retry_unrecorded();
+        self.save_ledger();
         let queued = QUEUED.iter().any(|c| self.egress.queued(*c) > 0);
         if !queued || !self.batch_due(now) {
             return;
@@ -690,6 +817,24 @@ impl<H: Host> Task<H> {
             }
         }
         self.resume_waiting(&mut plane);
+    }
+
+    /// Writes the ledger's items entered since the last save to storage, as one record
+    /// (at each tick, and as the task ends): a restart keeps what left the device. While
+    /// storage refuses, they wait in memory (bounded by the ledger's own bound).
+    fn save_ledger(&self) {
+        let Some(save) = self.egress.unsaved_ledger() else {
+            return;
+        };
+        if let Err(e) = self.host.storage_append(LEDGER_KEY, &save.record) {
+            log::debug!("the ledger's newest items wait for storage: {e}");
+            return;
+        }
+        if let Some(base) = self.egress.ledger_saved(save.count) {
+            if let Err(e) = self.host.storage_replace(LEDGER_KEY, &[&base]) {
+                log::debug!("the ledger in storage was not compacted: {e}");
+            }
+        }
     }
 
     /// Whether a batch may go out now; if so its time is recorded first, so that a restart
@@ -778,16 +923,33 @@ impl<H: Host> Task<H> {
 
 impl<H: Host> Drop for Task<H> {
     /// Records that wait are written if storage takes them now: a host that drops the
-    /// task (to restart it) loses none it could have kept.
+    /// task (to restart it) loses none it could have kept. A session that ends with
+    /// nothing waiting says so in a last record: the clean close a start over a host that
+    /// keeps no events needs (written over any host, so that the journal alone says it).
     fn drop(&mut self) {
+        self.save_ledger();
         let mut plane = self.plane();
         if !plane.unrecorded.is_empty() {
             match self.flush(&mut plane) {
                 Ok(written) => log::info!("{written} waiting record(s) written as the task ends"),
-                Err(e) => log::warn!(
+                Err(e) if self.keeps_events => log::warn!(
                     "{} record(s) still wait for storage as the task ends ({e}); the host's events keep them for the next start",
                     plane.unrecorded.len()
                 ),
+                Err(e) => log::warn!(
+                    "{} record(s) still wait for storage as the task ends ({e}), and this host keeps no events: the next start cannot show that no withdrawal was lost, so its acceptance ends (fail closed)",
+                    plane.unrecorded.len()
+                ),
+            }
+        }
+        if self.session_open && plane.started && plane.unrecorded.is_empty() {
+            let next_seq = plane.state.next_seq;
+            let from_seq = (next_seq != plane.journal_next).then_some(next_seq);
+            let record = journal::clean_close_record(next_seq, from_seq);
+            if let Err(e) = self.host.storage_append(JOURNAL_KEY, &record) {
+                log::warn!(
+                    "the record of a clean close was not written ({e}): this host keeps no events, so the next start's acceptance ends (fail closed)"
+                );
             }
         }
     }

@@ -157,12 +157,17 @@ fn the_scheduled_start_happens_only_when_it_may() {
     let task = task(&host);
     task.set_local(r#"{"task": {"schedule": "at_application_start"}}"#)
         .unwrap();
-    task.application_started().unwrap();
-    assert_eq!(
-        task.status().state,
-        TaskState::STOPPED,
-        "no statement: logged, not started"
+    // No statement: not started, and the call says so, with the reason.
+    let refused = task.application_started().unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::STATEMENT_NOT_ACCEPTED);
+    assert!(
+        refused
+            .message
+            .starts_with("the scheduled start was refused: cannot start"),
+        "{}",
+        refused.message
     );
+    assert_eq!(task.status().state, TaskState::STOPPED);
     assert_eq!(host.events_of("operation_refused").len(), 1);
     task.set_local(ACCEPT).unwrap();
     task.application_started().unwrap();
@@ -616,4 +621,190 @@ fn the_journal_stays_bounded_keeps_every_consent_record_and_restores() {
     drop(task);
     let restored = super::Task::new(host.clone()).unwrap();
     assert_eq!(restored.settings_json(), settings);
+}
+
+/// A host whose `emit_event` fails (as a C++ callback that throws does through the C door).
+struct Refusing(TestHost);
+
+impl super::Host for Refusing {
+    fn emit_event(&self, _: &str) -> Result<(), String> {
+        Err("the event sink threw: queue full".into())
+    }
+    fn now_ms(&self) -> u64 {
+        super::Host::now_ms(&self.0)
+    }
+    fn storage_append(&self, key: &str, record: &[u8]) -> Result<(), String> {
+        super::Host::storage_append(&self.0, key, record)
+    }
+    fn storage_records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
+        super::Host::storage_records(&self.0, key)
+    }
+    fn storage_replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
+        super::Host::storage_replace(&self.0, key, records)
+    }
+    fn log_retention(&self) -> plugin_api::LogRetention {
+        super::Host::log_retention(&self.0)
+    }
+    fn events_since(&self, from_seq: u64) -> Result<Vec<String>, String> {
+        super::Host::events_since(&self.0, from_seq)
+    }
+    fn local_file_verdict(&self, query: FileQuery) -> Verdict {
+        super::Host::local_file_verdict(&self.0, query)
+    }
+    fn local_url_verdict(&self, url: &str) -> Verdict {
+        super::Host::local_url_verdict(&self.0, url)
+    }
+    fn ksn_file(
+        &self,
+        service: Service,
+        query: FileQuery,
+        timeout_ms: u32,
+    ) -> Result<plugin_api::KsnReply, plugin_api::TransportFailure> {
+        super::Host::ksn_file(&self.0, service, query, timeout_ms)
+    }
+    fn ksn_url(
+        &self,
+        service: Service,
+        url: &str,
+        timeout_ms: u32,
+    ) -> Result<plugin_api::KsnReply, plugin_api::TransportFailure> {
+        super::Host::ksn_url(&self.0, service, url, timeout_ms)
+    }
+    fn ksn_upload(
+        &self,
+        service: Service,
+        category: DataCategory,
+        items: u32,
+        timeout_ms: u32,
+    ) -> Result<u32, plugin_api::TransportFailure> {
+        super::Host::ksn_upload(&self.0, service, category, items, timeout_ms)
+    }
+    fn backup_and_delete(
+        &self,
+        object: Option<super::host::HostObject<'_>>,
+        query: FileQuery,
+    ) -> Result<(), String> {
+        super::Host::backup_and_delete(&self.0, object, query)
+    }
+}
+
+/// The log records of this test binary (the `log` crate's logger is one per binary).
+static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        LOGGED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{} {}", record.level(), record.args()));
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Trace);
+}
+
+#[test]
+fn what_the_host_failed_to_take_is_logged_with_its_count() {
+    capture_logs();
+    let host = TestHost::default();
+    let task = Task::new(Refusing(host.clone())).unwrap();
+    task.set_license(LicenseState::VALID).unwrap();
+    task.set_local(ACCEPT).unwrap();
+    let logged = LOGGED.lock().unwrap().clone();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.starts_with("WARN the host's emit_event failed for")
+                && l.contains("the event sink threw: queue full")),
+        "{logged:?}"
+    );
+    // The change took effect all the same, and the log has every entry.
+    let log: Vec<serde_json::Value> = serde_json::from_str(&task.task_log_json().unwrap()).unwrap();
+    assert!(log.iter().any(|e| e["type"] == "consent_changed"));
+}
+
+#[test]
+fn a_slow_emit_event_on_one_thread_never_delays_a_withdrawal_on_another() {
+    let host = TestHost::default();
+    let task = running(&host);
+    let (reached, release) = host.hold("emit_event");
+    std::thread::scope(|s| {
+        // This thread's change: its event's callback stops in the host.
+        let slow = s.spawn(|| task.set_local(r#"{"task": {"lookup_timeout_ms": 500}}"#));
+        reached
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the callback was reached");
+        // Another thread withdraws while that callback is still held: it must return
+        // before the callback is let go (emitting under the lock would wait for it).
+        let (done, withdrawn) = std::sync::mpsc::channel();
+        let task = &task;
+        s.spawn(move || {
+            let result = task.set_local(r#"{"data_handling": {"ksn_statement_accepted": false}}"#);
+            let _ = done.send(result);
+        });
+        let result = withdrawn.recv_timeout(std::time::Duration::from_secs(10));
+        let _ = release.send(());
+        result
+            .expect("the withdrawal returned while the other thread's callback was held")
+            .unwrap();
+        assert_eq!(task.status().state, TaskState::STOPPED);
+        let before = host.received(Service::GLOBAL, DataCategory::FILES);
+        task.check_file(file(3));
+        assert_eq!(host.received(Service::GLOBAL, DataCategory::FILES), before);
+        slow.join().unwrap().unwrap();
+    });
+    // Every event reached the host, in the order of its number.
+    let seqs: Vec<u64> = host
+        .events()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    let logged: Vec<u64> =
+        serde_json::from_str::<Vec<serde_json::Value>>(&task.task_log_json().unwrap())
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect();
+    assert_eq!(seqs, logged);
+}
+
+#[test]
+fn the_ledger_survives_a_restart_and_its_numbering_goes_on() {
+    let host = TestHost::default();
+    let task = running(&host);
+    task.check_file(file(1));
+    task.check_url("https://example.com/").unwrap();
+    let before = task.ledger();
+    assert_eq!(before.len(), 2);
+    // Saved at each tick, and as the task ends.
+    task.tick();
+    task.check_file(file(2));
+    drop(task);
+    let task = Task::new(host.clone()).unwrap();
+    let after = task.ledger();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after[..2], before[..]);
+    task.set_license(LicenseState::VALID).unwrap();
+    task.start().unwrap();
+    task.check_file(file(3));
+    let seqs: Vec<u64> = task.ledger().iter().map(|i| i.seq).collect();
+    assert_eq!(seqs, [0, 1, 2, 3]);
+    // While storage refuses, the newest items wait in memory; written when it works.
+    host.fail_storage(true);
+    task.check_file(file(4));
+    task.tick();
+    host.fail_storage(false);
+    task.tick();
+    drop(task);
+    let task = Task::new(host).unwrap();
+    assert_eq!(task.ledger().len(), 5);
 }

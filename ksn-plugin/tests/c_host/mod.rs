@@ -256,6 +256,10 @@ pub struct TestHost {
     pub replaced: AtomicUsize,
     /// The `struct_size` of every `KsnFileQuery` the plugin passed to `backup_and_delete`.
     pub delete_query_sizes: Mutex<Vec<u32>>,
+    /// The path bytes of every `KsnFileQuery` the plugin passed to `backup_and_delete`.
+    pub delete_paths: Mutex<Vec<Vec<u8>>>,
+    /// `emit_event_checked` answers a failure, as a C++ callback that threw does.
+    pub emit_fails: AtomicBool,
 }
 
 impl TestHost {
@@ -317,6 +321,7 @@ impl TestHost {
             storage_replace: Some(storage_replace),
             log_retention: Some(log_retention),
             events_since: Some(events_since),
+            emit_event_checked: Some(emit_event_checked),
         }
     }
 }
@@ -363,6 +368,21 @@ unsafe extern "C-unwind" fn emit_event(context: *mut c_void, json: *const c_char
     host(context).shared.emit_event(text(json, len).into());
 }
 
+unsafe extern "C-unwind" fn emit_event_checked(
+    context: *mut c_void,
+    json: *const c_char,
+    len: usize,
+    error: *const KsnSink,
+) -> i32 {
+    let host = host(context);
+    if host.emit_fails.load(Ordering::SeqCst) {
+        push(error, b"the event store threw");
+        return 1;
+    }
+    host.shared.emit_event(text(json, len).into());
+    0
+}
+
 unsafe extern "C-unwind" fn now_ms(context: *mut c_void) -> u64 {
     let host = host(context);
     if host.clock_panics.load(Ordering::SeqCst) {
@@ -398,14 +418,20 @@ unsafe extern "C-unwind" fn events_since(
     context: *mut c_void,
     from_seq: u64,
     events: *const KsnSink,
-    _error: *const KsnSink,
+    error: *const KsnSink,
 ) -> i32 {
-    if let ROk(held) = host(context).shared.events_since(from_seq) {
-        for event in held {
-            push(events, event.as_bytes());
+    match host(context).shared.events_since(from_seq) {
+        ROk(held) => {
+            for event in held {
+                push(events, event.as_bytes());
+            }
+            0
+        }
+        RErr(reason) => {
+            push(error, reason.as_bytes());
+            1
         }
     }
-    0
 }
 
 unsafe extern "C-unwind" fn storage_records(
@@ -552,12 +578,17 @@ unsafe extern "C-unwind" fn backup_and_delete(
         .unwrap()
         .push((*query).struct_size);
     let file = c_query(query);
-    let path = text((*query).path.cast(), (*query).path_len);
+    let raw = match (*query).path_len {
+        0 => &[][..],
+        len => std::slice::from_raw_parts((*query).path.cast::<u8>(), len),
+    };
+    host.delete_paths.lock().unwrap().push(raw.to_vec());
+    let path = String::from_utf8_lossy(raw);
     let outcome = if (*query).object == 0 && path.is_empty() {
         host.shared.backup_and_delete(file)
     } else {
         host.shared
-            .backup_and_delete_object(plugin_api::ObjectRef::new((*query).object, path), file)
+            .backup_and_delete_object(plugin_api::ObjectRef::new((*query).object, &path), file)
     };
     status(outcome, error)
 }

@@ -151,6 +151,7 @@ pub enum Event {
     },
     /// Effective values that changed, by dotted path.
     SettingsChanged {
+        #[serde(deserialize_with = "Source::lenient")]
         source: Source,
         before: Changes,
         after: Changes,
@@ -165,6 +166,7 @@ pub enum Event {
         /// The version of the statement's text accepted or withdrawn.
         version: u32,
         accepted: bool,
+        #[serde(deserialize_with = "Source::lenient")]
         source: Source,
         /// Set for a partial withdrawal or re-acceptance of one data category.
         #[serde(
@@ -189,6 +191,7 @@ pub enum Event {
         version: Option<u32>,
         /// The version this plugin ships, which an acceptance must name.
         current_version: u32,
+        #[serde(deserialize_with = "Source::lenient")]
         source: Source,
     },
     PrivateKsnChanged {

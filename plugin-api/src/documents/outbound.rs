@@ -17,7 +17,9 @@ use crate::kinds::{DataCategory, Service};
 /// ```
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
 pub struct LedgerItem {
-    /// Numbered from 0 in the order sent, for the life of the task instance.
+    /// Numbered from 0 in the order sent, for the life of the task's storage (a plugin
+    /// that keeps its ledger across restarts; one that does not, for the life of the
+    /// instance).
     pub seq: u64,
     pub time_ms: u64,
     #[serde(deserialize_with = "DataCategory::lenient")]

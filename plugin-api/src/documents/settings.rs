@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 /// Where a setting's value, or a consent decision, came from.
+///
+/// Read strictly by default (what people write); the documents a plugin writes read it
+/// with [`Source::lenient`], so that a source a newer contract adds shows as
+/// `Unrecognised` instead of making the whole document unreadable (from 1.4.0).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
@@ -22,6 +26,56 @@ pub enum Source {
     /// A plugin update brought a new version of the statement, so the acceptance of the old
     /// one no longer counts.
     StatementChanged,
+    /// The task was created after a session that may have ended (killed, or with a
+    /// narrowing still waiting for storage) without recording every narrowing, over a host
+    /// that keeps no events to prove otherwise: the acceptance ended, failing closed, and
+    /// must be confirmed again (added in 1.4.0).
+    UnverifiedRestart,
+    /// A source this contract does not know, read leniently from a newer plugin's
+    /// document. No plugin writes it.
+    #[schemars(skip)]
+    Unrecognised,
+}
+
+impl Source {
+    /// Every source this contract version knows.
+    pub const ALL: [Source; 6] = [
+        Source::Default,
+        Source::Policy,
+        Source::Local,
+        Source::ModeChange,
+        Source::StatementChanged,
+        Source::UnverifiedRestart,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Default => "default",
+            Source::Policy => "policy",
+            Source::Local => "local",
+            Source::ModeChange => "mode_change",
+            Source::StatementChanged => "statement_changed",
+            Source::UnverifiedRestart => "unverified_restart",
+            Source::Unrecognised => "unrecognised",
+        }
+    }
+
+    /// Reads a source a plugin wrote: a name this contract does not know (a newer
+    /// plugin's) is `Unrecognised`, not an error.
+    pub fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str> as Deserialize>::deserialize(d)?;
+        Ok(Source::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .unwrap_or(Source::Unrecognised))
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A statement the administrator can accept.
@@ -223,6 +277,7 @@ pub struct SettingView {
     /// The effective value.
     pub value: Json,
     /// Where it comes from; for an acceptance box, who accepted (or ended the acceptance).
+    #[serde(deserialize_with = "Source::lenient")]
     pub source: Source,
     /// Locked by the policy in force.
     pub locked: bool,
