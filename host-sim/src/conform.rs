@@ -609,10 +609,10 @@ fn released_lock_restores_nothing(
         if lock {
             settings[section][key] = json!({"value": false, "locked": true});
         }
-        crate::editor::stamp(
+        admin_server::editor::stamp(
             &json!({ "settings": settings }),
             Some(description),
-            private_ksn,
+            admin_server::editor::one_mode(private_ksn),
         )
         .to_string()
     };
