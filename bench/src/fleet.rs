@@ -34,3 +34,34 @@ pub fn story_with(
         )
     })
 }
+
+/// The story's instructions per device, counted by callgrind (`valgrind --tool=callgrind`)
+/// running `host-sim fleet --devices N` (the host-sim beside this executable) in memory:
+/// repeatable across runs and machines, where its seconds are not.
+pub fn instructions_per_device(plugin_path: &Path, devices: usize) -> Result<f64, String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("host-sim");
+    let out_file = std::env::temp_dir().join(format!("ksn-bench-callgrind-{}", std::process::id()));
+    let out = Command::new("valgrind")
+        .args(["--tool=callgrind"])
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg(&exe)
+        .arg("--plugin")
+        .arg(plugin_path)
+        .args(["fleet", "--devices", &devices.to_string()])
+        .output()
+        .map_err(|e| format!("valgrind (needed for the story's instruction count): {e}"))?;
+    let _ = std::fs::remove_file(&out_file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("the story under callgrind failed: {stderr}"));
+    }
+    // "==PID== Collected : N"
+    let collected = stderr
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .ok_or_else(|| format!("callgrind reported no count: {stderr}"))?;
+    Ok(collected as f64 / devices.max(1) as f64)
+}

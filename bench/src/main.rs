@@ -192,6 +192,10 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         peak_rss_mib: stories.iter().map(|s| s.peak_rss_mib).fold(0.0, f64::max),
         ..stories[0].clone()
     };
+    // Counted on 3,000 devices (500 in a quick run): a count does not need a server's size.
+    let story_instructions_devices = if quick { 500 } else { 3_000 };
+    let story_instructions_per_device =
+        fleet::instructions_per_device(&path, story_instructions_devices)?;
     let (miss_requests, miss_total_ms) = lookups::misses(plugin, 10_000, 100)?;
     let (withdrawal_ms_p50, withdrawal_ms_max, withdrawal_unaffected_ms_max) =
         control::withdrawal_ms(plugin, if quick { 1 } else { 5 })?;
@@ -259,6 +263,29 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let admin_postgres = admin::measure(&path, cli.fleet_devices, &cluster.url("admin"), edits)?;
     let (fleet_story_postgres_s, postgres_bytes_per_device) =
         uptime::fleet_story_postgres(&path, cli.fleet_devices, &cluster)?;
+    // The same story at smaller fleets, each size in memory, on SQLite and on PostgreSQL
+    // one after the other (so each ratio is of runs side by side).
+    let smaller: &[usize] = if quick { &[250] } else { &[10_000, 30_000] };
+    let mut fleet_growth = smaller
+        .iter()
+        .map(|&devices| {
+            let memory = fleet::story(&path, devices)?;
+            Ok(report::GrowthPoint {
+                devices,
+                memory_s: memory.story_s,
+                memory_peak_rss_mib: memory.peak_rss_mib,
+                sqlite_s: uptime::fleet_story_sqlite(&path, devices)?.0,
+                postgres_s: uptime::fleet_story_postgres(&path, devices, &cluster)?.0,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    fleet_growth.push(report::GrowthPoint {
+        devices: cli.fleet_devices,
+        memory_s: story.story_s,
+        memory_peak_rss_mib: story.peak_rss_mib,
+        sqlite_s: fleet_story_sqlite_s,
+        postgres_s: fleet_story_postgres_s,
+    });
     let hierarchy = uptime::hierarchy(
         &path,
         if quick {
@@ -284,8 +311,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         )?,
         fleet_devices: story.devices,
         fleet_story_s: story.story_s,
-        story_ratio_to_reference: story.story_s / report::REFERENCE_STORY_S,
         fleet_peak_rss_mib: story.peak_rss_mib,
+        story_instructions_per_device,
+        story_instructions_devices,
         miss_requests,
         miss_total_ms,
         hit_lookups_per_s_2threads: lookups::hits_per_second(
@@ -312,6 +340,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         db_bytes_per_device,
         fleet_story_postgres_s,
         postgres_bytes_per_device,
+        fleet_growth,
         hierarchy_servers: hierarchy.servers,
         hierarchy_devices: hierarchy.devices,
         hierarchy_story_s: hierarchy.story_s,

@@ -35,7 +35,7 @@ fn the_json_report_has_every_figure() {
         "long_run_steps_per_s",
         "long_run_growth_20k_over_5k",
         "rss_bytes_per_lookup",
-        "story_ratio_to_reference",
+        "story_instructions_per_device",
         "fleet_story_sqlite_s",
         "fleet_story_postgres_s",
         "db_bytes_per_device",
@@ -67,6 +67,15 @@ fn the_json_report_has_every_figure() {
     assert!(restore[0]["detections"].as_u64() < restore[1]["detections"].as_u64());
     // A longer history never makes the journal smaller than a short one's.
     assert!(restore[1]["journal_mib"].as_f64() >= restore[0]["journal_mib"].as_f64());
+    // The story's growth: a smaller fleet, then the fleet of the figures.
+    let growth = report["fleet_growth"].as_array().unwrap();
+    assert_eq!(growth.len(), 2, "{report}");
+    assert_eq!(growth[1]["devices"], 500);
+    for point in growth {
+        for key in ["memory_s", "sqlite_s", "postgres_s", "memory_peak_rss_mib"] {
+            assert!(point[key].is_number(), "{key} missing: {point}");
+        }
+    }
     let runs = report["long_run_curve"].as_array().unwrap();
     assert_eq!(runs[0]["steps"], 5_000);
     assert_eq!(runs[1]["steps"], 20_000);

@@ -27,6 +27,9 @@ pub struct Phase {
     pub us_per_device: f64,
     /// Devices whose state after the phase was not the expected one.
     pub wrong: usize,
+    /// The process's resident memory as the phase ended (MiB).
+    #[serde(default)]
+    pub rss_mib: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
 }
@@ -47,11 +50,20 @@ pub struct FleetReport {
 
 /// Peak resident set size of this process so far, from /proc (Linux).
 pub fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Resident set size of this process now.
+pub fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
@@ -147,6 +159,7 @@ impl Story<'_> {
             ms: elapsed * 1e3,
             us_per_device: elapsed * 1e6 / devices,
             wrong,
+            rss_mib: rss_mib(),
             example,
         });
     }
@@ -189,6 +202,7 @@ pub fn run(
             ms: boot * 1e3,
             us_per_device: boot * 1e6 / devices.max(1) as f64,
             wrong: 0,
+            rss_mib: rss_mib(),
             example: None,
         }],
         on_phase,
@@ -287,13 +301,13 @@ fn start_where_not_running(world: &mut World) -> crate::world::Answers {
 
 pub fn text(report: &FleetReport) -> String {
     let mut out = format!(
-        "Private KSN story on {} devices ({} threads)\n{:<52} {:>10} {:>12} {:>7}\n",
-        report.devices, report.threads, "phase", "ms", "µs/device", "wrong"
+        "Private KSN story on {} devices ({} threads)\n{:<52} {:>10} {:>12} {:>7} {:>8}\n",
+        report.devices, report.threads, "phase", "ms", "µs/device", "wrong", "RSS MiB"
     );
     for p in &report.phases {
         out.push_str(&format!(
-            "{:<52} {:>10.1} {:>12.2} {:>7}\n",
-            p.name, p.ms, p.us_per_device, p.wrong
+            "{:<52} {:>10.1} {:>12.2} {:>7} {:>8.0}\n",
+            p.name, p.ms, p.us_per_device, p.wrong, p.rss_mib
         ));
         if let Some(example) = &p.example {
             out.push_str(&format!("    e.g. {example}\n"));

@@ -24,6 +24,9 @@ pub struct ServerInfo {
     pub devices: usize,
 }
 
+/// A device's record as a range read answers it: the device, its key, the record.
+pub type DeviceRecord = (i64, String, Encoded);
+
 /// One stored row of a server's state.
 pub type StateRow = (Kind, i64, String);
 
@@ -145,6 +148,16 @@ pub trait Backend: Send + Sync {
     /// The connection the writer thread commits on.
     fn committer(&self) -> Result<Box<dyn Committer>, String>;
     fn records(&self, owner: &Owner, key: &str) -> Result<Vec<Encoded>, String>;
+    /// Every record of the devices `from..to` of `host`, by device, key and order: one
+    /// read where a boot would make one a device.
+    fn records_of(&self, host: &str, from: i64, to: i64) -> Result<Vec<DeviceRecord>, String>;
+    /// The environments of the devices `from..to` of `host` that have one.
+    fn environments_of(
+        &self,
+        host: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, Environment)>, String>;
     fn environment(&self, owner: &Owner) -> Result<Option<Environment>, String>;
     fn held_events(&self, owner: &Owner) -> Result<Vec<String>, String>;
     /// Every (host, device) with records, in order.

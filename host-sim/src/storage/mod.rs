@@ -13,7 +13,7 @@ mod sqlite;
 mod store;
 mod writer;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub use backend::{EventRow, ServerInfo, StateRow, SCHEMA_VERSION};
 pub use store::{is_postgres, DeviceStorage, HostStore};
@@ -119,9 +119,10 @@ pub const HELD_EVENTS: usize = 100_000;
 
 /// Storage that survives `restart_host` (the device state outlives the task instance) but
 /// not the process.
-/// Records by key (a device has one or two): each record boxed to its size, as a fleet
-/// holds millions of them.
-type Logs = Vec<(Box<str>, Vec<Box<[u8]>>)>;
+/// Records by key (a device has one or two), each record shared with every other device
+/// that wrote the same bytes (`Shared`): a fleet's devices going through the same story
+/// write the same records, and 100,000 copies of each would be most of its memory.
+type Logs = Vec<(Box<str>, Vec<Arc<[u8]>>)>;
 
 #[derive(Default)]
 pub struct MemoryStorage {
@@ -129,8 +130,64 @@ pub struct MemoryStorage {
     held: Mutex<std::collections::VecDeque<Box<str>>>,
 }
 
+/// Records in memory by their bytes: one copy of each, however many devices hold it.
+/// Shards keep devices on different threads apart; an entry goes once no device holds
+/// its record (swept as a shard doubles).
+struct Shared {
+    shards: Vec<Mutex<Shard>>,
+}
+
+#[derive(Default)]
+struct Shard {
+    records: std::collections::HashMap<u64, Vec<Weak<[u8]>>>,
+    entries: usize,
+    sweep_at: usize,
+}
+
+const SHARDS: usize = 64;
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| Shared {
+        shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+    })
+}
+
+impl Shared {
+    /// The one copy of `bytes`.
+    fn intern(&self, bytes: &[u8]) -> Arc<[u8]> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hasher::write(&mut hasher, bytes);
+        let hash = std::hash::Hasher::finish(&hasher);
+        let mut shard = self.shards[hash as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let shard = &mut *shard;
+        let same = shard.records.entry(hash).or_default();
+        if let Some(found) = same
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|r| **r == *bytes)
+        {
+            return found;
+        }
+        let record: Arc<[u8]> = bytes.into();
+        same.push(Arc::downgrade(&record));
+        shard.entries += 1;
+        if shard.entries >= shard.sweep_at {
+            shard.records.retain(|_, same| {
+                same.retain(|w| w.strong_count() > 0);
+                !same.is_empty()
+            });
+            shard.entries = shard.records.values().map(Vec::len).sum();
+            shard.sweep_at = (shard.entries * 2).max(1024);
+        }
+        record
+    }
+}
+
 impl MemoryStorage {
-    fn under<'a>(logs: &'a mut Logs, key: &str) -> &'a mut Vec<Box<[u8]>> {
+    fn under<'a>(logs: &'a mut Logs, key: &str) -> &'a mut Vec<Arc<[u8]>> {
         let at = match logs.iter().position(|(k, _)| &**k == key) {
             Some(at) => at,
             None => {
@@ -145,7 +202,7 @@ impl MemoryStorage {
 impl Storage for MemoryStorage {
     fn append(&self, key: &str, record: &[u8]) -> Result<(), String> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        Self::under(&mut logs, key).push(record.into());
+        Self::under(&mut logs, key).push(shared().intern(record));
         Ok(())
     }
 
@@ -160,7 +217,7 @@ impl Storage for MemoryStorage {
 
     fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        *Self::under(&mut logs, key) = records.iter().map(|&r| r.into()).collect();
+        *Self::under(&mut logs, key) = records.iter().map(|r| shared().intern(r)).collect();
         Ok(())
     }
 
@@ -214,5 +271,19 @@ mod tests {
         storage.replace("journal", &[b"base"]).unwrap();
         assert_eq!(storage.records("journal").unwrap(), vec![b"base".to_vec()]);
         assert!(storage.records("other").unwrap().is_empty());
+    }
+
+    #[test]
+    fn devices_that_write_the_same_record_share_one_copy() {
+        let (a, b) = (MemoryStorage::default(), MemoryStorage::default());
+        a.append("journal", b"the same record").unwrap();
+        b.append("journal", b"the same record").unwrap();
+        b.append("journal", b"another").unwrap();
+        let first = |s: &MemoryStorage| s.logs.lock().unwrap()[0].1[0].clone();
+        assert!(Arc::ptr_eq(&first(&a), &first(&b)));
+        assert_eq!(b.records("journal").unwrap()[1], b"another");
+        // Each device's records stay its own.
+        a.replace("journal", &[b"base"]).unwrap();
+        assert_eq!(b.records("journal").unwrap()[0], b"the same record");
     }
 }

@@ -15,7 +15,8 @@ use admin_server::{records::revision_keys, Kind, Record};
 
 use super::{
     backend::{
-        Backend, Committer, EventRow, Op, Owner, ServerInfo, StateRow, SCHEMA_VERSION, TABLES,
+        Backend, Committer, DeviceRecord, EventRow, Op, Owner, ServerInfo, StateRow,
+        SCHEMA_VERSION, TABLES,
     },
     codec::Encoded,
     pool::Pool,
@@ -598,6 +599,48 @@ impl Backend for PostgresBackend {
                     codec: row.get::<_, i64>(0) as u32,
                     bytes: row.get(1),
                 })
+                .collect())
+        })
+    }
+
+    fn records_of(&self, host: &str, from: i64, to: i64) -> Result<Vec<DeviceRecord>, String> {
+        self.read(|c| {
+            let s = c.statement(
+                "SELECT device, key, codec, bytes FROM records
+                 WHERE host = $1 AND device >= $2 AND device < $3 ORDER BY device, key, seq",
+            )?;
+            let rows = c.client.query(&s, &[&host, &from, &to])?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    (
+                        row.get(0),
+                        row.get(1),
+                        Encoded {
+                            codec: row.get::<_, i64>(2) as u32,
+                            bytes: row.get(3),
+                        },
+                    )
+                })
+                .collect())
+        })
+    }
+
+    fn environments_of(
+        &self,
+        host: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, Environment)>, String> {
+        self.read(|c| {
+            let s = c.statement(
+                "SELECT device, private_ksn, license FROM devices
+                 WHERE host = $1 AND device >= $2 AND device < $3",
+            )?;
+            let rows = c.client.query(&s, &[&host, &from, &to])?;
+            Ok(rows
+                .iter()
+                .map(|row| (row.get(0), environment_of(row.get(1), row.get(2))))
                 .collect())
         })
     }

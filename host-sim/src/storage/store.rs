@@ -7,13 +7,17 @@
 //! once committed, so "a change is current only once recorded" still means durable. Records
 //! are kept compressed (`codec.rs`).
 
-use std::{path::Path, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    sync::{Arc, Mutex, OnceLock},
+};
 
 use admin_server::Record;
 
 use super::{
     backend::{Backend, EventRow, Op, Owner, ServerInfo, StateRow},
-    codec::Codec,
+    codec::{Codec, Encoded},
     writer::Writer,
     Environment, Storage,
 };
@@ -23,6 +27,35 @@ pub struct HostStore {
     // Dropped before the backend's other connections: the last commits finish first.
     writer: Writer,
     codec: Codec,
+    /// While a host boots its devices: their records read a range of devices at a time.
+    ahead: Mutex<Option<ReadAhead>>,
+}
+
+/// Devices a range read covers: one statement (and, on PostgreSQL, one round trip) where
+/// a boot would make three a device.
+const AHEAD_DEVICES: i64 = 1024;
+
+/// The read-ahead of one host's boot: ranges of devices read once, each answered to its
+/// device's first read of a key and then forgotten.
+struct ReadAhead {
+    host: Arc<str>,
+    ranges: HashMap<i64, Arc<OnceLock<Option<Range>>>>,
+}
+
+/// What a range read found, as its devices have not read it yet.
+#[derive(Default)]
+struct Range {
+    unread: Mutex<Unread>,
+}
+
+#[derive(Default)]
+struct Unread {
+    records: HashMap<(i64, Box<str>), Vec<Encoded>>,
+    environments: HashMap<i64, Environment>,
+    /// (device, key) already answered (`""`: the environment), and devices that wrote
+    /// since the range was read: the database answers them.
+    answered: HashSet<(i64, Box<str>)>,
+    wrote: HashSet<i64>,
 }
 
 /// Whether `location` names a PostgreSQL database rather than a file.
@@ -49,11 +82,99 @@ impl HostStore {
             backend,
             writer,
             codec,
+            ahead: Mutex::new(None),
         }))
     }
 
     fn write(&self, op: Op) -> Result<(), String> {
         self.writer.write(op)
+    }
+
+    /// Waits until every write queued so far (environments saved without waiting) has
+    /// committed; answers the failures of those.
+    pub fn settle(&self) -> Result<(), String> {
+        self.writer.settle()
+    }
+
+    /// Runs `boot` (which reads every device of `host` once, in order) with the devices'
+    /// records and environments read a range of devices at a time.
+    pub fn reading_ahead<T>(&self, host: &str, boot: impl FnOnce() -> T) -> T {
+        *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(ReadAhead {
+            host: host.into(),
+            ranges: HashMap::new(),
+        });
+        let result = boot();
+        *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        result
+    }
+
+    /// The range read holding `owner`'s rows, read now if it was not (`None`: no boot is
+    /// reading ahead for this host, or the range could not be read).
+    fn range(&self, owner: &Owner) -> Option<Arc<OnceLock<Option<Range>>>> {
+        let mut ahead = self.ahead.lock().unwrap_or_else(|e| e.into_inner());
+        let ahead = ahead.as_mut().filter(|a| a.host == owner.host)?;
+        let first = owner.device - owner.device.rem_euclid(AHEAD_DEVICES);
+        Some(ahead.ranges.entry(first).or_default().clone())
+    }
+
+    fn read_range(&self, host: &str, first: i64) -> Option<Range> {
+        let last = first + AHEAD_DEVICES;
+        let read = self
+            .backend
+            .records_of(host, first, last)
+            .and_then(|records| Ok((records, self.backend.environments_of(host, first, last)?)));
+        let (records, environments) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                log::warn!("devices {first} to {last} could not be read together ({e}): each is read alone");
+                return None;
+            }
+        };
+        let mut unread = Unread::default();
+        for (device, key, record) in records {
+            unread
+                .records
+                .entry((device, key.into()))
+                .or_default()
+                .push(record);
+        }
+        unread.environments = environments.into_iter().collect();
+        Some(Range {
+            unread: Mutex::new(unread),
+        })
+    }
+
+    /// `owner`'s first read of `key` (`""`: its environment) during a boot reading ahead:
+    /// what the range read found. `None`: read it from the database.
+    fn ahead<T>(&self, owner: &Owner, key: &str, take: impl FnOnce(&mut Unread) -> T) -> Option<T> {
+        let range = self.range(owner)?;
+        let first = owner.device - owner.device.rem_euclid(AHEAD_DEVICES);
+        let range = range
+            .get_or_init(|| self.read_range(&owner.host, first))
+            .as_ref()?;
+        let mut unread = range.unread.lock().unwrap_or_else(|e| e.into_inner());
+        if unread.wrote.contains(&owner.device)
+            || !unread.answered.insert((owner.device, key.into()))
+        {
+            return None;
+        }
+        Some(take(&mut unread))
+    }
+
+    /// `owner` wrote (and the write returned): what a range read found of it may be out
+    /// of date. A read of its range under way is waited for, so none is missed.
+    fn wrote(&self, owner: &Owner) {
+        let Some(range) = self.range(owner) else {
+            return;
+        };
+        let first = owner.device - owner.device.rem_euclid(AHEAD_DEVICES);
+        if let Some(range) = range.get_or_init(|| self.read_range(&owner.host, first)) {
+            let mut unread = range.unread.lock().unwrap_or_else(|e| e.into_inner());
+            unread.wrote.insert(owner.device);
+            unread
+                .records
+                .retain(|(device, _), _| *device != owner.device);
+        }
     }
 
     /// Device `device` of host `host`.
@@ -296,15 +417,25 @@ impl Storage for DeviceStorage {
     fn append(&self, key: &str, record: &[u8]) -> Result<(), String> {
         self.writable()?;
         let record = self.store.encode(record)?;
-        self.store.write(Op::Append {
+        let written = self.store.write(Op::Append {
             owner: self.owner.clone(),
             key: key.into(),
             record,
-        })
+        });
+        self.store.wrote(&self.owner);
+        written
     }
 
     fn records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
-        let encoded = self.store.backend.records(&self.owner, key)?;
+        let encoded = match self.store.ahead(&self.owner, key, |unread| {
+            unread
+                .records
+                .remove(&(self.owner.device, key.into()))
+                .unwrap_or_default()
+        }) {
+            Some(encoded) => encoded,
+            None => self.store.backend.records(&self.owner, key)?,
+        };
         self.store.decode_all(encoded)
     }
 
@@ -314,14 +445,21 @@ impl Storage for DeviceStorage {
             .iter()
             .map(|r| self.store.encode(r))
             .collect::<Result<_, _>>()?;
-        self.store.write(Op::Replace {
+        let written = self.store.write(Op::Replace {
             owner: self.owner.clone(),
             key: key.into(),
             records,
-        })
+        });
+        self.store.wrote(&self.owner);
+        written
     }
 
     fn environment(&self) -> Option<Environment> {
+        if let Some(found) = self.store.ahead(&self.owner, "", |unread| {
+            unread.environments.remove(&self.owner.device)
+        }) {
+            return found;
+        }
         self.store
             .backend
             .environment(&self.owner)
@@ -335,7 +473,9 @@ impl Storage for DeviceStorage {
         if self.read_only {
             return;
         }
-        if let Err(e) = self.store.write(Op::Environment {
+        // Not waited for here: the device's next record commits after it, and the step
+        // settles the rest before it answers.
+        if let Err(e) = self.store.writer.queue(Op::Environment {
             owner: self.owner.clone(),
             environment,
         }) {

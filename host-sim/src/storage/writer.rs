@@ -2,11 +2,17 @@
 //! everything queued while its last transaction committed, runs it as one transaction, and
 //! only then answers each caller. A caller's write returns once it is committed (durable
 //! as the database makes a commit durable), and a thousand devices writing at once pay for
-//! one commit, not a thousand. The callers of a batch are woken together, once.
+//! one commit, not a thousand. Each caller of a batch is woken by itself (`unpark`), once:
+//! no caller wakes another's lock.
+//!
+//! A write may also be queued without waiting (`queue`): the host's own rows that a later
+//! write of the same caller, or the step's `settle`, waits for. Writes commit in the order
+//! they were queued, so a device's record never commits before the environment saved for
+//! it first.
 
 use std::{
     sync::{Arc, Condvar, Mutex, OnceLock},
-    thread::JoinHandle,
+    thread::{JoinHandle, Thread},
 };
 
 use super::backend::{Committer, Op};
@@ -21,12 +27,30 @@ type Outcome = Result<(), Vec<Result<(), String>>>;
 #[derive(Default)]
 struct Batch {
     done: OnceLock<Outcome>,
+    /// The callers waiting for it, each woken by itself once it is done.
+    waiters: Mutex<Vec<Thread>>,
+    /// Writes queued without a caller waiting: their failures are kept for `settle`.
+    unawaited: Mutex<Vec<usize>>,
+}
+
+impl Batch {
+    /// Waits until the batch is done (the caller registered before the writer took it).
+    fn wait(&self) -> &Outcome {
+        loop {
+            if let Some(outcome) = self.done.get() {
+                return outcome;
+            }
+            std::thread::park();
+        }
+    }
 }
 
 #[derive(Default)]
 struct Queue {
     ops: Vec<Op>,
     batch: Arc<Batch>,
+    /// The batch the writer is committing now, if any.
+    in_flight: Option<Arc<Batch>>,
     closed: bool,
 }
 
@@ -35,8 +59,10 @@ struct Shared {
     queue: Mutex<Queue>,
     /// The writer waits here for work.
     queued: Condvar,
-    /// Callers wait here for their batch.
+    /// Callers wait here for room in a full queue.
     committed: Condvar,
+    /// Failures of writes queued without waiting, for the next `settle`.
+    failures: Mutex<Vec<String>>,
 }
 
 pub struct Writer {
@@ -60,6 +86,65 @@ impl Writer {
 
     /// Queues `op` and waits until the transaction holding it has committed.
     pub fn write(&self, op: Op) -> Result<(), String> {
+        let (batch, at) = self.push(op, true)?;
+        match batch.wait() {
+            Ok(()) => Ok(()),
+            Err(each) => each[at].clone(),
+        }
+    }
+
+    /// Queues `op` without waiting: it commits with the next batch, before any write
+    /// queued after it. A failure is answered by the next `settle`.
+    pub fn queue(&self, op: Op) -> Result<(), String> {
+        let (batch, at) = self.push(op, false)?;
+        batch
+            .unawaited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(at);
+        Ok(())
+    }
+
+    /// Waits until every write queued before this call has committed; answers the
+    /// failures of writes queued without waiting since the last call.
+    pub fn settle(&self) -> Result<(), String> {
+        let last = {
+            let queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            // The queued batch commits after the one in flight: waiting for it is enough.
+            let last = if queue.ops.is_empty() {
+                queue.in_flight.clone()
+            } else {
+                Some(queue.batch.clone())
+            };
+            if let Some(batch) = &last {
+                batch
+                    .waiters
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(std::thread::current());
+            }
+            last
+        };
+        if let Some(batch) = last {
+            batch.wait();
+        }
+        let failures = std::mem::take(
+            &mut *self
+                .shared
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+
+    /// Puts `op` in the queue; the batch it joined and its place there. A caller that
+    /// waits is registered under the queue's lock, before the writer can take the batch.
+    fn push(&self, op: Op, waits: bool) -> Result<(Arc<Batch>, usize), String> {
         let shared = &*self.shared;
         let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         if queue.closed {
@@ -74,27 +159,24 @@ impl Writer {
         let at = queue.ops.len();
         queue.ops.push(op);
         let batch = queue.batch.clone();
+        if waits {
+            batch
+                .waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(std::thread::current());
+        }
         if at == 0 {
             shared.queued.notify_one();
         }
-        loop {
-            if let Some(outcome) = batch.done.get() {
-                return match outcome {
-                    Ok(()) => Ok(()),
-                    Err(each) => each[at].clone(),
-                };
-            }
-            queue = shared
-                .committed
-                .wait(queue)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        Ok((batch, at))
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Every write was answered before its caller returned: the queue is empty.
+        // Every waiting write was answered before its caller returned; writes queued
+        // without waiting are committed before the writer ends.
         self.shared
             .queue
             .lock()
@@ -117,11 +199,11 @@ fn run(mut committer: Box<dyn Committer>, shared: &Shared) {
             if queue.ops.is_empty() {
                 return;
             }
-            (
-                std::mem::take(&mut queue.ops),
-                std::mem::take(&mut queue.batch),
-            )
+            let batch = std::mem::take(&mut queue.batch);
+            queue.in_flight = Some(batch.clone());
+            (std::mem::take(&mut queue.ops), batch)
         };
+        shared.committed.notify_all();
         let outcome = match committer.commit(&ops) {
             Ok(()) => Ok(()),
             // Nothing of the batch was committed, and one write may have failed it: each
@@ -132,10 +214,26 @@ fn run(mut committer: Box<dyn Committer>, shared: &Shared) {
                 .map(|op| committer.commit(std::slice::from_ref(op)))
                 .collect()),
         };
+        if let Err(each) = &outcome {
+            let unawaited = batch.unawaited.lock().unwrap_or_else(|e| e.into_inner());
+            let mut failures = shared.failures.lock().unwrap_or_else(|e| e.into_inner());
+            failures.extend(unawaited.iter().filter_map(|&at| each[at].clone().err()));
+        }
         let _ = batch.done.set(outcome);
-        // Taken under the lock, so no caller misses the wake between checking and waiting.
-        drop(shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
-        shared.committed.notify_all();
+        {
+            let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if queue
+                .in_flight
+                .as_ref()
+                .is_some_and(|b| Arc::ptr_eq(b, &batch))
+            {
+                queue.in_flight = None;
+            }
+        }
+        let waiters = std::mem::take(&mut *batch.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        for waiter in waiters {
+            waiter.unpark();
+        }
     }
 }
 
@@ -191,6 +289,23 @@ mod tests {
         );
         assert_eq!(ops, 64 * 20 - 1);
         assert!(commits < 64 * 20 / 4, "{commits} commits for {ops} writes");
+        drop(writer);
+    }
+
+    #[test]
+    fn a_write_queued_without_waiting_commits_in_order_and_settle_answers_its_failure() {
+        let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let writer = Writer::start(Box::new(Counting(counts.clone()))).unwrap();
+        writer.queue(policy("good")).unwrap();
+        writer.settle().unwrap();
+        assert_eq!(counts.1.load(Ordering::SeqCst), 1, "settled: committed");
+        writer.queue(policy("bad")).unwrap();
+        writer.queue(policy("good")).unwrap();
+        // A waiting write after them commits after them.
+        writer.write(policy("good")).unwrap();
+        assert_eq!(counts.1.load(Ordering::SeqCst), 3);
+        assert_eq!(writer.settle().unwrap_err(), "refused");
+        writer.settle().unwrap();
         drop(writer);
     }
 }

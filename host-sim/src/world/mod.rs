@@ -361,46 +361,54 @@ impl World {
                 .collect(),
             None => Default::default(),
         };
-        let devices = par_map_waiting(setup.database.is_some(), &ids, |&id| {
-            let storage: Option<Arc<dyn Storage>> = setup
-                .database
-                .as_ref()
-                .map(|db| Arc::new(db.store.device(&db.host, id)) as Arc<dyn Storage>);
-            let mut state = match storage {
-                Some(storage) => DeviceState::with_storage(
-                    id,
-                    clock.clone(),
-                    network.clone(),
-                    local_lists.clone(),
-                    storage,
-                ),
-                None => DeviceState::new(id, clock.clone(), network.clone(), local_lists.clone()),
-            };
-            // Only a host database keeps the texts the server receives.
-            state.keep_events = setup.keep_events && setup.database.is_some();
-            state.keep_history = setup.keep_history;
-            // Step reports show device 0's events.
-            state.report_events = setup.report_events;
-            state.retention = setup.retention;
-            state.keeps_task_events = setup.host_keeps_events;
-            // A host that comes back tells each device what it told it last.
-            if let Some(environment) = state.storage.environment() {
-                state.set_environment(|e| *e = environment);
-            }
-            state
-                .holding_events
-                .store(holding.contains(&id), std::sync::atomic::Ordering::Relaxed);
-            Device::boot(&plugin, Arc::new(state))
-                .map(|(device, waiting)| {
-                    if let Some(e) = waiting {
-                        log::warn!("device {id}: {e}");
+        let boot_all = || {
+            par_map_waiting(setup.database.is_some(), &ids, |&id| {
+                let storage: Option<Arc<dyn Storage>> = setup
+                    .database
+                    .as_ref()
+                    .map(|db| Arc::new(db.store.device(&db.host, id)) as Arc<dyn Storage>);
+                let mut state = match storage {
+                    Some(storage) => DeviceState::with_storage(
+                        id,
+                        clock.clone(),
+                        network.clone(),
+                        local_lists.clone(),
+                        storage,
+                    ),
+                    None => {
+                        DeviceState::new(id, clock.clone(), network.clone(), local_lists.clone())
                     }
-                    device
-                })
-                .map_err(|e| format!("device {id}: the task could not be created: {e}"))
-        })
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+                };
+                // Only a host database keeps the texts the server receives.
+                state.keep_events = setup.keep_events && setup.database.is_some();
+                state.keep_history = setup.keep_history;
+                // Step reports show device 0's events.
+                state.report_events = setup.report_events;
+                state.retention = setup.retention;
+                state.keeps_task_events = setup.host_keeps_events;
+                // A host that comes back tells each device what it told it last.
+                if let Some(environment) = state.storage.environment() {
+                    state.set_environment(|e| *e = environment);
+                }
+                state
+                    .holding_events
+                    .store(holding.contains(&id), std::sync::atomic::Ordering::Relaxed);
+                Device::boot(&plugin, Arc::new(state))
+                    .map(|(device, waiting)| {
+                        if let Some(e) = waiting {
+                            log::warn!("device {id}: {e}");
+                        }
+                        device
+                    })
+                    .map_err(|e| format!("device {id}: the task could not be created: {e}"))
+            })
+        };
+        // Every device reads its records once, in order: a range of devices at a time.
+        let booted = match &setup.database {
+            Some(db) => db.store.reading_ahead(&db.host, boot_all),
+            None => boot_all(),
+        };
+        let devices = booted.into_iter().collect::<Result<Vec<_>, _>>()?;
         let legacy_policy = match &setup.database {
             Some(db) if !resumed => db.store.policy(&db.host)?,
             _ => None,
@@ -498,13 +506,36 @@ impl World {
         f: impl Fn(&Device) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
     ) -> Vec<Result<T, TaskError>> {
         let Some(watchdog) = &self.watchdog else {
-            return par_map_waiting(self.database.is_some(), devices, |d| {
+            let answers = par_map_waiting(self.database.is_some(), devices, |d| {
                 if d.state.hung.load(std::sync::atomic::Ordering::Relaxed) {
                     return Err(hung(d));
                 }
                 f(d)
             });
+            self.settle();
+            return answers;
         };
+        let answers = self.each_under_watchdog(watchdog, devices, f);
+        self.settle();
+        answers
+    }
+
+    /// What the host database was given without waiting (environments) is durable
+    /// before a step answers.
+    fn settle(&self) {
+        if let Some(db) = &self.database {
+            if let Err(e) = db.store.settle() {
+                log::warn!("the environment was not saved: {e}");
+            }
+        }
+    }
+
+    fn each_under_watchdog<T: Send + 'static>(
+        &self,
+        watchdog: &Arc<Watchdog>,
+        devices: &[Device],
+        f: impl Fn(&Device) -> Result<T, TaskError> + Send + Sync + Clone + 'static,
+    ) -> Vec<Result<T, TaskError>> {
         let until = Instant::now() + watchdog.deadline;
         let pending: Vec<_> = devices
             .iter()
@@ -642,13 +673,30 @@ impl World {
             self.server.set_description(self.description.clone());
         }
         let plugin = self.plugin;
+        let waits = self.database.is_some();
         // The old instances end first, as in a host that restarts: what they could still
-        // write is written before the new ones read storage.
-        let states: Vec<Arc<DeviceState>> =
-            self.devices.drain(..).map(|d| d.state.clone()).collect();
-        let booted = par_map_waiting(self.database.is_some(), &states, |state| {
-            Device::boot(&plugin, state.clone())
+        // write is written before the new ones read storage. They end in parallel, so
+        // their last records share commits.
+        let old: Vec<std::sync::Mutex<Option<Device>>> = self
+            .devices
+            .drain(..)
+            .map(|d| std::sync::Mutex::new(Some(d)))
+            .collect();
+        let states: Vec<Arc<DeviceState>> = par_map_waiting(waits, &old, |slot| {
+            let device = slot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("each device ends once");
+            device.state.clone()
         });
+        drop(old);
+        let boot_all =
+            || par_map_waiting(waits, &states, |state| Device::boot(&plugin, state.clone()));
+        let booted = match &self.database {
+            Some(db) => db.store.reading_ahead(&db.host, boot_all),
+            None => boot_all(),
+        };
         states
             .into_iter()
             .zip(booted)
