@@ -56,11 +56,13 @@ pub struct EventRow {
 /// Every write, committed by the writer in batches, in the order given.
 #[derive(Debug)]
 pub enum Op {
-    /// One record after the others under `key`.
+    /// One record after the others under `key`: numbered `seq` when the device's storage
+    /// knows its count, else after the highest stored.
     Append {
         owner: Owner,
         key: Box<str>,
         record: Encoded,
+        seq: Option<i64>,
     },
     /// Every record under `key` replaced, atomically.
     Replace {

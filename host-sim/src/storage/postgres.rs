@@ -286,12 +286,16 @@ struct PostgresCommitter {
     label: String,
 }
 
+/// A record's number is given (-1: not known, after the highest stored; COALESCE reads
+/// no further than the first value that is not null).
 const APPEND: &str = "INSERT INTO records (host, device, key, seq, codec, bytes)
     SELECT u.h, u.d, u.k,
-        COALESCE((SELECT MAX(r.seq) + 1 FROM records r
-                  WHERE r.host = u.h AND r.device = u.d AND r.key = u.k), 0),
+        COALESCE(NULLIF(u.s, -1),
+            (SELECT MAX(r.seq) + 1 FROM records r
+             WHERE r.host = u.h AND r.device = u.d AND r.key = u.k), 0),
         u.c, u.b
-    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[]) AS u(h, d, k, c, b)";
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::bigint[])
+        AS u(h, d, k, c, b, s)";
 
 const ENVIRONMENTS: &str = "INSERT INTO devices (host, device, private_ksn, license)
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::boolean[], $4::text[])
@@ -313,18 +317,31 @@ fn groupable(op: &Op) -> bool {
 }
 
 fn apply_appends(tx: &mut postgres::Transaction<'_>, ops: &[&Op]) -> Result<(), postgres::Error> {
-    let (mut hosts, mut devices, mut keys, mut codecs, mut bytes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut hosts, mut devices, mut keys, mut codecs, mut bytes, mut seqs) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for op in ops {
-        if let Op::Append { owner, key, record } = op {
+        if let Op::Append {
+            owner,
+            key,
+            record,
+            seq,
+        } = op
+        {
             hosts.push(&*owner.host);
             devices.push(owner.device);
             keys.push(&**key);
             codecs.push(i64::from(record.codec));
             bytes.push(record.bytes.as_slice());
+            seqs.push(seq.unwrap_or(-1));
         }
     }
-    tx.execute(APPEND, &[&hosts, &devices, &keys, &codecs, &bytes])?;
+    tx.execute(APPEND, &[&hosts, &devices, &keys, &codecs, &bytes, &seqs])?;
     Ok(())
 }
 

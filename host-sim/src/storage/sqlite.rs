@@ -240,7 +240,31 @@ struct SqliteCommitter {
 
 fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
     match op {
-        Op::Append { owner, key, record } => {
+        Op::Append {
+            owner,
+            key,
+            record,
+            seq: Some(seq),
+        } => {
+            c.prepare_cached(
+                "INSERT INTO records (host, device, key, seq, codec, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                &*owner.host,
+                owner.device,
+                &**key,
+                seq,
+                record.codec,
+                record.bytes
+            ])?;
+        }
+        Op::Append {
+            owner,
+            key,
+            record,
+            seq: None,
+        } => {
             c.prepare_cached(
                 "INSERT INTO records (host, device, key, seq, codec, bytes) VALUES (?1, ?2, ?3,
                  (SELECT COALESCE(MAX(seq) + 1, 0) FROM records

@@ -186,6 +186,7 @@ impl HostStore {
                 device: device as i64,
             },
             read_only: false,
+            counts: Mutex::default(),
         }
     }
 
@@ -397,6 +398,22 @@ pub struct DeviceStorage {
     store: Arc<HostStore>,
     owner: Owner,
     read_only: bool,
+    /// How many records each key holds, once read or written whole: the next record's
+    /// number (records are numbered from 0 without gaps), so an append need not look up
+    /// the highest. Held while a read or write of the device's records is under way, so
+    /// numbers follow the order of commits. One `DeviceStorage` a device writes.
+    counts: Mutex<Vec<(Box<str>, i64)>>,
+}
+
+fn count_of<'a>(counts: &'a mut [(Box<str>, i64)], key: &str) -> Option<&'a mut i64> {
+    counts.iter_mut().find(|(k, _)| &**k == key).map(|(_, n)| n)
+}
+
+fn set_count(counts: &mut Vec<(Box<str>, i64)>, key: &str, n: i64) {
+    match count_of(counts, key) {
+        Some(count) => *count = n,
+        None => counts.push((key.into(), n)),
+    }
 }
 
 impl DeviceStorage {
@@ -417,16 +434,27 @@ impl Storage for DeviceStorage {
     fn append(&self, key: &str, record: &[u8]) -> Result<(), String> {
         self.writable()?;
         let record = self.store.encode(record)?;
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = count_of(&mut counts, key).map(|n| *n);
         let written = self.store.write(Op::Append {
             owner: self.owner.clone(),
             key: key.into(),
             record,
+            seq,
         });
+        match (&written, count_of(&mut counts, key)) {
+            (Ok(()), Some(count)) => *count += 1,
+            // Not committed: what the database holds is not known here.
+            (Err(_), Some(_)) => counts.retain(|(k, _)| &**k != key),
+            _ => {}
+        }
+        drop(counts);
         self.store.wrote(&self.owner);
         written
     }
 
     fn records(&self, key: &str) -> Result<Vec<Vec<u8>>, String> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let encoded = match self.store.ahead(&self.owner, key, |unread| {
             unread
                 .records
@@ -436,20 +464,29 @@ impl Storage for DeviceStorage {
             Some(encoded) => encoded,
             None => self.store.backend.records(&self.owner, key)?,
         };
+        set_count(&mut counts, key, encoded.len() as i64);
+        drop(counts);
         self.store.decode_all(encoded)
     }
 
     fn replace(&self, key: &str, records: &[&[u8]]) -> Result<(), String> {
         self.writable()?;
-        let records = records
+        let records: Vec<Encoded> = records
             .iter()
             .map(|r| self.store.encode(r))
             .collect::<Result<_, _>>()?;
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = records.len() as i64;
         let written = self.store.write(Op::Replace {
             owner: self.owner.clone(),
             key: key.into(),
             records,
         });
+        match written {
+            Ok(()) => set_count(&mut counts, key, n),
+            Err(_) => counts.retain(|(k, _)| &**k != key),
+        }
+        drop(counts);
         self.store.wrote(&self.owner);
         written
     }

@@ -27,20 +27,56 @@ type Outcome = Result<(), Vec<Result<(), String>>>;
 #[derive(Default)]
 struct Batch {
     done: OnceLock<Outcome>,
-    /// The callers waiting for it, each woken by itself once it is done.
+    /// The callers waiting for it, in the order they joined.
     waiters: Mutex<Vec<Thread>>,
+    /// The waiters once the batch is done (set after `done`, under `waiters`' lock): the
+    /// writer wakes the first, and each caller woken wakes two more, so the writer (the
+    /// one thread every commit waits on) makes one wake a batch, not one a caller.
+    woken: OnceLock<Vec<Thread>>,
     /// Writes queued without a caller waiting: their failures are kept for `settle`.
     unawaited: Mutex<Vec<usize>>,
 }
 
 impl Batch {
-    /// Waits until the batch is done (the caller registered before the writer took it).
-    fn wait(&self) -> &Outcome {
-        loop {
-            if let Some(outcome) = self.done.get() {
-                return outcome;
+    /// Registers the calling thread as a waiter: its place, or `None` once the batch is
+    /// done (nothing to wait for).
+    fn register(&self) -> Option<usize> {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        if self.woken.get().is_some() {
+            return None;
+        }
+        waiters.push(std::thread::current());
+        Some(waiters.len() - 1)
+    }
+
+    /// Waits until the batch is done, then wakes the two waiters after this one's place.
+    fn wait(&self, place: Option<usize>) -> &Outcome {
+        if let Some(place) = place {
+            let woken = loop {
+                if let Some(woken) = self.woken.get() {
+                    break woken;
+                }
+                std::thread::park();
+            };
+            for next in [2 * place + 1, 2 * place + 2] {
+                if let Some(thread) = woken.get(next) {
+                    thread.unpark();
+                }
             }
-            std::thread::park();
+        }
+        self.done.get().expect("a batch is done before its waiters are woken")
+    }
+
+    /// The writer: the batch is done; the first waiter is woken (and wakes the others).
+    fn finish(&self, outcome: Outcome) {
+        let _ = self.done.set(outcome);
+        let first = {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            let woken = self.woken.get_or_init(|| std::mem::take(&mut *waiters));
+            woken.first().cloned()
+        };
+        if let Some(first) = first {
+            first.unpark();
         }
     }
 }
@@ -86,8 +122,8 @@ impl Writer {
 
     /// Queues `op` and waits until the transaction holding it has committed.
     pub fn write(&self, op: Op) -> Result<(), String> {
-        let (batch, at) = self.push(op, true)?;
-        match batch.wait() {
+        let (batch, at, place) = self.push(op, true)?;
+        match batch.wait(place) {
             Ok(()) => Ok(()),
             Err(each) => each[at].clone(),
         }
@@ -96,7 +132,7 @@ impl Writer {
     /// Queues `op` without waiting: it commits with the next batch, before any write
     /// queued after it. A failure is answered by the next `settle`.
     pub fn queue(&self, op: Op) -> Result<(), String> {
-        let (batch, at) = self.push(op, false)?;
+        let (batch, at, _) = self.push(op, false)?;
         batch
             .unawaited
             .lock()
@@ -116,17 +152,13 @@ impl Writer {
             } else {
                 Some(queue.batch.clone())
             };
-            if let Some(batch) = &last {
-                batch
-                    .waiters
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(std::thread::current());
-            }
-            last
+            last.map(|batch| {
+                let place = batch.register();
+                (batch, place)
+            })
         };
-        if let Some(batch) = last {
-            batch.wait();
+        if let Some((batch, place)) = last {
+            batch.wait(place);
         }
         let failures = std::mem::take(
             &mut *self
@@ -142,9 +174,10 @@ impl Writer {
         }
     }
 
-    /// Puts `op` in the queue; the batch it joined and its place there. A caller that
-    /// waits is registered under the queue's lock, before the writer can take the batch.
-    fn push(&self, op: Op, waits: bool) -> Result<(Arc<Batch>, usize), String> {
+    /// Puts `op` in the queue; the batch it joined, its place there, and (for a caller
+    /// that waits) its place among the waiters, registered under the queue's lock, before
+    /// the writer can take the batch.
+    fn push(&self, op: Op, waits: bool) -> Result<(Arc<Batch>, usize, Option<usize>), String> {
         let shared = &*self.shared;
         let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         if queue.closed {
@@ -159,17 +192,11 @@ impl Writer {
         let at = queue.ops.len();
         queue.ops.push(op);
         let batch = queue.batch.clone();
-        if waits {
-            batch
-                .waiters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(std::thread::current());
-        }
+        let place = if waits { batch.register() } else { None };
         if at == 0 {
             shared.queued.notify_one();
         }
-        Ok((batch, at))
+        Ok((batch, at, place))
     }
 }
 
@@ -219,7 +246,6 @@ fn run(mut committer: Box<dyn Committer>, shared: &Shared) {
             let mut failures = shared.failures.lock().unwrap_or_else(|e| e.into_inner());
             failures.extend(unawaited.iter().filter_map(|&at| each[at].clone().err()));
         }
-        let _ = batch.done.set(outcome);
         {
             let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
             if queue
@@ -230,10 +256,7 @@ fn run(mut committer: Box<dyn Committer>, shared: &Shared) {
                 queue.in_flight = None;
             }
         }
-        let waiters = std::mem::take(&mut *batch.waiters.lock().unwrap_or_else(|e| e.into_inner()));
-        for waiter in waiters {
-            waiter.unpark();
-        }
+        batch.finish(outcome);
     }
 }
 
