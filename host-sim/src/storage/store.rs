@@ -271,6 +271,18 @@ impl HostStore {
         })
     }
 
+    /// The same, queued: it commits before anything written after it; `settle` waits
+    /// for it.
+    pub fn queue_server(&self, host: &str, records: Vec<Record>) -> Result<(), String> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.writer.queue(Op::ServerRows {
+            host: host.into(),
+            records,
+        })
+    }
+
     /// The simulated time `host` had reached, if it ran before.
     pub fn clock(&self, host: &str) -> Result<Option<u64>, String> {
         self.backend.clock(host)
@@ -311,6 +323,20 @@ impl HostStore {
         self.write(Op::Events {
             host: host.into(),
             rows: rows.to_vec(),
+            oldest_kept,
+        })
+    }
+
+    /// The same, queued (see `queue_server`).
+    pub fn queue_events(
+        &self,
+        host: &str,
+        rows: Vec<EventRow>,
+        oldest_kept: u64,
+    ) -> Result<(), String> {
+        self.writer.queue(Op::Events {
+            host: host.into(),
+            rows,
             oldest_kept,
         })
     }

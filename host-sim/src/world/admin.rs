@@ -161,17 +161,21 @@ impl World {
             .map_err(|e| e.message)
     }
 
-    /// The rows of these devices (what they were sent, what they said).
+    /// The rows of these devices (what they were sent, what they said), queued: they
+    /// commit before anything written after them, and the step settles them before it
+    /// answers (`collect_events`, or the next call on the devices). Were they lost, a
+    /// resumed server would send those devices what they had already taken, which changes
+    /// nothing.
     fn persist_devices(&self, devices: impl IntoIterator<Item = usize>) {
-        if self.database.is_none() {
+        let Some(db) = &self.database else {
             return;
-        }
+        };
         let records: Vec<_> = devices
             .into_iter()
             .map(|i| self.server.device_record(i))
             .collect();
-        if let Err(e) = self.persist(records) {
-            log::warn!("{}", e.message);
+        if let Err(e) = db.store.queue_server(&db.host, records) {
+            log::warn!("the devices' rows were not saved: {e}");
         }
     }
 
@@ -213,6 +217,11 @@ impl World {
             }
         }
         self.save_events(first_new, bodies);
+        if let Some(db) = &self.database {
+            if let Err(e) = db.store.settle() {
+                log::warn!("the server's rows were not saved: {e}");
+            }
+        }
     }
 
     /// Sends each selected device what the server has for it (`force`: its policy even if
@@ -469,6 +478,13 @@ impl World {
         self.touch(changed.iter().copied());
         self.save_events(first_new, bodies);
         self.persist_devices(changed);
+        // The server's events and rows, queued since the step began, are durable before
+        // it answers.
+        if let Some(db) = &self.database {
+            if let Err(e) = db.store.settle() {
+                log::warn!("the server's rows were not saved: {e}");
+            }
+        }
     }
 
     /// Writes the events numbered from `first_new` on (their texts in `bodies`, in order)
@@ -499,7 +515,7 @@ impl World {
                     .map(String::from),
             })
             .collect();
-        if let Err(e) = db.store.save_events(&db.host, &rows, store.oldest_id()) {
+        if let Err(e) = db.store.queue_events(&db.host, rows, store.oldest_id()) {
             log::warn!("the server's events were not stored: {e}");
         }
     }
