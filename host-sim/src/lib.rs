@@ -18,6 +18,7 @@ pub(crate) mod schemas;
 pub mod shell;
 pub mod steps;
 pub mod storage;
+pub mod views;
 pub mod web;
 pub mod world;
 

@@ -10,14 +10,12 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use plugin_api::documents::{Importance, SettingsView};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{Console, SERVICES};
-use crate::{shell::views, world::World};
-use admin_server::{events::Filter, status::Status};
+use super::Console;
+use crate::{views::*, world::World};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -79,114 +77,6 @@ async fn view<T: Send + 'static>(
     .expect("a view does not panic")
 }
 
-/// One device, as the devices list shows it.
-#[derive(Serialize, ToSchema, Clone)]
-pub struct DeviceRow {
-    pub id: usize,
-    pub group: String,
-    #[schema(value_type = String, example = "ok")]
-    pub status: Status,
-    pub reasons: Vec<String>,
-    pub state: String,
-    pub error: Option<String>,
-    pub network: String,
-    pub private_ksn: bool,
-    pub license: String,
-}
-
-pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) -> DeviceRow {
-    let task = world.devices[id].task.status();
-    let (status, reasons) = statuses
-        .get(id)
-        .cloned()
-        .unwrap_or_else(|| world.status_of(id));
-    DeviceRow {
-        id,
-        group: world.server.tree().path(world.server.devices()[id].group),
-        status,
-        reasons,
-        state: task.state.to_string(),
-        error: task.error.into_option().map(|e| e.to_string()),
-        network: task.network.to_string(),
-        private_ksn: task.private_ksn,
-        license: task.license.to_string(),
-    }
-}
-
-/// Which devices a list shows.
-#[derive(Deserialize, IntoParams, Default, Clone)]
-#[into_params(parameter_in = Query)]
-pub struct DeviceQuery {
-    /// Only this group and its subgroups (a path such as `Servers`).
-    pub group: Option<String>,
-    /// Only devices of this status: `ok`, `warning` or `critical`.
-    pub status: Option<String>,
-    /// The page, from 0.
-    pub page: Option<usize>,
-    /// Devices per page (at most 500; default 50).
-    pub per_page: Option<usize>,
-}
-
-/// A page of devices, and the counts of all the list selects.
-#[derive(Serialize, ToSchema)]
-pub struct DevicePage {
-    pub total: usize,
-    /// OK, Warning, Critical, of every device the list selects.
-    pub counts: [usize; 3],
-    pub page: usize,
-    pub per_page: usize,
-    pub devices: Vec<DeviceRow>,
-}
-
-pub fn device_page(
-    world: &World,
-    statuses: &[(Status, Vec<String>)],
-    query: &DeviceQuery,
-) -> Result<DevicePage, String> {
-    let group = match query.group.as_deref().filter(|g| !g.is_empty()) {
-        Some(path) => Some(world.server.tree().find(path)?),
-        None => None,
-    };
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(name) => Some(
-            Status::ALL
-                .into_iter()
-                .find(|s| s.as_str() == name)
-                .ok_or_else(|| format!("status: expected ok, warning or critical, got `{name}`"))?,
-        ),
-        None => None,
-    };
-    let per_page = query.per_page.unwrap_or(50).clamp(1, 500);
-    let mut counts = [0; 3];
-    let mut selected = Vec::new();
-    for (id, record) in world.server.devices().iter().enumerate() {
-        if group.is_some_and(|g| !world.server.tree().within(record.group, g)) {
-            continue;
-        }
-        let found = statuses.get(id).map_or(Status::Ok, |s| s.0);
-        counts[found as usize] += 1;
-        if status.is_none_or(|s| s == found) {
-            selected.push(id);
-        }
-    }
-    // Past the last page: the last page.
-    let last = selected.len().saturating_sub(1) / per_page;
-    let page = query.page.unwrap_or(0).min(last);
-    let devices = selected
-        .iter()
-        .skip(page * per_page)
-        .take(per_page)
-        .map(|&id| device_row(world, statuses, id))
-        .collect();
-    Ok(DevicePage {
-        total: selected.len(),
-        counts,
-        page,
-        per_page,
-        devices,
-    })
-}
-
 /// The plugin's description of itself: settings, schemas, statements with their texts.
 #[utoipa::path(get, path = "/api/describe", responses((status = 200, description = "The plugin's `describe`", body = Object)))]
 pub async fn describe(State(console): State<Arc<Console>>) -> Response {
@@ -213,85 +103,6 @@ pub async fn devices(
         }
     })
     .await
-}
-
-/// One setting of a device's task: its value, where it comes from, and why.
-#[derive(Serialize, ToSchema)]
-pub struct SettingRow {
-    pub path: String,
-    pub value: Value,
-    pub source: String,
-    pub locked: bool,
-    /// The policy's value, if the policy in force sets it (a locked box may be set to it
-    /// locally, re-stating it, when it reads otherwise).
-    pub policy_value: Option<Value>,
-    pub applies: bool,
-    pub why: String,
-    pub meaning: String,
-    /// The policy that sets it, its revision and group (and profile), if one does.
-    pub policy: Option<String>,
-    pub revision: Option<u32>,
-    pub policy_group: Option<String>,
-    pub profile: Option<String>,
-    /// What `explain` prints for it.
-    pub explain: String,
-}
-
-/// A device's KSN Usage task: its status, settings, and last log entries.
-#[derive(Serialize, ToSchema)]
-pub struct DeviceDetail {
-    pub device: DeviceRow,
-    pub settings: Vec<SettingRow>,
-    pub log: Vec<String>,
-}
-
-pub fn device_detail(
-    world: &World,
-    statuses: &[(Status, Vec<String>)],
-    id: usize,
-) -> Result<DeviceDetail, String> {
-    if id >= world.devices.len() {
-        return Err(format!(
-            "no device {id} (devices 0 to {})",
-            world.devices.len().saturating_sub(1)
-        ));
-    }
-    let view: SettingsView = views::settings_view(world, id)?;
-    let effective = world.server.effective(id);
-    let paths: Vec<String> = view.details.keys().cloned().collect();
-    let order: Vec<String> = world
-        .description
-        .as_ref()
-        .map(|d| d.settings.iter().map(|s| s.path.clone()).collect())
-        .unwrap_or_else(|| paths.clone());
-    let settings = order
-        .iter()
-        .filter_map(|path| {
-            let d = view.details.get(path)?;
-            let from = effective.get(path);
-            let policy = from.and_then(|e| world.server.policy_by_id(e.provenance.policy));
-            Some(SettingRow {
-                path: path.clone(),
-                value: d.value.clone(),
-                source: crate::serde_name(&d.source),
-                locked: d.locked,
-                policy_value: d.policy_value.clone(),
-                applies: d.applies,
-                why: d.why.clone(),
-                meaning: d.meaning.clone(),
-                policy: policy.map(|p| p.name.clone()),
-                revision: from.map(|e| e.provenance.revision),
-                policy_group: from.map(|e| world.server.tree().path(e.provenance.group)),
-                profile: from.and_then(|e| e.provenance.profile.clone()),
-                explain: views::explain_on(world, id, path, &paths).unwrap_or_else(|e| e),
-            })
-        })
-        .collect();
-    Ok(DeviceDetail {
-        device: device_row(world, statuses, id),
-        settings,
-        log: views::log_lines(world, id, 50)?,
-    })
 }
 
 /// A device's task: status, settings with their sources, padlocks and reasons, its log.
@@ -356,43 +167,6 @@ pub async fn audit(
     .await
 }
 
-/// An administration group.
-#[derive(Serialize, ToSchema)]
-pub struct GroupRow {
-    pub path: String,
-    pub inherit: bool,
-    pub private_ksn: Option<bool>,
-    pub devices: usize,
-    /// OK, Warning, Critical, of the group's own devices and its subgroups'.
-    pub counts: [usize; 3],
-    pub active_policy: Option<String>,
-}
-
-pub fn group_rows(world: &World, statuses: &[(Status, Vec<String>)]) -> Vec<GroupRow> {
-    let tree = &world.server.tree();
-    tree.live()
-        .map(|id| {
-            let mut counts = [0; 3];
-            let mut devices = 0;
-            for (i, d) in world.server.devices().iter().enumerate() {
-                if tree.within(d.group, id) {
-                    devices += 1;
-                    counts[statuses.get(i).map_or(0, |s| s.0 as usize)] += 1;
-                }
-            }
-            let group = tree.group(id);
-            GroupRow {
-                path: tree.path(id),
-                inherit: group.inherit,
-                private_ksn: group.private_ksn,
-                devices,
-                counts,
-                active_policy: world.server.active_policy(id).map(|p| p.name.clone()),
-            }
-        })
-        .collect()
-}
-
 /// The administration groups, with each one's status counts and active policy.
 #[utoipa::path(get, path = "/api/groups", responses((status = 200, body = [GroupRow])))]
 pub async fn groups(State(console): State<Arc<Console>>) -> Json<Vec<GroupRow>> {
@@ -404,134 +178,10 @@ pub async fn groups(State(console): State<Arc<Console>>) -> Json<Vec<GroupRow>> 
     )
 }
 
-/// One save of a policy.
-#[derive(Serialize, ToSchema)]
-pub struct RevisionRow {
-    pub number: u32,
-    pub by: String,
-    pub time_ms: u64,
-    pub what: String,
-    /// The settings document of this revision.
-    pub policy: Value,
-    pub force_inheritance: bool,
-    pub profiles: Vec<String>,
-}
-
-/// A group policy, with its revisions, newest last.
-#[derive(Serialize, ToSchema)]
-pub struct PolicyRow {
-    pub name: String,
-    pub group: String,
-    pub active: bool,
-    pub revisions: Vec<RevisionRow>,
-}
-
-pub fn policy_rows(world: &World) -> Vec<PolicyRow> {
-    world
-        .server
-        .policies()
-        .iter()
-        .map(|p| PolicyRow {
-            name: p.name.clone(),
-            group: world.server.tree().path(p.group),
-            active: p.active,
-            revisions: p
-                .revisions
-                .iter()
-                .map(|r| RevisionRow {
-                    number: r.number,
-                    by: r.by.clone(),
-                    time_ms: r.time_ms,
-                    what: r.what.clone(),
-                    policy: admin_server::policy::document(&r.content.settings),
-                    force_inheritance: r.content.force_inheritance,
-                    profiles: r.content.profiles.iter().map(|p| p.name.clone()).collect(),
-                })
-                .collect(),
-        })
-        .collect()
-}
-
 /// Every group policy, with its revisions.
 #[utoipa::path(get, path = "/api/policies", responses((status = 200, body = [PolicyRow])))]
 pub async fn policies(State(console): State<Arc<Console>>) -> Json<Vec<PolicyRow>> {
     Json(view(console, |_, world| policy_rows(world)).await)
-}
-
-/// Which events a list shows.
-#[derive(Deserialize, IntoParams, Default, Clone)]
-#[into_params(parameter_in = Query)]
-pub struct EventQuery {
-    /// `critical`, `functional_failure`, `warning` or `info`.
-    pub importance: Option<String>,
-    /// The event's type, such as `task_error`.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub kind: Option<String>,
-    /// Only the devices of this group and its subgroups.
-    pub group: Option<String>,
-    pub device: Option<usize>,
-    /// From this host time on (ms).
-    pub since: Option<u64>,
-    /// Up to this host time (ms).
-    pub until: Option<u64>,
-    /// At most this many, newest first (default 200).
-    pub limit: Option<usize>,
-}
-
-/// One event the server keeps.
-#[derive(Serialize, ToSchema)]
-pub struct EventRow {
-    pub id: u64,
-    pub time_ms: u64,
-    pub device: usize,
-    pub group: String,
-    pub importance: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-pub fn event_rows(world: &World, query: &EventQuery) -> Result<Vec<EventRow>, String> {
-    let blank = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
-    let importance = match blank(&query.importance) {
-        Some(name) => Some(Importance::from_name(&name).ok_or_else(|| {
-            format!(
-                "importance: expected critical, functional_failure, warning or info, got `{name}`"
-            )
-        })?),
-        None => None,
-    };
-    let n = world.devices.len();
-    let devices = match (blank(&query.group), query.device) {
-        (Some(group), _) => Some(world.server.in_group(world.server.tree().find(&group)?)),
-        (None, Some(d)) => Some((0..n).map(|i| i == d).collect()),
-        (None, None) => None,
-    };
-    let filter = Filter {
-        devices,
-        importance,
-        kind: blank(&query.kind),
-        since_ms: query.since,
-        until_ms: query.until,
-        ..Filter::default()
-    };
-    let limit = query.limit.unwrap_or(200);
-    let mut rows: Vec<EventRow> = world
-        .server
-        .events()
-        .query(&filter)
-        .map(|e| EventRow {
-            id: e.id,
-            time_ms: e.time_ms,
-            device: e.device,
-            group: world.server.tree().path(e.group),
-            importance: e.importance.as_str().to_string(),
-            kind: e.kind.to_string(),
-        })
-        .collect();
-    rows.reverse();
-    rows.truncate(limit);
-    Ok(rows)
 }
 
 /// The server's events, newest first, by importance, type, group, device and time.
@@ -547,50 +197,6 @@ pub async fn events(
     .await
 }
 
-/// A KSN service as the simulation plays it.
-#[derive(Serialize, ToSchema)]
-pub struct ServiceRow {
-    pub service: String,
-    pub up: bool,
-    pub latency_ms: u32,
-    /// Items received from every device so far.
-    pub received: u64,
-}
-
-/// The server: Private KSN, the licence, the services, the host time.
-#[derive(Serialize, ToSchema)]
-pub struct ServerView {
-    pub private_ksn: bool,
-    pub license: String,
-    pub time_ms: u64,
-    pub devices: usize,
-    pub services: Vec<ServiceRow>,
-}
-
-pub fn server_view(world: &World) -> ServerView {
-    ServerView {
-        private_ksn: world.server.private_ksn(),
-        license: world.devices.first().map_or("valid".to_string(), |d| {
-            d.state.environment().license.to_string()
-        }),
-        time_ms: world.clock.now_ms(),
-        devices: world.devices.len(),
-        services: SERVICES
-            .iter()
-            .zip(super::sample(world).received)
-            .map(|(&service, received)| {
-                let (up, latency_ms) = world.network.link(service);
-                ServiceRow {
-                    service: service.to_string(),
-                    up,
-                    latency_ms,
-                    received,
-                }
-            })
-            .collect(),
-    }
-}
-
 /// The server's Private KSN setting, the licence and each KSN service.
 #[utoipa::path(get, path = "/api/server", responses((status = 200, body = ServerView)))]
 pub async fn server(State(console): State<Arc<Console>>) -> Json<ServerView> {
@@ -604,38 +210,6 @@ pub struct StepQuery {
     /// Answer once the change reached the devices it reaches now (by default, once it is
     /// saved: the devices get it in the background).
     pub wait: Option<bool>,
-}
-
-/// One change's delivery to the devices it reaches now.
-#[derive(Serialize, ToSchema)]
-pub struct DeliveryRow {
-    /// Numbered in the order the changes were saved.
-    pub id: u64,
-    /// What was saved.
-    pub what: String,
-    /// The devices it reaches now (connected ones; the others get it at their next
-    /// synchronisation).
-    pub total: usize,
-    pub delivered: usize,
-    /// Devices whose task refused it.
-    pub failed: usize,
-    pub done: bool,
-}
-
-pub fn delivery_rows(world: &World) -> Vec<DeliveryRow> {
-    world
-        .deliveries
-        .progress()
-        .into_iter()
-        .map(|p| DeliveryRow {
-            id: p.id,
-            what: p.what,
-            total: p.total,
-            delivered: p.delivered,
-            failed: p.failed,
-            done: p.done,
-        })
-        .collect()
 }
 
 /// Each change's delivery to the devices, newest first: a change is answered once saved,
@@ -738,14 +312,4 @@ fn with_locking_policies(world: &World, step: &Value, error: String) -> String {
     } else {
         format!("{error}\n{}", named.join("\n"))
     }
-}
-
-/// The statement a device's acceptance box accepts now, with its text.
-pub fn statement_now(world: &World, private_ksn: bool) -> Option<Value> {
-    let d = world.description.as_ref()?;
-    let statement = plugin_api::documents::Statement::for_mode(private_ksn);
-    let text = d.statement(statement)?;
-    Some(
-        json!({"statement": statement, "version": text.version, "title": text.title, "text": text.text}),
-    )
 }

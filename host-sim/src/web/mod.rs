@@ -18,20 +18,10 @@ use std::{
 };
 
 use axum::{routing::get, routing::post, Router};
-use plugin_api::Service;
 
-use crate::{shell::Shell, world::World};
+use crate::shell::Shell;
+pub use crate::views::{sample, Sample, SERVICES};
 use admin_server::Status;
-
-/// What each KSN service had received at one moment of host time, summed over devices.
-#[derive(Clone, Copy, Debug)]
-pub struct Sample {
-    pub time_ms: u64,
-    pub received: [u64; 3],
-}
-
-/// The services a server page shows, in its order.
-pub const SERVICES: [Service; 3] = [Service::GLOBAL, Service::PROXY, Service::PRIVATE];
 
 /// Each device's status and the reasons for it.
 pub type Statuses = Arc<Vec<(Status, Vec<String>)>>;
@@ -181,19 +171,6 @@ fn deliver_in_the_background(console: std::sync::Weak<Console>) {
             *woken = false;
         }
         c.deliver_pending();
-    }
-}
-
-pub fn sample(world: &World) -> Sample {
-    let mut received = [0; 3];
-    for device in &world.devices {
-        for (total, service) in received.iter_mut().zip(SERVICES) {
-            *total += device.state.received.total(service);
-        }
-    }
-    Sample {
-        time_ms: world.clock.now_ms(),
-        received,
     }
 }
 

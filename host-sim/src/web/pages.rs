@@ -13,11 +13,11 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use plugin_api::documents::{SettingDescription, SettingRole, Statement, ValueType};
 use serde_json::{json, Value};
 
-use super::{
-    api::{self, DeviceQuery, EventQuery},
-    Console, Sample,
+use super::{api, Console, Sample};
+use crate::{
+    views::{self as v, DeviceQuery, EventQuery},
+    world::World,
 };
-use crate::world::World;
 use admin_server::Status;
 
 const STYLE: &str = r#"
@@ -210,8 +210,8 @@ pub async fn devices(
 ) -> Response {
     page(console, move |console, world| {
         let statuses = console.statuses();
-        let listing = api::device_page(world, &statuses, &query)?;
-        let groups = api::group_rows(world, &statuses);
+        let listing = v::device_page(world, &statuses, &query)?;
+        let groups = v::group_rows(world, &statuses);
         let [ok, warning, critical] = listing.counts;
         let pages = listing.total.div_ceil(listing.per_page).max(1);
         let link = |page: usize| {
@@ -284,7 +284,7 @@ const PADLOCK: PreEscaped<&str> = PreEscaped(
 );
 
 /// The padlock of a locked setting: which policy, revision and group lock it.
-fn padlock(row: &api::SettingRow) -> Markup {
+fn padlock(row: &v::SettingRow) -> Markup {
     html! {
         @if row.locked {
             span.lock data-lock-of=(row.path) {
@@ -300,7 +300,7 @@ fn padlock(row: &api::SettingRow) -> Markup {
 /// or does not apply in this mode.
 fn local_control(
     id: usize,
-    row: &api::SettingRow,
+    row: &v::SettingRow,
     description: Option<&SettingDescription>,
     versions: Option<Value>,
 ) -> Markup {
@@ -345,16 +345,16 @@ pub async fn device(State(console): State<Arc<Console>>, Path(id): Path<usize>) 
         );
     }
     page(console, move |console, world| {
-        let detail = api::device_detail(world, &console.statuses(), id)?;
+        let detail = v::device_detail(world, &console.statuses(), id)?;
         let d = &detail.device;
         let describe = world.description.as_ref();
         let setting = |path: &str| describe.and_then(|x| x.setting(path));
-        let statement = api::statement_now(world, d.private_ksn);
+        let statement = v::statement_now(world, d.private_ksn);
         let kmp = describe.and_then(|x| x.statement(Statement::Kmp));
         let role = |path: &str| setting(path).map(|s| s.role);
-        let boxes: Vec<&api::SettingRow> = detail.settings.iter().filter(|r| role(&r.path) == Some(SettingRole::Statement)).collect();
-        let categories: Vec<&api::SettingRow> = detail.settings.iter().filter(|r| role(&r.path) == Some(SettingRole::GlobalOnly)).collect();
-        let others: Vec<&api::SettingRow> = detail.settings.iter().filter(|r| !matches!(role(&r.path), Some(SettingRole::Statement | SettingRole::GlobalOnly))).collect();
+        let boxes: Vec<&v::SettingRow> = detail.settings.iter().filter(|r| role(&r.path) == Some(SettingRole::Statement)).collect();
+        let categories: Vec<&v::SettingRow> = detail.settings.iter().filter(|r| role(&r.path) == Some(SettingRole::GlobalOnly)).collect();
+        let others: Vec<&v::SettingRow> = detail.settings.iter().filter(|r| !matches!(role(&r.path), Some(SettingRole::Statement | SettingRole::GlobalOnly))).collect();
         let history = crate::audit::consent_records(&world.devices[id].task)?;
         let body = html! {
             div.panel {
@@ -448,8 +448,8 @@ pub async fn policies(
     page(console, move |_, world| {
         let group_path = query.group.clone().filter(|g| !g.is_empty()).unwrap_or_else(|| "/".into());
         let group = world.server.tree().find(&group_path)?;
-        let policies = api::policy_rows(world);
-        let here: Vec<&api::PolicyRow> = policies.iter().filter(|p| world.server.tree().find(&p.group).ok() == Some(group)).collect();
+        let policies = v::policy_rows(world);
+        let here: Vec<&v::PolicyRow> = policies.iter().filter(|p| world.server.tree().find(&p.group).ok() == Some(group)).collect();
         let describe = world.description.as_ref().ok_or("the plugin does not describe itself: no settings form")?;
         let editing = here.iter().find(|p| p.active).or(here.first());
         let current = editing.and_then(|p| p.revisions.last());
@@ -463,7 +463,7 @@ pub async fn policies(
             None => json!({"do": "create_policy", "name": name, "group": group_path}),
         };
         let private = world.server.private_ksn();
-        let groups = api::group_rows(world, &[]);
+        let groups = v::group_rows(world, &[]);
         let body = html! {
             div.panel {
                 "Group: "
@@ -574,7 +574,7 @@ pub async fn events(
     Query(query): Query<EventQuery>,
 ) -> Response {
     page(console, move |_, world| {
-        let rows = api::event_rows(world, &query)?;
+        let rows = v::event_rows(world, &query)?;
         let body = html! {
             form.panel method="get" action="/events" {
                 "importance " select name="importance" {
@@ -634,7 +634,7 @@ fn chart(history: &[Sample]) -> Markup {
 
 pub async fn server(State(console): State<Arc<Console>>) -> Response {
     page(console, move |console, world| {
-        let view = api::server_view(world);
+        let view = v::server_view(world);
         let history = console.history();
         let body = html! {
             div.panel {
@@ -679,7 +679,7 @@ pub async fn server(State(console): State<Arc<Console>>) -> Response {
                 p { "A change is saved at once and delivered to the devices it reaches in the background, in order." }
                 table #deliveries {
                     tr { th { "#" } th { "change" } th { "delivered" } th { "refused" } th { "state" } }
-                    @for d in api::delivery_rows(world) {
+                    @for d in v::delivery_rows(world) {
                         tr {
                             td { (d.id) } td { (d.what) } td { (d.delivered) " of " (d.total) }
                             td { (d.failed) } td { @if d.done { "done" } @else { "delivering" } }

@@ -1,0 +1,54 @@
+//! Group policies with every revision, as the consoles show them.
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::world::World;
+
+/// One save of a policy.
+#[derive(Serialize, ToSchema)]
+pub struct RevisionRow {
+    pub number: u32,
+    pub by: String,
+    pub time_ms: u64,
+    pub what: String,
+    /// The settings document of this revision.
+    pub policy: Value,
+    pub force_inheritance: bool,
+    pub profiles: Vec<String>,
+}
+
+/// A group policy, with its revisions, newest last.
+#[derive(Serialize, ToSchema)]
+pub struct PolicyRow {
+    pub name: String,
+    pub group: String,
+    pub active: bool,
+    pub revisions: Vec<RevisionRow>,
+}
+
+pub fn policy_rows(world: &World) -> Vec<PolicyRow> {
+    world
+        .server
+        .policies()
+        .iter()
+        .map(|p| PolicyRow {
+            name: p.name.clone(),
+            group: world.server.tree().path(p.group),
+            active: p.active,
+            revisions: p
+                .revisions
+                .iter()
+                .map(|r| RevisionRow {
+                    number: r.number,
+                    by: r.by.clone(),
+                    time_ms: r.time_ms,
+                    what: r.what.clone(),
+                    policy: admin_server::policy::document(&r.content.settings),
+                    force_inheritance: r.content.force_inheritance,
+                    profiles: r.content.profiles.iter().map(|p| p.name.clone()).collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
