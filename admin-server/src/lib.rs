@@ -31,10 +31,10 @@ use plugin_api::documents::{PluginDescription, SettingRole};
 use serde_json::{json, Value as Json};
 
 pub use delivery::{Delivered, Delivery, DeliveryKey, View};
-pub use device::ManagedDevice;
+pub use device::{Consent, ManagedDevice};
 pub use effective::{Effective, EffectiveSetting, Provenance};
 pub use error::{ServerError, ServerErrorKind};
-pub use events::{EventRules, EventStore, Filter, StoredEvent};
+pub use events::{Arriving, EventRules, EventStore, Filter, StoredEvent};
 pub use ops::{Applied, Change, Context, Operation, ProfileDoc};
 pub use policy::{Condition, Content, Entry, Policy, PolicyId, Profile, Revision, Settings};
 pub use records::{Kind, Record};
@@ -428,17 +428,37 @@ impl Server {
         before != (d.accepted, d.ksn_unavailable_since)
     }
 
-    /// Files an event of device `index`; `false` when its type is not stored (a term of 0
-    /// days).
-    pub fn file_event(
-        &mut self,
-        time_ms: u64,
-        index: usize,
-        importance: plugin_api::documents::Importance,
-        kind: events::EventType,
-    ) -> bool {
-        let group = self.devices[index].group;
-        self.events.add(time_ms, index, group, importance, kind)
+    /// Device `index` said its consent changed (`consent.policy` is filled in here: the
+    /// policy and revision that set the statement's box on the device, for a policy's).
+    pub fn consent_heard(&mut self, index: usize, mut consent: Consent) {
+        if consent.source == "policy" && consent.policy.is_none() {
+            let path = self.description.as_ref().and_then(|d| {
+                d.settings
+                    .iter()
+                    .find(|s| s.accepts.iter().any(|a| a.as_str() == consent.statement))
+                    .map(|s| s.path.clone())
+            });
+            let effective = self.effective(index);
+            consent.policy = path.and_then(|p| effective.get(&p)).and_then(|e| {
+                self.policy_by_id(e.provenance.policy)
+                    .map(|p| (p.name.clone(), e.provenance.revision))
+            });
+        }
+        let entries = &mut self.devices[index].consent;
+        match entries
+            .iter_mut()
+            .find(|c| c.statement == consent.statement && c.category == consent.category)
+        {
+            Some(entry) => *entry = consent,
+            None => entries.push(consent),
+        }
+    }
+
+    /// Files an event of device `index` (its group is filled in here); `false` when its
+    /// type is not stored (a term of 0 days).
+    pub fn file_event(&mut self, mut event: events::Arriving) -> bool {
+        event.group = self.devices[event.device].group;
+        self.events.add(event)
     }
 
     /// Deletes the events older than their type's storage term.

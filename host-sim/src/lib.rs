@@ -8,6 +8,7 @@ pub mod consumers;
 pub mod crash;
 pub mod fleet;
 pub mod hierarchy;
+pub mod json;
 pub mod logs;
 pub mod network;
 pub mod pg_cluster;

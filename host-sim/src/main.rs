@@ -201,6 +201,12 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
+    /// The administrators of a host database's servers: each signs in to the Web Console
+    /// with their own token (an administrator changes anything; an auditor reads only).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Internal: apply the crash test's stream of changes to a host database until killed.
     #[command(hide = true)]
     CrashWriter {
@@ -247,6 +253,32 @@ enum Command {
         /// without it, a database that holds any is refused).
         #[arg(long, requires = "db")]
         fresh: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add an administrator; prints its token once (the database keeps only its hash).
+    Add {
+        name: String,
+        /// administrator (everything) or auditor (reads everything, changes nothing).
+        #[arg(long, value_parser = ["administrator", "auditor"])]
+        role: String,
+        #[arg(long, value_name = "FILE|URL")]
+        db: PathBuf,
+    },
+    /// List the administrators and their roles.
+    List {
+        #[arg(long, value_name = "FILE|URL")]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an administrator: its token no longer lets anyone in.
+    Remove {
+        name: String,
+        #[arg(long, value_name = "FILE|URL")]
+        db: PathBuf,
     },
 }
 
@@ -555,6 +587,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                     let mut setup = world::Setup {
                         // The console can check any expectation, `events_include` too.
                         keep_history: true,
+                        describe_events: true,
                         ..scenario::runner::setup_of(
                             &parsed,
                             &scenario::shown(file),
@@ -602,6 +635,36 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure(1, e))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::User { action } => match action {
+            UserAction::Add { name, role, db } => {
+                let store = open_database(db)?;
+                let token = store.add_user(name, role).map_err(|e| Failure(2, e))?;
+                println!("{name} ({role}) added; their token, shown this once:\n{token}");
+                Ok(ExitCode::SUCCESS)
+            }
+            UserAction::List { db, json } => {
+                let users = open_database(db)?.users().map_err(|e| Failure(1, e))?;
+                if *json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&users).expect("users serialise")
+                    );
+                } else {
+                    for u in &users {
+                        println!("{}  {}", u.name, u.role);
+                    }
+                    println!("{} users", users.len());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            UserAction::Remove { name, db } => {
+                open_database(db)?
+                    .remove_user(name)
+                    .map_err(|e| Failure(2, e))?;
+                println!("{name} removed");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Command::Backup { db, file } => {
             let copied = host_sim::storage::backup::backup(db, file).map_err(|e| Failure(1, e))?;
             println!(

@@ -409,10 +409,16 @@ impl<'de> Deserialize<'de> for Document {
                     steps: None,
                 };
                 while let Some(key) = map.next_key::<String>()? {
+                    if doc.fields.contains_key(&key) || key == "steps" && doc.steps.is_some() {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "the key {key:?} is given twice"
+                        )));
+                    }
                     if key == "steps" {
                         doc.steps = Some(map.next_value::<StepsField>()?);
                     } else {
-                        doc.fields.insert(key, map.next_value()?);
+                        let crate::json::Unique(value) = map.next_value()?;
+                        doc.fields.insert(key, value);
                     }
                 }
                 Ok(doc)
@@ -436,7 +442,7 @@ impl<'de> Deserialize<'de> for StepsField {
             ) -> Result<StepsField, A::Error> {
                 let mut steps = Vec::new();
                 let mut index = 0;
-                while let Some(raw) = seq.next_element::<Json>()? {
+                while let Some(crate::json::Unique(raw)) = seq.next_element()? {
                     match parse_step(&raw, &format!("steps[{index}]")) {
                         Ok(step) => steps.push(step),
                         Err(e) => {
@@ -491,11 +497,15 @@ fn malformed(e: serde_json::Error) -> String {
 
 /// Parses a scenario document.
 pub fn parse(text: &str) -> Result<Scenario, String> {
-    let Ok(Document { mut fields, steps }) = serde_json::from_str::<Document>(text) else {
-        // Not an object, or not JSON: the whole tree says which, and where.
-        let doc: Json = serde_json::from_str(text).map_err(malformed)?;
-        strict::<ScenarioHead>(&doc, "")?;
-        return Err("scenario: expected an object".into());
+    let Document { mut fields, steps } = match serde_json::from_str::<Document>(text) {
+        Ok(document) => document,
+        Err(e) if e.to_string().contains("is given twice") => return Err(malformed(e)),
+        Err(_) => {
+            // Not an object, or not JSON: the whole tree says which, and where.
+            let doc: Json = serde_json::from_str(text).map_err(malformed)?;
+            strict::<ScenarioHead>(&doc, "")?;
+            return Err("scenario: expected an object".into());
+        }
     };
     // The head is checked first, then the steps; anything but an array is the head's to
     // refuse.

@@ -84,10 +84,6 @@ fn profile_doc(spec: &ProfileSpec) -> ProfileDoc {
     }
 }
 
-fn admin(by: &Option<String>) -> &str {
-    by.as_deref().unwrap_or("admin")
-}
-
 /// What a step does: the devices' answers, or the server's refusal (nothing changed).
 trait Act {
     fn act(&self, world: &mut World) -> Result<Answers, StepError>;
@@ -145,7 +141,7 @@ impl Act for CreateGroup {
             inherit: self.inherit.unwrap_or(true),
             private_ksn: self.private_ksn,
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -218,7 +214,7 @@ impl Act for SetGroup {
             inherit: self.inherit,
             private_ksn: self.private_ksn.map(OwnPrivateKsn::setting),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -256,7 +252,7 @@ impl Act for MoveDevices {
             devices: addressed(world),
             group: self.group.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -334,7 +330,7 @@ impl Act for SetDevice {
             out_of_office: self.out_of_office,
             tags: self.tags.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -418,7 +414,7 @@ impl Act for CreatePolicy {
             force_inheritance: self.force_inheritance,
             active: self.active,
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }
 
@@ -474,7 +470,7 @@ impl Act for EditPolicy {
                 .map(|specs| specs.iter().map(profile_doc).collect()),
             force_inheritance: self.force_inheritance,
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }
 
@@ -511,7 +507,7 @@ macro_rules! named_policy_step {
         impl Act for $step {
             fn act(&self, world: &mut World) -> Result<Answers, StepError> {
                 let $policy = self.name.clone();
-                Ok(world.apply(&$body, "admin")?)
+                Ok(world.apply(&$body, None)?)
             }
         }
     };
@@ -571,7 +567,7 @@ impl StepKind for RenameGroup {
             path: self.group.clone(),
             name: self.name.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -603,7 +599,7 @@ impl StepKind for DeleteGroup {
         let op = Operation::DeleteGroup {
             path: self.group.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -639,7 +635,7 @@ impl StepKind for RenamePolicy {
             name: self.name.clone(),
             new_name: self.new_name.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -683,7 +679,7 @@ impl Act for RollBackPolicy {
             name: self.name.clone(),
             revision: self.revision,
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }
 
@@ -733,7 +729,7 @@ impl Act for SetProfile {
             profile: profile_doc(&self.profile),
             priority: self.priority,
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }
 
@@ -777,6 +773,6 @@ impl Act for RemoveProfile {
             name: self.name.clone(),
             profile: self.profile.clone(),
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }

@@ -25,7 +25,7 @@ enum Column {
 use Column::{Blob, Bool, Int, Text};
 
 /// Every table of the schema, with its columns, in the order a restore writes them.
-const TABLES: [(&str, &[(&str, Column)]); 11] = [
+const TABLES: [(&str, &[(&str, Column)]); 13] = [
     ("schema_version", &[("version", Int)]),
     ("dictionaries", &[("id", Int), ("bytes", Blob)]),
     (
@@ -73,6 +73,29 @@ const TABLES: [(&str, &[(&str, Column)]); 11] = [
             ("importance", Text),
             ("type", Text),
             ("body", Text),
+            ("by_user", Text),
+        ],
+    ),
+    (
+        "users",
+        &[
+            ("name", Text),
+            ("role", Text),
+            ("token_hash", Text),
+            ("created_ms", Int),
+        ],
+    ),
+    (
+        "actions",
+        &[
+            ("host", Text),
+            ("id", Int),
+            ("wall_ms", Int),
+            ("time_ms", Int),
+            ("\"user\"", Text),
+            ("what", Text),
+            ("target", Text),
+            ("outcome", Text),
         ],
     ),
     (

@@ -15,7 +15,19 @@ mod writer;
 
 use std::sync::Mutex;
 
-pub use backend::{EventRow, ServerInfo, StateRow, SCHEMA_VERSION};
+pub use backend::{ActionRow, EventRow, ServerInfo, StateRow, UserRow, SCHEMA_VERSION};
+
+/// The administrators' roles: every change, or reading only.
+pub const ROLES: [&str; 2] = ["administrator", "auditor"];
+
+/// A token as the database keeps it: its SHA-256, in hexadecimal.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 pub use store::{is_postgres, DeviceStorage, HostStore};
 
 /// A new server's identity: 16 hex digits, from the system's randomness.

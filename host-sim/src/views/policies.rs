@@ -52,3 +52,10 @@ pub fn policy_rows(world: &World) -> Vec<PolicyRow> {
         })
         .collect()
 }
+
+/// What changed from revision `a` of a policy to revision `b` (any two), a line a change.
+pub fn revisions_diff(world: &World, name: &str, a: u32, b: u32) -> Result<Vec<String>, String> {
+    let policy = world.server.policy(name)?;
+    let (before, after) = (policy.revision(a)?, policy.revision(b)?);
+    Ok(admin_server::policy::diff(&before.content, &after.content))
+}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::Console;
+use super::{people::Identity, Console};
 use crate::{views::*, world::World};
 
 #[derive(OpenApi)]
@@ -24,7 +24,8 @@ use crate::{views::*, world::World};
         description = "The simulated Administration Server's console: devices, their KSN Usage task, policies, events and the server. Authenticate with the access token host-sim serve prints (`Authorization: Bearer <token>`, or the console's cookie with an `X-CSRF-Token` header on changes)."
     ),
     paths(
-        describe, devices, device, audit, groups, policies, events, server, deliveries, step
+        describe, devices, device, audit, groups, policies, events, server, deliveries, step,
+        consent, actions, me, diff
     ),
     components(schemas(
         DeviceRow,
@@ -38,6 +39,11 @@ use crate::{views::*, world::World};
         ServerView,
         ServiceRow,
         DeliveryRow,
+        ConsentPage,
+        ConsentRow,
+        ActionView,
+        Me,
+        DiffView,
         StepAnswer,
         Problem
     ))
@@ -191,8 +197,149 @@ pub async fn events(
     Query(query): Query<EventQuery>,
 ) -> Response {
     view(console, move |_, world| match event_rows(world, &query) {
+        Ok(rows) if query.format.as_deref() == Some("csv") => csv(events_csv(&rows), "events"),
         Ok(rows) => Json(rows).into_response(),
         Err(e) => problem(StatusCode::BAD_REQUEST, e),
+    })
+    .await
+}
+
+/// A CSV file to save.
+fn csv(body: String, name: &str) -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The fleet's consent: for every device of a group (and its subgroups), each statement
+/// and data category in force or not, since when, by whom, which version; a page of 100
+/// devices, or every one as CSV.
+#[utoipa::path(get, path = "/api/consent", params(ConsentQuery), responses((status = 200, body = ConsentPage), (status = 400, body = Problem)))]
+pub async fn consent(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<ConsentQuery>,
+) -> Response {
+    view(console, move |_, world| {
+        let every = query.format.as_deref() == Some("csv");
+        match consent_page(world, &query, every) {
+            Ok(page) if every => csv(consent_csv(&page.rows), "consent"),
+            Ok(page) => Json(page).into_response(),
+            Err(e) => problem(StatusCode::BAD_REQUEST, e),
+        }
+    })
+    .await
+}
+
+/// How the actions are listed.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActionQuery {
+    /// At most this many, newest first (default 200).
+    pub limit: Option<String>,
+    /// `csv` for a CSV file.
+    pub format: Option<String>,
+}
+
+/// The administrators' actions through the console, newest first: who, when, what, on
+/// what, and how it ended.
+#[utoipa::path(get, path = "/api/actions", params(ActionQuery), responses((status = 200, body = [ActionView]), (status = 400, body = Problem)))]
+pub async fn actions(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<ActionQuery>,
+) -> Response {
+    let limit = match query
+        .limit
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        None => 200,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit: expected a whole number, got {l:?}"),
+                )
+            }
+        },
+    };
+    tokio::task::spawn_blocking(move || match console.action_rows(limit) {
+        Ok(rows) => {
+            let rows = action_views(rows);
+            if query.format.as_deref() == Some("csv") {
+                csv(actions_csv(&rows), "actions")
+            } else {
+                Json(rows).into_response()
+            }
+        }
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    })
+    .await
+    .unwrap_or_else(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "the list failed"))
+}
+
+/// Who is signed in.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub name: String,
+    #[schema(value_type = String, example = "administrator")]
+    pub role: super::people::Role,
+}
+
+/// The signed-in user and their role.
+#[utoipa::path(get, path = "/api/me", responses((status = 200, body = Me)))]
+pub async fn me(axum::Extension(who): axum::Extension<Identity>) -> Json<Me> {
+    Json(Me {
+        name: who.name.to_string(),
+        role: who.role,
+    })
+}
+
+/// Which two revisions to compare.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    pub policy: String,
+    pub a: u32,
+    pub b: u32,
+}
+
+/// What changed from one revision of a policy to another (any two).
+#[derive(Serialize, ToSchema)]
+pub struct DiffView {
+    pub policy: String,
+    pub a: u32,
+    pub b: u32,
+    /// A line a change: `path: before → after`, statement versions included.
+    pub lines: Vec<String>,
+}
+
+/// Any two revisions of a policy compared.
+#[utoipa::path(get, path = "/api/diff", params(DiffQuery), responses((status = 200, body = DiffView), (status = 404, body = Problem)))]
+pub async fn diff(State(console): State<Arc<Console>>, Query(q): Query<DiffQuery>) -> Response {
+    view(console, move |_, world| {
+        match revisions_diff(world, &q.policy, q.a, q.b) {
+            Ok(lines) => Json(DiffView {
+                policy: q.policy.clone(),
+                a: q.a,
+                b: q.b,
+                lines,
+            })
+            .into_response(),
+            Err(e) => problem(StatusCode::NOT_FOUND, e),
+        }
     })
     .await
 }
@@ -235,28 +382,58 @@ pub struct StepAnswer {
 #[utoipa::path(post, path = "/api/steps", params(StepQuery), request_body(content = Object, description = "A scenario step, e.g. `{\"do\": \"start\", \"on\": {\"device\": 0}}`"), responses((status = 200, body = StepAnswer), (status = 400, description = "Not a JSON object", body = Problem), (status = 401, description = "No access token", body = Problem), (status = 403, description = "A wrong CSRF token, host or origin", body = Problem), (status = 422, description = "The step was refused (the plugin's or the server's reason)", body = Problem)))]
 pub async fn step(
     State(console): State<Arc<Console>>,
+    axum::Extension(who): axum::Extension<Identity>,
     Query(query): Query<StepQuery>,
     body: axum::body::Bytes,
 ) -> Response {
-    let Ok(step) = serde_json::from_slice::<Value>(&body) else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "the body is not JSON: send one scenario step, e.g. {\"do\": \"start\"}",
-        );
+    let step = match crate::json::parse_slice(&body) {
+        Ok(step) => step,
+        Err(e) if e.contains("given twice") => {
+            return problem(StatusCode::BAD_REQUEST, format!("the step: {e}"))
+        }
+        Err(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "the body is not JSON: send one scenario step, e.g. {\"do\": \"start\"}",
+            )
+        }
     };
     if !step.is_object() {
         return problem(StatusCode::BAD_REQUEST, "a step is a JSON object");
     }
     let line = step.to_string();
     tokio::task::spawn_blocking(move || {
-        let before = console.shell().world().deliveries.last_id();
-        let result = console.shell().execute(&line);
-        let after = console.shell().world().deliveries.last_id();
-        let delivery = (after > before).then_some(after);
-        let result = result.map_err(|e| {
-            let shell = console.shell();
-            with_locking_policies(shell.world(), &step, e)
-        });
+        let (result, delivery, time_ms) = {
+            let mut shell = console.shell();
+            let before = shell.world().deliveries.last_id();
+            // The change is this user's: revisions, actions and the events it causes say so.
+            shell.world_mut().actor = Some(who.name.clone());
+            let result = shell.execute(&line);
+            shell.world_mut().actor = None;
+            let after = shell.world().deliveries.last_id();
+            let result = result.map_err(|e| with_locking_policies(shell.world(), &step, e));
+            (
+                result,
+                (after > before).then_some(after),
+                shell.world().clock.now_ms(),
+            )
+        };
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.lines().next().unwrap_or("refused").to_string(),
+        };
+        let row = crate::storage::ActionRow {
+            id: 0,
+            wall_ms: 0,
+            time_ms,
+            user: who.name.to_string(),
+            what: action_words(&step),
+            target: target_words(&step),
+            outcome,
+        };
+        if let Err(e) = console.record_action(row) {
+            log::warn!("an action was not kept: {e}");
+        }
         console.changed();
         if query.wait == Some(true) {
             // The caller waits for the devices it reaches now, as a scenario step does.
@@ -271,6 +448,63 @@ pub async fn step(
     })
     .await
     .unwrap_or_else(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "the step did not finish"))
+}
+
+/// What a step does, in a few words: its kind and its main argument.
+fn action_words(step: &Value) -> String {
+    let kind = step["do"].as_str().unwrap_or("step");
+    let named = ["name", "group", "service", "state"]
+        .iter()
+        .find_map(|k| step[*k].as_str().map(|v| format!(" {v:?}")))
+        .unwrap_or_default();
+    let enabled = step["enabled"]
+        .as_bool()
+        .map(|on| if on { " on" } else { " off" })
+        .unwrap_or_default();
+    format!("{kind}{named}{enabled}")
+}
+
+/// What a step was done to: its devices (`on`), group, policy, profile.
+fn target_words(step: &Value) -> String {
+    let mut parts = Vec::new();
+    match &step["on"] {
+        Value::Null => {}
+        Value::String(all) => parts.push(all.clone()),
+        on => {
+            if let Some(g) = on["group"].as_str() {
+                parts.push(format!("group {g}"));
+            }
+            if let Some(d) = on["device"].as_u64() {
+                parts.push(format!("device {d}"));
+            }
+            if let Some(list) = on["devices"].as_array() {
+                let ids: Vec<String> = list.iter().map(|d| d.to_string()).collect();
+                parts.push(format!("devices {}", ids.join(", ")));
+            }
+        }
+    }
+    if let Some(g) = step["group"].as_str() {
+        parts.push(format!("group {g}"));
+    }
+    if step["do"]
+        .as_str()
+        .is_some_and(|d| d.contains("policy") || d.contains("profile"))
+    {
+        if let Some(n) = step["name"].as_str() {
+            parts.push(format!("policy {n:?}"));
+        }
+    }
+    if let Some(p) = step["profile"]["name"]
+        .as_str()
+        .or(step["profile"].as_str())
+    {
+        parts.push(format!("profile {p:?}"));
+    }
+    if parts.is_empty() {
+        "the server".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// A refusal of a local change to locked settings, with the policies that lock them (the

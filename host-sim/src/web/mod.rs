@@ -11,6 +11,7 @@
 mod api;
 mod guard;
 mod pages;
+pub mod people;
 
 use std::{
     net::SocketAddr,
@@ -38,22 +39,38 @@ pub struct Console {
     /// devices counts them without asking every task again).
     statuses: Mutex<Statuses>,
     history: Mutex<Vec<Sample>>,
-    pub token: String,
+    /// Who may sign in, and as what.
+    pub auth: people::Auth,
+    /// The administrators' actions through the console.
+    pub actions: people::Actions,
     pub csrf: String,
     /// The Host header values a request may carry (`127.0.0.1:PORT`, `localhost:PORT`, ...).
     pub hosts: Vec<String>,
 }
 
 impl Console {
-    pub fn new(mut shell: Shell, token: String, csrf: String, hosts: Vec<String>) -> Arc<Self> {
+    pub fn new(
+        mut shell: Shell,
+        auth: people::Auth,
+        csrf: String,
+        hosts: Vec<String>,
+    ) -> Arc<Self> {
         // A change is answered once it is saved; the devices get it in the background.
         shell.world_mut().deliveries.background = true;
+        let actions = people::Actions::new(
+            shell
+                .world()
+                .database
+                .as_ref()
+                .map(|db| (&db.store, db.host.as_str())),
+        );
         let console = Arc::new(Self {
             shell: Mutex::new(shell),
             deliveries: (Mutex::new(false), std::sync::Condvar::new()),
             statuses: Mutex::new(Arc::new(Vec::new())),
             history: Mutex::new(Vec::new()),
-            token,
+            auth,
+            actions,
             csrf,
             hosts,
         });
@@ -64,6 +81,30 @@ impl Console {
             .spawn(move || deliver_in_the_background(worker))
             .expect("a thread for deliveries");
         console
+    }
+
+    /// The server's host database, if it has one.
+    fn database(&self) -> Option<(Arc<crate::storage::HostStore>, String)> {
+        let shell = self.shell();
+        shell
+            .world()
+            .database
+            .as_ref()
+            .map(|db| (db.store.clone(), db.host.clone()))
+    }
+
+    /// Keeps an administrator's action (in the host database first, when there is one).
+    pub fn record_action(&self, row: crate::storage::ActionRow) -> Result<(), String> {
+        let db = self.database();
+        self.actions
+            .record(db.as_ref().map(|(s, h)| (s, h.as_str())), row)
+    }
+
+    /// The administrators' actions, newest first.
+    pub fn action_rows(&self, limit: usize) -> Result<Vec<crate::storage::ActionRow>, String> {
+        let db = self.database();
+        self.actions
+            .list(db.as_ref().map(|(s, h)| (s, h.as_str())), limit)
     }
 
     /// Wakes the delivery thread: a change may have queued a delivery.
@@ -193,6 +234,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/events", get(api::events))
         .route("/api/server", get(api::server))
         .route("/api/deliveries", get(api::deliveries))
+        .route("/api/consent", get(api::consent))
+        .route("/api/actions", get(api::actions))
+        .route("/api/me", get(api::me))
+        .route("/api/diff", get(api::diff))
         .route("/api/steps", post(api::step))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -242,8 +287,15 @@ pub fn serve(shell: Shell, options: Options, ready: impl FnOnce(&str)) -> Result
             hosts.push(format!("{}:{port}", options.bind));
         }
         let token = random_token()?;
-        let console = Console::new(shell, token.clone(), random_token()?, hosts);
-        ready(&format!("http://127.0.0.1:{port}/?token={token}"));
+        let store = shell.world().database.as_ref().map(|db| db.store.clone());
+        let auth = people::Auth::for_store(store.as_ref(), token.clone())?;
+        let named = auth.named_users();
+        let console = Console::new(shell, auth, random_token()?, hosts);
+        if named {
+            ready(&format!("http://127.0.0.1:{port}/?token=YOUR-TOKEN"));
+        } else {
+            ready(&format!("http://127.0.0.1:{port}/?token={token}"));
+        }
         axum::serve(listener, router(console))
             .await
             .map_err(|e| format!("the server stopped: {e}"))

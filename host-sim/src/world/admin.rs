@@ -203,12 +203,19 @@ impl World {
                 "device": i,
                 "reason": "the policy that locked them was deleted before the device received it; released at the server's start, their values kept",
             });
-            if self.server.file_event(
-                now,
-                i,
-                plugin_api::documents::Importance::Info,
-                super::device::event_type("locks_released"),
-            ) {
+            if self.server.file_event(admin_server::Arriving {
+                time_ms: now,
+                device: i,
+                group: 0,
+                importance: plugin_api::documents::Importance::Info,
+                kind: super::device::event_type("locks_released"),
+                by: None,
+                wall_ms: crate::storage::wall_clock_ms(),
+                description: Some(
+                    "locks released at the server's start: their policy was deleted before the device received it (values kept)"
+                        .into(),
+                ),
+            }) {
                 bodies.push(Some(body.to_string().into_boxed_str()));
             }
         }
@@ -291,13 +298,14 @@ impl World {
         self.server.reachable()
     }
 
-    /// The administrator makes a change (`op`, by `by`), and the server sends connected
-    /// devices (and those that came back) what it changes for them.
+    /// The administrator makes a change (`op`, by `by`, else the console's user, else
+    /// `admin`), and the server sends connected devices (and those that came back) what it
+    /// changes for them.
     ///
     /// The change is durable before any device hears of it: a change the host database
     /// cannot record is taken back and refused.
-    pub fn apply(&mut self, op: &Operation, by: &str) -> Result<Answers, ServerError> {
-        let ctx = Context::new(by, self.clock.now_ms());
+    pub fn apply(&mut self, op: &Operation, by: Option<&str>) -> Result<Answers, ServerError> {
+        let ctx = Context::new(self.by(by), self.clock.now_ms());
         let before = self.database.is_some().then(|| self.server.checkpoint());
         let applied = self.server.apply(op, &ctx)?;
         if let Err(e) = self.persist(self.server.records(&applied.changes)) {
@@ -307,6 +315,13 @@ impl World {
             return Err(e);
         }
         Ok(self.deliver(&applied))
+    }
+
+    /// Who makes a change: `by` if given, else the console's user, else `admin`.
+    pub fn by(&self, by: Option<&str>) -> String {
+        by.map(str::to_string)
+            .or_else(|| self.actor.as_deref().map(str::to_string))
+            .unwrap_or_else(|| "admin".into())
     }
 
     /// Sends connected devices (and those that came back) what a change changes for them:
@@ -366,7 +381,7 @@ impl World {
         let op = Operation::SaveRootPolicy { policy: doc };
         let applied = self
             .server
-            .apply(&op, &Context::new("admin", self.clock.now_ms()))?;
+            .apply(&op, &Context::new(self.by(None), self.clock.now_ms()))?;
         let answers = self.deliver(&applied);
         if refused_as_invalid(&answers) {
             self.server.restore(before);
@@ -408,7 +423,7 @@ impl World {
             },
             None => Operation::SetPrivateKsn { enabled },
         };
-        self.apply(&op, "admin")
+        self.apply(&op, None)
     }
 
     /// A local change on each addressed device. The server need not learn of it: it sends
@@ -454,11 +469,27 @@ impl World {
         // what it counts and filters by, so that its memory does not grow with them.
         let mut bodies = Vec::new();
         let mut changed = Vec::new();
+        let wall_ms = crate::storage::wall_clock_ms();
         for (i, device) in self.devices.iter().enumerate() {
             let mut heard = false;
             for a in device.state.take_arrived() {
                 heard |= self.server.heard(i, a.accepted, a.ksn_available, a.time_ms);
-                if self.server.file_event(a.time_ms, i, a.importance, a.kind) {
+                if let Some(mut consent) = a.consent {
+                    consent.user = self.actor.as_deref().map(str::to_string);
+                    self.server.consent_heard(i, consent);
+                    heard = true;
+                }
+                let description = a.description.clone();
+                if self.server.file_event(admin_server::Arriving {
+                    time_ms: a.time_ms,
+                    device: i,
+                    group: 0,
+                    importance: a.importance,
+                    kind: a.kind,
+                    by: self.actor.clone(),
+                    wall_ms,
+                    description,
+                }) {
                     bodies.push(a.body);
                 }
             }
@@ -497,6 +528,7 @@ impl World {
                     .get_mut((e.id - first_new) as usize)
                     .and_then(Option::take)
                     .map(String::from),
+                by: e.by.as_deref().map(String::from),
             })
             .collect();
         if let Err(e) = db.store.save_events(&db.host, &rows, store.oldest_id()) {
@@ -538,6 +570,12 @@ impl World {
                 group,
                 importance: r.importance,
                 kind: super::device::event_type(&r.kind),
+                by: r.by.map(Into::into),
+                wall_ms: 0,
+                description: r
+                    .body
+                    .as_deref()
+                    .map(|b| crate::scenario::summary::summarise(b).into()),
             });
         }
     }

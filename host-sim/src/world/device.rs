@@ -69,6 +69,9 @@ pub struct DeviceState {
     fresh_step: std::sync::atomic::AtomicBool,
     pub event_total: AtomicU64,
     pub keep_events: bool,
+    /// The server keeps each event's description in words (a console's server; a fleet
+    /// only counts them).
+    pub describe_events: bool,
     /// A call into the plugin on this device never returned (see `World::each`).
     pub hung: AtomicBool,
     pub received: Received,
@@ -125,6 +128,7 @@ impl DeviceState {
             fresh_step: std::sync::atomic::AtomicBool::new(false),
             event_total: AtomicU64::new(0),
             keep_events: true,
+            describe_events: false,
             hung: AtomicBool::new(false),
             received: Received::default(),
             backups: AtomicU64::new(0),
@@ -145,7 +149,7 @@ impl DeviceState {
 
     pub(super) fn record_event(&self, event_json: &str) {
         self.event_total.fetch_add(1, Ordering::Relaxed);
-        if let Some(arrived) = Arrived::read(event_json, self.keep_events) {
+        if let Some(arrived) = Arrived::read(event_json, self.keep_events, self.describe_events) {
             self.inbox
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -244,13 +248,25 @@ pub struct Arrived {
     pub accepted: Option<bool>,
     /// `Some(false)`: a KSN service became unavailable; `Some(true)`: it is back.
     pub ksn_available: Option<bool>,
+    /// A consent event, as the fleet's consent view keeps it.
+    pub consent: Option<admin_server::Consent>,
+    /// What happened, in words, when the world describes events.
+    pub description: Option<std::sync::Arc<str>>,
     /// The event as the plugin sent it, when the run keeps texts.
     pub body: Option<Box<str>>,
 }
 
 impl Arrived {
     /// `None` for what is not an event document (the plugin's log says why).
-    pub fn read(json: &str, keep_body: bool) -> Option<Self> {
+    pub fn read(json: &str, keep_body: bool, describe: bool) -> Option<Self> {
+        let mut arrived = Self::read_fields(json, keep_body)?;
+        if describe {
+            arrived.description = Some(crate::scenario::summary::summarise(json).into());
+        }
+        Some(arrived)
+    }
+
+    fn read_fields(json: &str, keep_body: bool) -> Option<Self> {
         let Some((time_ms, importance, kind, rest)) = quick_head(json) else {
             return Self::read_whole(json, keep_body);
         };
@@ -264,6 +280,9 @@ impl Arrived {
             },
             _ => None,
         };
+        let consent = (kind == "consent_changed")
+            .then(|| consent_of(json))
+            .flatten();
         Some(Self {
             time_ms,
             importance,
@@ -274,6 +293,8 @@ impl Arrived {
                 "ksn_restored" => Some(true),
                 _ => None,
             },
+            consent,
+            description: None,
             body: keep_body.then(|| json.into()),
         })
     }
@@ -314,10 +335,42 @@ impl Arrived {
                 "ksn_restored" => Some(true),
                 _ => None,
             },
+            consent: (head.kind == "consent_changed")
+                .then(|| consent_of(json))
+                .flatten(),
+            description: None,
             kind: event_type(&head.kind),
             body: keep_body.then(|| json.into()),
         })
     }
+}
+
+/// A consent event's fields, as the server keeps them (the few events that are one are
+/// read whole).
+fn consent_of(json: &str) -> Option<admin_server::Consent> {
+    #[derive(Deserialize)]
+    struct Fields {
+        #[serde(default)]
+        time_ms: u64,
+        statement: String,
+        #[serde(default)]
+        version: u32,
+        accepted: bool,
+        source: String,
+        #[serde(default)]
+        category: Option<String>,
+    }
+    let f: Fields = serde_json::from_str(json).ok()?;
+    Some(admin_server::Consent {
+        statement: f.statement,
+        category: f.category,
+        accepted: f.accepted,
+        version: f.version,
+        since_ms: f.time_ms,
+        source: f.source,
+        user: None,
+        policy: None,
+    })
 }
 
 /// The head of an event as a plugin of this contract writes it, from its first bytes

@@ -73,6 +73,8 @@ pub struct Setup {
     /// Each device keeps every event's text since `reset_counters` (`events_include` and
     /// `conform` read them all).
     pub keep_history: bool,
+    /// The server keeps each event's description in words (what a console lists).
+    pub describe_events: bool,
     /// Device 0 keeps the events of the step in progress for its report.
     pub report_events: bool,
     /// Sleep for the services' latency instead of only accounting for it.
@@ -97,6 +99,7 @@ impl Setup {
             keep_events: false,
             keep_history: false,
             report_events: false,
+            describe_events: false,
             ..Self::new(devices)
         }
     }
@@ -114,6 +117,7 @@ impl Setup {
             launch_control: LaunchControlSpec::default(),
             keep_events: true,
             keep_history: true,
+            describe_events: true,
             report_events: true,
             real_latency: false,
             watchdog: None,
@@ -148,6 +152,9 @@ pub struct World {
     pub devices: Vec<Device>,
     /// Changes saved and still to be delivered (the Web Console delivers in the background).
     pub deliveries: delivery::Queue,
+    /// The administrator whose change runs now, through a console: revisions and actions
+    /// name them, and the events the change causes record them. `None`: a scenario.
+    pub actor: Option<Arc<str>>,
     /// Devices something happened to since the console last looked (`take_touched`): their
     /// statuses are computed again, not every device's.
     touched: Touched,
@@ -379,6 +386,7 @@ impl World {
             // Only a host database keeps the texts the server receives.
             state.keep_events = setup.keep_events && setup.database.is_some();
             state.keep_history = setup.keep_history;
+            state.describe_events = setup.describe_events;
             // Step reports show device 0's events.
             state.report_events = setup.report_events;
             state.retention = setup.retention;
@@ -434,6 +442,7 @@ impl World {
             watchdog: setup.watchdog.map(|d| Arc::new(Watchdog::new(d))),
             devices,
             deliveries: delivery::Queue::default(),
+            actor: None,
             touched: Touched {
                 every: true,
                 ..Touched::default()
