@@ -260,23 +260,29 @@ enum Command {
 enum UserAction {
     /// Add an administrator; prints its token once (the database keeps only its hash).
     Add {
+        /// Their name: at most 256 characters, no control or bidirectional characters.
         name: String,
         /// administrator (everything) or auditor (reads everything, changes nothing).
         #[arg(long, value_parser = ["administrator", "auditor"])]
         role: String,
+        /// The host database (a file or a postgres:// URL) whose servers they administer.
         #[arg(long, value_name = "FILE|URL")]
         db: PathBuf,
     },
     /// List the administrators and their roles.
     List {
+        /// The host database.
         #[arg(long, value_name = "FILE|URL")]
         db: PathBuf,
+        /// Print them as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Remove an administrator: its token no longer lets anyone in.
     Remove {
+        /// Their name.
         name: String,
+        /// The host database.
         #[arg(long, value_name = "FILE|URL")]
         db: PathBuf,
     },

@@ -830,7 +830,7 @@ mod tests {
             .execute("UPDATE schema_version SET version = 7", [])
             .unwrap();
         let e = HostStore::open(&path).err().unwrap();
-        assert!(e.contains("version 7") && e.contains("up to 2"), "{e}");
+        assert!(e.contains("version 7") && e.contains("up to 3"), "{e}");
         let version: i64 = rusqlite::Connection::open(&path)
             .unwrap()
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))

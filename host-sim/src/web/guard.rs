@@ -110,17 +110,19 @@ pub async fn guard(State(console): State<Arc<Console>>, request: Request, next: 
             );
         }
     }
-    let by_cookie = cookie(headers, COOKIE).and_then(|t| console.auth.identify(t));
+    // Named administrators are read from the host database, off the async threads.
+    let identify = |token: &str| tokio::task::block_in_place(|| console.auth.identify(token));
+    let by_cookie = cookie(headers, COOKIE).and_then(identify);
     let by_bearer = header(headers, header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| console.auth.identify(t));
+        .and_then(identify);
     let query_token = request.uri().query().and_then(|q| {
         q.split('&')
             .find_map(|pair| pair.strip_prefix("token="))
             .map(str::to_string)
     });
     if let Some(token) = query_token {
-        if request.method() == Method::GET && console.auth.identify(&token).is_some() {
+        if request.method() == Method::GET && identify(&token).is_some() {
             // The token moves to a cookie, and out of the address bar and the history.
             let rest: Vec<&str> = request
                 .uri()

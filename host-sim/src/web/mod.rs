@@ -49,6 +49,8 @@ pub struct Console {
 }
 
 impl Console {
+    /// The console over `shell`; the host database (if any) is read here, so this runs
+    /// off the async threads.
     pub fn new(
         mut shell: Shell,
         auth: people::Auth,
@@ -269,6 +271,11 @@ pub fn serve(shell: Shell, options: Options, ready: impl FnOnce(&str)) -> Result
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
+    // (The host database is read synchronously: before the runtime runs, and in the
+    // guard off its threads.)
+    let token = random_token()?;
+    let store = shell.world().database.as_ref().map(|db| db.store.clone());
+    let auth = people::Auth::for_store(store.as_ref(), token.clone())?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(options.bind, options.port))
             .await
@@ -286,11 +293,9 @@ pub fn serve(shell: Shell, options: Options, ready: impl FnOnce(&str)) -> Result
         if !options.bind.is_loopback() && !options.bind.is_unspecified() {
             hosts.push(format!("{}:{port}", options.bind));
         }
-        let token = random_token()?;
-        let store = shell.world().database.as_ref().map(|db| db.store.clone());
-        let auth = people::Auth::for_store(store.as_ref(), token.clone())?;
         let named = auth.named_users();
-        let console = Console::new(shell, auth, random_token()?, hosts);
+        let csrf = random_token()?;
+        let console = tokio::task::block_in_place(|| Console::new(shell, auth, csrf, hosts));
         if named {
             ready(&format!("http://127.0.0.1:{port}/?token=YOUR-TOKEN"));
         } else {

@@ -436,7 +436,7 @@ mod tests {
             r#"{"seq":7,"time_ms":74,"importance":"info","type":"consent_changed","statement":"private_ksn","version":2,"accepted":true,"source":"policy","needs":"ksn"}"#,
             r#"{"seq":8,"time_ms":75,"importance":"info","type":"consent_changed","statement":"kmp","version":1,"accepted":true,"source":"local"}"#,
         ] {
-            let quick = Arrived::read(json, true).unwrap();
+            let quick = Arrived::read(json, true, false).unwrap();
             let whole = Arrived::read_whole(json, true).unwrap();
             assert_eq!(
                 (
@@ -459,6 +459,7 @@ mod tests {
         let older = Arrived::read(
             r#"{"seq":1,"time_ms":2,"type":"task_error","kind":"storage_error","message":"m"}"#,
             false,
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -466,8 +467,8 @@ mod tests {
             Importance::FunctionalFailure,
             "the contract's default"
         );
-        let consent = Arrived::read(r#"{"seq":4,"time_ms":71,"importance":"info","type":"consent_changed","statement":"private_ksn","version":1,"accepted":true,"source":"policy"}"#, false).unwrap();
+        let consent = Arrived::read(r#"{"seq":4,"time_ms":71,"importance":"info","type":"consent_changed","statement":"private_ksn","version":1,"accepted":true,"source":"policy"}"#, false, false).unwrap();
         assert_eq!(consent.accepted, Some(true));
-        assert!(Arrived::read("[]", false).is_none());
+        assert!(Arrived::read("[]", false, false).is_none());
     }
 }
