@@ -88,10 +88,12 @@ pub fn parse(text: &str) -> Result<Value, String> {
     let mut reader = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize::<_, Unique>(&mut reader).map_err(|e| {
         let path = e.path().to_string();
-        if path.is_empty() || path == "." {
-            e.into_inner().to_string()
+        let inner = e.into_inner();
+        // A syntax error's place is its line and column; a key twice, its path.
+        if path.is_empty() || path == "." || inner.is_syntax() || inner.is_eof() {
+            inner.to_string()
         } else {
-            format!("{path}: {}", e.into_inner())
+            format!("{path}: {inner}")
         }
     })?;
     reader.end().map_err(|e| e.to_string())?;
