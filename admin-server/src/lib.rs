@@ -42,6 +42,11 @@ pub use status::{Status, StatusRules};
 pub use tree::{Group, GroupId, Tree};
 
 /// Network Agents synchronise every 15 minutes by default.
+/// The latest time the server keeps (2^53 − 1 ms, some 285,000 years): every reader of
+/// its JSON, and its databases' signed integers, hold every time up to it exactly. Host
+/// time stops there rather than wrap.
+pub const MAX_TIME_MS: u64 = (1 << 53) - 1;
+
 pub const SYNC_INTERVAL_MS: u64 = 15 * 60 * 1000;
 
 /// The name `push_policy` gives the root group's policy when it creates it.

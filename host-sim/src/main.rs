@@ -631,6 +631,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let options = host_sim::web::Options {
                 bind: *bind,
                 port: *port,
+                limits: host_sim::web::listen::Limits::default(),
             };
             host_sim::web::serve(shell, options, |url| {
                 println!("The Web Console is at {url}");

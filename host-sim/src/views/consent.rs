@@ -40,10 +40,24 @@ pub struct ConsentRow {
 }
 
 /// The view's rows, a page of devices, and how many devices the query selects.
+/// How many of the selected devices have a statement, or a category, in force.
+#[derive(Serialize, ToSchema, Clone, PartialEq, Debug)]
+pub struct ConsentTotal {
+    pub statement: String,
+    pub category: Option<String>,
+    /// Devices where it is accepted (in force).
+    pub in_force: usize,
+    /// Devices that reported it at all (accepted or not).
+    pub reported: usize,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ConsentPage {
+    /// Devices the filter selects.
     pub devices: usize,
     pub page: usize,
+    /// Over every selected device, not only this page's.
+    pub totals: Vec<ConsentTotal>,
     pub rows: Vec<ConsentRow>,
 }
 
@@ -95,6 +109,29 @@ pub fn consent_page(
         .filter(|(_, d)| group.is_none_or(|g| tree.within(d.group, g)))
         .map(|(i, _)| i)
         .collect();
+    let mut totals: Vec<ConsentTotal> = Vec::new();
+    for &i in &selected {
+        for c in &world.server.device(i).consent {
+            let at = match totals
+                .iter()
+                .position(|t| t.statement == c.statement && t.category == c.category)
+            {
+                Some(at) => at,
+                None => {
+                    totals.push(ConsentTotal {
+                        statement: c.statement.clone(),
+                        category: c.category.clone(),
+                        in_force: 0,
+                        reported: 0,
+                    });
+                    totals.len() - 1
+                }
+            };
+            totals[at].reported += 1;
+            totals[at].in_force += usize::from(c.accepted);
+        }
+    }
+    totals.sort_by(|a, b| (&a.statement, &a.category).cmp(&(&b.statement, &b.category)));
     let last = selected.len().saturating_sub(1) / PER_PAGE;
     let page = page.min(last);
     let shown: Vec<usize> = if every {
@@ -126,6 +163,7 @@ pub fn consent_page(
     Ok(ConsentPage {
         devices: selected.len(),
         page,
+        totals,
         rows,
     })
 }

@@ -21,6 +21,10 @@ pub struct DeviceRow {
     pub network: String,
     pub private_ksn: bool,
     pub license: String,
+    pub tags: Vec<String>,
+    pub out_of_office: bool,
+    /// Whether the device is connected to the server (a disconnected one gets nothing).
+    pub connected: bool,
 }
 
 pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) -> DeviceRow {
@@ -29,9 +33,10 @@ pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) 
         .get(id)
         .cloned()
         .unwrap_or_else(|| world.status_of(id));
+    let managed = world.server.device(id);
     DeviceRow {
         id,
-        group: world.server.tree().path(world.server.devices()[id].group),
+        group: world.server.tree().path(managed.group),
         status,
         reasons,
         state: task.state.to_string(),
@@ -39,6 +44,9 @@ pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) 
         network: task.network.to_string(),
         private_ksn: task.private_ksn,
         license: task.license.to_string(),
+        tags: managed.tags.iter().cloned().collect(),
+        out_of_office: managed.out_of_office,
+        connected: managed.connected,
     }
 }
 
@@ -51,8 +59,10 @@ pub struct DeviceQuery {
     /// Only devices of this status: `ok`, `warning` or `critical`.
     pub status: Option<String>,
     /// The page, from 0.
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     pub page: Option<usize>,
     /// Devices per page (at most 500; default 50).
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     pub per_page: Option<usize>,
 }
 

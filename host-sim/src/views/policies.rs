@@ -15,7 +15,22 @@ pub struct RevisionRow {
     /// The settings document of this revision.
     pub policy: Value,
     pub force_inheritance: bool,
+    /// The profiles' names, first first.
     pub profiles: Vec<String>,
+    /// The profiles whole, in the same order.
+    pub profile_rows: Vec<ProfileRow>,
+}
+
+/// A profile of a revision: when it is active, and what it sets.
+#[derive(Serialize, ToSchema)]
+pub struct ProfileRow {
+    pub name: String,
+    pub out_of_office: Option<bool>,
+    pub tags: Vec<String>,
+    /// `always`, or its conditions in words.
+    pub when: String,
+    /// The settings object it states, as a policy document's `settings`.
+    pub settings: Value,
 }
 
 /// A group policy, with its revisions, newest last.
@@ -47,6 +62,18 @@ pub fn policy_rows(world: &World) -> Vec<PolicyRow> {
                     policy: admin_server::policy::document(&r.content.settings),
                     force_inheritance: r.content.force_inheritance,
                     profiles: r.content.profiles.iter().map(|p| p.name.clone()).collect(),
+                    profile_rows: r
+                        .content
+                        .profiles
+                        .iter()
+                        .map(|p| ProfileRow {
+                            name: p.name.clone(),
+                            out_of_office: p.condition.out_of_office,
+                            tags: p.condition.tags.clone(),
+                            when: p.condition.describe(),
+                            settings: admin_server::policy::settings_json(&p.settings),
+                        })
+                        .collect(),
                 })
                 .collect(),
         })

@@ -63,6 +63,8 @@ pub struct DeliveryRow {
     /// Devices whose task refused it.
     pub failed: usize,
     pub done: bool,
+    /// Who made the change (none for the server's own).
+    pub by: Option<String>,
 }
 
 pub fn delivery_rows(world: &World) -> Vec<DeliveryRow> {
@@ -77,6 +79,7 @@ pub fn delivery_rows(world: &World) -> Vec<DeliveryRow> {
             delivered: p.delivered,
             failed: p.failed,
             done: p.done,
+            by: p.by,
         })
         .collect()
 }

@@ -10,6 +10,7 @@
 
 mod api;
 mod guard;
+pub mod listen;
 mod pages;
 pub mod people;
 
@@ -226,6 +227,11 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/policies", get(pages::policies))
         .route("/events", get(pages::events))
         .route("/server", get(pages::server))
+        .route("/groups", get(pages::groups))
+        .route("/consent", get(pages::consent))
+        .route("/actions", get(pages::actions))
+        .route("/assets/console.css", get(pages::style))
+        .route("/assets/console.js", get(pages::script))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/describe", get(api::describe))
         .route("/api/devices", get(api::devices))
@@ -247,6 +253,7 @@ pub fn router(console: Arc<Console>) -> Router {
             guard::guard,
         ))
         .layer(axum::middleware::from_fn(guard::errors))
+        .layer(axum::middleware::from_fn(guard::security_headers))
         .with_state(console)
 }
 
@@ -254,6 +261,7 @@ pub fn router(console: Arc<Console>) -> Router {
 pub struct Options {
     pub bind: std::net::IpAddr,
     pub port: u16,
+    pub limits: listen::Limits,
 }
 
 /// A random token of 128 bits, as hexadecimal.
@@ -301,8 +309,7 @@ pub fn serve(shell: Shell, options: Options, ready: impl FnOnce(&str)) -> Result
         } else {
             ready(&format!("http://127.0.0.1:{port}/?token={token}"));
         }
-        axum::serve(listener, router(console))
-            .await
-            .map_err(|e| format!("the server stopped: {e}"))
+        listen::serve(listener, router(console), options.limits).await;
+        Ok(())
     })
 }

@@ -339,15 +339,19 @@ impl World {
             .iter()
             .map(|&r| Ok(if r { Answer::Queued } else { Answer::Skipped }))
             .collect();
-        self.deliveries.push(applied.what.clone(), devices);
+        let by = self.actor.clone();
+        self.deliveries
+            .push(applied.what.clone(), devices, by.as_deref());
         answers
     }
 
     /// Delivers what is queued to at most `most` devices, in order; whether more waits.
     pub fn deliver_some(&mut self, most: usize) -> bool {
-        let Some((id, devices)) = self.deliveries.next(most) else {
+        let Some((id, devices, by)) = self.deliveries.next(most) else {
             return false;
         };
+        // What the devices report of this change is its administrator's.
+        let actor = std::mem::replace(&mut self.actor, by.map(Arc::from));
         let mut chosen = vec![false; self.devices.len()];
         for &d in &devices {
             chosen[d] = true;
@@ -356,6 +360,7 @@ impl World {
         let failed = devices.iter().filter(|&&d| answers[d].is_err()).count();
         self.deliveries.record(id, devices.len(), failed);
         self.collect_events();
+        self.actor = actor;
         !self.deliveries.is_idle()
     }
 

@@ -26,16 +26,18 @@ use admin_server::events::EventType;
 #[derive(Default)]
 pub struct Clock(AtomicU64);
 
+use admin_server::MAX_TIME_MS;
+
 impl Clock {
     pub fn now_ms(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
-    /// Time moves on, never round past the end of `u64` (where it stays).
+    /// Time moves on, and stops at the server's last time ([`MAX_TIME_MS`]).
     pub fn advance(&self, ms: u64) {
         let _ = self
             .0
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-                Some(now.saturating_add(ms))
+                Some(now.saturating_add(ms).min(MAX_TIME_MS))
             });
     }
 }
@@ -470,5 +472,19 @@ mod tests {
         let consent = Arrived::read(r#"{"seq":4,"time_ms":71,"importance":"info","type":"consent_changed","statement":"private_ksn","version":1,"accepted":true,"source":"policy"}"#, false, false).unwrap();
         assert_eq!(consent.accepted, Some(true));
         assert!(Arrived::read("[]", false, false).is_none());
+    }
+
+    #[test]
+    fn host_time_stops_at_the_servers_last_time() {
+        let clock = Clock::default();
+        clock.advance(5);
+        clock.advance(u64::MAX);
+        assert_eq!(clock.now_ms(), MAX_TIME_MS);
+        clock.advance(1);
+        assert_eq!(clock.now_ms(), MAX_TIME_MS);
+        assert!(
+            i64::try_from(clock.now_ms()).is_ok(),
+            "a database keeps it as it is"
+        );
     }
 }
