@@ -522,6 +522,33 @@ async fn every_page_and_endpoint_answers_and_each_error_says_what_to_do() {
         (Some("/"), Some(6), Some(0))
     );
 
+    // The shell renders the same rows: the same subtree counts, the same event window.
+    let shell_groups = s.console.shell().execute("groups").unwrap();
+    assert!(
+        shell_groups.contains("  Servers: 2 devices (2 Warning), 0 in the group itself"),
+        "{shell_groups}"
+    );
+    assert!(
+        shell_groups.contains("/ (Managed devices): 6 devices"),
+        "{shell_groups}"
+    );
+    let shell_events = s.console.shell().execute("events").unwrap();
+    let shown: Vec<u64> = shell_events
+        .lines()
+        .filter_map(|l| l.strip_prefix('#')?.split(' ').next()?.parse().ok())
+        .collect();
+    let listed: Vec<u64> = s
+        .get("/api/events")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert!(!listed.is_empty());
+    assert_eq!(shown, listed, "the shell and the API list the same events");
+
     // Errors: each with its status and a sentence, never a panic.
     for (path, status, says) in [
         ("/devices/99", 404, "devices 0 to 5"),

@@ -27,7 +27,7 @@ pub struct EventQuery {
     pub since: Option<String>,
     /// Up to this host time (ms).
     pub until: Option<String>,
-    /// At most this many, newest first (default 200).
+    /// At most this many, newest first (default 100).
     pub limit: Option<String>,
     /// `csv` for a CSV file.
     pub format: Option<String>,
@@ -72,6 +72,10 @@ pub fn rfc3339(wall_ms: u64) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
+/// How many events a list shows unless told (the Events page, the shell, the API).
+pub const EVENTS_SHOWN: usize = 100;
+
+/// The events `query` selects, newest first.
 pub fn event_rows(world: &World, query: &EventQuery) -> Result<Vec<EventRow>, String> {
     let blank = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
     let importance = match blank(&query.importance) {
@@ -113,7 +117,7 @@ pub fn event_rows(world: &World, query: &EventQuery) -> Result<Vec<EventRow>, St
         until_ms: number("until", &query.until)?,
         ..Filter::default()
     };
-    let limit = number("limit", &query.limit)?.unwrap_or(200) as usize;
+    let limit = number("limit", &query.limit)?.map_or(EVENTS_SHOWN, |n| n as usize);
     let tree = world.server.tree();
     let selected: Vec<_> = world.server.events().query(&filter).collect();
     Ok(selected

@@ -82,7 +82,10 @@ document.addEventListener('submit', (e) => {
   post(step);
 });
 document.addEventListener('change', (e) => {
-  if (e.target.dataset.local && e.target.type === 'checkbox') e.target.form.requestSubmit();
+  if (e.target.dataset.local && e.target.type === 'checkbox') {
+    if (!e.target.checked && e.target.dataset.withdraw && !window.confirm(e.target.dataset.withdraw)) { e.target.checked = true; return; }
+    e.target.form.requestSubmit();
+  }
   if (e.target.id === 'select-all') document.querySelectorAll('input[name=device]').forEach((i) => { i.checked = e.target.checked; });
 });
 // An acceptance box is enabled once a statement it accepts has been read.

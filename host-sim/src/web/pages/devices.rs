@@ -175,9 +175,12 @@ fn local_control(
                     button type="submit" disabled[disabled] { "Save" }
                 }
                 _ => {
+                    // Withdrawing an acceptance stops what the task sends: asked first.
+                    @let withdraw = versions.is_some().then(|| format!(
+                        "Withdraw this acceptance on device {id}? The task stops using KSN until it is accepted again."));
                     input type="checkbox" data-local=(row.path) id=(format!("local-{}", row.path))
                         checked[row.value == Value::Bool(true)] disabled[disabled]
-                        data-versions=[versions.map(|v| v.to_string())];
+                        data-versions=[versions.map(|v| v.to_string())] data-withdraw=[withdraw];
                 }
             }
         }
