@@ -29,6 +29,16 @@ pub struct ManagedDevice {
     /// a category: what an auditor reads first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consent: Vec<Consent>,
+    /// The plugin library an update installed on it (`None`: the host's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
+    /// A library an update is to install at its next synchronisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
+    /// Which of the server's plugin versions it runs, as its host last said (`None`: not
+    /// said yet).
+    #[serde(skip)]
+    pub runs: Option<usize>,
 }
 
 /// A statement (or one data category under it), as a device's last consent event of it
@@ -73,6 +83,9 @@ impl ManagedDevice {
             accepted: None,
             ksn_unavailable_since: None,
             consent: Vec::new(),
+            library: None,
+            install: None,
+            runs: None,
         }
     }
 }

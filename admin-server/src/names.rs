@@ -41,6 +41,34 @@ pub fn check(what: &str, name: &str) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// The longest library name or path an update takes.
+pub const MOST_LIBRARY_CHARS: usize = 4096;
+
+/// A plugin library as an update names it (`fixture_updated_plugin`, or a path): not
+/// blank, no control or bidirectional characters, at most 4,096 characters.
+pub fn check_library(library: &str) -> Result<(), ServerError> {
+    if library.trim().is_empty() {
+        return Err(ServerError::invalid_name(
+            "an update names a plugin library",
+        ));
+    }
+    if library.chars().count() > MOST_LIBRARY_CHARS {
+        return Err(ServerError::invalid_name(format!(
+            "a plugin library's name is at most {MOST_LIBRARY_CHARS} characters"
+        )));
+    }
+    if let Some(c) = library
+        .chars()
+        .find(|c| c.is_control() || is_bidi_control(*c))
+    {
+        return Err(ServerError::invalid_name(format!(
+            "a plugin library's name holds no control or bidirectional characters, this one U+{:04X}",
+            c as u32
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,7 @@ pub fn load_once(path: &Path) -> Result<f64, String> {
         false,
     )?);
     let state = Arc::new(DeviceState::new(0, Arc::default(), network, Arc::default()));
-    let device = Device::boot(&plugin, state).map_err(|e| e.to_string())?;
+    let device = Device::boot(&plugin, state, 0).map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
     black_box(device);
     Ok(elapsed.as_secs_f64() * 1e6)

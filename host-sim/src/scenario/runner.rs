@@ -140,6 +140,7 @@ pub fn setup_of(
         event_rules: scenario.event_rules.clone(),
         status_rules: scenario.status_rules,
         sync_interval_ms: scenario.sync_interval_ms,
+        plugins: scenario.plugins.clone(),
         ..Setup::new(scenario.devices)
     }
 }

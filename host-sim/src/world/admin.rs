@@ -162,7 +162,7 @@ impl World {
     }
 
     /// The rows of these devices (what they were sent, what they said).
-    fn persist_devices(&self, devices: impl IntoIterator<Item = usize>) {
+    pub(crate) fn persist_devices(&self, devices: impl IntoIterator<Item = usize>) {
         if self.database.is_none() {
             return;
         }
@@ -226,6 +226,8 @@ impl World {
     /// unchanged), and records what each took.
     pub fn synchronise(&mut self, selected: impl Fn(usize) -> bool, force: bool) -> Answers {
         let now = self.clock.now_ms();
+        // Updates first: what the device is sent next is for the version it runs then.
+        let updates = self.install_waiting(&selected);
         let plans = Arc::new(self.server.plan(selected, force));
         let shared = plans.clone();
         let chosen: Vec<bool> = plans.iter().map(Option::is_some).collect();
@@ -286,6 +288,18 @@ impl World {
                 Err(e) => Err(e),
             };
             answers.push(answer);
+        }
+        // An update is the device's answer: done, or why it failed (it got its policy all
+        // the same).
+        for (i, outcome) in updates {
+            match outcome {
+                Err(e) => answers[i] = Err(e),
+                Ok(()) if matches!(answers[i], Ok(Answer::Skipped)) => {
+                    answers[i] = Ok(Answer::Done)
+                }
+                Ok(()) => {}
+            }
+            took.push(i);
         }
         // What each device took is recorded, so that a resumed server sends it nothing again.
         self.touch(took.iter().copied());
@@ -377,7 +391,8 @@ impl World {
             .server
             .tree()
             .modes_within(Tree::ROOT, self.server.private_ksn());
-        let stamped = admin_server::editor::stamp(&doc, self.server.description(), modes);
+        let stamped =
+            admin_server::editor::stamp(&doc, &self.server.descriptions_within(Tree::ROOT), modes);
         if admin_server::editor::holdable(&stamped).is_none() {
             return Ok(self.send_as_is(&stamped.to_string()));
         }
@@ -405,7 +420,8 @@ impl World {
     /// again, its locks and nothing it already applied (an acceptance stays of the version
     /// read then; a value the device changed locally since stays as it is).
     pub fn resync(&mut self) -> Answers {
-        self.synchronise(|_| true, true)
+        let chosen = self.selection.clone();
+        self.synchronise(move |i| chosen.as_ref().is_none_or(|c| c[i]), true)
     }
 
     /// The server's KSN proxy setting (or a group's own) switches Private KSN; connected

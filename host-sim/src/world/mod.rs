@@ -6,6 +6,7 @@ pub mod admin;
 pub mod delivery;
 mod device;
 mod host;
+pub mod plugins;
 mod received;
 mod unbooted;
 mod watchdog;
@@ -18,6 +19,7 @@ use std::{
 pub use admin::GroupSpec;
 pub use device::{Arrived, Clock, DeviceState};
 pub use host::DeviceHost;
+pub use plugins::{DevicePlugins, Loaded};
 pub use received::Received;
 pub use watchdog::Watchdog;
 
@@ -89,6 +91,8 @@ pub struct Setup {
     /// Each device's host answers `events_since` (it keeps the task's events); `false`:
     /// one that keeps none, as the contract allows.
     pub host_keeps_events: bool,
+    /// Devices the host starts on another library than its own (a fleet mid-update).
+    pub plugins: Vec<DevicePlugins>,
 }
 
 impl Setup {
@@ -124,12 +128,17 @@ impl Setup {
             database: None,
             retention: LogRetention::DEFAULT,
             host_keeps_events: true,
+            plugins: Vec::new(),
         }
     }
 }
 
 pub struct World {
+    /// The host's own plugin (`--plugin`): what a device runs unless its host started it
+    /// on another library or an update installed one.
     pub plugin: Plugin,
+    /// Every plugin library loaded, the host's own first; each device runs one of them.
+    pub plugins: Vec<Loaded>,
     /// The Administration Server: groups, policies, what each device was sent, events.
     pub server: Server,
     /// The devices the current step addresses (`on`); `None`: all.
@@ -172,6 +181,8 @@ struct Touched {
 pub struct Device {
     pub state: Arc<DeviceState>,
     pub task: Arc<KsnTaskBox>,
+    /// The library it runs (in `World::plugins`).
+    pub plugin: usize,
 }
 
 impl Device {
@@ -183,6 +194,7 @@ impl Device {
     pub fn boot(
         plugin: &Plugin,
         state: Arc<DeviceState>,
+        library: usize,
     ) -> Result<(Self, Option<TaskError>), TaskError> {
         let host: HostBox = HostServices_TO::from_value(DeviceHost(state.clone()), TD_Opaque);
         let task = plugin.new_task(host)?;
@@ -206,6 +218,7 @@ impl Device {
             Self {
                 state,
                 task: Arc::new(task),
+                plugin: library,
             },
             waiting,
         ))
@@ -359,6 +372,50 @@ impl World {
             }
             server
         };
+        // Which library each device runs: the one an update installed (a resumed server
+        // knows), the one the setup names, or the host's own.
+        let mut plugins = vec![Loaded::new(plugin, std::path::PathBuf::new(), None)];
+        let mut library = vec![0; server.devices().len()];
+        let mut unloadable: std::collections::HashMap<usize, String> = Default::default();
+        for (n, chosen) in setup.plugins.iter().enumerate() {
+            let at = plugins::load_into(&mut plugins, &chosen.library)
+                .map_err(|e| format!("plugins[{n}].library: {e}"))?;
+            let group = match &chosen.group {
+                Some(path) => Some(
+                    server
+                        .tree()
+                        .find(path)
+                        .map_err(|e| format!("plugins[{n}].group: {e}"))?,
+                ),
+                None => None,
+            };
+            for (i, d) in server.devices().iter().enumerate() {
+                if chosen.devices.contains(&i)
+                    || group.is_some_and(|g| server.tree().within(d.group, g))
+                {
+                    library[i] = at;
+                }
+            }
+            if let Some(d) = chosen.devices.iter().find(|d| **d >= library.len()) {
+                return Err(format!(
+                    "plugins[{n}].devices: no device {d} (the scenario has {})",
+                    library.len()
+                ));
+            }
+        }
+        for (i, d) in server.devices().iter().enumerate() {
+            if let Some(name) = &d.library {
+                match plugins::load_into(&mut plugins, name) {
+                    Ok(at) => library[i] = at,
+                    Err(e) => {
+                        unloadable.insert(
+                            i,
+                            format!("device {i}: its plugin library {name} cannot be loaded: {e}"),
+                        );
+                    }
+                }
+            }
+        }
         let ids: Vec<usize> = (0..server.devices().len()).collect();
         let holding: std::collections::HashSet<usize> = match &setup.database {
             Some(db) => db
@@ -398,7 +455,16 @@ impl World {
             state
                 .holding_events
                 .store(holding.contains(&id), std::sync::atomic::Ordering::Relaxed);
-            Device::boot(&plugin, Arc::new(state))
+            let state = Arc::new(state);
+            if let Some(why) = unloadable.get(&id) {
+                log::warn!("{why}");
+                return Ok(Device {
+                    state,
+                    task: Arc::new(unbooted::unbooted(TaskError::invalid_state(why))),
+                    plugin: 0,
+                });
+            }
+            Device::boot(&plugins[library[id]].plugin, state, library[id])
                 .map(|(device, waiting)| {
                     if let Some(e) = waiting {
                         log::warn!("device {id}: {e}");
@@ -427,8 +493,12 @@ impl World {
         }
         let description = plugin.describe().ok();
         server.set_description(description.clone());
+        for (i, d) in devices.iter().enumerate() {
+            server.plugin_runs(i, plugins[d.plugin].version.clone());
+        }
         let mut world = Self {
             description,
+            plugins,
             server,
             selection: None,
             events_from: 0,
@@ -595,14 +665,21 @@ impl World {
         self.devices.iter().map(|_| Ok(Answer::Done)).collect()
     }
 
-    /// Every device's storage starts or stops refusing writes.
+    /// Each addressed device's storage starts or stops refusing writes.
     pub fn set_storage(&mut self, writable: bool) -> Answers {
-        for d in &self.devices {
-            d.state
-                .storage_refuses
-                .store(!writable, std::sync::atomic::Ordering::Relaxed);
-        }
-        self.devices.iter().map(|_| Ok(Answer::Done)).collect()
+        let chosen = self.selection.clone();
+        self.devices
+            .iter()
+            .map(|d| {
+                if chosen.as_ref().is_some_and(|c| !c[d.state.id]) {
+                    return Ok(Answer::Skipped);
+                }
+                d.state
+                    .storage_refuses
+                    .store(!writable, std::sync::atomic::Ordering::Relaxed);
+                Ok(Answer::Done)
+            })
+            .collect()
     }
 
     pub fn check_file(&mut self, query: FileQuery) -> Answers {
@@ -637,44 +714,6 @@ impl World {
                 .launch(&d.task, query, ObjectRef::new(handle, &path))
                 .map(|(l, a)| Answer::Launch(l, a))
         })
-    }
-
-    /// Drops every task instance and boots a new one on the same device state, with
-    /// `plugin` when given (an update) and the same plugin otherwise.
-    ///
-    /// A device whose calls left records waiting for storage (it refuses writes) answers
-    /// that `storage_error`, booted all the same.
-    pub fn restart_host(&mut self, plugin: Option<Plugin>) -> Answers {
-        if let Some(plugin) = plugin {
-            self.plugin = plugin;
-            self.description = plugin.describe().ok();
-            self.server.set_description(self.description.clone());
-        }
-        let plugin = self.plugin;
-        // The old instances end first, as in a host that restarts: what they could still
-        // write is written before the new ones read storage.
-        let states: Vec<Arc<DeviceState>> =
-            self.devices.drain(..).map(|d| d.state.clone()).collect();
-        let booted = par_map_waiting(self.database.is_some(), &states, |state| {
-            Device::boot(&plugin, state.clone())
-        });
-        states
-            .into_iter()
-            .zip(booted)
-            .map(|(state, result)| match result {
-                Ok((fresh, waiting)) => {
-                    self.devices.push(fresh);
-                    waiting.map_or(Ok(Answer::Done), Err)
-                }
-                Err(e) => {
-                    self.devices.push(Device {
-                        state,
-                        task: Arc::new(unbooted::unbooted(e.clone())),
-                    });
-                    Err(e)
-                }
-            })
-            .collect()
     }
 
     /// The devices something happened to since the last call (`None`: every device).
