@@ -253,6 +253,10 @@ enum Command {
         /// without it, a database that holds any is refused).
         #[arg(long, requires = "db")]
         fresh: bool,
+        /// Half-way through the story, install this plugin library (a name, e.g.
+        /// fixture_updated_plugin, or a path) on a tenth of the fleet (Group 01).
+        #[arg(long, value_name = "LIBRARY", conflicts_with = "servers")]
+        update: Option<String>,
     },
 }
 
@@ -850,6 +854,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             db,
             server,
             fresh,
+            update,
             ..
         } => {
             let plugin = load(cli)?;
@@ -869,12 +874,14 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 }
                 None => None,
             };
-            let progress = progress_bar(fleet::PHASES as u64, "phases");
-            let report = fleet::run(plugin, *devices, database, &|phase| {
-                progress.set_message(phase);
-                progress.inc(1);
-            })
-            .map_err(|e| Failure(1, e))?;
+            let phases = fleet::PHASES + usize::from(update.is_some());
+            let progress = progress_bar(phases as u64, "phases");
+            let report =
+                fleet::run_updating(plugin, *devices, database, update.as_deref(), &|phase| {
+                    progress.set_message(phase);
+                    progress.inc(1);
+                })
+                .map_err(|e| Failure(1, e))?;
             progress.finish_and_clear();
             if *json {
                 println!(

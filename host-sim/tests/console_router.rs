@@ -656,6 +656,137 @@ async fn every_page_and_endpoint_answers_and_each_error_says_what_to_do() {
     assert_eq!(events.status, 200);
 }
 
+/// A fleet mid-update in the console: each device's plugin, the devices of a version, the
+/// versions counted with their acceptances, an update installed from the console, and a
+/// policy editor that offers the statement of each version its devices run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_a_fleet_of_two_versions_and_installs_an_update() {
+    let s = server("versions");
+    s.step(
+        json!({"do": "set_local", "settings": {"data_handling": {"ksn_statement_accepted": true}}}),
+    )
+    .await;
+    let a = s.step(json!({"do": "install_plugin", "plugin": "fixture_updated_plugin", "on": {"devices": [4, 5]}})).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let updated = s.get("/api/devices?plugin=1.1.0").await.json();
+    assert_eq!(updated["total"], 2, "{updated}");
+    assert_eq!(updated["devices"][0]["plugin"], "ksn-usage-task");
+    assert_eq!(updated["devices"][0]["plugin_version"], "1.1.0");
+    assert_eq!(updated["devices"][0]["contract"], "1.4.0");
+    let a = s.get("/api/devices?plugin=9.9.9").await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body.contains("ksn-usage-task 1.0.0"),
+        "names what the fleet runs: {}",
+        a.body
+    );
+    let plugins = s.get("/api/server").await.json()["plugins"].clone();
+    let count = |version: &str| {
+        plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["version"] == version)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            count("1.0.0")["devices"].as_u64(),
+            count("1.0.0")["accepted"].as_u64()
+        ),
+        (Some(4), Some(4))
+    );
+    assert_eq!(
+        (
+            count("1.1.0")["devices"].as_u64(),
+            count("1.1.0")["accepted"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{plugins}"
+    );
+    // The updated devices: Warning, naming the version to accept.
+    let device = s.get("/api/devices/4").await.json();
+    let reasons = device["device"]["reasons"].to_string();
+    assert!(
+        reasons.contains("accept version 2 of the KSN statement"),
+        "{reasons}"
+    );
+    let page = s.get("/devices/4").await.body;
+    assert!(
+        page.contains("ksn-usage-task 1.1.0"),
+        "the device page names its plugin"
+    );
+    let page = s.get("/devices?plugin=ksn-usage-task+1.1.0").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("device 4") && !page.body.contains("device 0<"),
+        "filtered by version"
+    );
+    // The policy editor offers version 1 and version 2 of the KSN statement.
+    s.step(json!({"do": "create_policy", "name": "All"})).await;
+    let page = s.get("/policies?group=/&policy=All").await.body;
+    assert!(
+        page.contains(r#"data-statement="ksn" data-version="1""#)
+            && page.contains(r#"data-statement="ksn" data-version="2""#),
+        "both versions offered"
+    );
+    assert!(
+        page.contains("ksn-usage-task 1.0.0 and ksn-usage-task 1.1.0"),
+        "the editor names the versions"
+    );
+    // Saved with both read, every device accepts the version it ships.
+    let a = s.step(json!({"do": "edit_policy", "name": "All", "policy": {"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "versions": {"ksn": [1, 2]}}}}}})).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let plugins = s.get("/api/server").await.json()["plugins"].clone();
+    assert_eq!(
+        plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["accepted"].as_u64().unwrap())
+            .sum::<u64>(),
+        6,
+        "{plugins}"
+    );
+    // An update that cannot be installed: saved and delivered; the device keeps its
+    // version, its delivery counts it refused, and the server's event says why.
+    let a = s
+        .step(json!({"do": "install_plugin", "plugin": "no_such_plugin", "on": {"device": 0}}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let delivery = a.json()["delivery"].as_u64().unwrap();
+    let deliveries = s.get("/api/deliveries").await.json();
+    let d = deliveries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == delivery)
+        .unwrap();
+    assert_eq!(
+        (d["failed"].as_u64(), d["by"].as_str()),
+        (Some(1), Some("alice")),
+        "{d}"
+    );
+    assert_eq!(
+        s.get("/api/devices/0").await.json()["device"]["plugin_version"],
+        "1.0.0"
+    );
+    let events = s.get("/api/events?type=plugin_update_failed").await.json();
+    let why = events[0]["description"].as_str().unwrap();
+    assert!(
+        why.contains("no_such_plugin") && why.contains("keeps ksn-usage-task 1.0.0"),
+        "{why}"
+    );
+    assert_eq!(events[0]["importance"], "functional_failure");
+    let events = s.get("/api/events?type=plugin_updated").await.json();
+    assert_eq!(
+        events.as_array().unwrap().len(),
+        2,
+        "devices 4 and 5: {events}"
+    );
+}
+
 /// Every `GET /api/...` route is in the OpenAPI document, and what each answers is what
 /// the document says it answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,12 @@ pub struct DeviceRow {
     pub out_of_office: bool,
     /// Whether the device is connected to the server (a disconnected one gets nothing).
     pub connected: bool,
+    /// The plugin it runs: name, version, the contract it was built against.
+    pub plugin: String,
+    pub plugin_version: String,
+    pub contract: String,
+    /// A library an update is to install at its next synchronisation.
+    pub install: Option<String>,
 }
 
 pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) -> DeviceRow {
@@ -34,6 +40,7 @@ pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) 
         .cloned()
         .unwrap_or_else(|| world.status_of(id));
     let managed = world.server.device(id);
+    let runs = &world.plugin_of(id).version;
     DeviceRow {
         id,
         group: world.server.tree().path(managed.group),
@@ -47,6 +54,10 @@ pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) 
         tags: managed.tags.iter().cloned().collect(),
         out_of_office: managed.out_of_office,
         connected: managed.connected,
+        plugin: runs.name.clone(),
+        plugin_version: runs.version.clone(),
+        contract: runs.contract.clone(),
+        install: managed.install.clone(),
     }
 }
 
@@ -58,6 +69,8 @@ pub struct DeviceQuery {
     pub group: Option<String>,
     /// Only devices of this status: `ok`, `warning` or `critical`.
     pub status: Option<String>,
+    /// Only devices running this plugin version (`1.1.0`, or `ksn-usage-task 1.1.0`).
+    pub plugin: Option<String>,
     /// The page, from 0.
     #[serde(default, deserialize_with = "super::blank_is_none")]
     pub page: Option<usize>,
@@ -95,11 +108,41 @@ pub fn device_page(
         ),
         None => None,
     };
+    let plugin = match query
+        .plugin
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(wanted) => {
+            let versions = &world.plugins;
+            let matching: Vec<usize> = (0..versions.len())
+                .filter(|&v| {
+                    versions[v].version.version == wanted || versions[v].version.label() == wanted
+                })
+                .collect();
+            if matching.is_empty() {
+                let known: Vec<String> = versions.iter().map(|v| v.version.label()).collect();
+                return Err(format!(
+                    "plugin: no device runs {wanted:?} (the fleet runs {})",
+                    known.join(", ")
+                ));
+            }
+            Some(matching)
+        }
+        None => None,
+    };
     let per_page = query.per_page.unwrap_or(50).clamp(1, 500);
     let mut counts = [0; 3];
     let mut selected = Vec::new();
     for (id, record) in world.server.devices().iter().enumerate() {
         if group.is_some_and(|g| !world.server.tree().within(record.group, g)) {
+            continue;
+        }
+        if plugin
+            .as_ref()
+            .is_some_and(|p| !p.contains(&world.devices[id].plugin))
+        {
             continue;
         }
         let found = statuses.get(id).map_or(Status::Ok, |s| s.0);
@@ -153,6 +196,9 @@ pub struct SettingRow {
 pub struct DeviceDetail {
     pub device: DeviceRow,
     pub settings: Vec<SettingRow>,
+    /// Settings its policy sets that its plugin version does not know (another version of
+    /// the fleet does): not managed on it.
+    pub not_managed: Vec<String>,
     pub log: Vec<String>,
 }
 
@@ -171,8 +217,7 @@ pub fn device_detail(
     let effective = world.server.effective(id);
     let paths: Vec<String> = view.details.keys().cloned().collect();
     let order: Vec<String> = world
-        .description
-        .as_ref()
+        .description_of(id)
         .map(|d| d.settings.iter().map(|s| s.path.clone()).collect())
         .unwrap_or_else(|| paths.clone());
     let settings = order
@@ -201,13 +246,15 @@ pub fn device_detail(
     Ok(DeviceDetail {
         device: device_row(world, statuses, id),
         settings,
+        not_managed: super::task::not_managed_paths(world, id),
         log: super::task::log_lines(world, id, 50)?,
     })
 }
 
-/// The statement a device's acceptance box accepts now, with its text.
-pub fn statement_now(world: &World, private_ksn: bool) -> Option<Value> {
-    let d = world.description.as_ref()?;
+/// The statement device `id`'s acceptance box accepts now, with its text (of the version
+/// its plugin ships).
+pub fn statement_now(world: &World, id: usize, private_ksn: bool) -> Option<Value> {
+    let d = world.description_of(id)?;
     let statement = plugin_api::documents::Statement::for_mode(private_ksn);
     let text = d.statement(statement)?;
     Some(

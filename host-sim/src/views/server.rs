@@ -23,6 +23,57 @@ pub struct ServerView {
     pub time_ms: u64,
     pub devices: usize,
     pub services: Vec<ServiceRow>,
+    /// The plugin versions the fleet runs, with how many devices run each.
+    pub plugins: Vec<PluginCount>,
+}
+
+/// A plugin version of the fleet.
+#[derive(Serialize, ToSchema)]
+pub struct PluginCount {
+    pub name: String,
+    pub version: String,
+    pub contract: String,
+    pub devices: usize,
+    /// Of those, the devices whose statement is accepted (as their consent events said).
+    pub accepted: usize,
+    /// Devices an update will install it on at their next synchronisation.
+    pub installing: usize,
+}
+
+/// Devices by the plugin version they run (in the order the host loaded them).
+pub fn plugin_counts(world: &World) -> Vec<PluginCount> {
+    let mut counts: Vec<PluginCount> = Vec::new();
+    let mut place = std::collections::HashMap::new();
+    for (i, d) in world.devices.iter().enumerate() {
+        let v = &world.plugins[d.plugin].version;
+        let at = *place.entry(v.label()).or_insert_with(|| {
+            counts.push(PluginCount {
+                name: v.name.clone(),
+                version: v.version.clone(),
+                contract: v.contract.clone(),
+                devices: 0,
+                accepted: 0,
+                installing: 0,
+            });
+            counts.len() - 1
+        });
+        counts[at].devices += 1;
+        counts[at].accepted += usize::from(world.server.device(i).accepted == Some(true));
+    }
+    for d in world.server.devices() {
+        if let Some(library) = &d.install {
+            if let Some(v) = world
+                .plugins
+                .iter()
+                .find(|p| p.library.as_deref() == Some(library.as_str()))
+            {
+                if let Some(&at) = place.get(&v.version.label()) {
+                    counts[at].installing += 1;
+                }
+            }
+        }
+    }
+    counts
 }
 
 pub fn server_view(world: &World) -> ServerView {
@@ -46,6 +97,7 @@ pub fn server_view(world: &World) -> ServerView {
                 }
             })
             .collect(),
+        plugins: plugin_counts(world),
     }
 }
 

@@ -35,6 +35,9 @@ pub fn explain_on(
     }
     let view = settings_view(world, device)?;
     let Some(d) = view.setting(path) else {
+        if let Some(line) = not_managed(world, device, path) {
+            return Ok(line);
+        }
         return Err(match nearest(path, paths.iter().map(String::as_str)) {
             Some(near) => format!("no setting `{path}`; did you mean `{near}`?"),
             None => format!("no setting `{path}`; `settings` lists them"),
@@ -65,6 +68,43 @@ pub fn explain_on(
     lines.push(format!("  default: {}", d.default));
     lines.push(format!("  meaning: {}", d.meaning));
     Ok(lines.join("\n"))
+}
+
+/// `explain` of a setting another plugin version of the fleet knows and this device's does
+/// not: it is not managed on the device (the server does not send it), whatever the
+/// policy says.
+fn not_managed(world: &World, device: usize, path: &str) -> Option<String> {
+    if !world.server.known_by_some_version(path) {
+        return None;
+    }
+    let runs = world.plugin_of(device).version.label();
+    let effective = world.server.effective(device);
+    let mut lines = vec![
+        format!("{path}: not managed on {runs}"),
+        format!("  why:     this device's plugin version does not know the setting; the server does not send it"),
+    ];
+    if effective.contains_key(path) {
+        lines.push(format!(
+            "  policy:  {} (for the devices whose version knows it)",
+            world.server.provenance_line(path, &effective)
+        ));
+    }
+    Some(lines.join("\n"))
+}
+
+/// The settings the device's effective policy sets that its plugin version does not know
+/// (another version of the fleet does): not managed on it.
+pub fn not_managed_paths(world: &World, device: usize) -> Vec<String> {
+    let Some(description) = world.description_of(device) else {
+        return Vec::new();
+    };
+    world
+        .server
+        .effective(device)
+        .keys()
+        .filter(|p| description.setting(p).is_none() && world.server.known_by_some_version(p))
+        .cloned()
+        .collect()
 }
 
 /// The last `n` entries of one device's task log, a line each.

@@ -39,6 +39,7 @@ use crate::{views::*, world::World};
         EventRow,
         ServerView,
         ServiceRow,
+        PluginCount,
         DeliveryRow,
         ConsentPage,
         ConsentRow,

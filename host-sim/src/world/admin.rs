@@ -526,7 +526,7 @@ impl World {
     /// Writes the events numbered from `first_new` on (their texts in `bodies`, in order)
     /// to the host database, in one transaction, and deletes there what the store's cap
     /// deleted.
-    fn save_events(&self, first_new: u64, mut bodies: Vec<Option<Box<str>>>) {
+    pub(crate) fn save_events(&self, first_new: u64, mut bodies: Vec<Option<Box<str>>>) {
         let Some(db) = &self.database else {
             return;
         };
@@ -614,9 +614,18 @@ impl World {
             .accepted
             .unwrap_or_else(|| self.accepted_in_view(device));
         let now = self.clock.now_ms();
+        // What to accept: the statement the device's own version ships for its mode.
+        let to_accept = (!accepted)
+            .then(|| {
+                let statement = Statement::for_mode(self.server.mode_of(i));
+                let text = self.description_of(i)?.statement(statement)?;
+                Some(format!("version {} of {}", text.version, statement.title()))
+            })
+            .flatten();
         let facts = Facts {
             task,
             accepted,
+            to_accept,
             ksn_unavailable_since: record.ksn_unavailable_since,
             last_sync_ms: if record.reachable() {
                 now
@@ -631,7 +640,7 @@ impl World {
     /// Whether the device's main acceptance box (the one accepting the KSN statement)
     /// reads true, from its settings view.
     fn accepted_in_view(&self, device: &Device) -> bool {
-        let Some(description) = self.server.description() else {
+        let Some(description) = self.plugins[device.plugin].description() else {
             return false;
         };
         let Some(boxed) = description

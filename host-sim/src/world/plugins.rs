@@ -165,10 +165,9 @@ impl World {
         answers
     }
 
-    /// Installs `library` on device `i`, an update its synchronisation brought: the new
-    /// version's task made over the device's storage, or, where it cannot be, the old
-    /// version's again and the reason.
-    pub(crate) fn install_on(&mut self, i: usize, library: &str) -> Result<(), TaskError> {
+    /// Whether device `i` may take `library`: loaded, and a version of the plugin it runs.
+    /// Its place in `plugins`, or why not.
+    fn installable(&mut self, i: usize, library: &str) -> Result<usize, TaskError> {
         let refused = |why: String| TaskError::new(ErrorKind::INVALID_ARGUMENT, why);
         let old = self.devices[i].plugin;
         let keeps = self.plugins[old].version.label();
@@ -185,61 +184,143 @@ impl World {
                 running.name
             )));
         }
-        if at == old {
-            return Ok(());
-        }
-        let state = self.devices[i].state.clone();
-        // The old task ends first: what it could still write is written.
-        self.devices[i].task = Arc::new(unbooted::unbooted(TaskError::invalid_state(
-            "an update is being installed",
-        )));
-        match Device::boot(&self.plugins[at].plugin, state.clone(), at) {
-            Ok((fresh, waiting)) => {
-                if let Some(e) = waiting {
-                    log::warn!("device {i}: {e}");
-                }
-                self.devices[i] = fresh;
-                Ok(())
-            }
-            Err(e) => {
-                let back = Device::boot(&self.plugins[old].plugin, state, old);
-                self.devices[i] = match back {
-                    Ok((again, _)) => again,
-                    Err(e) => Device {
-                        task: Arc::new(unbooted::unbooted(e)),
-                        ..self.devices[i].clone()
-                    },
-                };
-                Err(TaskError::new(
-                    e.kind,
-                    format!(
-                        "device {i}: {} refused the device's storage ({}); the device keeps {keeps}",
-                        self.plugins[at].version.label(),
-                        e.message
-                    ),
-                ))
-            }
-        }
+        Ok(at)
     }
 
-    /// The updates waiting for the selected devices: each installed, or failed with its
-    /// reason (the device keeps its version). The server learns of each. Each device's
-    /// outcome, where it had an update.
+    /// The updates waiting for the selected devices, installed (in parallel, each library
+    /// loaded once): on each device the old task ends, then the new version's is made over
+    /// its storage; where it cannot be, the old version's is made again and the device
+    /// says why. The server learns of each. Each device's outcome, where it had an update.
     pub(crate) fn install_waiting(
         &mut self,
         selected: impl Fn(usize) -> bool,
     ) -> Vec<(usize, Result<(), TaskError>)> {
-        let mut outcomes = Vec::new();
         let installs = self.server.installs(selected);
-        for (i, library) in &installs {
-            let outcome = self.install_on(*i, library);
-            self.server.installed(*i, outcome.is_ok());
-            outcomes.push((*i, outcome));
+        if installs.is_empty() {
+            return Vec::new();
         }
-        let done: Vec<usize> = installs.iter().map(|(i, _)| *i).collect();
+        let previous: std::collections::HashMap<usize, String> = installs
+            .iter()
+            .map(|(i, _)| (*i, self.plugin_of(*i).version.label()))
+            .collect();
+        let mut outcomes: Vec<(usize, Result<(), TaskError>)> = Vec::new();
+        let mut jobs: Vec<(usize, usize, usize, Arc<DeviceState>)> = Vec::new();
+        for (i, library) in &installs {
+            match self.installable(*i, library) {
+                Err(e) => outcomes.push((*i, Err(e))),
+                Ok(at) if at == self.devices[*i].plugin => outcomes.push((*i, Ok(()))),
+                Ok(at) => {
+                    let old = self.devices[*i].plugin;
+                    // The old task ends first: what it could still write is written.
+                    self.devices[*i].task = Arc::new(unbooted::unbooted(TaskError::invalid_state(
+                        "an update is being installed",
+                    )));
+                    jobs.push((*i, old, at, self.devices[*i].state.clone()));
+                }
+            }
+        }
+        let plugins: Vec<Plugin> = self.plugins.iter().map(|p| p.plugin).collect();
+        let booted =
+            par_map_waiting(
+                self.database.is_some(),
+                &jobs,
+                |(_, old, at, state)| match Device::boot(&plugins[*at], state.clone(), *at) {
+                    Ok((fresh, waiting)) => (Ok(fresh), waiting),
+                    Err(e) => (
+                        Err((e, Device::boot(&plugins[*old], state.clone(), *old))),
+                        None,
+                    ),
+                },
+            );
+        for ((i, old, at, state), (result, waiting)) in jobs.into_iter().zip(booted) {
+            if let Some(e) = waiting {
+                log::warn!("device {i}: {e}");
+            }
+            match result {
+                Ok(fresh) => {
+                    self.devices[i] = fresh;
+                    outcomes.push((i, Ok(())));
+                }
+                Err((e, back)) => {
+                    self.devices[i] = match back {
+                        Ok((again, _)) => again,
+                        Err(e) => Device {
+                            state,
+                            task: Arc::new(unbooted::unbooted(e)),
+                            plugin: old,
+                        },
+                    };
+                    outcomes.push((
+                        i,
+                        Err(TaskError::new(
+                            e.kind,
+                            format!(
+                                "device {i}: {} refused the device's storage ({}); the device keeps {}",
+                                self.plugins[at].version.label(),
+                                e.message,
+                                self.plugins[old].version.label()
+                            ),
+                        )),
+                    ));
+                }
+            }
+        }
+        for (i, outcome) in &outcomes {
+            self.server.installed(*i, outcome.is_ok());
+        }
+        self.file_update_events(&outcomes, &previous);
+        let done: Vec<usize> = outcomes.iter().map(|(i, _)| *i).collect();
         self.report_versions(done.iter().copied());
         self.touch(done.iter().copied());
         self.persist_devices(done);
         outcomes
+    }
+
+    /// The server's own events of an update, one a device: `plugin_updated` (info), or
+    /// `plugin_update_failed` (a functional failure) with the reason, so that the console's
+    /// Events page says what became of each device.
+    fn file_update_events(
+        &mut self,
+        outcomes: &[(usize, Result<(), TaskError>)],
+        previous: &std::collections::HashMap<usize, String>,
+    ) {
+        use plugin_api::documents::Importance;
+        let first_new = self.server.events().last_id() + 1;
+        let now = self.clock.now_ms();
+        let wall_ms = crate::storage::wall_clock_ms();
+        let mut bodies = Vec::new();
+        for (i, outcome) in outcomes {
+            let runs = self.plugin_of(*i).version.label();
+            let was = previous.get(i).cloned().unwrap_or_default();
+            let (importance, kind, description) = match outcome {
+                Ok(()) => (
+                    Importance::Info,
+                    "plugin_updated",
+                    format!("device {i} runs {runs} (it ran {was})"),
+                ),
+                Err(e) => (
+                    Importance::FunctionalFailure,
+                    "plugin_update_failed",
+                    e.message.to_string(),
+                ),
+            };
+            let body = serde_json::json!({
+                "type": kind, "time_ms": now, "importance": importance,
+                "plugin": runs, "was": was, "description": description,
+            });
+            if self.server.file_event(admin_server::Arriving {
+                time_ms: now,
+                device: *i,
+                group: 0,
+                importance,
+                kind: kind.into(),
+                by: self.actor.clone(),
+                wall_ms,
+                description: Some(description.into()),
+            }) {
+                bodies.push(Some(body.to_string().into_boxed_str()));
+            }
+        }
+        self.save_events(first_new, bodies);
     }
 }

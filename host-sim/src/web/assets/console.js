@@ -37,7 +37,11 @@ function settingsOf(form) {
     if (input.dataset.statements !== undefined && entry.value === true) {
       // The statements read now; else, an acceptance saved before keeps what it accepted.
       const versions = {};
-      form.querySelectorAll('details[data-statement][data-read="yes"][data-for="' + path + '"]').forEach((d) => { versions[d.dataset.statement] = Number(d.dataset.version); });
+      form.querySelectorAll('details[data-statement][data-read="yes"][data-for="' + path + '"]').forEach((d) => {
+        // One version, or several where the statement was read in several plugin versions.
+        const v = Number(d.dataset.version), had = versions[d.dataset.statement];
+        versions[d.dataset.statement] = had === undefined ? v : [].concat(had, v).sort((a, b) => a - b);
+      });
       if (Object.keys(versions).length > 0) entry.versions = versions;
       else if (input.dataset.statements !== '') entry.versions = JSON.parse(input.dataset.statements);
     }

@@ -28,13 +28,15 @@ pub async fn devices(
         let statuses = console.statuses();
         let listing = v::device_page(world, &statuses, &query)?;
         let groups = v::group_rows(world, &statuses);
+        let plugins = v::plugin_counts(world);
         let [ok, warning, critical] = listing.counts;
         let pages = listing.total.div_ceil(listing.per_page).max(1);
         let link = |page: usize| {
             format!(
-                "/devices?group={}&status={}&page={page}",
+                "/devices?group={}&status={}&plugin={}&page={page}",
                 query.group.clone().unwrap_or_default(),
-                query.status.clone().unwrap_or_default()
+                query.status.clone().unwrap_or_default(),
+                query.plugin.clone().unwrap_or_default()
             )
         };
         let body = html! {
@@ -64,6 +66,13 @@ pub async fn devices(
                                     option value=(s.as_str()) selected[query.status.as_deref() == Some(s.as_str())] { (s.to_string()) }
                                 }
                             }
+                            select name="plugin" {
+                                option value="" { "every plugin version" }
+                                @for p in &plugins {
+                                    @let label = format!("{} {}", p.name, p.version);
+                                    option value=(label) selected[query.plugin.as_deref() == Some(label.as_str())] { (label) " (" (p.devices) ")" }
+                                }
+                            }
                             button type="submit" { "Filter" }
                         }
                     }
@@ -89,6 +98,12 @@ pub async fn devices(
                             " "
                         }
                         " · "
+                        form.inline data-step=(json!({"do": "install_plugin"}).to_string()) data-selected=""
+                            data-confirm="Install this plugin library on the selected devices? Those switched on get it at once, the others at their next synchronisation." {
+                            "update to " input.narrow data-field="plugin" placeholder="library" required;
+                            " " button type="submit" { "Install" }
+                        }
+                        " · "
                         form.inline data-step=(json!({"do": "start"}).to_string()) data-selected="" { button type="submit" { "Start" } }
                         " "
                         form.inline data-step=(json!({"do": "stop"}).to_string()) data-selected="" { button type="submit" { "Stop" } }
@@ -97,7 +112,7 @@ pub async fn devices(
                         tr {
                             th { input type="checkbox" #select-all title="select every device of this page"; }
                             th { "device" } th { "group" } th { "status" } th { "task" } th { "network" }
-                            th { "Private KSN" } th { "licence" } th { "tags" } th { "connection" }
+                            th { "Private KSN" } th { "licence" } th { "plugin" } th { "tags" } th { "connection" }
                         }
                         @for d in &listing.devices {
                             tr data-device=(d.id) {
@@ -109,6 +124,7 @@ pub async fn devices(
                                 td { (d.network) }
                                 td { @if d.private_ksn { "on" } @else { "off" } }
                                 td { (licence_words(&d.license)) }
+                                td { (d.plugin_version) @if let Some(l) = &d.install { br; span.why { "update: " (l) } } }
                                 td { (d.tags.join(", ")) @if d.out_of_office { br; span.why { "out of office" } } }
                                 td { @if d.connected { "connected" } @else { "not connected" } }
                             }
@@ -211,9 +227,9 @@ pub async fn device(
     page(console, who.0, move |console, world| {
         let detail = v::device_detail(world, &console.statuses(), id)?;
         let d = &detail.device;
-        let describe = world.description.as_ref();
+        let describe = world.description_of(id);
         let setting = |path: &str| describe.and_then(|x| x.setting(path));
-        let statement = v::statement_now(world, d.private_ksn);
+        let statement = v::statement_now(world, id, d.private_ksn);
         let kmp = describe.and_then(|x| x.statement(Statement::Kmp));
         let role = |path: &str| setting(path).map(|s| s.role);
         let boxes: Vec<&v::SettingRow> = detail.settings.iter().filter(|r| role(&r.path) == Some(SettingRole::Statement)).collect();
@@ -227,7 +243,10 @@ pub async fn device(
                 br;
                 "KSN Usage task: " b #task-state { (d.state) } @if let Some(e) = &d.error { " (" span #task-error { (e) } ")" }
                 " · network " (d.network) " · Private KSN " b #private-ksn { @if d.private_ksn { "on" } @else { "off" } }
-                " · licence " (licence_words(&d.license)) " "
+                " · licence " (licence_words(&d.license))
+                " · plugin " b #device-plugin { (d.plugin) " " (d.plugin_version) } span.why { " (contract " (d.contract) ")" }
+                @if let Some(library) = &d.install { " · " span.why #installing { "update to " (library) " at its next synchronisation" } }
+                " "
                 (step_form(json!({"do": "start", "on": {"device": id}}), "Start"))
                 " "
                 (step_form(json!({"do": "stop", "on": {"device": id}}), "Stop"))
@@ -261,6 +280,13 @@ pub async fn device(
                 }
                 @if let Some(k) = kmp {
                     details { summary { (k.title) " (version " (k.version) ")" } div.statement { (k.text) } }
+                }
+            }
+            @if !detail.not_managed.is_empty() {
+                div.panel #not-managed {
+                    h2 { "Not managed on " (d.plugin) " " (d.plugin_version) }
+                    p.why { "Its policy sets these; this device's plugin version does not know them, so the server does not send them (another version of the fleet does)." }
+                    ul { @for path in &detail.not_managed { li { code { (path) } } } }
                 }
             }
             div.panel {

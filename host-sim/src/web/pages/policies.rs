@@ -10,7 +10,9 @@ use axum::{
     response::Response,
 };
 use maud::{html, Markup};
-use plugin_api::documents::{PluginDescription, ValueType};
+use plugin_api::documents::{
+    PluginDescription, SettingDescription, Statement, StatementText, ValueType,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -177,43 +179,105 @@ fn modes(world: &World, group: &str) -> [bool; 2] {
         .unwrap_or([true, true])
 }
 
-/// The editor of a settings document: for each setting of `describe`, whether the
-/// document sets it, its value and its lock. An acceptance box offers every statement it
-/// accepts, with its version: reading one enables the box, and an acceptance names the
-/// versions of the statements read.
-fn settings_table(describe: &PluginDescription, settings: &Value, modes: [bool; 2]) -> Markup {
+/// A statement an acceptance box offers: which, its version and text, in which modes,
+/// and the plugin versions that ship it.
+struct Offered<'a> {
+    statement: Statement,
+    text: &'a StatementText,
+    modes: [bool; 2],
+    versions: Vec<&'a str>,
+}
+
+/// The statements a box offers over the plugin versions of the fleet the policy reaches.
+fn offered<'a>(path: &str, editions: &'a [(String, &'a PluginDescription)]) -> Vec<Offered<'a>> {
+    let mut all: Vec<Offered> = Vec::new();
+    for (label, d) in editions {
+        let Some(s) = d.setting(path) else { continue };
+        for private in [false, true] {
+            let Some((statement, text)) = s
+                .statement_in_mode(private)
+                .and_then(|st| d.statement(st).map(|t| (st, t)))
+            else {
+                continue;
+            };
+            match all
+                .iter_mut()
+                .find(|o| o.statement == statement && o.text.version == text.version)
+            {
+                Some(o) => {
+                    o.modes[usize::from(private)] = true;
+                    if !o.versions.contains(&label.as_str()) {
+                        o.versions.push(label);
+                    }
+                }
+                None => {
+                    let mut modes = [false; 2];
+                    modes[usize::from(private)] = true;
+                    all.push(Offered {
+                        statement,
+                        text,
+                        modes,
+                        versions: vec![label],
+                    });
+                }
+            }
+        }
+    }
+    all
+}
+
+/// The editor of a settings document over the plugin versions the policy reaches: for
+/// each setting any of them knows, whether the document sets it, its value and its lock
+/// (and the versions that do not manage it). An acceptance box offers every statement it
+/// accepts in each version, with its version: reading one enables the box, and an
+/// acceptance names the versions of the statements read.
+fn settings_table(
+    editions: &[(String, &PluginDescription)],
+    settings: &Value,
+    modes: [bool; 2],
+) -> Markup {
     let given = |path: &str| -> Option<Value> {
         let (s, k) = path.split_once('.')?;
         Some(settings.get(s)?.get(k)?.clone())
     };
+    let mut rows: Vec<&SettingDescription> = Vec::new();
+    for (_, d) in editions {
+        for s in &d.settings {
+            if !rows.iter().any(|r| r.path == s.path) {
+                rows.push(s);
+            }
+        }
+    }
     html! {
         table.settings {
             tr { th { "set" } th { "setting" } th { "value" } th { "lock" } }
-            @for s in &describe.settings {
+            @for s in rows {
                 @let entry = given(&s.path);
                 @let value = entry.as_ref().map(|g| g.get("value").cloned().unwrap_or(g.clone())).unwrap_or(s.default.clone());
                 @let locked = entry.as_ref().and_then(|g| g.get("locked")).and_then(Value::as_bool).unwrap_or(false);
                 @let versions = entry.as_ref().and_then(|g| g.get("versions")).and_then(Value::as_object).cloned().unwrap_or_default();
-                @let statements: Vec<_> = [false, true].into_iter()
-                    .filter_map(|private| s.statement_in_mode(private).map(|st| (private, st)))
-                    .filter_map(|(private, st)| describe.statement(st).map(|t| (private, st, t)))
-                    .collect();
+                @let statements = offered(&s.path, editions);
+                @let unmanaged: Vec<&str> = editions.iter().filter(|(_, d)| d.setting(&s.path).is_none()).map(|(l, _)| l.as_str()).collect();
                 tr {
                     td { input type="checkbox" data-set=(s.path) checked[entry.is_some()] title="set this setting"; }
                     td.wrap {
                         (s.meaning) br; span.why { (s.path) }
+                        @if !unmanaged.is_empty() {
+                            br; span.why.not-managed data-not-managed=(s.path) { "not managed on " (unmanaged.join(", ")) }
+                        }
                         @if !versions.is_empty() {
                             br; span.why.accepted { "accepts "
                                 @for (i, (st, version)) in versions.iter().enumerate() { @if i > 0 { ", " } (st) " version " (version) } }
                         }
-                        @for (private, st, t) in &statements {
-                            details data-statement=(st.as_str()) data-version=(t.version) data-for=(s.path) {
+                        @for o in &statements {
+                            details data-statement=(o.statement.as_str()) data-version=(o.text.version) data-for=(s.path) {
                                 summary {
-                                    "Read " (t.title) " (version " (t.version) "): accepted where devices use "
-                                    @if *private { "Private KSN" } @else { "Global KSN" }
-                                    @if !modes[usize::from(*private)] { span.why { " (no device this policy reaches does now)" } }
+                                    "Read " (o.text.title) " (version " (o.text.version) "): accepted where devices use "
+                                    @if o.modes == [true, true] { "either mode" } @else if o.modes[1] { "Private KSN" } @else { "Global KSN" }
+                                    @if editions.len() > 1 { " on " (o.versions.join(", ")) }
+                                    @if !o.modes.iter().zip(modes).any(|(a, b)| *a && b) { span.why { " (no device this policy reaches does now)" } }
                                 }
-                                div.statement { (t.text) }
+                                div.statement { (o.text.text) }
                             }
                         }
                     }
@@ -242,11 +306,21 @@ fn settings_table(describe: &PluginDescription, settings: &Value, modes: [bool; 
     }
 }
 
+/// The plugin versions the devices of `group` and below run, each with its description.
+fn editions<'a>(
+    world: &'a World,
+    group: &str,
+) -> Result<Vec<(String, &'a PluginDescription)>, String> {
+    let id = world.server.tree().find(group).map_err(|e| e.to_string())?;
+    let editions = world.server.labelled_descriptions_within(id);
+    if editions.is_empty() {
+        return Err("the plugin does not describe itself: no settings form".into());
+    }
+    Ok(editions)
+}
+
 fn policy_editor(world: &World, p: &v::PolicyRow, group: &str) -> Result<Markup, String> {
-    let describe = world
-        .description
-        .as_ref()
-        .ok_or("the plugin does not describe itself: no settings form")?;
+    let editions = editions(world, group)?;
     let current = p.revisions.last().ok_or("a policy without revisions")?;
     let step = json!({"do": "edit_policy", "name": p.name});
     let reach = devices_in(world, group);
@@ -258,7 +332,11 @@ fn policy_editor(world: &World, p: &v::PolicyRow, group: &str) -> Result<Markup,
                     if p.active { format!("It reaches {reach} devices.") } else { "It is inactive: it reaches no device.".into() })) {
                 p { label { input type="checkbox" name="force_inheritance" checked[current.force_inheritance];
                     " Force inheritance of settings in child policies (subgroups get them whatever their \"inherit\")" } }
-                (settings_table(describe, &current.policy["settings"], modes(world, group)))
+                @if editions.len() > 1 {
+                    p.why #editions { "The devices this policy reaches run " (editions.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>().join(" and "))
+                        ": each statement is offered in each of their versions, and each device is sent the one its version ships." }
+                }
+                (settings_table(&editions, &current.policy["settings"], modes(world, group)))
                 p { button type="submit" #save-policy { "Save policy" } }
             }
         }
@@ -266,10 +344,7 @@ fn policy_editor(world: &World, p: &v::PolicyRow, group: &str) -> Result<Markup,
 }
 
 fn profiles(world: &World, p: &v::PolicyRow, query: &PolicyQuery) -> Result<Markup, String> {
-    let describe = world
-        .description
-        .as_ref()
-        .ok_or("the plugin does not describe itself: no profile form")?;
+    let editions = editions(world, &p.group)?;
     let current = p.revisions.last().ok_or("a policy without revisions")?;
     let open = match given(&query.profile) {
         Some(name) => Some(
@@ -327,7 +402,7 @@ fn profiles(world: &World, p: &v::PolicyRow, query: &PolicyQuery) -> Result<Mark
                     " and the device has every tag of "
                     input name="tags" value=(open.map(|o| o.tags.join(", ")).unwrap_or_default()) placeholder="a, b";
                 }
-                (settings_table(describe, open.map_or(&Value::Null, |o| &o.settings), modes(world, &p.group)))
+                (settings_table(&editions, open.map_or(&Value::Null, |o| &o.settings), modes(world, &p.group)))
                 p { button type="submit" #save-profile { "Save profile" } }
             }
         }

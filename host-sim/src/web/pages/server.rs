@@ -76,6 +76,31 @@ pub async fn server(State(console): State<Arc<Console>>, who: Who) -> Response {
                 h3 { "Received over host time" }
                 (chart(&history))
             }
+            div.panel #plugins {
+                h2 { "Plugin versions" }
+                table {
+                    tr { th { "plugin" } th { "version" } th { "contract" } th { "devices" } th { "statement accepted" } th { "updates waiting" } }
+                    @for p in &view.plugins {
+                        tr data-plugin=(format!("{} {}", p.name, p.version)) {
+                            td { (p.name) } td { b { (p.version) } } td { (p.contract) }
+                            td { a href=(format!("/devices?plugin={} {}", p.name, p.version)) { (p.devices) } }
+                            td { (p.accepted) } td { (p.installing) }
+                        }
+                    }
+                }
+                form.inline #install data-step=(json!({"do": "install_plugin"}).to_string())
+                    data-confirm="Install this plugin library on every device of the group? Those switched on get it at once, the others at their next synchronisation; a device where it cannot be installed keeps its version." {
+                    "Update: install " input data-field="plugin" placeholder="library name or path" required;
+                    " on the devices of "
+                    select data-field="on" data-json="" {
+                        @for g in v::group_rows(world, &[]) {
+                            option value=(json!({"group": g.path}).to_string()) { (g.path) " (" (g.devices) " devices)" }
+                        }
+                    }
+                    " " button type="submit" { "Install" }
+                }
+                p.why { "An update installs a version of the plugin a device runs; the updated devices are sent their policy again for it. A new statement version needs accepting on them (the old acceptance ends at the update)." }
+            }
             div.panel {
                 h2 { "Deliveries" }
                 p { "A change is saved at once and delivered to the devices it reaches in the background, in order." }
