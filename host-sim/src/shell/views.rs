@@ -17,31 +17,44 @@ fn error(e: impl std::fmt::Display) -> String {
 
 pub fn status(world: &World) -> String {
     let statuses: Vec<TaskStatus> = world.devices.iter().map(|d| d.task.status()).collect();
-    let describe = |s: &TaskStatus| {
+    // Where the fleet runs several plugin versions, each line says which.
+    let mixed = world
+        .devices
+        .iter()
+        .any(|d| world.plugins[d.plugin].version != world.plugins[world.devices[0].plugin].version);
+    let plugin = |i: usize| {
+        if mixed {
+            format!(", plugin {}", world.plugin_of(i).version.label())
+        } else {
+            String::new()
+        }
+    };
+    let describe = |(i, s): (usize, &TaskStatus)| {
         let error = s
             .error
             .into_option()
             .map(|e| format!(" ({e})"))
             .unwrap_or_default();
         format!(
-            "{}{error}, network {}, Private KSN {}, licence {}",
+            "{}{error}, network {}, Private KSN {}, licence {}{}",
             s.state,
             s.network,
             if s.private_ksn { "on" } else { "off" },
-            s.license
+            s.license,
+            plugin(i)
         )
     };
     if statuses.len() <= 5 {
         return statuses
             .iter()
             .enumerate()
-            .map(|(i, s)| format!("device {i}: {}", describe(s)))
+            .map(|(i, s)| format!("device {i}: {}", describe((i, s))))
             .collect::<Vec<_>>()
             .join("\n");
     }
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
-    for s in &statuses {
-        *counts.entry(describe(s)).or_default() += 1;
+    for (i, s) in statuses.iter().enumerate() {
+        *counts.entry(describe((i, s))).or_default() += 1;
     }
     counts
         .iter()
