@@ -371,6 +371,11 @@ async fn an_auditor_reads_everything_and_changes_nothing_and_every_change_names_
         refusal.contains("U+202E"),
         "a refused action keeps its reason: {refusal}"
     );
+    let typed = actions[0]["what"].as_str().unwrap();
+    assert!(
+        typed.to_lowercase().contains("bad\\u{202e}name"),
+        "what was typed is shown with its hidden characters written out: {typed}"
+    );
     assert_eq!(actions[1]["outcome"], "ok");
     assert!(
         actions[1]["target"]
@@ -642,6 +647,14 @@ async fn every_page_and_endpoint_answers_and_each_error_says_what_to_do() {
         );
     }
     assert_eq!(s.get("/api/groups").await.body, before);
+    // The actions log shows what was typed, never a hidden character that would reorder
+    // the page.
+    let actions = s.get("/api/actions").await.body;
+    assert!(
+        !actions.contains('\u{202e}') && !actions.contains("\\u0000"),
+        "{actions}"
+    );
+    assert!(actions.contains("a\\\\u{202E}b"), "{actions}");
 
     // Time stops at 2^53 − 1 ms, and the database keeps it as it is.
     let a = s.step(json!({"do": "advance_time", "ms": u64::MAX})).await;

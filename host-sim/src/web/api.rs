@@ -425,14 +425,16 @@ pub async fn step(
             Ok(_) => "ok".to_string(),
             Err(e) => e.lines().next().unwrap_or("refused").to_string(),
         };
+        // What was typed is kept as typed, its hidden characters written out.
+        let visible = admin_server::names::visible;
         let row = crate::storage::ActionRow {
             id: 0,
             wall_ms: 0,
             time_ms,
             user: who.name.to_string(),
-            what: action_words(&step),
-            target: target_words(&step),
-            outcome,
+            what: visible(&action_words(&step)),
+            target: visible(&target_words(&step)),
+            outcome: visible(&outcome),
         };
         if let Err(e) = console.record_action(row) {
             log::warn!("an action was not kept: {e}");
