@@ -68,7 +68,14 @@ impl Server {
     pub fn plan(&self, selected: impl Fn(usize) -> bool, force: bool) -> Vec<Option<Delivery>> {
         // Devices of one group with the same properties and the same history get the same
         // document: computed once.
-        type Shape<'a> = (GroupId, bool, &'a BTreeSet<String>, &'a [View], bool);
+        type Shape<'a> = (
+            GroupId,
+            bool,
+            &'a BTreeSet<String>,
+            &'a [View],
+            bool,
+            Option<usize>,
+        );
         let mut shared: HashMap<Shape, Arc<Planned>> = HashMap::new();
         (0..self.devices.len())
             .map(|i| {
@@ -79,7 +86,14 @@ impl Server {
                 let planned = if d.delivered.pending.is_empty() {
                     let mode = self.mode_after(i);
                     shared
-                        .entry((d.group, d.out_of_office, &d.tags, &d.delivered.seen, mode))
+                        .entry((
+                            d.group,
+                            d.out_of_office,
+                            &d.tags,
+                            &d.delivered.seen,
+                            mode,
+                            d.runs,
+                        ))
                         .or_insert_with(|| Arc::new(self.planned(i)))
                         .clone()
                 } else {
@@ -98,6 +112,35 @@ impl Server {
                 (delivery.private_ksn.is_some() || delivery.document.is_some()).then_some(delivery)
             })
             .collect()
+    }
+
+    /// The updates to install now: each selected device switched on with a library
+    /// waiting for it.
+    pub fn installs(&self, selected: impl Fn(usize) -> bool) -> Vec<(usize, String)> {
+        self.devices
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| d.online && selected(*i))
+            .filter_map(|(i, d)| d.install.clone().map(|library| (i, library)))
+            .collect()
+    }
+
+    /// Device `index` took its update (it runs `library` now), or could not (it keeps
+    /// its version; the update is over for it). After an update the device is sent its
+    /// policy again, as a device the policy reaches for the first time: the new version
+    /// applies it.
+    pub fn installed(&mut self, index: usize, took: bool) {
+        let d = &mut self.devices[index];
+        let Some(library) = d.install.take() else {
+            return;
+        };
+        if took {
+            d.library = Some(library);
+            d.delivered = Delivered {
+                private_ksn: d.delivered.private_ksn,
+                ..Delivered::default()
+            };
+        }
     }
 
     /// The mode device `index` is in once it takes what it is sent now.
@@ -154,6 +197,13 @@ impl Server {
             }
             included.insert(path, setting.entry);
         }
+        // What the device's plugin version knows, each acceptance of the version it ships.
+        let description = self.description_of(index);
+        let elsewhere = |path: &str| self.known_by_some_version(path);
+        let (included, locks) = (
+            crate::editor::narrow(&included, description, elsewhere),
+            crate::editor::narrow(&locks, description, elsewhere),
+        );
         Planned {
             text: policy::document(&included).to_string().into(),
             locks: policy::document(&locks).to_string().into(),

@@ -52,6 +52,27 @@ pub struct StoredEvent {
     pub importance: Importance,
     #[serde(rename = "type")]
     pub kind: EventType,
+    /// The administrator whose change caused it, when a change through a console did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<Arc<str>>,
+    /// The wall clock when it arrived, in milliseconds since 1970 (0: not known).
+    pub wall_ms: u64,
+    /// What happened, in words, when the server keeps that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Arc<str>>,
+}
+
+/// An event on its way into the store.
+#[derive(Clone, Debug)]
+pub struct Arriving {
+    pub time_ms: u64,
+    pub device: usize,
+    pub group: GroupId,
+    pub importance: Importance,
+    pub kind: EventType,
+    pub by: Option<Arc<str>>,
+    pub wall_ms: u64,
+    pub description: Option<Arc<str>>,
 }
 
 /// Which events a query selects; every condition given must hold.
@@ -100,27 +121,22 @@ impl EventStore {
     }
 
     /// Files an event; `false` when its type's term is 0 days and it is not stored.
-    pub fn add(
-        &mut self,
-        time_ms: u64,
-        device: usize,
-        group: GroupId,
-        importance: Importance,
-        kind: impl Into<EventType>,
-    ) -> bool {
-        let kind = kind.into();
-        if self.rules.terms_days.get(&*kind) == Some(&0) {
+    pub fn add(&mut self, e: Arriving) -> bool {
+        if self.rules.terms_days.get(&*e.kind) == Some(&0) {
             self.not_stored += 1;
             return false;
         }
         self.next_id += 1;
         self.events.push_back(StoredEvent {
             id: self.next_id,
-            time_ms,
-            device,
-            group,
-            importance,
-            kind,
+            time_ms: e.time_ms,
+            device: e.device,
+            group: e.group,
+            importance: e.importance,
+            kind: e.kind,
+            by: e.by,
+            wall_ms: e.wall_ms,
+            description: e.description,
         });
         if self.events.len() >= self.rules.cap.saturating_add(self.rules.headroom) {
             let excess = self.events.len() - self.rules.cap;
@@ -191,6 +207,25 @@ impl EventStore {
 mod tests {
     use super::*;
 
+    fn arriving(
+        time_ms: u64,
+        device: usize,
+        group: GroupId,
+        importance: Importance,
+        kind: &str,
+    ) -> Arriving {
+        Arriving {
+            time_ms,
+            device,
+            group,
+            importance,
+            kind: kind.into(),
+            by: None,
+            wall_ms: 0,
+            description: None,
+        }
+    }
+
     #[test]
     fn the_oldest_go_when_the_count_reaches_the_cap_plus_the_headroom() {
         let mut store = EventStore::new(EventRules {
@@ -199,10 +234,10 @@ mod tests {
             ..EventRules::default()
         });
         for i in 0..14 {
-            store.add(i, 0, 0, Importance::Info, "state_changed");
+            store.add(arriving(i, 0, 0, Importance::Info, "state_changed"));
         }
         assert_eq!(store.len(), 14, "below cap + headroom nothing is deleted");
-        store.add(14, 0, 0, Importance::Critical, "task_error");
+        store.add(arriving(14, 0, 0, Importance::Critical, "task_error"));
         assert_eq!(store.len(), 10, "down to the cap");
         assert_eq!(store.iter().next().unwrap().id, 6, "the oldest went first");
         assert_eq!(store.deleted, 5);
@@ -214,8 +249,8 @@ mod tests {
         let mut rules = EventRules::default();
         rules.terms_days.insert("ksn_restored".into(), 1);
         let mut store = EventStore::new(rules);
-        store.add(0, 0, 0, Importance::Info, "ksn_restored");
-        store.add(0, 1, 0, Importance::Warning, "ksn_unavailable");
+        store.add(arriving(0, 0, 0, Importance::Info, "ksn_restored"));
+        store.add(arriving(0, 1, 0, Importance::Warning, "ksn_unavailable"));
         store.expire(DAY_MS);
         assert_eq!(store.len(), 2, "a day old is within a day's term");
         store.expire(DAY_MS + 1);
@@ -234,8 +269,8 @@ mod tests {
         let mut rules = EventRules::default();
         rules.terms_days.insert("ksn_restored".into(), 0);
         let mut store = EventStore::new(rules);
-        assert!(!store.add(5, 0, 0, Importance::Info, "ksn_restored"));
-        assert!(store.add(5, 0, 0, Importance::Warning, "ksn_unavailable"));
+        assert!(!store.add(arriving(5, 0, 0, Importance::Info, "ksn_restored")));
+        assert!(store.add(arriving(5, 0, 0, Importance::Warning, "ksn_unavailable")));
         assert_eq!(store.len(), 1, "not even until time advances");
         assert_eq!(store.last_id(), 1, "numbered only when stored");
         assert_eq!(store.not_stored, 1);

@@ -16,6 +16,7 @@ pub mod effective;
 pub mod error;
 pub mod events;
 pub mod names;
+pub mod plugins;
 pub mod policy;
 pub mod status;
 pub mod tree;
@@ -31,17 +32,23 @@ use plugin_api::documents::{PluginDescription, SettingRole};
 use serde_json::{json, Value as Json};
 
 pub use delivery::{Delivered, Delivery, DeliveryKey, View};
-pub use device::ManagedDevice;
+pub use device::{Consent, ManagedDevice};
 pub use effective::{Effective, EffectiveSetting, Provenance};
 pub use error::{ServerError, ServerErrorKind};
-pub use events::{EventRules, EventStore, Filter, StoredEvent};
+pub use events::{Arriving, EventRules, EventStore, Filter, StoredEvent};
 pub use ops::{Applied, Change, Context, Operation, ProfileDoc};
+pub use plugins::PluginVersion;
 pub use policy::{Condition, Content, Entry, Policy, PolicyId, Profile, Revision, Settings};
 pub use records::{Kind, Record};
 pub use status::{Status, StatusRules};
 pub use tree::{Group, GroupId, Tree};
 
 /// Network Agents synchronise every 15 minutes by default.
+/// The latest time the server keeps (2^53 − 1 ms, some 285,000 years): every reader of
+/// its JSON, and its databases' signed integers, hold every time up to it exactly. Host
+/// time stops there rather than wrap.
+pub const MAX_TIME_MS: u64 = (1 << 53) - 1;
+
 pub const SYNC_INTERVAL_MS: u64 = 15 * 60 * 1000;
 
 /// The name `push_policy` gives the root group's policy when it creates it.
@@ -76,8 +83,11 @@ pub struct Server {
     sync_interval_ms: u64,
     events: EventStore,
     status_rules: StatusRules,
-    /// The plugin's description of its settings and statements (the policy editor's).
+    /// The host's own plugin's description of its settings and statements: the policy
+    /// editor's where no device of a group has said which version it runs.
     description: Option<Arc<PluginDescription>>,
+    /// Every plugin version a device of the fleet ran, with its description.
+    versions: Vec<PluginVersion>,
     /// The settings (dotted paths) the plugin does not apply in Private KSN mode, from its
     /// `describe`: their unlocked values wait on the device for the mode to go off.
     deferred_in_private_ksn: BTreeSet<String>,
@@ -101,6 +111,7 @@ impl Server {
             events: EventStore::new(rules.events),
             status_rules: rules.status,
             description: None,
+            versions: Vec::new(),
             deferred_in_private_ksn: BTreeSet::new(),
         }
     }
@@ -108,13 +119,117 @@ impl Server {
     /// The plugin's description, for the policy editor and for the settings that wait for
     /// Private KSN mode to go off.
     pub fn set_description(&mut self, description: Option<PluginDescription>) {
-        self.deferred_in_private_ksn = description
+        self.description = description.map(Arc::new);
+        self.defer_in_private_ksn();
+    }
+
+    /// The settings any known version does not apply in Private KSN mode.
+    fn defer_in_private_ksn(&mut self) {
+        self.deferred_in_private_ksn = self
+            .description
             .iter()
+            .chain(self.versions.iter().filter_map(|v| v.description.as_ref()))
             .flat_map(|d| &d.settings)
             .filter(|s| matches!(s.role, SettingRole::GlobalOnly | SettingRole::GlobalRouting))
             .map(|s| s.path.clone())
             .collect();
-        self.description = description.map(Arc::new);
+    }
+
+    /// Device `index` runs `version` (its host says so at boot and after an update).
+    pub fn plugin_runs(&mut self, index: usize, version: PluginVersion) {
+        let at = match self.versions.iter().position(|v| v.same(&version)) {
+            Some(at) => at,
+            None => {
+                self.versions.push(version);
+                self.defer_in_private_ksn();
+                self.versions.len() - 1
+            }
+        };
+        self.devices[index].runs = Some(at);
+    }
+
+    /// Device `index` runs `library` from now on, by its host's doing (`None`: the host's
+    /// own plugin): a resumed server starts it on it.
+    pub fn set_library(&mut self, index: usize, library: Option<String>) {
+        self.devices[index].library = library;
+    }
+
+    /// Whether some plugin version of the fleet (or the host's own) knows setting `path`.
+    pub fn known_by_some_version(&self, path: &str) -> bool {
+        self.description
+            .iter()
+            .chain(self.versions.iter().filter_map(|v| v.description.as_ref()))
+            .any(|d| d.setting(path).is_some())
+    }
+
+    /// Every plugin version a device of the fleet ran.
+    pub fn plugin_versions(&self) -> &[PluginVersion] {
+        &self.versions
+    }
+
+    /// The version device `index` runs, as its host last said.
+    pub fn runs(&self, index: usize) -> Option<&PluginVersion> {
+        self.devices[index].runs.map(|v| &self.versions[v])
+    }
+
+    /// What device `index`'s plugin says of itself (the host's own plugin's, until the
+    /// device said which version it runs).
+    pub fn description_of(&self, index: usize) -> Option<&PluginDescription> {
+        self.runs(index)
+            .and_then(|v| v.description.as_deref())
+            .or(self.description.as_deref())
+    }
+
+    /// The same, each with its version's name (`ksn-usage-task 1.1.0`).
+    pub fn labelled_descriptions_within(
+        &self,
+        group: GroupId,
+    ) -> Vec<(String, &PluginDescription)> {
+        let labelled: Vec<(String, &PluginDescription)> = self
+            .versions_within(group)
+            .into_iter()
+            .filter_map(|v| {
+                let version = &self.versions[v];
+                version.description.as_deref().map(|d| (version.label(), d))
+            })
+            .collect();
+        if labelled.is_empty() {
+            self.description
+                .as_deref()
+                .map(|d| ("the host's plugin".to_string(), d))
+                .into_iter()
+                .collect()
+        } else {
+            labelled
+        }
+    }
+
+    /// The versions run by the devices of `group` and below.
+    pub fn versions_within(&self, group: GroupId) -> Vec<usize> {
+        let mut seen = vec![false; self.versions.len()];
+        for d in &self.devices {
+            if let Some(v) = d.runs {
+                if !seen[v] && self.tree.within(d.group, group) {
+                    seen[v] = true;
+                }
+            }
+        }
+        (0..seen.len()).filter(|v| seen[*v]).collect()
+    }
+
+    /// The descriptions of the versions run by the devices of `group` and below (the
+    /// host's own plugin's where none said): what the policy editor offers there.
+    pub fn descriptions_within(&self, group: GroupId) -> Vec<&PluginDescription> {
+        let found: Vec<&PluginDescription> = self
+            .versions_within(group)
+            .into_iter()
+            .filter_map(|v| self.versions[v].description.as_deref())
+            .collect();
+        if found.is_empty() {
+            self.description.as_deref().into_iter().collect()
+        } else {
+            found
+        }
     }
 
     /// A device enters the server, in `group`; its number.
@@ -428,17 +543,37 @@ impl Server {
         before != (d.accepted, d.ksn_unavailable_since)
     }
 
-    /// Files an event of device `index`; `false` when its type is not stored (a term of 0
-    /// days).
-    pub fn file_event(
-        &mut self,
-        time_ms: u64,
-        index: usize,
-        importance: plugin_api::documents::Importance,
-        kind: events::EventType,
-    ) -> bool {
-        let group = self.devices[index].group;
-        self.events.add(time_ms, index, group, importance, kind)
+    /// Device `index` said its consent changed (`consent.policy` is filled in here: the
+    /// policy and revision that set the statement's box on the device, for a policy's).
+    pub fn consent_heard(&mut self, index: usize, mut consent: Consent) {
+        if consent.source == "policy" && consent.policy.is_none() {
+            let path = self.description.as_ref().and_then(|d| {
+                d.settings
+                    .iter()
+                    .find(|s| s.accepts.iter().any(|a| a.as_str() == consent.statement))
+                    .map(|s| s.path.clone())
+            });
+            let effective = self.effective(index);
+            consent.policy = path.and_then(|p| effective.get(&p)).and_then(|e| {
+                self.policy_by_id(e.provenance.policy)
+                    .map(|p| (p.name.clone(), e.provenance.revision))
+            });
+        }
+        let entries = &mut self.devices[index].consent;
+        match entries
+            .iter_mut()
+            .find(|c| c.statement == consent.statement && c.category == consent.category)
+        {
+            Some(entry) => *entry = consent,
+            None => entries.push(consent),
+        }
+    }
+
+    /// Files an event of device `index` (its group is filled in here); `false` when its
+    /// type is not stored (a term of 0 days).
+    pub fn file_event(&mut self, mut event: events::Arriving) -> bool {
+        event.group = self.devices[event.device].group;
+        self.events.add(event)
     }
 
     /// Deletes the events older than their type's storage term.

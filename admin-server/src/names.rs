@@ -41,9 +41,57 @@ pub fn check(what: &str, name: &str) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// `text` with every control or bidirectional character written as its code point
+/// (`\u{202E}`), for a log or a page that shows what someone typed, refused or not.
+pub fn visible(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_bidi_control(c) {
+            shown.push_str(&format!("\\u{{{:04X}}}", c as u32));
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+/// The longest library name or path an update takes.
+pub const MOST_LIBRARY_CHARS: usize = 4096;
+
+/// A plugin library as an update names it (`fixture_updated_plugin`, or a path): not
+/// blank, no control or bidirectional characters, at most 4,096 characters.
+pub fn check_library(library: &str) -> Result<(), ServerError> {
+    if library.trim().is_empty() {
+        return Err(ServerError::invalid_name(
+            "an update names a plugin library",
+        ));
+    }
+    if library.chars().count() > MOST_LIBRARY_CHARS {
+        return Err(ServerError::invalid_name(format!(
+            "a plugin library's name is at most {MOST_LIBRARY_CHARS} characters"
+        )));
+    }
+    if let Some(c) = library
+        .chars()
+        .find(|c| c.is_control() || is_bidi_control(*c))
+    {
+        return Err(ServerError::invalid_name(format!(
+            "a plugin library's name holds no control or bidirectional characters, this one U+{:04X}",
+            c as u32
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_someone_typed_is_shown_with_its_hidden_characters_written_out() {
+        assert_eq!(visible("a\u{202E}b\nc"), "a\\u{202E}b\\u{000A}c");
+        assert_eq!(visible("Servers (Frankfurt)"), "Servers (Frankfurt)");
+    }
 
     #[test]
     fn names_are_short_visible_and_in_order() {

@@ -124,6 +124,12 @@ pub enum Operation {
     SetPrivateKsn {
         enabled: bool,
     },
+    /// An update: `library` (a plugin library's name or path) is installed on `devices`,
+    /// those switched on at once, the others at their next synchronisation.
+    InstallPlugin {
+        devices: Vec<usize>,
+        library: String,
+    },
 }
 
 /// What a change touched, for the host to record it.
@@ -422,12 +428,32 @@ impl Server {
             }
             Operation::SaveRootPolicy { policy } => {
                 let modes = self.tree.modes_within(Tree::ROOT, self.private_ksn);
-                let stamped = editor::stamp(policy, self.description(), modes);
+                let stamped = editor::stamp(policy, &self.descriptions_within(Tree::ROOT), modes);
                 let settings = editor::holdable(&stamped).ok_or_else(|| {
                     ServerError::invalid_settings("a policy is {\"settings\": {...}}")
                 })?;
                 let name = self.save_root_policy(settings, &ctx.by, ctx.now_ms)?;
                 self.saved(&name, format!("saved policy {name:?}"))
+            }
+            Operation::InstallPlugin { devices, library } => {
+                self.check_devices(devices)?;
+                if devices.is_empty() {
+                    return Err(ServerError::not_found(
+                        "an update needs devices to install on",
+                    ));
+                }
+                crate::names::check_library(library)?;
+                for &d in devices {
+                    self.devices[d].install = Some(library.clone());
+                }
+                let n = devices.len();
+                Ok(Applied::of(
+                    format!(
+                        "install {library} on {n} device{}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    devices.iter().map(|&d| Change::Device(d)).collect(),
+                ))
             }
             Operation::SetPrivateKsn { enabled } => {
                 self.private_ksn = *enabled;
@@ -478,9 +504,9 @@ impl Server {
         place: &str,
     ) -> Result<Settings, ServerError> {
         let modes = self.tree.modes_within(group, self.private_ksn);
-        let stamped = editor::stamp(policy, self.description(), modes);
+        let stamped = editor::stamp(policy, &self.descriptions_within(group), modes);
         let invalid = ServerError::invalid_settings;
-        editor::check(&stamped, self.description())
+        editor::check(&stamped, &self.labelled_descriptions_within(group))
             .map_err(|e| invalid(format!("{place}: {e}")))?;
         let Some(settings) = stamped.get("settings") else {
             return Err(invalid(format!(

@@ -212,11 +212,25 @@ pub fn document(settings: &Settings) -> Json {
     json!({ "settings": settings_json(settings) })
 }
 
+/// An entry as a diff shows it: its value, its lock, and the statement versions an
+/// acceptance names (`true (locked; ksn v1)`), so a change of the statement accepted shows.
 fn show(entry: Option<&Entry>) -> String {
-    match entry {
-        None => "not set".into(),
-        Some(e) if e.locked => format!("{} (locked)", e.value),
-        Some(e) => e.value.to_string(),
+    let Some(e) = entry else {
+        return "not set".into();
+    };
+    let mut notes = Vec::new();
+    if e.locked {
+        notes.push("locked".to_string());
+    }
+    if let Some(versions) = e.versions.as_ref().and_then(Json::as_object) {
+        for (statement, version) in versions {
+            notes.push(format!("{statement} v{version}"));
+        }
+    }
+    if notes.is_empty() {
+        e.value.to_string()
+    } else {
+        format!("{} ({})", e.value, notes.join("; "))
     }
 }
 
@@ -354,6 +368,22 @@ mod tests {
                 "force_inheritance: false → true".into(),
                 "profile \"Away\" added (priority 1, when out_of_office = true)".into(),
             ]
+        );
+        // An acceptance that moved from one statement to the other shows it.
+        let accepted = |versions: Json| Entry {
+            value: json!(true),
+            locked: true,
+            versions: Some(versions),
+        };
+        let mut a = Content::default();
+        a.settings
+            .insert("d.accepted".into(), accepted(json!({"private_ksn": 1})));
+        let mut b = Content::default();
+        b.settings
+            .insert("d.accepted".into(), accepted(json!({"ksn": 1})));
+        assert_eq!(
+            diff(&a, &b),
+            vec!["d.accepted: true (locked; private_ksn v1) → true (locked; ksn v1)".to_string()]
         );
         assert_eq!(
             diff(&after, &before).last().unwrap(),

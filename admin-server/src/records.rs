@@ -345,6 +345,7 @@ impl Server {
             events: EventStore::new(settings.events),
             status_rules: settings.status,
             description: None,
+            versions: Vec::new(),
             deferred_in_private_ksn: Default::default(),
         })
     }

@@ -82,6 +82,9 @@ pub struct Facts {
     /// `None`: the device does not answer.
     pub task: Option<(TaskState, Option<ErrorKind>)>,
     pub accepted: bool,
+    /// What to accept where it is not: the statement the device's version ships for its
+    /// mode (`version 2 of the KSN statement`).
+    pub to_accept: Option<String>,
     pub ksn_unavailable_since: Option<u64>,
     pub last_sync_ms: u64,
     pub now_ms: u64,
@@ -98,7 +101,10 @@ pub fn status(facts: &Facts, rules: &StatusRules) -> (Status, Vec<String>) {
     }
     let mut reasons = Vec::new();
     if !facts.accepted {
-        reasons.push("the statement is not accepted".to_string());
+        reasons.push(match &facts.to_accept {
+            Some(what) => format!("the statement is not accepted: accept {what}"),
+            None => "the statement is not accepted".to_string(),
+        });
     }
     if state != TaskState::RUNNING {
         reasons.push("the task is not running".into());
@@ -128,6 +134,7 @@ mod tests {
         Facts {
             task: Some((state, None)),
             accepted: true,
+            to_accept: None,
             ksn_unavailable_since: None,
             last_sync_ms: 0,
             now_ms: 0,
@@ -180,6 +187,19 @@ mod tests {
         assert_eq!(
             status(&quiet, &rules).1,
             vec![format!("not synchronised for {} minutes", 24 * 60 + 1)]
+        );
+    }
+
+    #[test]
+    fn an_unaccepted_statement_names_the_version_to_accept() {
+        let mut f = facts(TaskState::STOPPED);
+        f.accepted = false;
+        f.to_accept = Some("version 2 of the KSN statement".into());
+        let (status, reasons) = status(&f, &StatusRules::default());
+        assert_eq!(status, Status::Warning);
+        assert_eq!(
+            reasons[0],
+            "the statement is not accepted: accept version 2 of the KSN statement"
         );
     }
 }

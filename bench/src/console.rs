@@ -1,4 +1,4 @@
-//! The Web Console at a server's size: `host-sim serve` on 100,000 devices (in ten groups),
+//! The Web Console at a server's size: `host-sim serve` on 100,000 devices,
 //! its pages requested over HTTP as a browser would (the token in a cookie), each page
 //! several times: the median time from request to the last byte, and the slowest page's.
 
@@ -26,6 +26,11 @@ fn pages(devices: usize) -> Vec<String> {
         "/events".into(),
         "/server".into(),
         "/policies".into(),
+        "/groups".into(),
+        "/consent".into(),
+        format!("/consent?page={}", devices / 200),
+        "/api/consent".into(),
+        "/actions".into(),
     ]
 }
 
@@ -57,6 +62,7 @@ pub fn page_ms(plugin: Plugin, devices: usize, rounds: usize) -> Result<(f64, f6
         let options = host_sim::web::Options {
             bind: std::net::Ipv4Addr::LOCALHOST.into(),
             port: 0,
+            limits: host_sim::web::listen::Limits::default(),
         };
         if let Err(e) = host_sim::web::serve(shell, options, |url| {
             let _ = tx.send(url.to_string());

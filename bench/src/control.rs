@@ -9,10 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use host_sim::{
-    fleet,
-    world::{Device, DeviceState},
-};
+use host_sim::world::{Device, DeviceState};
 use plugin_api::{loader, loader::Plugin, Service};
 
 use crate::{
@@ -52,7 +49,7 @@ pub fn load_once(path: &Path) -> Result<f64, String> {
         false,
     )?);
     let state = Arc::new(DeviceState::new(0, Arc::default(), network, Arc::default()));
-    let device = Device::boot(&plugin, state).map_err(|e| e.to_string())?;
+    let device = Device::boot(&plugin, state, 0).map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
     black_box(device);
     Ok(elapsed.as_secs_f64() * 1e6)
@@ -62,8 +59,11 @@ pub fn load_once(path: &Path) -> Result<f64, String> {
 pub fn policy_push_us(plugin: Plugin, repetitions: usize, pushes: usize) -> Result<f64, String> {
     let world = world(plugin, 1, false)?;
     let task = &world.devices[0].task;
+    // Pushed straight to the task, not through the server's editor: the acceptance
+    // carries the versions of the statements the editor would have stamped.
     let policies = [
-        fleet::FLEET_POLICY,
+        r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1, "private_ksn": 1}}},
+            "task": {"schedule": {"value": "at_application_start", "locked": true}}}}"#,
         r#"{"settings": {"data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1, "private_ksn": 1}}},
             "task": {"checksum_limit_mb": 8, "action_on_untrusted": {"value": "log", "locked": true}}}}"#,
     ];

@@ -82,7 +82,7 @@ pub fn restore_after_detections(
             state.set_environment(|env| *env = device.state.environment());
             let state = Arc::new(state);
             let started = Instant::now();
-            let restored = Device::boot(&plugin, state).map_err(|e| e.to_string())?;
+            let restored = Device::boot(&plugin, state, 0).map_err(|e| e.to_string())?;
             times.push(started.elapsed().as_secs_f64() * 1e3);
             drop(restored);
         }

@@ -431,7 +431,7 @@ fn accepts_and_starts(world: &mut World, description: &PluginDescription) -> Out
     // As the policy editor saves it: with the version of the statement shown.
     let policy = admin_server::editor::stamp(
         &json!({"settings": {section: {key: {"value": true, "locked": true}}}}),
-        Some(description),
+        &[description],
         admin_server::editor::one_mode(world.private_ksn()),
     )
     .to_string();
@@ -611,7 +611,7 @@ fn released_lock_restores_nothing(
         }
         admin_server::editor::stamp(
             &json!({ "settings": settings }),
-            Some(description),
+            &[description],
             admin_server::editor::one_mode(private_ksn),
         )
         .to_string()
@@ -787,6 +787,7 @@ fn calls_answer_what_they_caused(
             world.devices.push(Device {
                 state,
                 task: Arc::new(task),
+                plugin: 0,
             });
             let early = control(&world, "start", |t| t.start().into_result())?;
             match (early, running(&world)?) {

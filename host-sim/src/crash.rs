@@ -80,7 +80,7 @@ pub fn device(plugin: &Plugin, db: &Path) -> Result<Device, String> {
         max_entries: 16,
         max_age_ms: 0,
     };
-    Device::boot(plugin, Arc::new(state))
+    Device::boot(plugin, Arc::new(state), 0)
         .map(|(device, _)| device)
         .map_err(|e| e.to_string())
 }

@@ -15,9 +15,10 @@ use crate::world::{GroupSpec, HostDatabase, Setup, World};
 use admin_server::Status;
 
 /// The administrator's policy: participation accepted and locked, and the task started
-/// with the application.
+/// with the application. The editor stamps the acceptance with the statements it shows
+/// (of each mode and each plugin version of the fleet) at each save.
 pub const FLEET_POLICY: &str = r#"{"settings": {
-    "data_handling": {"ksn_statement_accepted": {"value": true, "locked": true, "versions": {"ksn": 1, "private_ksn": 1}}},
+    "data_handling": {"ksn_statement_accepted": {"value": true, "locked": true}},
     "task": {"schedule": {"value": "at_application_start", "locked": true}}}}"#;
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -44,6 +45,9 @@ pub struct FleetReport {
     /// Devices by status at the end, as the server shows them: OK, Warning, Critical.
     #[serde(default)]
     pub statuses: [usize; 3],
+    /// Devices by the plugin version they run at the end (`ksn-usage-task 1.0.0`).
+    #[serde(default)]
+    pub versions: std::collections::BTreeMap<String, usize>,
     pub peak_rss_mib: f64,
     pub passed: bool,
 }
@@ -100,8 +104,11 @@ pub fn groups(devices: usize) -> (usize, Vec<GroupSpec>) {
     (devices - each * GROUPS, tree)
 }
 
-/// How many phases the story has (for progress).
+/// How many phases the story has (for progress), without an update.
 pub const PHASES: usize = 10;
+
+/// The group an update reaches half-way (a tenth of the fleet).
+pub const UPDATED_GROUP: &str = "Group 01";
 
 struct Story<'a> {
     world: World,
@@ -185,6 +192,19 @@ pub fn run(
     database: Option<HostDatabase>,
     on_phase: &dyn Fn(&'static str),
 ) -> Result<FleetReport, String> {
+    run_updating(plugin, devices, database, None, on_phase)
+}
+
+/// The story, with `update` (a plugin library) installed half-way on a tenth of the
+/// fleet (`Group 01`): the updated devices go on as the others do, each accepting the
+/// statement its version ships at the policy's next save.
+pub fn run_updating(
+    plugin: Plugin,
+    devices: usize,
+    database: Option<HostDatabase>,
+    update: Option<&str>,
+    on_phase: &dyn Fn(&'static str),
+) -> Result<FleetReport, String> {
     on_phase("boot: create the task on every device");
     let (in_root, groups) = groups(devices);
     let setup = Setup {
@@ -242,6 +262,14 @@ pub fn run(
         |_| (TaskState::RUNNING, None, Service::PRIVATE),
         start_where_not_running,
     );
+    if let Some(library) = update {
+        let library = library.to_string();
+        story.phase(
+            "update a tenth of the fleet (Group 01)",
+            |_| (TaskState::RUNNING, None, Service::PRIVATE),
+            move |w| install_on_group(w, UPDATED_GROUP, &library),
+        );
+    }
     story.phase(
         "Private KSN off",
         |p| unless_private(p, failed(ErrorKind::LICENSE_VIOLATION)),
@@ -265,7 +293,13 @@ pub fn run(
     );
 
     let story_s = story.phases.iter().map(|p| p.ms).sum::<f64>() / 1e3;
-    debug_assert_eq!(story.phases.len(), PHASES);
+    debug_assert_eq!(story.phases.len(), PHASES + usize::from(update.is_some()));
+    let mut versions = std::collections::BTreeMap::new();
+    for i in 0..story.world.devices.len() {
+        *versions
+            .entry(story.world.plugin_of(i).version.label())
+            .or_insert(0) += 1;
+    }
     let passed = story.phases.iter().all(|p| p.wrong == 0);
     let statuses = story.world.status_counts();
     // The server's statuses, for a primary server reading this one's database.
@@ -281,9 +315,39 @@ pub fn run(
         phases: story.phases,
         story_s,
         statuses,
+        versions,
         peak_rss_mib: peak_rss_mib(),
         passed,
     })
+}
+
+/// The administrator installs `library` on every device of `group`; a refusal of the
+/// server's is every device's.
+fn install_on_group(world: &mut World, group: &str, library: &str) -> crate::world::Answers {
+    let op = match world.server.tree().find(group) {
+        Ok(g) => {
+            let chosen = world.server.in_group(g);
+            admin_server::Operation::InstallPlugin {
+                devices: (0..chosen.len()).filter(|&i| chosen[i]).collect(),
+                library: library.to_string(),
+            }
+        }
+        Err(e) => {
+            return world
+                .devices
+                .iter()
+                .map(|_| Err(TaskError::invalid_state(e.to_string())))
+                .collect()
+        }
+    };
+    match world.apply(&op, None) {
+        Ok(answers) => answers,
+        Err(e) => world
+            .devices
+            .iter()
+            .map(|_| Err(TaskError::invalid_state(e.to_string())))
+            .collect(),
+    }
 }
 
 /// The administrator starts the task where it is not running.

@@ -8,6 +8,7 @@ pub mod consumers;
 pub mod crash;
 pub mod fleet;
 pub mod hierarchy;
+pub mod json;
 pub mod logs;
 pub mod network;
 pub mod pg_cluster;
@@ -18,6 +19,7 @@ pub(crate) mod schemas;
 pub mod shell;
 pub mod steps;
 pub mod storage;
+pub mod views;
 pub mod web;
 pub mod world;
 

@@ -201,6 +201,12 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
+    /// The administrators of a host database's servers: each signs in to the Web Console
+    /// with their own token (an administrator changes anything; an auditor reads only).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Internal: apply the crash test's stream of changes to a host database until killed.
     #[command(hide = true)]
     CrashWriter {
@@ -247,6 +253,42 @@ enum Command {
         /// without it, a database that holds any is refused).
         #[arg(long, requires = "db")]
         fresh: bool,
+        /// Half-way through the story, install this plugin library (a name, e.g.
+        /// fixture_updated_plugin, or a path) on a tenth of the fleet (Group 01).
+        #[arg(long, value_name = "LIBRARY", conflicts_with = "servers")]
+        update: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add an administrator; prints its token once (the database keeps only its hash).
+    Add {
+        /// Their name: at most 256 characters, no control or bidirectional characters.
+        name: String,
+        /// administrator (everything) or auditor (reads everything, changes nothing).
+        #[arg(long, value_parser = ["administrator", "auditor"])]
+        role: String,
+        /// The host database (a file or a postgres:// URL) whose servers they administer.
+        #[arg(long, value_name = "FILE|URL")]
+        db: PathBuf,
+    },
+    /// List the administrators and their roles.
+    List {
+        /// The host database.
+        #[arg(long, value_name = "FILE|URL")]
+        db: PathBuf,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an administrator: its token no longer lets anyone in.
+    Remove {
+        /// Their name.
+        name: String,
+        /// The host database.
+        #[arg(long, value_name = "FILE|URL")]
+        db: PathBuf,
     },
 }
 
@@ -555,6 +597,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                     let mut setup = world::Setup {
                         // The console can check any expectation, `events_include` too.
                         keep_history: true,
+                        describe_events: true,
                         ..scenario::runner::setup_of(
                             &parsed,
                             &scenario::shown(file),
@@ -592,6 +635,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let options = host_sim::web::Options {
                 bind: *bind,
                 port: *port,
+                limits: host_sim::web::listen::Limits::default(),
             };
             host_sim::web::serve(shell, options, |url| {
                 println!("The Web Console is at {url}");
@@ -602,6 +646,36 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure(1, e))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::User { action } => match action {
+            UserAction::Add { name, role, db } => {
+                let store = open_database(db)?;
+                let token = store.add_user(name, role).map_err(|e| Failure(2, e))?;
+                println!("{name} ({role}) added; their token, shown this once:\n{token}");
+                Ok(ExitCode::SUCCESS)
+            }
+            UserAction::List { db, json } => {
+                let users = open_database(db)?.users().map_err(|e| Failure(1, e))?;
+                if *json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&users).expect("users serialise")
+                    );
+                } else {
+                    for u in &users {
+                        println!("{}  {}", u.name, u.role);
+                    }
+                    println!("{} users", users.len());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            UserAction::Remove { name, db } => {
+                open_database(db)?
+                    .remove_user(name)
+                    .map_err(|e| Failure(2, e))?;
+                println!("{name} removed");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Command::Backup { db, file } => {
             let copied = host_sim::storage::backup::backup(db, file).map_err(|e| Failure(1, e))?;
             println!(
@@ -780,6 +854,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             db,
             server,
             fresh,
+            update,
             ..
         } => {
             let plugin = load(cli)?;
@@ -799,12 +874,14 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 }
                 None => None,
             };
-            let progress = progress_bar(fleet::PHASES as u64, "phases");
-            let report = fleet::run(plugin, *devices, database, &|phase| {
-                progress.set_message(phase);
-                progress.inc(1);
-            })
-            .map_err(|e| Failure(1, e))?;
+            let phases = fleet::PHASES + usize::from(update.is_some());
+            let progress = progress_bar(phases as u64, "phases");
+            let report =
+                fleet::run_updating(plugin, *devices, database, update.as_deref(), &|phase| {
+                    progress.set_message(phase);
+                    progress.inc(1);
+                })
+                .map_err(|e| Failure(1, e))?;
             progress.finish_and_clear();
             if *json {
                 println!(

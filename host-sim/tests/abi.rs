@@ -185,7 +185,7 @@ fn plugin_log_records_reach_the_host_with_level_and_target() {
     );
     // And from the real plugin: its refusal of a start without acceptance.
     let real = common::plugin();
-    let device = Device::boot(&real, common::device_state()).unwrap().0;
+    let device = Device::boot(&real, common::device_state(), 0).unwrap().0;
     let _ = device.task.start();
     let seen = records.0.lock().unwrap().clone();
     assert!(

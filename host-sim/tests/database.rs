@@ -468,3 +468,40 @@ fn at_resume_no_device_keeps_a_lock_of_a_policy_the_server_no_longer_holds() {
     assert!(out.contains("locks_released"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Which plugin each device runs survives a restart of the server: an update installed on
+/// one device comes back on it, and an update waiting for a device that is switched off
+/// is installed when it comes back, after a restart too.
+#[test]
+fn each_device_s_plugin_and_a_waiting_update_survive_a_restart() {
+    let dir = temporary("plugins");
+    let db = dir.join("host.db");
+    let args = |more: &[&str]| {
+        let mut all: Vec<std::ffi::OsString> =
+            vec!["shell".into(), "--db".into(), db.clone().into()];
+        all.extend(more.iter().map(|m| m.into()));
+        all
+    };
+    let (code, out, err) = common::host_sim_with_input(
+        &args(&["--devices", "3"]),
+        "{\"do\": \"install_plugin\", \"plugin\": \"fixture_updated_plugin\", \"on\": {\"device\": 1}}\n\
+         {\"do\": \"set_device\", \"online\": false, \"on\": {\"device\": 2}}\n\
+         {\"do\": \"install_plugin\", \"plugin\": \"fixture_updated_plugin\", \"on\": {\"device\": 2}}\n\
+         status\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("device 1: stopped, network none, Private KSN off, licence valid, plugin ksn-usage-task 1.1.0"), "{out}");
+    assert!(out.contains("device 2: stopped, network none, Private KSN off, licence valid, plugin ksn-usage-task 1.0.0"), "the switched-off device waits: {out}");
+    // The server restarts: device 1 comes back on the update; device 2 gets its update
+    // when it is switched on again.
+    let (code, out, err) = common::host_sim_with_input(
+        &args(&[]),
+        "status\n{\"do\": \"set_device\", \"online\": true, \"on\": {\"device\": 2}}\nstatus\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let sessions: Vec<&str> = out.split("device 0:").collect();
+    assert_eq!(sessions.len(), 3, "{out}");
+    assert!(sessions[1].contains("device 1: stopped, network none, Private KSN off, licence valid, plugin ksn-usage-task 1.1.0"), "{out}");
+    assert!(sessions[1].contains("device 2: stopped, network none, Private KSN off, licence valid, plugin ksn-usage-task 1.0.0"), "{out}");
+    assert!(sessions[2].contains("device 2: stopped, network none, Private KSN off, licence valid, plugin ksn-usage-task 1.1.0"), "{out}");
+}

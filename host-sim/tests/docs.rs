@@ -18,3 +18,25 @@ fn the_settings_reference_in_docs_matches_the_plugin() {
         "docs/scenarios.md must contain, as generated from the plugin:\n\n{block}\n"
     );
 }
+
+/// The rolling update the scenario guide walks through is a scenario the tests run
+/// (`tests/mixed-fleet-scenarios/`), word for word.
+#[test]
+fn the_rolling_update_in_the_guide_is_a_tested_scenario() {
+    let root = common::repo_root();
+    let doc = std::fs::read_to_string(root.join("docs/scenarios.md")).unwrap();
+    let section = doc
+        .split("## A rolling update")
+        .nth(1)
+        .expect("docs/scenarios.md has a section \"A rolling update\"");
+    let block = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the section shows its scenario");
+    let shown: serde_json::Value = serde_json::from_str(block).unwrap();
+    let file = root.join("tests/mixed-fleet-scenarios/a_rolling_update_one_device_of_three.json");
+    let tested: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(shown, tested);
+}

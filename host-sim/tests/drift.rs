@@ -1,5 +1,5 @@
 //! Contract drift: which plugins a host built against today's contract loads, and how it
-//! talks to each (README, "Compatibility"). A changed layout under the same version is in
+//! talks to each (docs/compatibility.md). A changed layout under the same version is in
 //! abi.rs.
 
 mod common;

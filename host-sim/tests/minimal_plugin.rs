@@ -57,7 +57,7 @@ fn policy(name: &str) -> String {
     let description = plugin().describe().unwrap();
     admin_server::editor::stamp(
         &document,
-        Some(&description),
+        &[&description],
         admin_server::editor::one_mode(false),
     )
     .to_string()
@@ -129,7 +129,7 @@ fn it_loads_and_describes_itself_with_schemas_whose_defaults_validate() {
         );
     }
     // What the schemas refuse, the plugin refuses too.
-    let task = Device::boot(&plugin, device_state()).unwrap().0.task;
+    let task = Device::boot(&plugin, device_state(), 0).unwrap().0.task;
     for bad in [
         json!({"settings": {"task": {"lookup_timeout_ms": 5_000_000}}}),
         json!({"settings": {"task": {"schedule": {"value": "manual", "locked": "yes"}}}}),
@@ -164,7 +164,7 @@ fn it_loads_and_describes_itself_with_schemas_whose_defaults_validate() {
 fn policy_start_lookup_stop_restart_and_a_refused_change() {
     let plugin = plugin();
     let state = device_state();
-    let device = Device::boot(&plugin, state.clone()).unwrap().0;
+    let device = Device::boot(&plugin, state.clone(), 0).unwrap().0;
     let task = &device.task;
 
     let refused = task.start().into_result().unwrap_err();
@@ -242,7 +242,7 @@ fn policy_start_lookup_stop_restart_and_a_refused_change() {
 
     // The host restarts over the same storage.
     drop(device);
-    let device = Device::boot(&plugin, state.clone()).unwrap().0;
+    let device = Device::boot(&plugin, state.clone(), 0).unwrap().0;
     let task = &device.task;
     assert_eq!(task.status().state, TaskState::STOPPED);
     assert_eq!(task.settings_json().into_result().unwrap(), settings_before);

@@ -223,7 +223,7 @@ fn a_newer_schema_is_refused_and_an_older_one_migrated(cluster: &TempCluster) {
         .unwrap();
     let refused = HostStore::open(Path::new(&newer)).err().unwrap();
     assert!(
-        refused.contains("version 99") && refused.contains("up to 2"),
+        refused.contains("version 99") && refused.contains("up to 3"),
         "{refused}"
     );
     // The first schema: tables keyed by a command's name, no version.

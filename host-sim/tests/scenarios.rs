@@ -538,6 +538,70 @@ fn the_plugin_update_scenarios_pass_with_the_updated_fixture() {
     holds_on_one_device_and_on_three(common::repo_root().join("tests/update-scenarios"));
 }
 
+/// A fleet whose devices run different versions: each scenario names its devices, so it
+/// runs as written (some on one device, some on three).
+#[test]
+fn the_mixed_fleet_scenarios_pass_as_written() {
+    let plugin = common::plugin();
+    let files =
+        scenario::collect(&[common::repo_root().join("tests/mixed-fleet-scenarios")]).unwrap();
+    assert!(files.len() >= 2, "{files:?}");
+    let mut sizes = std::collections::BTreeSet::new();
+    for file in files {
+        let parsed = scenario::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        sizes.insert(parsed.devices);
+        let outcome = runner::run(
+            plugin,
+            &parsed,
+            &file.display().to_string(),
+            &world::default_ksn(),
+            &runner::Options {
+                watchdog: Some(runner::DEFAULT_WATCHDOG),
+                database: None,
+                whole_timeline: false,
+            },
+        );
+        assert!(
+            outcome.passed,
+            "{}",
+            scenario::report::text(&[outcome], true, false)
+        );
+    }
+    assert!(
+        sizes.contains(&1) && sizes.contains(&3),
+        "on 1 and on 3 devices: {sizes:?}"
+    );
+}
+
+/// A step that changes the server or the network as a whole takes no `on`: refused at
+/// load, never ignored; a step that acts on devices honours it.
+#[test]
+fn a_step_that_cannot_honour_on_is_refused_at_load() {
+    for step in [
+        r#"{"do": "set_private_ksn", "enabled": true, "on": {"device": 1}}"#,
+        r#"{"do": "advance_time", "ms": 10, "on": {"group": "/"}}"#,
+        r#"{"do": "push_policy", "policy": {"settings": {}}, "on": {"devices": [0]}}"#,
+        r#"{"do": "create_group", "group": "A", "on": "all"}"#,
+        r#"{"do": "set_network", "service": "global", "up": false, "on": {"device": 0}}"#,
+    ] {
+        let text = format!(r#"{{"name": "x", "devices": 2, "steps": [{step}]}}"#);
+        let error = scenario::parse(&text).unwrap_err();
+        assert!(
+            error.starts_with("steps[0].on: ") && error.contains("remove \"on\""),
+            "{step}: {error}"
+        );
+    }
+    for step in [
+        r#"{"do": "restart_host", "on": {"device": 1}}"#,
+        r#"{"do": "resync", "on": {"device": 1}}"#,
+        r#"{"do": "set_storage", "writable": false, "on": {"device": 1}}"#,
+        r#"{"do": "install_plugin", "plugin": "fixture_updated_plugin", "on": {"device": 1}}"#,
+    ] {
+        let text = format!(r#"{{"name": "x", "devices": 2, "steps": [{step}]}}"#);
+        assert!(scenario::parse(&text).is_ok(), "{step}");
+    }
+}
+
 /// A long scenario keeps only the last steps for its report (memory stays flat); the
 /// whole timeline is kept when a report shows it.
 #[test]

@@ -328,7 +328,7 @@ diff Nothing
     assert_eq!(code, 1, "the last command is an error: {out}");
     let groups = answer(&out, 4);
     assert!(
-        groups.contains("/ (Managed devices): 1 device (1 Warning); policy \"Root\" revision 2")
+        groups.contains("/ (Managed devices): 2 devices (2 Warning), 1 in the group itself; policy \"Root\" revision 2")
             && groups.contains("  Servers: 1 device (1 Warning)"),
         "{groups}"
     );

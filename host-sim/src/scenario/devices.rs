@@ -86,6 +86,7 @@ pub fn words(groups: &[Group], devices: usize) -> String {
     match groups {
         [] => "ok".into(),
         [one] if devices <= 1 => one.answer.clone(),
+        [one] if one.count == 1 => format!("{} (1 device)", one.answer),
         [one] => format!("{} ({} devices)", one.answer, one.count),
         many => many
             .iter()

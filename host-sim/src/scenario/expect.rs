@@ -60,6 +60,12 @@ pub fn check(world: &World, expect: &Expect) -> Result<(), Failure> {
 /// What the server shows of device `index`: its status, where its settings come from, the
 /// events it holds from it.
 fn check_on_server(world: &World, index: usize, expect: &Expect) -> Result<(), Mismatch> {
+    if let Some(want) = &expect.plugin {
+        let runs = &world.plugin_of(index).version;
+        if *want != runs.version && *want != runs.label() {
+            return differ("plugin", want, runs.label());
+        }
+    }
     if let Some(want) = expect.status {
         let (status, reasons) = world.status_of(index);
         if status != want {

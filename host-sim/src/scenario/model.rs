@@ -51,6 +51,10 @@ pub(super) struct ScenarioHead {
     /// The host's services as each device gives them to its task.
     #[serde(default)]
     host: HostSpec,
+    /// Devices that start on another plugin library than the host's own (a fleet in the
+    /// middle of an update, or of two plugins).
+    #[serde(default)]
+    plugins: Vec<PluginsSpec>,
     /// Required, and an array; `parse` reads its steps one by one.
     #[schemars(schema_with = "steps_schema")]
     #[allow(dead_code)]
@@ -83,6 +87,20 @@ fn received_schema(generator: &mut SchemaGenerator) -> Schema {
         "propertyNames": {"enum": ["global", "proxy", "private"]},
         "additionalProperties": counts,
     }))
+}
+
+/// Devices started on a plugin library: by number (`devices`), or every device of a group
+/// and its subgroups (`group`).
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSpec {
+    /// A library's name (`fixture_updated_plugin`, looked for the way the plugin is) or
+    /// path.
+    pub library: String,
+    #[serde(default)]
+    pub devices: Vec<usize>,
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// How the scenario's Administration Server is configured.
@@ -190,6 +208,8 @@ pub struct Scenario {
     pub log_retention: LogRetention,
     /// Whether the host keeps the tasks' events (`events_since`).
     pub host_keeps_events: bool,
+    /// Devices started on another library than the host's own.
+    pub plugins: Vec<crate::world::DevicePlugins>,
     pub steps: Vec<Step>,
 }
 
@@ -279,6 +299,10 @@ pub struct Expect {
     pub on: Option<Target>,
     #[serde(default)]
     pub state: Option<TaskState>,
+    /// The plugin the device runs: its version (`1.1.0`), or its name and version
+    /// (`ksn-usage-task 1.1.0`).
+    #[serde(default)]
+    pub plugin: Option<String>,
     /// `Some(None)`: the key was there with `null` (no error).
     #[serde(default, deserialize_with = "present")]
     #[schemars(schema_with = "crate::schemas::error_or_null")]
@@ -409,10 +433,16 @@ impl<'de> Deserialize<'de> for Document {
                     steps: None,
                 };
                 while let Some(key) = map.next_key::<String>()? {
+                    if doc.fields.contains_key(&key) || key == "steps" && doc.steps.is_some() {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "the key {key:?} is given twice"
+                        )));
+                    }
                     if key == "steps" {
                         doc.steps = Some(map.next_value::<StepsField>()?);
                     } else {
-                        doc.fields.insert(key, map.next_value()?);
+                        let crate::json::Unique(value) = map.next_value()?;
+                        doc.fields.insert(key, value);
                     }
                 }
                 Ok(doc)
@@ -436,7 +466,7 @@ impl<'de> Deserialize<'de> for StepsField {
             ) -> Result<StepsField, A::Error> {
                 let mut steps = Vec::new();
                 let mut index = 0;
-                while let Some(raw) = seq.next_element::<Json>()? {
+                while let Some(crate::json::Unique(raw)) = seq.next_element()? {
                     match parse_step(&raw, &format!("steps[{index}]")) {
                         Ok(step) => steps.push(step),
                         Err(e) => {
@@ -491,11 +521,15 @@ fn malformed(e: serde_json::Error) -> String {
 
 /// Parses a scenario document.
 pub fn parse(text: &str) -> Result<Scenario, String> {
-    let Ok(Document { mut fields, steps }) = serde_json::from_str::<Document>(text) else {
-        // Not an object, or not JSON: the whole tree says which, and where.
-        let doc: Json = serde_json::from_str(text).map_err(malformed)?;
-        strict::<ScenarioHead>(&doc, "")?;
-        return Err("scenario: expected an object".into());
+    let Document { mut fields, steps } = match serde_json::from_str::<Document>(text) {
+        Ok(document) => document,
+        Err(e) if e.to_string().contains("is given twice") => return Err(malformed(e)),
+        Err(_) => {
+            // Not an object, or not JSON: the whole tree says which, and where.
+            let doc: Json = serde_json::from_str(text).map_err(malformed)?;
+            strict::<ScenarioHead>(&doc, "")?;
+            return Err("scenario: expected an object".into());
+        }
     };
     // The head is checked first, then the steps; anything but an array is the head's to
     // refuse.
@@ -520,6 +554,29 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         return Err("devices: must be at least 1 (in the root group or in groups)".into());
     }
     let steps = parsed_steps?;
+    for (n, p) in head.plugins.iter().enumerate() {
+        if p.devices.is_empty() == p.group.is_none() {
+            return Err(format!(
+                "plugins[{n}]: name the devices (\"devices\": [n, ...]) or a group (\"group\": path), one of them"
+            ));
+        }
+        if let Some(d) = p.devices.iter().find(|d| **d >= devices + in_groups) {
+            return Err(format!(
+                "plugins[{n}].devices: no device {d} (the scenario has {} devices, 0 to {})",
+                devices + in_groups,
+                devices + in_groups - 1
+            ));
+        }
+    }
+    let plugins = head
+        .plugins
+        .iter()
+        .map(|p| crate::world::DevicePlugins {
+            library: p.library.clone(),
+            devices: p.devices.clone(),
+            group: p.group.clone(),
+        })
+        .collect();
     let events = head.server.events.clone();
     let event_rules = match events {
         Some(e) => EventRules {
@@ -547,6 +604,7 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
             .log_retention
             .map_or(LogRetention::DEFAULT, RetentionSpec::retention),
         host_keeps_events: head.host.keeps_events,
+        plugins,
         steps,
     })
 }
@@ -575,6 +633,12 @@ pub fn parse_step(raw: &Json, path: &str) -> Result<Step, String> {
             let action: Action = strict(&Json::Object(body), path)
                 .map_err(|e| e + &unknown_step_hint(&object["do"]))?;
             action.validate(path)?;
+            if on.is_some() && !action.addresses_devices() {
+                return Err(format!(
+                    "{path}.on: {} changes the server or the network as a whole, not chosen devices: remove \"on\"",
+                    action.name()
+                ));
+            }
             Ok(Step::Do {
                 action,
                 expect_error,

@@ -134,10 +134,13 @@ pub fn setup_of(
         }),
         // Every event is kept only where an expectation reads them all.
         keep_history: scenario.reads_every_event(),
+        // A run reports events by the steps; a console describes them (`serve` sets it).
+        describe_events: false,
         groups: scenario.groups.clone(),
         event_rules: scenario.event_rules.clone(),
         status_rules: scenario.status_rules,
         sync_interval_ms: scenario.sync_interval_ms,
+        plugins: scenario.plugins.clone(),
         ..Setup::new(scenario.devices)
     }
 }

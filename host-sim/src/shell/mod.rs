@@ -164,7 +164,7 @@ impl Shell {
         let line = line.trim();
         if line.starts_with('{') {
             let raw: Json =
-                serde_json::from_str(line).map_err(|e| format!("malformed JSON step: {e}"))?;
+                crate::json::parse(line).map_err(|e| format!("malformed JSON step: {e}"))?;
             return self.step(&raw);
         }
         let (verb, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));

@@ -4,17 +4,23 @@
 use plugin_api::documents::Importance;
 
 use crate::world::World;
-use admin_server::{policy, Filter, GroupId, Status, Tree};
+use admin_server::{policy, Filter, Status, Tree};
 
 fn counts_line(world: &World, devices: &[usize]) -> String {
-    let counts = world.status_counts_of(devices.iter().copied());
+    counts_words(
+        devices.len(),
+        world.status_counts_of(devices.iter().copied()),
+    )
+}
+
+/// `3 devices (2 OK, 1 Warning)`.
+fn counts_words(n: usize, counts: [usize; 3]) -> String {
     let parts: Vec<String> = Status::ALL
         .iter()
         .zip(counts)
         .filter(|(_, n)| *n > 0)
         .map(|(s, n)| format!("{n} {s}"))
         .collect();
-    let n = devices.len();
     let noun = if n == 1 { "device" } else { "devices" };
     if parts.is_empty() {
         format!("{n} {noun}")
@@ -23,17 +29,19 @@ fn counts_line(world: &World, devices: &[usize]) -> String {
     }
 }
 
-/// The tree: each group with its own devices' statuses, its flags and its active policy.
+/// The tree, as the Groups page shows it (the same rows): each group with the devices of
+/// its subtree and their statuses, its flags and its active policy.
 pub fn groups(world: &World) -> String {
     let server = &world.server;
+    let statuses: Vec<(Status, Vec<String>)> = (0..world.devices.len())
+        .map(|i| world.status_of(i))
+        .collect();
     let mut lines = Vec::new();
-    fn walk(world: &World, group: GroupId, depth: usize, lines: &mut Vec<String>) {
-        let server = &world.server;
-        let g = server.tree().group(group);
-        let devices: Vec<usize> = (0..server.devices().len())
-            .filter(|&i| server.devices()[i].group == group)
-            .collect();
-        let mut notes = vec![counts_line(world, &devices)];
+    for g in crate::views::group_rows(world, &statuses) {
+        let mut notes = vec![counts_words(g.devices, g.counts)];
+        if g.own_devices != g.devices {
+            notes[0].push_str(&format!(", {} in the group itself", g.own_devices));
+        }
         if !g.inherit {
             notes.push("inherit cleared".into());
         }
@@ -43,7 +51,11 @@ pub fn groups(world: &World) -> String {
                 if private { "on" } else { "off" }
             ));
         }
-        if let Some(p) = server.active_policy(group) {
+        if let Some(p) = g
+            .active_policy
+            .as_deref()
+            .and_then(|n| server.policy(n).ok())
+        {
             notes.push(format!(
                 "policy {:?} revision {}{}",
                 p.name,
@@ -55,21 +67,17 @@ pub fn groups(world: &World) -> String {
                 }
             ));
         }
-        let name = if group == Tree::ROOT {
+        let name = if g.depth == 0 {
             format!("/ ({})", Tree::ROOT_NAME)
         } else {
             g.name.clone()
         };
         lines.push(format!(
             "{}{name}: {}",
-            "  ".repeat(depth),
+            "  ".repeat(g.depth),
             notes.join("; ")
         ));
-        for child in server.tree().children(group).collect::<Vec<_>>() {
-            walk(world, child, depth + 1, lines);
-        }
     }
-    walk(world, Tree::ROOT, 0, &mut lines);
     lines.push(format!(
         "Private KSN (the server's setting): {}",
         if server.private_ksn() { "on" } else { "off" }
@@ -154,38 +162,43 @@ pub fn diff(world: &World, words: &[&str]) -> Result<String, String> {
     .join("\n"))
 }
 
-/// `events [importance|type] [N]`: the newest N events of the server's store (default 20).
+/// `events [importance|type] [N]`: the newest N events of the server's store, newest
+/// first, as the Events page lists them (the same rows, the same default window).
 pub fn events(world: &World, words: &[&str]) -> Result<String, String> {
+    let mut query = crate::views::EventQuery::default();
     let mut filter = Filter::default();
-    let mut count = 20;
     for word in words {
-        if let Ok(n) = word.parse::<usize>() {
-            count = n;
+        if word.parse::<usize>().is_ok() {
+            query.limit = Some(word.to_string());
         } else if let Some(importance) = Importance::from_name(word) {
+            query.importance = Some(word.to_string());
             filter.importance = Some(importance);
         } else {
+            query.kind = Some(word.to_string());
             filter.kind = Some(word.to_string());
         }
     }
-    let store = &world.server.events();
-    let chosen: Vec<_> = store.query(&filter).collect();
-    let mut lines: Vec<String> = chosen[chosen.len().saturating_sub(count)..]
-        .iter()
+    let mut lines: Vec<String> = crate::views::event_rows(world, &query)?
+        .into_iter()
         .map(|e| {
             format!(
-                "#{} {} ms device {} ({}) {}: {}",
+                "#{} {} ({} ms) device {} ({}) {}: {}: {}{}",
                 e.id,
+                e.at,
                 e.time_ms,
                 e.device,
-                world.server.tree().path(e.group),
+                e.group,
                 e.importance,
-                e.kind
+                e.kind,
+                e.description,
+                e.by.map(|by| format!(" [by {by}]")).unwrap_or_default()
             )
         })
         .collect();
+    let store = world.server.events();
     let [info, warning, failure, critical] = store.counts(&filter);
     lines.push(format!(
-        "{} events kept (cap {}), {} deleted; shown: {critical} critical, {failure} functional failure, {warning} warning, {info} info",
+        "{} events kept (cap {}), {} deleted; selected: {critical} critical, {failure} functional failure, {warning} warning, {info} info",
         store.len(),
         store.rules.cap,
         store.deleted

@@ -2,59 +2,59 @@
 //! plugin that answers a malformed one gets one line naming the method and the place.
 
 use plugin_api::{
-    documents::{
-        path::nearest, read_document, Counters, LedgerItem, LedgerOutcome, LogEntry, SettingsView,
-        Source, Statement,
-    },
+    documents::{read_document, Counters, LedgerItem, LedgerOutcome, Statement},
     DataCategory, Service, TaskState, TaskStatus,
 };
 
-use crate::{scenario::summary::entry_line, world::World};
+use crate::{
+    views::task::{explain_on, log_lines, settings_view},
+    world::World,
+};
 
 fn error(e: impl std::fmt::Display) -> String {
     format!("error: {e}")
 }
 
-pub fn settings_view(world: &World, device: usize) -> Result<SettingsView, String> {
-    let text = world.devices[device]
-        .task
-        .settings_json()
-        .into_result()
-        .map_err(error)?;
-    read_document("settings_json", &text).map_err(error)
-}
-
-fn source_name(source: Source) -> String {
-    crate::serde_name(&source)
-}
-
 pub fn status(world: &World) -> String {
     let statuses: Vec<TaskStatus> = world.devices.iter().map(|d| d.task.status()).collect();
-    let describe = |s: &TaskStatus| {
+    // Where the fleet runs several plugin versions, each line says which.
+    let mixed = world
+        .devices
+        .iter()
+        .any(|d| world.plugins[d.plugin].version != world.plugins[world.devices[0].plugin].version);
+    let plugin = |i: usize| {
+        if mixed {
+            format!(", plugin {}", world.plugin_of(i).version.label())
+        } else {
+            String::new()
+        }
+    };
+    let describe = |(i, s): (usize, &TaskStatus)| {
         let error = s
             .error
             .into_option()
             .map(|e| format!(" ({e})"))
             .unwrap_or_default();
         format!(
-            "{}{error}, network {}, Private KSN {}, licence {}",
+            "{}{error}, network {}, Private KSN {}, licence {}{}",
             s.state,
             s.network,
             if s.private_ksn { "on" } else { "off" },
-            s.license
+            s.license,
+            plugin(i)
         )
     };
     if statuses.len() <= 5 {
         return statuses
             .iter()
             .enumerate()
-            .map(|(i, s)| format!("device {i}: {}", describe(s)))
+            .map(|(i, s)| format!("device {i}: {}", describe((i, s))))
             .collect::<Vec<_>>()
             .join("\n");
     }
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
-    for s in &statuses {
-        *counts.entry(describe(s)).or_default() += 1;
+    for (i, s) in statuses.iter().enumerate() {
+        *counts.entry(describe((i, s))).or_default() += 1;
     }
     counts
         .iter()
@@ -69,7 +69,7 @@ pub fn settings(world: &World) -> Result<String, String> {
         .details
         .iter()
         .map(|(path, d)| {
-            let mut notes = vec![source_name(d.source)];
+            let mut notes = vec![crate::views::task::source_name(d.source)];
             if d.locked {
                 notes.push("locked".into());
             }
@@ -86,66 +86,8 @@ pub fn explain(world: &World, path: &str, paths: &[String]) -> Result<String, St
     explain_on(world, 0, path, paths)
 }
 
-/// `explain` of one device's setting.
-pub fn explain_on(
-    world: &World,
-    device: usize,
-    path: &str,
-    paths: &[String],
-) -> Result<String, String> {
-    if path.is_empty() {
-        return Err("usage: explain <setting>, e.g. explain data_handling.send_statistics".into());
-    }
-    let view = settings_view(world, device)?;
-    let Some(d) = view.setting(path) else {
-        return Err(match nearest(path, paths.iter().map(String::as_str)) {
-            Some(near) => format!("no setting `{path}`; did you mean `{near}`?"),
-            None => format!("no setting `{path}`; `settings` lists them"),
-        });
-    };
-    let source = match (d.source, d.locked) {
-        (Source::Policy, true) => "policy (locked)".to_string(),
-        (Source::Policy, false) => "policy (unlocked)".to_string(),
-        (other, _) => source_name(other),
-    };
-    let yes_no = |b: bool| if b { "yes" } else { "no" };
-    let mut lines = vec![
-        format!("{path} = {}", d.value),
-        format!("  source:  {source}"),
-        format!("  locked:  {}", yes_no(d.locked)),
-        format!("  applies: {}", yes_no(d.applies)),
-        format!("  why:     {}", d.why),
-    ];
-    if let Some(policy_value) = &d.policy_value {
-        lines.push(format!("  policy value: {policy_value}"));
-    }
-    // The server's side: which group's policy, revision and profile set it.
-    let effective = world.server.effective(device);
-    lines.push(format!(
-        "  policy:  {}",
-        world.server.provenance_line(path, &effective)
-    ));
-    lines.push(format!("  default: {}", d.default));
-    lines.push(format!("  meaning: {}", d.meaning));
-    Ok(lines.join("\n"))
-}
-
 pub fn log(world: &World, n: usize) -> Result<String, String> {
     Ok(log_lines(world, 0, n)?.join("\n"))
-}
-
-/// The last `n` entries of one device's task log, a line each.
-pub fn log_lines(world: &World, device: usize, n: usize) -> Result<Vec<String>, String> {
-    let text = world.devices[device]
-        .task
-        .task_log_json()
-        .into_result()
-        .map_err(error)?;
-    let log: Vec<LogEntry> = read_document("task_log_json", &text).map_err(error)?;
-    Ok(log[log.len().saturating_sub(n)..]
-        .iter()
-        .map(entry_line)
-        .collect())
 }
 
 pub fn received(world: &World) -> String {

@@ -9,10 +9,10 @@ pub fn json_argument(rest: &str) -> Result<Json, String> {
         Some(file) => {
             let file = file.trim();
             let text = read_file(file).map_err(|why| format!("@{file}: {why}"))?;
-            serde_json::from_str(&text).map_err(|e| format!("@{file}: malformed JSON: {e}"))
+            crate::json::parse(&text).map_err(|e| format!("@{file}: malformed JSON: {e}"))
         }
         None if rest.trim().is_empty() => Err("expected a JSON document or @file".into()),
-        None => serde_json::from_str(rest).map_err(|e| format!("malformed JSON: {e}")),
+        None => crate::json::parse(rest).map_err(|e| format!("malformed JSON: {e}")),
     }
 }
 

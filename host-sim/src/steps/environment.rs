@@ -22,6 +22,7 @@ pub struct SetPrivateKsn {
 
 impl StepKind for SetPrivateKsn {
     const NAME: &'static str = "set_private_ksn";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "on|off [group]";
     const HELP: &'static str = "the Administration Server (or a group) switches Private KSN";
     const COMPLETE: &'static [&'static [&'static str]] = &[&["on", "off"]];
@@ -98,6 +99,7 @@ pub struct SetNetwork {
 
 impl StepKind for SetNetwork {
     const NAME: &'static str = "set_network";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "global|proxy|private up|down [latency_ms]";
     const HELP: &'static str = "a KSN service goes down, up, slower or faster";
     const COMPLETE: &'static [&'static [&'static str]] =
@@ -181,6 +183,7 @@ pub struct AdvanceTime {
 
 impl StepKind for AdvanceTime {
     const NAME: &'static str = "advance_time";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<ms>";
     const HELP: &'static str = "simulated time passes (statistics batches go out)";
 

@@ -25,8 +25,8 @@ pub use lookups::{
 };
 pub use server::{
     ActivatePolicy, ConditionSpec, CreateGroup, CreatePolicy, DeactivatePolicy, DeleteGroup,
-    DeletePolicy, EditPolicy, MoveDevices, ProfileSpec, RemoveProfile, RenameGroup, RenamePolicy,
-    RollBackPolicy, SetDevice, SetGroup, SetProfile,
+    DeletePolicy, EditPolicy, InstallPlugin, MoveDevices, ProfileSpec, RemoveProfile, RenameGroup,
+    RenamePolicy, RollBackPolicy, SetDevice, SetGroup, SetProfile,
 };
 pub use settings::{PushPolicy, Resync, SetLocal};
 pub use task::{RestartHost, Start, Stop};
@@ -64,6 +64,10 @@ pub trait StepKind: DeserializeOwned + JsonSchema + Clone + std::fmt::Debug {
     const HELP: &'static str;
     /// What the console offers to complete each argument with.
     const COMPLETE: &'static [&'static [&'static str]] = &[];
+    /// Whether it acts on devices one by one, so that `on` chooses which; a step that
+    /// changes the server or the network as a whole takes no `on` (refused at load, never
+    /// ignored).
+    const ADDRESSES_DEVICES: bool = true;
 
     /// The console's words after the verb (and the rest of the line as typed), as the
     /// step's JSON fields.
@@ -109,6 +113,11 @@ macro_rules! steps {
 
             pub fn name(&self) -> &'static str {
                 match self { $( Action::$step(_) => $step::NAME, )* }
+            }
+
+            /// Whether `on` may choose the devices it acts on.
+            pub fn addresses_devices(&self) -> bool {
+                match self { $( Action::$step(_) => $step::ADDRESSES_DEVICES, )* }
             }
 
             pub fn validate(&self, path: &str) -> Result<(), String> {
@@ -186,6 +195,7 @@ steps! {
     DeleteGroup,
     MoveDevices,
     SetDevice,
+    InstallPlugin,
     CreatePolicy,
     EditPolicy,
     ActivatePolicy,

@@ -84,10 +84,6 @@ fn profile_doc(spec: &ProfileSpec) -> ProfileDoc {
     }
 }
 
-fn admin(by: &Option<String>) -> &str {
-    by.as_deref().unwrap_or("admin")
-}
-
 /// What a step does: the devices' answers, or the server's refusal (nothing changed).
 trait Act {
     fn act(&self, world: &mut World) -> Result<Answers, StepError>;
@@ -114,6 +110,7 @@ pub struct CreateGroup {
 
 impl StepKind for CreateGroup {
     const NAME: &'static str = "create_group";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<path> [inherit=on|off] [private_ksn=on|off]";
     const HELP: &'static str = "create an administration group";
 
@@ -145,7 +142,7 @@ impl Act for CreateGroup {
             inherit: self.inherit.unwrap_or(true),
             private_ksn: self.private_ksn,
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -186,6 +183,7 @@ impl OwnPrivateKsn {
 
 impl StepKind for SetGroup {
     const NAME: &'static str = "set_group";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<path> [inherit=on|off] [private_ksn=on|off]";
     const HELP: &'static str = "change a group's inherit flag or KSN proxy setting";
 
@@ -218,7 +216,7 @@ impl Act for SetGroup {
             inherit: self.inherit,
             private_ksn: self.private_ksn.map(OwnPrivateKsn::setting),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -256,7 +254,50 @@ impl Act for MoveDevices {
             devices: addressed(world),
             group: self.group.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
+    }
+}
+
+/// An update: installs a plugin library (a name, looked for the way the plugin is, or a
+/// path) on the step's devices (`on`: a group or devices; default every device). Those
+/// switched on get it at once, the others at their next synchronisation; a device where
+/// it cannot be installed (not found, refused by this host, another plugin, a task that
+/// cannot be made over its storage) keeps its version and says why. The updated devices
+/// are sent their policy again, for their new version.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct InstallPlugin {
+    pub plugin: String,
+}
+
+impl StepKind for InstallPlugin {
+    const NAME: &'static str = "install_plugin";
+    const USAGE: &'static str = "<library>";
+    const HELP: &'static str = "an update: install a plugin library on the step's devices (on)";
+
+    fn fields(words: &[&str], _: &str) -> Result<Map<String, Json>, String> {
+        match words {
+            [library] => Ok(Map::from_iter([("plugin".into(), Json::from(*library))])),
+            _ => Err(usage::<Self>()),
+        }
+    }
+
+    fn arguments(&self) -> String {
+        self.plugin.clone()
+    }
+
+    fn perform(&self, world: &mut World) -> Result<Answers, StepError> {
+        self.act(world)
+    }
+}
+
+impl Act for InstallPlugin {
+    fn act(&self, world: &mut World) -> Result<Answers, StepError> {
+        let op = Operation::InstallPlugin {
+            devices: addressed(world),
+            library: self.plugin.clone(),
+        };
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -334,7 +375,7 @@ impl Act for SetDevice {
             out_of_office: self.out_of_office,
             tags: self.tags.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -375,6 +416,7 @@ fn yes() -> bool {
 
 impl StepKind for CreatePolicy {
     const NAME: &'static str = "create_policy";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<name> <group> [<json> | @file]";
     const HELP: &'static str = "create a group policy";
 
@@ -418,7 +460,7 @@ impl Act for CreatePolicy {
             force_inheritance: self.force_inheritance,
             active: self.active,
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }
 
@@ -440,6 +482,7 @@ pub struct EditPolicy {
 
 impl StepKind for EditPolicy {
     const NAME: &'static str = "edit_policy";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<name> <json> | @file";
     const HELP: &'static str = "save a new revision of a policy's settings";
 
@@ -474,7 +517,7 @@ impl Act for EditPolicy {
                 .map(|specs| specs.iter().map(profile_doc).collect()),
             force_inheritance: self.force_inheritance,
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }
 
@@ -489,6 +532,7 @@ macro_rules! named_policy_step {
 
         impl StepKind for $step {
             const NAME: &'static str = $name;
+            const ADDRESSES_DEVICES: bool = false;
             const USAGE: &'static str = "<policy>";
             const HELP: &'static str = $help;
 
@@ -511,7 +555,7 @@ macro_rules! named_policy_step {
         impl Act for $step {
             fn act(&self, world: &mut World) -> Result<Answers, StepError> {
                 let $policy = self.name.clone();
-                Ok(world.apply(&$body, "admin")?)
+                Ok(world.apply(&$body, None)?)
             }
         }
     };
@@ -549,6 +593,7 @@ pub struct RenameGroup {
 
 impl StepKind for RenameGroup {
     const NAME: &'static str = "rename_group";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<path> <new name>";
     const HELP: &'static str = "rename a group";
 
@@ -571,7 +616,7 @@ impl StepKind for RenameGroup {
             path: self.group.clone(),
             name: self.name.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -585,6 +630,7 @@ pub struct DeleteGroup {
 
 impl StepKind for DeleteGroup {
     const NAME: &'static str = "delete_group";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<path>";
     const HELP: &'static str = "delete a group (its devices move to its parent)";
 
@@ -603,7 +649,7 @@ impl StepKind for DeleteGroup {
         let op = Operation::DeleteGroup {
             path: self.group.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -617,6 +663,7 @@ pub struct RenamePolicy {
 
 impl StepKind for RenamePolicy {
     const NAME: &'static str = "rename_policy";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<policy> <new name>";
     const HELP: &'static str = "rename a policy";
 
@@ -639,7 +686,7 @@ impl StepKind for RenamePolicy {
             name: self.name.clone(),
             new_name: self.new_name.clone(),
         };
-        Ok(world.apply(&op, "admin")?)
+        Ok(world.apply(&op, None)?)
     }
 }
 
@@ -655,6 +702,7 @@ pub struct RollBackPolicy {
 
 impl StepKind for RollBackPolicy {
     const NAME: &'static str = "roll_back_policy";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<policy> <revision>";
     const HELP: &'static str = "roll a policy back to a revision";
 
@@ -683,7 +731,7 @@ impl Act for RollBackPolicy {
             name: self.name.clone(),
             revision: self.revision,
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }
 
@@ -703,6 +751,7 @@ pub struct SetProfile {
 
 impl StepKind for SetProfile {
     const NAME: &'static str = "set_profile";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<policy> <json> | @file";
     const HELP: &'static str = "add or replace a profile of a policy";
 
@@ -733,7 +782,7 @@ impl Act for SetProfile {
             profile: profile_doc(&self.profile),
             priority: self.priority,
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }
 
@@ -749,6 +798,7 @@ pub struct RemoveProfile {
 
 impl StepKind for RemoveProfile {
     const NAME: &'static str = "remove_profile";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<policy> <profile>";
     const HELP: &'static str = "remove a profile from a policy";
 
@@ -777,6 +827,6 @@ impl Act for RemoveProfile {
             name: self.name.clone(),
             profile: self.profile.clone(),
         };
-        Ok(world.apply(&op, admin(&self.by))?)
+        Ok(world.apply(&op, self.by.as_deref())?)
     }
 }

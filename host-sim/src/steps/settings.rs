@@ -20,6 +20,7 @@ pub struct PushPolicy {
 
 impl StepKind for PushPolicy {
     const NAME: &'static str = "push_policy";
+    const ADDRESSES_DEVICES: bool = false;
     const USAGE: &'static str = "<json> | @file";
     const HELP: &'static str = "push a policy";
 

@@ -1,6 +1,5 @@
 //! Steps on the task and the host: start, stop, and a restart of the host.
 
-use plugin_api::loader;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
@@ -80,7 +79,9 @@ impl StepKind for RestartHost {
         let update = match &self.plugin {
             None => None,
             Some(name) => Some(
-                loader::load(&loader::locate_library(name)).map_err(|e| format!("plugin: {e}"))?,
+                world
+                    .load_library(name)
+                    .map_err(|e| format!("plugin: {e}"))?,
             ),
         };
         Ok(world.restart_host(update))

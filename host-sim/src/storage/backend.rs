@@ -11,8 +11,9 @@ use super::{codec::Encoded, Environment};
 
 /// The version of the tables this build writes. 1: the tables before servers had an
 /// identity of their own (keyed by a scenario's path or a command's name), and before the
-/// server's state (groups, policies, devices) was stored.
-pub const SCHEMA_VERSION: i64 = 2;
+/// server's state (groups, policies, devices) was stored. 2: before named administrators,
+/// their actions, and the user an event was caused by.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A server a database holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,6 +30,34 @@ pub type DeviceRecord = (i64, String, Encoded);
 
 /// One stored row of a server's state.
 pub type StateRow = (Kind, i64, String);
+
+/// An administrator of the database's servers: a name, a role, the hash of a token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserRow {
+    pub name: String,
+    /// `administrator` or `auditor`.
+    pub role: String,
+    #[serde(skip)]
+    pub token_hash: String,
+    pub created_ms: u64,
+}
+
+/// An administrator's action on a server, as kept.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActionRow {
+    pub id: u64,
+    /// The wall clock, in milliseconds since 1970.
+    pub wall_ms: u64,
+    /// The server's simulated time.
+    pub time_ms: u64,
+    pub user: String,
+    /// What was done, as the step reads (`create_policy "Servers" in Servers`).
+    pub what: String,
+    /// What it was done to: a group, a policy, devices.
+    pub target: String,
+    /// `ok`, or the refusal with its kind.
+    pub outcome: String,
+}
 
 /// A device of a host: whose records a row holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,6 +80,9 @@ pub struct EventRow {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// The administrator whose change caused it, when a change through a console did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// Every write, committed by the writer in batches, in the order given.
@@ -125,10 +157,19 @@ pub enum Op {
         host: String,
         records: Vec<Record>,
     },
+    User(UserRow),
+    RemoveUser {
+        name: String,
+    },
+    Action {
+        host: String,
+        row: ActionRow,
+    },
 }
 
 /// The tables a store clears for a host, and the ones it creates.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
+    "actions",
     "servers",
     "server_state",
     "statuses",
@@ -179,6 +220,10 @@ pub trait Backend: Send + Sync {
     fn servers(&self) -> Result<Vec<ServerInfo>, String>;
     /// Every row of a server's state.
     fn server_rows(&self, host: &str) -> Result<Vec<StateRow>, String>;
+    /// The administrators, by name.
+    fn users(&self) -> Result<Vec<UserRow>, String>;
+    /// A server's actions, newest first, at most `limit`.
+    fn actions(&self, host: &str, limit: usize) -> Result<Vec<ActionRow>, String>;
     /// Where the data is, for messages.
     fn location(&self) -> String;
 }

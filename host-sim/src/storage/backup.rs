@@ -25,7 +25,7 @@ enum Column {
 use Column::{Blob, Bool, Int, Text};
 
 /// Every table of the schema, with its columns, in the order a restore writes them.
-const TABLES: [(&str, &[(&str, Column)]); 11] = [
+const TABLES: [(&str, &[(&str, Column)]); 13] = [
     ("schema_version", &[("version", Int)]),
     ("dictionaries", &[("id", Int), ("bytes", Blob)]),
     (
@@ -73,6 +73,29 @@ const TABLES: [(&str, &[(&str, Column)]); 11] = [
             ("importance", Text),
             ("type", Text),
             ("body", Text),
+            ("by_user", Text),
+        ],
+    ),
+    (
+        "users",
+        &[
+            ("name", Text),
+            ("role", Text),
+            ("token_hash", Text),
+            ("created_ms", Int),
+        ],
+    ),
+    (
+        "actions",
+        &[
+            ("host", Text),
+            ("id", Int),
+            ("wall_ms", Int),
+            ("time_ms", Int),
+            ("\"user\"", Text),
+            ("what", Text),
+            ("target", Text),
+            ("outcome", Text),
         ],
     ),
     (
@@ -171,6 +194,7 @@ fn backup_postgres(url: &str, file: &Path) -> Result<Copied, String> {
     let mut to = new_file(file)?;
     to.execute_batch(sqlite::SCHEMA)
         .map_err(sqlite_failed(file))?;
+    sqlite::migrate(&mut to, file)?;
     let tx = to.transaction().map_err(sqlite_failed(file))?;
     let mut from = client
         .build_transaction()
@@ -192,6 +216,9 @@ fn backup_postgres(url: &str, file: &Path) -> Result<Copied, String> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // (The new file's own version row gives way to the database's.)
+        tx.execute(&format!("DELETE FROM {table}"), [])
+            .map_err(sqlite_failed(file))?;
         let mut statement = tx.prepare(&insert).map_err(sqlite_failed(file))?;
         for row in from.query(&select, &[]).map_err(pg_failed)? {
             let values: Vec<Value> = columns
@@ -333,4 +360,25 @@ fn restore_postgres(from: &Connection, file: &Path, url: &str) -> Result<Copied,
         servers: servers as usize,
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_backup_file_has_this_version_s_tables() {
+        let file = std::env::temp_dir().join(format!("ksn-backup-new-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let mut to = new_file(&file).unwrap();
+        to.execute_batch(sqlite::SCHEMA).unwrap();
+        sqlite::migrate(&mut to, &file).unwrap();
+        for (table, columns) in TABLES {
+            let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+            to.prepare(&format!("SELECT {} FROM {table}", names.join(", ")))
+                .unwrap_or_else(|e| panic!("{table}: {e}"));
+        }
+        drop(to);
+        let _ = std::fs::remove_file(&file);
+    }
 }

@@ -15,7 +15,19 @@ mod writer;
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-pub use backend::{EventRow, ServerInfo, StateRow, SCHEMA_VERSION};
+pub use backend::{ActionRow, EventRow, ServerInfo, StateRow, UserRow, SCHEMA_VERSION};
+
+/// The administrators' roles: every change, or reading only.
+pub const ROLES: [&str; 2] = ["administrator", "auditor"];
+
+/// A token as the database keeps it: its SHA-256, in hexadecimal.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 pub use store::{is_postgres, DeviceStorage, HostStore};
 
 /// A new server's identity: 16 hex digits, from the system's randomness.
@@ -193,7 +205,10 @@ fn fast_hash(bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(8);
     let mut h = step(0, bytes.len() as u64);
     for chunk in &mut chunks {
-        h = step(h, u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
+        h = step(
+            h,
+            u64::from_le_bytes(chunk.try_into().expect("eight bytes")),
+        );
     }
     let mut tail = [0u8; 8];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());

@@ -15,8 +15,8 @@ use admin_server::{records::revision_keys, Kind, Record};
 
 use super::{
     backend::{
-        Backend, Committer, DeviceRecord, EventRow, Op, Owner, ServerInfo, StateRow,
-        SCHEMA_VERSION, TABLES,
+        ActionRow, Backend, Committer, DeviceRecord, EventRow, Op, Owner, ServerInfo, StateRow,
+        UserRow, SCHEMA_VERSION, TABLES,
     },
     codec::Encoded,
     pool::Pool,
@@ -91,6 +91,24 @@ pub(super) const SCHEMA: &str = "
         body TEXT NOT NULL,
         PRIMARY KEY (host, kind, key)
     );
+    CREATE TABLE IF NOT EXISTS users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS actions (
+        host TEXT NOT NULL,
+        id BIGINT NOT NULL,
+        wall_ms BIGINT NOT NULL,
+        time_ms BIGINT NOT NULL,
+        \"user\" TEXT NOT NULL,
+        what TEXT NOT NULL,
+        target TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (host, id)
+    );
+    ALTER TABLE server_events ADD COLUMN IF NOT EXISTS by_user TEXT;
 ";
 
 /// Brings the schema's tables to this build's version, in one transaction (as the SQLite
@@ -113,6 +131,13 @@ pub(super) fn migrate(client: &mut Client, label: &str) -> Result<(), String> {
             ))
         }
         Some(SCHEMA_VERSION) => return Ok(()),
+        // 2 → 3: the new tables and column are made with the others.
+        Some(2) => {
+            tx.execute("DELETE FROM schema_version", &[]).map_err(&failed)?;
+            tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&SCHEMA_VERSION])
+                .map_err(&failed)?;
+            return tx.commit().map_err(&failed);
+        }
         _ => {}
     }
     let union = LEGACY_TABLES
@@ -430,7 +455,8 @@ fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Er
             let importance: Vec<&str> = rows.iter().map(|r| r.importance.as_str()).collect();
             let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
             let bodies: Vec<Option<&str>> = rows.iter().map(|r| r.body.as_deref()).collect();
-            let params: [&(dyn ToSql + Sync); 8] = [
+            let by: Vec<Option<&str>> = rows.iter().map(|r| r.by.as_deref()).collect();
+            let params: [&(dyn ToSql + Sync); 9] = [
                 host,
                 &ids,
                 &times,
@@ -439,14 +465,16 @@ fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Er
                 &importance,
                 &kinds,
                 &bodies,
+                &by,
             ];
             tx.execute(
-                "INSERT INTO server_events (host, id, time_ms, device, grp, importance, type, body)
+                "INSERT INTO server_events (host, id, time_ms, device, grp, importance, type, body, by_user)
                  SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
-                     $6::text[], $7::text[], $8::text[])
+                     $6::text[], $7::text[], $8::text[], $9::text[])
                  ON CONFLICT (host, id) DO UPDATE SET time_ms = excluded.time_ms,
                      device = excluded.device, grp = excluded.grp,
-                     importance = excluded.importance, type = excluded.type, body = excluded.body",
+                     importance = excluded.importance, type = excluded.type, body = excluded.body,
+                     by_user = excluded.by_user",
                 &params,
             )?;
             tx.execute(
@@ -501,6 +529,31 @@ fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Er
             tx.execute(
                 "INSERT INTO servers (host, name, created_ms) VALUES ($1, $2, $3)",
                 &[host, name, &(*created_ms as i64)],
+            )?;
+        }
+        Op::User(u) => {
+            tx.execute(
+                "INSERT INTO users (name, role, token_hash, created_ms) VALUES ($1, $2, $3, $4)",
+                &[&u.name, &u.role, &u.token_hash, &(u.created_ms as i64)],
+            )?;
+        }
+        Op::RemoveUser { name } => {
+            tx.execute("DELETE FROM users WHERE name = $1", &[name])?;
+        }
+        Op::Action { host, row } => {
+            tx.execute(
+                "INSERT INTO actions (host, id, wall_ms, time_ms, \"user\", what, target, outcome)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    host,
+                    &(row.id as i64),
+                    &(row.wall_ms as i64),
+                    &(row.time_ms as i64),
+                    &row.user,
+                    &row.what,
+                    &row.target,
+                    &row.outcome,
+                ],
             )?;
         }
         Op::ServerRows { host, records } => {
@@ -729,8 +782,8 @@ impl Backend for PostgresBackend {
     fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String> {
         self.read(|c| {
             let rows = c.client.query(
-                "SELECT host, id, time_ms, device, grp, importance, type, body FROM server_events
-                 WHERE $1::text IS NULL OR host = $1 ORDER BY host, id",
+                "SELECT host, id, time_ms, device, grp, importance, type, body, by_user
+                 FROM server_events WHERE $1::text IS NULL OR host = $1 ORDER BY host, id",
                 &[&host],
             )?;
             Ok(rows
@@ -744,6 +797,7 @@ impl Backend for PostgresBackend {
                     importance: Importance::from_name(row.get(5)).unwrap_or(Importance::Info),
                     kind: row.get(6),
                     body: row.get(7),
+                    by: row.get(8),
                 })
                 .collect())
         })
@@ -817,6 +871,46 @@ impl Backend for PostgresBackend {
                     name: row.get(1),
                     created_ms: row.get::<_, i64>(2) as u64,
                     devices: row.get::<_, i64>(3) as usize,
+                })
+                .collect())
+        })
+    }
+
+    fn users(&self) -> Result<Vec<UserRow>, String> {
+        self.read(|c| {
+            let rows = c.client.query(
+                "SELECT name, role, token_hash, created_ms FROM users ORDER BY name",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| UserRow {
+                    name: row.get(0),
+                    role: row.get(1),
+                    token_hash: row.get(2),
+                    created_ms: row.get::<_, i64>(3) as u64,
+                })
+                .collect())
+        })
+    }
+
+    fn actions(&self, host: &str, limit: usize) -> Result<Vec<ActionRow>, String> {
+        self.read(|c| {
+            let rows = c.client.query(
+                "SELECT id, wall_ms, time_ms, \"user\", what, target, outcome FROM actions
+                 WHERE host = $1 ORDER BY id DESC LIMIT $2",
+                &[&host, &(limit as i64)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| ActionRow {
+                    id: row.get::<_, i64>(0) as u64,
+                    wall_ms: row.get::<_, i64>(1) as u64,
+                    time_ms: row.get::<_, i64>(2) as u64,
+                    user: row.get(3),
+                    what: row.get(4),
+                    target: row.get(5),
+                    outcome: row.get(6),
                 })
                 .collect())
         })

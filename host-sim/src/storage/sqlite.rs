@@ -14,8 +14,8 @@ use admin_server::{records::revision_keys, Kind, Record};
 
 use super::{
     backend::{
-        Backend, Committer, DeviceRecord, EventRow, Op, Owner, ServerInfo, StateRow,
-        SCHEMA_VERSION, TABLES,
+        ActionRow, Backend, Committer, DeviceRecord, EventRow, Op, Owner, ServerInfo, StateRow,
+        UserRow, SCHEMA_VERSION, TABLES,
     },
     codec::Encoded,
     pool::Pool,
@@ -90,6 +90,23 @@ pub(super) const SCHEMA: &str = "
         body TEXT NOT NULL,
         PRIMARY KEY (host, kind, key)
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS actions (
+        host TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        wall_ms INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        what TEXT NOT NULL,
+        target TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (host, id)
+    ) WITHOUT ROWID;
 ";
 
 /// Brings the tables to this build's schema version, in one transaction: a database of
@@ -124,6 +141,28 @@ pub(super) fn migrate(c: &mut Connection, path: &Path) -> Result<(), String> {
         }
         Some(SCHEMA_VERSION) => return Ok(()),
         _ => {}
+    }
+    // 2 → 3: the user an event was caused by (the new tables are made with the others).
+    let has_by: bool = tx
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('server_events') WHERE name = 'by_user'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(&failed)?;
+    if !has_by {
+        tx.execute_batch("ALTER TABLE server_events ADD COLUMN by_user TEXT")
+            .map_err(&failed)?;
+    }
+    if version == Some(2) {
+        tx.execute("DELETE FROM schema_version", [])
+            .map_err(&failed)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [SCHEMA_VERSION],
+        )
+        .map_err(&failed)?;
+        return tx.commit().map_err(&failed);
     }
     // Version 1 (or no version: a new file, or one of the first schema).
     let hosts = legacy_hosts(&tx).map_err(&failed)?;
@@ -341,8 +380,8 @@ fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
         } => {
             let mut insert = c.prepare_cached(
                 "INSERT OR REPLACE INTO server_events
-                 (host, id, time_ms, device, grp, importance, type, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 (host, id, time_ms, device, grp, importance, type, body, by_user)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for r in rows {
                 insert.execute(params![
@@ -353,7 +392,8 @@ fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
                     r.group,
                     r.importance.as_str(),
                     r.kind,
-                    r.body
+                    r.body,
+                    r.by
                 ])?;
             }
             c.prepare_cached("DELETE FROM server_events WHERE host = ?1 AND id < ?2")?
@@ -405,6 +445,32 @@ fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
         } => {
             c.prepare_cached("INSERT INTO servers (host, name, created_ms) VALUES (?1, ?2, ?3)")?
                 .execute(params![host, name, *created_ms as i64])?;
+        }
+        Op::User(u) => {
+            c.prepare_cached(
+                "INSERT INTO users (name, role, token_hash, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![u.name, u.role, u.token_hash, u.created_ms as i64])?;
+        }
+        Op::RemoveUser { name } => {
+            c.prepare_cached("DELETE FROM users WHERE name = ?1")?
+                .execute([name])?;
+        }
+        Op::Action { host, row } => {
+            c.prepare_cached(
+                "INSERT INTO actions (host, id, wall_ms, time_ms, user, what, target, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                host,
+                row.id as i64,
+                row.wall_ms as i64,
+                row.time_ms as i64,
+                row.user,
+                row.what,
+                row.target,
+                row.outcome
+            ])?;
         }
         Op::ServerRows { host, records } => {
             for record in records {
@@ -593,8 +659,8 @@ impl Backend for SqliteBackend {
     fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String> {
         self.read(|c| {
             let mut statement = c.prepare(
-                "SELECT host, id, time_ms, device, grp, importance, type, body FROM server_events
-                 WHERE ?1 IS NULL OR host = ?1 ORDER BY host, id",
+                "SELECT host, id, time_ms, device, grp, importance, type, body, by_user
+                 FROM server_events WHERE ?1 IS NULL OR host = ?1 ORDER BY host, id",
             )?;
             let rows = statement.query_map([host], |row| {
                 let importance: String = row.get(5)?;
@@ -607,6 +673,7 @@ impl Backend for SqliteBackend {
                     importance: Importance::from_name(&importance).unwrap_or(Importance::Info),
                     kind: row.get(6)?,
                     body: row.get(7)?,
+                    by: row.get(8)?,
                 })
             })?;
             rows.collect()
@@ -673,6 +740,43 @@ impl Backend for SqliteBackend {
                     name: row.get(1)?,
                     created_ms: row.get::<_, i64>(2)? as u64,
                     devices: row.get::<_, i64>(3)? as usize,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn users(&self) -> Result<Vec<UserRow>, String> {
+        self.read(|c| {
+            let mut statement =
+                c.prepare("SELECT name, role, token_hash, created_ms FROM users ORDER BY name")?;
+            let rows = statement.query_map([], |row| {
+                Ok(UserRow {
+                    name: row.get(0)?,
+                    role: row.get(1)?,
+                    token_hash: row.get(2)?,
+                    created_ms: row.get::<_, i64>(3)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn actions(&self, host: &str, limit: usize) -> Result<Vec<ActionRow>, String> {
+        self.read(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT id, wall_ms, time_ms, user, what, target, outcome FROM actions
+                 WHERE host = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![host, limit as i64], |row| {
+                Ok(ActionRow {
+                    id: row.get::<_, i64>(0)? as u64,
+                    wall_ms: row.get::<_, i64>(1)? as u64,
+                    time_ms: row.get::<_, i64>(2)? as u64,
+                    user: row.get(3)?,
+                    what: row.get(4)?,
+                    target: row.get(5)?,
+                    outcome: row.get(6)?,
                 })
             })?;
             rows.collect()
@@ -803,7 +907,7 @@ mod tests {
             .execute("UPDATE schema_version SET version = 7", [])
             .unwrap();
         let e = HostStore::open(&path).err().unwrap();
-        assert!(e.contains("version 7") && e.contains("up to 2"), "{e}");
+        assert!(e.contains("version 7") && e.contains("up to 3"), "{e}");
         let version: i64 = rusqlite::Connection::open(&path)
             .unwrap()
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))

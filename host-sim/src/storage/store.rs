@@ -16,7 +16,7 @@ use std::{
 use admin_server::Record;
 
 use super::{
-    backend::{Backend, EventRow, Op, Owner, ServerInfo, StateRow},
+    backend::{ActionRow, Backend, EventRow, Op, Owner, ServerInfo, StateRow, UserRow},
     codec::{Codec, Encoded},
     writer::Writer,
     Environment, Storage,
@@ -221,6 +221,61 @@ impl HostStore {
             .into_iter()
             .map(|s| (s.id, s.name))
             .collect())
+    }
+
+    /// The administrators of the database's servers.
+    pub fn users(&self) -> Result<Vec<UserRow>, String> {
+        self.backend.users()
+    }
+
+    /// A new administrator: `role` is `administrator` (everything) or `auditor` (reads
+    /// everything, changes nothing). Its token, which the database keeps only as a hash.
+    pub fn add_user(&self, name: &str, role: &str) -> Result<String, String> {
+        admin_server::names::check("user", name).map_err(|e| e.message)?;
+        if !super::ROLES.contains(&role) {
+            return Err(format!(
+                "--role: expected administrator or auditor, got {role:?}"
+            ));
+        }
+        if self.users()?.iter().any(|u| u.name == name) {
+            return Err(format!("a user named {name:?} already exists"));
+        }
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a token: {e}"))?;
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.write(Op::User(UserRow {
+            name: name.into(),
+            role: role.into(),
+            token_hash: super::token_hash(&token),
+            created_ms: super::wall_clock_ms(),
+        }))?;
+        Ok(token)
+    }
+
+    pub fn remove_user(&self, name: &str) -> Result<(), String> {
+        if !self.users()?.iter().any(|u| u.name == name) {
+            return Err(format!("no user named {name:?}"));
+        }
+        self.write(Op::RemoveUser { name: name.into() })
+    }
+
+    /// The administrator whose token this is.
+    pub fn user_of(&self, token: &str) -> Result<Option<UserRow>, String> {
+        let hash = super::token_hash(token);
+        Ok(self.users()?.into_iter().find(|u| u.token_hash == hash))
+    }
+
+    /// Keeps an administrator's action on server `host`; returns once durable.
+    pub fn save_action(&self, host: &str, row: ActionRow) -> Result<(), String> {
+        self.write(Op::Action {
+            host: host.into(),
+            row,
+        })
+    }
+
+    /// Server `host`'s actions, newest first, at most `limit`.
+    pub fn actions(&self, host: &str, limit: usize) -> Result<Vec<ActionRow>, String> {
+        self.backend.actions(host, limit)
     }
 
     /// The identity of the server named (or identified by) `wanted`.

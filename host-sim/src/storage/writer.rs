@@ -64,7 +64,9 @@ impl Batch {
                 }
             }
         }
-        self.done.get().expect("a batch is done before its waiters are woken")
+        self.done
+            .get()
+            .expect("a batch is done before its waiters are woken")
     }
 
     /// The writer: the batch is done; the first waiter is woken (and wakes the others).

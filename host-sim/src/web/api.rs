@@ -10,14 +10,12 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use plugin_api::documents::{Importance, SettingsView};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{Console, SERVICES};
-use crate::{shell::views, world::World};
-use admin_server::{events::Filter, status::Status};
+use super::{people::Identity, Console};
+use crate::{views::*, world::World};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +24,8 @@ use admin_server::{events::Filter, status::Status};
         description = "The simulated Administration Server's console: devices, their KSN Usage task, policies, events and the server. Authenticate with the access token host-sim serve prints (`Authorization: Bearer <token>`, or the console's cookie with an `X-CSRF-Token` header on changes)."
     ),
     paths(
-        describe, devices, device, audit, groups, policies, events, server, deliveries, step
+        describe, devices, device, audit, groups, policies, events, server, deliveries, step,
+        consent, actions, me, diff
     ),
     components(schemas(
         DeviceRow,
@@ -36,10 +35,18 @@ use admin_server::{events::Filter, status::Status};
         GroupRow,
         PolicyRow,
         RevisionRow,
+        ProfileRow,
         EventRow,
         ServerView,
         ServiceRow,
+        PluginCount,
         DeliveryRow,
+        ConsentPage,
+        ConsentRow,
+        ConsentTotal,
+        ActionView,
+        Me,
+        DiffView,
         StepAnswer,
         Problem
     ))
@@ -79,114 +86,6 @@ async fn view<T: Send + 'static>(
     .expect("a view does not panic")
 }
 
-/// One device, as the devices list shows it.
-#[derive(Serialize, ToSchema, Clone)]
-pub struct DeviceRow {
-    pub id: usize,
-    pub group: String,
-    #[schema(value_type = String, example = "ok")]
-    pub status: Status,
-    pub reasons: Vec<String>,
-    pub state: String,
-    pub error: Option<String>,
-    pub network: String,
-    pub private_ksn: bool,
-    pub license: String,
-}
-
-pub fn device_row(world: &World, statuses: &[(Status, Vec<String>)], id: usize) -> DeviceRow {
-    let task = world.devices[id].task.status();
-    let (status, reasons) = statuses
-        .get(id)
-        .cloned()
-        .unwrap_or_else(|| world.status_of(id));
-    DeviceRow {
-        id,
-        group: world.server.tree().path(world.server.devices()[id].group),
-        status,
-        reasons,
-        state: task.state.to_string(),
-        error: task.error.into_option().map(|e| e.to_string()),
-        network: task.network.to_string(),
-        private_ksn: task.private_ksn,
-        license: task.license.to_string(),
-    }
-}
-
-/// Which devices a list shows.
-#[derive(Deserialize, IntoParams, Default, Clone)]
-#[into_params(parameter_in = Query)]
-pub struct DeviceQuery {
-    /// Only this group and its subgroups (a path such as `Servers`).
-    pub group: Option<String>,
-    /// Only devices of this status: `ok`, `warning` or `critical`.
-    pub status: Option<String>,
-    /// The page, from 0.
-    pub page: Option<usize>,
-    /// Devices per page (at most 500; default 50).
-    pub per_page: Option<usize>,
-}
-
-/// A page of devices, and the counts of all the list selects.
-#[derive(Serialize, ToSchema)]
-pub struct DevicePage {
-    pub total: usize,
-    /// OK, Warning, Critical, of every device the list selects.
-    pub counts: [usize; 3],
-    pub page: usize,
-    pub per_page: usize,
-    pub devices: Vec<DeviceRow>,
-}
-
-pub fn device_page(
-    world: &World,
-    statuses: &[(Status, Vec<String>)],
-    query: &DeviceQuery,
-) -> Result<DevicePage, String> {
-    let group = match query.group.as_deref().filter(|g| !g.is_empty()) {
-        Some(path) => Some(world.server.tree().find(path)?),
-        None => None,
-    };
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(name) => Some(
-            Status::ALL
-                .into_iter()
-                .find(|s| s.as_str() == name)
-                .ok_or_else(|| format!("status: expected ok, warning or critical, got `{name}`"))?,
-        ),
-        None => None,
-    };
-    let per_page = query.per_page.unwrap_or(50).clamp(1, 500);
-    let mut counts = [0; 3];
-    let mut selected = Vec::new();
-    for (id, record) in world.server.devices().iter().enumerate() {
-        if group.is_some_and(|g| !world.server.tree().within(record.group, g)) {
-            continue;
-        }
-        let found = statuses.get(id).map_or(Status::Ok, |s| s.0);
-        counts[found as usize] += 1;
-        if status.is_none_or(|s| s == found) {
-            selected.push(id);
-        }
-    }
-    // Past the last page: the last page.
-    let last = selected.len().saturating_sub(1) / per_page;
-    let page = query.page.unwrap_or(0).min(last);
-    let devices = selected
-        .iter()
-        .skip(page * per_page)
-        .take(per_page)
-        .map(|&id| device_row(world, statuses, id))
-        .collect();
-    Ok(DevicePage {
-        total: selected.len(),
-        counts,
-        page,
-        per_page,
-        devices,
-    })
-}
-
 /// The plugin's description of itself: settings, schemas, statements with their texts.
 #[utoipa::path(get, path = "/api/describe", responses((status = 200, description = "The plugin's `describe`", body = Object)))]
 pub async fn describe(State(console): State<Arc<Console>>) -> Response {
@@ -213,85 +112,6 @@ pub async fn devices(
         }
     })
     .await
-}
-
-/// One setting of a device's task: its value, where it comes from, and why.
-#[derive(Serialize, ToSchema)]
-pub struct SettingRow {
-    pub path: String,
-    pub value: Value,
-    pub source: String,
-    pub locked: bool,
-    /// The policy's value, if the policy in force sets it (a locked box may be set to it
-    /// locally, re-stating it, when it reads otherwise).
-    pub policy_value: Option<Value>,
-    pub applies: bool,
-    pub why: String,
-    pub meaning: String,
-    /// The policy that sets it, its revision and group (and profile), if one does.
-    pub policy: Option<String>,
-    pub revision: Option<u32>,
-    pub policy_group: Option<String>,
-    pub profile: Option<String>,
-    /// What `explain` prints for it.
-    pub explain: String,
-}
-
-/// A device's KSN Usage task: its status, settings, and last log entries.
-#[derive(Serialize, ToSchema)]
-pub struct DeviceDetail {
-    pub device: DeviceRow,
-    pub settings: Vec<SettingRow>,
-    pub log: Vec<String>,
-}
-
-pub fn device_detail(
-    world: &World,
-    statuses: &[(Status, Vec<String>)],
-    id: usize,
-) -> Result<DeviceDetail, String> {
-    if id >= world.devices.len() {
-        return Err(format!(
-            "no device {id} (devices 0 to {})",
-            world.devices.len().saturating_sub(1)
-        ));
-    }
-    let view: SettingsView = views::settings_view(world, id)?;
-    let effective = world.server.effective(id);
-    let paths: Vec<String> = view.details.keys().cloned().collect();
-    let order: Vec<String> = world
-        .description
-        .as_ref()
-        .map(|d| d.settings.iter().map(|s| s.path.clone()).collect())
-        .unwrap_or_else(|| paths.clone());
-    let settings = order
-        .iter()
-        .filter_map(|path| {
-            let d = view.details.get(path)?;
-            let from = effective.get(path);
-            let policy = from.and_then(|e| world.server.policy_by_id(e.provenance.policy));
-            Some(SettingRow {
-                path: path.clone(),
-                value: d.value.clone(),
-                source: crate::serde_name(&d.source),
-                locked: d.locked,
-                policy_value: d.policy_value.clone(),
-                applies: d.applies,
-                why: d.why.clone(),
-                meaning: d.meaning.clone(),
-                policy: policy.map(|p| p.name.clone()),
-                revision: from.map(|e| e.provenance.revision),
-                policy_group: from.map(|e| world.server.tree().path(e.provenance.group)),
-                profile: from.and_then(|e| e.provenance.profile.clone()),
-                explain: views::explain_on(world, id, path, &paths).unwrap_or_else(|e| e),
-            })
-        })
-        .collect();
-    Ok(DeviceDetail {
-        device: device_row(world, statuses, id),
-        settings,
-        log: views::log_lines(world, id, 50)?,
-    })
 }
 
 /// A device's task: status, settings with their sources, padlocks and reasons, its log.
@@ -356,43 +176,6 @@ pub async fn audit(
     .await
 }
 
-/// An administration group.
-#[derive(Serialize, ToSchema)]
-pub struct GroupRow {
-    pub path: String,
-    pub inherit: bool,
-    pub private_ksn: Option<bool>,
-    pub devices: usize,
-    /// OK, Warning, Critical, of the group's own devices and its subgroups'.
-    pub counts: [usize; 3],
-    pub active_policy: Option<String>,
-}
-
-pub fn group_rows(world: &World, statuses: &[(Status, Vec<String>)]) -> Vec<GroupRow> {
-    let tree = &world.server.tree();
-    tree.live()
-        .map(|id| {
-            let mut counts = [0; 3];
-            let mut devices = 0;
-            for (i, d) in world.server.devices().iter().enumerate() {
-                if tree.within(d.group, id) {
-                    devices += 1;
-                    counts[statuses.get(i).map_or(0, |s| s.0 as usize)] += 1;
-                }
-            }
-            let group = tree.group(id);
-            GroupRow {
-                path: tree.path(id),
-                inherit: group.inherit,
-                private_ksn: group.private_ksn,
-                devices,
-                counts,
-                active_policy: world.server.active_policy(id).map(|p| p.name.clone()),
-            }
-        })
-        .collect()
-}
-
 /// The administration groups, with each one's status counts and active policy.
 #[utoipa::path(get, path = "/api/groups", responses((status = 200, body = [GroupRow])))]
 pub async fn groups(State(console): State<Arc<Console>>) -> Json<Vec<GroupRow>> {
@@ -404,134 +187,10 @@ pub async fn groups(State(console): State<Arc<Console>>) -> Json<Vec<GroupRow>> 
     )
 }
 
-/// One save of a policy.
-#[derive(Serialize, ToSchema)]
-pub struct RevisionRow {
-    pub number: u32,
-    pub by: String,
-    pub time_ms: u64,
-    pub what: String,
-    /// The settings document of this revision.
-    pub policy: Value,
-    pub force_inheritance: bool,
-    pub profiles: Vec<String>,
-}
-
-/// A group policy, with its revisions, newest last.
-#[derive(Serialize, ToSchema)]
-pub struct PolicyRow {
-    pub name: String,
-    pub group: String,
-    pub active: bool,
-    pub revisions: Vec<RevisionRow>,
-}
-
-pub fn policy_rows(world: &World) -> Vec<PolicyRow> {
-    world
-        .server
-        .policies()
-        .iter()
-        .map(|p| PolicyRow {
-            name: p.name.clone(),
-            group: world.server.tree().path(p.group),
-            active: p.active,
-            revisions: p
-                .revisions
-                .iter()
-                .map(|r| RevisionRow {
-                    number: r.number,
-                    by: r.by.clone(),
-                    time_ms: r.time_ms,
-                    what: r.what.clone(),
-                    policy: admin_server::policy::document(&r.content.settings),
-                    force_inheritance: r.content.force_inheritance,
-                    profiles: r.content.profiles.iter().map(|p| p.name.clone()).collect(),
-                })
-                .collect(),
-        })
-        .collect()
-}
-
 /// Every group policy, with its revisions.
 #[utoipa::path(get, path = "/api/policies", responses((status = 200, body = [PolicyRow])))]
 pub async fn policies(State(console): State<Arc<Console>>) -> Json<Vec<PolicyRow>> {
     Json(view(console, |_, world| policy_rows(world)).await)
-}
-
-/// Which events a list shows.
-#[derive(Deserialize, IntoParams, Default, Clone)]
-#[into_params(parameter_in = Query)]
-pub struct EventQuery {
-    /// `critical`, `functional_failure`, `warning` or `info`.
-    pub importance: Option<String>,
-    /// The event's type, such as `task_error`.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub kind: Option<String>,
-    /// Only the devices of this group and its subgroups.
-    pub group: Option<String>,
-    pub device: Option<usize>,
-    /// From this host time on (ms).
-    pub since: Option<u64>,
-    /// Up to this host time (ms).
-    pub until: Option<u64>,
-    /// At most this many, newest first (default 200).
-    pub limit: Option<usize>,
-}
-
-/// One event the server keeps.
-#[derive(Serialize, ToSchema)]
-pub struct EventRow {
-    pub id: u64,
-    pub time_ms: u64,
-    pub device: usize,
-    pub group: String,
-    pub importance: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-pub fn event_rows(world: &World, query: &EventQuery) -> Result<Vec<EventRow>, String> {
-    let blank = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
-    let importance = match blank(&query.importance) {
-        Some(name) => Some(Importance::from_name(&name).ok_or_else(|| {
-            format!(
-                "importance: expected critical, functional_failure, warning or info, got `{name}`"
-            )
-        })?),
-        None => None,
-    };
-    let n = world.devices.len();
-    let devices = match (blank(&query.group), query.device) {
-        (Some(group), _) => Some(world.server.in_group(world.server.tree().find(&group)?)),
-        (None, Some(d)) => Some((0..n).map(|i| i == d).collect()),
-        (None, None) => None,
-    };
-    let filter = Filter {
-        devices,
-        importance,
-        kind: blank(&query.kind),
-        since_ms: query.since,
-        until_ms: query.until,
-        ..Filter::default()
-    };
-    let limit = query.limit.unwrap_or(200);
-    let mut rows: Vec<EventRow> = world
-        .server
-        .events()
-        .query(&filter)
-        .map(|e| EventRow {
-            id: e.id,
-            time_ms: e.time_ms,
-            device: e.device,
-            group: world.server.tree().path(e.group),
-            importance: e.importance.as_str().to_string(),
-            kind: e.kind.to_string(),
-        })
-        .collect();
-    rows.reverse();
-    rows.truncate(limit);
-    Ok(rows)
 }
 
 /// The server's events, newest first, by importance, type, group, device and time.
@@ -541,54 +200,151 @@ pub async fn events(
     Query(query): Query<EventQuery>,
 ) -> Response {
     view(console, move |_, world| match event_rows(world, &query) {
+        Ok(rows) if query.format.as_deref() == Some("csv") => csv(events_csv(&rows), "events"),
         Ok(rows) => Json(rows).into_response(),
         Err(e) => problem(StatusCode::BAD_REQUEST, e),
     })
     .await
 }
 
-/// A KSN service as the simulation plays it.
-#[derive(Serialize, ToSchema)]
-pub struct ServiceRow {
-    pub service: String,
-    pub up: bool,
-    pub latency_ms: u32,
-    /// Items received from every device so far.
-    pub received: u64,
+/// A CSV file to save.
+fn csv(body: String, name: &str) -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
-/// The server: Private KSN, the licence, the services, the host time.
-#[derive(Serialize, ToSchema)]
-pub struct ServerView {
-    pub private_ksn: bool,
-    pub license: String,
-    pub time_ms: u64,
-    pub devices: usize,
-    pub services: Vec<ServiceRow>,
+/// The fleet's consent: for every device of a group (and its subgroups), each statement
+/// and data category in force or not, since when, by whom, which version; a page of 100
+/// devices, or every one as CSV.
+#[utoipa::path(get, path = "/api/consent", params(ConsentQuery), responses((status = 200, body = ConsentPage), (status = 400, body = Problem)))]
+pub async fn consent(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<ConsentQuery>,
+) -> Response {
+    view(console, move |_, world| {
+        let every = query.format.as_deref() == Some("csv");
+        match consent_page(world, &query, every) {
+            Ok(page) if every => csv(consent_csv(&page.rows), "consent"),
+            Ok(page) => Json(page).into_response(),
+            Err(e) => problem(StatusCode::BAD_REQUEST, e),
+        }
+    })
+    .await
 }
 
-pub fn server_view(world: &World) -> ServerView {
-    ServerView {
-        private_ksn: world.server.private_ksn(),
-        license: world.devices.first().map_or("valid".to_string(), |d| {
-            d.state.environment().license.to_string()
-        }),
-        time_ms: world.clock.now_ms(),
-        devices: world.devices.len(),
-        services: SERVICES
-            .iter()
-            .zip(super::sample(world).received)
-            .map(|(&service, received)| {
-                let (up, latency_ms) = world.network.link(service);
-                ServiceRow {
-                    service: service.to_string(),
-                    up,
-                    latency_ms,
-                    received,
-                }
+/// How the actions are listed.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActionQuery {
+    /// At most this many, newest first (default 200).
+    pub limit: Option<String>,
+    /// `csv` for a CSV file.
+    pub format: Option<String>,
+}
+
+/// The administrators' actions through the console, newest first: who, when, what, on
+/// what, and how it ended.
+#[utoipa::path(get, path = "/api/actions", params(ActionQuery), responses((status = 200, body = [ActionView]), (status = 400, body = Problem)))]
+pub async fn actions(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<ActionQuery>,
+) -> Response {
+    let limit = match query
+        .limit
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        None => 200,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit: expected a whole number, got {l:?}"),
+                )
+            }
+        },
+    };
+    tokio::task::spawn_blocking(move || match console.action_rows(limit) {
+        Ok(rows) => {
+            let rows = action_views(rows);
+            if query.format.as_deref() == Some("csv") {
+                csv(actions_csv(&rows), "actions")
+            } else {
+                Json(rows).into_response()
+            }
+        }
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    })
+    .await
+    .unwrap_or_else(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "the list failed"))
+}
+
+/// Who is signed in.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub name: String,
+    #[schema(value_type = String, example = "administrator")]
+    pub role: super::people::Role,
+}
+
+/// The signed-in user and their role.
+#[utoipa::path(get, path = "/api/me", responses((status = 200, body = Me)))]
+pub async fn me(axum::Extension(who): axum::Extension<Identity>) -> Json<Me> {
+    Json(Me {
+        name: who.name.to_string(),
+        role: who.role,
+    })
+}
+
+/// Which two revisions to compare.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    pub policy: String,
+    pub a: u32,
+    pub b: u32,
+}
+
+/// What changed from one revision of a policy to another (any two).
+#[derive(Serialize, ToSchema)]
+pub struct DiffView {
+    pub policy: String,
+    pub a: u32,
+    pub b: u32,
+    /// A line a change: `path: before → after`, statement versions included.
+    pub lines: Vec<String>,
+}
+
+/// Any two revisions of a policy compared.
+#[utoipa::path(get, path = "/api/diff", params(DiffQuery), responses((status = 200, body = DiffView), (status = 404, body = Problem)))]
+pub async fn diff(State(console): State<Arc<Console>>, Query(q): Query<DiffQuery>) -> Response {
+    view(console, move |_, world| {
+        match revisions_diff(world, &q.policy, q.a, q.b) {
+            Ok(lines) => Json(DiffView {
+                policy: q.policy.clone(),
+                a: q.a,
+                b: q.b,
+                lines,
             })
-            .collect(),
-    }
+            .into_response(),
+            Err(e) => problem(StatusCode::NOT_FOUND, e),
+        }
+    })
+    .await
 }
 
 /// The server's Private KSN setting, the licence and each KSN service.
@@ -604,38 +360,6 @@ pub struct StepQuery {
     /// Answer once the change reached the devices it reaches now (by default, once it is
     /// saved: the devices get it in the background).
     pub wait: Option<bool>,
-}
-
-/// One change's delivery to the devices it reaches now.
-#[derive(Serialize, ToSchema)]
-pub struct DeliveryRow {
-    /// Numbered in the order the changes were saved.
-    pub id: u64,
-    /// What was saved.
-    pub what: String,
-    /// The devices it reaches now (connected ones; the others get it at their next
-    /// synchronisation).
-    pub total: usize,
-    pub delivered: usize,
-    /// Devices whose task refused it.
-    pub failed: usize,
-    pub done: bool,
-}
-
-pub fn delivery_rows(world: &World) -> Vec<DeliveryRow> {
-    world
-        .deliveries
-        .progress()
-        .into_iter()
-        .map(|p| DeliveryRow {
-            id: p.id,
-            what: p.what,
-            total: p.total,
-            delivered: p.delivered,
-            failed: p.failed,
-            done: p.done,
-        })
-        .collect()
 }
 
 /// Each change's delivery to the devices, newest first: a change is answered once saved,
@@ -661,28 +385,60 @@ pub struct StepAnswer {
 #[utoipa::path(post, path = "/api/steps", params(StepQuery), request_body(content = Object, description = "A scenario step, e.g. `{\"do\": \"start\", \"on\": {\"device\": 0}}`"), responses((status = 200, body = StepAnswer), (status = 400, description = "Not a JSON object", body = Problem), (status = 401, description = "No access token", body = Problem), (status = 403, description = "A wrong CSRF token, host or origin", body = Problem), (status = 422, description = "The step was refused (the plugin's or the server's reason)", body = Problem)))]
 pub async fn step(
     State(console): State<Arc<Console>>,
+    axum::Extension(who): axum::Extension<Identity>,
     Query(query): Query<StepQuery>,
     body: axum::body::Bytes,
 ) -> Response {
-    let Ok(step) = serde_json::from_slice::<Value>(&body) else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "the body is not JSON: send one scenario step, e.g. {\"do\": \"start\"}",
-        );
+    let step = match crate::json::parse_slice(&body) {
+        Ok(step) => step,
+        Err(e) if e.contains("given twice") => {
+            return problem(StatusCode::BAD_REQUEST, format!("the step: {e}"))
+        }
+        Err(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "the body is not JSON: send one scenario step, e.g. {\"do\": \"start\"}",
+            )
+        }
     };
     if !step.is_object() {
         return problem(StatusCode::BAD_REQUEST, "a step is a JSON object");
     }
     let line = step.to_string();
     tokio::task::spawn_blocking(move || {
-        let before = console.shell().world().deliveries.last_id();
-        let result = console.shell().execute(&line);
-        let after = console.shell().world().deliveries.last_id();
-        let delivery = (after > before).then_some(after);
-        let result = result.map_err(|e| {
-            let shell = console.shell();
-            with_locking_policies(shell.world(), &step, e)
-        });
+        let (result, delivery, time_ms) = {
+            let mut shell = console.shell();
+            let before = shell.world().deliveries.last_id();
+            // The change is this user's: revisions, actions and the events it causes say so.
+            shell.world_mut().actor = Some(who.name.clone());
+            let result = shell.execute(&line);
+            shell.world_mut().actor = None;
+            let after = shell.world().deliveries.last_id();
+            let result = result.map_err(|e| with_locking_policies(shell.world(), &step, e));
+            (
+                result,
+                (after > before).then_some(after),
+                shell.world().clock.now_ms(),
+            )
+        };
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.lines().next().unwrap_or("refused").to_string(),
+        };
+        // What was typed is kept as typed, its hidden characters written out.
+        let visible = admin_server::names::visible;
+        let row = crate::storage::ActionRow {
+            id: 0,
+            wall_ms: 0,
+            time_ms,
+            user: who.name.to_string(),
+            what: visible(&action_words(&step)),
+            target: visible(&target_words(&step)),
+            outcome: visible(&outcome),
+        };
+        if let Err(e) = console.record_action(row) {
+            log::warn!("an action was not kept: {e}");
+        }
         console.changed();
         if query.wait == Some(true) {
             // The caller waits for the devices it reaches now, as a scenario step does.
@@ -697,6 +453,63 @@ pub async fn step(
     })
     .await
     .unwrap_or_else(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "the step did not finish"))
+}
+
+/// What a step does, in a few words: its kind and its main argument.
+fn action_words(step: &Value) -> String {
+    let kind = step["do"].as_str().unwrap_or("step");
+    let named = ["name", "group", "service", "state"]
+        .iter()
+        .find_map(|k| step[*k].as_str().map(|v| format!(" {v:?}")))
+        .unwrap_or_default();
+    let enabled = step["enabled"]
+        .as_bool()
+        .map(|on| if on { " on" } else { " off" })
+        .unwrap_or_default();
+    format!("{kind}{named}{enabled}")
+}
+
+/// What a step was done to: its devices (`on`), group, policy, profile.
+fn target_words(step: &Value) -> String {
+    let mut parts = Vec::new();
+    match &step["on"] {
+        Value::Null => {}
+        Value::String(all) => parts.push(all.clone()),
+        on => {
+            if let Some(g) = on["group"].as_str() {
+                parts.push(format!("group {g}"));
+            }
+            if let Some(d) = on["device"].as_u64() {
+                parts.push(format!("device {d}"));
+            }
+            if let Some(list) = on["devices"].as_array() {
+                let ids: Vec<String> = list.iter().map(|d| d.to_string()).collect();
+                parts.push(format!("devices {}", ids.join(", ")));
+            }
+        }
+    }
+    if let Some(g) = step["group"].as_str() {
+        parts.push(format!("group {g}"));
+    }
+    if step["do"]
+        .as_str()
+        .is_some_and(|d| d.contains("policy") || d.contains("profile"))
+    {
+        if let Some(n) = step["name"].as_str() {
+            parts.push(format!("policy {n:?}"));
+        }
+    }
+    if let Some(p) = step["profile"]["name"]
+        .as_str()
+        .or(step["profile"].as_str())
+    {
+        parts.push(format!("profile {p:?}"));
+    }
+    if parts.is_empty() {
+        "the server".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// A refusal of a local change to locked settings, with the policies that lock them (the
@@ -738,14 +551,4 @@ fn with_locking_policies(world: &World, step: &Value, error: String) -> String {
     } else {
         format!("{error}\n{}", named.join("\n"))
     }
-}
-
-/// The statement a device's acceptance box accepts now, with its text.
-pub fn statement_now(world: &World, private_ksn: bool) -> Option<Value> {
-    let d = world.description.as_ref()?;
-    let statement = plugin_api::documents::Statement::for_mode(private_ksn);
-    let text = d.statement(statement)?;
-    Some(
-        json!({"statement": statement, "version": text.version, "title": text.title, "text": text.text}),
-    )
 }

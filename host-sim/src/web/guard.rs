@@ -18,10 +18,7 @@ use super::{pages, Console};
 pub const COOKIE: &str = "ksn_console";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Equal, in a time that does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
-}
+use super::people::{same, Identity, Role};
 
 fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -85,6 +82,32 @@ pub async fn errors(request: Request, next: Next) -> Response {
     )
 }
 
+/// What every answer carries: a page may run only this origin's script and style, and no
+/// other page may frame it (a click there would be a change here).
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+];
+
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(
+            header::HeaderName::from_static(name),
+            header::HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
 pub async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
     let refuse = |status, title: &str, what: &str| refuse_at(api, status, title, what);
@@ -113,17 +136,23 @@ pub async fn guard(State(console): State<Arc<Console>>, request: Request, next: 
             );
         }
     }
-    let by_cookie = cookie(headers, COOKIE).is_some_and(|t| same(t, &console.token));
+    // The style sheet and the script are the same for everyone (an error page uses them).
+    if request.method() == Method::GET && request.uri().path().starts_with("/assets/") {
+        return next.run(request).await;
+    }
+    // Named administrators are read from the host database, off the async threads.
+    let identify = |token: &str| tokio::task::block_in_place(|| console.auth.identify(token));
+    let by_cookie = cookie(headers, COOKIE).and_then(identify);
     let by_bearer = header(headers, header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| same(t, &console.token));
+        .and_then(identify);
     let query_token = request.uri().query().and_then(|q| {
         q.split('&')
             .find_map(|pair| pair.strip_prefix("token="))
             .map(str::to_string)
     });
     if let Some(token) = query_token {
-        if request.method() == Method::GET && same(&token, &console.token) {
+        if request.method() == Method::GET && identify(&token).is_some() {
             // The token moves to a cookie, and out of the address bar and the history.
             let rest: Vec<&str> = request
                 .uri()
@@ -139,26 +168,38 @@ pub async fn guard(State(console): State<Arc<Console>>, request: Request, next: 
                 format!("{path}?{}", rest.join("&"))
             };
             let mut response = Redirect::to(&target).into_response();
-            if let Ok(value) = format!(
-                "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-                console.token
-            )
-            .parse()
+            if let Ok(value) =
+                format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/").parse()
             {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
             return response;
         }
     }
-    if !by_cookie && !by_bearer {
+    let bearer = by_bearer.is_some();
+    let Some(identity) = by_bearer.or(by_cookie) else {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "This console needs its access token",
-            "Open the address host-sim serve printed when it started (it ends in ?token=…); the console then remembers it in a cookie.",
+            if console.auth.named_users() {
+                "Sign in with your own token: open the console's address ending in ?token=<your token> (an administrator gives one with host-sim user add); the console then remembers it in a cookie."
+            } else {
+                "Open the address host-sim serve printed when it started (it ends in ?token=…); the console then remembers it in a cookie."
+            },
+        );
+    };
+    let changes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if changes && identity.role == Role::Auditor {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "An auditor reads; they change nothing",
+            &format!(
+                "{} is signed in as an auditor: every page and the API's reading answer them, and an administrator makes changes.",
+                identity.name
+            ),
         );
     }
-    let changes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    if changes && !by_bearer {
+    if changes && !bearer {
         let csrf = header(request.headers(), CSRF_HEADER).unwrap_or("");
         if !same(csrf, &console.csrf) {
             return refuse(
@@ -168,5 +209,7 @@ pub async fn guard(State(console): State<Arc<Console>>, request: Request, next: 
             );
         }
     }
+    let mut request = request;
+    request.extensions_mut().insert::<Identity>(identity);
     next.run(request).await
 }

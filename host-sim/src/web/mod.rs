@@ -10,7 +10,9 @@
 
 mod api;
 mod guard;
+pub mod listen;
 mod pages;
+pub mod people;
 
 use std::{
     net::SocketAddr,
@@ -18,20 +20,10 @@ use std::{
 };
 
 use axum::{routing::get, routing::post, Router};
-use plugin_api::Service;
 
-use crate::{shell::Shell, world::World};
+use crate::shell::Shell;
+pub use crate::views::{sample, Sample, SERVICES};
 use admin_server::Status;
-
-/// What each KSN service had received at one moment of host time, summed over devices.
-#[derive(Clone, Copy, Debug)]
-pub struct Sample {
-    pub time_ms: u64,
-    pub received: [u64; 3],
-}
-
-/// The services a server page shows, in its order.
-pub const SERVICES: [Service; 3] = [Service::GLOBAL, Service::PROXY, Service::PRIVATE];
 
 /// Each device's status and the reasons for it.
 pub type Statuses = Arc<Vec<(Status, Vec<String>)>>;
@@ -48,22 +40,40 @@ pub struct Console {
     /// devices counts them without asking every task again).
     statuses: Mutex<Statuses>,
     history: Mutex<Vec<Sample>>,
-    pub token: String,
+    /// Who may sign in, and as what.
+    pub auth: people::Auth,
+    /// The administrators' actions through the console.
+    pub actions: people::Actions,
     pub csrf: String,
     /// The Host header values a request may carry (`127.0.0.1:PORT`, `localhost:PORT`, ...).
     pub hosts: Vec<String>,
 }
 
 impl Console {
-    pub fn new(mut shell: Shell, token: String, csrf: String, hosts: Vec<String>) -> Arc<Self> {
+    /// The console over `shell`; the host database (if any) is read here, so this runs
+    /// off the async threads.
+    pub fn new(
+        mut shell: Shell,
+        auth: people::Auth,
+        csrf: String,
+        hosts: Vec<String>,
+    ) -> Arc<Self> {
         // A change is answered once it is saved; the devices get it in the background.
         shell.world_mut().deliveries.background = true;
+        let actions = people::Actions::new(
+            shell
+                .world()
+                .database
+                .as_ref()
+                .map(|db| (&db.store, db.host.as_str())),
+        );
         let console = Arc::new(Self {
             shell: Mutex::new(shell),
             deliveries: (Mutex::new(false), std::sync::Condvar::new()),
             statuses: Mutex::new(Arc::new(Vec::new())),
             history: Mutex::new(Vec::new()),
-            token,
+            auth,
+            actions,
             csrf,
             hosts,
         });
@@ -74,6 +84,30 @@ impl Console {
             .spawn(move || deliver_in_the_background(worker))
             .expect("a thread for deliveries");
         console
+    }
+
+    /// The server's host database, if it has one.
+    fn database(&self) -> Option<(Arc<crate::storage::HostStore>, String)> {
+        let shell = self.shell();
+        shell
+            .world()
+            .database
+            .as_ref()
+            .map(|db| (db.store.clone(), db.host.clone()))
+    }
+
+    /// Keeps an administrator's action (in the host database first, when there is one).
+    pub fn record_action(&self, row: crate::storage::ActionRow) -> Result<(), String> {
+        let db = self.database();
+        self.actions
+            .record(db.as_ref().map(|(s, h)| (s, h.as_str())), row)
+    }
+
+    /// The administrators' actions, newest first.
+    pub fn action_rows(&self, limit: usize) -> Result<Vec<crate::storage::ActionRow>, String> {
+        let db = self.database();
+        self.actions
+            .list(db.as_ref().map(|(s, h)| (s, h.as_str())), limit)
     }
 
     /// Wakes the delivery thread: a change may have queued a delivery.
@@ -184,19 +218,6 @@ fn deliver_in_the_background(console: std::sync::Weak<Console>) {
     }
 }
 
-pub fn sample(world: &World) -> Sample {
-    let mut received = [0; 3];
-    for device in &world.devices {
-        for (total, service) in received.iter_mut().zip(SERVICES) {
-            *total += device.state.received.total(service);
-        }
-    }
-    Sample {
-        time_ms: world.clock.now_ms(),
-        received,
-    }
-}
-
 /// The console's routes, behind the guard.
 pub fn router(console: Arc<Console>) -> Router {
     Router::new()
@@ -206,6 +227,11 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/policies", get(pages::policies))
         .route("/events", get(pages::events))
         .route("/server", get(pages::server))
+        .route("/groups", get(pages::groups))
+        .route("/consent", get(pages::consent))
+        .route("/actions", get(pages::actions))
+        .route("/assets/console.css", get(pages::style))
+        .route("/assets/console.js", get(pages::script))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/describe", get(api::describe))
         .route("/api/devices", get(api::devices))
@@ -216,6 +242,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/events", get(api::events))
         .route("/api/server", get(api::server))
         .route("/api/deliveries", get(api::deliveries))
+        .route("/api/consent", get(api::consent))
+        .route("/api/actions", get(api::actions))
+        .route("/api/me", get(api::me))
+        .route("/api/diff", get(api::diff))
         .route("/api/steps", post(api::step))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -223,6 +253,7 @@ pub fn router(console: Arc<Console>) -> Router {
             guard::guard,
         ))
         .layer(axum::middleware::from_fn(guard::errors))
+        .layer(axum::middleware::from_fn(guard::security_headers))
         .with_state(console)
 }
 
@@ -230,6 +261,7 @@ pub fn router(console: Arc<Console>) -> Router {
 pub struct Options {
     pub bind: std::net::IpAddr,
     pub port: u16,
+    pub limits: listen::Limits,
 }
 
 /// A random token of 128 bits, as hexadecimal.
@@ -247,6 +279,11 @@ pub fn serve(shell: Shell, options: Options, ready: impl FnOnce(&str)) -> Result
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
+    // (The host database is read synchronously: before the runtime runs, and in the
+    // guard off its threads.)
+    let token = random_token()?;
+    let store = shell.world().database.as_ref().map(|db| db.store.clone());
+    let auth = people::Auth::for_store(store.as_ref(), token.clone())?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(options.bind, options.port))
             .await
@@ -264,11 +301,15 @@ pub fn serve(shell: Shell, options: Options, ready: impl FnOnce(&str)) -> Result
         if !options.bind.is_loopback() && !options.bind.is_unspecified() {
             hosts.push(format!("{}:{port}", options.bind));
         }
-        let token = random_token()?;
-        let console = Console::new(shell, token.clone(), random_token()?, hosts);
-        ready(&format!("http://127.0.0.1:{port}/?token={token}"));
-        axum::serve(listener, router(console))
-            .await
-            .map_err(|e| format!("the server stopped: {e}"))
+        let named = auth.named_users();
+        let csrf = random_token()?;
+        let console = tokio::task::block_in_place(|| Console::new(shell, auth, csrf, hosts));
+        if named {
+            ready(&format!("http://127.0.0.1:{port}/?token=YOUR-TOKEN"));
+        } else {
+            ready(&format!("http://127.0.0.1:{port}/?token={token}"));
+        }
+        listen::serve(listener, router(console), options.limits).await;
+        Ok(())
     })
 }

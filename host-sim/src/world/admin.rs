@@ -166,7 +166,7 @@ impl World {
     /// answers (`collect_events`, or the next call on the devices). Were they lost, a
     /// resumed server would send those devices what they had already taken, which changes
     /// nothing.
-    fn persist_devices(&self, devices: impl IntoIterator<Item = usize>) {
+    pub(crate) fn persist_devices(&self, devices: impl IntoIterator<Item = usize>) {
         let Some(db) = &self.database else {
             return;
         };
@@ -207,12 +207,19 @@ impl World {
                 "device": i,
                 "reason": "the policy that locked them was deleted before the device received it; released at the server's start, their values kept",
             });
-            if self.server.file_event(
-                now,
-                i,
-                plugin_api::documents::Importance::Info,
-                super::device::event_type("locks_released"),
-            ) {
+            if self.server.file_event(admin_server::Arriving {
+                time_ms: now,
+                device: i,
+                group: 0,
+                importance: plugin_api::documents::Importance::Info,
+                kind: super::device::event_type("locks_released"),
+                by: None,
+                wall_ms: crate::storage::wall_clock_ms(),
+                description: Some(
+                    "locks released at the server's start: their policy was deleted before the device received it (values kept)"
+                        .into(),
+                ),
+            }) {
                 bodies.push(Some(body.to_string().into_boxed_str()));
             }
         }
@@ -228,6 +235,8 @@ impl World {
     /// unchanged), and records what each took.
     pub fn synchronise(&mut self, selected: impl Fn(usize) -> bool, force: bool) -> Answers {
         let now = self.clock.now_ms();
+        // Updates first: what the device is sent next is for the version it runs then.
+        let updates = self.install_waiting(&selected);
         let plans = Arc::new(self.server.plan(selected, force));
         let shared = plans.clone();
         let chosen: Vec<bool> = plans.iter().map(Option::is_some).collect();
@@ -289,6 +298,18 @@ impl World {
             };
             answers.push(answer);
         }
+        // An update is the device's answer: done, or why it failed (it got its policy all
+        // the same).
+        for (i, outcome) in updates {
+            match outcome {
+                Err(e) => answers[i] = Err(e),
+                Ok(()) if matches!(answers[i], Ok(Answer::Skipped)) => {
+                    answers[i] = Ok(Answer::Done)
+                }
+                Ok(()) => {}
+            }
+            took.push(i);
+        }
         // What each device took is recorded, so that a resumed server sends it nothing again.
         self.touch(took.iter().copied());
         self.persist_devices(took);
@@ -300,13 +321,14 @@ impl World {
         self.server.reachable()
     }
 
-    /// The administrator makes a change (`op`, by `by`), and the server sends connected
-    /// devices (and those that came back) what it changes for them.
+    /// The administrator makes a change (`op`, by `by`, else the console's user, else
+    /// `admin`), and the server sends connected devices (and those that came back) what it
+    /// changes for them.
     ///
     /// The change is durable before any device hears of it: a change the host database
     /// cannot record is taken back and refused.
-    pub fn apply(&mut self, op: &Operation, by: &str) -> Result<Answers, ServerError> {
-        let ctx = Context::new(by, self.clock.now_ms());
+    pub fn apply(&mut self, op: &Operation, by: Option<&str>) -> Result<Answers, ServerError> {
+        let ctx = Context::new(self.by(by), self.clock.now_ms());
         let before = self.database.is_some().then(|| self.server.checkpoint());
         let applied = self.server.apply(op, &ctx)?;
         if let Err(e) = self.persist(self.server.records(&applied.changes)) {
@@ -316,6 +338,13 @@ impl World {
             return Err(e);
         }
         Ok(self.deliver(&applied))
+    }
+
+    /// Who makes a change: `by` if given, else the console's user, else `admin`.
+    pub fn by(&self, by: Option<&str>) -> String {
+        by.map(str::to_string)
+            .or_else(|| self.actor.as_deref().map(str::to_string))
+            .unwrap_or_else(|| "admin".into())
     }
 
     /// Sends connected devices (and those that came back) what a change changes for them:
@@ -333,15 +362,19 @@ impl World {
             .iter()
             .map(|&r| Ok(if r { Answer::Queued } else { Answer::Skipped }))
             .collect();
-        self.deliveries.push(applied.what.clone(), devices);
+        let by = self.actor.clone();
+        self.deliveries
+            .push(applied.what.clone(), devices, by.as_deref());
         answers
     }
 
     /// Delivers what is queued to at most `most` devices, in order; whether more waits.
     pub fn deliver_some(&mut self, most: usize) -> bool {
-        let Some((id, devices)) = self.deliveries.next(most) else {
+        let Some((id, devices, by)) = self.deliveries.next(most) else {
             return false;
         };
+        // What the devices report of this change is its administrator's.
+        let actor = std::mem::replace(&mut self.actor, by.map(Arc::from));
         let mut chosen = vec![false; self.devices.len()];
         for &d in &devices {
             chosen[d] = true;
@@ -350,6 +383,7 @@ impl World {
         let failed = devices.iter().filter(|&&d| answers[d].is_err()).count();
         self.deliveries.record(id, devices.len(), failed);
         self.collect_events();
+        self.actor = actor;
         !self.deliveries.is_idle()
     }
 
@@ -366,7 +400,8 @@ impl World {
             .server
             .tree()
             .modes_within(Tree::ROOT, self.server.private_ksn());
-        let stamped = admin_server::editor::stamp(&doc, self.server.description(), modes);
+        let stamped =
+            admin_server::editor::stamp(&doc, &self.server.descriptions_within(Tree::ROOT), modes);
         if admin_server::editor::holdable(&stamped).is_none() {
             return Ok(self.send_as_is(&stamped.to_string()));
         }
@@ -375,7 +410,7 @@ impl World {
         let op = Operation::SaveRootPolicy { policy: doc };
         let applied = self
             .server
-            .apply(&op, &Context::new("admin", self.clock.now_ms()))?;
+            .apply(&op, &Context::new(self.by(None), self.clock.now_ms()))?;
         let answers = self.deliver(&applied);
         if refused_as_invalid(&answers) {
             self.server.restore(before);
@@ -394,7 +429,8 @@ impl World {
     /// again, its locks and nothing it already applied (an acceptance stays of the version
     /// read then; a value the device changed locally since stays as it is).
     pub fn resync(&mut self) -> Answers {
-        self.synchronise(|_| true, true)
+        let chosen = self.selection.clone();
+        self.synchronise(move |i| chosen.as_ref().is_none_or(|c| c[i]), true)
     }
 
     /// The server's KSN proxy setting (or a group's own) switches Private KSN; connected
@@ -417,7 +453,7 @@ impl World {
             },
             None => Operation::SetPrivateKsn { enabled },
         };
-        self.apply(&op, "admin")
+        self.apply(&op, None)
     }
 
     /// A local change on each addressed device. The server need not learn of it: it sends
@@ -463,11 +499,27 @@ impl World {
         // what it counts and filters by, so that its memory does not grow with them.
         let mut bodies = Vec::new();
         let mut changed = Vec::new();
+        let wall_ms = crate::storage::wall_clock_ms();
         for (i, device) in self.devices.iter().enumerate() {
             let mut heard = false;
             for a in device.state.take_arrived() {
                 heard |= self.server.heard(i, a.accepted, a.ksn_available, a.time_ms);
-                if self.server.file_event(a.time_ms, i, a.importance, a.kind) {
+                if let Some(mut consent) = a.consent {
+                    consent.user = self.actor.as_deref().map(str::to_string);
+                    self.server.consent_heard(i, consent);
+                    heard = true;
+                }
+                let description = a.description.clone();
+                if self.server.file_event(admin_server::Arriving {
+                    time_ms: a.time_ms,
+                    device: i,
+                    group: 0,
+                    importance: a.importance,
+                    kind: a.kind,
+                    by: self.actor.clone(),
+                    wall_ms,
+                    description,
+                }) {
                     bodies.push(a.body);
                 }
             }
@@ -490,7 +542,7 @@ impl World {
     /// Writes the events numbered from `first_new` on (their texts in `bodies`, in order)
     /// to the host database, in one transaction, and deletes there what the store's cap
     /// deleted.
-    fn save_events(&self, first_new: u64, mut bodies: Vec<Option<Box<str>>>) {
+    pub(crate) fn save_events(&self, first_new: u64, mut bodies: Vec<Option<Box<str>>>) {
         let Some(db) = &self.database else {
             return;
         };
@@ -513,6 +565,7 @@ impl World {
                     .get_mut((e.id - first_new) as usize)
                     .and_then(Option::take)
                     .map(String::from),
+                by: e.by.as_deref().map(String::from),
             })
             .collect();
         if let Err(e) = db.store.queue_events(&db.host, rows, store.oldest_id()) {
@@ -554,6 +607,12 @@ impl World {
                 group,
                 importance: r.importance,
                 kind: super::device::event_type(&r.kind),
+                by: r.by.map(Into::into),
+                wall_ms: 0,
+                description: r
+                    .body
+                    .as_deref()
+                    .map(|b| crate::scenario::summary::summarise(b).into()),
             });
         }
     }
@@ -571,9 +630,18 @@ impl World {
             .accepted
             .unwrap_or_else(|| self.accepted_in_view(device));
         let now = self.clock.now_ms();
+        // What to accept: the statement the device's own version ships for its mode.
+        let to_accept = (!accepted)
+            .then(|| {
+                let statement = Statement::for_mode(self.server.mode_of(i));
+                let text = self.description_of(i)?.statement(statement)?;
+                Some(format!("version {} of {}", text.version, statement.title()))
+            })
+            .flatten();
         let facts = Facts {
             task,
             accepted,
+            to_accept,
             ksn_unavailable_since: record.ksn_unavailable_since,
             last_sync_ms: if record.reachable() {
                 now
@@ -588,7 +656,7 @@ impl World {
     /// Whether the device's main acceptance box (the one accepting the KSN statement)
     /// reads true, from its settings view.
     fn accepted_in_view(&self, device: &Device) -> bool {
-        let Some(description) = self.server.description() else {
+        let Some(description) = self.plugins[device.plugin].description() else {
             return false;
         };
         let Some(boxed) = description

@@ -22,6 +22,8 @@ pub struct Progress {
     /// Devices whose task refused what they were sent, or could not be reached.
     pub failed: usize,
     pub done: bool,
+    /// The administrator who made the change (what the devices report of it is theirs).
+    pub by: Option<String>,
 }
 
 /// The deliveries not done yet, oldest first, and the last few done.
@@ -41,7 +43,7 @@ const KEPT: usize = 20;
 
 impl Queue {
     /// A change saved now, to be delivered to `devices`, in order.
-    pub fn push(&mut self, what: String, devices: Vec<usize>) -> u64 {
+    pub fn push(&mut self, what: String, devices: Vec<usize>, by: Option<&str>) -> u64 {
         self.next_id += 1;
         let progress = Progress {
             id: self.next_id,
@@ -50,6 +52,7 @@ impl Queue {
             delivered: 0,
             failed: 0,
             done: devices.is_empty(),
+            by: by.map(str::to_string),
         };
         if devices.is_empty() {
             self.finish(progress);
@@ -75,11 +78,16 @@ impl Queue {
         self.pending.is_empty()
     }
 
-    /// The next `most` devices to deliver to, of the oldest pending delivery.
-    pub fn next(&mut self, most: usize) -> Option<(u64, Vec<usize>)> {
+    /// The next `most` devices to deliver to, of the oldest pending delivery, and who
+    /// made that change.
+    pub fn next(&mut self, most: usize) -> Option<(u64, Vec<usize>, Option<String>)> {
         let (progress, devices) = self.pending.front_mut()?;
         let n = most.min(devices.len());
-        Some((progress.id, devices.drain(..n).collect()))
+        Some((
+            progress.id,
+            devices.drain(..n).collect(),
+            progress.by.clone(),
+        ))
     }
 
     /// Delivery `id` reached `delivered` more devices, `failed` of them refusing.
@@ -113,15 +121,16 @@ mod tests {
     #[test]
     fn deliveries_go_in_order_a_share_at_a_time_and_say_how_far_they_are() {
         let mut q = Queue::default();
-        let a = q.push("first".into(), vec![0, 1, 2]);
-        let b = q.push("second".into(), vec![3]);
-        let none = q.push("reaches no device now".into(), vec![]);
-        assert_eq!(q.next(2), Some((a, vec![0, 1])));
+        let a = q.push("first".into(), vec![0, 1, 2], Some("alice"));
+        let b = q.push("second".into(), vec![3], None);
+        let none = q.push("reaches no device now".into(), vec![], None);
+        let alice = Some("alice".to_string());
+        assert_eq!(q.next(2), Some((a, vec![0, 1], alice.clone())));
         q.record(a, 2, 1);
         assert_eq!(q.progress()[2].delivered, 2);
-        assert_eq!(q.next(2), Some((a, vec![2])));
+        assert_eq!(q.next(2), Some((a, vec![2], alice)));
         q.record(a, 1, 0);
-        assert_eq!(q.next(2), Some((b, vec![3])));
+        assert_eq!(q.next(2), Some((b, vec![3], None)));
         q.record(b, 1, 0);
         assert!(q.is_idle());
         let shown = q.progress();

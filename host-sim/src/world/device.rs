@@ -26,16 +26,18 @@ use admin_server::events::EventType;
 #[derive(Default)]
 pub struct Clock(AtomicU64);
 
+use admin_server::MAX_TIME_MS;
+
 impl Clock {
     pub fn now_ms(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
-    /// Time moves on, never round past the end of `u64` (where it stays).
+    /// Time moves on, and stops at the server's last time ([`MAX_TIME_MS`]).
     pub fn advance(&self, ms: u64) {
         let _ = self
             .0
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-                Some(now.saturating_add(ms))
+                Some(now.saturating_add(ms).min(MAX_TIME_MS))
             });
     }
 }
@@ -69,6 +71,9 @@ pub struct DeviceState {
     fresh_step: std::sync::atomic::AtomicBool,
     pub event_total: AtomicU64,
     pub keep_events: bool,
+    /// The server keeps each event's description in words (a console's server; a fleet
+    /// only counts them).
+    pub describe_events: bool,
     /// A call into the plugin on this device never returned (see `World::each`).
     pub hung: AtomicBool,
     pub received: Received,
@@ -125,6 +130,7 @@ impl DeviceState {
             fresh_step: std::sync::atomic::AtomicBool::new(false),
             event_total: AtomicU64::new(0),
             keep_events: true,
+            describe_events: false,
             hung: AtomicBool::new(false),
             received: Received::default(),
             backups: AtomicU64::new(0),
@@ -145,7 +151,7 @@ impl DeviceState {
 
     pub(super) fn record_event(&self, event_json: &str) {
         self.event_total.fetch_add(1, Ordering::Relaxed);
-        if let Some(arrived) = Arrived::read(event_json, self.keep_events) {
+        if let Some(arrived) = Arrived::read(event_json, self.keep_events, self.describe_events) {
             self.inbox
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -244,13 +250,25 @@ pub struct Arrived {
     pub accepted: Option<bool>,
     /// `Some(false)`: a KSN service became unavailable; `Some(true)`: it is back.
     pub ksn_available: Option<bool>,
+    /// A consent event, as the fleet's consent view keeps it.
+    pub consent: Option<admin_server::Consent>,
+    /// What happened, in words, when the world describes events.
+    pub description: Option<std::sync::Arc<str>>,
     /// The event as the plugin sent it, when the run keeps texts.
     pub body: Option<Box<str>>,
 }
 
 impl Arrived {
     /// `None` for what is not an event document (the plugin's log says why).
-    pub fn read(json: &str, keep_body: bool) -> Option<Self> {
+    pub fn read(json: &str, keep_body: bool, describe: bool) -> Option<Self> {
+        let mut arrived = Self::read_fields(json, keep_body)?;
+        if describe {
+            arrived.description = Some(crate::scenario::summary::summarise(json).into());
+        }
+        Some(arrived)
+    }
+
+    fn read_fields(json: &str, keep_body: bool) -> Option<Self> {
         let Some((time_ms, importance, kind, rest)) = quick_head(json) else {
             return Self::read_whole(json, keep_body);
         };
@@ -264,6 +282,9 @@ impl Arrived {
             },
             _ => None,
         };
+        let consent = (kind == "consent_changed")
+            .then(|| consent_of(json))
+            .flatten();
         Some(Self {
             time_ms,
             importance,
@@ -274,6 +295,8 @@ impl Arrived {
                 "ksn_restored" => Some(true),
                 _ => None,
             },
+            consent,
+            description: None,
             body: keep_body.then(|| json.into()),
         })
     }
@@ -314,10 +337,42 @@ impl Arrived {
                 "ksn_restored" => Some(true),
                 _ => None,
             },
+            consent: (head.kind == "consent_changed")
+                .then(|| consent_of(json))
+                .flatten(),
+            description: None,
             kind: event_type(&head.kind),
             body: keep_body.then(|| json.into()),
         })
     }
+}
+
+/// A consent event's fields, as the server keeps them (the few events that are one are
+/// read whole).
+fn consent_of(json: &str) -> Option<admin_server::Consent> {
+    #[derive(Deserialize)]
+    struct Fields {
+        #[serde(default)]
+        time_ms: u64,
+        statement: String,
+        #[serde(default)]
+        version: u32,
+        accepted: bool,
+        source: String,
+        #[serde(default)]
+        category: Option<String>,
+    }
+    let f: Fields = serde_json::from_str(json).ok()?;
+    Some(admin_server::Consent {
+        statement: f.statement,
+        category: f.category,
+        accepted: f.accepted,
+        version: f.version,
+        since_ms: f.time_ms,
+        source: f.source,
+        user: None,
+        policy: None,
+    })
 }
 
 /// The head of an event as a plugin of this contract writes it, from its first bytes
@@ -383,7 +438,7 @@ mod tests {
             r#"{"seq":7,"time_ms":74,"importance":"info","type":"consent_changed","statement":"private_ksn","version":2,"accepted":true,"source":"policy","needs":"ksn"}"#,
             r#"{"seq":8,"time_ms":75,"importance":"info","type":"consent_changed","statement":"kmp","version":1,"accepted":true,"source":"local"}"#,
         ] {
-            let quick = Arrived::read(json, true).unwrap();
+            let quick = Arrived::read(json, true, false).unwrap();
             let whole = Arrived::read_whole(json, true).unwrap();
             assert_eq!(
                 (
@@ -406,6 +461,7 @@ mod tests {
         let older = Arrived::read(
             r#"{"seq":1,"time_ms":2,"type":"task_error","kind":"storage_error","message":"m"}"#,
             false,
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -413,8 +469,22 @@ mod tests {
             Importance::FunctionalFailure,
             "the contract's default"
         );
-        let consent = Arrived::read(r#"{"seq":4,"time_ms":71,"importance":"info","type":"consent_changed","statement":"private_ksn","version":1,"accepted":true,"source":"policy"}"#, false).unwrap();
+        let consent = Arrived::read(r#"{"seq":4,"time_ms":71,"importance":"info","type":"consent_changed","statement":"private_ksn","version":1,"accepted":true,"source":"policy"}"#, false, false).unwrap();
         assert_eq!(consent.accepted, Some(true));
-        assert!(Arrived::read("[]", false).is_none());
+        assert!(Arrived::read("[]", false, false).is_none());
+    }
+
+    #[test]
+    fn host_time_stops_at_the_servers_last_time() {
+        let clock = Clock::default();
+        clock.advance(5);
+        clock.advance(u64::MAX);
+        assert_eq!(clock.now_ms(), MAX_TIME_MS);
+        clock.advance(1);
+        assert_eq!(clock.now_ms(), MAX_TIME_MS);
+        assert!(
+            i64::try_from(clock.now_ms()).is_ok(),
+            "a database keeps it as it is"
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod delivery;
 mod device;
 mod host;
+pub mod plugins;
 mod received;
 mod unbooted;
 mod watchdog;
@@ -18,6 +19,7 @@ use std::{
 pub use admin::GroupSpec;
 pub use device::{Arrived, Clock, DeviceState};
 pub use host::DeviceHost;
+pub use plugins::{DevicePlugins, Loaded};
 pub use received::Received;
 pub use watchdog::Watchdog;
 
@@ -73,6 +75,8 @@ pub struct Setup {
     /// Each device keeps every event's text since `reset_counters` (`events_include` and
     /// `conform` read them all).
     pub keep_history: bool,
+    /// The server keeps each event's description in words (what a console lists).
+    pub describe_events: bool,
     /// Device 0 keeps the events of the step in progress for its report.
     pub report_events: bool,
     /// Sleep for the services' latency instead of only accounting for it.
@@ -87,6 +91,8 @@ pub struct Setup {
     /// Each device's host answers `events_since` (it keeps the task's events); `false`:
     /// one that keeps none, as the contract allows.
     pub host_keeps_events: bool,
+    /// Devices the host starts on another library than its own (a fleet mid-update).
+    pub plugins: Vec<DevicePlugins>,
 }
 
 impl Setup {
@@ -97,6 +103,7 @@ impl Setup {
             keep_events: false,
             keep_history: false,
             report_events: false,
+            describe_events: false,
             ..Self::new(devices)
         }
     }
@@ -114,18 +121,24 @@ impl Setup {
             launch_control: LaunchControlSpec::default(),
             keep_events: true,
             keep_history: true,
+            describe_events: true,
             report_events: true,
             real_latency: false,
             watchdog: None,
             database: None,
             retention: LogRetention::DEFAULT,
             host_keeps_events: true,
+            plugins: Vec::new(),
         }
     }
 }
 
 pub struct World {
+    /// The host's own plugin (`--plugin`): what a device runs unless its host started it
+    /// on another library or an update installed one.
     pub plugin: Plugin,
+    /// Every plugin library loaded, the host's own first; each device runs one of them.
+    pub plugins: Vec<Loaded>,
     /// The Administration Server: groups, policies, what each device was sent, events.
     pub server: Server,
     /// The devices the current step addresses (`on`); `None`: all.
@@ -148,6 +161,9 @@ pub struct World {
     pub devices: Vec<Device>,
     /// Changes saved and still to be delivered (the Web Console delivers in the background).
     pub deliveries: delivery::Queue,
+    /// The administrator whose change runs now, through a console: revisions and actions
+    /// name them, and the events the change causes record them. `None`: a scenario.
+    pub actor: Option<Arc<str>>,
     /// Devices something happened to since the console last looked (`take_touched`): their
     /// statuses are computed again, not every device's.
     touched: Touched,
@@ -165,6 +181,8 @@ struct Touched {
 pub struct Device {
     pub state: Arc<DeviceState>,
     pub task: Arc<KsnTaskBox>,
+    /// The library it runs (in `World::plugins`).
+    pub plugin: usize,
 }
 
 impl Device {
@@ -176,6 +194,7 @@ impl Device {
     pub fn boot(
         plugin: &Plugin,
         state: Arc<DeviceState>,
+        library: usize,
     ) -> Result<(Self, Option<TaskError>), TaskError> {
         let host: HostBox = HostServices_TO::from_value(DeviceHost(state.clone()), TD_Opaque);
         let task = plugin.new_task(host)?;
@@ -199,6 +218,7 @@ impl Device {
             Self {
                 state,
                 task: Arc::new(task),
+                plugin: library,
             },
             waiting,
         ))
@@ -352,6 +372,50 @@ impl World {
             }
             server
         };
+        // Which library each device runs: the one an update installed (a resumed server
+        // knows), the one the setup names, or the host's own.
+        let mut plugins = vec![Loaded::new(plugin, std::path::PathBuf::new(), None)];
+        let mut library = vec![0; server.devices().len()];
+        let mut unloadable: std::collections::HashMap<usize, String> = Default::default();
+        for (n, chosen) in setup.plugins.iter().enumerate() {
+            let at = plugins::load_into(&mut plugins, &chosen.library)
+                .map_err(|e| format!("plugins[{n}].library: {e}"))?;
+            let group = match &chosen.group {
+                Some(path) => Some(
+                    server
+                        .tree()
+                        .find(path)
+                        .map_err(|e| format!("plugins[{n}].group: {e}"))?,
+                ),
+                None => None,
+            };
+            for (i, d) in server.devices().iter().enumerate() {
+                if chosen.devices.contains(&i)
+                    || group.is_some_and(|g| server.tree().within(d.group, g))
+                {
+                    library[i] = at;
+                }
+            }
+            if let Some(d) = chosen.devices.iter().find(|d| **d >= library.len()) {
+                return Err(format!(
+                    "plugins[{n}].devices: no device {d} (the scenario has {})",
+                    library.len()
+                ));
+            }
+        }
+        for (i, d) in server.devices().iter().enumerate() {
+            if let Some(name) = &d.library {
+                match plugins::load_into(&mut plugins, name) {
+                    Ok(at) => library[i] = at,
+                    Err(e) => {
+                        unloadable.insert(
+                            i,
+                            format!("device {i}: its plugin library {name} cannot be loaded: {e}"),
+                        );
+                    }
+                }
+            }
+        }
         let ids: Vec<usize> = (0..server.devices().len()).collect();
         let holding: std::collections::HashSet<usize> = match &setup.database {
             Some(db) => db
@@ -382,6 +446,7 @@ impl World {
                 // Only a host database keeps the texts the server receives.
                 state.keep_events = setup.keep_events && setup.database.is_some();
                 state.keep_history = setup.keep_history;
+                state.describe_events = setup.describe_events;
                 // Step reports show device 0's events.
                 state.report_events = setup.report_events;
                 state.retention = setup.retention;
@@ -393,7 +458,16 @@ impl World {
                 state
                     .holding_events
                     .store(holding.contains(&id), std::sync::atomic::Ordering::Relaxed);
-                Device::boot(&plugin, Arc::new(state))
+                let state = Arc::new(state);
+                if let Some(why) = unloadable.get(&id) {
+                    log::warn!("{why}");
+                    return Ok(Device {
+                        state,
+                        task: Arc::new(unbooted::unbooted(TaskError::invalid_state(why))),
+                        plugin: 0,
+                    });
+                }
+                Device::boot(&plugins[library[id]].plugin, state, library[id])
                     .map(|(device, waiting)| {
                         if let Some(e) = waiting {
                             log::warn!("device {id}: {e}");
@@ -427,8 +501,12 @@ impl World {
         }
         let description = plugin.describe().ok();
         server.set_description(description.clone());
+        for (i, d) in devices.iter().enumerate() {
+            server.plugin_runs(i, plugins[d.plugin].version.clone());
+        }
         let mut world = Self {
             description,
+            plugins,
             server,
             selection: None,
             events_from: 0,
@@ -442,6 +520,7 @@ impl World {
             watchdog: setup.watchdog.map(|d| Arc::new(Watchdog::new(d))),
             devices,
             deliveries: delivery::Queue::default(),
+            actor: None,
             touched: Touched {
                 every: true,
                 ..Touched::default()
@@ -617,14 +696,21 @@ impl World {
         self.devices.iter().map(|_| Ok(Answer::Done)).collect()
     }
 
-    /// Every device's storage starts or stops refusing writes.
+    /// Each addressed device's storage starts or stops refusing writes.
     pub fn set_storage(&mut self, writable: bool) -> Answers {
-        for d in &self.devices {
-            d.state
-                .storage_refuses
-                .store(!writable, std::sync::atomic::Ordering::Relaxed);
-        }
-        self.devices.iter().map(|_| Ok(Answer::Done)).collect()
+        let chosen = self.selection.clone();
+        self.devices
+            .iter()
+            .map(|d| {
+                if chosen.as_ref().is_some_and(|c| !c[d.state.id]) {
+                    return Ok(Answer::Skipped);
+                }
+                d.state
+                    .storage_refuses
+                    .store(!writable, std::sync::atomic::Ordering::Relaxed);
+                Ok(Answer::Done)
+            })
+            .collect()
     }
 
     pub fn check_file(&mut self, query: FileQuery) -> Answers {
@@ -659,61 +745,6 @@ impl World {
                 .launch(&d.task, query, ObjectRef::new(handle, &path))
                 .map(|(l, a)| Answer::Launch(l, a))
         })
-    }
-
-    /// Drops every task instance and boots a new one on the same device state, with
-    /// `plugin` when given (an update) and the same plugin otherwise.
-    ///
-    /// A device whose calls left records waiting for storage (it refuses writes) answers
-    /// that `storage_error`, booted all the same.
-    pub fn restart_host(&mut self, plugin: Option<Plugin>) -> Answers {
-        if let Some(plugin) = plugin {
-            self.plugin = plugin;
-            self.description = plugin.describe().ok();
-            self.server.set_description(self.description.clone());
-        }
-        let plugin = self.plugin;
-        let waits = self.database.is_some();
-        // The old instances end first, as in a host that restarts: what they could still
-        // write is written before the new ones read storage. They end in parallel, so
-        // their last records share commits.
-        let old: Vec<std::sync::Mutex<Option<Device>>> = self
-            .devices
-            .drain(..)
-            .map(|d| std::sync::Mutex::new(Some(d)))
-            .collect();
-        let states: Vec<Arc<DeviceState>> = par_map_waiting(waits, &old, |slot| {
-            let device = slot
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                .expect("each device ends once");
-            device.state.clone()
-        });
-        drop(old);
-        let boot_all =
-            || par_map_waiting(waits, &states, |state| Device::boot(&plugin, state.clone()));
-        let booted = match &self.database {
-            Some(db) => db.store.reading_ahead(&db.host, boot_all),
-            None => boot_all(),
-        };
-        states
-            .into_iter()
-            .zip(booted)
-            .map(|(state, result)| match result {
-                Ok((fresh, waiting)) => {
-                    self.devices.push(fresh);
-                    waiting.map_or(Ok(Answer::Done), Err)
-                }
-                Err(e) => {
-                    self.devices.push(Device {
-                        state,
-                        task: Arc::new(unbooted::unbooted(e.clone())),
-                    });
-                    Err(e)
-                }
-            })
-            .collect()
     }
 
     /// The devices something happened to since the last call (`None`: every device).

@@ -76,7 +76,7 @@ pub fn device_state() -> Arc<DeviceState> {
 
 /// A device running the real plugin.
 pub fn device() -> Device {
-    Device::boot(&plugin(), device_state()).unwrap().0
+    Device::boot(&plugin(), device_state(), 0).unwrap().0
 }
 
 /// Loads a fixture that must be refused as built against an incompatible contract (exit 5);

@@ -935,7 +935,7 @@ impl Device {
         }
     }
 
-    /// 10. A released lock restores nothing, in every mode (README, "Locked settings"): a
+    /// 10. A released lock restores nothing, in every mode (docs/behaviour.md, "Locked settings"): a
     ///     policy push leaves every Global-KSN box it does not name as it read, whatever
     ///     the previous policy locked, and so does a switch of the Private KSN mode, but
     ///     for the boxes the policy in force names (its values wait for Private KSN to go
@@ -1086,7 +1086,7 @@ fn nothing_leaves_after_full_withdrawal(s: &Step) -> Result<(), TestCaseError> {
 /// Two consequences the product chose are not counted as local changes of a locked value:
 /// - re-stating the enforced value of a locked acceptance box whose acceptance lapsed (a
 ///   mode change) accepts the new mode's statement: the box moves to the enforced value
-///   (README, "Locked settings");
+///   (docs/behaviour.md, "Locked settings");
 /// - withdrawing the (unlocked) KSN statement ends Managed Protection with it, even when a
 ///   policy locks the KMP box, since KMP needs the KSN statement and withdrawal is allowed
 ///   at any moment (SPEC §3.4; `control.rs`, `end_ksn`).
@@ -1155,7 +1155,7 @@ fn every_change_is_in_the_task_log(s: &Step) -> Result<(), TestCaseError> {
             );
         }
     }
-    // A restarted task comes back stopped (README, "Restart"): its state changes count
+    // A restarted task comes back stopped (docs/behaviour.md, "Restart"): its state changes count
     // from there.
     let from = match s.op {
         Op::Restart { .. } => TaskState::STOPPED,
@@ -1286,7 +1286,7 @@ fn took_effect(outcome: &Result<(), TaskError>) -> bool {
     }
 }
 
-/// 7. A refused operation changes nothing (SPEC §3.5, README "Refused operations").
+/// 7. A refused operation changes nothing (SPEC §3.5, docs/behaviour.md "Refused operations").
 fn a_refusal_changes_nothing(s: &Step) -> Result<(), TestCaseError> {
     // (What waited from an earlier change applies before the operation, refused or not.)
     if matches!(s.op, Op::HeldDetection(_)) || took_effect(&s.outcome) || s.rest_waiting {
