@@ -206,6 +206,14 @@ fn the_server_s_events_are_kept_in_the_database_and_listed_with_filters() {
     let (_, critical, _) = list(&["--importance", "critical", "--type", "task_error"]);
     assert!(critical.ends_with("1 events\n"), "{critical}");
     assert!(all.lines().count() > critical.lines().count(), "{all}");
+    // Each keeps the wall clock of its arrival, which the console shows after a restart.
+    let (_, json, _) = list(&["--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        let wall = row["wall_ms"].as_u64().unwrap_or(0);
+        assert!(wall > 1_600_000_000_000, "{row}");
+    }
     let (_, none, _) = list(&["--group", "Servers"]);
     assert!(none.ends_with("0 events\n"), "{none}");
     let (code, _, err) = list(&["--importance", "loud"]);

@@ -223,9 +223,33 @@ fn a_newer_schema_is_refused_and_an_older_one_migrated(cluster: &TempCluster) {
         .unwrap();
     let refused = HostStore::open(Path::new(&newer)).err().unwrap();
     assert!(
-        refused.contains("version 99") && refused.contains("up to 3"),
+        refused.contains("version 99") && refused.contains("up to 4"),
         "{refused}"
     );
+    // Schema 3, before events kept their wall clock: the column is added, version 4.
+    let third = cluster.url("third");
+    drop(HostStore::open(Path::new(&third)).unwrap());
+    client
+        .batch_execute(
+            "ALTER TABLE third.server_events DROP COLUMN wall_ms;
+             UPDATE third.schema_version SET version = 3",
+        )
+        .unwrap();
+    drop(HostStore::open(Path::new(&third)).unwrap());
+    let version: i64 = client
+        .query_one("SELECT version FROM third.schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 4);
+    let columns: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.columns
+             WHERE table_schema = 'third' AND table_name = 'server_events' AND column_name = 'wall_ms'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(columns, 1);
     // The first schema: tables keyed by a command's name, no version.
     client
         .batch_execute(

@@ -13,7 +13,7 @@ use super::{codec::Encoded, Environment};
 /// identity of their own (keyed by a scenario's path or a command's name), and before the
 /// server's state (groups, policies, devices) was stored. 2: before named administrators,
 /// their actions, and the user an event was caused by.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A server a database holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -83,6 +83,9 @@ pub struct EventRow {
     /// The administrator whose change caused it, when a change through a console did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// The wall clock when it arrived, in milliseconds since 1970 (0: not known, an event
+    /// stored before schema version 4).
+    pub wall_ms: u64,
 }
 
 /// Every write, committed by the writer in batches, in the order given.

@@ -74,6 +74,7 @@ const TABLES: [(&str, &[(&str, Column)]); 13] = [
             ("type", Text),
             ("body", Text),
             ("by_user", Text),
+            ("wall_ms", Int),
         ],
     ),
     (

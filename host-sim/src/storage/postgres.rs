@@ -109,6 +109,7 @@ pub(super) const SCHEMA: &str = "
         PRIMARY KEY (host, id)
     );
     ALTER TABLE server_events ADD COLUMN IF NOT EXISTS by_user TEXT;
+    ALTER TABLE server_events ADD COLUMN IF NOT EXISTS wall_ms BIGINT NOT NULL DEFAULT 0;
 ";
 
 /// Brings the schema's tables to this build's version, in one transaction (as the SQLite
@@ -131,8 +132,8 @@ pub(super) fn migrate(client: &mut Client, label: &str) -> Result<(), String> {
             ))
         }
         Some(SCHEMA_VERSION) => return Ok(()),
-        // 2 → 3: the new tables and column are made with the others.
-        Some(2) => {
+        // 2 → 3 → 4: the new tables and columns are made with the others.
+        Some(2 | 3) => {
             tx.execute("DELETE FROM schema_version", &[]).map_err(&failed)?;
             tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&SCHEMA_VERSION])
                 .map_err(&failed)?;
@@ -456,7 +457,8 @@ fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Er
             let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
             let bodies: Vec<Option<&str>> = rows.iter().map(|r| r.body.as_deref()).collect();
             let by: Vec<Option<&str>> = rows.iter().map(|r| r.by.as_deref()).collect();
-            let params: [&(dyn ToSql + Sync); 9] = [
+            let walls: Vec<i64> = rows.iter().map(|r| r.wall_ms as i64).collect();
+            let params: [&(dyn ToSql + Sync); 10] = [
                 host,
                 &ids,
                 &times,
@@ -466,15 +468,16 @@ fn apply(tx: &mut postgres::Transaction<'_>, op: &Op) -> Result<(), postgres::Er
                 &kinds,
                 &bodies,
                 &by,
+                &walls,
             ];
             tx.execute(
-                "INSERT INTO server_events (host, id, time_ms, device, grp, importance, type, body, by_user)
+                "INSERT INTO server_events (host, id, time_ms, device, grp, importance, type, body, by_user, wall_ms)
                  SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
-                     $6::text[], $7::text[], $8::text[], $9::text[])
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])
                  ON CONFLICT (host, id) DO UPDATE SET time_ms = excluded.time_ms,
                      device = excluded.device, grp = excluded.grp,
                      importance = excluded.importance, type = excluded.type, body = excluded.body,
-                     by_user = excluded.by_user",
+                     by_user = excluded.by_user, wall_ms = excluded.wall_ms",
                 &params,
             )?;
             tx.execute(
@@ -782,7 +785,7 @@ impl Backend for PostgresBackend {
     fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String> {
         self.read(|c| {
             let rows = c.client.query(
-                "SELECT host, id, time_ms, device, grp, importance, type, body, by_user
+                "SELECT host, id, time_ms, device, grp, importance, type, body, by_user, wall_ms
                  FROM server_events WHERE $1::text IS NULL OR host = $1 ORDER BY host, id",
                 &[&host],
             )?;
@@ -798,6 +801,7 @@ impl Backend for PostgresBackend {
                     kind: row.get(6),
                     body: row.get(7),
                     by: row.get(8),
+                    wall_ms: row.get::<_, i64>(9) as u64,
                 })
                 .collect())
         })

@@ -63,6 +63,8 @@ pub(super) const SCHEMA: &str = "
         importance TEXT NOT NULL,
         type TEXT NOT NULL,
         body TEXT,
+        by_user TEXT,
+        wall_ms INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (host, id)
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS statuses (
@@ -142,19 +144,27 @@ pub(super) fn migrate(c: &mut Connection, path: &Path) -> Result<(), String> {
         Some(SCHEMA_VERSION) => return Ok(()),
         _ => {}
     }
-    // 2 → 3: the user an event was caused by (the new tables are made with the others).
-    let has_by: bool = tx
-        .query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('server_events') WHERE name = 'by_user'",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(&failed)?;
-    if !has_by {
-        tx.execute_batch("ALTER TABLE server_events ADD COLUMN by_user TEXT")
+    // 2 → 3: the user an event was caused by (the new tables are made with the others);
+    // 3 → 4: the wall clock of an event.
+    for (column, kind) in [
+        ("by_user", "TEXT"),
+        ("wall_ms", "INTEGER NOT NULL DEFAULT 0"),
+    ] {
+        let has: bool = tx
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('server_events') WHERE name = ?1",
+                [column],
+                |row| row.get(0),
+            )
             .map_err(&failed)?;
+        if !has {
+            tx.execute_batch(&format!(
+                "ALTER TABLE server_events ADD COLUMN {column} {kind}"
+            ))
+            .map_err(&failed)?;
+        }
     }
-    if version == Some(2) {
+    if matches!(version, Some(2 | 3)) {
         tx.execute("DELETE FROM schema_version", [])
             .map_err(&failed)?;
         tx.execute(
@@ -380,8 +390,8 @@ fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
         } => {
             let mut insert = c.prepare_cached(
                 "INSERT OR REPLACE INTO server_events
-                 (host, id, time_ms, device, grp, importance, type, body, by_user)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 (host, id, time_ms, device, grp, importance, type, body, by_user, wall_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for r in rows {
                 insert.execute(params![
@@ -393,7 +403,8 @@ fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
                     r.importance.as_str(),
                     r.kind,
                     r.body,
-                    r.by
+                    r.by,
+                    r.wall_ms as i64
                 ])?;
             }
             c.prepare_cached("DELETE FROM server_events WHERE host = ?1 AND id < ?2")?
@@ -659,7 +670,7 @@ impl Backend for SqliteBackend {
     fn events(&self, host: Option<&str>) -> Result<Vec<EventRow>, String> {
         self.read(|c| {
             let mut statement = c.prepare(
-                "SELECT host, id, time_ms, device, grp, importance, type, body, by_user
+                "SELECT host, id, time_ms, device, grp, importance, type, body, by_user, wall_ms
                  FROM server_events WHERE ?1 IS NULL OR host = ?1 ORDER BY host, id",
             )?;
             let rows = statement.query_map([host], |row| {
@@ -674,6 +685,7 @@ impl Backend for SqliteBackend {
                     kind: row.get(6)?,
                     body: row.get(7)?,
                     by: row.get(8)?,
+                    wall_ms: row.get::<_, i64>(9)? as u64,
                 })
             })?;
             rows.collect()
@@ -897,6 +909,61 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
+    /// An event's wall clock is kept; a file of schema 3 (which had none) gains the
+    /// column, its events at 0, and keeps the wall clock of the events written after.
+    #[test]
+    fn an_event_s_wall_clock_is_kept_and_a_file_of_schema_3_gains_it() {
+        let path = temporary("sqlite-v3");
+        let event = |id: u64, wall_ms: u64| super::EventRow {
+            host: "h".into(),
+            id,
+            time_ms: id * 1000,
+            device: 0,
+            group: "/".into(),
+            importance: plugin_api::documents::Importance::Info,
+            kind: "policy_applied".into(),
+            body: None,
+            by: None,
+            wall_ms,
+        };
+        {
+            let store = HostStore::open(&path).unwrap();
+            store
+                .save_events("h", &[event(1, 1_700_000_000_123)], 1)
+                .unwrap();
+            assert_eq!(
+                store.events(Some("h")).unwrap()[0].wall_ms,
+                1_700_000_000_123
+            );
+        }
+        // As schema 3 left it.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "ALTER TABLE server_events DROP COLUMN wall_ms;
+                 UPDATE schema_version SET version = 3;",
+            )
+            .unwrap();
+        let store = HostStore::open(&path).unwrap();
+        store
+            .save_events("h", &[event(2, 1_700_000_000_456)], 1)
+            .unwrap();
+        let walls: Vec<u64> = store
+            .events(Some("h"))
+            .unwrap()
+            .iter()
+            .map(|e| e.wall_ms)
+            .collect();
+        assert_eq!(walls, [0, 1_700_000_000_456]);
+        drop(store);
+        let version: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, super::SCHEMA_VERSION);
+        let _ = std::fs::remove_file(&path);
+    }
+
     /// A file written by a newer build is refused, naming both versions, and left as it is.
     #[test]
     fn a_file_of_a_newer_schema_is_refused_naming_both_versions() {
@@ -907,7 +974,10 @@ mod tests {
             .execute("UPDATE schema_version SET version = 7", [])
             .unwrap();
         let e = HostStore::open(&path).err().unwrap();
-        assert!(e.contains("version 7") && e.contains("up to 3"), "{e}");
+        assert!(
+            e.contains("version 7") && e.contains(&format!("up to {}", super::SCHEMA_VERSION)),
+            "{e}"
+        );
         let version: i64 = rusqlite::Connection::open(&path)
             .unwrap()
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))

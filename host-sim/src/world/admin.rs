@@ -566,6 +566,7 @@ impl World {
                     .and_then(Option::take)
                     .map(String::from),
                 by: e.by.as_deref().map(String::from),
+                wall_ms: e.wall_ms,
             })
             .collect();
         if let Err(e) = db.store.queue_events(&db.host, rows, store.oldest_id()) {
@@ -608,7 +609,7 @@ impl World {
                 importance: r.importance,
                 kind: super::device::event_type(&r.kind),
                 by: r.by.map(Into::into),
-                wall_ms: 0,
+                wall_ms: r.wall_ms,
                 description: r
                     .body
                     .as_deref()
