@@ -10,6 +10,7 @@ mod console;
 mod control;
 mod fleet;
 mod lookups;
+mod memory;
 mod report;
 mod uptime;
 
@@ -76,6 +77,20 @@ enum Internal {
     LongRun {
         #[arg(long)]
         steps: usize,
+    },
+    /// What a simulated device holds at boot, part by part (bytes of resident memory a
+    /// device): the server's model, the host's state, the plugin's task.
+    MemoryParts {
+        #[arg(long, default_value_t = 100_000)]
+        devices: usize,
+    },
+    /// Memory growth per lookup once the cache is full, alone.
+    #[command(hide = true)]
+    RssPerLookup {
+        #[arg(long, default_value_t = 200_000)]
+        warm_up: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        lookups: usize,
     },
     /// Run the fleet story and print its report as JSON.
     #[command(hide = true)]
@@ -161,6 +176,21 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             let plugin = loader::load(&path).map_err(|e| e.to_string())?;
             let (p50, slowest) = console::page_ms(plugin, *devices, 15)?;
             println!("median page {p50:.1} ms, slowest page {slowest:.1} ms");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Internal::MemoryParts { devices }) => {
+            let plugin = loader::load(&path).map_err(|e| e.to_string())?;
+            let parts = memory::per_device(plugin, *devices)?;
+            println!(
+                "{devices} devices at boot, bytes a device: server's model {:.0}, host's state {:.0}, plugin's task {:.0}",
+                parts.server, parts.host, parts.task
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Internal::RssPerLookup { warm_up, lookups }) => {
+            let plugin = loader::load(&path).map_err(|e| e.to_string())?;
+            let bytes = uptime::rss_per_lookup(plugin, *warm_up, *lookups)?;
+            println!("{bytes:.3} bytes a lookup");
             return Ok(ExitCode::SUCCESS);
         }
         Some(Internal::UntrustedHit) => {

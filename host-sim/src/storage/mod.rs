@@ -144,7 +144,9 @@ pub struct MemoryStorage {
 
 /// Records in memory by their bytes: one copy of each, however many devices hold it.
 /// Shards keep devices on different threads apart; an entry goes once no device holds
-/// its record (swept as a shard doubles).
+/// its record, swept as a shard doubles its entries or takes as many new bytes as it held
+/// (a `Weak` keeps its record's bytes allocated until it is swept, so the sweep follows
+/// bytes too, or a device replacing large records would grow without bound).
 struct Shared {
     shards: Vec<Mutex<Shard>>,
 }
@@ -154,9 +156,19 @@ struct Shard {
     records: std::collections::HashMap<u64, Vec<Weak<[u8]>>>,
     entries: usize,
     sweep_at: usize,
+    /// Bytes of records added since the last sweep, and when they call for the next.
+    new_bytes: usize,
+    sweep_at_bytes: usize,
 }
 
 const SHARDS: usize = 64;
+
+/// Records larger than this are a device's own (snapshots, the ledger's batches): not
+/// looked up, and freed as soon as their device lets them go.
+const SHARED_MOST: usize = 4096;
+
+/// A shard sweeps at least once it took this many new bytes.
+const SWEEP_BYTES_LEAST: usize = 16 * 1024;
 
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -168,6 +180,9 @@ fn shared() -> &'static Shared {
 impl Shared {
     /// The one copy of `bytes`.
     fn intern(&self, bytes: &[u8]) -> Arc<[u8]> {
+        if bytes.len() > SHARED_MOST {
+            return bytes.into();
+        }
         let hash = fast_hash(bytes);
         let mut shard = self.shards[hash as usize % SHARDS]
             .lock()
@@ -184,13 +199,23 @@ impl Shared {
         let record: Arc<[u8]> = bytes.into();
         same.push(Arc::downgrade(&record));
         shard.entries += 1;
-        if shard.entries >= shard.sweep_at {
+        shard.new_bytes += bytes.len();
+        if shard.entries >= shard.sweep_at || shard.new_bytes >= shard.sweep_at_bytes {
+            let mut live_bytes = 0;
             shard.records.retain(|_, same| {
-                same.retain(|w| w.strong_count() > 0);
+                same.retain(|w| match w.upgrade() {
+                    Some(r) => {
+                        live_bytes += r.len();
+                        true
+                    }
+                    None => false,
+                });
                 !same.is_empty()
             });
             shard.entries = shard.records.values().map(Vec::len).sum();
             shard.sweep_at = (shard.entries * 2).max(1024);
+            shard.new_bytes = 0;
+            shard.sweep_at_bytes = live_bytes.max(SWEEP_BYTES_LEAST);
         }
         record
     }
@@ -289,6 +314,46 @@ mod tests {
         .err()
         .unwrap();
         assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    /// Records let go are swept by their bytes as well as their count: a device that keeps
+    /// replacing its records (the ledger, snapshots) holds no growing heap of dead ones;
+    /// large records are not shared at all.
+    #[test]
+    fn records_let_go_do_not_pile_up() {
+        let shared = Shared {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        };
+        let entries = |shared: &Shared| -> usize {
+            shared
+                .shards
+                .iter()
+                .map(|s| {
+                    s.lock()
+                        .unwrap()
+                        .records
+                        .values()
+                        .map(Vec::len)
+                        .sum::<usize>()
+                })
+                .sum()
+        };
+        for i in 0..40_000u32 {
+            let mut record = vec![0u8; 2048];
+            record[..4].copy_from_slice(&i.to_le_bytes());
+            drop(shared.intern(&record));
+        }
+        // By count alone no shard would have swept (625 each, under 1,024).
+        let most = SHARDS * (SWEEP_BYTES_LEAST / 2048 + 2);
+        assert!(entries(&shared) <= most, "{} > {most}", entries(&shared));
+        let before = entries(&shared);
+        let large = shared.intern(&vec![7u8; SHARED_MOST + 1]);
+        assert_eq!(Arc::strong_count(&large), 1);
+        assert_eq!(entries(&shared), before);
+        // Small records are still one copy.
+        let a = shared.intern(b"same");
+        let b = shared.intern(b"same");
+        assert!(Arc::ptr_eq(&a, &b));
     }
 
     #[test]

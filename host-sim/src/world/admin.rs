@@ -60,7 +60,7 @@ pub enum AllDevices {
 }
 
 /// The server of a world set up so: its groups and their devices, its rules.
-pub(super) fn server_for(setup: &Setup) -> Result<Server, String> {
+pub fn server_for(setup: &Setup) -> Result<Server, String> {
     let mut server = Server::new(Rules {
         events: setup.event_rules.clone(),
         status: setup.status_rules,
