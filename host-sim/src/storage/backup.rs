@@ -167,25 +167,7 @@ pub fn backup(source: &Path, file: &Path) -> Result<Copied, String> {
     let from = Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(sqlite_failed(source))?;
     let mut to = new_file(file)?;
-    {
-        let copy = rusqlite::backup::Backup::new(&from, &mut to).map_err(sqlite_failed(file))?;
-        copy.run_to_completion(256, std::time::Duration::from_millis(5), None)
-            .map_err(sqlite_failed(file))?;
-    }
-    let rows = TABLES
-        .iter()
-        .map(|(t, _)| {
-            to.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-        })
-        .sum::<rusqlite::Result<u64>>()
-        .map_err(sqlite_failed(file))?;
-    Ok(Copied {
-        servers: count_servers(&to, file)?,
-        rows,
-    })
+    copy_sqlite(&from, &mut to, file)
 }
 
 fn backup_postgres(url: &str, file: &Path) -> Result<Copied, String> {
@@ -292,10 +274,16 @@ pub fn restore(file: &Path, dest: &Path, fresh: bool) -> Result<Copied, String> 
         return restore_postgres(&from, file, &text);
     }
     let mut to = Connection::open(dest).map_err(sqlite_failed(dest))?;
+    copy_sqlite(&from, &mut to, dest)
+}
+
+/// Copies one SQLite database into another with SQLite's online backup, and counts what
+/// arrived at `to` (named `place` in errors).
+fn copy_sqlite(from: &Connection, to: &mut Connection, place: &Path) -> Result<Copied, String> {
     {
-        let copy = rusqlite::backup::Backup::new(&from, &mut to).map_err(sqlite_failed(dest))?;
+        let copy = rusqlite::backup::Backup::new(from, to).map_err(sqlite_failed(place))?;
         copy.run_to_completion(256, std::time::Duration::from_millis(5), None)
-            .map_err(sqlite_failed(dest))?;
+            .map_err(sqlite_failed(place))?;
     }
     let rows = TABLES
         .iter()
@@ -306,9 +294,9 @@ pub fn restore(file: &Path, dest: &Path, fresh: bool) -> Result<Copied, String> 
             .map(|n| n as u64)
         })
         .sum::<rusqlite::Result<u64>>()
-        .map_err(sqlite_failed(dest))?;
+        .map_err(sqlite_failed(place))?;
     Ok(Copied {
-        servers: count_servers(&to, dest)?,
+        servers: count_servers(to, place)?,
         rows,
     })
 }
