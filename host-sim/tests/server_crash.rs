@@ -6,7 +6,7 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
     process::{Child, Stdio},
     sync::{
@@ -38,15 +38,7 @@ fn serve(db: &str, first: bool) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("host-sim serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("serve printed no address: {line:?}"))
-        .to_string();
+    let url = common::console_url(&mut child);
     (child, url)
 }
 

@@ -8,7 +8,7 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -79,16 +79,7 @@ fn serve_with(scenario: &Path, more: &[&std::ffi::OsStr]) -> (Running, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("host-sim serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    // The rest is drained, so the server never writes to a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("serve printed no address: {line:?}"))
-        .to_string();
+    let url = common::console_url(&mut child);
     (Running(child), url)
 }
 

@@ -94,3 +94,18 @@ pub fn refused(lib_name: &str) -> (String, String) {
         other => panic!("{other}"),
     }
 }
+
+/// The console's address, from the first line a spawned `host-sim serve` prints (its
+/// standard output piped); the rest is drained, so the server never writes to a closed
+/// pipe.
+pub fn console_url(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("serve printed no address: {line:?}"))
+        .to_string()
+}
