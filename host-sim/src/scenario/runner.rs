@@ -197,9 +197,9 @@ pub fn run_step(world: &mut World, step: &Step) -> (String, Done, Vec<String>) {
         .devices
         .iter()
         .enumerate()
-        .map(|(i, d)| {
+        .filter_map(|(i, d)| {
             let events = d.state.take_step_events();
-            (i, events.iter().map(|e| summarise(e)).collect())
+            (!events.is_empty()).then(|| (i, events.iter().map(|e| summarise(e)).collect()))
         })
         .collect();
     (label, done, devices::events(by_device, world.devices.len()))
@@ -281,15 +281,16 @@ pub fn perform(world: &mut World, action: &Action, expect_error: Option<Expected
         }
         outcomes.push((device, outcome, answer));
     }
-    let addressed: Vec<_> = outcomes
+    let shown = if outcomes
         .iter()
-        .filter(|(_, outcome, _)| *outcome != "not_sent")
-        .cloned()
-        .collect();
-    let shown = if addressed.is_empty() {
+        .all(|(_, outcome, _)| *outcome == "not_sent")
+    {
         outcomes
     } else {
-        addressed
+        outcomes
+            .into_iter()
+            .filter(|(_, outcome, _)| *outcome != "not_sent")
+            .collect()
     };
     let groups = devices::group(shown);
     let words = devices::words(&groups, devices);

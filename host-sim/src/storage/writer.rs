@@ -90,6 +90,8 @@ struct Queue {
     /// The batch the writer is committing now, if any.
     in_flight: Option<Arc<Batch>>,
     closed: bool,
+    /// The writer waits for work (a caller wakes it only then: a wake is a system call).
+    writer_idle: bool,
 }
 
 #[derive(Default)]
@@ -195,7 +197,8 @@ impl Writer {
         queue.ops.push(op);
         let batch = queue.batch.clone();
         let place = if waits { batch.register() } else { None };
-        if at == 0 {
+        if queue.writer_idle {
+            queue.writer_idle = false;
             shared.queued.notify_one();
         }
         Ok((batch, at, place))
@@ -223,8 +226,10 @@ fn run(mut committer: Box<dyn Committer>, shared: &Shared) {
         let (ops, batch) = {
             let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
             while queue.ops.is_empty() && !queue.closed {
+                queue.writer_idle = true;
                 queue = shared.queued.wait(queue).unwrap_or_else(|e| e.into_inner());
             }
+            queue.writer_idle = false;
             if queue.ops.is_empty() {
                 return;
             }
@@ -232,7 +237,10 @@ fn run(mut committer: Box<dyn Committer>, shared: &Shared) {
             queue.in_flight = Some(batch.clone());
             (std::mem::take(&mut queue.ops), batch)
         };
-        shared.committed.notify_all();
+        // Callers wait for room only in a full queue.
+        if ops.len() >= MOST_PER_COMMIT {
+            shared.committed.notify_all();
+        }
         let outcome = match committer.commit(&ops) {
             Ok(()) => Ok(()),
             // Nothing of the batch was committed, and one write may have failed it: each

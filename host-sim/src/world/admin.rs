@@ -383,6 +383,11 @@ impl World {
         let failed = devices.iter().filter(|&&d| answers[d].is_err()).count();
         self.deliveries.record(id, devices.len(), failed);
         self.collect_events();
+        // Events of a delivery in the background belong to no step's report: dropped here,
+        // a share at a time, not by the next administrator's step for every device at once.
+        for &d in &devices {
+            drop(self.devices[d].state.take_step_events());
+        }
         self.actor = actor;
         !self.deliveries.is_idle()
     }

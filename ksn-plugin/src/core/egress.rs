@@ -20,7 +20,6 @@ use std::{
     },
 };
 
-use arc_swap::ArcSwap;
 use plugin_api::{
     documents::{LedgerItem, LedgerOutcome, LedgerPage},
     DataCategory, Service, TransportFailure,
@@ -29,7 +28,7 @@ use plugin_api::{
 use super::{
     journal::Event,
     route::{ProxyHealth, Route},
-    snapshot::{Snapshot, QUEUED},
+    snapshot::{Current, Snapshot, QUEUED},
 };
 
 /// Statistics and KMP data are sent at most once per this many host milliseconds.
@@ -104,12 +103,12 @@ impl Egress {
     /// (and the cache whatever the change requires), and then the gates are released.
     pub fn publish(
         &self,
-        current: &ArcSwap<Snapshot>,
+        current: &Current,
         next: Snapshot,
         forget_health: bool,
         install: impl FnOnce(Arc<Snapshot>),
     ) {
-        let old = current.load_full();
+        let old = current.load();
         let narrowed: Vec<usize> = DataCategory_ALL
             .iter()
             .filter(|c| old.allows_category(**c) && old.permit(**c) != next.permit(**c))
@@ -164,7 +163,7 @@ impl Egress {
     #[allow(clippy::too_many_arguments)]
     pub fn send<T>(
         &self,
-        current: &ArcSwap<Snapshot>,
+        current: &Current,
         route: impl FnOnce(&Snapshot) -> Route,
         category: DataCategory,
         now: u64,
@@ -177,7 +176,7 @@ impl Egress {
             .read()
             .unwrap_or_else(|e| e.into_inner());
         // The snapshot current under the gate is the consent in force for this send.
-        let snapshot = current.load_full();
+        let snapshot = current.load();
         let budget = snapshot.timeout_ms;
         let route = route(&snapshot);
         let Some((items, bytes)) = prepare(&snapshot) else {
@@ -231,7 +230,7 @@ impl Egress {
     /// consent in force; a batch that reached no service stays queued.
     pub fn send_batch(
         &self,
-        current: &ArcSwap<Snapshot>,
+        current: &Current,
         route: impl FnOnce(&Snapshot) -> Route,
         category: DataCategory,
         now: u64,

@@ -249,7 +249,7 @@ impl<H: Host> Task<H> {
     ) -> LookupAnswer {
         // What this detection counts is counted under the consent it was found under,
         // however long the host takes over the action.
-        let snapshot = snapshot.unwrap_or_else(|| self.snapshot.load_full());
+        let snapshot = snapshot.unwrap_or_else(|| self.snapshot.load());
         let mut reason = None;
         let mut hex = [0; 32];
         let shown;

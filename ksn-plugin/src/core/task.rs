@@ -25,7 +25,6 @@ use std::{
     },
 };
 
-use arc_swap::ArcSwap;
 use plugin_api::{
     documents::{Counters, Importance, LedgerItem},
     CallOutcome, ControlCall, DataCategory, ErrorKind, LicenseState, LogRetention, Operation,
@@ -46,14 +45,14 @@ use super::{
     outbox::Outbox,
     reconcile,
     route::Route,
-    snapshot::{Hot, Snapshot, QUEUED},
+    snapshot::{Current, Hot, Snapshot, QUEUED},
     table::{Setting, Value},
 };
 
 pub struct Task<H: Host> {
     pub(super) host: H,
     plane: Mutex<Plane>,
-    pub(super) snapshot: ArcSwap<Snapshot>,
+    pub(super) snapshot: Current,
     /// The snapshot's `Hot` word, for the cache-hit path.
     hot: AtomicU64,
     pub(super) clock: TaskClock,
@@ -168,7 +167,7 @@ impl<H: Host> Task<H> {
         let retention = host.log_retention();
         let mut task = Self {
             hot: AtomicU64::new(Hot::of(&snapshot).pack()),
-            snapshot: ArcSwap::from_pointee(snapshot),
+            snapshot: Current::new(snapshot),
             clock: TaskClock::starting_at(restored.last_time_ms),
             plane: Mutex::new(Plane {
                 journal_next: control.next_seq,
