@@ -84,6 +84,15 @@ enum Internal {
         #[arg(long, default_value_t = 100_000)]
         devices: usize,
     },
+    /// The administrator's edit alone (answered, delivered; then the resume), on SQLite
+    /// and on PostgreSQL, as the full run measures it.
+    #[command(hide = true)]
+    AdminEdit {
+        #[arg(long, default_value_t = 100_000)]
+        devices: usize,
+        #[arg(long, default_value_t = 15)]
+        edits: usize,
+    },
     /// Memory growth per lookup once the cache is full, alone.
     #[command(hide = true)]
     RssPerLookup {
@@ -185,6 +194,26 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 "{devices} devices at boot, bytes a device: server's model {:.0}, host's state {:.0}, plugin's task {:.0}",
                 parts.server, parts.host, parts.task
             );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Internal::AdminEdit { devices, edits }) => {
+            let dir = std::env::temp_dir().join(format!("ksn-bench-admin-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let sqlite = admin::measure(
+                &path,
+                *devices,
+                dir.join("server.db").to_str().unwrap_or_default(),
+                *edits,
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+            let cluster = host_sim::pg_cluster::TempCluster::start("bench")?;
+            let postgres = admin::measure(&path, *devices, &cluster.url("admin"), *edits)?;
+            for (engine, f) in [("SQLite", sqlite?), ("PostgreSQL", postgres)] {
+                println!(
+                    "{engine}: edit answered {:.1} ms (median of {edits}), delivered {:.2} s, resume {:.2} s",
+                    f.change_ms_p50, f.delivery_s, f.resume_s
+                );
+            }
             return Ok(ExitCode::SUCCESS);
         }
         Some(Internal::RssPerLookup { warm_up, lookups }) => {

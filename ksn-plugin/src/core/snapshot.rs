@@ -184,6 +184,30 @@ impl Hot {
     }
 }
 
+/// The snapshot in force, replaced whole at each commit. A lock, not an `ArcSwap`: an
+/// `ArcSwap` store pays every thread's debts, so its cost grows with the host's threads
+/// (14% of a fleet's CPU at 512 device threads); the cache-hit path reads `Hot`, not this.
+pub struct Current(std::sync::RwLock<std::sync::Arc<Snapshot>>);
+
+impl Current {
+    pub fn new(snapshot: Snapshot) -> Self {
+        Self(std::sync::RwLock::new(std::sync::Arc::new(snapshot)))
+    }
+
+    pub fn load(&self) -> std::sync::Arc<Snapshot> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `snapshot` current; the one it replaces is dropped outside the lock.
+    pub fn store(&self, snapshot: std::sync::Arc<Snapshot>) {
+        let old = std::mem::replace(
+            &mut *self.0.write().unwrap_or_else(|e| e.into_inner()),
+            snapshot,
+        );
+        drop(old);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,29 +240,5 @@ mod tests {
         );
         assert!(!hot.over_checksum_limit(2 << 20));
         assert!(hot.over_checksum_limit((2 << 20) + 1));
-    }
-}
-
-/// The snapshot in force, replaced whole at each commit. A lock, not an `ArcSwap`: an
-/// `ArcSwap` store pays every thread's debts, so its cost grows with the host's threads
-/// (14% of a fleet's CPU at 512 device threads); the cache-hit path reads `Hot`, not this.
-pub struct Current(std::sync::RwLock<std::sync::Arc<Snapshot>>);
-
-impl Current {
-    pub fn new(snapshot: Snapshot) -> Self {
-        Self(std::sync::RwLock::new(std::sync::Arc::new(snapshot)))
-    }
-
-    pub fn load(&self) -> std::sync::Arc<Snapshot> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Makes `snapshot` current; the one it replaces is dropped outside the lock.
-    pub fn store(&self, snapshot: std::sync::Arc<Snapshot>) {
-        let old = std::mem::replace(
-            &mut *self.0.write().unwrap_or_else(|e| e.into_inner()),
-            snapshot,
-        );
-        drop(old);
     }
 }
