@@ -511,7 +511,7 @@ impl World {
                 heard |= self.server.heard(i, a.accepted, a.ksn_available, a.time_ms);
                 if let Some(mut consent) = a.consent {
                     consent.user = self.actor.as_deref().map(str::to_string);
-                    self.server.consent_heard(i, consent);
+                    self.server.consent_heard(i, *consent);
                     heard = true;
                 }
                 let description = a.description.clone();

@@ -250,8 +250,9 @@ pub struct Arrived {
     pub accepted: Option<bool>,
     /// `Some(false)`: a KSN service became unavailable; `Some(true)`: it is back.
     pub ksn_available: Option<bool>,
-    /// A consent event, as the fleet's consent view keeps it.
-    pub consent: Option<admin_server::Consent>,
+    /// A consent event, as the fleet's consent view keeps it (boxed: most events are not
+    /// one, and every device's arrivals wait for the step's end at once).
+    pub consent: Option<Box<admin_server::Consent>>,
     /// What happened, in words, when the world describes events.
     pub description: Option<std::sync::Arc<str>>,
     /// The event as the plugin sent it, when the run keeps texts.
@@ -295,7 +296,7 @@ impl Arrived {
                 "ksn_restored" => Some(true),
                 _ => None,
             },
-            consent,
+            consent: consent.map(Box::new),
             description: None,
             body: keep_body.then(|| json.into()),
         })
@@ -338,7 +339,7 @@ impl Arrived {
                 _ => None,
             },
             consent: (head.kind == "consent_changed")
-                .then(|| consent_of(json))
+                .then(|| consent_of(json).map(Box::new))
                 .flatten(),
             description: None,
             kind: event_type(&head.kind),
