@@ -514,7 +514,7 @@ impl World {
                     self.server.consent_heard(i, *consent);
                     heard = true;
                 }
-                let description = a.description.clone();
+                let (description, body) = a.texts.map_or((None, None), |t| (t.description, t.body));
                 if self.server.file_event(admin_server::Arriving {
                     time_ms: a.time_ms,
                     device: i,
@@ -525,7 +525,7 @@ impl World {
                     wall_ms,
                     description,
                 }) {
-                    bodies.push(a.body);
+                    bodies.push(body);
                 }
             }
             if heard {

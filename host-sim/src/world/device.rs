@@ -253,10 +253,26 @@ pub struct Arrived {
     /// A consent event, as the fleet's consent view keeps it (boxed: most events are not
     /// one, and every device's arrivals wait for the step's end at once).
     pub consent: Option<Box<admin_server::Consent>>,
+    /// Its texts, when the world keeps any (boxed, for the same reason).
+    pub texts: Option<Box<Texts>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Texts {
     /// What happened, in words, when the world describes events.
     pub description: Option<std::sync::Arc<str>>,
     /// The event as the plugin sent it, when the run keeps texts.
     pub body: Option<Box<str>>,
+}
+
+/// The texts an event keeps: its body when the run keeps them.
+fn body(json: &str, keep_body: bool) -> Option<Box<Texts>> {
+    keep_body.then(|| {
+        Box::new(Texts {
+            description: None,
+            body: Some(json.into()),
+        })
+    })
 }
 
 impl Arrived {
@@ -264,7 +280,8 @@ impl Arrived {
     pub fn read(json: &str, keep_body: bool, describe: bool) -> Option<Self> {
         let mut arrived = Self::read_fields(json, keep_body)?;
         if describe {
-            arrived.description = Some(crate::scenario::summary::summarise(json).into());
+            arrived.texts.get_or_insert_with(Box::default).description =
+                Some(crate::scenario::summary::summarise(json).into());
         }
         Some(arrived)
     }
@@ -297,8 +314,7 @@ impl Arrived {
                 _ => None,
             },
             consent: consent.map(Box::new),
-            description: None,
-            body: keep_body.then(|| json.into()),
+            texts: body(json, keep_body),
         })
     }
 
@@ -341,9 +357,8 @@ impl Arrived {
             consent: (head.kind == "consent_changed")
                 .then(|| consent_of(json).map(Box::new))
                 .flatten(),
-            description: None,
             kind: event_type(&head.kind),
-            body: keep_body.then(|| json.into()),
+            texts: body(json, keep_body),
         })
     }
 }
