@@ -150,3 +150,24 @@ pub fn measure(
         resume_s,
     })
 }
+
+/// The same measure on SQLite (a new file in a temporary folder) and on PostgreSQL (a
+/// schema of `cluster`): the full run's and `ksn-bench admin-edit`'s.
+pub fn measure_both(
+    plugin: &Path,
+    devices: usize,
+    edits: usize,
+    cluster: &host_sim::pg_cluster::TempCluster,
+) -> Result<(AdminFigures, AdminFigures), String> {
+    let dir = std::env::temp_dir().join(format!("ksn-bench-admin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let sqlite = measure(
+        plugin,
+        devices,
+        dir.join("server.db").to_str().unwrap_or_default(),
+        edits,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let postgres = measure(plugin, devices, &cluster.url("admin"), edits)?;
+    Ok((sqlite?, postgres))
+}

@@ -197,18 +197,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Internal::AdminEdit { devices, edits }) => {
-            let dir = std::env::temp_dir().join(format!("ksn-bench-admin-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let sqlite = admin::measure(
-                &path,
-                *devices,
-                dir.join("server.db").to_str().unwrap_or_default(),
-                *edits,
-            );
-            let _ = std::fs::remove_dir_all(&dir);
             let cluster = host_sim::pg_cluster::TempCluster::start("bench")?;
-            let postgres = admin::measure(&path, *devices, &cluster.url("admin"), *edits)?;
-            for (engine, f) in [("SQLite", sqlite?), ("PostgreSQL", postgres)] {
+            let (sqlite, postgres) = admin::measure_both(&path, *devices, *edits, &cluster)?;
+            for (engine, f) in [("SQLite", sqlite), ("PostgreSQL", postgres)] {
                 println!(
                     "{engine}: edit answered {:.1} ms (median of {edits}), delivered {:.2} s, resume {:.2} s",
                     f.change_ms_p50, f.delivery_s, f.resume_s
@@ -309,17 +300,8 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         uptime::fleet_story_sqlite(&path, cli.fleet_devices)?;
     let cluster = host_sim::pg_cluster::TempCluster::start("bench")?;
     let edits = if quick { 3 } else { 15 };
-    let admin_dir = std::env::temp_dir().join(format!("ksn-bench-admin-{}", std::process::id()));
-    std::fs::create_dir_all(&admin_dir).map_err(|e| e.to_string())?;
-    let admin_sqlite = admin::measure(
-        &path,
-        cli.fleet_devices,
-        admin_dir.join("server.db").to_str().unwrap_or_default(),
-        edits,
-    );
-    let _ = std::fs::remove_dir_all(&admin_dir);
-    let admin_sqlite = admin_sqlite?;
-    let admin_postgres = admin::measure(&path, cli.fleet_devices, &cluster.url("admin"), edits)?;
+    let (admin_sqlite, admin_postgres) =
+        admin::measure_both(&path, cli.fleet_devices, edits, &cluster)?;
     let (fleet_story_postgres_s, postgres_bytes_per_device) =
         uptime::fleet_story_postgres(&path, cli.fleet_devices, &cluster)?;
     // The same story at smaller fleets, each size in memory, on SQLite and on PostgreSQL
